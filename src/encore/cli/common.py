@@ -1,0 +1,78 @@
+"""What every command shares: the workspace option, one-line errors, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from encore.exceptions import EncoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(stderr=True)
+out = Console()
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option("--workspace", "-w", help="Workspace folder (default: $ENCORE_WORKSPACE or the current folder)."),
+]
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (see configs/default.yaml).")]
+SetOption = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. --set train.epochs=5 (repeatable).")
+]
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level, format="%(message)s", datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True,
+    )
+
+
+def handle_errors(func: F) -> F:
+    """Turn encore's own errors into one red line on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except EncoreError as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar (shown only on a terminal); yields an ``advance(n)`` callback."""
+    enabled = console.is_terminal and not console.is_dumb_terminal
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=not enabled, transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n=1: progress.advance(task, n)
+
+
+def step(message: str) -> None:
+    """A line saying what the command is doing now (to stderr, so stdout stays data)."""
+    console.print(f"[cyan]>[/] {message}", highlight=False)
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,51 @@
+"""The ``encore`` command line: one Typer command per file, thin wrappers over the library."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from encore import __version__
+from encore.cli import demo, evaluate, feedback, import_songs, init, labels, predict, train
+from encore.cli.common import setup_logging
+
+app = typer.Typer(
+    name="encore",
+    help="Classify and score songs from their audio, trained on listener feedback.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"encore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-v info, -vv debug).")] = 0,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """encore: from songs and listener feedback to models that classify and score new songs.
+
+    The journey: init -> import (songs) -> feedback import -> labels -> train -> evaluate -> predict.
+    `encore demo` runs all of it on a generated catalogue.
+    """
+    setup_logging(verbose)
+
+
+app.command("init")(init.init_command)
+app.command("import")(import_songs.import_command)
+app.add_typer(feedback.app, name="feedback")
+app.command("labels")(labels.labels_command)
+app.command("train")(train.train_command)
+app.command("evaluate")(evaluate.evaluate_command)
+app.command("predict")(predict.predict_command)
+app.command("demo")(demo.demo_command)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

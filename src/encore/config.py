@@ -1,0 +1,221 @@
+"""Validated configuration: frozen pydantic models, loaded from YAML with overrides.
+
+Precedence is defaults, then the YAML file, then explicit overrides (``a.b=value``
+strings from the CLI or a mapping). The resolved configuration is written into every
+run folder and checkpoint, so a run can always be reproduced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from encore.exceptions import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AugmentConfig",
+    "BaselineConfig",
+    "EncoreConfig",
+    "FeatureConfig",
+    "LabelsConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "load_config",
+    "save_config",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureConfig(_Strict):
+    """Log-mel front end settings; they travel inside the model and its checkpoint."""
+
+    sample_rate: int = Field(16000, gt=0)
+    n_fft: int = Field(512, gt=0)
+    hop_length: int = Field(256, gt=0)
+    n_mels: int = Field(64, gt=0)
+    f_min: float = Field(0.0, ge=0)
+    f_max: float | None = 8000.0
+    top_db: float | None = None
+
+
+class ModelConfig(_Strict):
+    """Which registered backbone to build and its keyword arguments."""
+
+    name: str = "small_cnn"
+    dropout: float = Field(0.3, ge=0, lt=1)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class AugmentConfig(_Strict):
+    """Training-only augmentation. Random crops are always on during training."""
+
+    gain_db: float = Field(6.0, ge=0, description="uniform random gain in +/- dB")
+    noise_snr_db: float | None = Field(30.0, description="additive white noise at this SNR; null = off")
+    noise_p: float = Field(0.5, ge=0, le=1)
+    time_masks: int = Field(2, ge=0)
+    time_mask_frames: int = Field(12, ge=0)
+    freq_masks: int = Field(2, ge=0)
+    freq_mask_bins: int = Field(6, ge=0)
+    mixup_alpha: float = Field(0.0, ge=0, description="0 = off")
+
+
+class TrainConfig(_Strict):
+    """The CNN's training loop."""
+
+    epochs: int = Field(30, gt=0)
+    batch_size: int = Field(32, gt=0)
+    chunk_seconds: float = Field(3.0, gt=0)
+    chunks_per_song: int = Field(4, gt=0, description="random crops per training song per epoch")
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0, description="decoupled L2 (AdamW)")
+    l1: float = Field(0.0, ge=0, description="L1 penalty on weights")
+    warmup_epochs: int = Field(1, ge=0)
+    grad_clip: float | None = 5.0
+    patience: int = Field(8, gt=0, description="early stopping: epochs without val improvement")
+    balance: Literal["none", "class_weight", "sampler"] = "class_weight"
+    class_weight: float = Field(1.0, ge=0)
+    appeal_weight: float = Field(1.0, ge=0)
+    tags_weight: float = Field(0.5, ge=0)
+    aggregate: Literal["mean_probs", "mean_logits"] = "mean_probs"
+    seed: int = 0
+    log_every: int = Field(20, gt=0)
+    num_threads: int | None = None
+
+
+class BaselineConfig(_Strict):
+    """Random forest on handcrafted features."""
+
+    n_estimators: int = Field(300, gt=0)
+    max_depth: int | None = None
+    min_samples_leaf: int = Field(1, gt=0)
+    max_features: str | float = "sqrt"
+    class_weight: Literal["balanced", "none"] = "balanced"
+    n_fft: int = Field(2048, gt=0)
+    hop_length: int = Field(512, gt=0)
+    n_jobs: int = -1
+    seed: int = 0
+
+
+class LabelsConfig(_Strict):
+    """How feedback becomes targets, and how songs are split."""
+
+    classes: list[str] | None = Field(None, description="class vocabulary voted from tags; null = use label_set")
+    label_set: str | None = Field(None, description="catalogue label set giving the class instead of tag votes")
+    min_margin: float = Field(0.2, ge=0, le=1)
+    min_votes: int = Field(3, ge=1)
+    weight_listeners: bool = True
+    min_tag_listeners: int = Field(3, ge=1)
+    max_tags: int = Field(20, ge=0)
+    stop_tags: list[str] | None = Field(None, description="null = encore's default stop list")
+    synonyms: dict[str, str] = Field(default_factory=dict)
+    synonyms_file: str | None = None
+    skip_ms: float = Field(30000.0, ge=0)
+    skip_fraction: float = Field(0.3, ge=0, le=1)
+    val_fraction: float = Field(0.15, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    split_seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions(self) -> LabelsConfig:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:.2f} "
+                "leaves too little for training; keep their sum below 0.9"
+            )
+        return self
+
+
+class EncoreConfig(_Strict):
+    """Everything one run needs."""
+
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like section.key=value, e.g. train.epochs=5")
+    key, raw = item.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"override {item!r} has an empty key; write section.key=value")
+    return path, yaml.safe_load(raw)
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {'.'.join(path)}: {part} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def load_config(
+    path: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+) -> EncoreConfig:
+    """Load and validate a configuration.
+
+    Args:
+        path: A YAML file; ``None`` gives the defaults.
+        overrides: Either ``{"train.epochs": 5}`` or ``["train.epochs=5"]``.
+
+    Returns:
+        The frozen, validated configuration.
+
+    Raises:
+        ConfigError: The file is missing or not YAML, or a key or value is invalid
+            (the message gives the key's dotted path).
+    """
+    tree: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file {str(file)!r} does not exist; pass a YAML file such as configs/default.yaml")
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {str(file)!r} is not valid YAML: {err}") from err
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {str(file)!r} must hold a mapping of sections, got {type(loaded).__name__}")
+        tree = loaded or {}
+    items: list[tuple[list[str], Any]] = []
+    if isinstance(overrides, Mapping):
+        items = [(str(k).split("."), v) for k, v in overrides.items()]
+    elif overrides is not None:
+        items = [_parse_override(o) for o in overrides]
+    for key_path, value in items:
+        _set_path(tree, key_path, value)
+    try:
+        return EncoreConfig.model_validate(tree)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        where = f" in {path}" if path is not None else ""
+        raise ConfigError(f"invalid configuration{where}: {problems}") from err
+
+
+def save_config(config: EncoreConfig, path: str | os.PathLike) -> Path:
+    """Write the resolved configuration as YAML and return its path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    return out

@@ -1,0 +1,115 @@
+"""From the store's feedback to a manifest: class labels, tag targets, appeal, splits."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from encore.config import LabelsConfig
+from encore.data.manifest import TAG_PREFIX, Manifest
+from encore.exceptions import ConfigError, ParameterError
+from encore.feedback.appeal import compute_appeal
+from encore.feedback.labels import derive_single_labels, labels_from_catalogue
+from encore.feedback.splits import split_by_artist
+from encore.feedback.tags import DEFAULT_STOP_TAGS, build_tag_targets, normalize_tag
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["build_manifest", "load_synonyms"]
+
+
+def load_synonyms(config: LabelsConfig, *, base_dir: str | Path | None = None) -> dict[str, str]:
+    """The config's synonyms merged over those of its ``synonyms_file`` (a YAML mapping)."""
+    synonyms: dict[str, str] = {}
+    if config.synonyms_file:
+        path = Path(config.synonyms_file)
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        if not path.is_file():
+            raise ConfigError(f"labels.synonyms_file {str(path)!r} does not exist; give a YAML mapping of variant: canonical")
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"labels.synonyms_file {str(path)!r} must be a YAML mapping of variant: canonical")
+        synonyms.update({str(k): str(v) for k, v in loaded.items()})
+    synonyms.update(config.synonyms)
+    return synonyms
+
+
+def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | None = None) -> Manifest:
+    """Turn the store's tracks and feedback into training targets and artist-safe splits.
+
+    Args:
+        store: An open :class:`encore.feedback.store.Store`.
+        config: How labels, tags, appeal and splits are made.
+        base_dir: Where a relative ``synonyms_file`` is looked up.
+
+    Returns:
+        The manifest (not yet written).
+    """
+    tracks = store.tracks()
+    if tracks.empty:
+        raise ParameterError("the store has no tracks; import songs first with `encore import`")
+    events = store.events()
+    synonyms = load_synonyms(config, base_dir=base_dir)
+    stop_tags = frozenset(config.stop_tags) if config.stop_tags is not None else DEFAULT_STOP_TAGS
+
+    if config.label_set:
+        labels = labels_from_catalogue(store, config.label_set)
+        label_names = sorted(labels["label"].dropna().unique())
+    elif config.classes:
+        label_names = [normalize_tag(c, synonyms=synonyms) or c for c in config.classes]
+        labels = derive_single_labels(
+            events, label_names, synonyms=synonyms, min_margin=config.min_margin,
+            min_votes=config.min_votes, weight_listeners=config.weight_listeners,
+        )
+    else:
+        raise ConfigError("set labels.classes (class names voted from tags) or labels.label_set (a catalogue label set)")
+
+    frame = tracks[["track_id", "path", "artist", "title", "duration"]].copy()
+    frame = frame.merge(
+        labels[["track_id", "label", "confidence", "margin", "n_votes"]].rename(
+            columns={"confidence": "label_confidence", "margin": "label_margin", "n_votes": "label_votes"}
+        ),
+        on="track_id", how="left",
+    )
+    frame["label"] = frame["label"].astype(object).where(frame["label"].notna(), None)
+
+    durations = {t: float(d) for t, d in zip(tracks["track_id"], tracks["duration"]) if pd.notna(d)}
+    appeal = compute_appeal(events, durations=durations, skip_ms=config.skip_ms, skip_fraction=config.skip_fraction)
+    frame = frame.merge(appeal[["track_id", "appeal", "appeal_sd", "n_events"]], on="track_id", how="left")
+
+    tag_names: list[str] = []
+    tag_events = events[events["kind"] == "tag"] if not events.empty else events
+    if config.max_tags > 0 and not tag_events.empty:
+        tag_targets = build_tag_targets(
+            tag_events, stop_tags=stop_tags | set(label_names), synonyms=synonyms, min_listeners=config.min_tag_listeners,
+        )
+        ranked = tag_targets.tag_listeners.sort_values(ascending=False)
+        tag_names = [t for t in ranked.index if t in tag_targets.soft.columns][: config.max_tags]
+        soft = tag_targets.soft.reindex(columns=tag_names)
+        soft.columns = [TAG_PREFIX + t for t in tag_names]
+        frame = frame.merge(soft, left_on="track_id", right_index=True, how="left")
+        frame = frame.merge(tag_targets.support.rename("tag_support"), left_on="track_id", right_index=True, how="left")
+
+    frame["artist"] = frame["artist"].astype(object).where(frame["artist"].notna(), None)
+    frame["split"] = split_by_artist(
+        frame, artist_col="artist", label_col="label", val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction, seed=config.split_seed,
+    )
+    info = {
+        "events": int(len(events)),
+        "listeners": int(events["listener_id"].nunique()) if not events.empty else 0,
+        "label_source": f"catalogue:{config.label_set}" if config.label_set else "listener tags",
+        "unlabelled": int(frame["label"].isna().sum()),
+        "mean_label_confidence": float(np.nanmean(frame["label_confidence"])) if frame["label_confidence"].notna().any() else 0.0,
+    }
+    logger.info(
+        "manifest: %d songs, %d labelled, %d tags, splits %s",
+        len(frame), int(frame["label"].notna().sum()), len(tag_names), frame["split"].value_counts().to_dict(),
+    )
+    return Manifest(frame=frame, label_names=list(label_names), tag_names=tag_names, regression_names=["appeal"], info=info)

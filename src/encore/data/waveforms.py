@@ -1,0 +1,62 @@
+"""Decoding a catalogue's songs once, through the content-addressed cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from encore.audio import load_audio
+from encore.exceptions import AudioDecodeError
+from encore.features.cache import FeatureCache, file_digest
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DecodeFailure", "load_waveforms"]
+
+
+@dataclass(frozen=True)
+class DecodeFailure:
+    path: str
+    reason: str
+
+
+def load_waveforms(
+    paths: Sequence[str | os.PathLike],
+    *,
+    sample_rate: int,
+    cache: FeatureCache | None = None,
+    callback: Callable[[int], None] | None = None,
+) -> tuple[list[np.ndarray | None], list[DecodeFailure]]:
+    """Decode every song to mono float32 at ``sample_rate``, skipping bad files.
+
+    Args:
+        paths: Audio files.
+        sample_rate: Target rate in Hz.
+        cache: Where decoded waveforms are kept, keyed by file content and rate.
+        callback: Called with 1 after each file (for a progress bar).
+
+    Returns:
+        The waveforms (None where a file failed) and the failures, each with its reason.
+    """
+    settings = {"kind": "waveform", "sample_rate": int(sample_rate), "mono": True}
+    waveforms: list[np.ndarray | None] = []
+    failures: list[DecodeFailure] = []
+    for path in paths:
+        try:
+            if cache is None:
+                waveform = load_audio(path, sample_rate=sample_rate)
+            else:
+                digest = file_digest(path)
+                waveform = cache.get_or_compute(digest, settings, lambda p=path: load_audio(p, sample_rate=sample_rate))
+            waveforms.append(np.asarray(waveform, dtype=np.float32))
+        except (AudioDecodeError, OSError) as err:
+            logger.warning("skipping %s: %s", path, err)
+            failures.append(DecodeFailure(str(path), str(err)))
+            waveforms.append(None)
+        if callback is not None:
+            callback(1)
+    return waveforms, failures

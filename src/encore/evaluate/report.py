@@ -1,0 +1,558 @@
+"""A self-contained HTML report (plus the same numbers as JSON) for evaluated models.
+
+:func:`write_report` takes one result dict per model (the outputs of
+:mod:`encore.evaluate.metrics` plus the run's history, predictions and feature
+importance) and writes ``report.html`` and ``report.json``. The HTML has no external
+CSS, scripts or fonts; every plot is a PNG rendered by matplotlib's Agg canvas and
+inlined as base64 in a ``<figure>``.
+
+Plots are drawn on :class:`matplotlib.figure.Figure` objects directly, never through
+``pyplot``: that needs no backend switch (``matplotlib.use("Agg")`` would change the
+backend of the whole process, a notebook's included), keeps no global figure registry to
+close, and is safe to call from a server thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from encore.exceptions import ParameterError
+
+__all__ = ["to_jsonable", "write_report"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_FEATURES = 20
+_DPI = 100
+
+_CSS = """
+:root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg-alt: #f6f8fa; --accent: #0969da;
+        --good: #1a7f37; --neutral: #6e7781; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--fg); background: #fff; line-height: 1.5;
+       font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+header { background: var(--bg-alt); border-bottom: 1px solid var(--line); padding: 1.5rem 2rem; }
+header h1 { margin: 0 0 .25rem; font-size: 1.6rem; }
+main { max-width: 1180px; margin: 0 auto; padding: 1rem 2rem 3rem; }
+h2 { font-size: 1.3rem; border-bottom: 1px solid var(--line); padding-bottom: .3rem; margin-top: 2.2rem; }
+h3 { font-size: 1.05rem; margin: 1.4rem 0 .5rem; }
+.meta, .note, figcaption, footer { color: var(--muted); font-size: .9rem; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .92rem; }
+th, td { border: 1px solid var(--line); padding: .35rem .7rem; text-align: left; vertical-align: top; }
+th { background: var(--bg-alt); font-weight: 600; }
+tbody tr:nth-child(even) td { background: #fbfcfd; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.yes { color: var(--good); font-weight: 600; }
+.no { color: var(--neutral); }
+dl.info { display: grid; grid-template-columns: max-content auto; gap: .15rem 1rem; margin: .5rem 0 1rem; }
+dl.info dt { color: var(--muted); }
+dl.info dd { margin: 0; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88rem;
+             overflow-wrap: anywhere; }
+.figures { display: flex; flex-wrap: wrap; gap: 1.2rem; align-items: flex-start; }
+figure { margin: 0; padding: .6rem; border: 1px solid var(--line); border-radius: 6px; background: #fff;
+         max-width: 100%; }
+figure img { display: block; max-width: 100%; height: auto; }
+figcaption { margin-top: .4rem; max-width: 560px; }
+footer { border-top: 1px solid var(--line); margin-top: 3rem; padding-top: 1rem; }
+"""
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert results to plain JSON types: numpy scalars and arrays, paths, NaN -> None.
+
+    Args:
+        obj: nested mappings, sequences and scalars.
+
+    Returns:
+        The same structure built from dict, list, str, int, float, bool and None only;
+        non-finite floats become None (JSON has no NaN).
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray) or hasattr(obj, "tolist"):
+        return to_jsonable(obj.tolist())
+    logger.warning("report: storing a %s as its string form in report.json", type(obj).__name__)
+    return str(obj)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _e(text: Any) -> str:
+    """HTML-escape any value's string form, quotes included."""
+    return html.escape(str(text), quote=True)
+
+
+def _plain(text: Any) -> str:
+    """Text for matplotlib with mathtext switched off (a ``$`` in a label name is literal)."""
+    return str(text).replace("$", r"\$")
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
+def _fmt(x: Any, digits: int = 2) -> str:
+    return f"{float(x):.{digits}f}" if _finite(x) else "–"
+
+
+def _fmt_ci(figure: Mapping | None, digits: int = 2) -> str:
+    """``"0.83 [0.71, 0.92]"`` from ``{"value", "ci_low", "ci_high"}``."""
+    if not isinstance(figure, Mapping) or not _finite(figure.get("value")):
+        return "–"
+    value = _fmt(figure["value"], digits)
+    if _finite(figure.get("ci_low")) and _finite(figure.get("ci_high")):
+        return f"{value} [{_fmt(figure['ci_low'], digits)}, {_fmt(figure['ci_high'], digits)}]"
+    return f"{value} [n/a]"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, bool]]], caption: str | None = None) -> str:
+    """An HTML table; each cell is ``(already-escaped html, is_numeric)``."""
+    parts = ["<table>"]
+    if caption:
+        parts.append(f"<caption class='note'>{_e(caption)}</caption>")
+    parts.append("<thead><tr>" + "".join(f"<th scope='col'>{_e(h)}</th>" for h in headers) + "</tr></thead><tbody>")
+    for row in rows:
+        parts.append("<tr>" + "".join(f"<td class='num'>{c}</td>" if num else f"<td>{c}</td>" for c, num in row) + "</tr>")
+    parts.append("</tbody></table>")
+    return "\n".join(parts)
+
+
+def _summary_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{_e(k)}: {_summary_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_summary_value(v) for v in value)
+    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+        return _fmt(value, 3)
+    return _e(to_jsonable(value) if isinstance(value, (np.generic,)) else value)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", facecolor="white")
+    fig.clear()
+    return buf.getvalue()
+
+
+def _figure_html(png: bytes, alt: str, caption: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{_e(alt)}\">"
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
+
+
+def _plot_confusion(cm: np.ndarray, label_names: Sequence[str]) -> bytes:
+    k = cm.shape[0]
+    side = float(np.clip(1.5 + 0.55 * k, 4.0, 12.0))
+    fig = Figure(figsize=(side + 1.2, side))
+    ax = fig.add_subplot()
+    support = cm.sum(axis=1, keepdims=True)
+    fraction = np.divide(cm, support, out=np.zeros(cm.shape, dtype=float), where=support > 0)
+    image = ax.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    names = [_plain(n) for n in label_names]
+    ax.set_xticks(range(k), labels=names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(k), labels=names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if k <= 30:
+        fontsize = 10 if k <= 10 else 7
+        for i in range(k):
+            for j in range(k):
+                colour = "white" if fraction[i, j] > 0.5 else "black"
+                ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", color=colour, fontsize=fontsize)
+    return _png(fig)
+
+
+def _plot_per_class(per_class: Sequence[Mapping]) -> bytes:
+    k = len(per_class)
+    fig = Figure(figsize=(float(np.clip(1.5 + 0.8 * k, 5.0, 14.0)), 3.8))
+    ax = fig.add_subplot()
+    x = np.arange(k)
+    width = 0.27
+    for offset, key, colour in ((-width, "precision", "#4c72b0"), (0.0, "recall", "#dd8452"), (width, "f1", "#55a868")):
+        ax.bar(x + offset, [float(row.get(key) or 0.0) for row in per_class], width, label=key, color=colour)
+    ax.set_xticks(x, labels=[_plain(row.get("label", i)) for i, row in enumerate(per_class)], rotation=30, ha="right",
+                  rotation_mode="anchor")
+    ax.set_ylim(0.0, 1.05)
+    ax.set_ylabel("score")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 1.14), ncol=3, frameon=False)
+    return _png(fig)
+
+
+def _plot_reliability(reliability: Mapping) -> bytes:
+    counts = np.asarray(reliability.get("bin_count", []), dtype=float)
+    n_bins = counts.size
+    edges = np.asarray(reliability.get("bin_edges") or np.linspace(0.0, 1.0, n_bins + 1), dtype=float)
+    accuracy = np.array([np.nan if a is None else float(a) for a in reliability.get("bin_accuracy", [])])
+    confidence = np.array([np.nan if c is None else float(c) for c in reliability.get("bin_confidence", [])])
+    centres, widths = (edges[:-1] + edges[1:]) / 2.0, np.diff(edges)
+    fig = Figure(figsize=(5.0, 5.2))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.08})
+    filled = np.isfinite(accuracy)
+    top.bar(centres[filled], accuracy[filled], widths[filled] * 0.95, color="#4c72b0", edgecolor="#2b4a7a", label="accuracy")
+    top.plot([0, 1], [0, 1], linestyle="--", color="#888888", label="perfect calibration")
+    top.plot(confidence[filled], accuracy[filled], "o", color="#dd8452", markersize=4, label="mean confidence")
+    top.set_xlim(0.0, 1.0)
+    top.set_ylim(0.0, 1.0)
+    top.set_ylabel("accuracy")
+    top.legend(loc="upper left", fontsize=8, frameon=False)
+    bottom.bar(centres, counts, widths * 0.95, color="#999999")
+    bottom.set_xlabel("top-class probability")
+    bottom.set_ylabel("songs")
+    return _png(fig)
+
+
+def _learning_series(history: Sequence[Mapping]) -> tuple[list[float], dict[str, list[float]], dict[str, list[float]]]:
+    epochs = [float(row.get("epoch", i + 1)) for i, row in enumerate(history)]
+    keys: list[str] = []
+    for row in history:
+        keys.extend(k for k in row if k not in keys and k != "epoch" and _finite(row[k]))
+    losses, scores = {}, {}
+    for key in keys:
+        values = [float(row[key]) if _finite(row.get(key)) else np.nan for row in history]
+        if "loss" in key:
+            losses[key] = values
+        elif key.startswith(("train_", "val_")):
+            scores[key] = values
+    return epochs, losses, scores
+
+
+def _plot_history(epochs: Sequence[float], losses: Mapping[str, list[float]], scores: Mapping[str, list[float]]) -> bytes:
+    panels = [(title, series) for title, series in (("loss", losses), ("score", scores)) if series]
+    fig = Figure(figsize=(5.0 * len(panels), 3.6))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, series) in zip(axes, panels):
+        for key, values in series.items():
+            ax.plot(epochs, values, marker="o", markersize=3, label=_plain(key))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, frameon=False)
+    return _png(fig)
+
+
+def _plot_appeal(observed: np.ndarray, predicted: np.ndarray) -> bytes:
+    fig = Figure(figsize=(4.8, 4.6))
+    ax = fig.add_subplot()
+    ax.scatter(observed, predicted, s=18, alpha=0.7, color="#4c72b0", edgecolors="none")
+    low = float(min(observed.min(), predicted.min()))
+    high = float(max(observed.max(), predicted.max()))
+    pad = 0.05 * (high - low) if high > low else 0.5
+    ax.plot([low - pad, high + pad], [low - pad, high + pad], linestyle="--", color="#888888", label="y = x")
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xlabel("observed appeal")
+    ax.set_ylabel("predicted appeal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return _png(fig)
+
+
+def _plot_importance(rows: Sequence[tuple[str, float]]) -> bytes:
+    fig = Figure(figsize=(6.5, float(np.clip(0.32 * len(rows) + 1.0, 2.0, 8.0))))
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))
+    ax.barh(y, [v for _, v in rows], color="#55a868")
+    ax.set_yticks(y, labels=[_plain(name) for name, _ in rows])
+    ax.invert_yaxis()
+    ax.axvline(0.0, color="#444444", linewidth=0.8)
+    ax.set_xlabel("importance")
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _data_section(summary: Mapping) -> str:
+    rows = [[(_e(str(k).replace("_", " ")), False), (_summary_value(v), isinstance(v, (int, float, np.number)))] for k, v in summary.items()]
+    return "<section id='data'><h2>Data</h2>\n" + _table(["item", "value"], rows) + "</section>"
+
+
+def _headline_section(results: Sequence[Mapping]) -> str:
+    parts = ["<section id='headline'><h2>Headline metrics</h2>"]
+    if not results:
+        parts.append("<p class='note'>No models were evaluated.</p></section>")
+        return "\n".join(parts)
+    parts.append(
+        "<p class='note'>Held-out songs. Each figure is the value on all songs with a percentile-bootstrap 95 % "
+        "interval over songs in brackets. ECE: expected calibration error of the top-class probability "
+        "(10 bins; lower is better).</p>"
+    )
+    with_tags = any(r.get("tags") for r in results)
+    headers = ["model", "type", "split", "songs", "accuracy", "balanced accuracy", "macro-F1", "appeal Spearman", "ECE"]
+    if with_tags:
+        headers.append("tags macro ROC-AUC")
+    rows = []
+    for i, r in enumerate(results):
+        cls, appeal, tags = r.get("classification") or {}, r.get("appeal") or {}, r.get("tags") or {}
+        n = cls.get("n", appeal.get("n", tags.get("n")))
+        row = [
+            (f"<a href='#model-{i + 1}'>{_e(r['name'])}</a>", False),
+            (_e(r.get("model") or "–"), False),
+            (_e(r.get("split") or "–"), False),
+            (_e(n) if n is not None else "–", True),
+            (_fmt_ci(cls.get("accuracy")), True),
+            (_fmt_ci(cls.get("balanced_accuracy")), True),
+            (_fmt_ci(cls.get("macro_f1")), True),
+            (_fmt_ci(appeal.get("spearman")), True),
+            (_fmt(cls.get("ece"), 3), True),
+        ]
+        if with_tags:
+            row.append((_fmt_ci(tags.get("macro_roc_auc")), True))
+        rows.append(row)
+    parts.append(_table(headers, rows))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _comparison_section(comparisons: Sequence[Mapping]) -> str:
+    rows = []
+    for c in comparisons:
+        low, high = c.get("ci_low"), c.get("ci_high")
+        interval = f"[{_fmt(low, 3)}, {_fmt(high, 3)}]"
+        excludes = bool(c.get("excludes_zero"))
+        rows.append([
+            (_e(c.get("a", "A")), False),
+            (_e(c.get("b", "B")), False),
+            (_e(c.get("metric", "–")), False),
+            (_fmt(c.get("difference"), 3), True),
+            (interval, True),
+            ("<span class='yes'>yes</span>" if excludes else "<span class='no'>no</span>", False),
+        ])
+    return (
+        "<section id='comparisons'><h2>Paired comparisons</h2>\n"
+        "<p class='note'>Paired bootstrap over the same songs: difference = metric(A) − metric(B), with its 95 % "
+        "interval. An interval that excludes zero is a difference unlikely to be resampling noise.</p>\n"
+        + _table(["A", "B", "metric", "difference (A − B)", "95 % interval", "excludes zero"], rows)
+        + "</section>"
+    )
+
+
+def _classification_blocks(name: str, cls: Mapping) -> tuple[list[str], list[str]]:
+    tables, figures = [], []
+    names = [str(n) for n in cls.get("label_names", [])]
+    per_class = cls.get("per_class") or []
+    if per_class:
+        rows = [
+            [(_e(row.get("label")), False), (_fmt(row.get("precision")), True), (_fmt(row.get("recall")), True),
+             (_fmt(row.get("f1")), True), (_e(row.get("support", "–")), True)]
+            for row in per_class
+        ]
+        tables.append("<h3>Per class</h3>\n" + _table(["class", "precision", "recall", "F1", "support"], rows))
+    cm = cls.get("confusion_matrix")
+    if cm is not None and np.size(cm):
+        cm = np.asarray(cm, dtype=np.int64)
+        labels = names if len(names) == cm.shape[0] else [str(i) for i in range(cm.shape[0])]
+        figures.append(_figure_html(
+            _plot_confusion(cm, labels),
+            f"Confusion matrix for {name}: rows are true classes, columns predicted classes, cells give song counts",
+            f"{name}: confusion matrix (rows true, columns predicted). Numbers are song counts; "
+            "colour is the fraction of each true class.",
+        ))
+    if per_class:
+        figures.append(_figure_html(
+            _plot_per_class(per_class),
+            f"Bar chart of precision, recall and F1 per class for {name}",
+            f"{name}: precision, recall and F1 per class on the held-out songs.",
+        ))
+    reliability = cls.get("reliability")
+    if reliability and sum(reliability.get("bin_count", [])) > 0:
+        figures.append(_figure_html(
+            _plot_reliability(reliability),
+            f"Reliability diagram for {name}: accuracy against top-class probability per bin",
+            f"{name}: reliability diagram (ECE {_fmt(cls.get('ece'), 3)}). Bars below the diagonal mean "
+            "over-confidence; the lower panel counts songs per bin.",
+        ))
+    return tables, figures
+
+
+def _model_section(index: int, r: Mapping) -> str:
+    name = str(r["name"])
+    parts = [f"<section id='model-{index}' class='model'><h2>{_e(name)}</h2>"]
+    info = [(label, r.get(key)) for label, key in (("model", "model"), ("split", "split"), ("run folder", "run_dir"))]
+    parts.append("<dl class='info'>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in info if v) + "</dl>")
+    tables: list[str] = []
+    figures: list[str] = []
+    if r.get("classification"):
+        t, f = _classification_blocks(name, r["classification"])
+        tables += t
+        figures += f
+    appeal = r.get("appeal")
+    if appeal:
+        rows = [[(_e(label), False), (_fmt_ci(appeal.get(key), 3), True)] for label, key in
+                (("Spearman", "spearman"), ("Pearson", "pearson"), ("MAE", "mae"))]
+        rows.append([("songs (missing target)", False), (f"{_e(appeal.get('n', '–'))} ({_e(appeal.get('n_missing', 0))})", True)])
+        tables.append("<h3>Appeal</h3>\n" + _table(["metric", "value [95 % interval]"], rows))
+    tags = r.get("tags")
+    if tags:
+        rows = [[(_e(t.get("tag")), False), (_fmt(t.get("roc_auc")), True), (_fmt(t.get("pr_auc")), True),
+                 (_e(t.get("support", "–")), True)] for t in tags.get("per_tag", [])]
+        tables.append(
+            f"<h3>Tags</h3>\n<p class='note'>macro ROC-AUC {_fmt_ci(tags.get('macro_roc_auc'))}, macro PR-AUC "
+            f"{_fmt_ci(tags.get('macro_pr_auc'))}; tags with one class only show – and are left out.</p>\n"
+            + _table(["tag", "ROC-AUC", "PR-AUC", "positive songs"], rows)
+        )
+    history = r.get("history")
+    if history:
+        epochs, losses, scores = _learning_series(history)
+        if losses or scores:
+            figures.append(_figure_html(
+                _plot_history(epochs, losses, scores),
+                f"Learning curves for {name}: loss and validation scores per epoch",
+                f"{name}: learning curves per epoch.",
+            ))
+    predictions = r.get("predictions") or {}
+    if predictions.get("appeal_true") is not None and predictions.get("appeal_pred") is not None:
+        observed = np.array([np.nan if v is None else float(v) for v in predictions["appeal_true"]])
+        predicted = np.array([np.nan if v is None else float(v) for v in predictions["appeal_pred"]])
+        keep = np.isfinite(observed) & np.isfinite(predicted) if observed.shape == predicted.shape else np.zeros(0, bool)
+        if keep.any():
+            spearman = (appeal or {}).get("spearman")
+            figures.append(_figure_html(
+                _plot_appeal(observed[keep], predicted[keep]),
+                f"Scatter plot of predicted against observed appeal for {name}",
+                f"{name}: predicted against observed appeal, {int(keep.sum())} songs"
+                + (f", Spearman {_fmt_ci(spearman)}." if spearman else "."),
+            ))
+        elif observed.shape != predicted.shape:
+            logger.warning("report: %s has %d appeal targets but %d predictions; scatter left out", name, observed.size, predicted.size)
+    importance = r.get("feature_importance")
+    if importance:
+        pairs = [(str(row["feature"]), float(row["importance"])) for row in importance if _finite(row.get("importance"))]
+        pairs = sorted(pairs, key=lambda p: p[1], reverse=True)[:_MAX_FEATURES]
+        if pairs:
+            figures.append(_figure_html(
+                _plot_importance(pairs),
+                f"Bar chart of the {len(pairs)} most important features for {name}",
+                f"{name}: the {len(pairs)} most important features.",
+            ))
+    parts.extend(tables)
+    if figures:
+        parts.append("<div class='figures'>\n" + "\n".join(figures) + "\n</div>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _check_results(results: Sequence[Mapping]) -> list[Mapping]:
+    if isinstance(results, Mapping) or isinstance(results, (str, bytes)):
+        raise ParameterError("results must be a sequence of result dicts, one per model; wrap a single result in a list")
+    checked = []
+    for i, r in enumerate(results):
+        if not isinstance(r, Mapping) or not r.get("name"):
+            raise ParameterError(f"results[{i}] must be a dict with a non-empty 'name', got {type(r).__name__}")
+        checked.append(r)
+    return checked
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    results: Sequence[Mapping],
+    *,
+    title: str = "encore report",
+    data_summary: Mapping | None = None,
+    comparisons: Sequence[Mapping] = (),
+) -> Path:
+    """Write ``report.html`` and ``report.json`` for evaluated models.
+
+    Args:
+        out_dir: folder to write into; created if missing.
+        results: one dict per model with ``name`` and optionally ``model``, ``run_dir``,
+            ``split``, ``classification`` (:func:`~encore.evaluate.metrics.classification_metrics`),
+            ``appeal`` (:func:`~encore.evaluate.metrics.regression_metrics`), ``tags``
+            (:func:`~encore.evaluate.metrics.multilabel_metrics`), ``history`` (one dict per
+            epoch), ``predictions`` (``track_id``, ``appeal_true``, ``appeal_pred`` lists) and
+            ``feature_importance`` (``{"feature", "importance"}`` rows); missing or None parts
+            are left out.
+        title: page title.
+        data_summary: counts of songs, artists, listeners, events, splits, labels.
+        comparisons: :func:`~encore.evaluate.metrics.compare_paired` outputs with ``a``,
+            ``b`` and ``metric`` added.
+
+    Returns:
+        Path of ``report.html``.
+
+    Raises:
+        ParameterError: ``out_dir`` is a file, or a result is not a dict with a name.
+    """
+    results = _check_results(results)
+    comparisons = list(comparisons)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"out_dir={os.fspath(out)!r} is a file; pass a folder for report.html and report.json")
+    out.mkdir(parents=True, exist_ok=True)
+    from encore import __version__
+
+    created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    payload = to_jsonable({
+        "title": title,
+        "created": created,
+        "encore_version": __version__,
+        "data_summary": dict(data_summary) if data_summary else None,
+        "results": [dict(r) for r in results],
+        "comparisons": [dict(c) for c in comparisons],
+    })
+    json_path = out / "report.json"
+    json_path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+    body = [
+        f"<header><h1>{_e(title)}</h1><p class='meta'>{len(results)} model(s) · generated {_e(created)} "
+        f"by encore {_e(__version__)}</p></header>",
+        "<main>",
+    ]
+    if data_summary:
+        body.append(_data_section(data_summary))
+    body.append(_headline_section(results))
+    if comparisons:
+        body.append(_comparison_section(comparisons))
+    body.extend(_model_section(i + 1, r) for i, r in enumerate(results))
+    body.append("</main>")
+    body.append("<footer>Self-contained report: no external resources. The same numbers are in report.json.</footer>")
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    )
+    html_path = out / "report.html"
+    html_path.write_text(page, encoding="utf-8")
+    logger.info("wrote %s and %s", html_path, json_path)
+    return html_path

@@ -1,0 +1,88 @@
+"""Predictions from a random-forest run, with the same interface as :class:`Predictor`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from encore.audio import load_audio
+from encore.exceptions import CheckpointError
+from encore.features.handcrafted import compute_handcrafted
+
+__all__ = ["BaselinePredictor"]
+
+
+class BaselinePredictor:
+    """Song-level predictions of a random-forest run (features from the whole song)."""
+
+    def __init__(self, models: dict[str, Any], model_card: dict[str, Any]) -> None:
+        self.models = models
+        self.card = model_card
+
+    @classmethod
+    def from_run(cls, run_dir: str | os.PathLike) -> BaselinePredictor:
+        """Load ``model_card.json`` and ``model.joblib`` (a pickle: load only runs you trust)."""
+        run_dir = Path(run_dir)
+        card_path, model_path = run_dir / "model_card.json", run_dir / "model.joblib"
+        if not card_path.is_file() or not model_path.is_file():
+            raise CheckpointError(f"{run_dir} is not a random-forest run (needs model_card.json and model.joblib)")
+        return cls(joblib.load(model_path), json.loads(card_path.read_text(encoding="utf-8")))
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.card["sample_rate"])
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.card["label_names"])
+
+    @property
+    def tag_names(self) -> list[str]:
+        return []
+
+    @property
+    def regression_names(self) -> list[str]:
+        return list(self.card["regression_names"]) if "regressor" in self.models else []
+
+    def _features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        s = self.card["feature_settings"]
+        return np.stack(
+            [compute_handcrafted(w, sample_rate=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"]) for w in waveforms]
+        )
+
+    def predict_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        if "classifier" in self.models:
+            probs = np.zeros((len(features), len(self.label_names)), dtype=np.float32)
+            probs[:, self.card["classes_"]] = self.models["classifier"].predict_proba(features)
+            out["class_probs"] = probs
+        if "regressor" in self.models:
+            out["scores"] = self.models["regressor"].predict(features).reshape(len(features), -1).astype(np.float32)
+        return out
+
+    def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        return self.predict_features(self._features(waveforms)) if len(waveforms) else {}
+
+    def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v[0] for k, v in self.predict_arrays([waveform]).items()}
+
+    def describe(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if "class_probs" in arrays:
+            probs = arrays["class_probs"]
+            out["label"] = self.label_names[int(np.argmax(probs))]
+            out["probs"] = {n: round(float(p), 4) for n, p in zip(self.label_names, probs, strict=True)}
+        if "scores" in arrays:
+            out["scores"] = {n: round(float(v), 4) for n, v in zip(self.regression_names, arrays["scores"], strict=True)}
+        return out
+
+    def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:
+        waveform = load_audio(path, sample_rate=self.sample_rate)
+        return {"path": str(Path(path)), "duration": round(len(waveform) / self.sample_rate, 3),
+                **self.describe(self.predict_waveform(waveform))}

@@ -1,0 +1,64 @@
+"""A registry of backbones: ``@register_model`` and ``create_model(name, **kwargs)``.
+
+Each entry is a class taking ``n_mels`` plus its own keyword arguments and returning a
+``(batch, embedding_dim)`` embedding from a ``(batch, n_mels, n_frames)`` log-mel, with
+an ``embedding_dim`` attribute. Per-model needs (the chunk length it was designed for)
+live with the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from encore.exceptions import ParameterError
+
+__all__ = ["ModelEntry", "create_model", "list_models", "model_entry", "register_model"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    cls: type[nn.Module]
+    default_chunk_seconds: float
+    description: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, *, default_chunk_seconds: float = 3.0) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator adding a backbone to the registry under ``name``."""
+
+    def wrap(cls: type[nn.Module]) -> type[nn.Module]:
+        if name in _REGISTRY:
+            raise ParameterError(f"model name {name!r} is registered twice")
+        doc = (cls.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = ModelEntry(name, cls, default_chunk_seconds, doc[0] if doc else "")
+        return cls
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Names of every registered backbone."""
+    return sorted(_REGISTRY)
+
+
+def model_entry(name: str) -> ModelEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ParameterError(f"unknown model {name!r}; choose one of {list_models()}") from None
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build the registered backbone ``name`` with ``kwargs``."""
+    entry = model_entry(name)
+    try:
+        return entry.cls(**kwargs)
+    except TypeError as err:
+        raise ParameterError(f"bad arguments for model {name!r}: {err}") from err

@@ -1,0 +1,95 @@
+"""Beta-Binomial listener appeal."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from encore.exceptions import ParameterError
+from encore.feedback.appeal import compute_appeal
+
+
+def _events(rows):
+    frame = pd.DataFrame(rows, columns=["track_id", "kind", "value_num"])
+    frame["listener_id"] = [f"u{i}" for i in range(len(frame))]
+    return frame
+
+
+def _by_track(result):
+    return result.set_index("track_id")
+
+
+def test_more_likes_give_higher_appeal():
+    rows = [("loved", "like", 1)] * 8 + [("loved", "dislike", 1)] * 2
+    rows += [("mixed", "like", 1)] * 5 + [("mixed", "dislike", 1)] * 5
+    rows += [("hated", "like", 1)] * 1 + [("hated", "dislike", 1)] * 9
+    result = _by_track(compute_appeal(_events(rows)))
+    assert result.loc["loved", "appeal"] > result.loc["mixed", "appeal"] > result.loc["hated", "appeal"]
+    assert result.loc["loved", "like_rate"] == pytest.approx(0.8)
+    assert result["appeal"].between(0, 1).all()
+    assert result.columns.tolist() == ["appeal", "appeal_sd", "n_events", "like_rate", "skip_rate"]
+
+
+def test_fewer_events_give_larger_sd():
+    rows = [("many", "like", 1)] * 30 + [("many", "dislike", 1)] * 10
+    rows += [("few", "like", 1)] * 3 + [("few", "dislike", 1)] * 1
+    result = _by_track(compute_appeal(_events(rows)))
+    assert result.loc["few", "appeal_sd"] > result.loc["many", "appeal_sd"]
+    assert result.loc["many", "n_events"] == 40
+
+
+def test_prior_pulls_thin_evidence_towards_the_catalogue_rate():
+    rows = [("a", "dislike", 1)] * 9 + [("a", "like", 1)] + [("b", "like", 1)]
+    weak = _by_track(compute_appeal(_events(rows), prior_strength=1.0))
+    strong = _by_track(compute_appeal(_events(rows), prior_strength=50.0))
+    assert strong.loc["b", "appeal"] < weak.loc["b", "appeal"]
+    assert strong.loc["b", "appeal"] == pytest.approx(0.2, abs=0.03)  # catalogue rate 2 / 11
+
+
+def test_short_plays_count_as_skips_when_the_duration_is_known():
+    rows = [("short", "play", 20000)] * 4 + [("long", "play", 20000)] * 4
+    durations = {"short": 40.0, "long": 600.0}  # thresholds 12 s and 30 s
+    result = _by_track(compute_appeal(_events(rows), durations=durations))
+    assert result.loc["short", "skip_rate"] == 0.0
+    assert result.loc["long", "skip_rate"] == 1.0
+    assert result.loc["short", "appeal"] > result.loc["long", "appeal"]
+    without = _by_track(compute_appeal(_events(rows)))
+    assert without.loc["short", "skip_rate"] == 1.0  # 20 s < skip_ms
+
+
+def test_ratings_map_to_fractional_success_and_skips_weigh_less():
+    rows = [("five", "rating", 5)] * 4 + [("three", "rating", 3)] * 4 + [("one", "rating", 1)] * 4
+    rows += [("skipped", "skip", 1000)] * 4 + [("disliked", "dislike", 1)] * 4
+    result = _by_track(compute_appeal(_events(rows)))
+    assert result.loc["five", "appeal"] > result.loc["three", "appeal"] > result.loc["one", "appeal"]
+    # Four skips are weaker evidence than four dislikes.
+    assert result.loc["skipped", "appeal"] > result.loc["disliked", "appeal"]
+    assert result.loc["skipped", "appeal_sd"] > result.loc["disliked", "appeal_sd"]
+
+
+def test_a_listener_counts_with_their_latest_opinion():
+    events = pd.DataFrame(
+        {
+            "track_id": ["a", "a", "a"],
+            "listener_id": ["u1", "u1", "u2"],
+            "kind": ["like", "dislike", "like"],
+            "value_num": [1.0, 1.0, 1.0],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-01"], utc=True),
+        }
+    )
+    result = _by_track(compute_appeal(events))
+    assert result.loc["a", "n_events"] == 2 and result.loc["a", "like_rate"] == 0.5
+
+
+def test_tags_are_ignored_and_empty_input_works():
+    events = pd.DataFrame({"track_id": ["a"], "kind": ["tag"], "value_num": [None]})
+    assert compute_appeal(events).empty
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"skip_ms": 0}, "skip_ms=0"), ({"skip_fraction": 1.5}, "skip_fraction=1.5"), ({"prior_strength": -1}, "prior_strength")],
+)
+def test_bad_options(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        compute_appeal(_events([("a", "like", 1)]), **kwargs)

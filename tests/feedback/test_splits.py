@@ -1,0 +1,78 @@
+"""Artist-grouped, label-stratified splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from encore.exceptions import ParameterError
+from encore.feedback.splits import split_by_artist
+
+
+@pytest.fixture
+def songs() -> pd.DataFrame:
+    """300 songs by 60 artists, each artist mostly in one of 4 genres; some songs lack
+    an artist or a label."""
+    rng = np.random.default_rng(7)
+    artists = rng.integers(0, 60, size=300)
+    genre_of = rng.choice(["rock", "jazz", "pop", "folk"], size=60)
+    frame = pd.DataFrame({"artist": [f"Artist {a}" for a in artists], "label": genre_of[artists]})
+    frame.loc[frame.index % 23 == 0, "artist"] = None
+    frame.loc[frame.index % 11 == 0, "label"] = None
+    frame.loc[5, "artist"] = " artist 3 "  # same artist as "Artist 3"
+    return frame
+
+
+def test_no_artist_in_two_splits(songs):
+    split = split_by_artist(songs)
+    assert set(split) == {"train", "val", "test"} and split.index.equals(songs.index)
+    named = songs["artist"].notna()
+    artist = songs.loc[named, "artist"].str.strip().str.casefold()
+    assert split[named].groupby(artist).nunique().max() == 1
+
+
+def test_fractions_are_approximately_met(songs):
+    shares = split_by_artist(songs, val_fraction=0.15, test_fraction=0.2).value_counts(normalize=True)
+    assert shares["train"] == pytest.approx(0.65, abs=0.06)
+    assert shares["val"] == pytest.approx(0.15, abs=0.06)
+    assert shares["test"] == pytest.approx(0.2, abs=0.06)
+
+
+def test_every_label_is_in_train(songs):
+    rare = pd.DataFrame({"artist": ["Solo"], "label": ["polka"]})
+    frame = pd.concat([songs, rare], ignore_index=True)
+    for seed in range(5):
+        split = split_by_artist(frame, seed=seed)
+        assert set(frame.loc[split == "train", "label"].dropna()) == set(frame["label"].dropna())
+
+
+def test_deterministic_under_seed(songs):
+    assert split_by_artist(songs, seed=3).equals(split_by_artist(songs, seed=3))
+    assert not split_by_artist(songs, seed=3).equals(split_by_artist(songs, seed=4))
+
+
+def test_without_labels_and_without_val():
+    frame = pd.DataFrame({"artist": [f"a{i % 10}" for i in range(50)]})
+    split = split_by_artist(frame, label_col=None, val_fraction=0.0, test_fraction=0.3)
+    assert set(split) == {"train", "test"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"val_fraction": -0.1}, "val_fraction=-0.1"),
+        ({"test_fraction": 1.0}, "test_fraction=1.0"),
+        ({"val_fraction": 0.5, "test_fraction": 0.5}, "below 1"),
+        ({"artist_col": "singer"}, "'singer'"),
+    ],
+)
+def test_bad_options(songs, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        split_by_artist(songs, **kwargs)
+
+
+def test_too_few_artists_names_the_count_and_the_fix():
+    frame = pd.DataFrame({"artist": ["a", "a", "b"], "label": ["x", "x", "y"]})
+    with pytest.raises(ParameterError, match=r"only 2 artist group\(s\) for 3 splits.*val_fraction=0"):
+        split_by_artist(frame)

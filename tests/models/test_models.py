@@ -1,0 +1,91 @@
+import pytest
+import torch
+
+from encore.exceptions import CheckpointError, ParameterError
+from encore.models import EncoreModel, create_model, list_models
+from encore.models.checkpoint import load_model, save_checkpoint
+
+FRONTEND = {"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_every_registered_model(name):
+    torch.manual_seed(0)
+    small = {"channels": (8, 8, 16, 16, 16, 16, 16)[: 4 if name == "small_cnn" else 7], "embedding_dim": 16}
+    backbone = create_model(name, n_mels=64, **small).eval()
+    emb = backbone(torch.randn(3, 64, 188))
+    assert emb.shape == (3, 16)
+    assert torch.isfinite(emb).all()
+
+
+def test_registry_has_the_paper_models_and_a_cpu_default():
+    assert {"small_cnn", "short_chunk_cnn", "short_chunk_resnet"} <= set(list_models())
+    with pytest.raises(ParameterError, match="unknown model"):
+        create_model("no_such_net", n_mels=64)
+    with pytest.raises(ParameterError, match="bad arguments"):
+        create_model("small_cnn", n_mels=64, widht=3)
+
+
+def make_model(**kwargs):
+    torch.manual_seed(0)
+    return EncoreModel(
+        frontend=FRONTEND, backbone="small_cnn", backbone_kwargs={"channels": [8, 16, 16, 16], "embedding_dim": 16},
+        label_names=["a", "b", "c"], tag_names=["x", "y"], regression_names=["appeal"], **kwargs,
+    )
+
+
+def test_heads_return_logits_of_the_right_shapes():
+    model = make_model().eval()
+    out = model(torch.randn(2, 48000) * 0.1)
+    assert out["class"].shape == (2, 3) and out["tags"].shape == (2, 2) and out["regression"].shape == (2, 1)
+    # logits, not probabilities: a softmax inside the model would make rows sum to 1
+    assert not torch.allclose(out["class"].sum(1), torch.ones(2))
+
+
+def test_batch_consistency_in_eval_mode():
+    model = make_model().eval()
+    x = torch.randn(4, 48000) * 0.1
+    with torch.no_grad():
+        batch = model(x)["class"]
+        single = torch.cat([model(x[i : i + 1])["class"] for i in range(4)])
+    torch.testing.assert_close(batch, single, atol=1e-4, rtol=1e-4)
+
+
+def test_spec_augment_only_in_training():
+    model = make_model(spec_augment={"time_masks": 2, "time_mask_frames": 20, "freq_masks": 2, "freq_mask_bins": 10})
+    x = torch.randn(2, 48000) * 0.1
+    model.eval()
+    with torch.no_grad():
+        a, b = model(x)["class"], model(x)["class"]
+    torch.testing.assert_close(a, b)
+    log_mel = model.log_mel(x)
+    model.spec_augment.train()
+    torch.manual_seed(1)
+    assert not torch.equal(model.spec_augment(log_mel), log_mel)
+
+
+def test_checkpoint_round_trip_gives_the_same_logits(tmp_path):
+    model = make_model().eval()
+    card = {"model_kwargs": {
+        "frontend": FRONTEND, "backbone": "small_cnn", "backbone_kwargs": {"channels": [8, 16, 16, 16], "embedding_dim": 16},
+        "label_names": ["a", "b", "c"], "tag_names": ["x", "y"], "regression_names": ["appeal"],
+    }, "chunk_seconds": 3.0}
+    path = save_checkpoint(tmp_path / "checkpoint.pt", model, card)
+    loaded, loaded_card = load_model(path)
+    x = torch.randn(2, 48000) * 0.1
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)["class"], loaded(x)["class"])
+    assert loaded_card["chunk_seconds"] == 3.0
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_bad_checkpoints_raise_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_model(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="could not be read"):
+        load_model(junk)
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "nocard.pt")
+    with pytest.raises(CheckpointError, match="no model card"):
+        load_model(tmp_path / "nocard.pt")

@@ -1,0 +1,47 @@
+import pytest
+
+from encore.config import EncoreConfig, load_config, save_config
+from encore.exceptions import ConfigError, ParameterError
+
+
+def test_defaults_validate_and_round_trip(tmp_path):
+    cfg = load_config()
+    assert isinstance(cfg, EncoreConfig)
+    path = save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(path) == cfg
+
+
+def test_overrides_from_strings_and_mapping(tmp_path):
+    cfg = load_config(None, ["train.epochs=3", "model.kwargs={channels: [8, 8]}", "features.f_max=null"])
+    assert cfg.train.epochs == 3
+    assert cfg.model.kwargs == {"channels": [8, 8]}
+    assert cfg.features.f_max is None
+    assert load_config(None, {"train.lr": 0.1}).train.lr == 0.1
+
+
+def test_misspelt_key_is_named_with_its_path(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  epoch: 3\n")
+    with pytest.raises(ConfigError, match=r"train\.epoch"):
+        load_config(path)
+
+
+def test_bad_value_and_bad_override_are_config_errors():
+    with pytest.raises(ConfigError, match="hop_length"):
+        load_config(None, ["features.hop_length=0"])
+    with pytest.raises(ParameterError, match="section.key=value"):
+        load_config(None, ["train.epochs"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("no/such/file.yaml")
+
+
+def test_split_fractions_must_leave_training_data():
+    with pytest.raises(ConfigError, match="val_fraction"):
+        load_config(None, ["labels.val_fraction=0.5", "labels.test_fraction=0.45"])
+
+
+def test_packaged_demo_config_is_valid():
+    from encore.demo.run import demo_config
+
+    cfg = demo_config(["train.epochs=2"])
+    assert cfg.train.epochs == 2 and cfg.labels.classes

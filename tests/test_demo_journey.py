@@ -1,0 +1,61 @@
+"""The whole journey, through the CLI, on a tiny generated catalogue."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from encore.cli.main import app
+
+runner = CliRunner()
+N_STYLES = 5
+
+
+@pytest.fixture(scope="module")
+def demo_ws(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("demo") / "ws"
+    result = runner.invoke(
+        app,
+        ["demo", "--out", str(ws), "--artists-per-style", "4", "--songs-per-artist", "3", "--duration", "8",
+         "--listeners", "40", "--set", "train.epochs=8", "--set", "baseline.n_estimators=100"],
+    )
+    assert result.exit_code == 0, result.output
+    return ws, result.output
+
+
+@pytest.mark.slow
+def test_demo_learns_the_styles_of_unseen_artists(demo_ws):
+    ws, output = demo_ws
+    assert "report" in output and "wall time" in output
+    report = json.loads((ws / "reports" / "demo" / "report.json").read_text())
+    results = {r["name"]: r for r in report["results"]}
+    assert set(results) == {"demo-cnn", "demo-rf"}
+    chance = 1 / N_STYLES
+    for result in results.values():
+        assert result["classification"]["accuracy"]["value"] >= chance + 0.4, result["name"]
+        assert result["classification"]["n"] >= 8
+    # appeal is learnt from audio by the CNN: a positive rank correlation on held-out songs
+    assert results["demo-cnn"]["appeal"]["spearman"]["value"] > 0.2
+    html = (ws / "reports" / "demo" / "report.html").read_text()
+    assert "demo-cnn" in html and "demo-rf" in html and "<img" in html
+
+
+@pytest.mark.slow
+def test_demo_workspace_serves_the_rest_of_the_cli(demo_ws, tmp_path):
+    ws, output = demo_ws
+    assert "quarantined 3" in output  # the generated bad rows were caught, the good ones stored
+    result = runner.invoke(app, ["predict", "demo-cnn", str(ws / "new-song.mp3"), "-w", str(ws)])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert row["label"] in row["probs"] and abs(sum(row["probs"].values()) - 1) < 1e-3
+    assert "appeal" in row["scores"]
+
+    (tmp_path / "broken.mp3").write_bytes(b"this is not audio")
+    result = runner.invoke(app, ["predict", "demo-rf", str(tmp_path / "broken.mp3"), str(ws / "new-song.mp3"), "-w", str(ws)])
+    assert result.exit_code == 0, result.output  # the bad file is reported and skipped, the batch goes on
+    assert "skipped" in result.output and "new-song.mp3" in result.stdout
+
+    result = runner.invoke(app, ["evaluate", "demo-cnn", "demo-rf", "-w", str(ws), "--out", str(tmp_path / "rep"), "--n-boot", "200"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "rep" / "report.html").is_file()
+    assert "accuracy" in result.output
