@@ -140,12 +140,29 @@ def test_jsonl_and_parquet(filled_store, tmp_path):
     assert report.quarantine[0].line == 2 and '"value": 0.0' in report.quarantine[0].raw
 
 
+def test_numeric_ids_in_json_match_text_ids(store, tmp_path):
+    store.add_tracks(pd.DataFrame({"track_id": ["7"]}))
+    lines = [{"track_id": 7, "kind": "like", "value": None, "timestamp": 1704067200},
+             {"track_id": None, "kind": "like", "value": None, "timestamp": 1704067200}]
+    path = _write(tmp_path / "ids.jsonl", "\n".join(json.dumps(line) for line in lines))
+    report = import_feedback(store, path)
+    assert (report.stored, report.quarantine[0].reason) == (1, "missing track_id")
+    assert store.events()["track_id"].tolist() == ["7"]
+
+
 def test_read_table_indexes_rows_by_line_and_strips_header(tmp_path):
     path = _write(tmp_path / "t.csv", "a, b\n1,x\n\n2,\n")
     frame = read_table(path)
     assert frame.columns.tolist() == ["a", "b"]
     assert frame.index.tolist() == [2, 4]
     assert frame["b"].isna().tolist() == [False, True]
+
+
+def test_line_numbers_survive_quoted_newlines(filled_store, tmp_path):
+    text = 'track_id,kind,value,timestamp\nt1,tag,"two\nlines",2024-01-01\nt1,rating,9,2024-01-01\n'
+    report = import_feedback(filled_store, _write(tmp_path / "q.csv", text))
+    assert [(row.line, row.raw) for row in report.quarantine] == [(4, "t1,rating,9,2024-01-01")]
+    assert filled_store.events()["value_text"].tolist() == ["two\nlines"]
 
 
 def test_read_emotify_annotations(tmp_path):
@@ -226,6 +243,13 @@ def test_import_tracks_from_label_folders(store, tmp_path):
     assert sorted(store.tracks()["title"]) == ["1", "2", "3"]
     import_tracks(store, tmp_path / "lib", label_set="genre")
     assert store.label_sets() == {"folder": [1], "genre": [1]}
+
+    # A second folder adds its labels to a new version; the first folder's labels stay.
+    (tmp_path / "more" / "pop").mkdir(parents=True)
+    (tmp_path / "more" / "pop" / "4.mp3").write_bytes(b"\0")
+    import_tracks(store, tmp_path / "more")
+    assert store.label_sets()["folder"] == [1, 2]
+    assert sorted(store.catalogue_labels("folder")["label"]) == ["jazz", "pop", "rock", "rock"]
 
 
 def test_import_tracks_from_flat_folder_has_no_labels(store, tmp_path):

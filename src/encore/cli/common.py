@@ -19,8 +19,8 @@ from encore.exceptions import EncoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 WorkspaceOption = Annotated[
     Path | None,

@@ -10,7 +10,7 @@ import typer
 from encore.cli.common import WorkspaceOption, handle_errors
 from encore.cli.import_songs import print_report
 from encore.exceptions import ParameterError
-from encore.feedback.importers import import_feedback
+from encore.feedback.importers import import_feedback, import_feedback_frame, read_emotify_annotations
 from encore.workspace import Workspace
 
 app = typer.Typer(help="Listener feedback: ratings, likes, dislikes, plays, skips and tags.", no_args_is_help=True)
@@ -33,7 +33,7 @@ def parse_mapping(items: list[str] | None) -> dict[str, str] | None:
 def import_command(
     path: Annotated[Path, typer.Argument(help="A CSV, JSON Lines or Parquet file of events.")],
     workspace: WorkspaceOption = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="auto, csv, jsonl or parquet.")] = "auto",
+    format: Annotated[str, typer.Option("--format", "-f", help="auto, csv, tsv, jsonl, parquet, or emotify (its annotations.csv).")] = "auto",
     map: Annotated[list[str] | None, typer.Option("--map", help="canonical=column, e.g. --map track_id=song_id (repeatable).")] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of a CSV/JSONL file, e.g. latin-1.")] = "utf-8",
     source: Annotated[str | None, typer.Option(help="Source name stored with each event (default: the file name).")] = None,
@@ -45,5 +45,8 @@ def import_command(
     """
     ws = Workspace.open(workspace)
     with ws.open_store() as db:
-        report = import_feedback(db, path, format=format, mapping=parse_mapping(map), encoding=encoding, source=source)
+        if format == "emotify":
+            report = import_feedback_frame(db, read_emotify_annotations(path), name=str(path), source=source or "emotify")
+        else:
+            report = import_feedback(db, path, format=format, mapping=parse_mapping(map), encoding=encoding, source=source)
     print_report(report, "events")

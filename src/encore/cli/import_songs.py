@@ -29,9 +29,10 @@ def import_command(
     source: Annotated[Path, typer.Argument(help="A CSV of songs (path, track_id, artist, title, label...) or a folder (one sub-folder per label, or flat).")],
     workspace: WorkspaceOption = None,
     label_set: Annotated[str | None, typer.Option(help="Name of the catalogue label set for a label column or label folders.")] = None,
+    layout: Annotated[str, typer.Option(help="auto (track list or folder) or emotify (the Emotify dataset folder).")] = "auto",
 ) -> None:
     """Import songs into the store; bad rows (e.g. missing files) are quarantined, not fatal."""
     ws = Workspace.open(workspace)
     with ws.open_store() as db:
-        report = import_tracks(db, source, label_set=label_set)
+        report = import_tracks(db, source, label_set=label_set, layout=layout)
     print_report(report, "songs")

@@ -304,6 +304,14 @@ def _resolve_columns(columns: list[str], mapping: Mapping[str, str] | None, wher
     return resolved
 
 
+def _as_text(values: pd.Series) -> pd.Series:
+    """Cells as stripped strings, empty ones missing; whole floats lose their ".0"
+    (JSON and Parquet integers become floats when a value is missing)."""
+    if pd.api.types.is_float_dtype(values.dtype) and (values.dropna() % 1 == 0).all():
+        values = values.astype("Int64")
+    return values.astype("str").str.strip().replace("", np.nan)
+
+
 def _combine_reasons(index: pd.Index, checks: list[tuple[pd.Series, pd.Series | str]]) -> pd.Series:
     """Per row, the reasons of every failed check joined with "; " ("" when all pass)."""
     reasons = pd.Series("", index=index, dtype="str")
@@ -325,8 +333,8 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
         return values.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_dtype(values.dtype):
         return values.dt.tz_localize("UTC")
-    text = values.astype("str").str.strip()
-    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").astype("datetime64[ns, UTC]")
+    text = _as_text(values)
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").astype("datetime64[us, UTC]")
     rest = parsed.isna() & text.notna()
     if not rest.any():
         return parsed
@@ -350,7 +358,7 @@ def _validate_events(
     def text(name: str) -> pd.Series:
         if name not in columns:
             return pd.Series(np.nan, index=frame.index, dtype="str")
-        return frame[columns[name]].astype("str").str.strip().replace("", np.nan)
+        return _as_text(frame[columns[name]])
 
     track_id, kind, value = text("track_id"), text("kind").str.lower(), text("value")
     timestamp = _parse_timestamps(frame[columns["timestamp"]])
@@ -558,6 +566,31 @@ def read_emotify_annotations(path: str | os.PathLike[str]) -> pd.DataFrame:
 # -- tracks ------------------------------------------------------------------------
 
 
+EMOTIFY_OFFSETS = {"classical": 0, "rock": 100, "electronic": 200, "pop": 300}
+
+
+def read_emotify_tracks(root: str | os.PathLike[str]) -> pd.DataFrame:
+    """The Emotify audio layout ``root/audio/<genre>/<n>.mp3`` as a track list.
+
+    Track ids are those of ``annotations.csv`` (``n`` plus 0, 100, 200 or 300 for
+    classical, rock, electronic, pop), so the listener annotations link to the audio;
+    the genre becomes the ``label``. Artists are not given by the dataset.
+
+    Raises:
+        FeedbackDataError: ``root/audio`` holds no ``<genre>/<n>.mp3`` files.
+    """
+    root = Path(root)
+    rows = []
+    for genre, offset in EMOTIFY_OFFSETS.items():
+        for file in sorted((root / "audio" / genre).glob("*.mp3")):
+            if file.stem.isdigit():
+                rows.append({"track_id": str(int(file.stem) + offset), "path": str(file.resolve()),
+                             "title": f"{genre} {file.stem}", "label": genre})
+    if not rows:
+        raise FeedbackDataError(f"{root}: no audio/<genre>/<n>.mp3 files; is this the Emotify folder?")
+    return pd.DataFrame(rows)
+
+
 def _stable_track_id(key: str, stem: str) -> str:
     """``<slug of the stem>-<10 hex of SHA-1 of key>``: readable, and stable for a path."""
     slug = re.sub(r"[^0-9a-z]+", "-", stem.casefold()).strip("-")[:40] or "track"
@@ -565,14 +598,20 @@ def _stable_track_id(key: str, stem: str) -> str:
 
 
 def _relative_key(path: Path, base: Path) -> str:
+    """``<base folder name>/<path relative to base>``, or the absolute path outside ``base``.
+
+    Keeping the base's own name tells apart libraries with the same inner layout, and a
+    track list beside its audio gives the same ids as scanning that folder.
+    """
     try:
-        return path.relative_to(base).as_posix()
+        return f"{base.name}/{path.relative_to(base).as_posix()}"
     except ValueError:
         return path.as_posix()
 
 
-def _scan_folder(root: Path) -> tuple[pd.DataFrame, bool]:
-    """Audio files under ``root`` as a track table, and whether it is folder-per-label."""
+def _scan_folder(root: Path) -> pd.DataFrame:
+    """Audio files under ``root`` as a track table, labelled when folder-per-label."""
+    root = root.resolve()
     files = sorted(
         path for path in root.rglob("*")
         if path.suffix.lower() in AUDIO_SUFFIXES
@@ -587,7 +626,7 @@ def _scan_folder(root: Path) -> tuple[pd.DataFrame, bool]:
         )
     frame = pd.DataFrame(
         {
-            "track_id": [_stable_track_id(rel.as_posix(), rel.stem) for rel in relative],
+            "track_id": [_stable_track_id(_relative_key(path, root), path.stem) for path in files],
             "path": [str(path.resolve()) for path in files],
             "title": [rel.stem for rel in relative],
             "label": [rel.parts[0] if per_label else None for rel in relative],
@@ -595,7 +634,7 @@ def _scan_folder(root: Path) -> tuple[pd.DataFrame, bool]:
         index=pd.RangeIndex(1, len(files) + 1, name="line"),
         dtype=object,
     )
-    return frame, per_label
+    return frame
 
 
 def _validate_tracks(frame: pd.DataFrame, base: Path, where: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -610,7 +649,7 @@ def _validate_tracks(frame: pd.DataFrame, base: Path, where: str) -> tuple[pd.Da
     def text(name: str) -> pd.Series:
         if name not in lookup:
             return pd.Series(np.nan, index=frame.index, dtype="str")
-        return frame[lookup[name]].astype("str").str.strip().replace("", np.nan)
+        return _as_text(frame[lookup[name]])
 
     paths = text("path")
     resolved = [
@@ -629,7 +668,7 @@ def _validate_tracks(frame: pd.DataFrame, base: Path, where: str) -> tuple[pd.Da
 
     checks: list[tuple[pd.Series, pd.Series | str]] = [
         (paths.isna(), "missing path"),
-        (paths.notna() & ~exists, "audio file not found: " + pd.Series(resolved, index=frame.index, dtype="str").fillna("")),
+        (paths.notna() & ~exists, "audio file not found: " + pd.Series(resolved, index=frame.index, dtype="str")),
         (
             duration_text.notna() & ~(duration.notna() & np.isfinite(duration) & (duration >= 0)),
             "duration '" + duration_text.fillna("") + "' is not a non-negative number of seconds",
@@ -656,8 +695,21 @@ def _validate_tracks(frame: pd.DataFrame, base: Path, where: str) -> tuple[pd.Da
     return tracks, reasons
 
 
+def _update_label_set(store: Store, name: str, labels: pd.DataFrame) -> None:
+    """Writes a new version of a label set: the latest one with these tracks' labels
+    replaced. Nothing is written when that equals the latest version."""
+    latest = store.latest_version(name)
+    previous = store.catalogue_labels(name, latest) if latest else pd.DataFrame(columns=["track_id", "label"])
+    kept = previous[~previous["track_id"].isin(labels["track_id"])]
+    merged = pd.concat([kept, labels.astype("str")], ignore_index=True)
+    if set(map(tuple, merged.to_numpy())) == set(map(tuple, previous.to_numpy())):
+        logger.info("label set %r: labels unchanged from version %d, no new version", name, latest)
+        return
+    store.add_catalogue_labels(name, merged)
+
+
 def import_tracks(
-    store: Store, source: str | os.PathLike[str], *, label_set: str | None = None,
+    store: Store, source: str | os.PathLike[str], *, label_set: str | None = None, layout: str = "auto",
 ) -> ImportReport:
     """Adds tracks from a track list or a folder of audio files.
 
@@ -670,16 +722,19 @@ def import_tracks(
     A folder is scanned for audio files (:data:`AUDIO_SUFFIXES`, hidden files
     skipped). When every file sits at ``root/<label>/<file>``, the folder names are
     stored as label set ``label_set`` (default ``"folder"``); otherwise there are no
-    labels. Track ids hash the path relative to the folder, so moving the folder
-    keeps them.
+    labels. Track ids hash the folder's name and the path inside it, so moving the
+    folder keeps them, and a track list beside the audio gives the same ids.
 
-    A new label-set version is written only when the labels differ from the latest one.
-    Tracks already in the store keep their stored details.
+    Labels are written as a new version of the set: the latest version with the
+    imported tracks' labels replaced (others carried over), and only when that differs
+    from the latest version. Tracks already in the store keep their stored details.
 
     Args:
         store: Store to write to.
         source: Track list file or audio folder.
         label_set: Name of the label set to write labels into.
+        layout: ``auto`` (a track list or a folder, as above) or ``emotify`` (the
+            Emotify folder, see :func:`read_emotify_tracks`; label set ``genre``).
 
     Returns:
         Counts of rows (files) read, tracks stored, already present, and quarantined
@@ -689,28 +744,35 @@ def import_tracks(
         FeedbackDataError: ``source`` does not exist, or the list lacks a ``path`` column.
     """
     source = Path(source)
-    if source.is_dir():
-        tracks, per_label = _scan_folder(source)
+    if layout not in ("auto", "emotify"):
+        raise ParameterError(f"layout={layout!r} is not known; use 'auto' or 'emotify'")
+    if layout == "emotify":
+        frame = read_emotify_tracks(source)
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="line")
+        table = _Table(frame, None, [])
+        tracks, reasons = _validate_tracks(frame, source.resolve(), str(source))
+        default_set = "genre"
+    elif source.is_dir():
+        tracks = _scan_folder(source)
+        table = _Table(tracks, None, [])
         reasons = pd.Series("", index=tracks.index, dtype="str")
         default_set = "folder"
-        rejects: list[QuarantinedRow] = []
-        raw_rows = None
         if not len(tracks):
             logger.warning("%s: no audio files found (suffixes %s)", source, sorted(AUDIO_SUFFIXES))
     elif source.is_file():
         table = _read(source, "auto", "utf-8")
         tracks, reasons = _validate_tracks(table.frame, source.resolve().parent, str(source))
         default_set = "catalogue"
-        rejects = list(table.rejects)
-        raw_rows = table
     else:
-        raise FeedbackDataError(f"{source}: no such file or folder; give a track list (CSV) or a folder of audio files")
+        raise FeedbackDataError(
+            f"{source}: no such file or folder; give a track list (CSV) or a folder of audio files"
+        )
 
     bad = (reasons != "").to_numpy()
-    quarantine = list(rejects)
+    quarantine = list(table.rejects)
     if bad.any():
         positions = np.flatnonzero(bad)
-        raws = raw_rows.raw_rows(positions) if raw_rows is not None else [str(p) for p in tracks["path"].iloc[positions]]
+        raws = table.raw_rows(positions)
         quarantine += [
             QuarantinedRow(str(source), int(line), reason, raw)
             for line, reason, raw in zip(tracks.index[positions], reasons.iloc[positions], raws)
@@ -722,18 +784,9 @@ def import_tracks(
 
     labels = good.loc[good["label"].notna(), ["track_id", "label"]]
     if len(labels):
-        name = label_set or default_set
-        latest = store.latest_version(name)
-        unchanged = latest > 0 and (
-            set(map(tuple, store.catalogue_labels(name, latest).to_numpy()))
-            == set(map(tuple, labels.astype(str).to_numpy()))
-        )
-        if unchanged:
-            logger.info("label set %r: labels unchanged from version %d, no new version", name, latest)
-        else:
-            store.add_catalogue_labels(name, labels)
+        _update_label_set(store, label_set or default_set, labels)
     report = ImportReport(
-        read=len(tracks) + len(rejects),
+        read=len(tracks) + len(table.rejects),
         stored=stored,
         duplicate=present,
         quarantined=len(quarantine),

@@ -115,14 +115,16 @@ def normalize_tag(text: str, *, synonyms: Mapping[str, str] | None = None) -> st
         >>> normalize_tag("Hip-Hop")
         'hip hop'
     """
+    return _normalize(text, _prepared_synonyms(frozenset(synonyms.items())) if synonyms else None)
+
+
+def _normalize(text: object, prepared: dict[str, str] | None) -> str | None:
     if not isinstance(text, str):
         return None
     cleaned = _clean(text)
     if not cleaned:
         return None
-    if synonyms:
-        cleaned = _prepared_synonyms(frozenset(synonyms.items())).get(tag_key(cleaned), cleaned)
-    return cleaned
+    return prepared.get(tag_key(cleaned), cleaned) if prepared else cleaned
 
 
 def normalize_tags(texts: pd.Series, *, synonyms: Mapping[str, str] | None = None) -> pd.Series:
@@ -135,8 +137,8 @@ def normalize_tags(texts: pd.Series, *, synonyms: Mapping[str, str] | None = Non
     Returns:
         Normalised tags (missing where nothing is left), same index as ``texts``.
     """
-    distinct = texts.dropna().unique()
-    mapping = {text: normalize_tag(text, synonyms=synonyms) for text in distinct}
+    prepared = _prepared_synonyms(frozenset(synonyms.items())) if synonyms else None
+    mapping = {text: _normalize(text, prepared) for text in texts.dropna().unique()}
     return texts.map(mapping).astype("str")
 
 
@@ -211,7 +213,8 @@ def prepare_tag_votes(
     tags["name"] = normalize_tags(tags["text"], synonyms=synonyms)
     tags = tags[tags["name"].notna()]
     tags["key"] = tags["name"].str.replace(" ", "", regex=False)
-    stop_keys = {tag_key(name) for name in map(lambda t: normalize_tag(t, synonyms=synonyms), stop_tags) if name}
+    stop_names = (normalize_tag(tag, synonyms=synonyms) for tag in stop_tags)
+    stop_keys = {tag_key(name) for name in stop_names if name}
     tags = tags[~tags["key"].isin(stop_keys)]
     names = _display_names(tags["name"], tags["key"])
     votes = tags.drop_duplicates(["track_id", "listener", "key"])[["track_id", "listener", "key"]]
