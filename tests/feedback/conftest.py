@@ -34,6 +34,8 @@ def postgres_engine() -> Iterator[Engine]:
     except SQLAlchemyError as error:
         engine.dispose()
         safe = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+        if os.environ.get("ENCORE_REQUIRE_POSTGRES") == "1":  # CI: a missing server is a failure
+            pytest.fail(f"PostgreSQL required but not reachable at {safe}: {error.orig}")
         pytest.skip(f"PostgreSQL not reachable at {safe} (set ENCORE_TEST_POSTGRES_URL): {error.orig}")
     yield engine
     engine.dispose()

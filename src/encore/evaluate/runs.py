@@ -22,7 +22,11 @@ from encore.inference import load_predictor
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["compare_results", "evaluate_run"]
+__all__ = ["TAG_THRESHOLD", "compare_results", "evaluate_run"]
+
+#: A song counts as carrying a tag for ROC/PR-AUC when at least this share of its
+#: tagging listeners used the tag (soft targets are listener shares, rarely near 1).
+TAG_THRESHOLD = 0.3
 
 
 def _read_history(run_dir: Path) -> list[dict[str, float]] | None:
@@ -107,7 +111,7 @@ def evaluate_run(
         known = ~np.isnan(targets).any(axis=1)
         if known.sum() > 1:
             result["tags"] = multilabel_metrics(
-                targets[known], arrays["tag_probs"][known], manifest.tag_names, threshold=0.5, seed=seed
+                targets[known], arrays["tag_probs"][known], manifest.tag_names, threshold=TAG_THRESHOLD, seed=seed
             )
     importance = card.get("feature_importance", {}).get("classifier")
     if importance:

@@ -302,7 +302,7 @@ def fit(
             if (step_in_epoch + 1) % tc.log_every == 0:
                 logger.info(
                     "epoch %d [%d/%d] loss %.4f lr %.2e %.1f samples/s",
-                    epoch, step_in_epoch + 1, steps_per_epoch, float(loss), lr, n_seen / (time.perf_counter() - t0),
+                    epoch, step_in_epoch + 1, steps_per_epoch, loss.item(), lr, n_seen / (time.perf_counter() - t0),
                 )
 
         predictor = Predictor(model.eval(), card, batch_size=64)
