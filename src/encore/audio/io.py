@@ -199,22 +199,30 @@ def _frame_position(frame, origin: float, native_rate: int) -> int:  # noqa: ANN
     return int(round((float(frame.pts * frame.time_base) - origin) * native_rate))
 
 
-def _read_pyav(src: _Source, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
-    """Read a window with PyAV (FFmpeg), for formats libsndfile lacks (M4A/AAC, ...).
-
-    Returns:
-        ``(frames, channels)`` float32 array and its native sample rate in Hz.
-    """
+def _open_pyav(src: _Source):
+    """Open ``src`` with PyAV and return ``(container, first audio stream)``."""
     import av  # imported lazily: only needed for the formats soundfile cannot read
 
     try:
         container = av.open(src.open(), mode="r")
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise _NotReadable(str(exc)) from exc
+    if not container.streams.audio:
+        container.close()
+        raise _NotReadable("no audio stream in the container")
+    return container, container.streams.audio[0]
+
+
+def _read_pyav(src: _Source, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    """Read a window with PyAV (FFmpeg), for formats libsndfile lacks (M4A/AAC, ...).
+
+    Returns:
+        ``(frames, channels)`` float32 array and its native sample rate in Hz.
+    """
+    import av
+
+    container, stream = _open_pyav(src)
     with container:
-        if not container.streams.audio:
-            raise _NotReadable("no audio stream in the container")
-        stream = container.streams.audio[0]
         native_rate = stream.codec_context.sample_rate or stream.rate
         if not native_rate:
             raise _NotReadable("the audio stream has no sample rate")
@@ -369,14 +377,8 @@ def _pyav_duration(src: _Source) -> float:
     """Duration from the stream or container header, else by decoding (seconds)."""
     import av
 
-    try:
-        container = av.open(src.open(), mode="r")
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise _NotReadable(str(exc)) from exc
+    container, stream = _open_pyav(src)
     with container:
-        if not container.streams.audio:
-            raise _NotReadable("no audio stream in the container")
-        stream = container.streams.audio[0]
         if stream.duration and stream.time_base:
             return float(stream.duration * stream.time_base)
         if container.duration:

@@ -10,7 +10,7 @@ import typer
 from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, handle_errors, out, progress_bar, step
 from encore.config import load_config
 from encore.data.manifest import Manifest
-from encore.train.runs import train_run
+from encore.train.runs import decode_manifest, train_run
 from encore.workspace import Workspace
 
 
@@ -28,12 +28,10 @@ def train_command(
     ws = Workspace.open(workspace)
     cfg = load_config(config, set)
     manifest_path = manifest or ws.manifest_path()
-    n_songs = len(Manifest.read(manifest_path).frame)
-    step(f"decoding {n_songs} songs at {cfg.features.sample_rate} Hz")
-    with progress_bar("decode", n_songs) as advance:
-        from encore.train.runs import decode_manifest
-
-        waveforms, failures = decode_manifest(Manifest.read(manifest_path), ws, sample_rate=cfg.features.sample_rate, callback=advance)
+    songs = Manifest.read(manifest_path)
+    step(f"decoding {len(songs.frame)} songs at {cfg.features.sample_rate} Hz")
+    with progress_bar("decode", len(songs.frame)) as advance:
+        waveforms, failures = decode_manifest(songs, ws, sample_rate=cfg.features.sample_rate, callback=advance)
     for failure in failures:
         out.print(f"[yellow]skipped[/] {failure.path}: {failure.reason}", highlight=False)
     step(f"training {model}")

@@ -409,6 +409,16 @@ def _validate_events(
     return events, reasons
 
 
+def _finish_import(
+    store: Store, read: int, stored: int, duplicate: int, quarantine: list[QuarantinedRow]
+) -> ImportReport:
+    """Record the quarantined rows and count what happened."""
+    store.add_quarantine(quarantine)
+    return ImportReport(
+        read=read, stored=stored, duplicate=duplicate, quarantined=len(quarantine), quarantine=quarantine
+    )
+
+
 def _import_table(
     store: Store, table: _Table, where: str, mapping: Mapping[str, str] | None, source: str,
 ) -> ImportReport:
@@ -427,14 +437,7 @@ def _import_table(
         ]
         quarantine.sort(key=lambda row: row.line)
     stored, duplicate = store.add_events(events[~bad])
-    store.add_quarantine(quarantine)
-    report = ImportReport(
-        read=len(frame) + len(table.rejects),
-        stored=stored,
-        duplicate=duplicate,
-        quarantined=len(quarantine),
-        quarantine=quarantine,
-    )
+    report = _finish_import(store, len(frame) + len(table.rejects), stored, duplicate, quarantine)
     logger.info(
         "%s: read %d, stored %d, duplicate %d, quarantined %d",
         where, report.read, report.stored, report.duplicate, report.quarantined,
@@ -780,18 +783,11 @@ def import_tracks(
         quarantine.sort(key=lambda row: row.line)
     good = tracks[~bad]
     stored, present = store.add_tracks(good.drop(columns=["label"]))
-    store.add_quarantine(quarantine)
+    report = _finish_import(store, len(tracks) + len(table.rejects), stored, present, quarantine)
 
     labels = good.loc[good["label"].notna(), ["track_id", "label"]]
     if len(labels):
         _update_label_set(store, label_set or default_set, labels)
-    report = ImportReport(
-        read=len(tracks) + len(table.rejects),
-        stored=stored,
-        duplicate=present,
-        quarantined=len(quarantine),
-        quarantine=quarantine,
-    )
     logger.info(
         "%s: read %d, stored %d tracks, %d already present, quarantined %d",
         source, report.read, report.stored, report.duplicate, report.quarantined,
