@@ -409,6 +409,20 @@ def _validate_events(
     return events, reasons
 
 
+def _quarantine(table: _Table, where: str, lines: pd.Index, reasons: pd.Series, bad: np.ndarray) -> list[QuarantinedRow]:
+    """The table's unparsable rows plus the rows whose reason is non-empty, by line."""
+    quarantine = list(table.rejects)
+    if bad.any():
+        positions = np.flatnonzero(bad)
+        raws = table.raw_rows(positions)
+        quarantine += [
+            QuarantinedRow(where, int(line), reason, raw)
+            for line, reason, raw in zip(lines[positions], reasons.iloc[positions], raws)
+        ]
+        quarantine.sort(key=lambda row: row.line)
+    return quarantine
+
+
 def _finish_import(
     store: Store, read: int, stored: int, duplicate: int, quarantine: list[QuarantinedRow]
 ) -> ImportReport:
@@ -427,15 +441,7 @@ def _import_table(
     known_tracks = set(store.tracks()["track_id"])
     events, reasons = _validate_events(frame, columns, known_tracks, source)
     bad = (reasons != "").to_numpy()
-    quarantine = list(table.rejects)
-    if bad.any():
-        positions = np.flatnonzero(bad)
-        raws = table.raw_rows(positions)
-        quarantine += [
-            QuarantinedRow(where, int(line), reason, raw)
-            for line, reason, raw in zip(frame.index[positions], reasons.iloc[positions], raws)
-        ]
-        quarantine.sort(key=lambda row: row.line)
+    quarantine = _quarantine(table, where, frame.index, reasons, bad)
     stored, duplicate = store.add_events(events[~bad])
     report = _finish_import(store, len(frame) + len(table.rejects), stored, duplicate, quarantine)
     logger.info(
@@ -772,15 +778,7 @@ def import_tracks(
         )
 
     bad = (reasons != "").to_numpy()
-    quarantine = list(table.rejects)
-    if bad.any():
-        positions = np.flatnonzero(bad)
-        raws = table.raw_rows(positions)
-        quarantine += [
-            QuarantinedRow(str(source), int(line), reason, raw)
-            for line, reason, raw in zip(tracks.index[positions], reasons.iloc[positions], raws)
-        ]
-        quarantine.sort(key=lambda row: row.line)
+    quarantine = _quarantine(table, str(source), tracks.index, reasons, bad)
     good = tracks[~bad]
     stored, present = store.add_tracks(good.drop(columns=["label"]))
     report = _finish_import(store, len(tracks) + len(table.rejects), stored, present, quarantine)

@@ -11,14 +11,14 @@ from typing import Any
 import joblib
 import numpy as np
 
-from encore.audio import load_audio
 from encore.exceptions import CheckpointError
 from encore.features.handcrafted import compute_handcrafted
+from encore.inference.predictor import SongPredictions
 
 __all__ = ["BaselinePredictor"]
 
 
-class BaselinePredictor:
+class BaselinePredictor(SongPredictions):
     """Song-level predictions of a random-forest run (features from the whole song)."""
 
     def __init__(self, models: dict[str, Any], model_card: dict[str, Any]) -> None:
@@ -71,18 +71,3 @@ class BaselinePredictor:
 
     def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
         return {k: v[0] for k, v in self.predict_arrays([waveform]).items()}
-
-    def describe(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if "class_probs" in arrays:
-            probs = arrays["class_probs"]
-            out["label"] = self.label_names[int(np.argmax(probs))]
-            out["probs"] = {n: round(float(p), 4) for n, p in zip(self.label_names, probs, strict=True)}
-        if "scores" in arrays:
-            out["scores"] = {n: round(float(v), 4) for n, v in zip(self.regression_names, arrays["scores"], strict=True)}
-        return out
-
-    def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:
-        waveform = load_audio(path, sample_rate=self.sample_rate)
-        return {"path": str(Path(path)), "duration": round(len(waveform) / self.sample_rate, 3),
-                **self.describe(self.predict_waveform(waveform))}

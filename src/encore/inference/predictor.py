@@ -23,10 +23,38 @@ from encore.models.classifier import EncoreModel
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Predictor"]
+__all__ = ["Predictor", "SongPredictions"]
 
 
-class Predictor:
+class SongPredictions:
+    """What every predictor shares: a JSON view of song arrays and prediction from a file.
+
+    Subclasses give ``sample_rate``, ``label_names``, ``tag_names``, ``regression_names``
+    and ``predict_waveform``.
+    """
+
+    def describe(self, arrays: dict[str, np.ndarray], *, top_tags: int = 5) -> dict[str, Any]:
+        """JSON-ready view of one song's arrays."""
+        out: dict[str, Any] = {}
+        if "class_probs" in arrays:
+            probs = arrays["class_probs"]
+            out["label"] = self.label_names[int(np.argmax(probs))]
+            out["probs"] = {n: round(float(p), 4) for n, p in zip(self.label_names, probs, strict=True)}
+        if "tag_probs" in arrays:
+            order = np.argsort(arrays["tag_probs"])[::-1][:top_tags]
+            out["tags"] = {self.tag_names[i]: round(float(arrays["tag_probs"][i]), 4) for i in order}
+        if "scores" in arrays:
+            out["scores"] = {n: round(float(v), 4) for n, v in zip(self.regression_names, arrays["scores"], strict=True)}
+        return out
+
+    def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:
+        """Decode ``path`` at the model's rate and describe its prediction."""
+        waveform = load_audio(path, sample_rate=self.sample_rate)
+        arrays = self.predict_waveform(waveform)
+        return {"path": str(Path(path)), "duration": round(len(waveform) / self.sample_rate, 3), **self.describe(arrays)}
+
+
+class Predictor(SongPredictions):
     """Song-level predictions from an :class:`EncoreModel` and its model card.
 
     Args:
@@ -108,23 +136,3 @@ class Predictor:
         per_song = [self.predict_waveform(w) for w in waveforms]
         keys = per_song[0].keys() if per_song else ()
         return {k: np.stack([p[k] for p in per_song]) for k in keys}
-
-    def describe(self, arrays: dict[str, np.ndarray], *, top_tags: int = 5) -> dict[str, Any]:
-        """JSON-ready view of one song's arrays."""
-        out: dict[str, Any] = {}
-        if "class_probs" in arrays:
-            probs = arrays["class_probs"]
-            out["label"] = self.label_names[int(np.argmax(probs))]
-            out["probs"] = {n: round(float(p), 4) for n, p in zip(self.label_names, probs, strict=True)}
-        if "tag_probs" in arrays:
-            order = np.argsort(arrays["tag_probs"])[::-1][:top_tags]
-            out["tags"] = {self.tag_names[i]: round(float(arrays["tag_probs"][i]), 4) for i in order}
-        if "scores" in arrays:
-            out["scores"] = {n: round(float(v), 4) for n, v in zip(self.regression_names, arrays["scores"], strict=True)}
-        return out
-
-    def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:
-        """Decode ``path`` at the model's rate and describe its prediction."""
-        waveform = load_audio(path, sample_rate=self.sample_rate)
-        arrays = self.predict_waveform(waveform)
-        return {"path": str(Path(path)), "duration": round(len(waveform) / self.sample_rate, 3), **self.describe(arrays)}
