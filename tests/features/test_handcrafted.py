@@ -72,3 +72,22 @@ def test_bad_input_raises_parameter_error():
         compute_handcrafted(np.zeros((2, 1000), np.float32), sample_rate=SAMPLE_RATE)
     with pytest.raises(ParameterError, match="hop_length"):
         compute_handcrafted(np.zeros(1000, np.float32), sample_rate=SAMPLE_RATE, hop_length=0)
+
+
+def test_spectral_shape_equals_librosas_four_functions():
+    import librosa
+
+    from encore.features.handcrafted import spectral_shape
+
+    rng = np.random.default_rng(1)
+    waveform = (_tone(440.0) + 0.1 * rng.standard_normal(2 * SAMPLE_RATE)).astype(np.float32)
+    waveform[: SAMPLE_RATE // 4] = 0.0  # silent frames too
+    magnitude = np.abs(librosa.stft(waveform, n_fft=1024, hop_length=256))
+    ours = spectral_shape(magnitude, magnitude**2, sample_rate=SAMPLE_RATE, n_fft=1024)
+    reference = np.vstack([
+        librosa.feature.spectral_centroid(S=magnitude, sr=SAMPLE_RATE, n_fft=1024),
+        librosa.feature.spectral_bandwidth(S=magnitude, sr=SAMPLE_RATE, n_fft=1024),
+        librosa.feature.spectral_rolloff(S=magnitude, sr=SAMPLE_RATE, n_fft=1024),
+        librosa.feature.spectral_flatness(S=magnitude),
+    ])
+    np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-3)

@@ -6,6 +6,7 @@ Example:
 """
 
 from encore.features.cache import FeatureCache, file_digest, settings_digest
+from encore.features.extract import ExtractionResult, extract_features, handcrafted_settings, logmel_settings
 from encore.features.handcrafted import compute_handcrafted, handcrafted_feature_names
 from encore.features.logmel import (
     LogMelSpectrogram,
@@ -15,17 +16,24 @@ from encore.features.logmel import (
     mel_frequencies,
     mel_to_hz,
 )
+from encore.features.streaming import log_mel_chunked, stream_log_mel
 
 __all__ = [
+    "ExtractionResult",
     "FeatureCache",
     "LogMelSpectrogram",
     "compute_handcrafted",
+    "extract_features",
     "file_digest",
     "handcrafted_feature_names",
+    "handcrafted_settings",
     "hz_to_mel",
+    "log_mel_chunked",
     "log_mel_spectrogram",
+    "logmel_settings",
     "mel_filterbank",
     "mel_frequencies",
     "mel_to_hz",
     "settings_digest",
+    "stream_log_mel",
 ]

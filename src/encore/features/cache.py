@@ -90,7 +90,7 @@ def settings_digest(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:SETTINGS_DIGEST_LENGTH]
 
 
-def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Any], None]) -> None:
     """Write via a temporary file in ``path``'s folder, fsync, then rename over ``path``."""
     handle = tempfile.NamedTemporaryFile(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
@@ -191,7 +191,7 @@ class FeatureCache:
             raise ParameterError(f"array has dtype {array.dtype}; only numeric arrays can be cached")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._write_settings(path.parent.parent, settings)
-        _write_atomic(path, lambda handle: np.save(handle, array, allow_pickle=False))
+        write_atomic(path, lambda handle: np.save(handle, array, allow_pickle=False))
         return path
 
     def get_or_compute(
@@ -225,4 +225,4 @@ class FeatureCache:
         if target.exists():
             return
         text = _canonical_json(settings, indent=2) + "\n"
-        _write_atomic(target, lambda handle: handle.write(text.encode("utf-8")))
+        write_atomic(target, lambda handle: handle.write(text.encode("utf-8")))

@@ -58,6 +58,35 @@ def handcrafted_feature_names(*, n_mfcc: int = 20) -> list[str]:
     return names + ["tempo_bpm", "onset_rate_per_s"]
 
 
+def spectral_shape(magnitude: np.ndarray, power: np.ndarray, *, sample_rate: int, n_fft: int) -> np.ndarray:
+    """Centroid, bandwidth, 85 % roll-off (Hz) and flatness per frame, in one pass.
+
+    Equal (to float rounding) to ``librosa.feature.spectral_centroid``, ``spectral_bandwidth``,
+    ``spectral_rolloff`` and ``spectral_flatness`` on ``S=magnitude``, which normalise the
+    spectrum three times over and compute the centroid twice.
+
+    Args:
+        magnitude: ``|STFT|``, shape ``(n_fft // 2 + 1, n_frames)``.
+        power: ``magnitude ** 2``.
+        sample_rate: Sample rate in Hz.
+        n_fft: FFT size.
+
+    Returns:
+        float array, shape ``(4, n_frames)``.
+    """
+    freq = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate).astype(magnitude.dtype)[:, None]
+    total = magnitude.sum(axis=0, keepdims=True)
+    total[total < np.finfo(magnitude.dtype).tiny] = 1.0  # librosa.util.normalize leaves silent frames as they are
+    weights = magnitude / total
+    centroid = (freq * weights).sum(axis=0)
+    bandwidth = np.sqrt((weights * (freq - centroid) ** 2).sum(axis=0))
+    cumulative = np.cumsum(magnitude, axis=0)
+    rolloff = freq[np.argmax(cumulative >= 0.85 * cumulative[-1:], axis=0), 0]
+    floored = np.maximum(1e-10, power)
+    flatness = np.exp(np.log(floored).mean(axis=0)) / floored.mean(axis=0)
+    return np.vstack([centroid, bandwidth, rolloff, flatness])
+
+
 def _contrast_fmin(sample_rate: int) -> float:
     """librosa's 200 Hz, lowered when the top contrast band would pass Nyquist."""
     fmin = 200.0
@@ -122,12 +151,7 @@ def compute_handcrafted(
 
     blocks = [
         librosa.feature.mfcc(S=mel_db, n_mfcc=n_mfcc),
-        np.vstack([
-            librosa.feature.spectral_centroid(S=magnitude, sr=sample_rate),
-            librosa.feature.spectral_bandwidth(S=magnitude, sr=sample_rate),
-            librosa.feature.spectral_rolloff(S=magnitude, sr=sample_rate),
-            librosa.feature.spectral_flatness(S=magnitude),
-        ]),
+        spectral_shape(magnitude, power, sample_rate=sample_rate, n_fft=n_fft),
         librosa.feature.spectral_contrast(
             S=magnitude, sr=sample_rate, n_bands=N_CONTRAST_BANDS, fmin=_contrast_fmin(sample_rate)
         ),

@@ -11,6 +11,7 @@ mel scale, Slaney area normalisation or none); with matching settings the output
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 import logging
 import math
 import numbers
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 MEL_SCALES = ("slaney", "htk")
 MEL_NORMS = ("slaney", None)
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
+FRAMES_PER_CALL = 2048  # frames per STFT call: keeps the complex spectrum inside the CPU caches
 
 # Slaney's Auditory Toolbox mel scale: linear below 1 kHz, logarithmic above.
 _SLANEY_F_SP = 200.0 / 3.0  # Hz per mel in the linear part
@@ -324,6 +326,87 @@ class LogMelSpectrogram(nn.Module):
         points = mel_frequencies(self.n_mels + 2, f_min=self.f_min, f_max=upper, mel_scale=self.mel_scale)
         return points[1:-1]
 
+    def mel_power(self, waveform: Tensor, *, center: bool | None = None) -> Tensor:
+        """Mel-band power (or magnitude, per ``power``) before the log, no flooring.
+
+        Items are processed a few at a time (at most :data:`FRAMES_PER_CALL` frames per
+        STFT): one STFT over a large batch spills its complex intermediate out of the CPU
+        caches and ran 4-9x slower per item than item by item.
+
+        Args:
+            waveform: Audio at ``sample_rate``, shape ``(batch, n_samples)`` or
+                ``(n_samples,)`` (any leading dimensions are kept).
+            center: Override the module's ``center`` (``False`` is what
+                :func:`~encore.features.streaming.stream_log_mel` uses on audio it has
+                padded itself).
+
+        Returns:
+            Mel power, shape ``(batch, n_mels, n_frames)`` or ``(n_mels, n_frames)``.
+        """
+        center = self.center if center is None else center
+        return self._per_group(waveform, lambda group: self._mel_power(group, center))
+
+    def _per_group(self, waveform: Tensor, compute: Callable[[Tensor], Tensor]) -> Tensor:
+        """Apply ``compute`` to groups of items and write the results into one tensor."""
+        lead = waveform.shape[:-1]
+        flat = waveform.reshape(-1, waveform.shape[-1]).to(self.window.dtype)
+        if torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or flat.shape[0] <= 1:
+            result = compute(flat)
+        else:
+            frames_per_item = 1 + flat.shape[-1] // self.hop_length
+            group = max(1, FRAMES_PER_CALL // frames_per_item)
+            first = compute(flat[:group])
+            result = first.new_empty((flat.shape[0], *first.shape[1:]))
+            result[:group] = first
+            for start in range(group, flat.shape[0], group):
+                result[start : start + group] = compute(flat[start : start + group])
+        return result.reshape(*lead, result.shape[-2], result.shape[-1])
+
+    def _mel_power(self, flat: Tensor, center: bool) -> Tensor:
+        """``(batch, n_samples)`` to ``(batch, n_mels, n_frames)`` mel power."""
+        stft_args = {
+            "n_fft": self.n_fft,
+            "hop_length": self.hop_length,
+            "win_length": self.n_fft,  # the window buffer is already padded to n_fft
+            "window": self.window,
+            "center": center,
+            "pad_mode": self.pad_mode,
+            "normalized": False,
+            "onesided": True,
+        }
+        if torch.onnx.is_in_onnx_export():
+            # The TorchScript ONNX exporter has no complex tensors; this older form of
+            # the same STFT gives the (real, imag) pairs directly, and abs() of a complex
+            # tensor does not export.
+            spec = torch.stft(flat, **stft_args, return_complex=False)
+            power = spec.pow(2).sum(-1)
+        else:
+            spec = torch.stft(flat, **stft_args, return_complex=True)
+            # |X|^2 as re^2 + im^2: 5x faster than view_as_real(...).pow(2).sum(-1) or abs()^2
+            power = spec.real.square() + spec.imag.square()
+        if self.power != 2.0:
+            power = power.pow(self.power / 2.0)
+        return torch.matmul(self.mel_fb, power)
+
+    def to_db(self, mel: Tensor, *, peak: Tensor | None = None) -> Tensor:
+        """Mel power to dB (reference 1.0), floored at ``peak - top_db`` if ``top_db`` is set.
+
+        Args:
+            mel: Mel power, shape ``(..., n_mels, n_frames)``.
+            peak: The dB peak to floor from, broadcastable to ``(..., 1, 1)``; ``None``
+                uses each item's own maximum. Chunked processing passes the whole clip's
+                peak so its frames equal the whole clip's.
+
+        Returns:
+            Log-mel in dB, same shape as ``mel``.
+        """
+        db = torch.log10(torch.clamp(mel, min=self.amin)).mul_(10.0)
+        if self.top_db is not None:
+            if peak is None:
+                peak = db.amax(dim=(-2, -1), keepdim=True)
+            db = torch.maximum(db, peak - self.top_db)
+        return db
+
     def forward(self, waveform: Tensor) -> Tensor:
         """Compute the log-mel spectrogram.
 
@@ -334,34 +417,7 @@ class LogMelSpectrogram(nn.Module):
         Returns:
             Log-mel in dB, shape ``(batch, n_mels, n_frames)`` or ``(n_mels, n_frames)``.
         """
-        lead = waveform.shape[:-1]
-        flat = waveform.reshape(-1, waveform.shape[-1]).to(self.window.dtype)
-        stft_args = {
-            "n_fft": self.n_fft,
-            "hop_length": self.hop_length,
-            "win_length": self.n_fft,  # the window buffer is already padded to n_fft
-            "window": self.window,
-            "center": self.center,
-            "pad_mode": self.pad_mode,
-            "normalized": False,
-            "onesided": True,
-        }
-        if torch.onnx.is_in_onnx_export():
-            # The TorchScript ONNX exporter has no complex tensors; this older form of
-            # the same STFT gives the (real, imag) pairs directly.
-            spec = torch.stft(flat, **stft_args, return_complex=False)
-        else:
-            spec = torch.view_as_real(torch.stft(flat, **stft_args, return_complex=True))
-        # |X|^2 from the real and imaginary parts; abs() of a complex does not export.
-        power = spec.pow(2).sum(-1)
-        if self.power != 2.0:
-            power = power.pow(self.power / 2.0)
-        mel = torch.matmul(self.mel_fb, power)
-        db = 10.0 * torch.log10(torch.clamp(mel, min=self.amin))
-        if self.top_db is not None:
-            peak = db.amax(dim=(-2, -1), keepdim=True)
-            db = torch.maximum(db, peak - self.top_db)
-        return db.reshape(*lead, db.shape[-2], db.shape[-1])
+        return self._per_group(waveform, lambda group: self.to_db(self._mel_power(group, self.center)))
 
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value!r}" for key, value in self.settings().items())

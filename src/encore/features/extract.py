@@ -1,0 +1,261 @@
+"""Feature extraction over a catalogue: worker processes, the cache, resumption, shards.
+
+:func:`extract_features` computes handcrafted features (for the random-forest baseline) or
+log-mels for many files with N worker processes. Every result goes into the
+content-addressed :class:`~encore.features.FeatureCache` as soon as it is computed,
+atomically, so a run that is killed leaves only whole entries and a rerun skips them. A
+file that cannot be decoded is reported and skipped while the others go on.
+
+:func:`select_shard` splits a catalogue into ``n`` disjoint shards that together cover it,
+by a stable hash of each file's key, so ``encore extract --shard i/n`` can run as ``n``
+jobs (a Slurm array, Kubernetes jobs, torchrun ranks). Shard ``i`` records what it did in
+``<cache>/<settings digest>/shards/shard-<i>-of-<n>.csv``, replaced whole by a rerun.
+
+Example:
+    >>> settings = handcrafted_settings(sample_rate=16000)
+    >>> result = extract_features(paths, settings=settings, cache=FeatureCache("cache"), workers=2)
+    >>> result.features["songs/a.mp3"].shape
+    (92,)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import multiprocessing
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from encore.audio import AudioChecks, load_audio, stream_audio
+from encore.exceptions import AudioDecodeError, ParameterError
+from encore.features.cache import FeatureCache, file_digest, settings_digest, write_atomic
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ExtractionFailure",
+    "ExtractionResult",
+    "extract_features",
+    "handcrafted_settings",
+    "logmel_settings",
+    "parse_shard",
+    "select_shard",
+    "write_shard_index",
+]
+
+HANDCRAFTED_VERSION = 1  # bump when compute_handcrafted's output changes
+KINDS = ("handcrafted", "logmel")
+_STREAM_BLOCK_SECONDS = 60.0
+
+
+def handcrafted_settings(
+    *, sample_rate: int, n_fft: int = 2048, hop_length: int = 512, n_mfcc: int = 20
+) -> dict[str, Any]:
+    """Cache settings for :func:`~encore.features.compute_handcrafted` features of a file."""
+    return {"kind": "handcrafted", "version": HANDCRAFTED_VERSION, "sample_rate": int(sample_rate),
+            "n_fft": int(n_fft), "hop_length": int(hop_length), "n_mfcc": int(n_mfcc)}
+
+
+def logmel_settings(frontend_settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Cache settings for a whole file's log-mel; ``frontend_settings`` as ``LogMelSpectrogram.settings()``."""
+    return {"kind": "logmel", **dict(frontend_settings)}
+
+
+@dataclass(frozen=True)
+class ExtractionFailure:
+    """A file that was skipped, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ExtractionResult:
+    """What :func:`extract_features` did.
+
+    Attributes:
+        features: Every input path (as given, ``str``) to its array, or ``None`` if it failed.
+        failures: The failed files with their reasons, in input order.
+        n_cached: Files found in the cache (skipped: resumption or a previous run).
+        n_computed: Files computed and stored now.
+        digests: Path to the audio's SHA-256 digest (the cache key), where it was read.
+    """
+
+    features: dict[str, np.ndarray | None] = field(default_factory=dict)
+    failures: list[ExtractionFailure] = field(default_factory=list)
+    n_cached: int = 0
+    n_computed: int = 0
+    digests: dict[str, str] = field(default_factory=dict)
+
+
+def _compute(path: str, settings: Mapping[str, Any], checks: AudioChecks | None) -> np.ndarray:
+    """The features of one file under ``settings``."""
+    params = {key: value for key, value in settings.items() if key not in ("kind", "version")}
+    if settings["kind"] == "handcrafted":
+        from encore.features.handcrafted import compute_handcrafted
+
+        sample_rate = params.pop("sample_rate")
+        waveform = load_audio(path, sample_rate=sample_rate, checks=checks)
+        return compute_handcrafted(waveform, sample_rate=sample_rate, **params)
+    from encore.features.logmel import LogMelSpectrogram
+    from encore.features.streaming import log_mel_chunked
+
+    frontend = LogMelSpectrogram(**params).eval()
+    blocks = stream_audio(path, sample_rate=frontend.sample_rate, block_seconds=_STREAM_BLOCK_SECONDS)
+    if checks is not None:  # checks need the whole waveform; log-mels of long files stream
+        waveform = load_audio(path, sample_rate=frontend.sample_rate, checks=checks)
+        blocks = iter([waveform])
+    return log_mel_chunked(blocks, frontend).numpy()
+
+
+def _extract_one(
+    path: str, settings: Mapping[str, Any], cache_root: str, checks: AudioChecks | None
+) -> tuple[str, str, str | None, np.ndarray | None, str | None]:
+    """One file: ``(path, status, digest, array, reason)``, status cached/computed/failed."""
+    cache = FeatureCache(cache_root)
+    try:
+        digest = file_digest(path)
+    except OSError as exc:
+        return path, "failed", None, None, f"cannot read the file ({exc.strerror or exc}); check the path"
+    cached = cache.get(digest, settings)
+    if cached is not None:
+        return path, "cached", digest, cached, None
+    try:
+        array = np.asarray(_compute(path, settings, checks))
+    except (AudioDecodeError, OSError) as exc:
+        return path, "failed", digest, None, str(exc)
+    cache.put(digest, settings, array)
+    return path, "computed", digest, array, None
+
+
+def _init_worker() -> None:
+    """One thread per worker process: N workers share N cores, not N x N threads."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def extract_features(
+    paths: Sequence[str | os.PathLike],
+    *,
+    settings: Mapping[str, Any],
+    cache: FeatureCache,
+    workers: int = 1,
+    checks: AudioChecks | None = None,
+    callback: Callable[[int], None] | None = None,
+) -> ExtractionResult:
+    """Features for every file, from the cache where present, else computed and cached.
+
+    Args:
+        paths: Audio files.
+        settings: From :func:`handcrafted_settings` or :func:`logmel_settings`; its
+            ``"kind"`` says what is computed, the whole mapping keys the cache.
+        cache: Where results are read from and written to (atomically, one per file).
+        workers: Worker processes; 1 computes in this process.
+        checks: Silence and minimum-length checks; a file failing one is reported and
+            skipped (with ``on_problem="warn"`` it is kept with a warning).
+        callback: Called with 1 after each file (for a progress bar).
+
+    Returns:
+        An :class:`ExtractionResult`; ``features`` has every path, ``None`` for failures.
+
+    Raises:
+        ParameterError: ``settings`` has an unknown kind or ``workers < 1``.
+    """
+    if settings.get("kind") not in KINDS:
+        raise ParameterError(f"settings kind={settings.get('kind')!r} is unknown; use one of {KINDS}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ParameterError(f"workers={workers!r} must be a positive integer")
+    settings = dict(settings)
+    keys = [os.fspath(path) for path in paths]
+    outcomes: dict[str, tuple] = {}
+
+    def record(outcome: tuple) -> None:
+        outcomes[outcome[0]] = outcome
+        if outcome[1] == "failed":
+            logger.warning("skipping %s: %s", outcome[0], outcome[4])
+        if callback is not None:
+            callback(1)
+
+    todo = list(dict.fromkeys(keys))
+    if workers == 1:
+        for path in todo:
+            record(_extract_one(path, settings, str(cache.root), checks))
+    else:
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
+            futures = {pool.submit(_extract_one, path, settings, str(cache.root), checks): path for path in todo}
+            for future in as_completed(futures):
+                try:
+                    record(future.result())
+                except BrokenProcessPool:
+                    record((futures[future], "failed", None, None, "the worker process died (out of memory?)"))
+    result = ExtractionResult()
+    for path in keys:
+        _, status, digest, array, reason = outcomes[path]
+        result.features[path] = array
+        if digest is not None:
+            result.digests[path] = digest
+        if status == "failed":
+            result.failures.append(ExtractionFailure(path, reason or "unknown"))
+    result.n_cached = sum(1 for o in outcomes.values() if o[1] == "cached")
+    result.n_computed = sum(1 for o in outcomes.values() if o[1] == "computed")
+    return result
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` to ``(i, n)``, with ``0 <= i < n``.
+
+    Raises:
+        ParameterError: Not of that form.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not match or int(match[2]) < 1 or int(match[1]) >= int(match[2]):
+        raise ParameterError(
+            f"shard={text!r} must be 'i/n' with 0 <= i < n, e.g. 0/4 for the first of four shards"
+        )
+    return int(match[1]), int(match[2])
+
+
+def shard_of(key: str, count: int) -> int:
+    """The shard (``0 .. count-1``) a key belongs to: a stable hash, the same on every machine."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % count
+
+
+def select_shard(keys: Sequence[str], index: int, count: int) -> list[int]:
+    """Positions of the keys in shard ``index`` of ``count``; the shards are disjoint and cover all keys."""
+    if not 0 <= index < count:
+        raise ParameterError(f"shard index {index} must be in 0..{count - 1}")
+    return [position for position, key in enumerate(keys) if shard_of(str(key), count) == index]
+
+
+def write_shard_index(
+    cache: FeatureCache, settings: Mapping[str, Any], shard: tuple[int, int], result: ExtractionResult
+) -> Path:
+    """Record a shard's outcome (path, digest, status, reason) in one CSV, replaced whole by a rerun."""
+    index, count = shard
+    folder = cache.root / settings_digest(settings) / "shards"
+    folder.mkdir(parents=True, exist_ok=True)
+    failed = {failure.path: failure.reason for failure in result.failures}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["path", "audio_digest", "status", "reason"])
+    for path in result.features:
+        writer.writerow([path, result.digests.get(path, ""), "failed" if path in failed else "ok", failed.get(path, "")])
+    target = folder / f"shard-{index}-of-{count}.csv"
+    data = buffer.getvalue().encode("utf-8")
+    write_atomic(target, lambda handle: handle.write(data))
+    return target
