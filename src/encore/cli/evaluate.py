@@ -1,4 +1,4 @@
-"""``encore evaluate``: held-out metrics with intervals, comparisons and an HTML report."""
+"""``encore evaluate``: held-out metrics with intervals, calibration, importances and an HTML report."""
 
 from __future__ import annotations
 
@@ -10,25 +10,61 @@ from rich.table import Table
 
 from encore.cli.common import WorkspaceOption, handle_errors, out, step
 from encore.data.manifest import Manifest
+from encore.evaluate.compare import compare_results
 from encore.evaluate.report import write_report
-from encore.evaluate.runs import compare_results, evaluate_run
-from encore.workspace import Workspace
+from encore.evaluate.runs import evaluate_run
 
 
 def fmt(metric: dict | None) -> str:
+    """``value [low, high]`` of a metric with its interval, or ``-``."""
     if not metric or metric.get("value") is None:
         return "-"
-    return f"{metric['value']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]"
+    low, high = metric.get("ci_low"), metric.get("ci_high")
+    if low is None or high is None or low != low or high != high:
+        return f"{metric['value']:.3f} [n/a]"
+    return f"{metric['value']:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _ece(cal: dict) -> str:
+    if not cal or cal.get("ece_before") is None:
+        return "-"
+    after = cal.get("ece_after")
+    return f"{cal['ece_before']:.3f} -> {after:.3f}" if after is not None else f"{cal['ece_before']:.3f}"
 
 
 def results_table(results: list[dict]) -> Table:
+    """One column per run, one row per headline figure with its 95 % interval."""
     table = Table(title="held-out songs (95 % bootstrap intervals)")
-    for col in ("run", "model", "songs", "accuracy", "macro-F1", "appeal Spearman"):
-        table.add_column(col)
+    table.add_column("metric")
     for r in results:
-        c, a = r["classification"] or {}, r["appeal"] or {}
-        table.add_row(r["name"], str(r["model"]), str(c.get("n", a.get("n", "-"))), fmt(c.get("accuracy")),
-                      fmt(c.get("macro_f1")), fmt(a.get("spearman")))
+        table.add_column(r["name"], overflow="fold")
+    rows: list[tuple[str, list[str]]] = []
+    get = [(r.get("classification") or {}, r.get("appeal") or {}, r.get("calibration") or {}) for r in results]
+    rows.append(("songs", [str(c.get("n", a.get("n", "-"))) for c, a, _ in get]))
+    for label, key in (("accuracy", "accuracy"), ("balanced accuracy", "balanced_accuracy"), ("macro-F1", "macro_f1")):
+        rows.append((label, [fmt(c.get(key)) for c, _, _ in get]))
+    rows.append(("ECE (T=1 -> card T)", [_ece(cal) for _, _, cal in get]))
+    for label, key in (("appeal Spearman", "spearman"), ("appeal Pearson", "pearson"), ("appeal MAE", "mae")):
+        rows.append((label, [fmt(a.get(key)) for _, a, _ in get]))
+    ceilings = [(a.get("reliability") or {}).get("ceiling") for _, a, _ in get]
+    if any(v is not None for v in ceilings):
+        rows.append(("appeal ceiling", [f"{v:.3f}" if v is not None else "-" for v in ceilings]))
+    for label, values in rows:
+        if any(v != "-" for v in values):
+            table.add_row(label, *values)
+    return table
+
+
+def comparisons_table(comparisons: list[dict]) -> Table:
+    """Paired differences (first run minus each other) with their intervals."""
+    table = Table(title="paired differences on shared songs (A - B, 95 % bootstrap interval)")
+    for col in ("A - B", "metric", "songs", "difference", "interval", "excludes 0"):
+        table.add_column(col, overflow="fold")
+    for c in comparisons:
+        table.add_row(
+            f"{c['a']} - {c['b']}", c["metric"], str(c["n"]), f"{c['value_a']:.3f} - {c['value_b']:.3f} = {c['difference']:+.3f}",
+            f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]", "[green]yes[/]" if c["excludes_zero"] else "no",
+        )
     return table
 
 
@@ -39,26 +75,21 @@ def evaluate_command(
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: the first run's folder).")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    importance: Annotated[bool, typer.Option(help="Global importances on the validation split (slower).")] = True,
 ) -> None:
     """Evaluate runs on held-out songs and write report.html and report.json."""
+    from encore.workspace import Workspace
+
     ws = Workspace.open(workspace)
     run_dirs = [ws.resolve_run(r) for r in runs]
     results = []
     for run_dir in run_dirs:
         step(f"evaluating {run_dir.name} on the {split} split")
-        results.append(evaluate_run(run_dir, split=split, cache_dir=ws.cache_dir, n_boot=n_boot))
+        results.append(evaluate_run(run_dir, split=split, cache_dir=ws.cache_dir, n_boot=n_boot, importance=importance))
     comparisons = compare_results(results, n_boot=n_boot)
-    manifest_path = evaluate_manifest_path(run_dirs[0])
-    summary = Manifest.read(manifest_path).summary() if manifest_path else None
+    summary = Manifest.read(results[0]["manifest"]).summary()
     report = write_report(out_dir or run_dirs[0], results, title="encore evaluation", data_summary=summary, comparisons=comparisons)
     out.print(results_table(results))
-    for c in comparisons:
-        verdict = "interval excludes 0" if c["excludes_zero"] else "interval includes 0"
-        out.print(f"{c['a']} - {c['b']} ({c['metric']}): {c['difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], {verdict}")
+    if comparisons:
+        out.print(comparisons_table(comparisons))
     out.print(f"report {report}", highlight=False)
-
-
-def evaluate_manifest_path(run_dir: Path) -> str | None:
-    from encore.inference import load_predictor
-
-    return load_predictor(run_dir).card.get("manifest", {}).get("path")

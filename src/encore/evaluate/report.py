@@ -14,9 +14,7 @@ close, and is safe to call from a server thread.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import logging
 import math
@@ -27,8 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
+from encore.evaluate.figures import (
+    figure_html,
+    learning_series,
+    plot_appeal,
+    plot_confusion,
+    plot_history,
+    plot_importance,
+    plot_per_class,
+    plot_reliability,
+)
 from encore.exceptions import ParameterError
 
 __all__ = ["to_jsonable", "write_report"]
@@ -36,7 +43,6 @@ __all__ = ["to_jsonable", "write_report"]
 logger = logging.getLogger(__name__)
 
 _MAX_FEATURES = 20
-_DPI = 100
 
 _CSS = """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg-alt: #f6f8fa; --accent: #0969da;
@@ -112,11 +118,6 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _plain(text: Any) -> str:
-    """Text for matplotlib with mathtext switched off (a ``$`` in a label name is literal)."""
-    return str(text).replace("$", r"\$")
-
-
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and math.isfinite(float(x))
 
@@ -155,146 +156,6 @@ def _summary_value(value: Any) -> str:
     if isinstance(value, (float, np.floating)) and not float(value).is_integer():
         return _fmt(value, 3)
     return _e(to_jsonable(value) if isinstance(value, (np.generic,)) else value)
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", facecolor="white")
-    fig.clear()
-    return buf.getvalue()
-
-
-def _figure_html(png: bytes, alt: str, caption: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (
-        f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{_e(alt)}\">"
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
-    )
-
-
-def _plot_confusion(cm: np.ndarray, label_names: Sequence[str]) -> bytes:
-    k = cm.shape[0]
-    side = float(np.clip(1.5 + 0.55 * k, 4.0, 12.0))
-    fig = Figure(figsize=(side + 1.2, side))
-    ax = fig.add_subplot()
-    support = cm.sum(axis=1, keepdims=True)
-    fraction = np.divide(cm, support, out=np.zeros(cm.shape, dtype=float), where=support > 0)
-    image = ax.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    names = [_plain(n) for n in label_names]
-    ax.set_xticks(range(k), labels=names, rotation=45, ha="right", rotation_mode="anchor")
-    ax.set_yticks(range(k), labels=names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if k <= 30:
-        fontsize = 10 if k <= 10 else 7
-        for i in range(k):
-            for j in range(k):
-                colour = "white" if fraction[i, j] > 0.5 else "black"
-                ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", color=colour, fontsize=fontsize)
-    return _png(fig)
-
-
-def _plot_per_class(per_class: Sequence[Mapping]) -> bytes:
-    k = len(per_class)
-    fig = Figure(figsize=(float(np.clip(1.5 + 0.8 * k, 5.0, 14.0)), 3.8))
-    ax = fig.add_subplot()
-    x = np.arange(k)
-    width = 0.27
-    for offset, key, colour in ((-width, "precision", "#4c72b0"), (0.0, "recall", "#dd8452"), (width, "f1", "#55a868")):
-        ax.bar(x + offset, [float(row.get(key) or 0.0) for row in per_class], width, label=key, color=colour)
-    ax.set_xticks(x, labels=[_plain(row.get("label", i)) for i, row in enumerate(per_class)], rotation=30, ha="right",
-                  rotation_mode="anchor")
-    ax.set_ylim(0.0, 1.05)
-    ax.set_ylabel("score")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 1.14), ncol=3, frameon=False)
-    return _png(fig)
-
-
-def _plot_reliability(reliability: Mapping) -> bytes:
-    counts = np.asarray(reliability.get("bin_count", []), dtype=float)
-    n_bins = counts.size
-    edges = np.asarray(reliability.get("bin_edges") or np.linspace(0.0, 1.0, n_bins + 1), dtype=float)
-    accuracy = np.array([np.nan if a is None else float(a) for a in reliability.get("bin_accuracy", [])])
-    confidence = np.array([np.nan if c is None else float(c) for c in reliability.get("bin_confidence", [])])
-    centres, widths = (edges[:-1] + edges[1:]) / 2.0, np.diff(edges)
-    fig = Figure(figsize=(5.0, 5.2))
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.08})
-    filled = np.isfinite(accuracy)
-    top.bar(centres[filled], accuracy[filled], widths[filled] * 0.95, color="#4c72b0", edgecolor="#2b4a7a", label="accuracy")
-    top.plot([0, 1], [0, 1], linestyle="--", color="#888888", label="perfect calibration")
-    top.plot(confidence[filled], accuracy[filled], "o", color="#dd8452", markersize=4, label="mean confidence")
-    top.set_xlim(0.0, 1.0)
-    top.set_ylim(0.0, 1.0)
-    top.set_ylabel("accuracy")
-    top.legend(loc="upper left", fontsize=8, frameon=False)
-    bottom.bar(centres, counts, widths * 0.95, color="#999999")
-    bottom.set_xlabel("top-class probability")
-    bottom.set_ylabel("songs")
-    return _png(fig)
-
-
-def _learning_series(history: Sequence[Mapping]) -> tuple[list[float], dict[str, list[float]], dict[str, list[float]]]:
-    epochs = [float(row.get("epoch", i + 1)) for i, row in enumerate(history)]
-    keys: list[str] = []
-    for row in history:
-        keys.extend(k for k in row if k not in keys and k != "epoch" and _finite(row[k]))
-    losses, scores = {}, {}
-    for key in keys:
-        values = [float(row[key]) if _finite(row.get(key)) else np.nan for row in history]
-        if "loss" in key:
-            losses[key] = values
-        elif key.startswith(("train_", "val_")):
-            scores[key] = values
-    return epochs, losses, scores
-
-
-def _plot_history(epochs: Sequence[float], losses: Mapping[str, list[float]], scores: Mapping[str, list[float]]) -> bytes:
-    panels = [(title, series) for title, series in (("loss", losses), ("score", scores)) if series]
-    fig = Figure(figsize=(5.0 * len(panels), 3.6))
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (title, series) in zip(axes, panels):
-        for key, values in series.items():
-            ax.plot(epochs, values, marker="o", markersize=3, label=_plain(key))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, frameon=False)
-    return _png(fig)
-
-
-def _plot_appeal(observed: np.ndarray, predicted: np.ndarray) -> bytes:
-    fig = Figure(figsize=(4.8, 4.6))
-    ax = fig.add_subplot()
-    ax.scatter(observed, predicted, s=18, alpha=0.7, color="#4c72b0", edgecolors="none")
-    low = float(min(observed.min(), predicted.min()))
-    high = float(max(observed.max(), predicted.max()))
-    pad = 0.05 * (high - low) if high > low else 0.5
-    ax.plot([low - pad, high + pad], [low - pad, high + pad], linestyle="--", color="#888888", label="y = x")
-    ax.set_xlim(low - pad, high + pad)
-    ax.set_ylim(low - pad, high + pad)
-    ax.set_xlabel("observed appeal")
-    ax.set_ylabel("predicted appeal")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
-    return _png(fig)
-
-
-def _plot_importance(rows: Sequence[tuple[str, float]]) -> bytes:
-    fig = Figure(figsize=(6.5, float(np.clip(0.32 * len(rows) + 1.0, 2.0, 8.0))))
-    ax = fig.add_subplot()
-    y = np.arange(len(rows))
-    ax.barh(y, [v for _, v in rows], color="#55a868")
-    ax.set_yticks(y, labels=[_plain(name) for name, _ in rows])
-    ax.invert_yaxis()
-    ax.axvline(0.0, color="#444444", linewidth=0.8)
-    ax.set_xlabel("importance")
-    ax.grid(axis="x", alpha=0.3)
-    return _png(fig)
 
 
 # --------------------------------------------------------------------------- sections
@@ -380,27 +241,55 @@ def _classification_blocks(name: str, cls: Mapping) -> tuple[list[str], list[str
     if cm is not None and np.size(cm):
         cm = np.asarray(cm, dtype=np.int64)
         labels = names if len(names) == cm.shape[0] else [str(i) for i in range(cm.shape[0])]
-        figures.append(_figure_html(
-            _plot_confusion(cm, labels),
+        figures.append(figure_html(
+            plot_confusion(cm, labels),
             f"Confusion matrix for {name}: rows are true classes, columns predicted classes, cells give song counts",
             f"{name}: confusion matrix (rows true, columns predicted). Numbers are song counts; "
             "colour is the fraction of each true class.",
         ))
     if per_class:
-        figures.append(_figure_html(
-            _plot_per_class(per_class),
+        figures.append(figure_html(
+            plot_per_class(per_class),
             f"Bar chart of precision, recall and F1 per class for {name}",
             f"{name}: precision, recall and F1 per class on the held-out songs.",
         ))
     reliability = cls.get("reliability")
     if reliability and sum(reliability.get("bin_count", [])) > 0:
-        figures.append(_figure_html(
-            _plot_reliability(reliability),
+        figures.append(figure_html(
+            plot_reliability(reliability),
             f"Reliability diagram for {name}: accuracy against top-class probability per bin",
             f"{name}: reliability diagram (ECE {_fmt(cls.get('ece'), 3)}). Bars below the diagonal mean "
             "over-confidence; the lower panel counts songs per bin.",
         ))
     return tables, figures
+
+
+_IMPORTANCES = (
+    ("feature_importance", "Impurity importances (training songs)", "impurity importance"),
+    ("permutation_importance", "Permutation importances (validation songs)", "accuracy drop when shuffled"),
+    ("mel_band_importance", "Mel-band importances (validation songs)", "log-odds drop when occluded"),
+)
+
+
+def _score_tables(r: Mapping) -> list[str]:
+    """One table per regression target, with its reliability ceiling where the manifest has it."""
+    scores = r.get("scores") or ({"appeal": r["appeal"]} if r.get("appeal") else {})
+    tables = []
+    for target, metrics in scores.items():
+        if not metrics:
+            continue
+        rows = [[(_e(label), False), (_fmt_ci(metrics.get(key), 3), True)] for label, key in
+                (("Spearman", "spearman"), ("Pearson", "pearson"), ("MAE", "mae"))]
+        rows.append([("songs (missing target)", False), (f"{_e(metrics.get('n', '–'))} ({_e(metrics.get('n_missing', 0))})", True)])
+        reliability = metrics.get("reliability") or {}
+        note = ""
+        if reliability:
+            rows.append([("target reliability (split-half)", False), (_fmt(reliability.get("reliability"), 3), True)])
+            rows.append([("ceiling on correlation", False), (_fmt(reliability.get("ceiling"), 3), True)])
+            note = ("<p class='note'>The ceiling is the highest correlation any model can reach against targets this "
+                    "noisy; read the model's Pearson beside it.</p>\n")
+        tables.append(f"<h3>{_e(target.capitalize())}</h3>\n" + note + _table(["metric", "value [95 % interval]"], rows))
+    return tables
 
 
 def _model_section(index: int, r: Mapping) -> str:
@@ -415,11 +304,20 @@ def _model_section(index: int, r: Mapping) -> str:
         tables += t
         figures += f
     appeal = r.get("appeal")
-    if appeal:
-        rows = [[(_e(label), False), (_fmt_ci(appeal.get(key), 3), True)] for label, key in
-                (("Spearman", "spearman"), ("Pearson", "pearson"), ("MAE", "mae"))]
-        rows.append([("songs (missing target)", False), (f"{_e(appeal.get('n', '–'))} ({_e(appeal.get('n_missing', 0))})", True)])
-        tables.append("<h3>Appeal</h3>\n" + _table(["metric", "value [95 % interval]"], rows))
+    tables += _score_tables(r)
+    calibration = r.get("calibration")
+    if calibration:
+        rows = [
+            [("temperature (from the model card)", False), (_fmt(calibration.get("temperature"), 3), True)],
+            [("ECE before temperature (T = 1)", False), (_fmt(calibration.get("ece_before"), 3), True)],
+            [("ECE after temperature", False), (_fmt(calibration.get("ece_after"), 3), True)],
+        ]
+        fitted = calibration.get("fitted_on")
+        tables.append(
+            "<h3>Calibration</h3>\n<p class='note'>Temperature scaling divides the class logits by T"
+            + (f", fitted on the {_e(fitted)} split" if fitted else "; this card has none (retrain to fit one)")
+            + ". ECE on the songs above, 10 bins.</p>\n" + _table(["", "value"], rows)
+        )
     tags = r.get("tags")
     if tags:
         rows = [[(_e(t.get("tag")), False), (_fmt(t.get("roc_auc")), True), (_fmt(t.get("pr_auc")), True),
@@ -431,10 +329,10 @@ def _model_section(index: int, r: Mapping) -> str:
         )
     history = r.get("history")
     if history:
-        epochs, losses, scores = _learning_series(history)
+        epochs, losses, scores = learning_series(history)
         if losses or scores:
-            figures.append(_figure_html(
-                _plot_history(epochs, losses, scores),
+            figures.append(figure_html(
+                plot_history(epochs, losses, scores),
                 f"Learning curves for {name}: loss and validation scores per epoch",
                 f"{name}: learning curves per epoch.",
             ))
@@ -445,24 +343,31 @@ def _model_section(index: int, r: Mapping) -> str:
         keep = np.isfinite(observed) & np.isfinite(predicted) if observed.shape == predicted.shape else np.zeros(0, bool)
         if keep.any():
             spearman = (appeal or {}).get("spearman")
-            figures.append(_figure_html(
-                _plot_appeal(observed[keep], predicted[keep]),
+            figures.append(figure_html(
+                plot_appeal(observed[keep], predicted[keep]),
                 f"Scatter plot of predicted against observed appeal for {name}",
                 f"{name}: predicted against observed appeal, {int(keep.sum())} songs"
                 + (f", Spearman {_fmt_ci(spearman)}." if spearman else "."),
             ))
         elif observed.shape != predicted.shape:
             logger.warning("report: %s has %d appeal targets but %d predictions; scatter left out", name, observed.size, predicted.size)
-    importance = r.get("feature_importance")
-    if importance:
-        pairs = [(str(row["feature"]), float(row["importance"])) for row in importance if _finite(row.get("importance"))]
+    for key, label, xlabel in _IMPORTANCES:
+        rows_in = r.get(key)
+        if not rows_in:
+            continue
+        pairs = [(str(row.get("feature", row.get("band"))), float(row["importance"])) for row in rows_in if _finite(row.get("importance"))]
         pairs = sorted(pairs, key=lambda p: p[1], reverse=True)[:_MAX_FEATURES]
-        if pairs:
-            figures.append(_figure_html(
-                _plot_importance(pairs),
-                f"Bar chart of the {len(pairs)} most important features for {name}",
-                f"{name}: the {len(pairs)} most important features.",
-            ))
+        if not pairs:
+            continue
+        if key != "feature_importance":
+            rows = [[(_e(n), False), (_fmt(v, 4), True), (_fmt(row.get("std"), 4), True)]
+                    for (n, v), row in zip(pairs, sorted(rows_in, key=lambda q: -float(q["importance"])))]
+            tables.append(f"<h3>{_e(label)}</h3>\n" + _table(["rank order", xlabel, "sd"], rows))
+        figures.append(figure_html(
+            plot_importance(pairs, xlabel=xlabel),
+            f"Bar chart of the {len(pairs)} highest {label.lower()} for {name}",
+            f"{name}: {label.lower()}, highest {len(pairs)}.",
+        ))
     parts.extend(tables)
     if figures:
         parts.append("<div class='figures'>\n" + "\n".join(figures) + "\n</div>")

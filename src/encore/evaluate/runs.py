@@ -1,4 +1,10 @@
-"""Evaluating runs on held-out songs, and comparing runs on the same songs."""
+"""Evaluating one run on held-out songs: metrics, calibration and global importances.
+
+:func:`evaluate_run` rebuilds the model from its run folder (CNN checkpoint or forest
+card), reads the manifest it was trained from (or another one given), predicts the
+split's songs and returns the result dict :func:`~encore.evaluate.report.write_report`
+draws. Comparisons between runs are in :mod:`encore.evaluate.compare`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import csv
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +20,17 @@ import numpy as np
 
 from encore.data.manifest import Manifest
 from encore.data.waveforms import load_waveforms
+from encore.evaluate.calibration import expected_calibration_error
+from encore.evaluate.compare import compare_results
+from encore.evaluate.metrics import classification_metrics, multilabel_metrics, regression_metrics
 from encore.evaluate.report import to_jsonable
-from encore.evaluate.metrics import classification_metrics, compare_paired, multilabel_metrics, regression_metrics
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
-from encore.inference import load_predictor
+from encore.inference import Predictor, load_predictor
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TAG_THRESHOLD", "compare_results", "evaluate_run"]
+__all__ = ["TAG_THRESHOLD", "compare_results", "evaluate_run", "run_manifest_path"]
 
 #: A song counts as carrying a tag for ROC/PR-AUC when at least this share of its
 #: tagging listeners used the tag (soft targets are listener shares, rarely near 1).
@@ -37,6 +45,83 @@ def _read_history(run_dir: Path) -> list[dict[str, float]] | None:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
 
 
+def run_manifest_path(card: Mapping[str, Any], run_dir: Path) -> str:
+    """The manifest a run was trained from, checked to exist."""
+    path = card.get("manifest", {}).get("path")
+    if not path or not Path(path).is_file():
+        raise ParameterError(f"run {run_dir} points at manifest {path!r}, which is missing; rebuild it with `encore labels`")
+    return str(path)
+
+
+def _class_columns(model_names: list[str], manifest_names: list[str], run_dir: Path) -> np.ndarray:
+    """Column order that puts the model's class probabilities in the manifest's class order."""
+    if model_names == manifest_names:
+        return np.arange(len(model_names))
+    if sorted(model_names) != sorted(manifest_names):
+        raise ParameterError(
+            f"run {run_dir} predicts classes {model_names} but the manifest has {manifest_names}; "
+            "evaluate on the manifest the run was trained from, or use `encore compare` across taxonomies"
+        )
+    return np.array([model_names.index(n) for n in manifest_names])
+
+
+def _decode(frame, predictor, waveforms, cache_dir) -> dict[str, np.ndarray | None]:
+    missing = [p for t, p in zip(frame["track_id"], frame["path"]) if waveforms is None or t not in waveforms]
+    out = dict(waveforms or {})
+    if missing:
+        decoded, _ = load_waveforms(missing, sample_rate=predictor.sample_rate, cache=FeatureCache(cache_dir) if cache_dir else None)
+        by_path = dict(zip(missing, decoded, strict=True))
+        out.update({t: by_path[p] for t, p in zip(frame["track_id"], frame["path"]) if p in by_path})
+    return out
+
+
+def _calibration(
+    predictor: Any, songs: list[np.ndarray], classes: np.ndarray, served: np.ndarray, columns: np.ndarray
+) -> dict[str, Any] | None:
+    """ECE of the CNN's raw probabilities (T = 1) and of the served ones (the card's T)."""
+    if not isinstance(predictor, Predictor):
+        return None
+    card = predictor.card
+    calibration = dict(card.get("calibration") or {})
+    temperature = float(calibration.get("temperature", card.get("temperature", 1.0)) or 1.0)
+    known = classes >= 0
+    if known.sum() == 0:
+        return None
+    if np.isclose(temperature, 1.0):
+        raw = served
+    else:
+        raw_card = {k: v for k, v in card.items() if k != "calibration"}
+        raw_card["temperature"] = 1.0
+        raw_predictor = Predictor(predictor.model, raw_card, batch_size=predictor.batch_size, runner=predictor.runner)
+        raw = raw_predictor.predict_arrays(songs)["class_probs"][:, columns]
+    return {
+        "temperature": temperature,
+        "fitted_on": calibration.get("fitted_on"),
+        "ece_before": expected_calibration_error(classes[known], raw[known]),
+        "ece_after": expected_calibration_error(classes[known], served[known]) if "temperature" in calibration else None,
+    }
+
+
+def _global_importance(predictor: Any, manifest: Manifest, waveforms: Mapping[str, Any], result: dict[str, Any]) -> None:
+    """Permutation importance (forest) or mel-band importance (CNN) on the validation songs."""
+    from encore.explain.importance import mel_band_importance, permutation_importance_forest
+
+    frame = manifest.subset("val")
+    frame = frame[[waveforms.get(t) is not None for t in frame["track_id"]]].reset_index(drop=True)
+    if frame.empty or not predictor.label_names:
+        logger.info("no decodable validation songs; global importances left out")
+        return
+    songs = [waveforms[t] for t in frame["track_id"]]
+    classes = manifest.class_targets(frame)
+    try:
+        if isinstance(predictor, Predictor):
+            result["mel_band_importance"] = mel_band_importance(predictor, songs, classes)
+        elif (classes >= 0).sum() >= 2:
+            result["permutation_importance"] = permutation_importance_forest(predictor, songs, classes)
+    except ParameterError as err:
+        logger.warning("global importance left out: %s", err)
+
+
 def evaluate_run(
     run_dir: str | os.PathLike,
     *,
@@ -45,8 +130,10 @@ def evaluate_run(
     waveforms: Mapping[str, np.ndarray | None] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    manifest_path: str | os.PathLike | None = None,
+    importance: bool = True,
 ) -> dict[str, Any]:
-    """Song-level metrics of one run on a split of the manifest it was trained from.
+    """Song-level metrics of one run on a split of a manifest.
 
     Args:
         run_dir: A CNN or random-forest run folder.
@@ -55,101 +142,95 @@ def evaluate_run(
         waveforms: Already-decoded songs by track id, at the run's sample rate.
         n_boot: Bootstrap resamples for the intervals.
         seed: Bootstrap seed.
+        manifest_path: Evaluate on this manifest (same classes) instead of the run's own.
+        importance: Also compute global importances on the validation split.
 
     Returns:
-        A result dict as :func:`encore.evaluate.report.write_report` takes it; also
-        written to ``run_dir/evaluation-<split>.json``.
+        A result dict as :func:`encore.evaluate.report.write_report` takes it (also
+        ``label_names``, ``manifest`` and ``calibration``); also written to
+        ``run_dir/evaluation-<split>.json``.
+
+    Raises:
+        ParameterError: missing manifest, classes that do not match, or no decodable songs.
     """
     run_dir = Path(run_dir)
     predictor = load_predictor(run_dir)
     card = predictor.card
-    manifest_path = card.get("manifest", {}).get("path")
-    if not manifest_path or not Path(manifest_path).is_file():
-        raise ParameterError(f"run {run_dir} points at manifest {manifest_path!r}, which is missing; rebuild it with `encore labels`")
-    manifest = Manifest.read(manifest_path)
-    if manifest.digest() != card["manifest"]["digest"]:
-        logger.warning("manifest %s changed since run %s was trained; evaluating on its current contents", manifest_path, run_dir)
+    own_manifest = run_manifest_path(card, run_dir) if manifest_path is None else None
+    path = str(manifest_path) if manifest_path is not None else own_manifest
+    if not Path(path).is_file():
+        raise ParameterError(f"manifest {path!r} does not exist; build one with `encore labels`")
+    manifest = Manifest.read(path)
+    if own_manifest and manifest.digest() != card["manifest"]["digest"]:
+        logger.warning("manifest %s changed since run %s was trained; evaluating on its current contents", path, run_dir)
     frame = manifest.subset(split)
-    if waveforms is None:
-        decoded, _ = load_waveforms(
-            list(frame["path"]), sample_rate=predictor.sample_rate, cache=FeatureCache(cache_dir) if cache_dir else None
-        )
-        waveforms = dict(zip(frame["track_id"], decoded, strict=True))
+    waveforms = _decode(frame, predictor, waveforms, cache_dir)
     frame = frame[[waveforms.get(t) is not None for t in frame["track_id"]]].reset_index(drop=True)
     if frame.empty:
-        raise ParameterError(f"the {split} split of {manifest_path} has no decodable songs to evaluate")
-    arrays = predictor.predict_arrays([waveforms[t] for t in frame["track_id"]])
+        raise ParameterError(f"the {split} split of {path} has no decodable songs to evaluate")
+    songs = [waveforms[t] for t in frame["track_id"]]
+    arrays = predictor.predict_arrays(songs)
 
     result: dict[str, Any] = {
         "name": run_dir.name,
         "model": card.get("model_kwargs", {}).get("backbone", card.get("model_type")),
         "run_dir": str(run_dir),
+        "manifest": path,
         "split": split,
+        "label_names": list(manifest.label_names),
         "classification": None,
+        "calibration": None,
         "appeal": None,
+        "scores": None,
         "tags": None,
         "history": _read_history(run_dir),
         "feature_importance": None,
     }
     predictions: dict[str, list[Any]] = {"track_id": list(frame["track_id"])}
-    if "class_probs" in arrays:
+    if "class_probs" in arrays and manifest.label_names:
+        columns = _class_columns(list(predictor.label_names), list(manifest.label_names), run_dir)
+        probs = arrays["class_probs"][:, columns]
         classes = manifest.class_targets(frame)
         known = classes >= 0
         if known.sum():
             result["classification"] = classification_metrics(
-                classes[known], arrays["class_probs"][known], manifest.label_names, n_boot=n_boot, seed=seed
+                classes[known], probs[known], manifest.label_names, n_boot=n_boot, seed=seed
             )
+            result["calibration"] = _calibration(predictor, songs, classes, probs, columns)
         predictions["y_true"] = classes.tolist()
-        predictions["y_pred"] = arrays["class_probs"].argmax(1).tolist()
+        predictions["y_pred"] = probs.argmax(1).tolist()
+        predictions["confidence"] = probs.max(1).astype(float).tolist()
     if "scores" in arrays:
-        observed = manifest.regression_targets(frame)[:, 0]
-        result["appeal"] = regression_metrics(observed, arrays["scores"][:, 0], n_boot=n_boot, seed=seed)
-        predictions["appeal_true"] = [None if np.isnan(v) else float(v) for v in observed]
-        predictions["appeal_pred"] = arrays["scores"][:, 0].astype(float).tolist()
-    if "tag_probs" in arrays and manifest.tag_names:
+        observed = manifest.regression_targets(frame)
+        reliability = manifest.info.get("reliability") or {}
+        scores: dict[str, Any] = {}
+        for j, name in enumerate(predictor.regression_names):
+            if name not in manifest.regression_names or np.isnan(observed[:, manifest.regression_names.index(name)]).all():
+                continue
+            truth = observed[:, manifest.regression_names.index(name)]
+            scores[name] = regression_metrics(truth, arrays["scores"][:, j], n_boot=n_boot, seed=seed)
+            if isinstance(reliability.get(name), Mapping):
+                scores[name]["reliability"] = {k: reliability[name].get(k) for k in ("reliability", "ceiling")}
+            if j == 0:
+                predictions["appeal_true"] = [None if np.isnan(v) else float(v) for v in truth]
+                predictions["appeal_pred"] = arrays["scores"][:, 0].astype(float).tolist()
+        result["scores"] = scores or None
+        result["appeal"] = scores.get("appeal", next(iter(scores.values()), None))
+    if "tag_probs" in arrays and manifest.tag_names and list(predictor.tag_names) == list(manifest.tag_names):
         targets = manifest.tag_targets(frame)
         known = ~np.isnan(targets).any(axis=1)
         if known.sum() > 1:
             result["tags"] = multilabel_metrics(
                 targets[known], arrays["tag_probs"][known], manifest.tag_names, threshold=TAG_THRESHOLD, seed=seed
             )
-    importance = card.get("feature_importance", {}).get("classifier")
-    if importance:
-        ranked = sorted(zip(card["feature_names"], importance, strict=True), key=lambda p: -p[1])
+    impurity = card.get("feature_importance", {}).get("classifier")
+    if impurity:
+        ranked = sorted(zip(card["feature_names"], impurity, strict=True), key=lambda p: -p[1])
         result["feature_importance"] = [{"feature": f, "importance": float(v)} for f, v in ranked]
+    if importance:
+        val_frame = manifest.subset("val")
+        waveforms = _decode(val_frame, predictor, waveforms, cache_dir)
+        _global_importance(predictor, manifest, waveforms, result)
     result["predictions"] = predictions
     (run_dir / f"evaluation-{split}.json").write_text(json.dumps(to_jsonable(result), indent=2, allow_nan=False), encoding="utf-8")
     return result
-
-
-def compare_results(results: Sequence[dict[str, Any]], *, n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
-    """Paired bootstrap differences between the first result and each other one, on shared songs."""
-    comparisons: list[dict[str, Any]] = []
-    if len(results) < 2:
-        return comparisons
-    base = results[0]
-    for other in results[1:]:
-        a, b = base["predictions"], other["predictions"]
-        shared = [t for t in a["track_id"] if t in set(b["track_id"])]
-        ia = {t: i for i, t in enumerate(a["track_id"])}
-        ib = {t: i for i, t in enumerate(b["track_id"])}
-        if "y_true" in a and "y_true" in b:
-            rows = [t for t in shared if a["y_true"][ia[t]] >= 0]
-            if len(rows) > 1:
-                truth = np.array([a["y_true"][ia[t]] for t in rows])
-                cmp = compare_paired(
-                    truth, np.array([a["y_pred"][ia[t]] for t in rows]), np.array([b["y_pred"][ib[t]] for t in rows]),
-                    metric="accuracy", n_boot=n_boot, seed=seed,
-                )
-                comparisons.append({**cmp, "a": base["name"], "b": other["name"], "metric": "accuracy"})
-        if "appeal_true" in a and "appeal_pred" in b:
-            rows = [t for t in shared if a["appeal_true"][ia[t]] is not None]
-            if len(rows) > 2:
-                cmp = compare_paired(
-                    np.array([a["appeal_true"][ia[t]] for t in rows]),
-                    np.array([a["appeal_pred"][ia[t]] for t in rows]),
-                    np.array([b["appeal_pred"][ib[t]] for t in rows]),
-                    metric="spearman", n_boot=n_boot, seed=seed,
-                )
-                comparisons.append({**cmp, "a": base["name"], "b": other["name"], "metric": "appeal spearman"})
-    return comparisons

@@ -1,0 +1,62 @@
+"""``encore explain``: which time segments and frequency bands drove a CNN's prediction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from encore.audio import load_audio
+from encore.cli.common import WorkspaceOption, handle_errors, out, step
+from encore.exceptions import ParameterError
+from encore.explain import METHODS, explain_waveform
+from encore.inference import Predictor
+from encore.workspace import Workspace
+
+
+def _default_targets(predictor: Predictor) -> list[str | None]:
+    """The top predicted class and every score (one explanation each)."""
+    targets: list[str | None] = [None] if predictor.label_names else []
+    return targets + list(predictor.regression_names)
+
+
+@handle_errors
+def explain_command(
+    run: Annotated[str, typer.Argument(help="CNN run folder or name under runs/.")],
+    song: Annotated[Path, typer.Argument(help="An audio file.")],
+    workspace: WorkspaceOption = None,
+    target: Annotated[list[str] | None, typer.Option(help="Class, tag or score to explain (repeatable; default: the top class and every score).")] = None,
+    method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "occlusion",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the PNGs and JSON (default reports/explain/<song>).")] = None,
+    segments: Annotated[int, typer.Option(help="Time segments of the grid.")] = 16,
+    bands: Annotated[int, typer.Option(help="Mel bands of the grid.")] = 8,
+) -> None:
+    """Write a PNG of the log-mel with the attribution overlaid and a JSON of the top segments."""
+    ws = Workspace.open(workspace)
+    run_dir = ws.resolve_run(run)
+    if not (run_dir / "checkpoint.pt").is_file():
+        raise ParameterError(f"{run_dir} is not a CNN run (no checkpoint.pt); the forest's importances are in `encore evaluate`'s report")
+    predictor = Predictor.from_checkpoint(run_dir)
+    waveform = load_audio(song, sample_rate=predictor.sample_rate)
+    folder = out_dir or ws.reports_dir / "explain" / song.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    explanations = []
+    for name in target or _default_targets(predictor):
+        step(f"{method} for {name or 'the top class'}")
+        explanation = explain_waveform(predictor, waveform, target=name, method=method, n_segments=segments, n_bands=bands)
+        png = folder / f"{explanation.kind}-{explanation.target}-{method}.png".replace("/", "_").replace(" ", "_")
+        png.write_bytes(explanation.to_png())
+        explanations.append({**explanation.to_dict(), "png": str(png)})
+        table = Table(title=f"{explanation.kind} {explanation.target}: {explanation.value:.3f}")
+        for col in ("start s", "end s", "band Hz", "share"):
+            table.add_column(col)
+        for seg in explanation.segments:
+            table.add_row(f"{seg['start_s']:.2f}", f"{seg['end_s']:.2f}", f"{seg['f_low_hz']:.0f}-{seg['f_high_hz']:.0f}", f"{seg['share']:.0%}")
+        out.print(table)
+    report = {"song": str(song), "run": str(run_dir), "method": method, "explanations": explanations}
+    json_path = folder / "explanation.json"
+    json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    out.print(f"explanation {json_path}", highlight=False)
