@@ -7,16 +7,20 @@ import glob
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import pandas as pd
 import typer
 
 from encore.cli.common import WorkspaceOption, console, handle_errors, progress_bar
-from encore.exceptions import AudioDecodeError, ParameterError
+from encore.exceptions import ParameterError
 from encore.inference import load_predictor
+from encore.inference.batch import predict_files, predictions_frame, select_shard
 from encore.workspace import Workspace
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"})
+STORE_BATCH = 64
+"""Songs per store transaction with --store."""
 
 
 def expand_paths(items: list[str]) -> list[Path]:
@@ -37,43 +41,74 @@ def expand_paths(items: list[str]) -> list[Path]:
     return [p for p in paths if not (p in seen or seen.add(p))]
 
 
+def catalogue_ids(store: Any) -> dict[Path, str]:
+    """Resolved catalogue path -> track_id, so predicted files keep their catalogue ids."""
+    tracks = store.tracks()
+    return {Path(str(p)).resolve(): str(t) for t, p in zip(tracks["track_id"], tracks["path"]) if isinstance(p, str) and p}
+
+
 @handle_errors
 def predict_command(
     run: Annotated[str, typer.Argument(help="Run folder or name under runs/.")],
     paths: Annotated[list[str], typer.Argument(help="Audio files, folders or globs.")],
     workspace: WorkspaceOption = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write a CSV here instead of JSON Lines on stdout.")] = None,
+    store: Annotated[bool, typer.Option("--store", help="Also write the predictions into the workspace's store.")] = False,
+    shard: Annotated[str | None, typer.Option("--shard", help="Only shard i of n (0-based), e.g. 0/4.")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="CNN backend: torch (default), onnx or eager.")] = "torch",
 ) -> None:
-    """Predict class probabilities, tags and appeal for each song; undecodable files are reported and skipped."""
-    run_dir = Path(run) if Path(run).exists() else Workspace.open(workspace).resolve_run(run)
-    predictor = load_predictor(run_dir)
-    files = expand_paths(paths)
-    rows, failed = [], 0
+    """Predict class probabilities, tags and appeal for each song; undecodable files are reported and skipped.
+
+    With --store, rows go into the store under the run's name; a catalogue file keeps
+    its track_id, another file gets its file name stem. --shard i/n splits the file
+    list into n disjoint shards (a Slurm array or torchrun job each takes one);
+    rerunning a shard replaces its rows in the store, never duplicates them.
+    """
+    run_path = Path(run)
+    run_dir = run_path if run_path.exists() else Workspace.open(workspace).resolve_run(run)
+    predictor = load_predictor(run_dir, backend=backend)
+    files = select_shard(expand_paths(paths), shard)
+    db = Workspace.open(workspace).open_store() if store else None
+    known = catalogue_ids(db) if db is not None else {}
+    run_id = run_dir.name if run_dir.is_dir() else run_dir.parent.name
+    rows, failed, pending, stored = [], [], [], 0
     with progress_bar("predict", len(files)) as advance:
-        for path in files:
-            try:
-                row = predictor.predict_file(path)
-            except AudioDecodeError as err:
-                console.print(f"[yellow]skipped[/] {err}", highlight=False)
-                failed += 1
-            else:
-                rows.append(row)
-                if csv_out is None:
-                    sys.stdout.write(json.dumps(row) + "\n")
-            advance(1)
+        for result in predict_files(predictor, files, progress=advance):
+            if result.error is not None:
+                console.print(f"[yellow]skipped[/] {result.error}", highlight=False)
+                failed.append(result.path)
+                continue
+            row = result.row
+            if db is not None:
+                row = {"track_id": known.get(result.path.resolve(), result.path.stem), **row}
+                pending.append(predictions_frame(row["track_id"], result.arrays, predictor))
+                if len(pending) >= STORE_BATCH:
+                    stored += db.add_predictions(pd.concat(pending), run_id=run_id)
+                    pending.clear()
+            rows.append(row)
+            if csv_out is None:
+                sys.stdout.write(json.dumps(row) + "\n")
+    if db is not None:
+        if pending:
+            stored += db.add_predictions(pd.concat(pending), run_id=run_id)
+        console.print(f"stored {stored} prediction rows for {len(rows)} songs under run {run_id!r}", highlight=False)
     if csv_out is not None:
         write_csv(csv_out, rows)
         console.print(f"wrote {len(rows)} predictions to {csv_out}")
     if failed:
-        console.print(f"{failed} of {len(files)} files could not be decoded")
+        console.print(f"{len(failed)} of {len(files)} files could not be decoded and were skipped", highlight=False)
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
+    """One row per song: path, duration, label, then probs.*, tags.*, scores.*, intervals.* columns."""
     flat = []
     for row in rows:
-        item = {"path": row["path"], "duration": row["duration"], "label": row.get("label")}
+        item = {k: row[k] for k in ("track_id", "path", "duration") if k in row}
+        item["label"] = row.get("label")
         for group in ("probs", "tags", "scores"):
             item.update({f"{group}.{k}": v for k, v in row.get(group, {}).items()})
+        for name, (low, high) in row.get("intervals", {}).items():
+            item.update({f"intervals.{name}.low": low, f"intervals.{name}.high": high})
         flat.append(item)
     keys: list[str] = []
     for item in flat:

@@ -44,7 +44,7 @@ class BaselinePredictor(SongPredictions):
 
     @property
     def tag_names(self) -> list[str]:
-        return []
+        return list(self.card.get("tag_names", [])) if "tagger" in self.models else []
 
     @property
     def regression_names(self) -> list[str]:
@@ -64,6 +64,9 @@ class BaselinePredictor(SongPredictions):
             out["class_probs"] = probs
         if "regressor" in self.models:
             out["scores"] = self.models["regressor"].predict(features).reshape(len(features), -1).astype(np.float32)
+        if "tagger" in self.models:
+            shares = self.models["tagger"].predict(features).reshape(len(features), -1)
+            out["tag_probs"] = np.clip(shares, 0.0, 1.0).astype(np.float32)
         return out
 
     def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,29 +1,45 @@
 """``Predictor``: the only inference path, rebuilt entirely from a checkpoint's card.
 
-A song is cut into the model's chunks, chunks are batched through the model, and chunk
-outputs are aggregated to the song (mean of probabilities or of logits, as the card
-says). A song gives the same result alone or in a batch: chunks never mix across songs
-in the aggregation, and the model runs in eval mode (BatchNorm uses running stats).
+A song is cut into the model's chunks, chunks go through the model in bounded batches
+(chunks of several songs may share a batch), and chunk outputs are aggregated to the
+song (mean of probabilities or of logits, as the card says) in running sums, so memory
+does not grow with the number of chunks. A file is decoded in windows of whole chunks
+(:meth:`Predictor.predict_source`), so a 10-minute song needs a few megabytes of
+waveform at a time. A song gives the same result alone or in a batch: chunks never mix
+across songs in the aggregation, and the model runs in eval mode (BatchNorm uses
+running statistics).
+
+If the card has ``"calibration": {"temperature": T}`` (or a top-level ``temperature``),
+class logits are divided by ``T`` before the softmax.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from encore.audio import chunk_waveform, load_audio
-from encore.models.checkpoint import load_model
-from encore.models.classifier import EncoreModel
+from encore.audio import audio_duration, chunk_waveform, load_audio
+from encore.audio.io import AudioSource
+from encore.exceptions import AudioDecodeError, ParameterError
+from encore.inference.aggregate import SongAccumulator, describe_arrays
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Predictor", "SongPredictions"]
+__all__ = ["DEFAULT_BACKEND", "DEFAULT_BATCH_SIZE", "MIN_FRACTION", "Predictor", "SongPredictions"]
+
+DEFAULT_BACKEND = "torch"
+"""Fused, channels-last PyTorch; faster than ONNX Runtime here (see bench/bench_predict.py)."""
+DEFAULT_BATCH_SIZE = 4
+"""Chunks per forward pass. Small batches keep activations in cache and bound memory."""
+MIN_FRACTION = 0.5
+"""A trailing partial chunk is scored if it holds at least this much of a chunk."""
+WINDOW_CHUNKS = 32
+"""Chunks decoded at a time from a file (96 s of audio for 3-s chunks)."""
 
 
 class SongPredictions:
@@ -34,18 +50,11 @@ class SongPredictions:
     """
 
     def describe(self, arrays: dict[str, np.ndarray], *, top_tags: int = 5) -> dict[str, Any]:
-        """JSON-ready view of one song's arrays."""
-        out: dict[str, Any] = {}
-        if "class_probs" in arrays:
-            probs = arrays["class_probs"]
-            out["label"] = self.label_names[int(np.argmax(probs))]
-            out["probs"] = {n: round(float(p), 4) for n, p in zip(self.label_names, probs, strict=True)}
-        if "tag_probs" in arrays:
-            order = np.argsort(arrays["tag_probs"])[::-1][:top_tags]
-            out["tags"] = {self.tag_names[i]: round(float(arrays["tag_probs"][i]), 4) for i in order}
-        if "scores" in arrays:
-            out["scores"] = {n: round(float(v), 4) for n, v in zip(self.regression_names, arrays["scores"], strict=True)}
-        return out
+        """JSON-ready view of one song's arrays (label, probs, tags, scores, intervals)."""
+        return describe_arrays(
+            arrays, label_names=self.label_names, tag_names=self.tag_names,
+            regression_names=self.regression_names, top_tags=top_tags,
+        )
 
     def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:
         """Decode ``path`` at the model's rate and describe its prediction."""
@@ -55,24 +64,70 @@ class SongPredictions:
 
 
 class Predictor(SongPredictions):
-    """Song-level predictions from an :class:`EncoreModel` and its model card.
+    """Song-level predictions from an :class:`EncoreModel` (or its ONNX export) and its card.
 
     Args:
-        model: The model (put into eval mode).
-        model_card: Its card (chunk length, aggregation, score scaling, names).
-        batch_size: Chunks per forward pass.
+        model: The model (put into eval mode); ``None`` for an ONNX-only predictor.
+        model_card: Its card (chunk length, aggregation, calibration, score scaling, names).
+        batch_size: Chunks per forward pass (bounds memory).
+        backend: ``"torch"`` (default), ``"onnx"`` or ``"eager"``; see
+            :mod:`encore.inference.backends`.
+        runner: A ready runner, overriding ``backend`` (used by :meth:`from_onnx`).
+
+    Example:
+        >>> predictor = Predictor.from_checkpoint("runs/cnn")          # doctest: +SKIP
+        >>> predictor.predict_file("song.mp3")["label"]                # doctest: +SKIP
+        'jazz'
     """
 
-    def __init__(self, model: EncoreModel, model_card: dict[str, Any], *, batch_size: int = 32) -> None:
-        self.model = model.eval()
+    def __init__(
+        self,
+        model: Any,
+        model_card: dict[str, Any],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        backend: str = DEFAULT_BACKEND,
+        runner: Any = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ParameterError(f"batch_size={batch_size!r} must be a positive integer (chunks per forward pass)")
+        self.model = model.eval() if model is not None else None
         self.card = model_card
         self.batch_size = batch_size
+        if runner is None:
+            from encore.inference.backends import create_runner
+
+            runner = create_runner(self.model, backend)
+        self.runner = runner
+        self.backend = runner.name
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, *, batch_size: int = 32) -> Predictor:
-        """Load a run folder or ``checkpoint.pt``; nothing else is asked for."""
+    def from_checkpoint(
+        cls, path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE, backend: str = DEFAULT_BACKEND
+    ) -> Predictor:
+        """Load a run folder or ``checkpoint.pt``; nothing else is asked for.
+
+        With ``backend="onnx"`` the run's ``model.onnx`` is used when present (see
+        ``encore export``), else the model is exported in memory.
+        """
+        from encore.inference.backends import create_runner
+        from encore.models.checkpoint import load_model
+
         model, card = load_model(path)
-        return cls(model, card, batch_size=batch_size)
+        onnx_path = Path(path) / "model.onnx" if Path(path).is_dir() else Path(path).with_name("model.onnx")
+        runner = create_runner(model, backend, onnx_path=onnx_path if backend == "onnx" and onnx_path.is_file() else None)
+        return cls(model, card, batch_size=batch_size, runner=runner)
+
+    @classmethod
+    def from_onnx(cls, path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictor:
+        """An ONNX Runtime predictor from an exported file alone (its card is inside)."""
+        from encore.inference.backends import OnnxRunner
+        from encore.inference.export import read_onnx_card
+
+        data, card = read_onnx_card(path)
+        return cls(None, card, batch_size=batch_size, runner=OnnxRunner(data))
+
+    # -- what the card says ----------------------------------------------------------
 
     @property
     def sample_rate(self) -> int:
@@ -84,55 +139,137 @@ class Predictor(SongPredictions):
 
     @property
     def label_names(self) -> list[str]:
-        return self.model.label_names
+        return list(self.card["model_kwargs"].get("label_names", []))
 
     @property
     def tag_names(self) -> list[str]:
-        return self.model.tag_names
+        return list(self.card["model_kwargs"].get("tag_names", []))
 
     @property
     def regression_names(self) -> list[str]:
-        return self.model.regression_names
+        return list(self.card["model_kwargs"].get("regression_names", []))
 
-    @torch.inference_mode()
-    def _chunk_outputs(self, chunks: np.ndarray) -> dict[str, torch.Tensor]:
-        outputs: dict[str, list[torch.Tensor]] = {}
-        for start in range(0, len(chunks), self.batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(chunks[start : start + self.batch_size]))
-            for name, logits in self.model(batch).items():
-                outputs.setdefault(name, []).append(logits.float())
-        return {name: torch.cat(parts) for name, parts in outputs.items()}
+    @property
+    def temperature(self) -> float:
+        """Class-logit temperature: ``calibration.temperature``, else ``temperature``, else 1."""
+        calibration = self.card.get("calibration") or {}
+        value = float(calibration.get("temperature", self.card.get("temperature", 1.0)))
+        if not value > 0:
+            raise ParameterError(f"model card temperature={value!r} must be positive; fix the card's calibration")
+        return value
 
-    def _aggregate(self, outputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        mean_logits = self.card.get("aggregate", "mean_probs") == "mean_logits"
-        result: dict[str, np.ndarray] = {}
-        if "class" in outputs:
-            logits = outputs["class"] / float(self.card.get("temperature", 1.0))
-            probs = torch.softmax(logits.mean(0), -1) if mean_logits else torch.softmax(logits, -1).mean(0)
-            result["class_probs"] = probs.numpy()
-        if "tags" in outputs:
-            logits = outputs["tags"]
-            probs = torch.sigmoid(logits.mean(0)) if mean_logits else torch.sigmoid(logits).mean(0)
-            result["tag_probs"] = probs.numpy()
-        if "regression" in outputs:
-            stats = self.card.get("regression_stats", {})
-            mean = np.asarray(stats.get("mean", 0.0), dtype=np.float32)
-            std = np.asarray(stats.get("std", 1.0), dtype=np.float32)
-            result["scores"] = outputs["regression"].mean(0).numpy() * std + mean
-        return result
+    def _accumulator(self) -> SongAccumulator:
+        return SongAccumulator(
+            mean_logits=self.card.get("aggregate", "mean_probs") == "mean_logits", temperature=self.temperature,
+            regression_stats=self.card.get("regression_stats") or {},
+        )
+
+    # -- running chunks ----------------------------------------------------------------
+
+    def _chunks(self, waveform: np.ndarray, *, first: bool = True) -> np.ndarray:
+        waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.ndim != 1:
+            raise ParameterError(f"waveform has shape {waveform.shape}; pass a mono (n_samples,) waveform")
+        if not first and len(waveform) < MIN_FRACTION * self.chunk_samples:
+            return np.zeros((0, self.chunk_samples), np.float32)  # a later window's short tail, as whole-song chunking drops it
+        return chunk_waveform(waveform, chunk_samples=self.chunk_samples, min_fraction=MIN_FRACTION)
+
+    def _run(self, tagged: Iterable[tuple[int, np.ndarray]], accumulators: Sequence[SongAccumulator]) -> None:
+        """Feed ``(song index, chunks)`` pieces through the runner in batches of ``batch_size``."""
+        owners: list[np.ndarray] = []
+        pending: list[np.ndarray] = []
+        n_pending = 0
+
+        def flush() -> None:
+            nonlocal n_pending
+            batch, owner = np.concatenate(pending), np.concatenate(owners)
+            for start in range(0, len(batch), self.batch_size):
+                logits = self.runner(batch[start : start + self.batch_size])
+                part = owner[start : start + self.batch_size]
+                for song in np.unique(part):
+                    rows = part == song
+                    accumulators[song].add({k: v[rows] for k, v in logits.items()})
+            pending.clear(), owners.clear()
+            n_pending = 0
+
+        for song, chunks in tagged:
+            for start in range(0, len(chunks), self.batch_size):
+                piece = chunks[start : start + self.batch_size]
+                pending.append(piece)
+                owners.append(np.full(len(piece), song))
+                n_pending += len(piece)
+                if n_pending >= self.batch_size:
+                    flush()
+        if n_pending:
+            flush()
 
     def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
         """Song-level arrays for one mono waveform at :attr:`sample_rate`.
 
         Returns:
             ``class_probs`` (n_classes,), ``tag_probs`` (n_tags,), ``scores``
-            (n_scores,), each present when the model has that head.
+            (n_scores,) and ``score_intervals`` (n_scores, 2), each present when the
+            model has that head.
         """
-        chunks = chunk_waveform(np.asarray(waveform, dtype=np.float32), chunk_samples=self.chunk_samples)
-        return self._aggregate(self._chunk_outputs(chunks))
+        accumulator = self._accumulator()
+        self._run([(0, self._chunks(waveform))], [accumulator])
+        return accumulator.result()
 
     def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        """Stacked song-level arrays for many songs: ``class_probs`` (n_songs, n_classes)..."""
-        per_song = [self.predict_waveform(w) for w in waveforms]
+        """Stacked song-level arrays for many songs: ``class_probs`` (n_songs, n_classes)...
+
+        Chunks of consecutive songs share batches; each song's result equals
+        :meth:`predict_waveform` on it alone (up to float rounding).
+        """
+        accumulators = [self._accumulator() for _ in waveforms]
+        self._run(((i, self._chunks(w)) for i, w in enumerate(waveforms)), accumulators)
+        per_song = [a.result() for a in accumulators]
         keys = per_song[0].keys() if per_song else ()
         return {k: np.stack([p[k] for p in per_song]) for k in keys}
+
+    def _windows(self, source: AudioSource, duration: float) -> Iterator[np.ndarray]:
+        """Decode ``source`` in windows of :data:`WINDOW_CHUNKS` whole chunks."""
+        window_seconds = WINDOW_CHUNKS * self.card["chunk_seconds"]
+        if duration <= window_seconds * 1.5:
+            yield load_audio(source, sample_rate=self.sample_rate)
+            return
+        offset = 0.0
+        while True:
+            try:
+                waveform = load_audio(source, sample_rate=self.sample_rate, offset=offset, duration=window_seconds)
+            except AudioDecodeError:
+                if offset == 0.0:
+                    raise
+                return  # the header's duration overstated the audio: the last window ended it
+            yield waveform
+            if len(waveform) < round(window_seconds * self.sample_rate) - 1:
+                return
+            offset += window_seconds
+
+    def predict_source(
+        self, source: AudioSource, *, max_seconds: float | None = None
+    ) -> tuple[dict[str, np.ndarray], float]:
+        """Song-level arrays and duration (seconds) for a file, bytes or file object.
+
+        Args:
+            source: What :func:`~encore.audio.load_audio` accepts.
+            max_seconds: Refuse audio whose header says it is longer, before decoding.
+
+        Raises:
+            AudioDecodeError: The audio cannot be decoded.
+            ParameterError: The audio is longer than ``max_seconds``.
+        """
+        duration = audio_duration(source)
+        if max_seconds is not None and duration > max_seconds:
+            raise ParameterError(f"audio is {duration:.0f} s long; the limit is max_seconds={max_seconds:g} s")
+        accumulator = self._accumulator()
+        decoded = 0
+        for index, waveform in enumerate(self._windows(source, duration)):
+            decoded += len(waveform)
+            self._run([(0, self._chunks(waveform, first=index == 0))], [accumulator])
+        return accumulator.result(), decoded / self.sample_rate
+
+    def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:
+        """Decode ``path`` in windows and describe its prediction (path, duration, label, ...)."""
+        arrays, duration = self.predict_source(os.fspath(path))
+        return {"path": str(Path(path)), "duration": round(duration, 3), **self.describe(arrays)}

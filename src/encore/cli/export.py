@@ -1,0 +1,43 @@
+"""``encore export``: write a run's whole model (log-mel included) as ONNX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from encore.cli.common import WorkspaceOption, console, handle_errors, step
+from encore.exceptions import ParameterError
+from encore.workspace import Workspace
+
+FORMATS = ("onnx",)
+
+
+def resolve_run_dir(run: str, workspace: Path | None) -> Path:
+    """A run given as a folder path, or as a name under the workspace's runs/."""
+    return Path(run) if Path(run).exists() else Workspace.open(workspace).resolve_run(run)
+
+
+@handle_errors
+def export_command(
+    run: Annotated[str, typer.Argument(help="Run folder or name under runs/.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="Export format (onnx).")] = "onnx",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default: RUN/model.onnx).")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Export a CNN run as ONNX: waveform chunks in, logits out, dynamic batch, model card in the metadata.
+
+    `encore serve RUN --backend onnx` then serves the exported file.
+    """
+    if format not in FORMATS:
+        raise ParameterError(f"--format {format!r} is not supported; use one of {list(FORMATS)}")
+    from encore.inference.export import export_onnx
+    from encore.models.checkpoint import load_model
+
+    run_dir = resolve_run_dir(run, workspace)
+    step(f"exporting {run_dir} to ONNX")
+    model, card = load_model(run_dir)
+    target = out or (run_dir if run_dir.is_dir() else run_dir.parent) / "model.onnx"
+    path = export_onnx(model, card, target)
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", highlight=False)

@@ -1,0 +1,124 @@
+"""From chunk logits to song-level arrays, and from song arrays to JSON.
+
+:class:`SongAccumulator` keeps running sums, so a song of any length is aggregated in
+constant memory and its result does not depend on how its chunks were batched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["INTERVAL_Z", "SongAccumulator", "describe_arrays"]
+
+INTERVAL_Z = 1.96
+"""Half-width of a score interval in standard deviations of the song's chunk scores."""
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+class SongAccumulator:
+    """Running sums of one song's chunk outputs.
+
+    Args:
+        mean_logits: Average logits then squash (``True``) or squash then average.
+        temperature: Class logits are divided by it before the softmax.
+        regression_stats: ``{"mean": [...], "std": [...]}`` that undo the training-time
+            standardisation of scores.
+    """
+
+    def __init__(self, *, mean_logits: bool, temperature: float, regression_stats: dict[str, Any]) -> None:
+        self.mean_logits = mean_logits
+        self.temperature = temperature
+        self.regression_stats = regression_stats
+        self.n_chunks = 0
+        self.sums: dict[str, np.ndarray] = {}
+        self.score_squares: np.ndarray | None = None
+
+    def _add(self, key: str, values: np.ndarray) -> None:
+        total = values.astype(np.float64).sum(axis=0)
+        self.sums[key] = self.sums[key] + total if key in self.sums else total
+
+    def add(self, logits: dict[str, np.ndarray]) -> None:
+        """Add a batch of this song's chunks: ``{"class": (n, n_classes), ...}`` logits."""
+        n = len(next(iter(logits.values())))
+        if n == 0:
+            return
+        self.n_chunks += n
+        if "class" in logits:
+            scaled = logits["class"] / self.temperature
+            self._add("class", scaled if self.mean_logits else _softmax(scaled))
+        if "tags" in logits:
+            self._add("tags", logits["tags"] if self.mean_logits else _sigmoid(logits["tags"]))
+        if "regression" in logits:
+            scores = logits["regression"].astype(np.float64)
+            self._add("regression", scores)
+            squares = (scores**2).sum(axis=0)
+            self.score_squares = squares if self.score_squares is None else self.score_squares + squares
+
+    def result(self) -> dict[str, np.ndarray]:
+        """``class_probs``, ``tag_probs``, ``scores`` and ``score_intervals`` (n_scores, 2)."""
+        if self.n_chunks == 0:
+            return {}
+        n = self.n_chunks
+        out: dict[str, np.ndarray] = {}
+        if "class" in self.sums:
+            mean = self.sums["class"] / n
+            out["class_probs"] = (_softmax(mean) if self.mean_logits else mean).astype(np.float32)
+        if "tags" in self.sums:
+            mean = self.sums["tags"] / n
+            out["tag_probs"] = (_sigmoid(mean) if self.mean_logits else mean).astype(np.float32)
+        if "regression" in self.sums and self.score_squares is not None:
+            mean = self.sums["regression"] / n
+            spread = np.sqrt(np.maximum(self.score_squares / n - mean**2, 0.0))
+            scale = np.asarray(self.regression_stats.get("std", 1.0), dtype=np.float64)
+            shift = np.asarray(self.regression_stats.get("mean", 0.0), dtype=np.float64)
+            score = mean * scale + shift
+            half = INTERVAL_Z * spread * np.abs(scale)
+            out["scores"] = score.astype(np.float32)
+            out["score_intervals"] = np.stack([score - half, score + half], axis=-1).astype(np.float32)
+        return out
+
+
+def describe_arrays(
+    arrays: dict[str, np.ndarray],
+    *,
+    label_names: Sequence[str],
+    tag_names: Sequence[str],
+    regression_names: Sequence[str],
+    top_tags: int = 5,
+) -> dict[str, Any]:
+    """JSON-ready view of one song's arrays.
+
+    Returns:
+        ``label`` and ``probs`` (every class), ``tags`` (the ``top_tags`` most likely),
+        ``scores`` and, where known, ``intervals`` (``[low, high]`` per score: the
+        score +- 1.96 standard deviations of the song's chunk scores, i.e. how much the
+        score moves along the song, not a calibrated confidence interval).
+    """
+    out: dict[str, Any] = {}
+    if "class_probs" in arrays and len(label_names):
+        probs = arrays["class_probs"]
+        out["label"] = label_names[int(np.argmax(probs))]
+        out["probs"] = {n: round(float(p), 4) for n, p in zip(label_names, probs, strict=True)}
+    if "tag_probs" in arrays and len(tag_names):
+        order = np.argsort(arrays["tag_probs"])[::-1][:top_tags]
+        out["tags"] = {tag_names[i]: round(float(arrays["tag_probs"][i]), 4) for i in order}
+    if "scores" in arrays and len(regression_names):
+        out["scores"] = {n: round(float(v), 4) for n, v in zip(regression_names, arrays["scores"], strict=True)}
+        if "score_intervals" in arrays:
+            out["intervals"] = {
+                n: [round(float(lo), 4), round(float(hi), 4)]
+                for n, (lo, hi) in zip(regression_names, arrays["score_intervals"], strict=True)
+            }
+    return out

@@ -1,0 +1,168 @@
+"""Chunk runners: what turns a batch of waveform chunks into logits.
+
+Two backends share one interface, ``runner(chunks) -> {"class": logits, ...}`` on numpy
+arrays:
+
+- :class:`TorchRunner` (the default, fastest on this project's CPUs): an inference copy
+  of the model with each BatchNorm folded into the convolution before it, weights in
+  channels-last layout, run under :func:`torch.inference_mode`. Folding is exact up to
+  float rounding (about 1e-6); the original model is left untouched for training,
+  gradients and explanations.
+- :class:`OnnxRunner`: ONNX Runtime on the exported model (log-mel included), see
+  :mod:`encore.inference.export`.
+
+``bench/bench_predict.py`` measures both against plain eager float32.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from encore.exceptions import CheckpointError, ParameterError
+from encore.models.classifier import EncoreModel
+from encore.models.cnn import ConvBlock
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx", "eager")
+"""``torch``: fused, channels-last, inference mode (default); ``onnx``: ONNX Runtime;
+``eager``: the model as trained, plain float32 (the reference for benchmarks)."""
+
+__all__ = ["BACKENDS", "ChunkRunner", "EagerRunner", "OnnxRunner", "TorchRunner", "create_runner", "fuse_for_inference"]
+
+
+class ChunkRunner(Protocol):
+    """Maps chunks ``(batch, chunk_samples)`` float32 to logits per head ``(batch, n)``."""
+
+    name: str
+
+    def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+class _FusedConvBlock(nn.Module):
+    """A :class:`ConvBlock` with BatchNorm folded into the convolution and ReLU after pooling.
+
+    ``relu(maxpool(x)) == maxpool(relu(x))`` (ReLU is monotone), and pooling first
+    applies the ReLU to a quarter of the values.
+    """
+
+    def __init__(self, conv: nn.Conv2d, pool: nn.Module) -> None:
+        super().__init__()
+        self.conv = conv
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.pool(self.conv(x)))
+
+
+def fuse_for_inference(model: EncoreModel) -> EncoreModel:
+    """An eval-mode copy of ``model`` with Conv2d+BatchNorm2d pairs folded, channels-last.
+
+    Every :class:`~encore.models.cnn.ConvBlock` becomes a fused block (BatchNorm folded
+    into the convolution, ReLU after pooling); other modules are copied as they are.
+
+    Args:
+        model: A model in eval mode (running statistics are what gets folded).
+
+    Returns:
+        A new model giving the same logits up to float rounding.
+    """
+    fused = copy.deepcopy(model).eval()
+    for parent in list(fused.modules()):
+        for name, module in parent.named_children():
+            if type(module) is ConvBlock:  # exactly pool(relu(bn(conv(x))))
+                setattr(parent, name, _FusedConvBlock(fuse_conv_bn_eval(module.conv, module.bn), module.pool))
+    for param in fused.parameters():
+        param.requires_grad_(False)
+    return fused.to(memory_format=torch.channels_last)
+
+
+class EagerRunner:
+    """The model as trained, float32, no fusion: the benchmark reference."""
+
+    name = "eager"
+
+    def __init__(self, model: EncoreModel) -> None:
+        self.model = model.eval()
+
+    def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            outputs = self.model(torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32)))
+        return {name: logits.float().numpy() for name, logits in outputs.items()}
+
+
+class TorchRunner:
+    """Fused, channels-last copy of the model under :func:`torch.inference_mode`."""
+
+    name = "torch"
+
+    def __init__(self, model: EncoreModel) -> None:
+        self.model = fuse_for_inference(model)
+
+    def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            outputs = self.model(torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32)))
+            return {name: logits.float().numpy() for name, logits in outputs.items()}
+
+
+class OnnxRunner:
+    """ONNX Runtime session over an exported model (input ``waveform``, one output per head).
+
+    Args:
+        model_bytes: The serialised ONNX model.
+        threads: Intra-op threads; ``None`` uses torch's current setting, so one knob
+            (``torch.set_num_threads`` / ``OMP_NUM_THREADS``) sizes both backends.
+    """
+
+    name = "onnx"
+
+    def __init__(self, model_bytes: bytes, *, threads: int | None = None) -> None:
+        try:
+            import onnxruntime
+        except ImportError as err:  # pragma: no cover - onnxruntime is a dependency
+            raise ParameterError("backend='onnx' needs onnxruntime; pip install onnxruntime or use backend='torch'") from err
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = int(threads or torch.get_num_threads())
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+            raise CheckpointError(f"the ONNX model could not be loaded ({err}); re-export it with `encore export`") from err
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
+        values = self.session.run(None, {"waveform": np.ascontiguousarray(chunks, dtype=np.float32)})
+        return dict(zip(self.output_names, values, strict=True))
+
+
+def create_runner(model: EncoreModel, backend: str, *, onnx_path: str | os.PathLike | None = None) -> Any:
+    """The runner for ``backend`` (one of :data:`BACKENDS`).
+
+    Args:
+        model: The eval-mode model.
+        backend: ``"torch"``, ``"onnx"`` or ``"eager"``.
+        onnx_path: An exported ``model.onnx`` to use for ``"onnx"``; exported in memory
+            when ``None``.
+
+    Raises:
+        ParameterError: Unknown backend.
+    """
+    if backend == "torch":
+        return TorchRunner(model)
+    if backend == "eager":
+        return EagerRunner(model)
+    if backend == "onnx":
+        from encore.inference.export import export_onnx_bytes
+
+        data = open(onnx_path, "rb").read() if onnx_path is not None else export_onnx_bytes(model)
+        return OnnxRunner(data)
+    raise ParameterError(f"backend={backend!r} is unknown; use one of {BACKENDS}")

@@ -1,0 +1,115 @@
+"""Batch prediction over a catalogue: shards, per-file errors, rows for the store.
+
+``encore predict`` is a thin wrapper over these. A catalogue is split with
+:func:`select_shard` (``--shard i/n``: the i-th of n disjoint shards that together
+cover the list), each file is predicted on its own so one undecodable file is reported
+and skipped while the rest go on, and :func:`predictions_frame` turns a song's arrays
+into the long rows :meth:`encore.feedback.store.Store.add_predictions` stores (which
+replaces a run's earlier rows for the same track, so rerunning a shard never
+duplicates).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from encore.exceptions import AudioDecodeError, ParameterError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FileResult", "parse_shard", "predict_files", "predictions_frame", "select_shard"]
+
+T = TypeVar("T")
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def parse_shard(shard: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n`` (0-based, like torchrun ranks and Slurm arrays).
+
+    Raises:
+        ParameterError: Not of the form ``i/n`` or ``i`` out of range.
+    """
+    match = _SHARD.match(str(shard))
+    if not match:
+        raise ParameterError(f"shard={shard!r} must look like 'i/n', e.g. '0/4' for the first of 4 shards")
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or not 0 <= index < count:
+        raise ParameterError(f"shard={shard!r}: need 0 <= i < n (shards are numbered from 0), e.g. '{count - 1}/{count}'")
+    return index, count
+
+
+def select_shard(items: Sequence[T], shard: str | None) -> list[T]:
+    """Every n-th item starting at i: shards are disjoint, balanced, and together cover ``items``.
+
+    The split depends only on the order of ``items``, so every shard must be given the
+    same list (``encore predict`` sorts folder contents, so the same command line does).
+    """
+    if shard is None:
+        return list(items)
+    index, count = parse_shard(shard)
+    return list(items[index::count])
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file's outcome: ``row`` (the JSON view) and ``arrays``, or ``error``."""
+
+    path: Path
+    row: dict[str, Any] | None = None
+    arrays: dict[str, np.ndarray] | None = None
+    error: str | None = None
+
+
+def predict_files(
+    predictor: Any, paths: Iterable[str | os.PathLike], *, progress: Callable[[int], None] | None = None
+) -> Iterator[FileResult]:
+    """Predict each file; an undecodable one gives a result with ``error`` and the rest go on.
+
+    Args:
+        predictor: A :class:`~encore.inference.Predictor` or
+            :class:`~encore.inference.BaselinePredictor`.
+        paths: Audio files.
+        progress: Called with 1 after each file.
+    """
+    for path in paths:
+        path = Path(path)
+        try:
+            if hasattr(predictor, "predict_source"):
+                arrays, duration = predictor.predict_source(os.fspath(path))
+            else:
+                from encore.audio import load_audio
+
+                waveform = load_audio(path, sample_rate=predictor.sample_rate)
+                arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
+        except AudioDecodeError as err:
+            logger.warning("skipped %s", err)
+            yield FileResult(path, error=str(err))
+        else:
+            row = {"path": str(path), "duration": round(duration, 3), **predictor.describe(arrays)}
+            yield FileResult(path, row=row, arrays=arrays)
+        if progress is not None:
+            progress(1)
+
+
+def predictions_frame(track_id: str, arrays: dict[str, np.ndarray], predictor: Any) -> pd.DataFrame:
+    """Long rows ``track_id, kind, name, value`` for every class, tag and score of a song."""
+    parts = []
+    for key, kind, names in (
+        ("class_probs", "class", predictor.label_names),
+        ("tag_probs", "tag", predictor.tag_names),
+        ("scores", "score", predictor.regression_names),
+    ):
+        if key in arrays and len(names):
+            parts.append(pd.DataFrame({"kind": kind, "name": list(names), "value": np.asarray(arrays[key], dtype=float)}))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", "name", "value"])
+    frame.insert(0, "track_id", track_id)
+    return frame

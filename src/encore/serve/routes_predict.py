@@ -1,0 +1,180 @@
+"""``POST /v1/predict``, ``POST /v1/predict/batch`` and ``GET /v1/models``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from encore.audio import audio_duration, load_audio
+from encore.exceptions import EncoreError, ParameterError
+from encore.inference.batch import predictions_frame
+from encore.serve.errors import ApiError, error_body
+from encore.serve.schemas import PredictResponse
+from encore.serve.state import ServiceState, get_state, require_store, require_writer
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["predict"])
+
+ACCEPTED_TYPES = ("audio/", "application/octet-stream", "video/mp4", "video/ogg", "video/webm")
+"""Upload content types taken as audio (browsers label some audio files video/*)."""
+_UNSAFE = re.compile(r"[\x00-\x1f]")
+
+
+def display_name(filename: str | None) -> str:
+    """The upload's file name without any folder part or control characters (never used as a path)."""
+    name = PureWindowsPath(PurePosixPath(filename or "upload").name).name
+    return _UNSAFE.sub("", name)[:200] or "upload"
+
+
+async def read_upload(upload: UploadFile, *, max_bytes: int) -> bytes:
+    """The upload's bytes, refusing a wrong content type (415) or more than ``max_bytes`` (413)."""
+    content_type = (upload.content_type or "").lower()
+    if content_type and not content_type.startswith(ACCEPTED_TYPES):
+        raise ApiError(415, "unsupported_media_type",
+                       f"{display_name(upload.filename)}: content type {content_type!r} is not audio; upload an audio file")
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ApiError(413, "upload_too_large",
+                       f"{display_name(upload.filename)} is larger than max_upload_bytes={max_bytes}; send a shorter or compressed file")
+    if not data:
+        raise ApiError(415, "unsupported_audio", f"{display_name(upload.filename)} is empty; upload an audio file")
+    return data
+
+
+def upload_track_id(data: bytes) -> str:
+    """A stable id for uploaded audio: the same bytes always get the same id."""
+    return "upload-" + hashlib.sha256(data).hexdigest()[:16]
+
+
+def predict_upload(state: ServiceState, data: bytes, name: str, *, explain: bool) -> tuple[dict[str, Any], dict]:
+    """Check the length from the header, then predict (and explain); runs on a pool thread."""
+    predictor, settings = state.predictor, state.settings
+    duration = audio_duration(data)
+    if duration > settings.max_seconds:
+        raise ApiError(422, "audio_too_long",
+                       f"{name} is {duration:.0f} s long; the limit is max_seconds={settings.max_seconds:g} s; send an excerpt")
+    explanation = None
+    if explain and settings.explain and getattr(predictor, "model", None) is not None:
+        waveform = load_audio(data, sample_rate=predictor.sample_rate)
+        arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
+        explanation = explain_song(predictor, waveform)
+    elif hasattr(predictor, "predict_source"):
+        arrays, duration = predictor.predict_source(data)
+    else:  # the random forest reads the whole song
+        waveform = load_audio(data, sample_rate=predictor.sample_rate)
+        arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
+    row = {"track_id": upload_track_id(data), "name": name, "duration": round(duration, 3), "run": state.run_id,
+           **predictor.describe(arrays), "explanation": explanation}
+    return row, arrays
+
+
+def explain_song(predictor: Any, waveform: Any) -> dict[str, Any] | None:
+    """The explanation summary with its picture as a data URL, or None when it cannot be made."""
+    try:
+        from encore.explain import explain_waveform
+
+        result = explain_waveform(predictor, waveform, method="occlusion")
+        png = base64.b64encode(result.to_png()).decode("ascii")
+        return {**result.to_dict(), "image": f"data:image/png;base64,{png}"}
+    except (EncoreError, ImportError) as err:
+        logger.warning("no explanation: %s", err)
+        return None
+
+
+def store_prediction(state: ServiceState, row: dict[str, Any], arrays: dict) -> None:
+    """Register the uploaded song as a track and write the run's predictions for it."""
+    store = require_store(state)
+    store.add_tracks(pd.DataFrame({"track_id": [row["track_id"]], "title": [row["name"]], "duration": [row["duration"]]}))
+    store.add_predictions(predictions_frame(row["track_id"], arrays, state.predictor), run_id=state.run_id)
+
+
+@router.post("/predict", response_model=PredictResponse, response_model_exclude_none=True)
+async def predict(
+    request: Request,
+    file: Annotated[UploadFile, File(description="an audio file (MP3, WAV, FLAC, OGG, M4A...)")],
+    explain: Annotated[bool, Form(description="add the log-mel with the explanation overlaid")] = False,
+    store: Annotated[bool, Form(description="store the song and its predictions (needs the write token)")] = False,
+) -> dict[str, Any]:
+    """Predict one uploaded song: class probabilities, tags, appeal with its interval."""
+    state = get_state(request)
+    if store:
+        require_writer(request)
+        require_store(state)
+    data = await read_upload(file, max_bytes=state.settings.max_upload_bytes)
+    name = display_name(file.filename)
+    row, arrays = await state.pool.run(predict_upload, state, data, name, explain=explain)
+    state.metrics.songs.inc()
+    if store:
+        await run_in_threadpool(store_prediction, state, row, arrays)
+        row["stored"] = True
+    return row
+
+
+def _predict_many(state: ServiceState, uploads: list[tuple[str, bytes | ApiError]]) -> list[dict[str, Any]]:
+    results = []
+    for name, data in uploads:
+        try:
+            if isinstance(data, ApiError):
+                raise data
+            results.append(predict_upload(state, data, name, explain=False)[0])
+        except ApiError as err:
+            results.append({"name": name, **error_body(err.code, err.message), "status": err.status})
+        except EncoreError as err:
+            status, code = (415, "unsupported_audio") if not isinstance(err, ParameterError) else (422, "invalid_value")
+            results.append({"name": name, **error_body(code, str(err)), "status": status})
+    return results
+
+
+@router.post("/predict/batch")
+async def predict_batch(
+    request: Request, files: Annotated[list[UploadFile], File(description="audio files")],
+) -> dict[str, Any]:
+    """Predict several songs in one request; a bad file gets an error entry and the others go on."""
+    state = get_state(request)
+    limit = state.settings.max_batch_files
+    if len(files) > limit:
+        raise ApiError(422, "too_many_files", f"{len(files)} files sent; at most max_batch_files={limit} per request")
+    uploads: list[tuple[str, bytes | ApiError]] = []
+    for upload in files:
+        try:
+            uploads.append((display_name(upload.filename), await read_upload(upload, max_bytes=state.settings.max_upload_bytes)))
+        except ApiError as err:
+            uploads.append((display_name(upload.filename), err))
+    results = await state.pool.run(_predict_many, state, uploads)
+    state.metrics.songs.inc(sum("error" not in r for r in results))
+    return {"results": results}
+
+
+@router.get("/models")
+def models(request: Request) -> dict[str, Any]:
+    """The served model: names, audio settings, metrics, calibration, limits and the write mode."""
+    state = get_state(request)
+    predictor, settings = state.predictor, state.settings
+    card = predictor.card
+    return {
+        "models": [{
+            "run": state.run_id,
+            "backend": getattr(predictor, "backend", "forest"),
+            "label_names": predictor.label_names,
+            "tag_names": predictor.tag_names,
+            "regression_names": predictor.regression_names,
+            "sample_rate": predictor.sample_rate,
+            "chunk_seconds": card.get("chunk_seconds"),
+            "metrics": card.get("metrics", {}),
+            "calibration": card.get("calibration"),
+            "created_at": card.get("created_at"),
+        }],
+        "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_seconds": settings.max_seconds,
+                   "max_batch_files": settings.max_batch_files, "max_events": settings.max_events},
+        "writes": settings.writes,
+        "store": state.store is not None,
+    }

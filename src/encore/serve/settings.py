@@ -1,0 +1,82 @@
+"""The service's settings: one frozen, validated model, from the environment and the CLI.
+
+Precedence: defaults < ``ENCORE_SERVE_<FIELD>`` environment variables (and
+``ENCORE_API_TOKEN`` for the token) < explicit options of ``encore serve``. An unknown
+``ENCORE_SERVE_*`` variable is an error, like a misspelt config key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from encore.exceptions import ConfigError
+
+__all__ = ["ENV_PREFIX", "ENV_TOKEN", "ServeSettings"]
+
+ENV_PREFIX = "ENCORE_SERVE_"
+ENV_TOKEN = "ENCORE_API_TOKEN"
+
+
+class ServeSettings(BaseModel):
+    """Everything ``encore serve`` can be told.
+
+    Writes (feedback, storing predictions) need ``Authorization: Bearer <token>``; with
+    no token configured they are refused unless ``dev`` is set.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run: Path = Field(description="run folder (checkpoint.pt) or an exported .onnx file")
+    workspace: Path | None = Field(None, description="workspace whose store receives feedback and predictions")
+    backend: Literal["torch", "onnx"] = "torch"
+    token: SecretStr | None = Field(None, description="bearer token for writes (env ENCORE_API_TOKEN)")
+    dev: bool = Field(False, description="development mode: writes need no token (never expose this)")
+    max_upload_bytes: int = Field(20_000_000, gt=0, description="largest accepted upload, per file")
+    max_seconds: float = Field(600.0, gt=0, description="longest accepted song, seconds (read from the header)")
+    max_batch_files: int = Field(8, gt=0, le=64, description="files per /v1/predict/batch request")
+    max_events: int = Field(1000, gt=0, description="events per /v1/feedback request")
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0, description="inference threads")
+    queue_size: int = Field(8, ge=0, description="requests waiting for a worker before 503")
+    explain: bool = Field(True, description="allow explain=true on /v1/predict (occlusion maps cost ~50 forward passes)")
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest request body: a full batch of files plus form overhead."""
+        return self.max_upload_bytes * self.max_batch_files + 1_000_000
+
+    @property
+    def writes(self) -> str:
+        """``"token"``, ``"dev"`` (no token needed) or ``"disabled"``."""
+        return "token" if self.token is not None else "dev" if self.dev else "disabled"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> ServeSettings:
+        """Settings from ``ENCORE_SERVE_*`` / ``ENCORE_API_TOKEN`` and explicit ``options``.
+
+        Options that are None are ignored, so CLI defaults do not mask the environment.
+
+        Raises:
+            ConfigError: An unknown variable or a bad value, named with the fix.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for key, value in environ.items():
+            if key.startswith(ENV_PREFIX):
+                values[key[len(ENV_PREFIX):].lower()] = value
+        if environ.get(ENV_TOKEN):
+            values["token"] = environ[ENV_TOKEN]
+        values.update({k: v for k, v in options.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in err.errors()
+            )
+            raise ConfigError(
+                f"invalid serve settings ({problems}); check the options and {ENV_PREFIX}* variables"
+            ) from None

@@ -1,0 +1,164 @@
+"""The HTTP API through TestClient: predictions, feedback, auth, limits, errors as JSON."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from serve_helpers import TOKEN, wav_bytes
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def upload(data: bytes, name: str = "song.wav", content_type: str = "audio/wav"):
+    return {"file": (name, data, content_type)}
+
+
+def test_predict_an_upload(make_client):
+    client = make_client(dev=True)
+    response = client.post("/v1/predict", files=upload(wav_bytes(2.5)))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body["probs"]) == {"ambient", "jazz", "rock"} and body["label"] in body["probs"]
+    assert body["duration"] == pytest.approx(2.5) and body["track_id"].startswith("upload-")
+    low, high = body["intervals"]["appeal"]
+    assert low <= body["scores"]["appeal"] <= high and body["stored"] is False
+
+
+def test_predict_with_explanation_and_store_then_read_the_track(make_client):
+    client = make_client(token=TOKEN)
+    response = client.post("/v1/predict", files=upload(wav_bytes(2.0, seed=4)), data={"explain": "true", "store": "true"},
+                           headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["stored"] is True and body["explanation"]["image"].startswith("data:image/png;base64,")
+    track = client.get(f"/v1/tracks/{body['track_id']}").json()
+    assert track["predictions"]["tiny"]["class"].keys() == body["probs"].keys()
+    assert track["feedback"]["in_catalogue"] is True
+
+
+def test_batch_reports_bad_files_and_predicts_the_rest(make_client):
+    client = make_client()
+    files = [("files", ("a.wav", wav_bytes(1.5), "audio/wav")), ("files", ("bad.mp3", b"\x00garbage" * 50, "audio/mpeg")),
+             ("files", ("../../etc/passwd", wav_bytes(1.0, seed=2), "audio/wav"))]
+    response = client.post("/v1/predict/batch", files=files)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["name"] for r in results] == ["a.wav", "bad.mp3", "passwd"]
+    assert "probs" in results[0] and "probs" in results[2]
+    assert results[1]["status"] == 415 and results[1]["error"]["code"] == "unsupported_audio"
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "options", "status", "code"),
+    [
+        (b"definitely not audio" * 20, "audio/mpeg", {}, 415, "unsupported_audio"),
+        (wav_bytes(1.0), "text/plain", {}, 415, "unsupported_media_type"),
+        (wav_bytes(3.0), "audio/wav", {"max_seconds": 2.0}, 422, "audio_too_long"),
+        (wav_bytes(3.0), "audio/wav", {"max_upload_bytes": 10_000, "max_batch_files": 8}, 413, "upload_too_large"),
+        (wav_bytes(3.0), "audio/wav", {"max_upload_bytes": 10_000, "max_batch_files": 1}, 413, "upload_too_large"),
+    ],
+    ids=["corrupt", "content-type", "too-long", "file-limit", "body-limit"],
+)
+def test_bad_uploads_get_json_errors(make_client, data, content_type, options, status, code):
+    client = make_client(**options)
+    response = client.post("/v1/predict", files=upload(data, content_type=content_type))
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
+
+
+def test_a_header_claiming_hours_is_refused_without_decoding(make_client):
+    import struct
+
+    # a WAV header whose data chunk claims 2**31 bytes (~37 h at 8 kHz/16 bit) but holds 1 KB
+    header = b"RIFF" + struct.pack("<I", 2**31 + 36) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+    bomb = header + b"data" + struct.pack("<I", 2**31) + b"\x00" * 1024
+    response = make_client().post("/v1/predict", files=upload(bomb))
+    assert response.status_code in (415, 422), response.text
+    assert response.json()["error"]["code"] in ("audio_too_long", "unsupported_audio")
+
+
+def event(kind="like", track_id="t1", **extra):
+    return {"track_id": track_id, "kind": kind, "listener_id": "l1", **extra}
+
+
+def test_writes_need_the_token(make_client, workspace):
+    client = make_client(token=TOKEN)
+    body = {"events": [event()]}
+    assert client.post("/v1/feedback", json=body).status_code == 401
+    assert client.post("/v1/feedback", json=body, headers={"Authorization": "Bearer forged"}).status_code == 403
+    assert client.post("/v1/feedback", json=body, headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
+    assert client.post("/v1/predict", files=upload(wav_bytes(1.0)), data={"store": "true"}).status_code == 401
+    with workspace.open_store() as store:
+        assert len(store.events()) == 0 and store.predictions().empty
+    assert client.post("/v1/feedback", json=body, headers=AUTH).status_code == 200
+
+
+def test_without_a_token_writes_are_refused_unless_dev(make_client):
+    response = make_client().post("/v1/feedback", json={"events": [event()]})
+    assert response.status_code == 403 and "--dev" in response.json()["error"]["message"]
+    assert make_client(dev=True).post("/v1/feedback", json={"events": [event()]}).status_code == 200
+
+
+def test_retried_feedback_is_stored_once_and_bad_events_are_quarantined(make_client, workspace):
+    client = make_client(token=TOKEN)
+    key = str(uuid.uuid4())
+    body = {"events": [event(), event("rating", value=4), event("rating", value=9), event("tag", track_id="t2", value="Calm")]}
+    first = client.post("/v1/feedback", json=body, headers={**AUTH, "Idempotency-Key": key})
+    assert first.status_code == 200, first.text
+    assert first.json()["stored"] == 3 and first.json()["rejected"][0]["index"] == 2
+    assert "rating '9" in first.json()["rejected"][0]["reason"]
+    retry = client.post("/v1/feedback", json=body, headers={**AUTH, "Idempotency-Key": key})
+    assert retry.json()["stored"] == 0 and retry.json()["duplicate"] == 3
+    with workspace.open_store() as store:
+        assert len(store.events()) == 3 and len(store.quarantined()) == 1
+    summary = client.get("/v1/tracks/t1").json()["feedback"]
+    assert summary["counts"]["like"] == 1 and summary["mean_rating"] == 4.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"events": []}, {"events": [event(mood="happy")]}, {"events": [event(track_id="../etc/passwd")]},
+     {"events": [event(track_id="nope")]}, {"events": [event(kind="love")]}],
+    ids=["empty", "unknown-field", "path-in-track-id", "unknown-track", "unknown-kind"],
+)
+def test_bad_feedback_fields_are_422(make_client, body):
+    response = make_client(dev=True).post("/v1/feedback", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] in ("invalid_request", "invalid_feedback")
+
+
+def test_models_health_metrics_docs_and_404(make_client):
+    client = make_client(token=TOKEN)
+    models = client.get("/v1/models").json()
+    assert models["models"][0]["label_names"] == ["ambient", "jazz", "rock"] and models["writes"] == "token"
+    assert client.get("/healthz").json()["status"] == "ok"
+    client.post("/v1/predict", files=upload(wav_bytes(1.0)))
+    metrics = client.get("/metrics").text
+    assert 'encore_http_requests_total{method="POST",route="/v1/predict",status="200"} 1.0' in metrics
+    assert "encore_songs_predicted_total 1.0" in metrics
+    assert client.get("/docs").status_code == 200 and "/v1/feedback" in client.get("/openapi.json").text
+    missing = client.get("/v1/tracks/never-heard")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_track"
+    assert "<title>encore</title>" in client.get("/").text
+
+
+def test_onnx_backend_serves_the_same_probabilities(make_client):
+    data = wav_bytes(2.0, seed=9)
+    torch_body = make_client().post("/v1/predict", files=upload(data)).json()
+    client = make_client(backend="onnx")
+    assert client.get("/v1/models").json()["models"][0]["backend"] == "onnx"
+    onnx_body = client.post("/v1/predict", files=upload(data)).json()
+    for name, p in torch_body["probs"].items():
+        assert onnx_body["probs"][name] == pytest.approx(p, abs=2e-4)
+
+
+def test_serve_and_export_commands_explain_themselves():
+    from typer.testing import CliRunner
+
+    from encore.cli.main import app
+
+    for command in ("serve", "export", "predict"):
+        result = CliRunner().invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
+    assert "--dev" in CliRunner().invoke(app, ["serve", "--help"]).output
