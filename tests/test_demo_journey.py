@@ -59,3 +59,34 @@ def test_demo_workspace_serves_the_rest_of_the_cli(demo_ws, tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "rep" / "report.html").is_file()
     assert "accuracy" in result.output
+
+
+@pytest.mark.slow
+def test_cli_trains_on_two_processes_transfers_and_tunes(demo_ws):
+    import subprocess
+    import sys
+
+    import torch
+
+    ws, _ = demo_ws
+    cli = [sys.executable, "-m", "encore.cli.main"]
+    quick = ["--set", "train.epochs=2", "--set", "train.chunks_per_song=2"]
+    done = subprocess.run([*cli, "train", "-w", str(ws), "--nproc", "2", "--name", "ddp", *quick],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = sorted((ws / "runs").glob("ddp*"))
+    assert runs, list((ws / "runs").iterdir())
+    card = torch.load(runs[-1] / "checkpoint.pt", weights_only=True)["model_card"]
+    assert card["training"]["world_size"] == 2
+    assert (runs[-1] / "metrics.csv").read_text().count("\n") == 3  # header + one row per epoch, written once
+
+    result = runner.invoke(app, ["train", "-w", str(ws), "--name", "probe", "--init-from", str(runs[-1]),
+                                 "--freeze-backbone", *quick])
+    assert result.exit_code == 0, result.output
+    probe = sorted((ws / "runs").glob("probe*"))[-1]
+    assert torch.load(probe / "checkpoint.pt", weights_only=True)["model_card"]["transfer"]["frozen"] is True
+
+    result = runner.invoke(app, ["tune", "-w", str(ws), "--trials", "2", "--study", "demo", *quick])
+    assert result.exit_code == 0, result.output
+    assert "trial 0" in result.output and "trial 1" in result.output
+    assert (ws / "tune.db").is_file() and (ws / "runs" / "tune-demo" / "best.yaml").is_file()

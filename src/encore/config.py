@@ -68,6 +68,14 @@ class AugmentConfig(_Strict):
     freq_masks: int = Field(2, ge=0)
     freq_mask_bins: int = Field(6, ge=0)
     mixup_alpha: float = Field(0.0, ge=0, description="0 = off")
+    time_stretch: float = Field(
+        0.0, ge=0, lt=0.5,
+        description="max relative tempo change, e.g. 0.1 = rates in [0.9, 1.1] (log-mel time resampling; ~1 % step cost)",
+    )
+    pitch_shift_semitones: float = Field(
+        0.0, ge=0, le=12,
+        description="max pitch shift in semitones (waveform resampling + log-mel time correction; ~10 % step cost)",
+    )
 
 
 class TrainConfig(_Strict):
@@ -91,6 +99,13 @@ class TrainConfig(_Strict):
     seed: int = 0
     log_every: int = Field(20, gt=0)
     num_threads: int | None = None
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="bf16 autocast for the CNN (log-mel stays fp32); auto = bf16 where the CPU/GPU supports it"
+    )
+    channels_last: bool = True
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available")
+    init_from: str | None = Field(None, description="a run folder or checkpoint whose backbone starts this run (transfer)")
+    freeze_backbone: bool = Field(False, description="with init_from: train the new heads only (a linear probe)")
 
 
 class BaselineConfig(_Strict):

@@ -23,10 +23,27 @@ def train_command(
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name under runs/ (default: the model kind).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Resume this run folder from its last checkpoint.")] = None,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Transfer: start from this CNN run's backbone with new heads (train.init_from).")
+    ] = None,
+    freeze_backbone: Annotated[bool, typer.Option(help="With --init-from: train the new heads only.")] = False,
+    nproc: Annotated[
+        int, typer.Option(help="Data-parallel CNN training on this many processes (runs torchrun for you).")
+    ] = 1,
 ) -> None:
-    """Train a model; the run folder gets checkpoint.pt (with its model card), metrics.csv and config.yaml."""
+    """Train a model; the run folder gets checkpoint.pt (with its model card), metrics.csv and config.yaml.
+
+    For several machines, start `torchrun --nnodes N --nproc-per-node P --rdzv-backend c10d
+    --rdzv-endpoint HOST:PORT -m encore.cli.main train --resume RUN ...` on each node.
+    """
+    if nproc > 1:
+        _relaunch_with_torchrun(nproc, name, resume)
+        return
     ws = Workspace.open(workspace)
-    cfg = load_config(config, set)
+    extra = [f"train.init_from={init_from}"] if init_from else []
+    if freeze_backbone:
+        extra.append("train.freeze_backbone=true")
+    cfg = load_config(config, [*(set or []), *extra])
     manifest_path = manifest or ws.manifest_path()
     songs = Manifest.read(manifest_path)
     step(f"decoding {len(songs.frame)} songs at {cfg.features.sample_rate} Hz")
@@ -41,3 +58,47 @@ def train_command(
             epoch_callback=lambda row: advance(1),
         )
     out.print(f"run {run_dir}", highlight=False)
+
+
+def _relaunch_with_torchrun(nproc: int, name: str | None, resume: Path | None) -> None:
+    """Rerun this very command under torchrun with ``nproc`` processes on this machine.
+
+    Every rank must write into the same run folder, so the folder is fixed here (as
+    ``--resume``) before the processes start.
+    """
+    import subprocess
+    import sys
+
+    from encore.train.distributed import torchrun_command
+
+    argv = sys.argv[1:]
+    cleaned: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        if arg.startswith("--nproc="):
+            continue
+        cleaned.append(arg)
+    if resume is None:
+        ws = Workspace.open(_option_value(argv, ("--workspace", "-w")))
+        run_dir = ws.new_run_dir(name or "cnn")
+        cleaned += ["--resume", str(run_dir)]
+    step(f"torchrun: {nproc} processes")
+    code = subprocess.call(torchrun_command(nproc, cleaned))
+    if code:
+        raise typer.Exit(code)
+
+
+def _option_value(argv: list[str], names: tuple[str, ...]) -> str | None:
+    for i, arg in enumerate(argv):
+        for flag in names:
+            if arg == flag and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+    return None

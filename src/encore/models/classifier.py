@@ -12,45 +12,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from encore.features.logmel import LogMelSpectrogram
+from encore.features.logmel import LogMelSpectrogram, mel_frequencies
 from encore.models.registry import create_model
+from encore.models.spec_augment import SpecAugment
 
 __all__ = ["EncoreModel", "SpecAugment"]
-
-
-class SpecAugment(nn.Module):
-    """Time and frequency masking on a log-mel (Park et al. 2019); a no-op in eval mode.
-
-    Masked cells are set to each item's mean, so masking does not inject a fake silence
-    far below the clip's level.
-    """
-
-    def __init__(self, *, time_masks: int = 2, time_mask_frames: int = 12, freq_masks: int = 2, freq_mask_bins: int = 6) -> None:
-        super().__init__()
-        self.time_masks = time_masks
-        self.time_mask_frames = time_mask_frames
-        self.freq_masks = freq_masks
-        self.freq_mask_bins = freq_mask_bins
-
-    def _mask(self, x: Tensor, dim: int, n_masks: int, width: int) -> Tensor:
-        if n_masks == 0 or width == 0:
-            return x
-        batch, size = x.shape[0], x.shape[dim]
-        positions = torch.arange(size, device=x.device)
-        keep = torch.ones(batch, size, dtype=torch.bool, device=x.device)
-        for _ in range(n_masks):
-            widths = torch.randint(0, width + 1, (batch, 1), device=x.device)
-            starts = (torch.rand(batch, 1, device=x.device) * (size - widths).clamp(min=1)).long()
-            keep &= ~((positions >= starts) & (positions < starts + widths))
-        keep = keep.unsqueeze(2) if dim == 1 else keep.unsqueeze(1)
-        fill = x.mean(dim=(1, 2), keepdim=True)
-        return torch.where(keep, x, fill)
-
-    def forward(self, log_mel: Tensor) -> Tensor:
-        if not self.training:
-            return log_mel
-        log_mel = self._mask(log_mel, 1, self.freq_masks, self.freq_mask_bins)
-        return self._mask(log_mel, 2, self.time_masks, self.time_mask_frames)
 
 
 class EncoreModel(nn.Module):
@@ -87,9 +53,14 @@ class EncoreModel(nn.Module):
     ) -> None:
         super().__init__()
         self.frontend = LogMelSpectrogram(**frontend)
-        n_mels = self.frontend.settings()["n_mels"]
+        settings = self.frontend.settings()
+        n_mels = settings["n_mels"]
         self.input_norm = nn.BatchNorm1d(n_mels)
-        self.spec_augment = SpecAugment(**spec_augment) if spec_augment else nn.Identity()
+        self.spec_augment: nn.Module = nn.Identity()
+        if spec_augment:
+            f_max = settings["f_max"] if settings["f_max"] is not None else settings["sample_rate"] / 2
+            centers = mel_frequencies(n_mels + 2, f_min=settings["f_min"], f_max=f_max, mel_scale=settings["mel_scale"])[1:-1]
+            self.spec_augment = SpecAugment(**spec_augment, mel_center_hz=centers)
         self.backbone = create_model(backbone, n_mels=n_mels, **(backbone_kwargs or {}))
         self.dropout = nn.Dropout(dropout)
         self.label_names = list(label_names)
@@ -106,8 +77,13 @@ class EncoreModel(nn.Module):
         self.heads = nn.ModuleDict(heads)
 
     def log_mel(self, waveform: Tensor) -> Tensor:
-        """(batch, n_samples) -> normalised (batch, n_mels, n_frames), before augmentation."""
-        return self.input_norm(self.frontend(waveform))
+        """(batch, n_samples) -> normalised (batch, n_mels, n_frames), before augmentation.
+
+        Always float32, also under a bfloat16 autocast: the log of a power spectrum
+        needs the precision; the convolutions after it do not.
+        """
+        with torch.autocast(device_type=waveform.device.type, enabled=False):
+            return self.input_norm(self.frontend(waveform.float()))
 
     def forward_features(self, waveform: Tensor) -> Tensor:
         """(batch, n_samples) -> (batch, embedding_dim)."""

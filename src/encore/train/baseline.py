@@ -82,13 +82,13 @@ def fit_baseline(
 ) -> BaselineResult:
     """Fit a class forest and a score forest on the train split; record val metrics."""
     from encore.inference.baseline import BaselinePredictor
-    from encore.train.loop import _split, evaluate_split
+    from encore.train.objectives import select_split, validation_metrics
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
     bc, sample_rate = config.baseline, config.features.sample_rate
-    train = _split(manifest, "train", waveforms)
+    train = select_split(manifest, "train", waveforms)
     if not train.track_ids:
         raise ParameterError("the manifest's train split has no decodable songs; check `encore labels` output")
     features = compute_feature_matrix(
@@ -115,6 +115,13 @@ def fit_baseline(
             reg.fit(features[known], targets[:, 0] if targets.shape[1] == 1 else targets)
             models["regressor"] = reg
             importances["regressor"] = reg.feature_importances_.tolist()
+    if train.tags.size:
+        known = ~np.isnan(train.tags).any(axis=1)
+        if known.sum() >= 2:
+            tagger = RandomForestRegressor(**common)
+            tagger.fit(features[known], train.tags[known])
+            models["tagger"] = tagger
+            importances["tagger"] = tagger.feature_importances_.tolist()
     card: dict[str, Any] = {
         "model_type": "random_forest",
         "encore_version": encore.__version__,
@@ -123,6 +130,7 @@ def fit_baseline(
         "feature_names": names,
         "label_names": list(manifest.label_names),
         "regression_names": list(manifest.regression_names),
+        "tag_names": list(manifest.tag_names),
         "classes_": [int(c) for c in models["classifier"].classes_] if "classifier" in models else [],
         "feature_importance": importances,
         "config": config.model_dump(mode="json"),
@@ -131,7 +139,8 @@ def fit_baseline(
     }
     joblib.dump(models, run_dir / "model.joblib")
     predictor = BaselinePredictor(models, card)
-    validation = evaluate_split(predictor, _split(manifest, "val", waveforms))
+    val = select_split(manifest, "val", waveforms)
+    validation = validation_metrics(predictor.predict_arrays(val.waveforms), val) if val.track_ids else {}
     card["metrics"] = {"validation": validation}
     (run_dir / "model_card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     logger.info("random forest trained on %d songs: %s", len(train.track_ids), validation)
