@@ -1,7 +1,8 @@
-"""Beta-Binomial listener appeal."""
+"""Listener appeal: like, rating and listen rates shrunk by fitted priors and combined."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -27,7 +28,9 @@ def test_more_likes_give_higher_appeal():
     assert result.loc["loved", "appeal"] > result.loc["mixed", "appeal"] > result.loc["hated", "appeal"]
     assert result.loc["loved", "like_rate"] == pytest.approx(0.8)
     assert result["appeal"].between(0, 1).all()
-    assert result.columns.tolist() == ["appeal", "appeal_sd", "n_events", "like_rate", "skip_rate"]
+    assert result.columns.tolist() == [
+        "appeal", "appeal_sd", "n_events", "n_listeners", "like_rate", "rating_mean", "skip_rate",
+    ]
 
 
 def test_fewer_events_give_larger_sd():
@@ -93,3 +96,51 @@ def test_tags_are_ignored_and_empty_input_works():
 def test_bad_options(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         compute_appeal(_events([("a", "like", 1)]), **kwargs)
+
+
+def _catalogue(seed: int = 0, n_songs: int = 40, spread: float = 0.3) -> pd.DataFrame:
+    """Songs with true appeal around 0.5 (+- spread); 3-30 listeners each like/dislike,
+    rate and play them accordingly."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for song in range(n_songs):
+        truth = float(np.clip(0.5 + spread * rng.uniform(-1, 1), 0.02, 0.98))
+        for listener in range(int(rng.integers(3, 30))):
+            liked = rng.random() < truth
+            rows += [(f"s{song}", f"u{listener}", "like" if liked else "dislike", 1.0),
+                     (f"s{song}", f"u{listener}", "rating", float(np.clip(round(1 + 4 * truth + rng.normal(0, 0.7)), 1, 5))),
+                     (f"s{song}", f"u{listener}", "play", 200_000.0 if rng.random() < truth else 5_000.0)]
+    return pd.DataFrame(rows, columns=["track_id", "listener_id", "kind", "value_num"])
+
+
+def test_raw_rates_listeners_and_rating_mean_are_reported():
+    events = pd.DataFrame(
+        {
+            "track_id": ["a"] * 6,
+            "listener_id": ["u1", "u1", "u2", "u2", None, "u3"],
+            "kind": ["like", "rating", "dislike", "rating", "play", "skip"],
+            "value_num": [1.0, 5.0, 1.0, 2.0, 10_000.0, 0.0],
+        }
+    )
+    row = compute_appeal(events).iloc[0]
+    assert (row["n_events"], row["n_listeners"]) == (6, 4)  # u1, u2, u3 and one anonymous play
+    assert (row["like_rate"], row["rating_mean"], row["skip_rate"]) == (0.5, 3.5, 1.0)
+
+
+def test_fitted_prior_shrinks_less_when_songs_truly_differ():
+    # Where songs differ a lot the fitted prior is weak and appeal follows each song's
+    # own evidence; where they differ by noise alone it is strong and appeal stays near the mean.
+    different = compute_appeal(_catalogue(spread=0.45))
+    alike = compute_appeal(_catalogue(spread=0.0))
+    assert different["appeal"].std() > 3 * alike["appeal"].std()
+    raw = different["like_rate"]
+    assert np.corrcoef(different["appeal"], raw)[0, 1] > 0.8
+
+
+def test_appeal_is_a_rate_not_a_count():
+    # Same like rate, ten times the listeners: the same appeal, a smaller standard error.
+    rows = [("small", "like", 1)] * 6 + [("small", "dislike", 1)] * 4
+    rows += [("big", "like", 1)] * 60 + [("big", "dislike", 1)] * 40
+    result = _by_track(compute_appeal(_events(rows), prior_strength=2.0))
+    assert result.loc["big", "appeal"] == pytest.approx(result.loc["small", "appeal"], abs=0.02)
+    assert result.loc["big", "appeal_sd"] < result.loc["small", "appeal_sd"] / 2

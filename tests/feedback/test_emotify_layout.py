@@ -38,7 +38,7 @@ def test_emotify_ids_link_audio_and_annotations(emotify_root, tmp_path):
         events = import_feedback_frame(store, read_emotify_annotations(emotify_root / "annotations.csv"), name="annotations.csv")
         assert events.quarantined == 0 and events.stored == len(store.events())
         kinds = store.events()["kind"].value_counts().to_dict()
-        assert kinds == {"tag": 9, "like": 2, "dislike": 1}
+        assert kinds == {"tag": 9, "like": 2, "dislike": 1, "play": 4}  # one play (length unknown) per annotation
 
 
 def test_emotify_layout_errors_name_the_problem(tmp_path):

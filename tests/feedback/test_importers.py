@@ -176,13 +176,16 @@ def test_read_emotify_annotations(tmp_path):
     path = _write(tmp_path / "annotations.csv", "\n".join([header, *rows]) + "\n")
     events = read_emotify_annotations(path)
     assert events.columns.tolist() == ["track_id", "listener_id", "kind", "value", "timestamp", "source"]
-    assert list(events.itertuples(index=False, name=None))[0][:4] == ("1", "emotify-0", "like", "1")
-    assert events[["listener_id", "kind", "value"]].values.tolist() == [
+    assert list(events.itertuples(index=False, name=None))[0][:3] == ("1", "emotify-0", "play")
+    assert events[["listener_id", "kind", "value"]].fillna("").values.tolist() == [
+        ["emotify-0", "play", ""],  # every annotation: heard, length unknown
         ["emotify-0", "like", "1"],
         ["emotify-0", "tag", "solemnity"],
         ["emotify-0", "tag", "joyful_activation"],
+        ["emotify-1", "play", ""],
         ["emotify-1", "dislike", "1"],
         ["emotify-1", "tag", "nostalgia"],
+        ["emotify-2", "play", ""],  # ticked nothing, still a listener of song 101
     ]
     assert events["source"].eq("emotify").all()
     assert events["timestamp"].eq(pd.Timestamp(0, tz="UTC")).all()
@@ -196,7 +199,7 @@ def test_emotify_events_import_through_import_feedback_frame(store, tmp_path):
     store.add_tracks(pd.DataFrame({"track_id": ["1"]}))
     events = read_emotify_annotations(path)
     report = import_feedback_frame(store, events, name="emotify")
-    assert (report.read, report.stored) == (4, 4)  # two anonymous participants with the same answers
+    assert (report.read, report.stored) == (6, 6)  # two anonymous participants with the same answers (+ a play each)
     assert import_feedback_frame(store, events, name="emotify").stored == 0
 
 

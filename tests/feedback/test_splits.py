@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from encore.exceptions import ParameterError
-from encore.feedback.splits import split_by_artist
+from encore.feedback.splits import kfold_by_artist, split_by_artist
 
 
 @pytest.fixture
@@ -76,3 +76,25 @@ def test_too_few_artists_names_the_count_and_the_fix():
     frame = pd.DataFrame({"artist": ["a", "a", "b"], "label": ["x", "x", "y"]})
     with pytest.raises(ParameterError, match=r"only 2 artist group\(s\) for 3 splits.*val_fraction=0"):
         split_by_artist(frame)
+
+
+def test_kfold_keeps_each_artist_in_one_fold_and_balances_labels(songs):
+    folds = kfold_by_artist(songs, n_folds=5, seed=1)
+    assert sorted(folds.unique()) == [0, 1, 2, 3, 4] and folds.index.equals(songs.index)
+    artists = songs["artist"].str.strip().str.casefold()
+    assert (folds[artists.notna()].groupby(artists[artists.notna()]).nunique() == 1).all()
+    sizes = folds.value_counts()
+    assert sizes.min() >= 0.6 * len(songs) / 5 and sizes.max() <= 1.4 * len(songs) / 5
+    per_label = pd.crosstab(songs["label"], folds)
+    assert (per_label.min(axis=1) > 0).all()  # every label in every fold
+    assert folds.equals(kfold_by_artist(songs, n_folds=5, seed=1))
+    assert not folds.equals(kfold_by_artist(songs, n_folds=5, seed=2))
+
+
+def test_kfold_errors(songs):
+    with pytest.raises(ParameterError, match="n_folds"):
+        kfold_by_artist(songs, n_folds=1)
+    with pytest.raises(ParameterError, match="artist group"):
+        kfold_by_artist(songs.head(3).assign(artist="same"), n_folds=2)
+    with pytest.raises(ParameterError, match="'band'"):
+        kfold_by_artist(songs, artist_col="band")

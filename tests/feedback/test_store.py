@@ -30,7 +30,9 @@ def _events(**overrides) -> pd.DataFrame:
 
 
 def test_open_creates_empty_tables(store):
-    assert store.counts() == {"tracks": 0, "catalogue_labels": 0, "feedback_events": 0, "quarantine": 0}
+    assert store.counts() == {
+        "tracks": 0, "catalogue_labels": 0, "feedback_events": 0, "quarantine": 0, "predictions": 0,
+    }
     assert store.events().columns.tolist() == [
         "track_id", "listener_id", "kind", "value_num", "value_text", "timestamp", "source",
     ]

@@ -1,16 +1,28 @@
-"""``encore feedback import``: add listener feedback events to the store."""
+"""``encore feedback import``: add listener feedback events to the store, from generic tables
+or named exports (Emotify annotations, Last.fm HetRec 2011, Spotify streaming history)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from encore.cli.common import WorkspaceOption, handle_errors
+from encore.cli.common import WorkspaceOption, handle_errors, out, progress_bar
 from encore.cli.import_songs import print_report
 from encore.exceptions import ParameterError
-from encore.feedback.importers import import_feedback, import_feedback_frame, read_emotify_annotations
+from encore.feedback.appeal import skip_rates
+from encore.feedback.importers import (
+    FORMATS,
+    ImportReport,
+    import_feedback,
+    import_feedback_frame,
+    import_lastfm,
+    import_spotify,
+    read_emotify_annotations,
+)
+from encore.feedback.store import Store
 from encore.workspace import Workspace
 
 app = typer.Typer(help="Listener feedback: ratings, likes, dislikes, plays, skips and tags.", no_args_is_help=True)
@@ -28,25 +40,59 @@ def parse_mapping(items: list[str] | None) -> dict[str, str] | None:
     return mapping
 
 
+NAMED_FORMATS = ("emotify", "lastfm", "spotify")
+
+
+def import_named(db: Store, path: Path, format: str, *, encoding: str | None, source: str | None,
+                 listener: str | None, progress: Callable[[int], None]) -> ImportReport:
+    """Imports a named real-world export (``emotify``, ``lastfm``, ``spotify``)."""
+    if format == "emotify":
+        return import_feedback_frame(db, read_emotify_annotations(path), name=str(path), source=source or "emotify")
+    if format == "lastfm":
+        return import_lastfm(db, path, tags_encoding=encoding or "latin-1", progress=progress)
+    return import_spotify(db, path, listener_id=listener, encoding=encoding or "utf-8", progress=progress)
+
+
+def print_skip_rate(db: Store, top: int = 10) -> None:
+    """After a Spotify import: the skip rate (plays under 30 s) overall and per most-played track."""
+    rates = skip_rates(db.events(["play", "skip"]), durations=db.tracks().set_index("track_id")["duration"].dropna().to_dict())
+    tracks = db.tracks().set_index("track_id")
+    total = int(rates["listens"].sum())
+    out.print(f"skip rate (plays under 30 s): {rates['skips'].sum() / max(total, 1):.3f} over {total} plays", highlight=False)
+    for row in rates.head(top).itertuples(index=False):
+        name = f"{tracks.at[row.track_id, 'artist']} - {tracks.at[row.track_id, 'title']}" if row.track_id in tracks.index else row.track_id
+        out.print(f"  {name}: {row.listens} plays, skip rate {row.skip_rate:.2f}", highlight=False)
+    out.print("per track: encore store summary <track_id>, or skip_rates(store.events()) in Python", highlight=False)
+
+
 @app.command("import")
 @handle_errors
 def import_command(
-    path: Annotated[Path, typer.Argument(help="A CSV, JSON Lines or Parquet file of events.")],
+    path: Annotated[Path, typer.Argument(help="A file of events (CSV, TSV, JSON Lines, Parquet), or a named export's file or folder.")],
     workspace: WorkspaceOption = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="auto, csv, tsv, jsonl, parquet, or emotify (its annotations.csv).")] = "auto",
+    format: Annotated[str, typer.Option("--format", "-f", help="auto, csv, tsv, jsonl, parquet; or emotify (annotations.csv), lastfm (the HetRec 2011 folder: tags and play counts), spotify (StreamingHistory*.json or their folder).")] = "auto",
     map: Annotated[list[str] | None, typer.Option("--map", help="canonical=column, e.g. --map track_id=song_id (repeatable).")] = None,
-    encoding: Annotated[str, typer.Option(help="Text encoding of a CSV/JSONL file, e.g. latin-1.")] = "utf-8",
+    encoding: Annotated[str | None, typer.Option(help="Text encoding, e.g. latin-1 (default utf-8; for lastfm, of tags.dat: latin-1).")] = None,
     source: Annotated[str | None, typer.Option(help="Source name stored with each event (default: the file name).")] = None,
+    listener: Annotated[str | None, typer.Option(help="spotify: the listener id (default spotify-<folder name>).")] = None,
 ) -> None:
     """Import feedback events (columns track_id, listener_id, kind, value, timestamp).
 
     Bad rows are reported and quarantined while the good rows go in; importing the same
-    file twice stores nothing new.
+    file twice stores nothing new. Named exports need their songs first:
+    `encore import <folder> --layout emotify|lastfm|spotify`.
     """
+    if format not in ("auto", *FORMATS, *NAMED_FORMATS):
+        raise ParameterError(f"--format {format!r} is not known; use one of {['auto', *FORMATS, *NAMED_FORMATS]}")
     ws = Workspace.open(workspace)
     with ws.open_store() as db:
-        if format == "emotify":
-            report = import_feedback_frame(db, read_emotify_annotations(path), name=str(path), source=source or "emotify")
-        else:
-            report = import_feedback(db, path, format=format, mapping=parse_mapping(map), encoding=encoding, source=source)
-    print_report(report, "events")
+        with progress_bar("storing events", total=None) as advance:
+            if format in NAMED_FORMATS:
+                report = import_named(db, path, format, encoding=encoding, source=source, listener=listener,
+                                      progress=advance)
+            else:
+                report = import_feedback(db, path, format=format, mapping=parse_mapping(map),
+                                         encoding=encoding or "utf-8", source=source, progress=advance)
+        print_report(report, "events")
+        if format == "spotify":
+            print_skip_rate(db)

@@ -29,7 +29,7 @@ def import_command(
     source: Annotated[Path, typer.Argument(help="A CSV of songs (path, track_id, artist, title, label...) or a folder (one sub-folder per label, or flat).")],
     workspace: WorkspaceOption = None,
     label_set: Annotated[str | None, typer.Option(help="Name of the catalogue label set for a label column or label folders.")] = None,
-    layout: Annotated[str, typer.Option(help="auto (track list or folder) or emotify (the Emotify dataset folder).")] = "auto",
+    layout: Annotated[str, typer.Option(help="auto (track list or folder), emotify (the Emotify folder), lastfm (HetRec 2011 folder: one item per artist, no audio) or spotify (streaming-history export: its tracks, no audio).")] = "auto",
 ) -> None:
     """Import songs into the store; bad rows (e.g. missing files) are quarantined, not fatal."""
     ws = Workspace.open(workspace)

@@ -1,4 +1,5 @@
-"""``encore labels``: turn feedback into targets and artist-safe splits (a manifest)."""
+"""``encore labels``: turn feedback into targets and artist-safe splits (a manifest);
+``encore labels show``: the label vocabulary listener tags give."""
 
 from __future__ import annotations
 
@@ -10,24 +11,41 @@ from rich.table import Table
 
 from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, handle_errors, out
 from encore.config import load_config
-from encore.data.targets import build_manifest
+from encore.data.manifest import Manifest
+from encore.data.targets import build_manifest, load_synonyms
+from encore.feedback.tags import DEFAULT_STOP_TAGS, tag_vocabulary
 from encore.workspace import Workspace
 
+app = typer.Typer(
+    help="Build targets and splits from feedback (a manifest); `encore labels show` lists the tag vocabulary.",
+    invoke_without_command=True,
+)
 
+
+@app.callback(invoke_without_command=True)
 @handle_errors
 def labels_command(
+    ctx: typer.Context,
     workspace: WorkspaceOption = None,
     config: ConfigOption = None,
     set: SetOption = None,
     name: Annotated[str, typer.Option(help="Manifest name under manifests/.")] = "default",
 ) -> None:
     """Build class labels (tag votes weighted by listener reliability, or a catalogue label
-    set), tag targets, an appeal score with its uncertainty, and splits by artist."""
+    set), tag targets, an appeal score with its uncertainty, their split-half reliability,
+    and splits by artist."""
+    if ctx.invoked_subcommand is not None:
+        return
     ws = Workspace.open(workspace)
     cfg = load_config(config, set)
     with ws.open_store() as db:
         manifest = build_manifest(db, cfg.labels, base_dir=Path(config).parent if config else None)
     path = manifest.write(ws.manifest_path(name))
+    print_manifest(manifest, path)
+
+
+def print_manifest(manifest: Manifest, path: Path) -> None:
+    """The manifest's summary and its targets' reliability, as tables."""
     summary = manifest.summary()
     table = Table(title=f"manifest {path}")
     table.add_column("what")
@@ -38,4 +56,43 @@ def labels_command(
     table.add_row("splits", ", ".join(f"{k} {v}" for k, v in summary["splits"].items()))
     table.add_row("classes", ", ".join(f"{k} {v}" for k, v in sorted(summary["label_counts"].items())))
     table.add_row("tags kept", ", ".join(manifest.tag_names) or "-")
+    out.print(table)
+    reliability = manifest.info.get("reliability") or {}
+    if reliability:
+        ceilings = Table(title="split-half reliability (Spearman-Brown) and the ceiling on a model's Spearman")
+        for column in ("target", "reliability", "ceiling", "songs"):
+            ceilings.add_column(column)
+        for target, value in reliability.items():
+            ceilings.add_row(target, f"{value['reliability']:.2f}", f"{value['ceiling']:.2f}", str(value["n_songs"]))
+        out.print(ceilings)
+
+
+@app.command("show")
+@handle_errors
+def show_command(
+    workspace: WorkspaceOption = None,
+    config: ConfigOption = None,
+    set: SetOption = None,
+    top: Annotated[int, typer.Option(help="Show this many labels, most listeners first (0: all).")] = 50,
+    min_listeners: Annotated[int, typer.Option(help="Only labels used by at least this many listeners.")] = 1,
+    variants: Annotated[int, typer.Option(help="Raw variants listed per label (0: all).")] = 8,
+) -> None:
+    """Print the label vocabulary from listener tags: support (listeners, songs), agreement,
+    and the raw spellings merged into each label (synonyms and stop tags from the config)."""
+    ws = Workspace.open(workspace)
+    cfg = load_config(config, set).labels
+    synonyms = load_synonyms(cfg, base_dir=Path(config).parent if config else None)
+    stop_tags = frozenset(cfg.stop_tags) if cfg.stop_tags is not None else DEFAULT_STOP_TAGS
+    with ws.open_store() as db:
+        vocabulary = tag_vocabulary(db.events(["tag"]), stop_tags=stop_tags, synonyms=synonyms, min_listeners=min_listeners)
+    shown = vocabulary.head(top) if top > 0 else vocabulary
+    table = Table(title=f"label vocabulary: {len(vocabulary)} labels from listener tags (showing {len(shown)})")
+    for column, justify in (("label", "left"), ("listeners", "right"), ("songs", "right"),
+                            ("agreement", "right"), ("raw variants (uses)", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in shown.itertuples(index=False):
+        merged = row.variants[:variants] if variants > 0 else row.variants
+        more = f" +{len(row.variants) - len(merged)} more" if len(merged) < len(row.variants) else ""
+        table.add_row(row.tag, str(row.listeners), str(row.songs), f"{row.agreement:.2f}",
+                      ", ".join(f"{text} ({uses})" for text, uses in merged) + more)
     out.print(table)

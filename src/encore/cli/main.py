@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from encore import __version__
-from encore.cli import demo, evaluate, feedback, import_songs, init, labels, predict, train
+from encore.cli import compare, demo, evaluate, explain, export, extract, feedback, import_songs, init, labels, predict, serve, store, suggest, train, tune
 from encore.cli.common import setup_logging
 
 app = typer.Typer(
@@ -41,10 +41,18 @@ def main(
 app.command("init")(init.init_command)
 app.command("import")(import_songs.import_command)
 app.add_typer(feedback.app, name="feedback")
-app.command("labels")(labels.labels_command)
+app.add_typer(store.app, name="store")
+app.add_typer(labels.app, name="labels")
+app.command("extract")(extract.extract_command)
 app.command("train")(train.train_command)
+app.command("tune")(tune.tune_command)
 app.command("evaluate")(evaluate.evaluate_command)
+app.command("compare")(compare.compare_command)
+app.command("explain")(explain.explain_command)
+app.command("suggest")(suggest.suggest_command)
 app.command("predict")(predict.predict_command)
+app.command("export")(export.export_command)
+app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,7 @@
 """The manifest: the one on-disk contract between targets and training.
 
 A manifest is a CSV with one row per song (``track_id, path, artist, title, split,
-label, label_confidence, appeal, appeal_sd, n_events`` and one ``tag:<name>`` column of
+label, label_confidence, appeal, appeal_sd, n_events, n_listeners`` and one ``tag:<name>`` column of
 soft targets per tag) and a JSON sidecar naming the classes, tags and scores, with a
 digest of the table so a checkpoint can say exactly which data trained it.
 """

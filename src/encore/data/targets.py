@@ -15,12 +15,13 @@ from encore.data.manifest import TAG_PREFIX, Manifest
 from encore.exceptions import ConfigError, ParameterError
 from encore.feedback.appeal import compute_appeal
 from encore.feedback.labels import derive_single_labels, labels_from_catalogue
+from encore.feedback.reliability import listener_responses, split_half_reliability
 from encore.feedback.splits import split_by_artist
 from encore.feedback.tags import DEFAULT_STOP_TAGS, build_tag_targets, normalize_tag
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_manifest", "load_synonyms"]
+__all__ = ["build_manifest", "load_synonyms", "target_reliability"]
 
 
 def load_synonyms(config: LabelsConfig, *, base_dir: str | Path | None = None) -> dict[str, str]:
@@ -38,6 +39,23 @@ def load_synonyms(config: LabelsConfig, *, base_dir: str | Path | None = None) -
         synonyms.update({str(k): str(v) for k, v in loaded.items()})
     synonyms.update(config.synonyms)
     return synonyms
+
+
+def target_reliability(
+    events: pd.DataFrame, tag_names: list[str], *, synonyms: dict[str, str] | None = None, seed: int = 0,
+    n_splits: int = 50,
+) -> dict[str, dict[str, float]]:
+    """Split-half reliability and ceiling of the manifest's appeal and tag targets.
+
+    Keys: ``appeal``, ``like_rate``, ``like_minus_dislike`` and ``tag:<name>`` per tag;
+    targets the votes do not allow (no named listeners, fewer than three songs with two
+    listeners) are left out. See :mod:`encore.feedback.reliability`.
+    """
+    if events.empty or events["listener_id"].notna().sum() == 0:
+        return {}
+    responses = listener_responses(events, tags=tag_names, synonyms=synonyms)
+    result = split_half_reliability(responses, n_splits=n_splits, seed=seed)
+    return {name: value for name, value in result.items() if np.isfinite(value["reliability"])}
 
 
 def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | None = None) -> Manifest:
@@ -81,7 +99,7 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
 
     durations = {t: float(d) for t, d in zip(tracks["track_id"], tracks["duration"]) if pd.notna(d)}
     appeal = compute_appeal(events, durations=durations, skip_ms=config.skip_ms, skip_fraction=config.skip_fraction)
-    frame = frame.merge(appeal[["track_id", "appeal", "appeal_sd", "n_events"]], on="track_id", how="left")
+    frame = frame.merge(appeal[["track_id", "appeal", "appeal_sd", "n_events", "n_listeners"]], on="track_id", how="left")
 
     tag_names: list[str] = []
     tag_events = events[events["kind"] == "tag"] if not events.empty else events
@@ -101,12 +119,14 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
         frame, artist_col="artist", label_col="label", val_fraction=config.val_fraction,
         test_fraction=config.test_fraction, seed=config.split_seed,
     )
+    reliability = target_reliability(events, tag_names, synonyms=synonyms, seed=config.split_seed)
     info = {
         "events": int(len(events)),
         "listeners": int(events["listener_id"].nunique()) if not events.empty else 0,
         "label_source": f"catalogue:{config.label_set}" if config.label_set else "listener tags",
         "unlabelled": int(frame["label"].isna().sum()),
         "mean_label_confidence": float(np.nanmean(frame["label_confidence"])) if frame["label_confidence"].notna().any() else 0.0,
+        "reliability": reliability,
     }
     logger.info(
         "manifest: %d songs, %d labelled, %d tags, splits %s",

@@ -1,25 +1,30 @@
 """Listener feedback: the store, imports, and song targets built from it (no torch here).
 
-The flow: :func:`import_tracks` and :func:`import_feedback` fill a :class:`Store`;
+The flow: :func:`import_tracks` and :func:`import_feedback` (or a named export's
+importer: Emotify, :func:`import_lastfm`, :func:`import_spotify`) fill a :class:`Store`;
 :func:`build_tag_targets`, :func:`derive_single_labels` and :func:`compute_appeal` turn
-its events into per-song targets; :func:`split_by_artist` splits songs for training.
+its events into per-song targets, :func:`split_half_reliability` says how far they can
+be trusted; :func:`split_by_artist` and :func:`kfold_by_artist` split songs for training.
 """
 
-from encore.feedback.appeal import compute_appeal
+from encore.feedback.appeal import compute_appeal, skip_rates
 from encore.feedback.importers import (
     EVENT_KINDS,
     ImportReport,
     QuarantinedRow,
     import_feedback,
     import_feedback_frame,
+    import_lastfm,
+    import_spotify,
     import_tracks,
     read_emotify_annotations,
     read_table,
 )
 from encore.feedback.labels import derive_single_labels, labels_from_catalogue
-from encore.feedback.splits import split_by_artist
+from encore.feedback.reliability import listener_responses, song_rates, split_half_reliability
+from encore.feedback.splits import kfold_by_artist, split_by_artist
 from encore.feedback.store import Store
-from encore.feedback.tags import DEFAULT_STOP_TAGS, TagTargets, build_tag_targets, normalize_tag
+from encore.feedback.tags import DEFAULT_STOP_TAGS, TagTargets, build_tag_targets, normalize_tag, tag_vocabulary
 
 __all__ = [
     "DEFAULT_STOP_TAGS",
@@ -33,10 +38,18 @@ __all__ = [
     "derive_single_labels",
     "import_feedback",
     "import_feedback_frame",
+    "import_lastfm",
+    "import_spotify",
     "import_tracks",
+    "kfold_by_artist",
     "labels_from_catalogue",
+    "listener_responses",
     "normalize_tag",
     "read_emotify_annotations",
     "read_table",
+    "skip_rates",
+    "song_rates",
     "split_by_artist",
+    "split_half_reliability",
+    "tag_vocabulary",
 ]

@@ -1,6 +1,6 @@
 """Tables of the feedback store and the small records that travel between its modules.
 
-The store keeps four tables (SQLAlchemy Core, so the same definitions serve SQLite and
+The store keeps five tables (SQLAlchemy Core, so the same definitions serve SQLite and
 PostgreSQL):
 
 - ``tracks``: one row per song the catalogue knows, keyed by ``track_id``.
@@ -12,8 +12,12 @@ PostgreSQL):
   importing the same export twice a no-op.
 - ``quarantine``: rows an import could not accept, with the file, line, reason and the
   raw text, so nothing is dropped silently.
+- ``predictions``: what a model run said about a track (a class or tag probability, a
+  score), unique per ``run_id, track_id, kind, name``; ``track_id`` has no foreign key
+  because predicted songs need not be in the catalogue.
 
-For now :data:`metadata` ``.create_all`` is the schema mechanism; migrations come later.
+Schema changes go through the Alembic migrations in :mod:`encore.feedback.migrations`:
+edit these tables *and* add a revision file there (a test fails when the two differ).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -35,17 +40,25 @@ from sqlalchemy import (
 
 __all__ = [
     "EVENT_KINDS",
+    "PREDICTION_KINDS",
     "QuarantinedRow",
     "catalogue_labels",
     "feedback_events",
     "metadata",
+    "predictions",
     "quarantine",
     "tracks",
 ]
 
-EVENT_KINDS: tuple[str, ...] = ("rating", "like", "dislike", "play", "skip", "tag")
+EVENT_KINDS: tuple[str, ...] = ("rating", "like", "dislike", "play", "skip", "tag", "play_count")
 """Kinds of feedback event the store accepts. ``play`` and ``skip`` values are
-milliseconds listened; ``rating`` values are stars in 1..5; ``tag`` values are text."""
+milliseconds listened; ``rating`` values are stars in 1..5; ``tag`` values are text;
+``play_count`` values are how often a listener played the track in all (exports such
+as Last.fm's give totals, not single plays). A count measures exposure, not appeal, so
+appeal scores leave it out."""
+
+PREDICTION_KINDS: tuple[str, ...] = ("class", "tag", "score")
+"""Kinds of prediction: a class probability, a tag probability, or a score such as appeal."""
 
 metadata = MetaData()
 
@@ -95,6 +108,20 @@ quarantine = Table(
     Column("reason", Text, nullable=False),
     Column("raw", Text, nullable=False),
     Column("quarantined_at", DateTime(timezone=True), nullable=False),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("track_id", String, nullable=False),
+    Column("run_id", String, nullable=False),
+    Column("kind", String(16), nullable=False, comment="class, tag or score"),
+    Column("name", String, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("run_id", "track_id", "kind", "name", name="uq_prediction"),
+    Index("ix_predictions_track_id", "track_id"),
 )
 
 

@@ -7,7 +7,8 @@ are grouped by artist and whole groups are dealt to the splits, stratified by la
 
 The dealing is greedy, as in scikit-learn's ``StratifiedGroupKFold`` but for unequal
 split sizes: groups in a seeded random order, largest first, each to the split whose
-label counts and size it brings closest to their targets.
+label counts and size it brings closest to their targets. :func:`kfold_by_artist`
+deals the same way into ``k`` equal folds for cross-validation.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 
 from encore.exceptions import ParameterError
 
-__all__ = ["SPLIT_NAMES", "split_by_artist"]
+__all__ = ["SPLIT_NAMES", "kfold_by_artist", "split_by_artist"]
 
 logger = logging.getLogger(__name__)
 
@@ -168,3 +169,68 @@ def split_by_artist(
         len(frame), n_groups, shares["train"], shares["val"], shares["test"],
     )
     return split
+
+
+def kfold_by_artist(
+    frame: pd.DataFrame,
+    *,
+    n_folds: int = 5,
+    artist_col: str = "artist",
+    label_col: str | None = "label",
+    seed: int = 0,
+) -> pd.Series:
+    """Deals songs into ``n_folds`` folds, stratified by label, with no artist in two folds.
+
+    Args:
+        frame: One row per song.
+        artist_col: Column naming the artist (compared ignoring case and surrounding
+            spaces; songs with no artist each form their own group).
+        label_col: Column of class labels to stratify by, or None.
+        n_folds: Number of folds, at least 2.
+        seed: Seed of the dealing order; the same seed gives the same folds.
+
+    Returns:
+        The fold (0 .. n_folds - 1) of each row, indexed like ``frame``. Fold sizes are
+        approximately equal (whole artists move) and each label is spread over the folds
+        as evenly as its artists allow. Fold ``i`` is the test set of round ``i``.
+
+    Raises:
+        ParameterError: A column is missing, ``n_folds`` is below 2, or there are fewer
+            artist groups than folds.
+
+    Example:
+        >>> frame["fold"] = kfold_by_artist(frame, n_folds=5)                 # doctest: +SKIP
+        >>> train, test = frame[frame.fold != 0], frame[frame.fold == 0]     # doctest: +SKIP
+    """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise ParameterError(f"n_folds={n_folds!r} must be an integer >= 2")
+    for column in (artist_col, label_col):
+        if column is not None and column not in frame.columns:
+            raise ParameterError(f"column {column!r} not in the frame; columns: {list(frame.columns)}")
+    groups = _artist_groups(frame, artist_col)
+    n_groups = int(groups.max(initial=-1)) + 1
+    if n_groups < n_folds:
+        raise ParameterError(
+            f"only {n_groups} artist group(s) for n_folds={n_folds}; each fold needs its own artists: "
+            "lower n_folds or add songs by more artists"
+        )
+    if label_col is not None:
+        label_codes, label_names = pd.factorize(frame[label_col].astype("str"), sort=True)
+    else:
+        label_codes, label_names = np.full(len(frame), -1), pd.Index([])
+    counts = np.zeros((n_groups, max(len(label_names), 1)))
+    labelled = label_codes >= 0
+    np.add.at(counts, (groups[labelled], label_codes[labelled]), 1.0)
+    sizes = np.bincount(groups, minlength=n_groups).astype(float)
+    shuffled = np.random.default_rng(seed).permutation(n_groups)
+    order = shuffled[np.argsort(-sizes[shuffled], kind="stable")]
+    assignment = _deal(counts, sizes, np.full(n_folds, 1.0 / n_folds), order)
+    for fold in range(n_folds):  # a fold left empty by very unequal artists takes the smallest group of the largest fold
+        if not np.any(assignment == fold):
+            largest = np.argmax(np.bincount(assignment, weights=sizes, minlength=n_folds))
+            donors = np.flatnonzero(assignment == largest)
+            assignment[donors[np.argmin(sizes[donors])]] = fold
+    folds = pd.Series(assignment[groups], index=frame.index, name="fold").astype("int64")
+    logger.info("dealt %d songs by %d artist groups into %d folds of sizes %s",
+                len(frame), n_groups, n_folds, folds.value_counts().sort_index().tolist())
+    return folds

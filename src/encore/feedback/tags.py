@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ __all__ = [
     "normalize_tags",
     "prepare_tag_votes",
     "tag_key",
+    "tag_vocabulary",
 ]
 
 logger = logging.getLogger(__name__)
@@ -298,3 +300,57 @@ def build_tag_targets(
         len(soft), len(columns), len(per_tag), float(support.median()) if len(support) else 0.0,
     )
     return TagTargets(soft=soft, support=support, agreement=agreement, tag_listeners=tag_listeners)
+
+
+def tag_vocabulary(
+    events: pd.DataFrame,
+    *,
+    stop_tags: frozenset[str] | Sequence[str] = DEFAULT_STOP_TAGS,
+    synonyms: Mapping[str, str] | None = None,
+    min_listeners: int = 1,
+) -> pd.DataFrame:
+    """The label vocabulary tags give: per merged tag, its support, agreement and raw variants.
+
+    Args:
+        events: Feedback events (``kind``, ``track_id``, ``listener_id``, ``value_text``).
+        stop_tags: Tags to drop, compared after normalisation.
+        synonyms: As for :func:`normalize_tag`.
+        min_listeners: Keep tags used by at least this many distinct listeners.
+
+    Returns:
+        One row per tag, most listeners first: ``tag`` (display name), ``listeners``
+        (distinct listeners who used it: its support), ``songs`` (songs tagged with
+        it), ``agreement`` (over those songs, the mean share of a song's tagging
+        listeners who used it), ``variants`` (the raw spellings merged into it, as
+        ``[[text, uses], ...]``, most used first).
+
+    Raises:
+        ParameterError: ``min_listeners`` is below 1.
+    """
+    if isinstance(min_listeners, bool) or not isinstance(min_listeners, (int, np.integer)) or min_listeners < 1:
+        raise ParameterError(f"min_listeners={min_listeners!r} must be an integer >= 1")
+    columns = ["tag", "listeners", "songs", "agreement", "variants"]
+    raw = _tag_events(events)
+    raw["name"] = normalize_tags(raw["text"], synonyms=synonyms)
+    raw = raw[raw["name"].notna()]
+    raw["key"] = raw["name"].str.replace(" ", "", regex=False)
+    votes, names = prepare_tag_votes(events, stop_tags=stop_tags, synonyms=synonyms)
+    if votes.empty:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
+    per_tag = votes.groupby("key").agg(listeners=("listener", "nunique"), songs=("track_id", "nunique"))
+    per_tag = per_tag[per_tag["listeners"] >= min_listeners]
+    support = votes.groupby("track_id")["listener"].nunique()
+    used = votes[votes["key"].isin(per_tag.index)].groupby(["key", "track_id"])["listener"].nunique()
+    shares = used / support.reindex(used.index.get_level_values("track_id")).to_numpy()
+    per_tag["agreement"] = shares.groupby(level="key").mean()
+    texts = raw[raw["key"].isin(per_tag.index)].assign(text=lambda f: f["text"].str.strip())
+    counts = texts.groupby(["key", "text"]).size().reset_index(name="uses")
+    counts = counts.sort_values(["key", "uses", "text"], ascending=[True, False, True])
+    variants: dict[str, list[list[Any]]] = {}
+    for key, text, uses in zip(counts["key"].tolist(), counts["text"].tolist(), counts["uses"].tolist()):
+        variants.setdefault(key, []).append([text, int(uses)])
+    table = per_tag.reset_index()
+    table["tag"] = table["key"].map(names)
+    table["variants"] = [variants.get(key, []) for key in table["key"].tolist()]
+    table = table.sort_values(["listeners", "tag"], ascending=[False, True], ignore_index=True)
+    return table[columns]

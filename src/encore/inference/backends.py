@@ -85,6 +85,13 @@ def fuse_for_inference(model: EncoreModel) -> EncoreModel:
     return fused.to(memory_format=torch.channels_last)
 
 
+def _to_model_device(model: nn.Module, chunks: np.ndarray) -> torch.Tensor:
+    """The chunks as a float32 tensor on the model's device (a CUDA-trained model validates on CUDA)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32))
+    device = next(model.parameters()).device
+    return tensor if device.type == "cpu" else tensor.to(device)
+
+
 class EagerRunner:
     """The model as trained, float32, no fusion: the benchmark reference."""
 
@@ -95,8 +102,8 @@ class EagerRunner:
 
     def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
         with torch.no_grad():
-            outputs = self.model(torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32)))
-        return {name: logits.float().numpy() for name, logits in outputs.items()}
+            outputs = self.model(_to_model_device(self.model, chunks))
+        return {name: logits.float().cpu().numpy() for name, logits in outputs.items()}
 
 
 class TorchRunner:
@@ -109,8 +116,8 @@ class TorchRunner:
 
     def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            outputs = self.model(torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32)))
-            return {name: logits.float().numpy() for name, logits in outputs.items()}
+            outputs = self.model(_to_model_device(self.model, chunks))
+            return {name: logits.float().cpu().numpy() for name, logits in outputs.items()}
 
 
 class OnnxRunner:

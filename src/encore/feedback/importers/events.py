@@ -1,0 +1,293 @@
+"""Importing listener events: column mapping, validation, quarantine, store.
+
+Canonical event columns: ``track_id``, ``listener_id`` (optional), ``kind``, ``value``,
+``timestamp``, ``source`` (optional). ``mapping`` renames a file's columns onto them,
+which the CLI spells ``--map canonical=column``. A file that cannot be read as a whole
+(wrong encoding, a required column missing) raises
+:class:`~encore.exceptions.FeedbackDataError` with the fix; a single bad row is
+quarantined (file, line, reason, raw text) and the rest goes in.
+
+Example:
+    >>> report = import_feedback(store, "ratings.csv", mapping={"track_id": "song"})  # doctest: +SKIP
+    >>> report.stored, report.quarantined                                            # doctest: +SKIP
+    (9812, 3)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from encore.exceptions import FeedbackDataError, ParameterError
+from encore.feedback.importers.tables import (
+    ImportReport,
+    RawTable,
+    Reason,
+    as_text,
+    combine_reasons,
+    finish_import,
+    quarantine_rows,
+    read_raw,
+)
+from encore.feedback.schema import EVENT_KINDS
+from encore.feedback.store import Store
+
+__all__ = ["CANONICAL_COLUMNS", "import_feedback", "import_feedback_frame", "import_table", "validate_events"]
+
+logger = logging.getLogger(__name__)
+
+CANONICAL_COLUMNS: tuple[str, ...] = ("track_id", "listener_id", "kind", "value", "timestamp", "source", "event_key")
+"""``listener_id``, ``source`` and ``event_key`` are optional; ``event_key`` (at most 64
+characters) replaces the computed deduplication key, for exports that carry their own
+event ids."""
+_REQUIRED_COLUMNS: tuple[str, ...] = ("track_id", "kind", "value", "timestamp")
+_EPOCH_MS_THRESHOLD = 1e11
+"""Numeric timestamps above this are taken as milliseconds since the epoch, below as
+seconds (1e11 s is the year 5138; 1e11 ms is March 1973)."""
+
+
+def _resolve_columns(columns: list[str], mapping: Mapping[str, str] | None, where: str) -> dict[str, str]:
+    """Canonical name to the input's column, for every canonical column present."""
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - set(CANONICAL_COLUMNS))
+    if unknown:
+        raise ParameterError(
+            f"mapping names {unknown}, which are not canonical columns; map onto "
+            f"{list(CANONICAL_COLUMNS)}, e.g. --map track_id=song_id"
+        )
+    by_folded = {str(name).casefold(): name for name in columns}
+    resolved: dict[str, str] = {}
+    for canonical in CANONICAL_COLUMNS:
+        if canonical in mapping:
+            if mapping[canonical] not in columns:
+                raise FeedbackDataError(
+                    f"{where}: --map {canonical}={mapping[canonical]} names no column; "
+                    f"columns found: {columns}"
+                )
+            resolved[canonical] = mapping[canonical]
+        elif canonical in columns:
+            resolved[canonical] = canonical
+        elif canonical.casefold() in by_folded:
+            resolved[canonical] = by_folded[canonical.casefold()]
+    missing = [name for name in _REQUIRED_COLUMNS if name not in resolved]
+    if missing:
+        fixes = " ".join(f"--map {name}=<column>" for name in missing)
+        raise FeedbackDataError(
+            f"{where}: required column(s) {missing} not found; columns found: {columns}. "
+            f"Map the file's columns onto them with {fixes} (mapping={{'{missing[0]}': '<column>'}})"
+        )
+    return resolved
+
+
+def _parse_timestamps(values: pd.Series) -> pd.Series:
+    """Timestamps to UTC; NaT where unparsable.
+
+    ISO 8601 first (naive times are UTC), then other date formats pandas recognises,
+    then numbers as epoch seconds, or milliseconds above :data:`_EPOCH_MS_THRESHOLD`.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return values.dt.tz_localize("UTC")
+    text = as_text(values)
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").astype("datetime64[us, UTC]")
+    rest = parsed.isna() & text.notna()
+    if not rest.any():
+        return parsed
+    numbers = pd.to_numeric(text.where(rest), errors="coerce")
+    is_number = numbers.notna() & np.isfinite(numbers)
+    millis = is_number & (numbers.abs() >= _EPOCH_MS_THRESHOLD)
+    for mask, unit in ((is_number & ~millis, "s"), (millis, "ms")):
+        if mask.any():
+            epoch = pd.to_datetime(numbers[mask], unit=unit, utc=True, errors="coerce")
+            parsed[mask] = epoch.dt.round("us")  # float seconds are not exact
+    other = rest & ~is_number
+    if other.any():
+        parsed[other] = pd.to_datetime(text[other], utc=True, errors="coerce", format="mixed")
+    return parsed
+
+
+def validate_events(
+    frame: pd.DataFrame, columns: dict[str, str], known_tracks: set[str], default_source: str,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Canonical events from rows of text and, per row, why it is bad.
+
+    The validation every import (and the HTTP service) shares.
+
+    Args:
+        frame: The rows, indexed by line; cells as read (text, numbers or times).
+        columns: Canonical column name to the frame's column (``track_id``, ``kind``,
+            ``value``, ``timestamp`` needed; ``listener_id``, ``source``, ``event_key`` optional).
+        known_tracks: Track ids in the store; others are bad.
+        default_source: ``source`` for rows without one.
+
+    Returns:
+        ``(events, reasons)``: the events as :meth:`~encore.feedback.store.Store.add_events`
+        takes them, and per row the reasons it is bad joined by "; " ("" when good).
+    """
+
+    def text(name: str) -> pd.Series:
+        if name not in columns:
+            return pd.Series(np.nan, index=frame.index, dtype="str")
+        return as_text(frame[columns[name]])
+
+    track_id, kind, value = text("track_id"), text("kind").str.lower(), text("value")
+    timestamp = _parse_timestamps(frame[columns["timestamp"]])
+    number = pd.to_numeric(value, errors="coerce")
+    finite = number.notna() & np.isfinite(number)
+
+    checks: list[tuple[pd.Series, Reason]] = [
+        (track_id.isna(), "missing track_id"),
+        (
+            track_id.notna() & ~track_id.isin(known_tracks),
+            lambda m: "unknown track_id '" + track_id[m] + "' (not in the store; add it with import_tracks)",
+        ),
+        (
+            ~kind.isin(EVENT_KINDS),
+            lambda m: "unknown kind '" + kind[m].fillna("<missing>") + f"' (expected one of {', '.join(EVENT_KINDS)})",
+        ),
+        (
+            timestamp.isna(),
+            lambda m: "unparsable timestamp '" + text("timestamp")[m].fillna("")
+            + "' (use ISO 8601, e.g. 2024-05-01T12:00:00Z)",
+        ),
+        (
+            (kind == "rating") & ~(finite & number.between(1, 5) & ((number * 2) % 1 == 0)),
+            lambda m: "rating '" + value[m].fillna("") + "' is not a number of stars in 1..5 (half stars allowed)",
+        ),
+        (
+            kind.isin(["play", "skip"]) & value.notna() & ~(finite & (number >= 0)),
+            lambda m: kind[m] + " value '" + value[m].fillna("") + "' is not a non-negative number of milliseconds",
+        ),
+        (
+            (kind == "play_count") & ~(finite & (number >= 0) & (number % 1 == 0)),
+            lambda m: "play_count '" + value[m].fillna("") + "' is not a non-negative whole number",
+        ),
+        ((kind == "tag") & value.isna(), "empty tag text"),
+        (text("event_key").str.len() > 64, "event_key longer than 64 characters"),
+    ]
+    reasons = combine_reasons(frame.index, checks)
+
+    source = text("source").fillna(default_source)
+    events = pd.DataFrame(
+        {
+            "track_id": track_id,
+            "listener_id": text("listener_id"),
+            "kind": kind,
+            "value_num": number.where(kind.isin(["rating", "play", "skip", "play_count"]), np.nan).where(
+                ~kind.isin(["like", "dislike"]), 1.0
+            ),
+            "value_text": value.where(kind == "tag"),
+            "timestamp": timestamp,
+            "source": source,
+        },
+        index=frame.index,
+    )
+    if "event_key" in columns:
+        events["event_key"] = text("event_key")
+    return events, reasons
+
+
+_validate_events = validate_events  # the HTTP service's earlier spelling; use validate_events
+
+
+def import_table(
+    store: Store, table: RawTable, where: str, mapping: Mapping[str, str] | None, source: str,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Validates a read table, stores its good rows and quarantines the bad ones.
+
+    ``progress`` is called with the number of events written after each chunk.
+    """
+    frame = table.frame
+    columns = _resolve_columns([str(name) for name in frame.columns], mapping, where)
+    known_tracks = store.track_ids()
+    events, reasons = validate_events(frame, columns, known_tracks, source)
+    bad = (reasons != "").to_numpy()
+    quarantine = quarantine_rows(table, where, frame.index, reasons, bad)
+    stored, duplicate = store.add_events(events[~bad], progress=progress)
+    report = finish_import(store, len(frame) + len(table.rejects), stored, duplicate, quarantine)
+    logger.info(
+        "%s: read %d, stored %d, duplicate %d, quarantined %d",
+        where, report.read, report.stored, report.duplicate, report.quarantined,
+    )
+    if quarantine:
+        logger.warning("%s: first quarantined row, line %d: %s", where, quarantine[0].line, quarantine[0].reason)
+    return report
+
+
+def import_feedback(
+    store: Store,
+    path: str | os.PathLike[str],
+    *,
+    format: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    encoding: str = "utf-8",
+    source: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Imports a file of listener events, quarantining bad rows.
+
+    Per kind, ``value`` is: stars in 1..5 (half stars allowed) for ``rating``;
+    milliseconds listened (>= 0; empty when unknown) for ``play`` and ``skip``; the tag text for ``tag``
+    (stored as given, stripped; normalised later by :mod:`encore.feedback.tags`);
+    a whole number of plays for ``play_count``; ignored for ``like`` and ``dislike``.
+    An optional ``event_key`` column replaces the computed deduplication key. Timestamps are ISO 8601 (naive means UTC) or
+    epoch seconds/milliseconds. Importing the same file again stores nothing new.
+
+    Args:
+        store: Store to write to; the tracks must already be in it.
+        path: CSV, TSV, JSON-lines or Parquet file.
+        format: ``"auto"`` (from the suffix) or one of :data:`FORMATS`.
+        mapping: Canonical column name to the file's column name, e.g.
+            ``{"track_id": "song", "timestamp": "ts"}``.
+        encoding: Text encoding of CSV, TSV and JSON lines.
+        source: Source name for rows without a ``source`` value; the file name by default.
+        progress: Called with the number of events written after each chunk.
+
+    Returns:
+        Counts of read, stored, duplicate and quarantined rows, and the quarantined rows.
+
+    Raises:
+        ParameterError: Unknown format or mapping key.
+        FeedbackDataError: The file cannot be read, or a required column is missing.
+    """
+    table = read_raw(path, format, encoding)
+    return import_table(store, table, str(path), mapping, source or Path(path).name, progress)
+
+
+def import_feedback_frame(
+    store: Store,
+    events: pd.DataFrame,
+    *,
+    name: str = "<frame>",
+    mapping: Mapping[str, str] | None = None,
+    source: str | None = None,
+) -> ImportReport:
+    """Imports events already in memory (e.g. from :func:`read_emotify_annotations`).
+
+    Validation and quarantine are those of :func:`import_feedback`; line numbers are
+    1-based row positions and the raw text is the row as JSON.
+
+    Args:
+        store: Store to write to; the tracks must already be in it.
+        events: Canonical columns, or others named through ``mapping``.
+        name: Stands in for the file name in quarantine records.
+        mapping: Canonical column name to the frame's column name.
+        source: Source name for rows without a ``source`` value; ``name`` by default.
+
+    Returns:
+        The import counts and quarantined rows.
+
+    Raises:
+        ParameterError: Unknown mapping key.
+        FeedbackDataError: A required column is missing.
+    """
+    frame = events.reset_index(drop=True)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="line")
+    return import_table(store, RawTable(frame, None, []), name, mapping, source or name)

@@ -1,0 +1,186 @@
+"""A Spotify streaming-history export: one listener's plays with milliseconds played.
+
+Spotify's "download your data" gives ``StreamingHistory0.json``, ``StreamingHistory1.json``
+... : JSON arrays of ``{"endTime": "YYYY-MM-DD HH:MM", "artistName", "trackName",
+"msPlayed"}`` (UTC). There are no track ids and no track lengths, so:
+
+- a track's id is derived from its artist and name, compared ignoring case and
+  surrounding spaces: ``spotify-<slug>-<10 hex of SHA-1>`` (stable across exports);
+- each entry is a ``play`` event with ``value`` = ``msPlayed``; a play shorter than the
+  skip threshold (30 s by default, see :func:`~encore.feedback.appeal.compute_appeal`)
+  counts as a skip wherever rates are computed;
+- the listener is ``spotify-<folder name>`` unless given;
+- the event key hashes artist, track, end time, milliseconds and the occurrence number
+  of identical entries, so re-importing an overlapping export stores nothing twice
+  while two identical plays in one minute both count.
+
+A quarantined entry's "line" is its 1-based position in its file's array.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from encore.exceptions import FeedbackDataError, ParameterError
+from encore.feedback.importers.events import import_table
+from encore.feedback.importers.tables import ImportReport, RawTable, merge_reports
+from encore.feedback.schema import QuarantinedRow
+from encore.feedback.store import Store
+
+__all__ = ["import_spotify", "read_spotify_history", "read_spotify_tracks", "spotify_track_id"]
+
+logger = logging.getLogger(__name__)
+
+FIELDS = ("endTime", "artistName", "trackName", "msPlayed")
+SOURCE = "spotify"
+_PATTERN = "StreamingHistory*.json"
+
+
+def spotify_track_id(artist: str, track: str) -> str:
+    """The stable track id of an artist and track name (case and outer spaces ignored)."""
+    key = f"{artist.strip().casefold()}\x1f{track.strip().casefold()}"
+    slug = re.sub(r"[^0-9a-z]+", "-", f"{artist} {track}".casefold()).strip("-")[:40] or "track"
+    return f"spotify-{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+def _files(path: str | os.PathLike[str]) -> list[Path]:
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FeedbackDataError(f"{path}: no such file or folder; give a StreamingHistory*.json file or its folder")
+    files = sorted(path.glob(_PATTERN), key=lambda p: (len(p.name), p.name))
+    if not files:
+        found = sorted(p.name for p in path.iterdir())[:10]
+        raise FeedbackDataError(f"{path}: no {_PATTERN} files; found {found}")
+    return files
+
+
+def _read_entries(path: Path, encoding: str) -> tuple[pd.DataFrame, list[str], list[QuarantinedRow]]:
+    """The file's entries as strings, indexed by 1-based position; malformed entries set aside."""
+    try:
+        entries = json.loads(path.read_text(encoding=encoding))
+    except UnicodeError as error:  # UnicodeDecodeError, or e.g. UTF-16 without a byte-order mark
+        raise FeedbackDataError(
+            f"{path}: not valid {encoding} text ({getattr(error, 'reason', error)}); Spotify writes UTF-8, "
+            "give another with --encoding"
+        ) from error
+    except LookupError as error:
+        raise ParameterError(f"encoding={encoding!r} is not a known text encoding; try 'utf-8'") from error
+    except json.JSONDecodeError as error:
+        raise FeedbackDataError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}); is it a Spotify export?") from error
+    if not isinstance(entries, list):
+        raise FeedbackDataError(f"{path}: expected a JSON array of plays, found {type(entries).__name__}")
+    rows, raw, positions, rejects = [], [], [], []
+    for position, entry in enumerate(entries, start=1):
+        text = json.dumps(entry, ensure_ascii=False)
+        if not isinstance(entry, dict) or any(name not in entry for name in FIELDS):
+            found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            rejects.append(QuarantinedRow(str(path), position, f"expected fields {list(FIELDS)}, found {found}", text))
+            continue
+        rows.append({name: entry[name] for name in FIELDS})
+        raw.append(text)
+        positions.append(position)
+    frame = pd.DataFrame(rows, columns=list(FIELDS))
+    frame.index = pd.Index(positions, name="line", dtype="int64")
+    return frame, raw, rejects
+
+
+def read_spotify_history(
+    path: str | os.PathLike[str], *, listener_id: str | None = None, encoding: str = "utf-8",
+) -> list[tuple[Path, RawTable]]:
+    """Each export file as canonical ``play`` events (see the module docstring).
+
+    Args:
+        path: A ``StreamingHistory*.json`` file or the folder holding them.
+        listener_id: The listener; ``spotify-<folder name>`` by default.
+        encoding: Text encoding of the files.
+
+    Returns:
+        Per file, its events (``track_id``, ``listener_id``, ``kind``, ``value``,
+        ``timestamp``, ``source``, ``event_key``), indexed by position in the file.
+
+    Raises:
+        FeedbackDataError: No export file, or one that is not a JSON array.
+    """
+    files = _files(path)
+    listener = listener_id or f"spotify-{files[0].resolve().parent.name}"
+    tables = []
+    occurrences: dict[tuple[str, ...], int] = {}
+    for file in files:
+        frame, raw, rejects = _read_entries(file, encoding)
+        artist = frame["artistName"].astype("str").str.strip().fillna("")
+        track = frame["trackName"].astype("str").str.strip().fillna("")
+        end = frame["endTime"].astype("str").str.strip()
+        played = frame["msPlayed"].astype("str").str.strip()
+        track_ids, keys = [], []
+        for a, t, e, m in zip(artist, track, end, played):
+            track_id = spotify_track_id(a, t) if a and t else None
+            identity = (track_id or "", e, m)
+            occurrence = occurrences.get(identity, 0)
+            occurrences[identity] = occurrence + 1
+            track_ids.append(track_id)
+            keys.append(hashlib.sha256(f"{SOURCE}\x1f{listener}\x1f{track_id}\x1f{e}\x1f{m}\x1f{occurrence}".encode()).hexdigest())
+        events = pd.DataFrame(
+            {"track_id": track_ids, "listener_id": listener, "kind": "play", "value": played.to_numpy(),
+             "timestamp": end.to_numpy(), "source": SOURCE, "event_key": keys},
+            index=frame.index,
+        )
+        tables.append((file, RawTable(events, raw, rejects)))
+    return tables
+
+
+def read_spotify_tracks(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> pd.DataFrame:
+    """The distinct tracks of an export as catalogue rows.
+
+    Returns:
+        Columns ``track_id``, ``artist``, ``title`` (first spelling seen), ``path``
+        (empty: the export has no audio), one row per track id.
+
+    Raises:
+        FeedbackDataError: No export file, or one that is not a JSON array.
+    """
+    frames = [_read_entries(file, encoding)[0] for file in _files(path)]
+    entries = pd.concat(frames, ignore_index=True)
+    artist = entries["artistName"].astype("str").str.strip().fillna("")
+    title = entries["trackName"].astype("str").str.strip().fillna("")
+    usable = (artist != "") & (title != "")
+    tracks = pd.DataFrame(
+        {
+            "track_id": [spotify_track_id(a, t) for a, t in zip(artist[usable], title[usable])],
+            "artist": artist[usable].to_numpy(),
+            "title": title[usable].to_numpy(),
+        }
+    ).drop_duplicates("track_id")
+    tracks["path"] = None
+    return tracks.reset_index(drop=True)
+
+
+def import_spotify(
+    store: Store, path: str | os.PathLike[str], *, listener_id: str | None = None, encoding: str = "utf-8",
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Imports a streaming history; its tracks must be in the store
+    (``import_tracks(store, folder, layout="spotify")``).
+
+    ``progress`` is called with the number of events written after each chunk.
+
+    Returns:
+        One report over all files; quarantined entries name their file and position.
+
+    Raises:
+        FeedbackDataError: No export file, or one that is not a JSON array.
+    """
+    reports = [
+        import_table(store, table, str(file), None, SOURCE, progress)
+        for file, table in read_spotify_history(path, listener_id=listener_id, encoding=encoding)
+    ]
+    return merge_reports(reports)
