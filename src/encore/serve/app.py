@@ -81,7 +81,7 @@ def create_app(settings: ServeSettings, *, predictor: Any = None, store: Any = N
     app.state.encore = state
     register_error_handlers(app)
     app.middleware("http")(state.metrics.middleware())
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes)
     app.include_router(predict_router)
     app.include_router(feedback_router)
 

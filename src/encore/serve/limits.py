@@ -5,7 +5,9 @@ release the GIL) and admits at most ``workers + queue_size`` at once; the next r
 is refused at once with 503 and ``Retry-After``. :class:`BodyLimitMiddleware` refuses a
 request whose body is larger than the limit, from ``Content-Length`` before reading
 anything, or while streaming a body that did not declare its length, so a huge upload
-never reaches memory or disk.
+never reaches memory or disk. Bodies that are not ``multipart/form-data`` uploads (the
+JSON of ``/v1/feedback``) get a much smaller limit: a JSON document becomes Python
+objects about ten times its size before any field is checked.
 """
 
 from __future__ import annotations
@@ -69,24 +71,23 @@ class InferencePool:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """ASGI middleware answering 413 for bodies over ``max_bytes``.
 
     Args:
         app: The wrapped ASGI app.
-        max_bytes: Largest body accepted.
+        max_bytes: Largest ``multipart/form-data`` (upload) body accepted.
+        max_json_bytes: Largest other body (JSON) accepted; ``max_bytes`` when None.
     """
 
-    def __init__(self, app: Any, *, max_bytes: int) -> None:
+    def __init__(self, app: Any, *, max_bytes: int, max_json_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_json_bytes = max_bytes if max_json_bytes is None else max_json_bytes
 
-    async def _reject(self, send: Callable[..., Any]) -> None:
-        message = f"request body is larger than {self.max_bytes} bytes; send a smaller file (see max_upload_bytes)"
+    async def _reject(self, send: Callable[..., Any], limit: int, upload: bool) -> None:
+        hint = "send a smaller file (see max_upload_bytes)" if upload else "send fewer events per request (see max_json_bytes)"
+        message = f"request body is larger than {limit} bytes; {hint}"
         body = json.dumps(error_body("upload_too_large", message)).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
@@ -97,29 +98,38 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        upload = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = self.max_bytes if upload else self.max_json_bytes
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(send, limit, upload)
             return
         received = 0
-        started = False
+        started = rejected = False
 
         async def limited_receive() -> dict:
-            nonlocal received
+            # Over the limit: answer 413 here and tell the app the client left. Raising
+            # instead would not do: FastAPI turns any error while reading a body into 400.
+            nonlocal received, rejected
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
+                if received > limit:
+                    if not started and not rejected:
+                        await self._reject(send, limit, upload)
+                    rejected = True
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: dict) -> None:
             nonlocal started
+            if rejected:
+                return  # the 413 has been sent; whatever the app answers now is dropped
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._reject(send)
+        except Exception:
+            if not rejected:
+                raise

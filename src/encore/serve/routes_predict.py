@@ -174,7 +174,8 @@ def models(request: Request) -> dict[str, Any]:
             "created_at": card.get("created_at"),
         }],
         "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_seconds": settings.max_seconds,
-                   "max_batch_files": settings.max_batch_files, "max_events": settings.max_events},
+                   "max_batch_files": settings.max_batch_files, "max_events": settings.max_events,
+                   "max_json_bytes": settings.max_json_bytes},
         "writes": settings.writes,
         "store": state.store is not None,
     }

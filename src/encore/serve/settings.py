@@ -40,6 +40,9 @@ class ServeSettings(BaseModel):
     max_seconds: float = Field(600.0, gt=0, description="longest accepted song, seconds (read from the header)")
     max_batch_files: int = Field(8, gt=0, le=64, description="files per /v1/predict/batch request")
     max_events: int = Field(1000, gt=0, description="events per /v1/feedback request")
+    max_json_bytes: int = Field(
+        5_000_000, gt=0, description="largest non-upload (JSON) request body; parsing JSON takes ~10x its size in memory",
+    )
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0, description="inference threads")
     queue_size: int = Field(8, ge=0, description="requests waiting for a worker before 503")
     explain: bool = Field(True, description="allow explain=true on /v1/predict (occlusion maps cost ~50 forward passes)")

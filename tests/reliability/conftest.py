@@ -1,0 +1,85 @@
+"""Fixtures for the reliability tests: a PostgreSQL store on a fresh schema, a tiny run.
+
+PostgreSQL comes from ``ENCORE_TEST_POSTGRES_URL`` (default: the local server with trust
+auth). Each test gets its own schema, dropped afterwards, so these tests never collide
+with ``tests/feedback`` or with each other. When the server cannot be reached the tests
+that need it are skipped with the reason, unless ``ENCORE_REQUIRE_POSTGRES=1`` (CI),
+where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+POSTGRES_URL = os.environ.get("ENCORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def reliability_pg_engine() -> Iterator[Engine]:
+    """An engine on the test server, or a skip naming why it is unreachable."""
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        engine.dispose()
+        safe = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+        if os.environ.get("ENCORE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required but not reachable at {safe}: {error.orig}")
+        pytest.skip(f"PostgreSQL not reachable at {safe} (set ENCORE_TEST_POSTGRES_URL): {error.orig}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_store_url(reliability_pg_engine: Engine) -> Iterator[str]:
+    """A store URL on a fresh PostgreSQL schema (``search_path`` in the URL), dropped afterwards."""
+    schema = f"rel_{uuid.uuid4().hex[:16]}"
+    with reliability_pg_engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with reliability_pg_engine.begin() as conn:
+            # a killed writer's backend may still hold locks for a moment: end it first
+            conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'encore-rel%' AND pid <> pg_backend_pid()"
+            ))
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A SQLite file URL, or a PostgreSQL URL on a fresh schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'encore.sqlite'}"
+    return request.getfixturevalue("pg_store_url")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder with a tiny CNN (random weights): enough for ``encore serve``."""
+    import torch
+
+    from encore.models.checkpoint import save_checkpoint
+    from encore.models.classifier import EncoreModel
+
+    from .procs import TINY_MODEL_KWARGS
+
+    torch.manual_seed(0)
+    model = EncoreModel(**TINY_MODEL_KWARGS).eval()
+    run = tmp_path_factory.mktemp("reliability-runs") / "tiny"
+    card = {"model_type": "cnn", "model_kwargs": TINY_MODEL_KWARGS, "chunk_seconds": 1.0, "aggregate": "mean_probs",
+            "regression_stats": {"mean": [0.5], "std": [0.2]}}
+    save_checkpoint(run / "checkpoint.pt", model, card)
+    return run
