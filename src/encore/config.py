@@ -70,11 +70,11 @@ class AugmentConfig(_Strict):
     mixup_alpha: float = Field(0.0, ge=0, description="0 = off")
     time_stretch: float = Field(
         0.0, ge=0, lt=0.5,
-        description="max relative tempo change, e.g. 0.1 = rates in [0.9, 1.1] (log-mel time resampling; ~1 % step cost)",
+        description="max relative tempo change, e.g. 0.1 = rates in [0.9, 1.1] (log-mel time resampling)",
     )
     pitch_shift_semitones: float = Field(
         0.0, ge=0, le=12,
-        description="max pitch shift in semitones (waveform resampling + log-mel time correction; ~10 % step cost)",
+        description="max pitch shift in semitones (log-mel resampled along the mel axis); with time_stretch ~8 % of a step",
     )
 
 
@@ -103,6 +103,9 @@ class TrainConfig(_Strict):
         "auto", description="bf16 autocast for the CNN (log-mel stays fp32); auto = bf16 where the CPU/GPU supports it"
     )
     channels_last: bool = True
+    ema_decay: float | None = Field(
+        None, gt=0, lt=1, description="validate and save an exponential moving average of the weights (e.g. 0.99); null = off"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available")
     init_from: str | None = Field(None, description="a run folder or checkpoint whose backbone starts this run (transfer)")
     freeze_backbone: bool = Field(False, description="with init_from: train the new heads only (a linear probe)")

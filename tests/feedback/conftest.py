@@ -7,39 +7,12 @@ be reached, the PostgreSQL variants are skipped with the reason.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from encore.feedback.store import Store
-
-POSTGRES_URL = os.environ.get(
-    "ENCORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture(scope="session")
-def postgres_engine() -> Iterator[Engine]:
-    """An engine on the test server, or a skip naming why it is unreachable."""
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as error:
-        engine.dispose()
-        safe = make_url(POSTGRES_URL).render_as_string(hide_password=True)
-        if os.environ.get("ENCORE_REQUIRE_POSTGRES") == "1":  # CI: a missing server is a failure
-            pytest.fail(f"PostgreSQL required but not reachable at {safe}: {error.orig}")
-        pytest.skip(f"PostgreSQL not reachable at {safe} (set ENCORE_TEST_POSTGRES_URL): {error.orig}")
-    yield engine
-    engine.dispose()
-
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
@@ -47,16 +20,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "feedback.db")
         return
-    engine: Engine = request.getfixturevalue("postgres_engine")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    with request.getfixturevalue("fresh_schema_url")("t") as url:
+        yield url
 
 
 @pytest.fixture

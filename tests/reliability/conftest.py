@@ -9,53 +9,22 @@ where that is a failure.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
-
-POSTGRES_URL = os.environ.get("ENCORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture(scope="session")
-def reliability_pg_engine() -> Iterator[Engine]:
-    """An engine on the test server, or a skip naming why it is unreachable."""
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as error:
-        engine.dispose()
-        safe = make_url(POSTGRES_URL).render_as_string(hide_password=True)
-        if os.environ.get("ENCORE_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL required but not reachable at {safe}: {error.orig}")
-        pytest.skip(f"PostgreSQL not reachable at {safe} (set ENCORE_TEST_POSTGRES_URL): {error.orig}")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
-def pg_store_url(reliability_pg_engine: Engine) -> Iterator[str]:
+def pg_store_url(fresh_schema_url) -> Iterator[str]:
     """A store URL on a fresh PostgreSQL schema (``search_path`` in the URL), dropped afterwards."""
-    schema = f"rel_{uuid.uuid4().hex[:16]}"
-    with reliability_pg_engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with reliability_pg_engine.begin() as conn:
-            # a killed writer's backend may still hold locks for a moment: end it first
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name LIKE 'encore-rel%' AND pid <> pg_backend_pid()"
-            ))
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    # a killed writer's backend may still hold locks for a moment: end it before the drop
+    end_writers = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name LIKE 'encore-rel%' AND pid <> pg_backend_pid()"
+    )
+    with fresh_schema_url("rel", before_drop=end_writers) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

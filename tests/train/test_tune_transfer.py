@@ -93,3 +93,15 @@ def test_card_records_precision_and_a_fitted_temperature(source_run):
     calibration = card["calibration"]
     assert card["temperature"] == calibration["temperature"] > 0
     assert calibration["nll_after"] <= calibration["nll_before"] + 1e-9
+
+
+def test_weight_average_is_what_gets_validated_saved_and_resumed(toy, tmp_path):
+    manifest, waveforms = toy
+    config = toy_config(**{"train.ema_decay": 0.9, "train.epochs": 1})
+    result = fit(manifest, waveforms, config, tmp_path / "ema")
+    last = load_checkpoint(tmp_path / "ema" / "last.pt")
+    best = load_checkpoint(result.checkpoint)["model_state"]
+    # one epoch: the best checkpoint holds the averaged weights, which differ from the raw ones
+    torch.testing.assert_close(best["heads.class.weight"], last["ema_state"]["heads.class.weight"])
+    assert not torch.equal(last["ema_state"]["heads.class.weight"], last["model_state"]["heads.class.weight"])
+    assert "val_accuracy" in result.best_metrics

@@ -37,6 +37,20 @@ def _artist_groups(frame: pd.DataFrame, artist_col: str) -> np.ndarray:
     return codes
 
 
+def _group_counts(
+    frame: pd.DataFrame, label_col: str | None, groups: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Songs per (artist group, label) and songs per group, for stratified dealing."""
+    if label_col is not None:
+        label_codes, label_names = pd.factorize(frame[label_col].astype("str"), sort=True)
+    else:
+        label_codes, label_names = np.full(len(frame), -1), pd.Index([])
+    counts = np.zeros((n_groups, max(len(label_names), 1)))
+    labelled = label_codes >= 0
+    np.add.at(counts, (groups[labelled], label_codes[labelled]), 1.0)
+    return counts, np.bincount(groups, minlength=n_groups).astype(float)
+
+
 def _deal(
     counts: np.ndarray, sizes: np.ndarray, fractions: np.ndarray, order: np.ndarray,
 ) -> np.ndarray:
@@ -146,15 +160,7 @@ def split_by_artist(
             f"only {n_groups} artist group(s) for {needed} splits; each split needs its own "
             "artists: add songs by more artists, or set val_fraction=0 / test_fraction=0"
         )
-    if label_col is not None:
-        labels = frame[label_col].astype("str")
-        label_codes, label_names = pd.factorize(labels, sort=True)
-    else:
-        label_codes, label_names = np.full(len(frame), -1), pd.Index([])
-    counts = np.zeros((n_groups, max(len(label_names), 1)))
-    labelled = label_codes >= 0
-    np.add.at(counts, (groups[labelled], label_codes[labelled]), 1.0)
-    sizes = np.bincount(groups, minlength=n_groups).astype(float)
+    counts, sizes = _group_counts(frame, label_col, groups, n_groups)
 
     rng = np.random.default_rng(seed)
     shuffled = rng.permutation(n_groups)
@@ -214,14 +220,7 @@ def kfold_by_artist(
             f"only {n_groups} artist group(s) for n_folds={n_folds}; each fold needs its own artists: "
             "lower n_folds or add songs by more artists"
         )
-    if label_col is not None:
-        label_codes, label_names = pd.factorize(frame[label_col].astype("str"), sort=True)
-    else:
-        label_codes, label_names = np.full(len(frame), -1), pd.Index([])
-    counts = np.zeros((n_groups, max(len(label_names), 1)))
-    labelled = label_codes >= 0
-    np.add.at(counts, (groups[labelled], label_codes[labelled]), 1.0)
-    sizes = np.bincount(groups, minlength=n_groups).astype(float)
+    counts, sizes = _group_counts(frame, label_col, groups, n_groups)
     shuffled = np.random.default_rng(seed).permutation(n_groups)
     order = shuffled[np.argsort(-sizes[shuffled], kind="stable")]
     assignment = _deal(counts, sizes, np.full(n_folds, 1.0 / n_folds), order)

@@ -41,6 +41,7 @@ from encore.models.classifier import EncoreModel
 from encore.train.augment import augment_waveforms
 from encore.train.calibrate import fit_song_temperature
 from encore.train.distributed import DistributedContext, setup_distributed
+from encore.train.ema import WeightAverage
 from encore.train.objectives import SplitData, compute_losses, select_split, selection_score, validation_metrics
 from encore.train.transfer import freeze_body, load_body, set_body_eval
 
@@ -225,6 +226,7 @@ def fit(
     best_metrics: dict[str, float] = {}
     history: list[dict[str, float]] = []
     last_path, best_path = run_dir / "last.pt", run_dir / "checkpoint.pt"
+    state: dict[str, Any] = {}
     if last_path.exists():
         state = load_checkpoint(last_path)
         model.load_state_dict(state["model_state"])
@@ -234,6 +236,9 @@ def fit(
         best_metrics = dict(state["best_metrics"])
         history = [dict(row) for row in state["history"]]
         logger.info("resuming %s from epoch %d", run_dir, start_epoch)
+    average = WeightAverage(model, tc.ema_decay) if tc.ema_decay else None
+    if average is not None and "ema_state" in state:
+        average.module.load_state_dict(state["ema_state"])
     net = DistributedDataParallel(model) if ctx.active else model
     autocast = (lambda: torch.autocast(ctx.device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
 
@@ -295,6 +300,8 @@ def fit(
             if tc.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             optimizer.step()
+            if average is not None:
+                average.update(model, step)
             n_seen += len(batch)
             sums["loss"] = sums.get("loss", 0.0) + loss.item() * len(batch)
             for name, value in losses.items():
@@ -309,7 +316,8 @@ def fit(
         totals = ctx.sum_floats({**sums, "n_seen": float(n_seen)})
         n_total = max(totals.pop("n_seen", 0.0), 1.0)
         train_seconds = time.perf_counter() - t0
-        val_metrics = _validate(model, card, val, ctx)
+        scored = average.module if average is not None else model  # what validation and the checkpoint use
+        val_metrics = _validate(scored, card, val, ctx)
         row = {
             "epoch": epoch,
             "lr": lr,
@@ -328,7 +336,7 @@ def fit(
                 created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             )
             if ctx.is_main:
-                save_checkpoint(best_path, model, card)
+                save_checkpoint(best_path, scored, card)
         else:
             stale += 1
         if ctx.is_main:
@@ -336,6 +344,7 @@ def fit(
             save_checkpoint(
                 last_path, model, card, optimizer_state=optimizer.state_dict(), epoch=epoch, best_score=best_score,
                 best_epoch=best_epoch, stale=stale, best_metrics=best_metrics, history=history,
+                **({"ema_state": average.module.state_dict()} if average is not None else {}),
             )
             logger.info(
                 "epoch %d done: train loss %.4f, %s (best epoch %d)",
