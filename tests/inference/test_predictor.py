@@ -104,3 +104,21 @@ def test_predict_file_describes_the_song(tiny_run, song_files):
     assert set(row["probs"]) == {"ambient", "jazz", "rock"} and row["label"] in row["probs"]
     assert sum(row["probs"].values()) == pytest.approx(1.0, abs=1e-3)
     assert set(row["scores"]) == {"appeal"} and len(row["intervals"]["appeal"]) == 2
+
+
+def test_a_model_trained_under_bf16_is_served_under_bf16_consistently(tiny_run):
+    from encore.inference.backends import bf16_supported
+
+    plain = Predictor.from_checkpoint(tiny_run)
+    card = tiny_card(training={"precision": "bfloat16"})
+    served = Predictor(plain.model, card, batch_size=3)
+    assert served.runner.bf16 is bf16_supported() and plain.runner.bf16 is False
+    assert Predictor(plain.model, card, backend="eager").backend == "eager"  # the reference stays float32
+    waveforms = [song(seconds, seed=i) for i, seconds in enumerate((0.4, 2.6, 5.0))]
+    batch = served.predict_arrays(waveforms)
+    for i, waveform in enumerate(waveforms):
+        alone = served.predict_waveform(waveform)
+        reference = eager_reference(plain.model, waveform, plain.chunk_samples)
+        for key in ("class_probs", "tag_probs"):
+            np.testing.assert_allclose(batch[key][i], alone[key], atol=1e-5)  # the same alone or in a batch
+            np.testing.assert_allclose(alone[key], reference[key], atol=2e-2)  # and close to float32

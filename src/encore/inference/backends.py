@@ -36,7 +36,7 @@ BACKENDS = ("torch", "onnx", "eager")
 """``torch``: fused, channels-last, inference mode (default); ``onnx``: ONNX Runtime;
 ``eager``: the model as trained, plain float32 (the reference for benchmarks)."""
 
-__all__ = ["BACKENDS", "ChunkRunner", "EagerRunner", "OnnxRunner", "TorchRunner", "create_runner", "fuse_for_inference"]
+__all__ = ["BACKENDS", "ChunkRunner", "bf16_supported", "card_wants_bf16", "EagerRunner", "OnnxRunner", "TorchRunner", "create_runner", "fuse_for_inference"]
 
 
 class ChunkRunner(Protocol):
@@ -106,18 +106,36 @@ class EagerRunner:
         return {name: logits.float().cpu().numpy() for name, logits in outputs.items()}
 
 
+def bf16_supported(device: torch.device | None = None) -> bool:
+    """Whether ``device`` (default the CPU) runs bfloat16 convolutions natively."""
+    if device is not None and device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def card_wants_bf16(card: dict[str, Any]) -> bool:
+    """A model trained and validated under bfloat16 autocast is served the same way, where supported."""
+    return card.get("training", {}).get("precision") == "bfloat16" and bf16_supported()
+
+
 class TorchRunner:
-    """Fused, channels-last copy of the model under :func:`torch.inference_mode`."""
+    """Fused, channels-last copy of the model under :func:`torch.inference_mode`.
+
+    With ``bf16`` the convolutions run under a bfloat16 autocast, as they did in training
+    (the log-mel front end stays float32 inside the model); logits come back float32.
+    """
 
     name = "torch"
 
-    def __init__(self, model: EncoreModel) -> None:
+    def __init__(self, model: EncoreModel, *, bf16: bool = False) -> None:
         self.model = fuse_for_inference(model)
+        self.bf16 = bf16
 
     def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
-        with torch.inference_mode():
-            outputs = self.model(_to_model_device(self.model, chunks))
-            return {name: logits.float().cpu().numpy() for name, logits in outputs.items()}
+        tensor = _to_model_device(self.model, chunks)
+        with torch.inference_mode(), torch.autocast(tensor.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            outputs = self.model(tensor)
+        return {name: logits.float().cpu().numpy() for name, logits in outputs.items()}
 
 
 class OnnxRunner:
@@ -151,7 +169,9 @@ class OnnxRunner:
         return dict(zip(self.output_names, values, strict=True))
 
 
-def create_runner(model: EncoreModel, backend: str, *, onnx_path: str | os.PathLike | None = None) -> Any:
+def create_runner(
+    model: EncoreModel, backend: str, *, onnx_path: str | os.PathLike | None = None, bf16: bool = False
+) -> Any:
     """The runner for ``backend`` (one of :data:`BACKENDS`).
 
     Args:
@@ -159,12 +179,13 @@ def create_runner(model: EncoreModel, backend: str, *, onnx_path: str | os.PathL
         backend: ``"torch"``, ``"onnx"`` or ``"eager"``.
         onnx_path: An exported ``model.onnx`` to use for ``"onnx"``; exported in memory
             when ``None``.
+        bf16: For ``"torch"``: run the convolutions under a bfloat16 autocast.
 
     Raises:
         ParameterError: Unknown backend.
     """
     if backend == "torch":
-        return TorchRunner(model)
+        return TorchRunner(model, bf16=bf16)
     if backend == "eager":
         return EagerRunner(model)
     if backend == "onnx":

@@ -95,9 +95,9 @@ class Predictor(SongPredictions):
         self.card = model_card
         self.batch_size = batch_size
         if runner is None:
-            from encore.inference.backends import create_runner
+            from encore.inference.backends import card_wants_bf16, create_runner
 
-            runner = create_runner(self.model, backend)
+            runner = create_runner(self.model, backend, bf16=card_wants_bf16(model_card))
         self.runner = runner
         self.backend = runner.name
 
@@ -110,12 +110,15 @@ class Predictor(SongPredictions):
         With ``backend="onnx"`` the run's ``model.onnx`` is used when present (see
         ``encore export``), else the model is exported in memory.
         """
-        from encore.inference.backends import create_runner
+        from encore.inference.backends import card_wants_bf16, create_runner
         from encore.models.checkpoint import load_model
 
         model, card = load_model(path)
         onnx_path = Path(path) / "model.onnx" if Path(path).is_dir() else Path(path).with_name("model.onnx")
-        runner = create_runner(model, backend, onnx_path=onnx_path if backend == "onnx" and onnx_path.is_file() else None)
+        runner = create_runner(
+            model, backend, onnx_path=onnx_path if backend == "onnx" and onnx_path.is_file() else None,
+            bf16=card_wants_bf16(card),
+        )
         return cls(model, card, batch_size=batch_size, runner=runner)
 
     @classmethod

@@ -35,6 +35,7 @@ from encore.audio.chunking import random_crop
 from encore.config import EncoreConfig, save_config
 from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
+from encore.inference.backends import bf16_supported
 from encore.inference.predictor import Predictor
 from encore.models.checkpoint import load_checkpoint, save_checkpoint
 from encore.models.classifier import EncoreModel
@@ -71,10 +72,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     """The autocast dtype for ``precision`` on ``device`` (None = plain float32)."""
     if precision == "fp32":
         return None
-    if device.type == "cuda":
-        supported = torch.cuda.is_bf16_supported()
-    else:
-        supported = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    supported = bf16_supported(device)
     if precision == "bf16" and not supported:
         raise ParameterError(f"train.precision='bf16' but this {device.type} has no bfloat16 support; use 'auto' or 'fp32'")
     return torch.bfloat16 if supported else None
