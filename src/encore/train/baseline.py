@@ -107,21 +107,15 @@ def fit_baseline(
         clf.fit(features[labelled], train.classes[labelled])
         models["classifier"] = clf
         importances["classifier"] = clf.feature_importances_.tolist()
-    if train.scores.size:
-        known = ~np.isnan(train.scores).any(axis=1)
+    # one forest per kind of numeric target (scores, tag shares), on the songs that have all of it
+    for name, targets in (("regressor", train.scores), ("tagger", train.tags)):
+        known = ~np.isnan(targets).any(axis=1) if targets.size else np.zeros(0, dtype=bool)
         if known.sum() >= 2:
-            reg = RandomForestRegressor(**common)
-            targets = train.scores[known]
-            reg.fit(features[known], targets[:, 0] if targets.shape[1] == 1 else targets)
-            models["regressor"] = reg
-            importances["regressor"] = reg.feature_importances_.tolist()
-    if train.tags.size:
-        known = ~np.isnan(train.tags).any(axis=1)
-        if known.sum() >= 2:
-            tagger = RandomForestRegressor(**common)
-            tagger.fit(features[known], train.tags[known])
-            models["tagger"] = tagger
-            importances["tagger"] = tagger.feature_importances_.tolist()
+            forest = RandomForestRegressor(**common)
+            y = targets[known]
+            forest.fit(features[known], y[:, 0] if y.shape[1] == 1 else y)
+            models[name] = forest
+            importances[name] = forest.feature_importances_.tolist()
     card: dict[str, Any] = {
         "model_type": "random_forest",
         "encore_version": encore.__version__,
