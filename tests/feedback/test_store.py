@@ -180,3 +180,44 @@ def test_close_and_reuse(store_url):
     store.close()
     assert store.counts()["tracks"] == 0  # reconnects on use
     store.close()
+
+
+def test_event_keys_are_the_documented_sha256_of_the_normalised_fields():
+    import hashlib
+    from datetime import datetime, timedelta, timezone
+
+    from encore.feedback.dbvalues import KEY_SEPARATOR, compute_event_keys
+
+    events = pd.DataFrame({
+        "track_id": ["t1", "t2", "t3"],
+        "listener_id": pd.Series(["u1", None, "u9"], dtype="str"),
+        "kind": ["rating", "play", "tag"],
+        "value_num": [4.5, 125000.0, float("nan")],
+        "value_text": pd.Series([None, None, "Hip-Hop"], dtype="str"),
+        "timestamp": pd.to_datetime(["2024-03-01T12:00:00Z", "1999-12-31T23:59:59.123456Z", "2024-03-02T00:00:00Z"], utc=True,
+                                    format="ISO8601"),
+        "source": ["shop", "", "shop"],
+    })
+    expected = []
+    for row in events.itertuples(index=False):
+        micros = (row.timestamp.to_pydatetime() - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+        value = repr(float(row.value_num)) if row.value_num == row.value_num else row.value_text
+        fields = [row.track_id, row.listener_id if isinstance(row.listener_id, str) else "", row.kind, value,
+                  str(micros), row.source]
+        expected.append(hashlib.sha256(KEY_SEPARATOR.join(fields).encode()).hexdigest())
+    assert compute_event_keys(events) == expected
+
+
+def test_sqlite_datetimes_are_sqlalchemys_own_text():
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from encore.feedback.dbvalues import sqlite_datetimes
+
+    values = pd.Series(pd.to_datetime(
+        ["2024-03-01T12:00:00Z", "1999-12-31T23:59:59.123456Z", "2024-03-01T12:00:00Z", "1970-01-01T00:00:00.000001+02:00"],
+        utc=True, format="ISO8601"))
+    process = DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
+    expected = [process(value.to_pydatetime().replace(tzinfo=None)) for value in values]
+    assert sqlite_datetimes(values).tolist() == expected
+    assert sqlite_datetimes(values.iloc[:0]).tolist() == []

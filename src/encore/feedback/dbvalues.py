@@ -99,9 +99,12 @@ def text_column(frame: pd.DataFrame, name: str) -> pd.Series:
 def sqlite_datetimes(values: pd.Series) -> np.ndarray:
     """UTC timestamps as the text SQLAlchemy's SQLite ``DATETIME`` stores and reads back."""
     codes, uniques = pd.factorize(values)  # feedback exports repeat instants: format each once
+    if not len(codes):
+        return np.empty(0, dtype=object)
     naive = pd.DatetimeIndex(uniques).tz_convert("UTC").tz_localize(None).as_unit("us").to_numpy()
-    text = pc.replace_substring(pa.array(np.datetime_as_string(naive, unit="us")), "T", " ")
-    return text.to_numpy(zero_copy_only=False)[codes] if len(codes) else np.empty(0, dtype=object)
+    text = np.datetime_as_string(naive, unit="us")  # fixed width: YYYY-MM-DDTHH:MM:SS.ffffff
+    text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")  # the "T" becomes SQLAlchemy's space
+    return np.asarray(text.tolist(), dtype=object)[codes]
 
 
 def compute_event_keys(events: pd.DataFrame) -> list[str]:
@@ -121,17 +124,20 @@ def compute_event_keys(events: pd.DataFrame) -> list[str]:
     value_num = events["value_num"].astype(float)
     codes, uniques = pd.factorize(value_num)  # values repeat (stars, likes): format each once
     reprs = np.asarray([repr(float(number)) for number in uniques] + [""], dtype=object)
-    numbers = pd.Series(reprs[codes], index=events.index, dtype="str")
-    values = numbers.where(value_num.notna(), events["value_text"]).fillna("")
-    micros = events["timestamp"].dt.as_unit("us").astype("int64").astype("str")
-    parts = [events["track_id"], events["listener_id"], events["kind"], values, micros, events["source"]]
+    numbers = pa.array(reprs[codes], type=pa.string())
+    values = pc.if_else(pa.array(value_num.notna().to_numpy()), numbers, _arrow_text(events["value_text"]))
+    micros = pc.cast(pa.array(events["timestamp"].dt.as_unit("us").astype("int64").to_numpy()), pa.string())
+    parts = [_arrow_text(events[name]) for name in ("track_id", "listener_id", "kind")]
+    parts += [values, micros, _arrow_text(events["source"])]
     # Joined in Arrow (C++), encoded once; only the hashing is a Python loop.
-    joined = pc.binary_join_element_wise(
-        *(pa.array(part.fillna("").astype("str").to_numpy(dtype=object), type=pa.string()) for part in parts),
-        KEY_SEPARATOR,
-    ).cast(pa.binary())
+    joined = pc.binary_join_element_wise(*parts, KEY_SEPARATOR).cast(pa.binary())
     sha256 = hashlib.sha256
     return [sha256(data).hexdigest() for data in joined.to_pylist()]
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """A text column as an Arrow string array, missing values as empty strings."""
+    return pc.fill_null(pa.array(values, type=pa.string(), from_pandas=True), "")
 
 
 def python_floats(values: pd.Series) -> np.ndarray:
