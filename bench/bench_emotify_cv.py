@@ -3,14 +3,16 @@
 Usage:
     python bench/bench_emotify_cv.py [--data ../shared/data/emotify] [--folds 5] [--models cnn,rf]
                                      [--config configs/emotify_cv.yaml] [--set train.epochs=30 ...]
-                                     [--only-folds 0,1] [--out bench/emotify_cv.json]
+                                     [--only-folds 0,1] [--val-fraction 0] [--out bench/emotify_cv.json]
+                                     [--reuse-runs]
 
 Targets come straight from the annotations (one row per listener answer): the genre (4
 classes, 100 songs each), the nine GEMS emotion rates (the share of a song's listeners who
 ticked each emotion; soft multi-label targets) and the appeal score (mean of liked minus
 disliked). Folds are stratified by genre (Emotify names no artists) and are the same for
-every model; inside each fold's training part a stratified 15 % is held out for early
-stopping and temperature fitting. Both models train on the same songs and are scored on the
+every model. By default both models train on all of a fold's training songs (the CNN for
+its full schedule, train.select: last); --val-fraction 0.15 holds a stratified share out
+for early stopping and temperature fitting instead. Both models train on the same songs and are scored on the
 same held-out fold; predictions are pooled over the folds for the headline numbers
 (accuracy with a bootstrap 95 % interval, Spearman per target next to the target's
 split-half reliability ceiling) and the per-fold train times are reported.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -88,16 +91,39 @@ def make_manifest(songs: pd.DataFrame, splits: np.ndarray) -> Manifest:
                     info={"source": "emotify annotations"})
 
 
-def fold_splits(songs: pd.DataFrame, n_folds: int, seed: int) -> list[np.ndarray]:
+def fold_splits(songs: pd.DataFrame, n_folds: int, seed: int, val_fraction: float = 0.15) -> list[np.ndarray]:
     genres = songs["genre"].to_numpy()
     out = []
     for train_idx, test_idx in StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(genres, genres):
         splits = np.array(["train"] * len(songs), dtype=object)
         splits[test_idx] = "test"
-        _, val_idx = train_test_split(train_idx, test_size=0.15, stratify=genres[train_idx], random_state=seed)
-        splits[val_idx] = "val"
+        if val_fraction > 0:
+            _, val_idx = train_test_split(train_idx, test_size=val_fraction, stratify=genres[train_idx], random_state=seed)
+            splits[val_idx] = "val"
         out.append(splits)
     return out
+
+
+def reuse_cnn_run(run_dir: Path, config, manifest: Manifest) -> tuple[Predictor, float]:
+    """An earlier run's checkpoint, scored with this config's chunk hop, and its training time.
+
+    The hop only changes how whole songs are scored; with no validation split (--val-fraction 0)
+    nothing in training depends on it, so the weights are those a new run would train.
+    """
+    if len(manifest.subset("val")):
+        raise SystemExit("--reuse-runs needs --val-fraction 0: with validation songs the hop also steers training")
+    trained = load_config(run_dir / "config.yaml", [])
+    mine, theirs = config.model_dump(), trained.model_dump()
+    for settings in (mine, theirs):
+        settings["train"].pop("chunk_hop_seconds")
+    if mine != theirs:
+        raise SystemExit(f"{run_dir} was trained with other settings than these; run without --reuse-runs")
+    predictor = Predictor.from_checkpoint(run_dir / "checkpoint.pt")
+    if predictor.card["manifest"]["digest"] != manifest.digest():
+        raise SystemExit(f"{run_dir} was trained on another split (--folds, --seed, --val-fraction); run without --reuse-runs")
+    predictor.card["chunk_hop_seconds"] = config.train.chunk_hop_seconds or config.train.chunk_seconds
+    seconds = float(pd.read_csv(run_dir / "metrics.csv")["seconds"].sum())
+    return predictor, seconds
 
 
 def predict_test(predictor, manifest: Manifest, waveforms: dict) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -117,7 +143,13 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/encore-bench-cache"))
     parser.add_argument("--runs", type=Path, default=Path("/tmp/encore-bench-runs"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-fraction", type=float, default=0.0,
+                        help="share of each fold's training songs held out for validation (0 = train on all of them; "
+                        "use with train.select=last, as there is then nothing to stop early on or calibrate with)")
     parser.add_argument("--out", type=Path, default=None, help="write all numbers as JSON here")
+    parser.add_argument("--reuse-runs", action="store_true",
+                        help="score the CNN checkpoints already in --runs instead of training them again (train time "
+                        "from the run's metrics.csv); only the scoring settings (train.chunk_hop_seconds) may differ")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("encore.train.loop").setLevel(logging.WARNING)
@@ -130,7 +162,7 @@ def main() -> None:
     print(f"decoded {len(songs) - len(failures)} songs ({len(failures)} failed) in {time.perf_counter() - t0:.1f} s", flush=True)
 
     models = args.models.split(",")
-    folds = fold_splits(songs, args.folds, args.seed)
+    folds = fold_splits(songs, args.folds, args.seed, args.val_fraction)
     wanted = [int(f) for f in args.only_folds.split(",")] if args.only_folds else range(args.folds)
     pooled: dict[str, dict] = {m: {"ids": [], "arrays": []} for m in models}
     times: dict[str, list[float]] = {m: [] for m in models}
@@ -138,18 +170,19 @@ def main() -> None:
         manifest = make_manifest(songs, folds[k])
         for name in models:
             run_dir = args.runs / f"fold{k}-{name}"
-            if run_dir.exists():
-                import shutil
-
-                shutil.rmtree(run_dir)
             t = time.perf_counter()
-            if name == "cnn":
+            if name == "cnn" and args.reuse_runs:
+                predictor, seconds = reuse_cnn_run(run_dir, config, manifest)
+            elif name == "cnn":
+                shutil.rmtree(run_dir, ignore_errors=True)
                 result = fit(manifest, waveforms, config, run_dir)
                 predictor = Predictor.from_checkpoint(result.checkpoint)
             else:
+                shutil.rmtree(run_dir, ignore_errors=True)
                 fit_baseline(manifest, waveforms, config, run_dir, cache=FeatureCache(args.cache))
                 predictor = BaselinePredictor.from_run(run_dir)
-            seconds = time.perf_counter() - t
+            if not (name == "cnn" and args.reuse_runs):
+                seconds = time.perf_counter() - t
             ids, arrays = predict_test(predictor, manifest, waveforms)
             pooled[name]["ids"] += ids
             pooled[name]["arrays"].append(arrays)

@@ -85,12 +85,22 @@ class TrainConfig(_Strict):
     batch_size: int = Field(32, gt=0)
     chunk_seconds: float = Field(3.0, gt=0)
     chunks_per_song: int = Field(4, gt=0, description="random crops per training song per epoch")
+    chunk_hop_seconds: float | None = Field(
+        None, gt=0,
+        description="distance between chunk starts when a whole song is scored (validation, evaluation, serving); "
+        "less than chunk_seconds overlaps the chunks; null = chunk_seconds (no overlap)",
+    )
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0, description="decoupled L2 (AdamW)")
     l1: float = Field(0.0, ge=0, description="L1 penalty on weights")
     warmup_epochs: int = Field(1, ge=0)
     grad_clip: float | None = 5.0
     patience: int = Field(8, gt=0, description="early stopping: epochs without val improvement")
+    select: Literal["best", "last"] = Field(
+        "best",
+        description="checkpoint kept: the best validation epoch (with early stopping) or the last epoch of the full "
+        "schedule (no early stopping; steadier when the validation split is small)",
+    )
     balance: Literal["none", "class_weight", "sampler"] = "class_weight"
     class_weight: float = Field(1.0, ge=0)
     appeal_weight: float = Field(1.0, ge=0)

@@ -62,8 +62,10 @@ def test_calibration_temperature_divides_class_logits(tiny_run):
         Predictor(plain.model, tiny_card(calibration={"temperature": 0.0})).predict_waveform(waveform)
 
 
-def test_long_file_is_decoded_in_bounded_windows_with_the_same_result(tiny_run, tmp_path, monkeypatch):
+@pytest.mark.parametrize("hop_fraction", [1.0, 0.5, 0.3])
+def test_long_file_is_decoded_in_bounded_windows_with_the_same_result(tiny_run, tmp_path, monkeypatch, hop_fraction):
     predictor = Predictor.from_checkpoint(tiny_run, batch_size=8)
+    predictor.card["chunk_hop_seconds"] = predictor.card["chunk_seconds"] * hop_fraction  # overlapping chunks
     waveform = song(predictor_module.WINDOW_CHUNKS * 2.3, seed=3)  # 2 full windows and a partial one
     path = tmp_path / "long.wav"
     sf.write(path, waveform, SAMPLE_RATE, subtype="FLOAT")
@@ -77,11 +79,18 @@ def test_long_file_is_decoded_in_bounded_windows_with_the_same_result(tiny_run, 
 
     monkeypatch.setattr(predictor_module, "load_audio", recording_load)
     arrays, duration = predictor.predict_source(path)
-    assert len(decoded) == 3 and max(decoded) <= predictor_module.WINDOW_CHUNKS * predictor.chunk_samples
+    window = predictor_module.WINDOW_CHUNKS * predictor.chunk_samples + predictor.chunk_samples - predictor.hop_samples
+    assert len(decoded) == 3 and max(decoded) <= window
     assert duration == pytest.approx(len(waveform) / SAMPLE_RATE)
     whole = predictor.predict_waveform(waveform)
     for key, value in whole.items():
         np.testing.assert_allclose(arrays[key], value, atol=1e-5)
+    # every chunk of the whole-song cover was scored once, overlapping ones included
+    seen: list[int] = []
+    real_run = predictor._run
+    monkeypatch.setattr(predictor, "_run", lambda tagged, acc: real_run([(i, seen.append(len(c)) or c) for i, c in tagged], acc))
+    predictor.predict_source(path)
+    assert sum(seen) == len(predictor._chunks(waveform)) == pytest.approx(len(waveform) / predictor.hop_samples, abs=2)
 
 
 def test_too_long_audio_is_refused_before_decoding(tiny_run, song_files):

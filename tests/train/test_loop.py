@@ -63,3 +63,38 @@ def test_balanced_sampler_and_l1_and_mixup_run(toy, tmp_path):
     config = toy_config(**{"train.epochs": 1, "train.balance": "sampler", "train.l1": 1e-5, "augment.mixup_alpha": 0.4})
     result = fit(manifest, waveforms, config, tmp_path / "run")
     assert np.isfinite(result.history[0]["train_loss"])
+
+def test_select_last_keeps_the_final_epoch_and_never_stops_early(toy, tmp_path, monkeypatch):
+    import encore.train.loop as loop
+
+    manifest, waveforms = toy
+    worse = iter(range(0, -100, -1))
+    monkeypatch.setattr(loop, "selection_score", lambda metrics: float(next(worse)))  # validation only gets worse
+    best = fit(manifest, waveforms, toy_config(**{"train.epochs": 4, "train.patience": 1}), tmp_path / "best")
+    assert [row["epoch"] for row in best.history] == [1, 2] and best.best_epoch == 1
+
+    result = fit(manifest, waveforms, toy_config(**{"train.epochs": 4, "train.patience": 1, "train.select": "last"}),
+                 tmp_path / "last")
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4] and result.best_epoch == 4
+    final = torch.load(tmp_path / "last" / "last.pt", weights_only=True)["model_state"]
+    kept = torch.load(result.checkpoint, weights_only=True)["model_state"]
+    for key in final:
+        torch.testing.assert_close(final[key], kept[key])
+
+
+def test_a_hop_longer_than_a_chunk_is_refused_with_the_fix(toy, tmp_path):
+    from encore.exceptions import ParameterError
+
+    manifest, waveforms = toy
+    with pytest.raises(ParameterError, match=r"chunk_hop_seconds=1.5 is longer than train.chunk_seconds=1.0"):
+        fit(manifest, waveforms, toy_config(**{"train.chunk_hop_seconds": 1.5}), tmp_path / "run")
+
+
+def test_the_card_carries_the_hop_and_validation_scores_overlapping_chunks(toy, tmp_path):
+    manifest, waveforms = toy
+    result = fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "train.chunk_hop_seconds": 0.5}), tmp_path / "run")
+    predictor = Predictor.from_checkpoint(result.checkpoint)
+    assert predictor.card["chunk_hop_seconds"] == 0.5 and predictor.hop_samples * 2 == predictor.chunk_samples
+    song = waveforms[manifest.subset("test")["track_id"][0]]
+    assert len(song) == 3 * predictor.chunk_samples
+    assert len(predictor._chunks(song)) == 6  # 0, 0.5, ..., 2 s whole, and the half-filled one at 2.5 s

@@ -141,6 +141,12 @@ class Predictor(SongPredictions):
         return int(round(self.card["chunk_seconds"] * self.sample_rate))
 
     @property
+    def hop_samples(self) -> int:
+        """Distance between chunk starts: the card's ``chunk_hop_seconds`` (older cards: no overlap)."""
+        hop = self.card.get("chunk_hop_seconds") or self.card["chunk_seconds"]
+        return min(self.chunk_samples, max(1, int(round(float(hop) * self.sample_rate))))
+
+    @property
     def label_names(self) -> list[str]:
         return list(self.card["model_kwargs"].get("label_names", []))
 
@@ -175,7 +181,9 @@ class Predictor(SongPredictions):
             raise ParameterError(f"waveform has shape {waveform.shape}; pass a mono (n_samples,) waveform")
         if not first and len(waveform) < MIN_FRACTION * self.chunk_samples:
             return np.zeros((0, self.chunk_samples), np.float32)  # a later window's short tail, as whole-song chunking drops it
-        return chunk_waveform(waveform, chunk_samples=self.chunk_samples, min_fraction=MIN_FRACTION)
+        return chunk_waveform(
+            waveform, chunk_samples=self.chunk_samples, hop_samples=self.hop_samples, min_fraction=MIN_FRACTION
+        )
 
     def _run(self, tagged: Iterable[tuple[int, np.ndarray]], accumulators: Sequence[SongAccumulator]) -> None:
         """Feed ``(song index, chunks)`` pieces through the runner in batches of ``batch_size``."""
@@ -230,24 +238,37 @@ class Predictor(SongPredictions):
         keys = per_song[0].keys() if per_song else ()
         return {k: np.stack([p[k] for p in per_song]) for k in keys}
 
-    def _windows(self, source: AudioSource, duration: float) -> Iterator[np.ndarray]:
-        """Decode ``source`` in windows of :data:`WINDOW_CHUNKS` whole chunks."""
-        window_seconds = WINDOW_CHUNKS * self.card["chunk_seconds"]
-        if duration <= window_seconds * 1.5:
-            yield load_audio(source, sample_rate=self.sample_rate)
+    def _window_chunks(self, source: AudioSource, duration: float) -> Iterator[tuple[np.ndarray, int]]:
+        """Decode ``source`` in windows of about :data:`WINDOW_CHUNKS` chunks; yield each one's chunks.
+
+        Windows start every ``step`` samples (a whole number of hops) and reach one chunk
+        minus one hop further, so every chunk of the whole-song cover lies inside exactly
+        one window: a window keeps the chunks starting before the next window's start,
+        the last one keeps all of its own. Yields ``(chunks, decoded samples new to this window)``.
+        """
+        chunk, hop = self.chunk_samples, self.hop_samples
+        step = hop * max(1, (WINDOW_CHUNKS * chunk) // hop)
+        if duration * self.sample_rate <= step * 1.5:
+            waveform = load_audio(source, sample_rate=self.sample_rate)
+            yield self._chunks(waveform), len(waveform)
             return
-        offset = 0.0
+        span, offset, first = step + chunk - hop, 0, True
         while True:
             try:
-                waveform = load_audio(source, sample_rate=self.sample_rate, offset=offset, duration=window_seconds)
+                waveform = load_audio(source, sample_rate=self.sample_rate, offset=offset / self.sample_rate,
+                                      duration=span / self.sample_rate)
             except AudioDecodeError:
-                if offset == 0.0:
+                if first:
                     raise
                 return  # the header's duration overstated the audio: the last window ended it
-            yield waveform
-            if len(waveform) < round(window_seconds * self.sample_rate) - 1:
+            last = len(waveform) < span - 1
+            chunks = self._chunks(waveform, first=first)
+            if not last:
+                chunks = chunks[: step // hop]  # the rest start in the next window
+            yield chunks, min(len(waveform), step) if not last else len(waveform)
+            if last:
                 return
-            offset += window_seconds
+            offset, first = offset + step, False
 
     def predict_source(
         self, source: AudioSource, *, max_seconds: float | None = None
@@ -267,9 +288,9 @@ class Predictor(SongPredictions):
             raise ParameterError(f"audio is {duration:.0f} s long; the limit is max_seconds={max_seconds:g} s")
         accumulator = self._accumulator()
         decoded = 0
-        for index, waveform in enumerate(self._windows(source, duration)):
-            decoded += len(waveform)
-            self._run([(0, self._chunks(waveform, first=index == 0))], [accumulator])
+        for chunks, new_samples in self._window_chunks(source, duration):
+            decoded += new_samples
+            self._run([(0, chunks)], [accumulator])
         return accumulator.result(), decoded / self.sample_rate
 
     def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:

@@ -25,11 +25,13 @@ __all__ = ["fit_song_temperature"]
 
 
 @torch.inference_mode()
-def _chunk_class_logits(model: EncoreModel, waveforms: Sequence[np.ndarray], chunk_samples: int, batch_size: int) -> list[np.ndarray]:
+def _chunk_class_logits(
+    model: EncoreModel, waveforms: Sequence[np.ndarray], chunk_samples: int, hop_samples: int | None, batch_size: int
+) -> list[np.ndarray]:
     device = next(model.parameters()).device
     out = []
     for waveform in waveforms:
-        chunks = chunk_waveform(np.asarray(waveform, dtype=np.float32), chunk_samples=chunk_samples)
+        chunks = chunk_waveform(np.asarray(waveform, dtype=np.float32), chunk_samples=chunk_samples, hop_samples=hop_samples)
         parts = [
             model(torch.from_numpy(np.ascontiguousarray(chunks[i : i + batch_size])).to(device))["class"].float().cpu().numpy()
             for i in range(0, len(chunks), batch_size)
@@ -44,6 +46,7 @@ def fit_song_temperature(
     classes: np.ndarray,
     *,
     chunk_samples: int,
+    hop_samples: int | None = None,
     aggregate: str,
     batch_size: int = 64,
     bounds: tuple[float, float] = (0.05, 20.0),
@@ -59,7 +62,7 @@ def fit_song_temperature(
         return None
     was_training = model.training
     model.eval()
-    logits = _chunk_class_logits(model, [waveforms[i] for i in known], chunk_samples, batch_size)
+    logits = _chunk_class_logits(model, [waveforms[i] for i in known], chunk_samples, hop_samples, batch_size)
     model.train(was_training)
     truth = classes[known]
 

@@ -112,6 +112,7 @@ def _build_card(config: EncoreConfig, manifest: Manifest, model_kwargs: dict, st
         "encore_version": encore.__version__,
         "model_kwargs": model_kwargs,
         "chunk_seconds": config.train.chunk_seconds,
+        "chunk_hop_seconds": config.train.chunk_hop_seconds or config.train.chunk_seconds,
         "aggregate": config.train.aggregate,
         "temperature": 1.0,
         "regression_stats": {"mean": stats[0].tolist(), "std": stats[1].tolist()},
@@ -195,6 +196,12 @@ def fit(
     if not train.track_ids:
         raise ParameterError("the manifest's train split has no decodable songs; check `encore labels` output")
     chunk_samples = int(round(tc.chunk_seconds * config.features.sample_rate))
+    if tc.chunk_hop_seconds is not None and tc.chunk_hop_seconds > tc.chunk_seconds:
+        raise ParameterError(
+            f"train.chunk_hop_seconds={tc.chunk_hop_seconds} is longer than train.chunk_seconds={tc.chunk_seconds}: "
+            "songs would be scored with gaps; use at most chunk_seconds"
+        )
+    hop_samples = int(round((tc.chunk_hop_seconds or tc.chunk_seconds) * config.features.sample_rate))
     train_scores, score_mean, score_std = _standardise(train.scores)
     class_weights, song_weights = _balance(train, len(manifest.label_names), tc.balance)
     if class_weights is not None:
@@ -327,6 +334,8 @@ def fit(
         }
         history.append(row)
         score = selection_score(val_metrics) if val_metrics else -row["train_loss"]
+        if tc.select == "last":  # the full schedule: every epoch replaces the checkpoint
+            score = float(epoch)
         if score > best_score:
             best_score, best_epoch, stale, best_metrics = score, epoch, 0, dict(val_metrics)
             card.update(
@@ -353,13 +362,13 @@ def fit(
         ctx.barrier()
 
     if ctx.is_main:
-        _calibrate(best_path, val, chunk_samples, tc.aggregate)
+        _calibrate(best_path, val, chunk_samples, hop_samples, tc.aggregate)
     ctx.barrier()
     ctx.close()
     return FitResult(run_dir=run_dir, checkpoint=best_path, best_epoch=best_epoch, best_metrics=best_metrics, history=history)
 
 
-def _calibrate(best_path: Path, val: SplitData, chunk_samples: int, aggregate: str) -> None:
+def _calibrate(best_path: Path, val: SplitData, chunk_samples: int, hop_samples: int, aggregate: str) -> None:
     """Fit the temperature on the validation songs with the best weights; store it in the card."""
     if not best_path.exists():
         return
@@ -367,7 +376,9 @@ def _calibrate(best_path: Path, val: SplitData, chunk_samples: int, aggregate: s
     card = state["model_card"]
     model = EncoreModel(**card["model_kwargs"])
     model.load_state_dict(state["model_state"])
-    fitted = fit_song_temperature(model, val.waveforms, val.classes, chunk_samples=chunk_samples, aggregate=aggregate)
+    fitted = fit_song_temperature(
+        model, val.waveforms, val.classes, chunk_samples=chunk_samples, hop_samples=hop_samples, aggregate=aggregate
+    )
     if fitted is None:
         return
     card["temperature"] = fitted["temperature"]

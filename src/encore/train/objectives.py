@@ -31,7 +31,8 @@ class SplitData:
 def select_split(manifest: Manifest, name: str, waveforms: Mapping[str, np.ndarray | None]) -> SplitData:
     """The songs of split ``name`` that decoded, with their targets."""
     frame = manifest.subset(name)
-    frame = frame[[waveforms.get(t) is not None for t in frame["track_id"]]].reset_index(drop=True)
+    decoded = np.array([waveforms.get(t) is not None for t in frame["track_id"]], dtype=bool)  # a mask, also when empty
+    frame = frame[decoded].reset_index(drop=True)
     return SplitData(
         track_ids=list(frame["track_id"]),
         waveforms=[waveforms[t] for t in frame["track_id"]],
