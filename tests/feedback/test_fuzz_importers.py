@@ -93,3 +93,42 @@ def test_awkward_bytes_give_an_encore_error_or_a_report(store, tmp_path, data, e
     path = tmp_path / "events.csv"
     path.write_bytes(data)
     _expect_only_encore_errors(lambda: import_feedback(store, path, encoding=encoding))
+
+
+_FIELD = st.text(alphabet=st.sampled_from(list("aab1  \t\x0b\x1c\x85\u00e9")), max_size=3)
+_CSV_LIKE = st.integers(1, 3).flatmap(lambda n_columns: st.builds(
+    lambda header, rows, ending, last: ending.join(",".join(row) for row in [header, *rows]) + (ending if last else ""),
+    st.lists(st.sampled_from(["a", "b", "c", " d", "e\x0b"]), min_size=n_columns, max_size=n_columns),
+    st.lists(st.lists(_FIELD, min_size=n_columns, max_size=n_columns), min_size=1, max_size=4),
+    st.sampled_from(["\n", "\r\n"]), st.booleans(),
+))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_CSV_LIKE | st.text(alphabet=st.sampled_from(list("ab1,\t \n\r\x0b\x1c\x85\u00e9")), max_size=60))
+def test_the_fast_csv_path_reads_what_the_careful_one_reads(text):
+    """Whenever the Arrow fast path takes a file, the csv-module path gives the same table."""
+    import io
+
+    import numpy as np
+
+    from encore.feedback.importers.tables import _read_delimited, _read_simple_delimited
+
+    for delimiter in (",", "\t"):
+        fast = _read_simple_delimited(Path("f.csv"), text, delimiter)
+        if fast is None:
+            continue
+        careful = _read_delimited(Path("f.csv"), io.StringIO(text, newline=""), delimiter)
+        assert careful.rejects == [] and list(fast.frame.columns) == list(careful.frame.columns)
+        assert fast.frame.index.tolist() == careful.frame.index.tolist()
+        np.testing.assert_array_equal(fast.frame.to_numpy(dtype=object, na_value=None),
+                                      careful.frame.to_numpy(dtype=object, na_value=None))
+
+
+def test_the_fast_csv_path_hands_awkward_files_to_the_careful_one():
+    from encore.feedback.importers.tables import _read_simple_delimited
+
+    for text in ("a,b\n1,2\n\n3,4\n", "a,b\n1,2\n  \n", "a,b\n1,2,3\n", "a,b\n1\r2,3\n", 'a,b\n"1",2\n', "a,a\n1,2\n", "a,b\n"):
+        assert _read_simple_delimited(Path("f.csv"), text, ",") is None, repr(text)
+    table = _read_simple_delimited(Path("f.csv"), "a,b\r\n1,\r\n3,4", ",")
+    assert table is not None and table.frame.index.tolist() == [2, 3] and table.frame["b"].isna().tolist() == [True, False]

@@ -55,16 +55,16 @@ def test_import_feedback_stores_good_rows_and_quarantines_bad(filled_store, tmp_
     assert all(row.source_file == str(path) for row in report.quarantine)
     assert filled_store.quarantined()["line"].tolist() == sorted(by_line)
 
-    events = filled_store.events()
-    assert events["kind"].tolist() == ["rating", "like", "play", "tag"]
-    assert events["value_num"].tolist()[:3] == [4.5, 1.0, 1200.0]  # like value ignored, play in ms
-    assert events["value_text"].iloc[3] == "Hip-Hop"  # raw text, normalised later
-    assert events["listener_id"].isna().tolist() == [False, False, False, True]
+    events = filled_store.events()  # in time order: the epoch times are in November 2023
+    assert events["kind"].tolist() == ["play", "tag", "rating", "like"]
+    assert events["value_num"].tolist()[:1] + events["value_num"].tolist()[2:] == [1200.0, 4.5, 1.0]  # play in ms, like 1
+    assert events["value_text"].iloc[1] == "Hip-Hop"  # raw text, normalised later
+    assert events["listener_id"].isna().tolist() == [False, True, False, False]
     assert events["timestamp"].tolist() == [
-        pd.Timestamp("2024-01-01T00:00:00Z"),
-        pd.Timestamp("2024-01-01T10:00:00Z"),
         pd.Timestamp(1700000000, unit="s", tz="UTC"),  # epoch seconds
         pd.Timestamp(1700000000123, unit="ms", tz="UTC"),  # epoch milliseconds
+        pd.Timestamp("2024-01-01T00:00:00Z"),
+        pd.Timestamp("2024-01-01T10:00:00Z"),
     ]
     assert events["source"].eq("feedback.csv").all()
 

@@ -221,3 +221,13 @@ def test_sqlite_datetimes_are_sqlalchemys_own_text():
     expected = [process(value.to_pydatetime().replace(tzinfo=None)) for value in values]
     assert sqlite_datetimes(values).tolist() == expected
     assert sqlite_datetimes(values.iloc[:0]).tolist() == []
+
+
+def test_events_come_back_in_time_order_whatever_order_they_were_stored_in(filled_store):
+    later, earlier = _events().iloc[[3, 2, 1, 0]], _events().iloc[[0]]
+    filled_store.add_events(later)  # one batch: on SQLite it is written in event_key order
+    events = filled_store.events()
+    assert events["timestamp"].is_monotonic_increasing
+    # the same instant (13:00 UTC twice): by track, then listener
+    assert events[["track_id", "kind"]].values.tolist() == [["t1", "rating"], ["t1", "like"], ["t2", "play"], ["t3", "tag"]]
+    assert filled_store.add_events(earlier) == (0, 1)

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,19 +139,19 @@ def _read_simple_delimited(path: Path, text: str, delimiter: str) -> RawTable | 
         return None
     # Only "\n" and "\r\n" end a line here (str.splitlines would also split on \x0b,
     # \x0c, \x1c-\x1e, \x85..., which a CSV reader keeps inside fields); a lone "\r"
-    # goes to the careful path.
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
-    if len(lines) < 2 or any("\r" in line for line in lines):
-        return None
-    n_delimiters = lines[0].count(delimiter)
-    if any(line.count(delimiter) != n_delimiters for line in lines):
-        return None
-    header = [name.strip() for name in lines[0].split(delimiter)]
-    if len(set(header)) != len(header) or not all(line.strip() for line in lines):
-        return None  # repeated names and blank lines get the careful path's handling
+    # goes to the careful path. The checks run on the whole text in C, not line by line.
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    body = text[:-1] if text.endswith("\n") else text
+    n_lines = body.count("\n") + 1
+    if n_lines < 2 or _BLANK_LINE.search(body):
+        return None  # blank lines get the careful path's handling
+    header = [name.strip() for name in body[: body.index("\n")].split(delimiter)]
+    if len(set(header)) != len(header):
+        return None  # repeated names too
+    # A line with another number of fields makes Arrow raise (quoting is off): careful path.
     try:
         arrow = pyarrow_csv.read_csv(
             io.BytesIO(text.encode("utf-8", errors="surrogatepass")),
@@ -161,11 +162,15 @@ def _read_simple_delimited(path: Path, text: str, delimiter: str) -> RawTable | 
         )
     except (pa.ArrowInvalid, UnicodeError):  # anything Arrow reads differently: the careful path decides
         return None
-    if arrow.num_rows != len(lines) - 1:
+    if arrow.num_rows != n_lines - 1:
         return None
     frame = arrow.to_pandas().replace("", np.nan)
     frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
     return RawTable(frame, None, [], delimiter)
+
+
+_BLANK_LINE = re.compile(r"^\s*$", re.MULTILINE)
+"""A line of nothing or only whitespace (str.isspace's, as ``line.strip()`` sees it)."""
 
 
 def _read_delimited(path: Path, handle: io.TextIOBase, delimiter: str) -> RawTable:
