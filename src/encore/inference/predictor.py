@@ -265,7 +265,7 @@ class Predictor(SongPredictions):
             chunks = self._chunks(waveform, first=first)
             if not last:
                 chunks = chunks[: step // hop]  # the rest start in the next window
-            yield chunks, min(len(waveform), step) if not last else len(waveform)
+            yield chunks, len(waveform) if last else step
             if last:
                 return
             offset, first = offset + step, False
