@@ -7,19 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tiny_cnn import SAMPLE_RATE, tiny_model_kwargs
 
 from encore.models.classifier import EncoreModel
 
-SAMPLE_RATE = 8000
-CARD_KWARGS = {
-    "frontend": {"sample_rate": SAMPLE_RATE, "n_fft": 256, "hop_length": 128, "n_mels": 32, "f_max": 4000.0},
-    "backbone": "small_cnn",
-    "backbone_kwargs": {"channels": [8, 16, 16, 16], "embedding_dim": 16},
-    "label_names": ["ambient", "jazz", "rock"],
-    "tag_names": ["calm", "loud", "warm"],
-    "regression_names": ["appeal"],
-    "dropout": 0.0,
-}
+CARD_KWARGS = tiny_model_kwargs()
 
 
 def build_tiny_model(seed: int = 0) -> EncoreModel:

@@ -18,21 +18,13 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy.engine import make_url
+from tiny_cnn import tiny_model_kwargs
 
 ENCORE = [sys.executable, "-m", "encore.cli.main"]
 TOKEN = "reliability-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HERE = Path(__file__).resolve().parent
-SAMPLE_RATE = 8000
-TINY_MODEL_KWARGS = {
-    "frontend": {"sample_rate": SAMPLE_RATE, "n_fft": 256, "hop_length": 128, "n_mels": 32, "f_max": 4000.0},
-    "backbone": "small_cnn",
-    "backbone_kwargs": {"channels": [8, 8, 8, 8], "embedding_dim": 8},
-    "label_names": ["ambient", "jazz", "rock"],
-    "tag_names": ["calm", "loud"],
-    "regression_names": ["appeal"],
-    "dropout": 0.0,
-}
+TINY_MODEL_KWARGS = tiny_model_kwargs(width=8, tag_names=("calm", "loud"))
 
 
 def with_app_name(url: str, name: str) -> str:

@@ -38,11 +38,11 @@ def workspace(tmp_path):
 
 @pytest.fixture()
 def make_client(serve_run, workspace):
-    """``make_client(**settings)`` -> a TestClient on a fresh app over the workspace."""
+    """``make_client(run=None, **settings)`` -> a TestClient on a fresh app over the workspace."""
     clients = []
 
-    def make(**options) -> TestClient:
-        settings = ServeSettings(run=serve_run, workspace=workspace.root, workers=1, **options)
+    def make(run=None, **options) -> TestClient:
+        settings = ServeSettings(run=run or serve_run, workspace=workspace.root, workers=1, **options)
         client = TestClient(create_app(settings))
         clients.append(client)
         return client.__enter__()

@@ -6,18 +6,10 @@ import io
 
 import numpy as np
 import soundfile as sf
+from tiny_cnn import SAMPLE_RATE, tiny_model_kwargs
 
-SAMPLE_RATE = 8000
 TOKEN = "s3cret-token-for-tests"
-MODEL_KWARGS = {
-    "frontend": {"sample_rate": SAMPLE_RATE, "n_fft": 256, "hop_length": 128, "n_mels": 32, "f_max": 4000.0},
-    "backbone": "small_cnn",
-    "backbone_kwargs": {"channels": [8, 16, 16, 16], "embedding_dim": 16},
-    "label_names": ["ambient", "jazz", "rock"],
-    "tag_names": ["calm", "loud", "warm"],
-    "regression_names": ["appeal"],
-    "dropout": 0.0,
-}
+MODEL_KWARGS = tiny_model_kwargs()
 
 
 def wav_bytes(seconds: float, seed: int = 0, sample_rate: int = SAMPLE_RATE) -> bytes:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from serve_helpers import TOKEN, wav_bytes
+import torch
+from serve_helpers import MODEL_KWARGS, TOKEN, wav_bytes
+
+from encore.models.checkpoint import load_checkpoint, save_checkpoint
+from encore.models.classifier import EncoreModel
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -132,6 +136,7 @@ def test_models_health_metrics_docs_and_404(make_client):
     client = make_client(token=TOKEN)
     models = client.get("/v1/models").json()
     assert models["models"][0]["label_names"] == ["ambient", "jazz", "rock"] and models["writes"] == "token"
+    assert models["models"][0]["chunk_seconds"] == models["models"][0]["chunk_hop_seconds"] == 1.0  # card has no hop
     assert client.get("/healthz").json()["status"] == "ok"
     client.post("/v1/predict", files=upload(wav_bytes(1.0)))
     metrics = client.get("/metrics").text
@@ -141,6 +146,14 @@ def test_models_health_metrics_docs_and_404(make_client):
     missing = client.get("/v1/tracks/never-heard")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_track"
     assert "<title>encore</title>" in client.get("/").text
+
+
+def test_models_reports_the_cards_chunk_hop(make_client, serve_run, tmp_path):
+    card = {**load_checkpoint(serve_run)["model_card"], "chunk_hop_seconds": 0.25}
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "hop" / "checkpoint.pt", EncoreModel(**MODEL_KWARGS).eval(), card)
+    info = make_client(run=tmp_path / "hop").get("/v1/models").json()["models"][0]
+    assert (info["chunk_seconds"], info["chunk_hop_seconds"]) == (1.0, 0.25)
 
 
 def test_onnx_backend_serves_the_same_probabilities(make_client):

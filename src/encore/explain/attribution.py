@@ -1,11 +1,14 @@
 """Attribution of one CNN output to the cells of a song's log-mel.
 
 The song goes through the same chunking as :class:`~encore.inference.Predictor`
-(``chunk_waveform`` with the card's chunk length); each chunk's log-mel is computed by
-the model's own front end, so the explanation sees exactly what the model sees. The
-chunks' frames are then laid end to end (the frame a centred STFT adds at a chunk's end,
-and the padding after the song's end, are dropped) to give one ``(n_mels, n_frames)``
-picture of the whole song.
+(``chunk_waveform`` with the card's chunk length and hop); each chunk's log-mel is
+computed by the model's own front end, so the explanation sees exactly what the model
+sees. Each chunk owns the frames from its start to the next chunk's start; the owned
+frames laid end to end give one ``(n_mels, n_frames)`` picture of the whole song. Every
+other chunk frame (the overlap with a neighbour, the frame a centred STFT adds at a
+chunk's end) is a copy of the picture frame at its time, so occluding a picture cell
+occludes it in every chunk that hears it, and gradients of all copies add up. Padding
+after the song's end belongs to no picture frame.
 
 Two methods:
 
@@ -30,6 +33,7 @@ from torch import Tensor
 from encore.audio import chunk_waveform
 from encore.exceptions import ParameterError
 from encore.features.logmel import mel_frequencies
+from encore.inference.predictor import MIN_FRACTION
 
 __all__ = [
     "SongLogMel",
@@ -57,7 +61,9 @@ class SongLogMel:
 
     Attributes:
         chunks: Log-mel of each chunk in dB, shape ``(n_chunks, n_mels, chunk_frames)``.
-        valid: Which chunk frames belong to the song picture, ``(n_chunks, chunk_frames)``.
+        valid: Which chunk frames are the song picture's own, ``(n_chunks, chunk_frames)``.
+        index: The picture frame each chunk frame shows, ``(n_chunks, chunk_frames)``;
+            -1 for padding after the song's end.
         frame_seconds: Start time of each picture frame, shape ``(n_frames,)``.
         band_edges_hz: Lower and upper edge of each mel band's filter, shape ``(n_mels, 2)``.
         duration: Song length in seconds.
@@ -65,6 +71,7 @@ class SongLogMel:
 
     chunks: Tensor
     valid: Tensor
+    index: Tensor
     frame_seconds: np.ndarray
     band_edges_hz: np.ndarray
     duration: float
@@ -74,20 +81,34 @@ class SongLogMel:
         return values.permute(1, 0, 2)[:, self.valid].detach().cpu().numpy().astype(np.float64)
 
     def scatter(self, picture: Tensor) -> Tensor:
-        """The inverse of :meth:`picture` for a ``(..., n_mels, n_frames)`` tensor; other frames are 0."""
-        lead = picture.shape[:-2]
-        out = torch.zeros(*lead, self.chunks.shape[1], *self.valid.shape, dtype=picture.dtype)
-        out[..., self.valid] = picture
+        """``(..., n_mels, n_frames)`` -> ``(..., n_chunks, n_mels, chunk_frames)``: each chunk frame
+        takes its picture frame's value; padding after the song's end is 0."""
+        index = self.index.clamp(min=0)
+        out = picture[..., index]  # (..., n_mels, n_chunks, chunk_frames)
+        out = torch.where(self.index >= 0, out, torch.zeros((), dtype=out.dtype))
         return out.movedim(-3, -2)
 
+    def fold(self, values: Tensor) -> np.ndarray:
+        """``(n_chunks, n_mels, chunk_frames)`` -> ``(n_mels, n_frames)``: the sum over each picture
+        frame's copies (the adjoint of :meth:`scatter`, for gradients)."""
+        n_frames = int(self.valid.sum())
+        keep = self.index >= 0
+        per_frame = values.detach().permute(1, 0, 2)[:, keep].double()  # (n_mels, n_kept)
+        out = torch.zeros(values.shape[1], n_frames, dtype=torch.float64)
+        out.index_add_(1, self.index[keep], per_frame)
+        return out.cpu().numpy()
 
-def prepare_song(model: torch.nn.Module, waveform: np.ndarray, *, chunk_samples: int) -> SongLogMel:
+
+def prepare_song(
+    model: torch.nn.Module, waveform: np.ndarray, *, chunk_samples: int, hop_samples: int | None = None
+) -> SongLogMel:
     """Chunk ``waveform`` as the Predictor does and compute each chunk's log-mel.
 
     Args:
         model: An :class:`~encore.models.classifier.EncoreModel`.
         waveform: Mono audio at the model's sample rate, shape ``(n_samples,)``.
         chunk_samples: The card's chunk length in samples.
+        hop_samples: Distance between chunk starts (``Predictor.hop_samples``); None: no overlap.
 
     Raises:
         ParameterError: the waveform is not 1-D, is empty, or holds NaN.
@@ -99,19 +120,26 @@ def prepare_song(model: torch.nn.Module, waveform: np.ndarray, *, chunk_samples:
         raise ParameterError("waveform holds NaN or infinite samples; decode the file again")
     frontend = model.frontend
     sample_rate, hop = frontend.sample_rate, frontend.hop_length
-    chunks = chunk_waveform(waveform, chunk_samples=chunk_samples)
+    step = chunk_samples if hop_samples is None else min(int(hop_samples), chunk_samples)
+    chunks = chunk_waveform(waveform, chunk_samples=chunk_samples, hop_samples=step, min_fraction=MIN_FRACTION)
     with torch.no_grad():
         log_mel = frontend(torch.from_numpy(chunks)).float()
     n_chunks, _, chunk_frames = log_mel.shape
     j = np.arange(chunk_frames)
-    times = np.arange(n_chunks)[:, None] * (chunk_samples / sample_rate) + j[None, :] * hop / sample_rate
-    duration = waveform.size / sample_rate
-    valid = (j[None, :] * hop < chunk_samples) & (times < duration)
+    starts = np.arange(n_chunks) * step
+    position = starts[:, None] + j[None, :] * hop  # sample each chunk frame is centred on
+    owned_end = np.append(starts[1:], starts[-1] + chunk_samples)  # a chunk owns up to the next one's start
+    valid = (j[None, :] * hop < chunk_samples) & (position < owned_end[:, None]) & (position < waveform.size)
     valid[0, 0] = True
+    owned = position[valid]  # strictly increasing: chunk by chunk, frame by frame
+    index = np.searchsorted(owned, position, side="right") - 1
+    index[position >= min(waveform.size, starts[-1] + chunk_samples)] = -1  # padding, or a tail no chunk took
+    times = position / sample_rate
+    duration = waveform.size / sample_rate
     upper = frontend.f_max if frontend.f_max is not None else sample_rate / 2.0
     points = mel_frequencies(frontend.n_mels + 2, f_min=frontend.f_min, f_max=upper, mel_scale=frontend.mel_scale)
     edges = np.stack([points[:-2], points[2:]], axis=1)
-    return SongLogMel(log_mel, torch.from_numpy(valid), times[valid], edges, duration)
+    return SongLogMel(log_mel, torch.from_numpy(valid), torch.from_numpy(index), times[valid], edges, duration)
 
 
 def head_outputs(model: torch.nn.Module, card: dict, head: str, chunks: Tensor) -> Tensor:
@@ -189,6 +217,12 @@ def grid_slices(n_frames: int, n_mels: int, *, n_segments: int, n_bands: int) ->
 def occlusion(f: Callable[[Tensor], Tensor], song: SongLogMel, *, n_segments: int = 16, n_bands: int = 8) -> np.ndarray:
     """Occlusion attribution: per grid cell, the drop of ``f`` when the cell is set to the mean level.
 
+    ``f`` must be a mean over chunks of a value each chunk gives alone, as every
+    :func:`target_function` is (the model runs in eval mode, so chunks do not interact).
+    Only the chunks that hear a cell are run again with it occluded; the others keep
+    their value, so a long song costs about ``n_segments * n_bands`` chunk passes
+    (times the overlap), not that many passes over the whole song.
+
     Returns:
         ``(n_mels, n_frames)``; every pixel of a cell holds the cell's drop divided by its
         pixel count, so a cell's sum is its drop.
@@ -198,15 +232,24 @@ def occlusion(f: Callable[[Tensor], Tensor], song: SongLogMel, *, n_segments: in
     n_mels, n_frames = picture.shape
     fill = float(picture.mean())
     times, bands = grid_slices(n_frames, n_mels, n_segments=n_segments, n_bands=n_bands)
-    masks = torch.zeros(len(times) * len(bands), n_mels, n_frames, dtype=torch.bool)
-    for k, (t, b) in enumerate((t, b) for t in times for b in bands):
-        masks[k, b, t] = True
-    chunk_masks = song.scatter(masks)
-    perturbed = torch.where(chunk_masks, torch.full_like(chunks, fill), chunks.unsqueeze(0))
-    base = float(f(chunks.unsqueeze(0))[0])
-    drops = base - _batched(f, perturbed).double().numpy()
+    cells = [(t, b) for t in times for b in bands]
+    t_lo, t_hi = torch.tensor([t.start for t, _ in cells]), torch.tensor([t.stop for t, _ in cells])
+    b_lo, b_hi = torch.tensor([b.start for _, b in cells]), torch.tensor([b.stop for _, b in cells])
+    # (cell, chunk) pairs where the chunk hears the cell's time segment
+    hears = (song.index[None] >= t_lo[:, None, None]) & (song.index[None] < t_hi[:, None, None])  # (cells, n_chunks, chunk_frames)
+    cell, chunk = hears.any(-1).nonzero(as_tuple=True)
+    mels = torch.arange(n_mels)
+    alone = _batched(f, chunks.unsqueeze(1)).double()  # each chunk as a one-chunk song
+    occluded = []
+    for i in range(0, len(cell), _MAX_BATCH_CHUNKS):  # build the occluded chunks a batch at a time
+        k, c = cell[i : i + _MAX_BATCH_CHUNKS], chunk[i : i + _MAX_BATCH_CHUNKS]
+        in_band = (mels[None] >= b_lo[k, None]) & (mels[None] < b_hi[k, None])
+        mask = in_band[:, :, None] & hears[k, c][:, None, :]
+        occluded.append(f(torch.where(mask, torch.full((), fill), chunks[c]).unsqueeze(1)).double())
+    drops = torch.zeros(len(cells), dtype=torch.float64).index_add_(0, cell, alone[chunk] - torch.cat(occluded))
+    drops = (drops / chunks.shape[0]).numpy()
     attribution = np.zeros((n_mels, n_frames))
-    for k, (t, b) in enumerate((t, b) for t in times for b in bands):
+    for k, (t, b) in enumerate(cells):
         attribution[b, t] = drops[k] / ((b.stop - b.start) * (t.stop - t.start))
     return attribution
 
@@ -230,4 +273,4 @@ def integrated_gradients(f: Callable[[Tensor], Tensor], song: SongLogMel, *, ste
         with torch.enable_grad():
             f(path).sum().backward()
         total += path.grad.sum(0)
-    return song.picture((chunks - baseline) * total / steps)
+    return song.fold((chunks - baseline) * total / steps)

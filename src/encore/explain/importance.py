@@ -109,7 +109,7 @@ def mel_band_importance(
     edges = None
     bands: list[slice] = []
     for waveform, label in zip(waveforms, y):
-        song = prepare_song(model, waveform, chunk_samples=predictor.chunk_samples)
+        song = prepare_song(model, waveform, chunk_samples=predictor.chunk_samples, hop_samples=predictor.hop_samples)
         chunks = song.chunks.unsqueeze(0)
         if label < 0:
             label = int(np.argmax(predictor.predict_waveform(waveform)["class_probs"]))

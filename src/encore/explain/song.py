@@ -182,7 +182,7 @@ def explain_waveform(
     if method not in METHODS:
         raise ParameterError(f"method={method!r} is unknown; use one of {list(METHODS)}")
     model.eval()
-    song = prepare_song(model, waveform, chunk_samples=predictor.chunk_samples)
+    song = prepare_song(model, waveform, chunk_samples=predictor.chunk_samples, hop_samples=predictor.hop_samples)
     with torch.no_grad():
         probs = head_outputs(model, predictor.card, "class", song.chunks.unsqueeze(0))[0].numpy() if predictor.label_names else None
         name, head, index = resolve_target(predictor, target, probs)

@@ -154,6 +154,12 @@ async def predict_batch(
     return {"results": results}
 
 
+def _hop_seconds(predictor: Any) -> float | None:
+    """Seconds between the starts of a song's chunks (equal to ``chunk_seconds`` without overlap)."""
+    hop = getattr(predictor, "hop_samples", None)
+    return None if hop is None else hop / predictor.sample_rate
+
+
 @router.get("/models")
 def models(request: Request) -> dict[str, Any]:
     """The served model: names, audio settings, metrics, calibration, limits and the write mode."""
@@ -169,6 +175,7 @@ def models(request: Request) -> dict[str, Any]:
             "regression_names": predictor.regression_names,
             "sample_rate": predictor.sample_rate,
             "chunk_seconds": card.get("chunk_seconds"),
+            "chunk_hop_seconds": _hop_seconds(predictor),
             "metrics": card.get("metrics", {}),
             "calibration": card.get("calibration"),
             "created_at": card.get("created_at"),

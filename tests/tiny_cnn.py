@@ -1,0 +1,25 @@
+"""The tiny CNN's arguments shared by the inference, service and reliability tests.
+
+8 kHz audio, 32 mel bands and a four-block ``small_cnn`` a few channels wide: fast enough
+to build, save and run in every test that checks plumbing rather than accuracy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SAMPLE_RATE = 8000
+LABEL_NAMES = ["ambient", "jazz", "rock"]
+
+
+def tiny_model_kwargs(*, width: int = 16, tag_names: tuple[str, ...] = ("calm", "loud", "warm")) -> dict[str, Any]:
+    """``EncoreModel`` arguments: 3 classes, ``tag_names`` tags, an appeal score; first block 8 channels."""
+    return {
+        "frontend": {"sample_rate": SAMPLE_RATE, "n_fft": 256, "hop_length": 128, "n_mels": 32, "f_max": 4000.0},
+        "backbone": "small_cnn",
+        "backbone_kwargs": {"channels": [8, width, width, width], "embedding_dim": width},
+        "label_names": list(LABEL_NAMES),
+        "tag_names": list(tag_names),
+        "regression_names": ["appeal"],
+        "dropout": 0.0,
+    }
