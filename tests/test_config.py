@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pytest
 
 from encore.config import EncoreConfig, load_config, save_config
 from encore.exceptions import ConfigError, ParameterError
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def test_defaults_validate_and_round_trip(tmp_path):
@@ -45,3 +49,16 @@ def test_packaged_demo_config_is_valid():
 
     cfg = demo_config(["train.epochs=2"])
     assert cfg.train.epochs == 2 and cfg.labels.classes
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    cfg = load_config(path)  # a misspelt or stale key is a ConfigError naming it
+    assert cfg.features.sample_rate > 0 and cfg.train.epochs > 0
+
+
+def test_emotify_walkthrough_trains_the_cross_validated_cnn():
+    """The README's Emotify walk-through uses the CNN settings bench/RESULTS.md reports."""
+    walk, cv = load_config(CONFIGS / "emotify.yaml"), load_config(CONFIGS / "emotify_cv.yaml")
+    assert walk.features == cv.features and walk.model == cv.model and walk.augment == cv.augment
+    assert walk.train == cv.train and walk.baseline == cv.baseline
