@@ -223,6 +223,10 @@ def summarise(songs: pd.DataFrame, votes: pd.DataFrame, pooled: dict, times: dic
     if "cnn" in preds and "rf" in preds and preds["cnn"]["ids"] == preds["rf"]["ids"]:
         c, r = preds["cnn"], preds["rf"]
         report["cnn_minus_rf"] = {"accuracy": compare_paired(c["truth"], c["pred"], r["pred"], "accuracy")}
+        for j, target in enumerate(EMOTIONS + ["appeal"]):  # paired bootstrap of each Spearman difference
+            key, col = ("scores", 0) if target == "appeal" else ("tag_probs", j)
+            truth = by_id.loc[c["ids"], target].to_numpy(dtype=np.float64)
+            report["cnn_minus_rf"][target] = compare_paired(truth, c["arrays"][key][:, col], r["arrays"][key][:, col], "spearman")
     return report
 
 
@@ -240,6 +244,10 @@ def format_table(report: dict) -> str:
     if "cnn_minus_rf" in report:
         d = report["cnn_minus_rf"]["accuracy"]
         lines.append(f"\nCNN - RF accuracy: {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+        spread = [f"{t} {report['cnn_minus_rf'][t]['difference']:+.2f} [{report['cnn_minus_rf'][t]['ci_low']:+.2f}, "
+                  f"{report['cnn_minus_rf'][t]['ci_high']:+.2f}]" for t in targets if t in report["cnn_minus_rf"]]
+        if spread:
+            lines.append("CNN - RF Spearman (paired bootstrap, 95 %): " + "; ".join(spread))
     return "\n".join(lines)
 
 
