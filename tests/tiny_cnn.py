@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
+from encore.models.classifier import EncoreModel
+
 SAMPLE_RATE = 8000
 LABEL_NAMES = ["ambient", "jazz", "rock"]
 
@@ -23,3 +27,16 @@ def tiny_model_kwargs(*, width: int = 16, tag_names: tuple[str, ...] = ("calm", 
         "regression_names": ["appeal"],
         "dropout": 0.0,
     }
+
+
+def build_tiny_model(seed: int = 0) -> EncoreModel:
+    """The tiny CNN in eval mode with random weights and non-trivial BatchNorm statistics."""
+    torch.manual_seed(seed)
+    model = EncoreModel(**tiny_model_kwargs())
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.running_mean.normal_(0, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.normal_(0, 0.2)
+    return model.eval()

@@ -6,24 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_cnn import SAMPLE_RATE, tiny_model_kwargs
+from tiny_cnn import SAMPLE_RATE, build_tiny_model, tiny_model_kwargs
 
 from encore.explain import explain_waveform
 from encore.explain.attribution import grid_slices, occlusion, prepare_song, target_function
 from encore.inference import Predictor
-from encore.models.classifier import EncoreModel
 
 SECOND = SAMPLE_RATE
-
-
-def tiny_model(seed: int = 0) -> EncoreModel:
-    torch.manual_seed(seed)
-    model = EncoreModel(**tiny_model_kwargs())
-    for module in model.modules():  # non-trivial BatchNorm statistics, so every input matters
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.running_mean.normal_(0, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    return model.eval()
 
 
 def song(seconds: float, seed: int = 0) -> np.ndarray:
@@ -40,7 +29,7 @@ def card(hop: float | None) -> dict:
 @pytest.mark.parametrize("hop", [None, SECOND // 2, 3 * SECOND // 10])
 @pytest.mark.parametrize("seconds", [0.7, 4.3, 5.0])
 def test_picture_maps(hop, seconds):
-    model = tiny_model()
+    model = build_tiny_model()
     prepared = prepare_song(model, song(seconds), chunk_samples=SECOND, hop_samples=hop)
     n_mels, n_frames = prepared.picture(prepared.chunks).shape
     assert prepared.frame_seconds.size == n_frames and np.all(np.diff(prepared.frame_seconds) > 0)
@@ -63,7 +52,7 @@ def test_picture_maps(hop, seconds):
 @pytest.mark.parametrize("hop", [None, SECOND // 2])
 @pytest.mark.parametrize("head, index", [("class", 1), ("tags", 2), ("regression", 0)])
 def test_chunk_local_occlusion_equals_occluding_the_whole_song(hop, head, index):
-    model = tiny_model(seed=3)
+    model = build_tiny_model(seed=3)
     prepared = prepare_song(model, song(4.6, seed=2), chunk_samples=SECOND, hop_samples=hop)
     f = target_function(model, card(None), head, index)
     fast = occlusion(f, prepared, n_segments=6, n_bands=3)
@@ -82,7 +71,7 @@ def test_chunk_local_occlusion_equals_occluding_the_whole_song(hop, head, index)
 
 
 def test_explanation_value_is_the_predictors_with_overlapping_chunks():
-    model = tiny_model(seed=5)
+    model = build_tiny_model(seed=5)
     wave = song(5.5, seed=4)
     for hop in (None, 0.5):
         predictor = Predictor(model, card(hop))

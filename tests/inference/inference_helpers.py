@@ -6,24 +6,9 @@ plumbing and numerics, not accuracy.
 from __future__ import annotations
 
 import numpy as np
-import torch
-from tiny_cnn import SAMPLE_RATE, tiny_model_kwargs
-
-from encore.models.classifier import EncoreModel
+from tiny_cnn import SAMPLE_RATE, build_tiny_model, tiny_model_kwargs  # noqa: F401 - build_tiny_model re-exported
 
 CARD_KWARGS = tiny_model_kwargs()
-
-
-def build_tiny_model(seed: int = 0) -> EncoreModel:
-    torch.manual_seed(seed)
-    model = EncoreModel(**CARD_KWARGS)
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.running_mean.normal_(0, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.normal_(0, 0.2)
-    return model.eval()
 
 
 def tiny_card(**extra) -> dict:
