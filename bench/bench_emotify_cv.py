@@ -54,7 +54,8 @@ def read_targets(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     votes.columns = [c.strip() for c in votes.columns]
     votes["appeal"] = votes["liked"] - votes["disliked"]
     songs = votes.groupby("track id").agg(genre=("genre", "first"), **{e: (e, "mean") for e in EMOTIONS},
-                                         appeal=("appeal", "mean"), n_votes=("liked", "size")).reset_index()
+                                         appeal=("appeal", "mean"), appeal_vote_sd=("appeal", "std"),
+                                         n_votes=("liked", "size")).reset_index()
     songs["genre"] = songs["genre"].str.strip()
     songs["path"] = [
         str(data / "audio" / g / f"{t - GENRE_OFFSETS[g]}.mp3") for t, g in zip(songs["track id"], songs["genre"], strict=True)
@@ -85,6 +86,8 @@ def make_manifest(songs: pd.DataFrame, splits: np.ndarray) -> Manifest:
     frame = pd.DataFrame({
         "track_id": songs["track_id"], "path": songs["path"], "artist": "", "title": "", "split": splits,
         "label": songs["genre"], "appeal": songs["appeal"],
+        # the evidence behind each song's rates, for train.target_weighting: evidence
+        "appeal_sd": songs["appeal_vote_sd"] / np.sqrt(songs["n_votes"]), "tag_support": songs["n_votes"],
         **{TAG_PREFIX + e: songs[e] for e in EMOTIONS},
     })
     return Manifest(frame=frame, label_names=sorted(GENRE_OFFSETS), tag_names=EMOTIONS, regression_names=["appeal"],

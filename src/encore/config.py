@@ -102,6 +102,11 @@ class TrainConfig(_Strict):
         "schedule (no early stopping; steadier when the validation split is small)",
     )
     balance: Literal["none", "class_weight", "sampler"] = "class_weight"
+    target_weighting: Literal["none", "evidence"] = Field(
+        "none",
+        description="weigh each song's tag and score losses by the evidence behind them (inverse variance from the "
+        "manifest's tag_support and appeal_sd): noisy targets lean on well-voted songs; none = every song alike",
+    )
     class_weight: float = Field(1.0, ge=0)
     appeal_weight: float = Field(1.0, ge=0)
     tags_weight: float = Field(0.5, ge=0)
@@ -129,6 +134,9 @@ class BaselineConfig(_Strict):
     min_samples_leaf: int = Field(1, gt=0)
     max_features: str | float = "sqrt"
     class_weight: Literal["balanced", "none"] = "balanced"
+    target_weighting: Literal["none", "evidence"] = Field(
+        "none", description="as train.target_weighting, as sample weights of the score and tag forests"
+    )
     n_fft: int = Field(2048, gt=0)
     hop_length: int = Field(512, gt=0)
     n_jobs: int = -1

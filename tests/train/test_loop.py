@@ -5,7 +5,8 @@ import torch
 from toy import CLASSES, make_toy, toy_config
 
 from encore.inference import Predictor
-from encore.train.loop import fit, get_lr
+from encore.exceptions import ParameterError
+from encore.train.loop import fit, get_lr, resolve_precision
 
 @pytest.fixture(scope="module")
 def toy():
@@ -83,7 +84,6 @@ def test_select_last_keeps_the_final_epoch_and_never_stops_early(toy, tmp_path, 
 
 
 def test_a_hop_longer_than_a_chunk_is_refused_with_the_fix(toy, tmp_path):
-    from encore.exceptions import ParameterError
 
     manifest, waveforms = toy
     with pytest.raises(ParameterError, match=r"chunk_hop_seconds=1.5 is longer than train.chunk_seconds=1.0"):
@@ -98,3 +98,24 @@ def test_the_card_carries_the_hop_and_validation_scores_overlapping_chunks(toy, 
     song = waveforms[manifest.subset("test")["track_id"][0]]
     assert len(song) == 3 * predictor.chunk_samples
     assert len(predictor._chunks(song)) == 6  # 0, 0.5, ..., 2 s whole, and the half-filled one at 2.5 s
+
+
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "auto"),
+    [(True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, None)],
+)
+def test_auto_precision_takes_bf16_only_where_the_cpu_has_it_in_hardware(monkeypatch, caplog, avx512_bf16, amx, auto):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)  # oneDNN runs it, maybe emulated
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert resolve_precision("auto", cpu) is auto
+    assert resolve_precision("fp32", cpu) is None
+    with caplog.at_level("WARNING", logger="encore.train.loop"):
+        assert resolve_precision("bf16", cpu) is torch.bfloat16  # asked for: emulated is allowed
+    assert ("emulates bfloat16" in caplog.text) is (auto is None)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert resolve_precision("auto", cpu) is None
+    with pytest.raises(ParameterError, match="precision='bf16'.*use 'auto' or 'fp32'"):
+        resolve_precision("bf16", cpu)

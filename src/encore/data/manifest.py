@@ -1,8 +1,8 @@
 """The manifest: the one on-disk contract between targets and training.
 
 A manifest is a CSV with one row per song (``track_id, path, artist, title, split,
-label, label_confidence, appeal, appeal_sd, n_events, n_listeners`` and one ``tag:<name>`` column of
-soft targets per tag) and a JSON sidecar naming the classes, tags and scores, with a
+label, label_confidence, appeal, appeal_sd, n_events, n_listeners``, one ``tag:<name>`` column of
+soft targets per tag and ``tag_support``, the listeners behind them) and a JSON sidecar naming the classes, tags and scores, with a
 digest of the table so a checkpoint can say exactly which data trained it.
 """
 
@@ -77,6 +77,30 @@ class Manifest:
         if not self.regression_names:
             return np.zeros((len(frame), 0), dtype=np.float32)
         return frame[self.regression_names].to_numpy(dtype=np.float32)
+
+    def target_noise(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Sampling variance of each song's observed targets, NaN where the manifest can't say.
+
+        A tag share ``p`` voted by ``n`` listeners (``tag_support``) has variance
+        ``p(1 - p) / n``, with ``p`` the tag's mean share over ``frame`` (a song's own share
+        is 0 or 1 too often on few votes). A score has the square of its ``<name>_sd``
+        column (``appeal_sd``, the appeal's standard error).
+
+        Returns:
+            ``(n_songs, n_tags)`` and ``(n_songs, n_scores)`` variances.
+        """
+        tags = self.tag_targets(frame)
+        tag_noise = np.full(tags.shape, np.nan)
+        if tags.size and "tag_support" in frame:
+            support = pd.to_numeric(frame["tag_support"], errors="coerce").to_numpy(dtype=float)
+            support = np.where(support > 0, support, np.nan)
+            share = np.nan_to_num(np.nanmean(tags, axis=0)) if np.isfinite(tags).any() else np.zeros(tags.shape[1])
+            tag_noise = (share * (1 - share))[None, :] / support[:, None]
+        score_noise = np.full((len(frame), len(self.regression_names)), np.nan)
+        for j, name in enumerate(self.regression_names):
+            if f"{name}_sd" in frame:
+                score_noise[:, j] = pd.to_numeric(frame[f"{name}_sd"], errors="coerce").to_numpy(dtype=float) ** 2
+        return tag_noise, score_noise
 
     def digest(self) -> str:
         """sha256 of the table's canonical CSV and the name lists."""

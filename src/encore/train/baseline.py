@@ -82,7 +82,7 @@ def fit_baseline(
 ) -> BaselineResult:
     """Fit a class forest and a score forest on the train split; record val metrics."""
     from encore.inference.baseline import BaselinePredictor
-    from encore.train.objectives import select_split, validation_metrics
+    from encore.train.objectives import select_split, target_weights, validation_metrics
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -108,12 +108,15 @@ def fit_baseline(
         models["classifier"] = clf
         importances["classifier"] = clf.feature_importances_.tolist()
     # one forest per kind of numeric target (scores, tag shares), on the songs that have all of it
-    for name, targets in (("regressor", train.scores), ("tagger", train.tags)):
+    # a multi-output forest takes one weight per song: the mean of its targets' weights
+    tag_weights, score_weights = target_weights(train, bc.target_weighting)
+    for name, targets, weights in (("regressor", train.scores, score_weights), ("tagger", train.tags, tag_weights)):
         known = ~np.isnan(targets).any(axis=1) if targets.size else np.zeros(0, dtype=bool)
         if known.sum() >= 2:
             forest = RandomForestRegressor(**common)
             y = targets[known]
-            forest.fit(features[known], y[:, 0] if y.shape[1] == 1 else y)
+            sample_weight = None if bc.target_weighting == "none" else weights[known].mean(axis=1)
+            forest.fit(features[known], y[:, 0] if y.shape[1] == 1 else y, sample_weight=sample_weight)
             models[name] = forest
             importances[name] = forest.feature_importances_.tolist()
     card: dict[str, Any] = {

@@ -43,7 +43,9 @@ from encore.train.augment import augment_waveforms
 from encore.train.calibrate import fit_song_temperature
 from encore.train.distributed import DistributedContext, setup_distributed
 from encore.train.ema import WeightAverage
-from encore.train.objectives import SplitData, compute_losses, select_split, selection_score, validation_metrics
+from encore.train.objectives import (
+    SplitData, compute_losses, select_split, selection_score, target_weights, validation_metrics,
+)
 from encore.train.transfer import freeze_body, load_body, set_body_eval
 
 logger = logging.getLogger(__name__)
@@ -69,13 +71,21 @@ def get_lr(step: int, *, total_steps: int, warmup_steps: int, base_lr: float) ->
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device`` (None = plain float32)."""
+    """The autocast dtype for ``precision`` on ``device`` (None = plain float32).
+
+    ``auto`` takes bfloat16 only where the hardware has it (:func:`bf16_supported`);
+    ``bf16`` also takes oneDNN's float32 emulation on other AVX-512 CPUs, with a warning
+    that it is slower there.
+    """
     if precision == "fp32":
         return None
-    supported = bf16_supported(device)
-    if precision == "bf16" and not supported:
+    if precision == "auto":
+        return torch.bfloat16 if bf16_supported(device) else None
+    if not bf16_supported(device, native=False):
         raise ParameterError(f"train.precision='bf16' but this {device.type} has no bfloat16 support; use 'auto' or 'fp32'")
-    return torch.bfloat16 if supported else None
+    if not bf16_supported(device):
+        logger.warning("train.precision='bf16': this %s emulates bfloat16, which is slower than 'fp32' here", device.type)
+    return torch.bfloat16
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -204,6 +214,7 @@ def fit(
     hop_samples = int(round((tc.chunk_hop_seconds or tc.chunk_seconds) * config.features.sample_rate))
     train_scores, score_mean, score_std = _standardise(train.scores)
     class_weights, song_weights = _balance(train, len(manifest.label_names), tc.balance)
+    tag_weights, score_weights = target_weights(train, tc.target_weighting)
     if class_weights is not None:
         class_weights = class_weights.to(ctx.device)
 
@@ -276,6 +287,7 @@ def fit(
             classes = torch.from_numpy(train.classes[global_idx])
             tags = torch.from_numpy(train.tags[global_idx])
             scores = torch.from_numpy(train_scores[global_idx].astype(np.float32))
+            tag_w, score_w = torch.from_numpy(tag_weights[global_idx]), torch.from_numpy(score_weights[global_idx])
             classes_b, lam = classes, 1.0
             if ac.mixup_alpha > 0:
                 lam = float(rng.beta(ac.mixup_alpha, ac.mixup_alpha))
@@ -284,13 +296,15 @@ def fit(
                 classes_b = classes[perm]
                 tags = lam * tags + (1 - lam) * tags[perm]
                 scores = lam * scores + (1 - lam) * scores[perm]
+                tag_w = lam * tag_w + (1 - lam) * tag_w[perm]
+                score_w = lam * score_w + (1 - lam) * score_w[perm]
             mine = slice(ctx.rank, None, ctx.world_size)
-            batch, classes, classes_b, tags, scores = (
-                t[mine].to(ctx.device) for t in (batch, classes, classes_b, tags, scores)
+            batch, classes, classes_b, tags, scores, tag_w, score_w = (
+                t[mine].to(ctx.device) for t in (batch, classes, classes_b, tags, scores, tag_w, score_w)
             )
             with autocast():
                 outputs = net(batch)
-            losses = compute_losses(outputs, classes, classes_b, lam, tags, scores, class_weights)
+            losses = compute_losses(outputs, classes, classes_b, lam, tags, scores, class_weights, tag_w, score_w)
             loss = (
                 tc.class_weight * losses.get("class", 0.0)
                 + tc.tags_weight * losses.get("tags", 0.0)

@@ -14,7 +14,9 @@ from sklearn.metrics import f1_score
 
 from encore.data.manifest import Manifest
 
-__all__ = ["SplitData", "compute_losses", "select_split", "selection_score", "validation_metrics"]
+__all__ = [
+    "SplitData", "compute_losses", "evidence_weights", "select_split", "selection_score", "target_weights", "validation_metrics",
+]
 
 
 @dataclass
@@ -26,6 +28,8 @@ class SplitData:
     classes: np.ndarray  # (n,) int, -1 = unlabelled
     tags: np.ndarray  # (n, n_tags), NaN rows = no evidence
     scores: np.ndarray  # (n, n_scores), NaN = missing
+    tag_noise: np.ndarray | None = None  # (n, n_tags) sampling variance of each share, NaN = unknown
+    score_noise: np.ndarray | None = None  # (n, n_scores) sampling variance of each score, NaN = unknown
 
 
 def select_split(manifest: Manifest, name: str, waveforms: Mapping[str, np.ndarray | None]) -> SplitData:
@@ -33,13 +37,62 @@ def select_split(manifest: Manifest, name: str, waveforms: Mapping[str, np.ndarr
     frame = manifest.subset(name)
     decoded = np.array([waveforms.get(t) is not None for t in frame["track_id"]], dtype=bool)  # a mask, also when empty
     frame = frame[decoded].reset_index(drop=True)
+    tag_noise, score_noise = manifest.target_noise(frame)
     return SplitData(
         track_ids=list(frame["track_id"]),
         waveforms=[waveforms[t] for t in frame["track_id"]],
         classes=manifest.class_targets(frame),
         tags=manifest.tag_targets(frame),
         scores=manifest.regression_targets(frame),
+        tag_noise=tag_noise,
+        score_noise=score_noise,
     )
+
+
+def evidence_weights(values: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Inverse-variance weights for noisy per-song targets, one column per target.
+
+    An observed rate is the song's true rate plus sampling noise of variance ``noise``
+    (a share voted by few listeners is noisier). With ``tau2`` the spread of the true
+    rates across songs (the observed variance less the mean noise, kept to at least a
+    tenth of the observed variance), the weight ``1 / (tau2 + noise)`` is what a
+    random-effects (meta-analysis) fit gives each song: a target the listeners agree on
+    (small noise next to ``tau2``) weighs all songs about equally; a noisy target such as
+    Emotify's amazement leans on the songs with many votes. Weights are scaled to mean 1
+    over the songs with a target; songs whose noise is unknown get the mean noise, and
+    songs without the target get 0.
+    """
+    weights = np.ones(values.shape, dtype=np.float32)
+    for j in range(values.shape[1] if values.ndim == 2 else 0):
+        known = np.isfinite(values[:, j])
+        col_noise = noise[:, j]
+        if known.sum() < 2 or not np.isfinite(col_noise[known]).any():
+            continue
+        mean_noise = float(np.nanmean(col_noise[known]))
+        col_noise = np.where(np.isfinite(col_noise), col_noise, mean_noise)
+        observed = float(np.var(values[known, j]))
+        tau2 = max(observed - mean_noise, 0.1 * observed, 1e-12)
+        w = np.where(known, 1.0 / (tau2 + col_noise), 0.0)
+        weights[:, j] = w / w[known].mean()
+    return weights
+
+
+def target_weights(split: SplitData, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-song, per-target loss weights: ``(n, n_tags)`` and ``(n, n_scores)``.
+
+    ``mode="none"``: all ones. ``mode="evidence"``: :func:`evidence_weights` from the
+    manifest's support columns (``tag_support``, ``appeal_sd``); targets without them
+    keep weight 1.
+    """
+    if mode not in ("none", "evidence"):
+        raise ValueError(f"target weighting {mode!r} must be 'none' or 'evidence'")
+    tag_w, score_w = np.ones(split.tags.shape, dtype=np.float32), np.ones(split.scores.shape, dtype=np.float32)
+    if mode == "evidence":
+        if split.tag_noise is not None and split.tags.size:
+            tag_w = evidence_weights(split.tags, split.tag_noise)
+        if split.score_noise is not None and split.scores.size:
+            score_w = evidence_weights(split.scores, split.score_noise)
+    return tag_w, score_w
 
 
 def compute_losses(
@@ -50,11 +103,15 @@ def compute_losses(
     tags: torch.Tensor,
     scores: torch.Tensor,
     class_weights: torch.Tensor | None,
+    tag_weights: torch.Tensor | None = None,
+    score_weights: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One loss per head, each over the items that have that target.
 
     ``classes_b`` and ``lam`` are mixup's second targets and weight (``lam == 1``: no
     mixup). Tags take soft targets (listener shares); scores are standardised.
+    ``tag_weights`` and ``score_weights`` (shaped like ``tags`` and ``scores``) weigh each
+    item's target, e.g. by how many listeners it rests on (:func:`target_weights`).
     Logits are cast to float32 first, so a bfloat16 forward pass keeps float32 losses.
     """
     losses: dict[str, torch.Tensor] = {}
@@ -68,11 +125,13 @@ def compute_losses(
     if "tags" in outputs:
         mask = ~torch.isnan(tags).any(dim=1)
         if mask.any():
-            losses["tags"] = F.binary_cross_entropy_with_logits(outputs["tags"][mask].float(), tags[mask])
+            weight = tag_weights[mask] if tag_weights is not None else None
+            losses["tags"] = F.binary_cross_entropy_with_logits(outputs["tags"][mask].float(), tags[mask], weight=weight)
     if "regression" in outputs:
         mask = ~torch.isnan(scores)
         if mask.any():
-            losses["regression"] = F.mse_loss(outputs["regression"].float()[mask], scores[mask])
+            squared = (outputs["regression"].float()[mask] - scores[mask]) ** 2
+            losses["regression"] = (squared * score_weights[mask]).mean() if score_weights is not None else squared.mean()
     return losses
 
 
