@@ -89,3 +89,24 @@ def test_bad_checkpoints_raise_checkpoint_error(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "nocard.pt")
     with pytest.raises(CheckpointError, match="no model card"):
         load_model(tmp_path / "nocard.pt")
+
+
+@pytest.mark.parametrize("block_name", ["ConvBlock", "ResBlock"])
+def test_relu_after_pooling_gives_the_textbook_block_and_its_gradients(block_name):
+    from encore.models import cnn
+
+    torch.manual_seed(0)
+    block = getattr(cnn, block_name)(3, 5).train()
+    x = torch.randn(2, 3, 8, 12, requires_grad=True)
+    out = block(x)
+    if block_name == "ConvBlock":
+        textbook = block.pool(torch.relu(block.bn(block.conv(x))))
+    else:
+        inner = block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(x)))))
+        textbook = block.pool(torch.relu(inner + block.shortcut(x)))
+    torch.testing.assert_close(out, textbook)
+    weight = torch.randn_like(out)
+    grads = torch.autograd.grad((out * weight).sum(), [x, *block.parameters()])
+    expected = torch.autograd.grad((textbook * weight).sum(), [x, *block.parameters()])
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want)
