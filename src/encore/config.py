@@ -54,6 +54,11 @@ class ModelConfig(_Strict):
 
     name: str = "small_cnn"
     dropout: float = Field(0.3, ge=0, lt=1)
+    members: int = Field(
+        1, ge=1, le=16,
+        description="networks trained side by side on the same batches, each on its own loss, whose logits are "
+        "averaged (a deep ensemble in one checkpoint); training and inference cost grow with it; 1 = one network",
+    )
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -141,6 +141,7 @@ def _model_kwargs(config: EncoreConfig, manifest: Manifest) -> dict[str, Any]:
         "tag_names": list(manifest.tag_names),
         "regression_names": list(manifest.regression_names),
         "dropout": config.model.dropout,
+        "n_members": config.model.members,
         "spec_augment": {
             "time_masks": ac.time_masks,
             "time_mask_frames": ac.time_mask_frames,
@@ -303,7 +304,7 @@ def fit(
                 t[mine].to(ctx.device) for t in (batch, classes, classes_b, tags, scores, tag_w, score_w)
             )
             with autocast():
-                outputs = net(batch)
+                outputs = net(batch, members=True)  # (batch, n_members, n): each member learns on its own loss
             losses = compute_losses(outputs, classes, classes_b, lam, tags, scores, class_weights, tag_w, score_w)
             loss = (
                 tc.class_weight * losses.get("class", 0.0)

@@ -113,7 +113,32 @@ def compute_losses(
     ``tag_weights`` and ``score_weights`` (shaped like ``tags`` and ``scores``) weigh each
     item's target, e.g. by how many listeners it rests on (:func:`target_weights`).
     Logits are cast to float32 first, so a bfloat16 forward pass keeps float32 losses.
+    Logits of an ensemble, ``(batch, n_members, n)`` (``EncoreModel(..., members=True)``),
+    give each member its own loss on the same targets; the losses returned are the
+    members' mean, so each member learns as it would alone.
     """
+    first = next(iter(outputs.values()), None)
+    if first is None or first.ndim == 2:
+        return _head_losses(outputs, classes, classes_b, lam, tags, scores, class_weights, tag_weights, score_weights)
+    per_member = [
+        _head_losses({name: logits[:, k] for name, logits in outputs.items()}, classes, classes_b, lam, tags, scores,
+                     class_weights, tag_weights, score_weights)
+        for k in range(first.shape[1])
+    ]
+    return {name: torch.stack([m[name] for m in per_member]).mean() for name in per_member[0]}
+
+
+def _head_losses(
+    outputs: Mapping[str, torch.Tensor],
+    classes: torch.Tensor,
+    classes_b: torch.Tensor,
+    lam: float,
+    tags: torch.Tensor,
+    scores: torch.Tensor,
+    class_weights: torch.Tensor | None,
+    tag_weights: torch.Tensor | None,
+    score_weights: torch.Tensor | None,
+) -> dict[str, torch.Tensor]:
     losses: dict[str, torch.Tensor] = {}
     if "class" in outputs:
         mask = (classes >= 0) & (classes_b >= 0)

@@ -57,8 +57,9 @@ def load_body(model: EncoreModel, model_kwargs: dict[str, Any], source: str | os
     if card.get("model_type") != "cnn":
         raise ParameterError(f"init_from={str(source)!r} is a {card.get('model_type')!r} run; transfer needs a CNN run")
     old = card["model_kwargs"]
-    for key in ("backbone", "backbone_kwargs", "frontend"):
-        if old.get(key) != model_kwargs.get(key):
+    for key in ("backbone", "backbone_kwargs", "frontend", "n_members"):
+        default = 1 if key == "n_members" else None  # cards before ensembles had one network
+        if old.get(key, default) != model_kwargs.get(key, default):
             raise ParameterError(
                 f"init_from={str(source)!r} has {key}={old.get(key)!r} but this run asks for {model_kwargs.get(key)!r}; "
                 f"use the same model and features settings as the source run"

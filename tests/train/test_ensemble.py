@@ -1,0 +1,109 @@
+"""Deep ensembles in one model (model.members): each member learns on its own loss, the
+model's output is their mean, and every inference path treats the ensemble as one model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from toy import make_toy, toy_config
+
+from encore.exceptions import ParameterError
+from encore.inference import Predictor
+from encore.models.checkpoint import load_model
+from encore.models.classifier import EncoreModel
+from encore.train.loop import fit
+from encore.train.objectives import compute_losses
+
+KWARGS = {
+    "frontend": {"sample_rate": 8000, "n_fft": 256, "hop_length": 128, "n_mels": 32, "f_max": 4000.0},
+    "backbone": "small_cnn",
+    "backbone_kwargs": {"channels": [4, 8, 8, 8], "embedding_dim": 8},
+    "label_names": ["a", "b", "c"], "tag_names": ["x", "y"], "regression_names": ["appeal"], "dropout": 0.0,
+}
+
+
+def _single_member(ensemble: EncoreModel, k: int) -> EncoreModel:
+    """A one-network model holding member ``k``'s backbone and head weights."""
+    single = EncoreModel(**KWARGS)
+    single.frontend.load_state_dict(ensemble.frontend.state_dict())
+    single.input_norm.load_state_dict(ensemble.input_norm.state_dict())
+    single.backbone.load_state_dict(ensemble.backbone[k].state_dict())
+    for name, head in single.heads.items():
+        head.weight.data.copy_(ensemble.heads[name].weight[k])
+        head.bias.data.copy_(ensemble.heads[name].bias[k])
+    return single
+
+
+def test_the_output_is_the_members_mean_and_each_member_is_a_whole_network():
+    torch.manual_seed(0)
+    ensemble = EncoreModel(**KWARGS, n_members=3).eval()
+    x = torch.randn(4, 8000) * 0.1
+    with torch.no_grad():
+        mean, members = ensemble(x), ensemble(x, members=True)
+        assert members["class"].shape == (4, 3, 3) and members["tags"].shape == (4, 3, 2)
+        assert members["regression"].shape == (4, 3, 1) and ensemble.embedding_dim == 24
+        for name in mean:
+            torch.testing.assert_close(mean[name], members[name].mean(dim=1))
+        for k in range(3):
+            alone = _single_member(ensemble, k).eval()(x)
+            for name in alone:
+                torch.testing.assert_close(members[name][:, k], alone[name], atol=1e-5, rtol=1e-5)
+    # the members differ: they start from different weights
+    assert not torch.allclose(members["class"][:, 0], members["class"][:, 1])
+
+
+def test_one_member_keeps_the_single_network_layout():
+    torch.manual_seed(0)
+    model = EncoreModel(**KWARGS)
+    assert model.n_members == 1 and isinstance(model.heads["class"], torch.nn.Linear)
+    assert "backbone.dense.0.weight" in model.state_dict()  # checkpoints written before ensembles still load
+    out = model.eval()(torch.randn(2, 8000), members=True)
+    assert out["class"].shape == (2, 1, 3)
+    with pytest.raises(ParameterError, match="n_members=0 must be a positive integer"):
+        EncoreModel(**KWARGS, n_members=0)
+
+
+def test_each_member_gets_the_gradient_it_would_get_alone():
+    torch.manual_seed(0)
+    ensemble = EncoreModel(**KWARGS, n_members=2).eval()  # eval: BatchNorm statistics fixed, no dropout
+    x = torch.randn(6, 8000) * 0.1
+    classes = torch.tensor([0, 1, 2, 0, 1, 2])
+    tags, scores = torch.rand(6, 2), torch.randn(6, 1)
+    losses = compute_losses(ensemble(x, members=True), classes, classes, 1.0, tags, scores, None)
+    sum(losses.values()).backward()
+    for k in range(2):
+        single = _single_member(ensemble, k).eval()
+        alone = compute_losses(single(x), classes, classes, 1.0, tags, scores, None)
+        sum(alone.values()).backward()
+        for (name, p_single), p_member in zip(single.backbone.named_parameters(), ensemble.backbone[k].parameters(), strict=True):
+            # the ensemble's loss is the members' mean, so each member's gradient is its own over n_members
+            torch.testing.assert_close(p_member.grad * 2, p_single.grad, atol=1e-5, rtol=1e-4, msg=name)
+        torch.testing.assert_close(ensemble.heads["tags"].weight.grad[k] * 2, single.heads["tags"].weight.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_an_ensemble_trains_saves_and_serves_through_every_backend(tmp_path):
+    manifest, waveforms = make_toy()
+    config = toy_config(**{"model.members": 2, "train.epochs": 3})
+    result = fit(manifest, waveforms, config, tmp_path / "ens")
+    model, card = load_model(result.checkpoint)
+    assert model.n_members == 2 and card["model_kwargs"]["n_members"] == 2
+    assert np.isfinite(result.history[-1]["train_loss"])
+    songs = [waveforms[t] for t in manifest.subset("test")["track_id"][:3]]
+    eager = Predictor.from_checkpoint(result.checkpoint, backend="eager").predict_arrays(songs)
+    for backend in ("torch", "onnx"):
+        got = Predictor.from_checkpoint(result.checkpoint, backend=backend).predict_arrays(songs)
+        for key in ("class_probs", "tag_probs", "scores"):
+            np.testing.assert_allclose(got[key], eager[key], atol=2e-2 if backend == "torch" else 1e-4, err_msg=f"{backend} {key}")
+    # members=1 and members=2 runs on the same seed: the ensemble is not the single network
+    single = fit(manifest, waveforms, toy_config(**{"train.epochs": 3}), tmp_path / "one")
+    alone = Predictor.from_checkpoint(single.checkpoint, backend="eager").predict_arrays(songs)
+    assert not np.allclose(alone["class_probs"], eager["class_probs"])
+
+
+def test_transfer_needs_the_same_number_of_members(tmp_path):
+    manifest, waveforms = make_toy()
+    source = fit(manifest, waveforms, toy_config(**{"train.epochs": 1}), tmp_path / "src")
+    with pytest.raises(ParameterError, match="n_members=1 but this run asks for 2"):
+        fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "model.members": 2, "train.init_from": str(source.run_dir)}),
+            tmp_path / "dst")
