@@ -148,12 +148,15 @@ def test_models_health_metrics_docs_and_404(make_client):
     assert "<title>encore</title>" in client.get("/").text
 
 
-def test_models_reports_the_cards_chunk_hop(make_client, serve_run, tmp_path):
-    card = {**load_checkpoint(serve_run)["model_card"], "chunk_hop_seconds": 0.25}
+def test_models_reports_the_cards_chunk_hop_and_ensemble_members(make_client, serve_run, tmp_path):
+    assert make_client().get("/v1/models").json()["models"][0]["members"] == 1
+    old = load_checkpoint(serve_run)["model_card"]
+    card = {**old, "chunk_hop_seconds": 0.25, "model_kwargs": {**old["model_kwargs"], "n_members": 2}}
     torch.manual_seed(0)
-    save_checkpoint(tmp_path / "hop" / "checkpoint.pt", EncoreModel(**MODEL_KWARGS).eval(), card)
+    save_checkpoint(tmp_path / "hop" / "checkpoint.pt", EncoreModel(**{**MODEL_KWARGS, "n_members": 2}).eval(), card)
     info = make_client(run=tmp_path / "hop").get("/v1/models").json()["models"][0]
-    assert (info["chunk_seconds"], info["chunk_hop_seconds"]) == (1.0, 0.25)
+    assert (info["chunk_seconds"], info["chunk_hop_seconds"], info["members"]) == (1.0, 0.25, 2)
+    assert make_client(run=tmp_path / "hop").post("/v1/predict", files=upload(wav_bytes(1.5))).status_code == 200
 
 
 def test_onnx_backend_serves_the_same_probabilities(make_client):

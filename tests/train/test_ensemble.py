@@ -95,6 +95,11 @@ def test_an_ensemble_trains_saves_and_serves_through_every_backend(tmp_path):
         got = Predictor.from_checkpoint(result.checkpoint, backend=backend).predict_arrays(songs)
         for key in ("class_probs", "tag_probs", "scores"):
             np.testing.assert_allclose(got[key], eager[key], atol=2e-2 if backend == "torch" else 1e-4, err_msg=f"{backend} {key}")
+    # an explanation of the ensemble explains its mean output
+    from encore.explain.song import explain_waveform
+
+    explanation = explain_waveform(Predictor.from_checkpoint(result.checkpoint), songs[0], n_segments=4, n_bands=4)
+    assert np.isfinite(explanation.to_dict()["segments"][0]["share"])
     # members=1 and members=2 runs on the same seed: the ensemble is not the single network
     single = fit(manifest, waveforms, toy_config(**{"train.epochs": 3}), tmp_path / "one")
     alone = Predictor.from_checkpoint(single.checkpoint, backend="eager").predict_arrays(songs)

@@ -176,6 +176,7 @@ def models(request: Request) -> dict[str, Any]:
             "sample_rate": predictor.sample_rate,
             "chunk_seconds": card.get("chunk_seconds"),
             "chunk_hop_seconds": _hop_seconds(predictor),
+            "members": card.get("model_kwargs", {}).get("n_members", 1) if card.get("model_type") == "cnn" else None,
             "metrics": card.get("metrics", {}),
             "calibration": card.get("calibration"),
             "created_at": card.get("created_at"),
