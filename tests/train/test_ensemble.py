@@ -112,3 +112,36 @@ def test_transfer_needs_the_same_number_of_members(tmp_path):
     with pytest.raises(ParameterError, match="n_members=1 but this run asks for 2"):
         fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "model.members": 2, "train.init_from": str(source.run_dir)}),
             tmp_path / "dst")
+
+
+def test_a_training_step_moves_each_member_as_it_would_move_alone():
+    """Same batch, clipping active: after a step each member equals its solo twin.
+
+    The ensemble's loss is the members' mean, so its member gradients are the solo ones
+    over n_members; plain SGD at n_members times the rate takes the same step (AdamW, the
+    loop's optimiser, does not see a constant factor at all).
+    """
+    from encore.train.loop import clip_gradients
+
+    torch.manual_seed(0)
+    ensemble = EncoreModel(**KWARGS, n_members=2).train()
+    singles = [_single_member(ensemble, k).train() for k in range(2)]
+    for model in (ensemble, *singles):  # the shared input norm learns from every member: out of this comparison
+        model.input_norm.requires_grad_(False)
+    x = torch.randn(8, 8000) * 0.1
+    classes = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    tags, scores = torch.rand(8, 2), torch.randn(8, 1)
+    max_norm = 0.05  # far below the gradients' norms, so every group is clipped
+    for model, outputs, lr in [(ensemble, lambda m: m(x, members=True), 0.2)] + [(s, lambda m: m(x), 0.1) for s in singles]:
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        losses = compute_losses(outputs(model), classes, classes, 1.0, tags, scores, None)
+        sum(losses.values()).backward()
+        norm_before = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.backbone.parameters()]))
+        clip_gradients(model, max_norm)
+        norm_after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.backbone.parameters()]))
+        assert norm_after < norm_before
+        optimizer.step()
+    for k, single in enumerate(singles):
+        for (name, p_single), p_member in zip(single.backbone.named_parameters(), ensemble.backbone[k].parameters(), strict=True):
+            torch.testing.assert_close(p_member, p_single, atol=1e-6, rtol=1e-5, msg=name)
+        torch.testing.assert_close(ensemble.heads["class"].weight[k], single.heads["class"].weight, atol=1e-6, rtol=1e-5)

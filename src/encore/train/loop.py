@@ -50,7 +50,7 @@ from encore.train.transfer import freeze_body, load_body, set_body_eval
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FitResult", "fit", "get_lr", "resolve_precision"]
+__all__ = ["FitResult", "clip_gradients", "fit", "get_lr", "resolve_precision"]
 
 
 @dataclass
@@ -86,6 +86,31 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     if not bf16_supported(device):
         logger.warning("train.precision='bf16': this %s emulates bfloat16, which is slower than 'fp32' here", device.type)
     return torch.bfloat16
+
+
+def clip_gradients(model: EncoreModel, max_norm: float) -> None:
+    """Clip the gradient norm at ``max_norm``; an ensemble's members one by one.
+
+    An ensemble's loss is its members' mean, so member ``k``'s gradient is its own loss's
+    gradient over ``n_members``; clipping each member's share at ``max_norm / n_members``
+    steps each member as its own run would (Adam does not see the constant factor). The
+    shared front end is clipped on its own at ``max_norm``.
+    """
+    k_members = model.n_members
+    if k_members == 1:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        return
+    member_params = {id(p) for p in model.backbone.parameters()} | {id(p) for p in model.heads.parameters()}
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if id(p) not in member_params], max_norm)
+    for k in range(k_members):
+        grads = [p.grad for p in model.backbone[k].parameters() if p.grad is not None]
+        grads += [p.grad[k] for p in model.heads.parameters() if p.grad is not None]  # MemberLinear: member first
+        if not grads:
+            continue
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        factor = torch.clamp(max_norm / k_members / (norm + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(factor)
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -318,7 +343,7 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if tc.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                clip_gradients(model, tc.grad_clip)
             optimizer.step()
             if average is not None:
                 average.update(model, step)
