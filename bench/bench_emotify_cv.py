@@ -4,6 +4,7 @@ Usage:
     python bench/bench_emotify_cv.py [--data ../shared/data/emotify] [--folds 5] [--models cnn,rf]
                                      [--config configs/emotify_cv.yaml] [--set train.epochs=30 ...]
                                      [--only-folds 0,1] [--val-fraction 0] [--out bench/emotify_cv.json]
+                                     [--predictions predictions.csv]
                                      [--reuse-runs]
 
 Targets come straight from the annotations (one row per listener answer): the genre (4
@@ -150,6 +151,8 @@ def main() -> None:
                         help="share of each fold's training songs held out for validation (0 = train on all of them; "
                         "use with train.select=last, as there is then nothing to stop early on or calibrate with)")
     parser.add_argument("--out", type=Path, default=None, help="write all numbers as JSON here")
+    parser.add_argument("--predictions", type=Path, default=None,
+                        help="write every held-out song's predictions (one row per model and song) as CSV here")
     parser.add_argument("--reuse-runs", action="store_true",
                         help="score the CNN checkpoints already in --runs instead of training them again (train time "
                         "from the run's metrics.csv); only the scoring settings (train.chunk_hop_seconds) may differ")
@@ -196,8 +199,27 @@ def main() -> None:
 
     report = summarise(songs, votes, pooled, times)
     print(format_table(report))
+    if args.predictions:
+        write_predictions(args.predictions, pooled)
     if args.out:
         args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
+def write_predictions(path: Path, pooled: dict) -> None:
+    """One row per model and held-out song: genre probabilities, emotion rates, appeal."""
+    frames = []
+    for name, got in pooled.items():
+        if not got["ids"]:
+            continue
+        arrays = {k: np.concatenate([a[k] for a in got["arrays"]]) for k in got["arrays"][0]}
+        frame = pd.DataFrame({"model": name, "track_id": got["ids"]})
+        for j, genre in enumerate(sorted(GENRE_OFFSETS)):
+            frame[f"p_{genre}"] = arrays["class_probs"][:, j]
+        for j, emotion in enumerate(EMOTIONS):
+            frame[emotion] = arrays["tag_probs"][:, j]
+        frame["appeal"] = arrays["scores"][:, 0]
+        frames.append(frame)
+    pd.concat(frames).to_csv(path, index=False)
 
 
 def summarise(songs: pd.DataFrame, votes: pd.DataFrame, pooled: dict, times: dict) -> dict:
