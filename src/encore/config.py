@@ -116,6 +116,12 @@ class TrainConfig(_Strict):
     appeal_weight: float = Field(1.0, ge=0)
     tags_weight: float = Field(0.5, ge=0)
     aggregate: Literal["mean_probs", "mean_logits"] = "mean_probs"
+    refit_heads: list[Literal["tags", "regression"]] = Field(
+        default_factory=list,
+        description="after training, refit these heads on the training songs' mean embeddings (L2 strength by "
+        "cross-validation over the songs): tags as a logistic model on the listener shares, scores by ridge; "
+        "[] = keep the heads as trained",
+    )
     seed: int = 0
     log_every: int = Field(20, gt=0)
     num_threads: int | None = None

@@ -33,6 +33,7 @@ from torch import Tensor
 from encore.audio import chunk_waveform
 from encore.exceptions import ParameterError
 from encore.features.logmel import mel_frequencies
+from encore.inference.aggregate import card_mean_logits
 from encore.inference.predictor import MIN_FRACTION
 
 __all__ = [
@@ -160,12 +161,12 @@ def head_outputs(model: torch.nn.Module, card: dict, head: str, chunks: Tensor) 
     flat = chunks.reshape(batch * n_chunks, *chunks.shape[2:])
     outputs = model.forward_head(model.forward_features_from_log_mel(model.input_norm(flat)))
     logits = outputs[head].reshape(batch, n_chunks, -1).float()
-    mean_logits = card.get("aggregate", "mean_probs") == "mean_logits"
+    mean_logits, tag_mean_logits = card_mean_logits(card)
     if head == "class":
         logits = logits / card_temperature(card)
         return torch.softmax(logits.mean(1), -1) if mean_logits else torch.softmax(logits, -1).mean(1)
     if head == "tags":
-        return torch.sigmoid(logits.mean(1)) if mean_logits else torch.sigmoid(logits).mean(1)
+        return torch.sigmoid(logits.mean(1)) if tag_mean_logits else torch.sigmoid(logits).mean(1)
     stats = card.get("regression_stats", {})
     mean = torch.as_tensor(np.asarray(stats.get("mean", 0.0), dtype=np.float32))
     std = torch.as_tensor(np.asarray(stats.get("std", 1.0), dtype=np.float32))

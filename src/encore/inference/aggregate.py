@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INTERVAL_Z", "SongAccumulator", "describe_arrays"]
+__all__ = ["INTERVAL_Z", "SongAccumulator", "card_mean_logits", "describe_arrays"]
 
 INTERVAL_Z = 1.96
 """Half-width of a score interval in standard deviations of the song's chunk scores."""
@@ -27,6 +27,17 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
+def card_mean_logits(card: dict[str, Any]) -> tuple[bool, bool]:
+    """Whether the class and the tag heads average logits (else probabilities) over chunks.
+
+    The card's ``aggregate`` sets both; ``aggregate_tags`` (written by the song-level
+    refit of the tag head, :mod:`encore.train.refit`) overrides it for the tags.
+    """
+    classes = card.get("aggregate", "mean_probs") == "mean_logits"
+    tags = card.get("aggregate_tags", card.get("aggregate", "mean_probs")) == "mean_logits"
+    return classes, tags
+
+
 class SongAccumulator:
     """Running sums of one song's chunk outputs.
 
@@ -35,10 +46,14 @@ class SongAccumulator:
         temperature: Class logits are divided by it before the softmax.
         regression_stats: ``{"mean": [...], "std": [...]}`` that undo the training-time
             standardisation of scores.
+        tag_mean_logits: As ``mean_logits``, for the tags; None = as ``mean_logits``.
     """
 
-    def __init__(self, *, mean_logits: bool, temperature: float, regression_stats: dict[str, Any]) -> None:
+    def __init__(
+        self, *, mean_logits: bool, temperature: float, regression_stats: dict[str, Any], tag_mean_logits: bool | None = None
+    ) -> None:
         self.mean_logits = mean_logits
+        self.tag_mean_logits = mean_logits if tag_mean_logits is None else tag_mean_logits
         self.temperature = temperature
         self.regression_stats = regression_stats
         self.n_chunks = 0
@@ -59,7 +74,7 @@ class SongAccumulator:
             scaled = logits["class"] / self.temperature
             self._add("class", scaled if self.mean_logits else _softmax(scaled))
         if "tags" in logits:
-            self._add("tags", logits["tags"] if self.mean_logits else _sigmoid(logits["tags"]))
+            self._add("tags", logits["tags"] if self.tag_mean_logits else _sigmoid(logits["tags"]))
         if "regression" in logits:
             scores = logits["regression"].astype(np.float64)
             self._add("regression", scores)
@@ -77,7 +92,7 @@ class SongAccumulator:
             out["class_probs"] = (_softmax(mean) if self.mean_logits else mean).astype(np.float32)
         if "tags" in self.sums:
             mean = self.sums["tags"] / n
-            out["tag_probs"] = (_sigmoid(mean) if self.mean_logits else mean).astype(np.float32)
+            out["tag_probs"] = (_sigmoid(mean) if self.tag_mean_logits else mean).astype(np.float32)
         if "regression" in self.sums and self.score_squares is not None:
             mean = self.sums["regression"] / n
             spread = np.sqrt(np.maximum(self.score_squares / n - mean**2, 0.0))

@@ -26,7 +26,7 @@ import numpy as np
 from encore.audio import audio_duration, chunk_waveform, load_audio
 from encore.audio.io import AudioSource
 from encore.exceptions import AudioDecodeError, ParameterError
-from encore.inference.aggregate import SongAccumulator, describe_arrays
+from encore.inference.aggregate import SongAccumulator, card_mean_logits, describe_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -168,8 +168,9 @@ class Predictor(SongPredictions):
         return value
 
     def _accumulator(self) -> SongAccumulator:
+        classes, tags = card_mean_logits(self.card)
         return SongAccumulator(
-            mean_logits=self.card.get("aggregate", "mean_probs") == "mean_logits", temperature=self.temperature,
+            mean_logits=classes, tag_mean_logits=tags, temperature=self.temperature,
             regression_stats=self.card.get("regression_stats") or {},
         )
 

@@ -35,7 +35,7 @@ from encore.audio.chunking import random_crop
 from encore.config import EncoreConfig, save_config
 from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
-from encore.inference.backends import bf16_supported
+from encore.inference.backends import bf16_supported, card_wants_bf16
 from encore.inference.predictor import Predictor
 from encore.models.checkpoint import load_checkpoint, save_checkpoint
 from encore.models.classifier import EncoreModel
@@ -46,6 +46,7 @@ from encore.train.ema import WeightAverage
 from encore.train.objectives import (
     SplitData, compute_losses, select_split, selection_score, target_weights, validation_metrics,
 )
+from encore.train.refit import refit_heads
 from encore.train.transfer import freeze_body, load_body, set_body_eval
 
 logger = logging.getLogger(__name__)
@@ -402,10 +403,34 @@ def fit(
         ctx.barrier()
 
     if ctx.is_main:
+        if tc.refit_heads:
+            _refit(best_path, train, val, list(tc.refit_heads), chunk_samples, hop_samples, train_scores, tc.seed)
         _calibrate(best_path, val, chunk_samples, hop_samples, tc.aggregate)
     ctx.barrier()
     ctx.close()
     return FitResult(run_dir=run_dir, checkpoint=best_path, best_epoch=best_epoch, best_metrics=best_metrics, history=history)
+
+
+def _refit(
+    best_path: Path, train: SplitData, val: SplitData, heads: list[str], chunk_samples: int, hop_samples: int,
+    train_scores: np.ndarray, seed: int,
+) -> None:
+    """Refit ``heads`` of the kept weights on the training songs (see :mod:`encore.train.refit`)."""
+    if not best_path.exists():
+        return
+    state = load_checkpoint(best_path)
+    card = state["model_card"]
+    model = EncoreModel(**card["model_kwargs"])
+    model.load_state_dict(state["model_state"])
+    report = refit_heads(model, train, heads, chunk_samples=chunk_samples, hop_samples=hop_samples, scores=train_scores,
+                         bf16=card_wants_bf16(card), seed=seed)
+    card["refit"] = report
+    if "tags" in report:
+        card["aggregate_tags"] = "mean_logits"  # exact: the refit model is a linear map of the mean embedding
+    if val.track_ids:
+        card.setdefault("metrics", {})["validation_before_refit"] = card.get("metrics", {}).get("validation", {})
+        card["metrics"]["validation"] = validation_metrics(Predictor(model, card, batch_size=64).predict_arrays(val.waveforms), val)
+    save_checkpoint(best_path, model, card)
 
 
 def _calibrate(best_path: Path, val: SplitData, chunk_samples: int, hop_samples: int, aggregate: str) -> None:

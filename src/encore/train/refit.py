@@ -1,0 +1,219 @@
+"""Song-level refit of the tag and score heads on the trained network's embeddings.
+
+The network learns its heads on random chunks of a song against the song's targets, so
+a chunk is asked for what only the whole song can say, and a noisy listener rate (a few
+listeners ticked "amazement") pulls each chunk's head as hard as a clean one. After
+training, the backbone stays as it is and each chosen head is refit where the targets
+live, on the song: a linear map from the song's mean embedding (its chunks cut and
+averaged exactly as the :class:`~encore.inference.Predictor` cuts them) to the song's
+targets, with an L2 penalty whose strength is chosen by cross-validation over the
+training songs. This is last-layer retraining (Kirichenko et al., "Last Layer
+Re-Training is Sufficient for Robustness to Spurious Correlations", ICLR 2023; a linear
+probe, as in transfer learning) with the song as the unit.
+
+- ``tags`` (listener shares): a logistic model on soft targets (binary cross-entropy),
+  one strength for all tags; the song's tag probabilities are then the sigmoid of the
+  mean of its chunk logits, so the card's ``aggregate_tags`` becomes ``mean_logits``
+  and the song's output is exactly the refit model's.
+- ``regression`` (standardised scores): ridge regression, one strength per score; a
+  score is the mean of its chunk outputs, so the refit is exact for any aggregation.
+
+A mean of linear head outputs equals the head applied to the mean embedding, so the
+refit heads are written back into the model's own linear heads (for an ensemble, into
+its members' heads): the checkpoint, ONNX export and explanations need nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from encore.audio import chunk_waveform
+from encore.exceptions import ParameterError
+from encore.inference.predictor import MIN_FRACTION
+from encore.models.classifier import EncoreModel
+from encore.train.objectives import SplitData
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["REFIT_HEADS", "STRENGTHS", "fit_ridge", "fit_soft_logistic", "refit_heads", "song_embeddings"]
+
+REFIT_HEADS = ("tags", "regression")
+STRENGTHS = tuple(float(s) for s in np.logspace(-4, 1, 11))
+"""L2 strengths tried, per song and standardised embedding dimension (see :func:`fit_soft_logistic`)."""
+
+
+@torch.no_grad()
+def song_embeddings(
+    model: EncoreModel,
+    waveforms: Sequence[np.ndarray],
+    *,
+    chunk_samples: int,
+    hop_samples: int,
+    bf16: bool = False,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Each song's mean embedding over its chunks, ``(n_songs, model.embedding_dim)``.
+
+    Chunks are cut as the Predictor cuts them; the model runs in eval mode (and under a
+    bfloat16 autocast with ``bf16``, as a bfloat16-trained model is served).
+    """
+    model = model.eval()
+    device = next(model.parameters()).device
+    out = np.zeros((len(waveforms), model.embedding_dim), dtype=np.float64)
+    for i, waveform in enumerate(waveforms):
+        chunks = chunk_waveform(np.asarray(waveform, dtype=np.float32), chunk_samples=chunk_samples,
+                                hop_samples=hop_samples, min_fraction=MIN_FRACTION)
+        total = np.zeros(model.embedding_dim, dtype=np.float64)
+        for start in range(0, len(chunks), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(chunks[start : start + batch_size])).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                total += model.forward_features(batch).float().sum(0).cpu().numpy()
+        out[i] = total / max(len(chunks), 1)
+    return out
+
+
+def fit_soft_logistic(features: np.ndarray, targets: np.ndarray, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """L2-penalised logistic regression on soft targets in [0, 1], one output per column.
+
+    Minimises ``mean_songs(sum_tags BCE(x W + b, y)) + strength * |W|^2`` (L-BFGS, float64;
+    the problem is convex).
+
+    Returns:
+        ``W`` (n_features, n_outputs) and ``b`` (n_outputs,).
+    """
+    x = torch.as_tensor(features, dtype=torch.float64)
+    y = torch.as_tensor(targets, dtype=torch.float64)
+    weight = torch.zeros(x.shape[1], y.shape[1], dtype=torch.float64, requires_grad=True)
+    bias = torch.logit(y.mean(0).clamp(1e-4, 1 - 1e-4)).detach().clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=200, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(x @ weight + bias, y, reduction="sum") / len(x)
+        loss = loss + strength * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weight.detach().numpy(), bias.detach().numpy()
+
+
+def fit_ridge(features: np.ndarray, targets: np.ndarray, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge regression in closed form: ``mean_songs |x W + b - y|^2 + strength * |W|^2`` per column."""
+    x_mean, y_mean = features.mean(0), targets.mean(0)
+    x, y = features - x_mean, targets - y_mean
+    gram = x.T @ x / len(x) + strength * np.eye(x.shape[1])
+    weight = np.linalg.solve(gram, x.T @ y / len(x))
+    return weight, y_mean - x_mean @ weight
+
+
+def _bce(logits: np.ndarray, targets: np.ndarray) -> float:
+    return float(np.mean(np.logaddexp(0.0, logits) - targets * logits) * targets.shape[1])
+
+
+def _choose_strength(fit, loss, features: np.ndarray, targets: np.ndarray, *, n_folds: int, seed: int) -> tuple[float, float]:
+    """The strength with the lowest held-out ``loss`` over ``n_folds`` folds of the songs."""
+    order = np.random.default_rng(seed).permutation(len(features))
+    folds = np.array_split(order, min(n_folds, len(features)))
+    losses = np.zeros(len(STRENGTHS))
+    for held in folds:
+        keep = np.setdiff1d(order, held)
+        for i, strength in enumerate(STRENGTHS):
+            weight, bias = fit(features[keep], targets[keep], strength)
+            losses[i] += loss(features[held] @ weight + bias, targets[held]) * len(held)
+    best = int(np.argmin(losses))
+    return STRENGTHS[best], float(losses[best] / len(features))
+
+
+def _install(model: EncoreModel, head: str, weight: np.ndarray, bias: np.ndarray, columns: Sequence[int]) -> None:
+    """Write a linear map of the (concatenated) embedding into ``head``'s outputs ``columns``."""
+    module = model.heads[head]
+    weight_t = torch.as_tensor(weight.T, dtype=module.weight.dtype)  # (n_out, embedding_dim)
+    bias_t = torch.as_tensor(bias, dtype=module.bias.dtype)
+    cols = list(columns)
+    with torch.no_grad():
+        if model.n_members == 1:
+            module.weight[cols] = weight_t
+            module.bias[cols] = bias_t
+            return
+        k_members, dim = model.n_members, module.in_features
+        for k in range(k_members):  # the ensemble's output is its members' mean: member k carries K x its slice
+            module.weight[k, cols] = k_members * weight_t[:, k * dim : (k + 1) * dim]
+            module.bias[k, cols] = bias_t
+
+
+def refit_heads(
+    model: EncoreModel,
+    train: SplitData,
+    heads: Sequence[str],
+    *,
+    chunk_samples: int,
+    hop_samples: int,
+    scores: np.ndarray,
+    bf16: bool = False,
+    n_folds: int = 5,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Refit ``heads`` of ``model`` (in place) on ``train``'s song embeddings.
+
+    Args:
+        model: The trained model.
+        train: The training songs and their targets.
+        heads: A subset of :data:`REFIT_HEADS`.
+        chunk_samples: Chunk length, as the Predictor cuts songs.
+        hop_samples: Chunk hop, likewise.
+        scores: ``train``'s scores as the regression head learns them (standardised),
+            ``(n_songs, n_scores)``, NaN where missing.
+        bf16: Embed under a bfloat16 autocast (a bfloat16-trained model is served so).
+        n_folds: Cross-validation folds for the penalty strength.
+        seed: Fold assignment.
+
+    Returns:
+        For the model card: per head, the strength chosen, its held-out loss and the
+        number of songs.
+    """
+    unknown = sorted(set(heads) - set(REFIT_HEADS))
+    if unknown:
+        raise ParameterError(f"train.refit_heads={list(heads)!r}: {unknown} cannot be refit; choose from {list(REFIT_HEADS)}")
+    wanted = [h for h in heads if h in model.heads]
+    if not wanted:
+        return {}
+    embeddings = song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
+    center, scale = embeddings.mean(0), embeddings.std(0)
+    scale = np.where(scale > 1e-8, scale, 1.0)
+    standard = (embeddings - center) / scale
+
+    def unstandardise(weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return weight / scale[:, None], bias - (center / scale) @ weight
+
+    report: dict[str, Any] = {}
+    if "tags" in wanted:
+        known = ~np.isnan(train.tags).any(axis=1)
+        if known.sum() >= 2 * n_folds:
+            x, y = standard[known], train.tags[known].astype(np.float64)
+            strength, loss = _choose_strength(fit_soft_logistic, _bce, x, y, n_folds=n_folds, seed=seed)
+            _install(model, "tags", *unstandardise(*fit_soft_logistic(x, y, strength)), range(y.shape[1]))
+            report["tags"] = {"strength": strength, "cv_bce": loss, "songs": int(known.sum()), "loss": "soft logistic"}
+        else:
+            logger.warning("refit of the tag head skipped: %d songs with tags, need %d", known.sum(), 2 * n_folds)
+    if "regression" in wanted:
+        for j in range(scores.shape[1]):
+            known = ~np.isnan(scores[:, j])
+            if known.sum() < 2 * n_folds:
+                logger.warning("refit of score %d skipped: %d songs with it, need %d", j, known.sum(), 2 * n_folds)
+                continue
+            x, y = standard[known], scores[known, j : j + 1].astype(np.float64)
+            mse = lambda pred, truth: float(np.mean((pred - truth) ** 2))  # noqa: E731
+            strength, loss = _choose_strength(fit_ridge, mse, x, y, n_folds=n_folds, seed=seed)
+            _install(model, "regression", *unstandardise(*fit_ridge(x, y, strength)), [j])
+            report.setdefault("regression", []).append(
+                {"column": j, "strength": strength, "cv_mse": loss, "songs": int(known.sum()), "loss": "ridge"}
+            )
+    logger.info("refit heads on %d training songs: %s", len(train.track_ids), report)
+    return report
