@@ -37,7 +37,7 @@ from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
 from encore.inference.backends import bf16_supported, card_wants_bf16
 from encore.inference.predictor import Predictor
-from encore.models.checkpoint import load_checkpoint, save_checkpoint
+from encore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from encore.models.classifier import EncoreModel
 from encore.train.augment import augment_waveforms
 from encore.train.calibrate import fit_song_temperature
@@ -418,10 +418,7 @@ def _refit(
     """Refit ``heads`` of the kept weights on the training songs (see :mod:`encore.train.refit`)."""
     if not best_path.exists():
         return
-    state = load_checkpoint(best_path)
-    card = state["model_card"]
-    model = EncoreModel(**card["model_kwargs"])
-    model.load_state_dict(state["model_state"])
+    model, card = load_model(best_path)
     report = refit_heads(model, train, heads, chunk_samples=chunk_samples, hop_samples=hop_samples, scores=train_scores,
                          bf16=card_wants_bf16(card), seed=seed)
     card["refit"] = report
@@ -437,10 +434,7 @@ def _calibrate(best_path: Path, val: SplitData, chunk_samples: int, hop_samples:
     """Fit the temperature on the validation songs with the best weights; store it in the card."""
     if not best_path.exists():
         return
-    state = load_checkpoint(best_path)
-    card = state["model_card"]
-    model = EncoreModel(**card["model_kwargs"])
-    model.load_state_dict(state["model_state"])
+    model, card = load_model(best_path)
     fitted = fit_song_temperature(
         model, val.waveforms, val.classes, chunk_samples=chunk_samples, hop_samples=hop_samples, aggregate=aggregate
     )
