@@ -57,7 +57,8 @@ def main() -> None:
             f"{name}: its genre probabilities x genre means": (probs * means).sum(1),
         }
         if not rows:
-            references["true genre's mean, all songs (no model)"] = frame["genre"].map(songs.groupby("genre")["appeal"].mean()).to_numpy()
+            genre_means = songs.groupby("genre")["appeal"].mean()
+            references["true genre's mean, all songs (no model)"] = frame["genre"].map(genre_means).to_numpy()
         for label, values in references.items():
             row = {"predictor": label, "all": spearmanr(values, frame["appeal_true"]).statistic}
             for genre in genres:

@@ -117,47 +117,32 @@ def compute_losses(
     give each member its own loss on the same targets; the losses returned are the
     members' mean, so each member learns as it would alone.
     """
+    def head_losses(out: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        losses: dict[str, torch.Tensor] = {}
+        if "class" in out:
+            mask = (classes >= 0) & (classes_b >= 0)
+            if mask.any():
+                logits = out["class"][mask].float()
+                loss_a = F.cross_entropy(logits, classes[mask], weight=class_weights)
+                loss_b = F.cross_entropy(logits, classes_b[mask], weight=class_weights) if lam < 1 else 0.0
+                losses["class"] = lam * loss_a + (1 - lam) * loss_b
+        if "tags" in out:
+            mask = ~torch.isnan(tags).any(dim=1)
+            if mask.any():
+                weight = tag_weights[mask] if tag_weights is not None else None
+                losses["tags"] = F.binary_cross_entropy_with_logits(out["tags"][mask].float(), tags[mask], weight=weight)
+        if "regression" in out:
+            mask = ~torch.isnan(scores)
+            if mask.any():
+                squared = (out["regression"].float()[mask] - scores[mask]) ** 2
+                losses["regression"] = (squared * score_weights[mask]).mean() if score_weights is not None else squared.mean()
+        return losses
+
     first = next(iter(outputs.values()), None)
     if first is None or first.ndim == 2:
-        return _head_losses(outputs, classes, classes_b, lam, tags, scores, class_weights, tag_weights, score_weights)
-    per_member = [
-        _head_losses({name: logits[:, k] for name, logits in outputs.items()}, classes, classes_b, lam, tags, scores,
-                     class_weights, tag_weights, score_weights)
-        for k in range(first.shape[1])
-    ]
+        return head_losses(outputs)
+    per_member = [head_losses({name: logits[:, k] for name, logits in outputs.items()}) for k in range(first.shape[1])]
     return {name: torch.stack([m[name] for m in per_member]).mean() for name in per_member[0]}
-
-
-def _head_losses(
-    outputs: Mapping[str, torch.Tensor],
-    classes: torch.Tensor,
-    classes_b: torch.Tensor,
-    lam: float,
-    tags: torch.Tensor,
-    scores: torch.Tensor,
-    class_weights: torch.Tensor | None,
-    tag_weights: torch.Tensor | None,
-    score_weights: torch.Tensor | None,
-) -> dict[str, torch.Tensor]:
-    losses: dict[str, torch.Tensor] = {}
-    if "class" in outputs:
-        mask = (classes >= 0) & (classes_b >= 0)
-        if mask.any():
-            logits = outputs["class"][mask].float()
-            loss_a = F.cross_entropy(logits, classes[mask], weight=class_weights)
-            loss_b = F.cross_entropy(logits, classes_b[mask], weight=class_weights) if lam < 1 else 0.0
-            losses["class"] = lam * loss_a + (1 - lam) * loss_b
-    if "tags" in outputs:
-        mask = ~torch.isnan(tags).any(dim=1)
-        if mask.any():
-            weight = tag_weights[mask] if tag_weights is not None else None
-            losses["tags"] = F.binary_cross_entropy_with_logits(outputs["tags"][mask].float(), tags[mask], weight=weight)
-    if "regression" in outputs:
-        mask = ~torch.isnan(scores)
-        if mask.any():
-            squared = (outputs["regression"].float()[mask] - scores[mask]) ** 2
-            losses["regression"] = (squared * score_weights[mask]).mean() if score_weights is not None else squared.mean()
-    return losses
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
