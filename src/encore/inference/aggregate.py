@@ -46,14 +46,14 @@ class SongAccumulator:
         temperature: Class logits are divided by it before the softmax.
         regression_stats: ``{"mean": [...], "std": [...]}`` that undo the training-time
             standardisation of scores.
-        tag_mean_logits: As ``mean_logits``, for the tags; None = as ``mean_logits``.
+        tag_mean_logits: As ``mean_logits``, for the tags (:func:`card_mean_logits` reads both).
     """
 
     def __init__(
-        self, *, mean_logits: bool, temperature: float, regression_stats: dict[str, Any], tag_mean_logits: bool | None = None
+        self, *, mean_logits: bool, tag_mean_logits: bool, temperature: float, regression_stats: dict[str, Any]
     ) -> None:
         self.mean_logits = mean_logits
-        self.tag_mean_logits = mean_logits if tag_mean_logits is None else tag_mean_logits
+        self.tag_mean_logits = tag_mean_logits
         self.temperature = temperature
         self.regression_stats = regression_stats
         self.n_chunks = 0

@@ -117,6 +117,10 @@ def _bce(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean(np.logaddexp(0.0, logits) - targets * logits) * targets.shape[1])
 
 
+def _mse(predictions: np.ndarray, targets: np.ndarray) -> float:
+    return float(np.mean((predictions - targets) ** 2))
+
+
 def _choose_strength(fit, loss, features: np.ndarray, targets: np.ndarray, *, n_folds: int, seed: int) -> tuple[float, float]:
     """The strength with the lowest held-out ``loss`` over ``n_folds`` folds of the songs."""
     order = np.random.default_rng(seed).permutation(len(features))
@@ -209,8 +213,7 @@ def refit_heads(
                 logger.warning("refit of score %d skipped: %d songs with it, need %d", j, known.sum(), 2 * n_folds)
                 continue
             x, y = standard[known], scores[known, j : j + 1].astype(np.float64)
-            mse = lambda pred, truth: float(np.mean((pred - truth) ** 2))  # noqa: E731
-            strength, loss = _choose_strength(fit_ridge, mse, x, y, n_folds=n_folds, seed=seed)
+            strength, loss = _choose_strength(fit_ridge, _mse, x, y, n_folds=n_folds, seed=seed)
             _install(model, "regression", *unstandardise(*fit_ridge(x, y, strength)), [j])
             report.setdefault("regression", []).append(
                 {"column": j, "strength": strength, "cv_mse": loss, "songs": int(known.sum()), "loss": "ridge"}
