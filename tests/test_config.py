@@ -62,3 +62,9 @@ def test_emotify_walkthrough_trains_the_cross_validated_cnn():
     walk, cv = load_config(CONFIGS / "emotify.yaml"), load_config(CONFIGS / "emotify_cv.yaml")
     assert walk.features == cv.features and walk.model == cv.model and walk.augment == cv.augment
     assert walk.train == cv.train and walk.baseline == cv.baseline
+
+
+def test_band_statistics_without_a_refit_are_refused_with_the_fix():
+    with pytest.raises(ConfigError, match=r"model.band_statistics=true .* set train.refit_heads"):
+        load_config(None, {"model.band_statistics": True})
+    assert load_config(None, {"model.band_statistics": True, "train.refit_heads": ["regression"]}).model.band_statistics

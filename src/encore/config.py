@@ -60,6 +60,11 @@ class ModelConfig(_Strict):
         "averaged (a deep ensemble in one checkpoint); training and inference cost grow with it; 1 = one network",
     )
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    band_statistics: bool = Field(
+        False,
+        description="song-level heads also read each mel band's mean, spread and flux over the chunk (a wide linear "
+        "path beside the backbone, fitted by train.refit_heads after training; needs train.refit_heads)",
+    )
 
 
 class AugmentConfig(_Strict):
@@ -192,6 +197,15 @@ class EncoreConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
+
+    @model_validator(mode="after")
+    def _band_statistics_need_a_refit(self) -> EncoreConfig:
+        if self.model.band_statistics and not self.train.refit_heads:
+            raise ValueError(
+                "model.band_statistics=true adds song-level weights that only train.refit_heads fits; "
+                "set train.refit_heads (e.g. [tags, regression]) or model.band_statistics=false"
+            )
+        return self
 
 
 def _parse_override(item: str) -> tuple[list[str], Any]:

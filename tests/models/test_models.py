@@ -1,9 +1,11 @@
+import numpy as np
 import pytest
 import torch
 
 from encore.exceptions import CheckpointError, ParameterError
 from encore.models import EncoreModel, create_model, list_models
 from encore.models.checkpoint import load_model, save_checkpoint
+from encore.models.classifier import mel_band_statistics
 
 FRONTEND = {"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64}
 
@@ -110,3 +112,35 @@ def test_relu_after_pooling_gives_the_textbook_block_and_its_gradients(block_nam
     expected = torch.autograd.grad((textbook * weight).sum(), [x, *block.parameters()])
     for got, want in zip(grads, expected, strict=True):
         torch.testing.assert_close(got, want)
+
+
+def test_band_statistics_are_mean_spread_and_flux_per_band():
+    x = torch.randn(2, 5, 40, dtype=torch.float64)
+    stats = mel_band_statistics(x)
+    ref = x.numpy()
+    np.testing.assert_allclose(stats[:, :5].numpy(), ref.mean(-1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats[:, 5:10].numpy(), ref.std(-1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats[:, 10:].numpy(), np.abs(np.diff(ref, axis=-1)).mean(-1), rtol=1e-5, atol=1e-6)
+    # the flux sees the order of the frames; the mean and the spread do not
+    shuffled = mel_band_statistics(x[..., torch.randperm(40)])
+    torch.testing.assert_close(shuffled[:, :10], stats[:, :10], rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(shuffled[:, 10:], stats[:, 10:])
+
+
+def test_the_band_statistics_path_is_silent_until_set_and_only_the_song_heads_read_it():
+    plain, wide = make_model().eval(), make_model(band_statistics=True).eval()
+    wide.load_state_dict(plain.state_dict(), strict=False)
+    assert set(wide.band_heads) == {"tags", "regression"} and wide.embedding_dim == 16 + 3 * 64
+    assert not any(p is wide.band_heads["tags"].weight for p in wide.parameters())  # out of gradient descent's reach
+    x = torch.randn(2, 48000) * 0.1
+    with torch.no_grad():
+        before, out = plain(x), wide(x)
+        for key in out:
+            torch.testing.assert_close(out[key], before[key])
+        wide.band_heads["tags"].weight[0, 5] = 1.0  # the mean of band 5
+        wide.band_heads["regression"].weight[0, 64 + 5] = -1.0  # its spread
+        after = wide(x)
+        stats = mel_band_statistics(wide.log_mel(x))
+    torch.testing.assert_close(after["class"], before["class"])
+    torch.testing.assert_close(after["tags"][:, 0] - before["tags"][:, 0], stats[:, 5])
+    torch.testing.assert_close(after["regression"][:, 0] - before["regression"][:, 0], -stats[:, 64 + 5])

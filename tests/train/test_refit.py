@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.linear_model import Ridge
@@ -54,31 +55,33 @@ def test_noisier_targets_get_a_stronger_penalty():
     assert noisy > 10 * clean
 
 
-def _toy_model(n_members: int = 1) -> EncoreModel:
+def _toy_model(n_members: int = 1, band_statistics: bool = False) -> EncoreModel:
     torch.manual_seed(0)
-    return EncoreModel(**TINY, n_members=n_members).eval()
+    return EncoreModel(**TINY, n_members=n_members, band_statistics=band_statistics).eval()
 
 
-@pytest.mark.parametrize("n_members", [1, 2])
-def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members):
+@pytest.mark.parametrize(("n_members", "band_statistics"), [(1, False), (2, False), (1, True), (2, True)])
+def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members, band_statistics):
     manifest, waveforms = make_toy()
     train = select_split(manifest, "train", waveforms)
-    model = _toy_model(n_members)
+    model = _toy_model(n_members, band_statistics)
+    assert model.embedding_dim == 8 * n_members + (3 * 32 if band_statistics else 0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     scores = (train.scores - np.nanmean(train.scores, 0)) / np.nanstd(train.scores, 0)
     report = refit_heads(model, train, ["tags", "regression"], chunk_samples=8000, hop_samples=4000, scores=scores)
     assert report["tags"]["songs"] == len(train.track_ids) and report["regression"][0]["songs"] == len(train.track_ids)
-    # only the refit heads changed
+    # only the refit heads (and their wide paths on the band statistics) changed
     for name, value in model.state_dict().items():
         changed = not torch.equal(value, before[name])
-        assert changed == name.startswith(("heads.tags", "heads.regression")), name
+        assert changed == name.startswith(("heads.tags", "heads.regression", "band_heads.")), name
     # the head is the logistic model fitted on the standardised song embeddings, written back
     embeddings = song_embeddings(model, train.waveforms, chunk_samples=8000, hop_samples=4000)
     spread = embeddings.std(0)
     standard = (embeddings - embeddings.mean(0)) / np.where(spread > 1e-8, spread, 1.0)  # dead units stay 0
     weight, bias = fit_soft_logistic(standard, train.tags.astype(np.float64), report["tags"]["strength"])
     expected_logits = standard @ weight + bias
-    card = {"model_type": "cnn", "model_kwargs": {**TINY, "n_members": n_members}, "chunk_seconds": 1.0,
+    card = {"model_type": "cnn", "model_kwargs": {**TINY, "n_members": n_members, "band_statistics": band_statistics},
+            "chunk_seconds": 1.0,
             "chunk_hop_seconds": 0.5, "aggregate": "mean_probs", "aggregate_tags": "mean_logits",
             "regression_stats": {"mean": [0.0], "std": [1.0]}}
     served = Predictor(model, card, backend="eager").predict_arrays(train.waveforms)
@@ -118,3 +121,29 @@ def test_a_run_with_refit_heads_records_it_and_every_backend_serves_it(tmp_path)
     plain_probs = Predictor.from_checkpoint(plain.checkpoint, backend="eager").predict_arrays(songs)
     np.testing.assert_allclose(plain_probs["class_probs"], eager["class_probs"], atol=1e-6)  # the class head is untouched
     assert not np.allclose(plain_probs["tag_probs"], eager["tag_probs"])
+
+
+def test_band_statistics_leave_training_alone_and_the_refit_fits_their_path(tmp_path):
+    manifest, waveforms = make_toy()
+    settings = {"train.epochs": 2, "train.refit_heads": ["tags", "regression"], "train.chunk_hop_seconds": 0.5,
+                "train.precision": "bf16"}  # bf16 where the CPU has it: the embedding dtypes then differ
+    wide = fit(manifest, waveforms, toy_config(**settings, **{"model.band_statistics": True}), tmp_path / "wide")
+    plain = fit(manifest, waveforms, toy_config(**settings), tmp_path / "plain")
+    model, card = load_model(wide.checkpoint)
+    assert card["model_kwargs"]["band_statistics"] is True
+    # the path is zero in training, so the epochs are the plain run's to the last digit
+    wide_log, plain_log = (pd.read_csv(r.run_dir / "metrics.csv") for r in (wide, plain))
+    losses = [c for c in plain_log.columns if c.startswith(("train_", "val_"))]
+    assert "train_loss" in losses and "val_accuracy" in losses
+    pd.testing.assert_frame_equal(wide_log[losses], plain_log[losses])
+    # the refit wrote the wide paths of the tag and score heads; the class head has none
+    assert set(model.band_heads) == {"tags", "regression"}
+    assert all(head.weight.abs().sum() > 0 for head in model.band_heads.values())
+    songs = [waveforms[t] for t in manifest.subset("test")["track_id"][:3]]
+    eager = Predictor.from_checkpoint(wide.checkpoint, backend="eager").predict_arrays(songs)
+    onnx = Predictor.from_checkpoint(wide.checkpoint, backend="onnx").predict_arrays(songs)
+    for key in ("class_probs", "tag_probs", "scores"):
+        np.testing.assert_allclose(onnx[key], eager[key], atol=1e-4, err_msg=key)
+    plain_probs = Predictor.from_checkpoint(plain.checkpoint, backend="eager").predict_arrays(songs)
+    np.testing.assert_allclose(plain_probs["class_probs"], eager["class_probs"], atol=1e-6)
+    assert not np.allclose(plain_probs["scores"], eager["scores"])

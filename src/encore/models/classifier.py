@@ -17,7 +17,36 @@ from encore.features.logmel import LogMelSpectrogram, mel_frequencies
 from encore.models.registry import create_model
 from encore.models.spec_augment import SpecAugment
 
-__all__ = ["EncoreModel", "MemberLinear", "SpecAugment"]
+__all__ = ["EncoreModel", "MemberLinear", "SongLinear", "SpecAugment", "mel_band_statistics"]
+
+
+def mel_band_statistics(log_mel: Tensor) -> Tensor:
+    """(batch, n_mels, n_frames) -> (batch, 3 * n_mels), float32: per band, the mean over
+    time, the standard deviation over time, and the mean absolute frame-to-frame change
+    (the band's flux), in that order.
+    """
+    x = log_mel.float()
+    flux = (x[..., 1:] - x[..., :-1]).abs().mean(dim=-1)
+    return torch.cat([x.mean(dim=-1), x.std(dim=-1, unbiased=False), flux], dim=1)
+
+
+class SongLinear(nn.Module):
+    """A bias-free linear map whose weight is a buffer, zero until set.
+
+    Gradient descent never moves it (the optimiser, weight decay and L1 see parameters
+    only); the song-level refit (:func:`encore.train.refit.refit_heads`) writes it, and
+    the checkpoint carries it.
+
+    Shape:
+        ``(batch, in_features)`` -> ``(batch, out_features)``.
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.zeros(out_features, in_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.linear(x, self.weight.to(x.dtype))
 
 
 class MemberLinear(nn.Module):
@@ -65,6 +94,13 @@ class EncoreModel(nn.Module):
             Lakshminarayanan et al. 2017, in one module, so the checkpoint, the Predictor,
             explanations and ONNX export treat it as one model). Each member draws its
             own SpecAugment masks and dropout. 1 = a single network.
+        band_statistics: Append each mel band's mean, spread and flux over the chunk
+            (:func:`mel_band_statistics`, on the normalised log-mel before augmentation)
+            to the embedding, and give the tag and regression heads a :class:`SongLinear`
+            path on them beside the backbone's (a wide path, Cheng et al. 2016, "Wide &
+            Deep Learning"). The path is zero in training, so the backbone and every head
+            train exactly as without it; the song-level refit fits it with the head. The
+            class head never reads it.
 
     Example:
         >>> model = EncoreModel(frontend={"sample_rate": 16000}, backbone="small_cnn",
@@ -85,6 +121,7 @@ class EncoreModel(nn.Module):
         dropout: float = 0.3,
         spec_augment: dict[str, int] | None = None,
         n_members: int = 1,
+        band_statistics: bool = False,
     ) -> None:
         super().__init__()
         if int(n_members) != n_members or n_members < 1:
@@ -108,11 +145,17 @@ class EncoreModel(nn.Module):
         self.tag_names = list(tag_names)
         self.regression_names = list(regression_names)
         dim = self.backbone.embedding_dim if self.n_members == 1 else self.backbone[0].embedding_dim
-        self.embedding_dim = dim * self.n_members
+        self.deep_dim = dim * self.n_members
+        self.band_statistics = bool(band_statistics)
+        n_statistics = 3 * n_mels if self.band_statistics else 0
+        self.embedding_dim = self.deep_dim + n_statistics
         sizes = {"class": len(self.label_names), "tags": len(self.tag_names), "regression": len(self.regression_names)}
         self.heads = nn.ModuleDict({
             name: nn.Linear(dim, n) if self.n_members == 1 else MemberLinear(self.n_members, dim, n)
             for name, n in sizes.items() if n
+        })
+        self.band_heads = nn.ModuleDict({
+            name: SongLinear(n_statistics, n) for name, n in sizes.items() if n and n_statistics and name != "class"
         })
 
     def log_mel(self, waveform: Tensor) -> Tensor:
@@ -125,25 +168,36 @@ class EncoreModel(nn.Module):
             return self.input_norm(self.frontend(waveform.float()))
 
     def forward_features(self, waveform: Tensor) -> Tensor:
-        """(batch, n_samples) -> (batch, embedding_dim); members' embeddings side by side."""
+        """(batch, n_samples) -> (batch, embedding_dim): members' embeddings side by side,
+        then (with ``band_statistics``) the band statistics."""
         return self.forward_features_from_log_mel(self.log_mel(waveform))
 
     def forward_features_from_log_mel(self, log_mel: Tensor) -> Tensor:
         if self.n_members == 1:
-            return self.backbone(self.spec_augment(log_mel))
-        return torch.cat([member(self.spec_augment(log_mel)) for member in self.backbone], dim=1)
+            deep = self.backbone(self.spec_augment(log_mel))
+        else:
+            deep = torch.cat([member(self.spec_augment(log_mel)) for member in self.backbone], dim=1)
+        if not self.band_statistics:
+            return deep
+        return torch.cat([deep.float(), mel_band_statistics(log_mel)], dim=1)
 
     def forward_head(self, embedding: Tensor, *, members: bool = False) -> dict[str, Tensor]:
         """(batch, embedding_dim) -> logits per head: ``(batch, n)``, the members' mean, or
         with ``members`` each member's, ``(batch, n_members, n)``."""
-        embedding = self.dropout(embedding)
+        statistics, deep = embedding[:, self.deep_dim :], embedding[:, : self.deep_dim]
+        if self.band_statistics and torch.is_autocast_enabled(deep.device.type):
+            # back to the dtype the backbone gave (the statistics made the embedding float32),
+            # so dropout draws and rounds exactly as it does without them
+            deep = deep.to(torch.get_autocast_dtype(deep.device.type))
+        deep = self.dropout(deep)
         outputs = {}
         for name, head in self.heads.items():
-            logits = head(embedding)
+            logits = head(deep)
             if self.n_members == 1:
-                outputs[name] = logits.unsqueeze(1) if members else logits
-            else:
-                outputs[name] = logits if members else logits.mean(dim=1)
+                logits = logits.unsqueeze(1)
+            if name in self.band_heads:  # the same wide path for every member
+                logits = logits + self.band_heads[name](statistics).unsqueeze(1)
+            outputs[name] = logits if members else logits.mean(dim=1)
         return outputs
 
     def forward(self, waveform: Tensor, *, members: bool = False) -> dict[str, Tensor]:

@@ -168,6 +168,7 @@ def _model_kwargs(config: EncoreConfig, manifest: Manifest) -> dict[str, Any]:
         "regression_names": list(manifest.regression_names),
         "dropout": config.model.dropout,
         "n_members": config.model.members,
+        "band_statistics": config.model.band_statistics,
         "spec_augment": {
             "time_masks": ac.time_masks,
             "time_mask_frames": ac.time_mask_frames,

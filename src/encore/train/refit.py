@@ -20,7 +20,9 @@ probe, as in transfer learning) with the song as the unit.
 
 A mean of linear head outputs equals the head applied to the mean embedding, so the
 refit heads are written back into the model's own linear heads (for an ensemble, into
-its members' heads): the checkpoint, ONNX export and explanations need nothing new.
+its members' heads; with ``model.band_statistics``, the weights on the band statistics
+into the head's wide path): the checkpoint, ONNX export and explanations need nothing
+new.
 """
 
 from __future__ import annotations
@@ -136,11 +138,16 @@ def _choose_strength(fit, loss, features: np.ndarray, targets: np.ndarray, *, n_
 
 
 def _install(model: EncoreModel, head: str, weight: np.ndarray, bias: np.ndarray, columns: Sequence[int]) -> None:
-    """Write a linear map of the (concatenated) embedding into ``head``'s outputs ``columns``."""
+    """Write a linear map of the (concatenated) embedding into ``head``'s outputs ``columns``:
+    the members' part into the head, the band statistics' part into its wide path."""
     module = model.heads[head]
-    weight_t = torch.as_tensor(weight.T, dtype=module.weight.dtype)  # (n_out, embedding_dim)
-    bias_t = torch.as_tensor(bias, dtype=module.bias.dtype)
     cols = list(columns)
+    if head in model.band_heads:
+        wide = model.band_heads[head]
+        wide.weight[cols] = torch.as_tensor(weight[model.deep_dim :].T, dtype=wide.weight.dtype)
+        weight = weight[: model.deep_dim]
+    weight_t = torch.as_tensor(weight.T, dtype=module.weight.dtype)  # (n_out, members' embedding)
+    bias_t = torch.as_tensor(bias, dtype=module.bias.dtype)
     with torch.no_grad():
         if model.n_members == 1:
             module.weight[cols] = weight_t
