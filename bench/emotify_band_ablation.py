@@ -1,0 +1,112 @@
+"""Emotify: what the band statistics add to the song-level heads of the same trained networks.
+
+Usage:
+    python bench/emotify_band_ablation.py --runs RUNS [--data ../shared/data/emotify] [--folds 5] [--seed 0]
+                                          [--only-folds 0,1]
+                                          [--config configs/emotify_cv.yaml]
+
+RUNS is the --runs folder of a ``bench/bench_emotify_cv.py`` run whose config has
+``model.band_statistics: true`` (the shipped ``configs/emotify_cv.yaml``). The band
+statistics' path is zero in training, so each fold's network trained exactly as it would
+have without it; only the song-level refit differs. For each fold this script takes the
+run's checkpoint as served (heads refit on the backbone's embedding and the band
+statistics) and refits the tag and score heads of the same network again without the
+band statistics, on the same training songs with the same settings, and scores both on
+the held-out fold. It prints the Spearman correlation of each target over the pooled
+held-out songs for both, and their paired bootstrap difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_emotify_cv import EMOTIONS, fold_splits, make_manifest, read_targets  # noqa: E402
+
+from encore.config import load_config  # noqa: E402
+from encore.data.waveforms import load_waveforms  # noqa: E402
+from encore.evaluate.metrics import compare_paired  # noqa: E402
+from encore.features.cache import FeatureCache  # noqa: E402
+from encore.inference import Predictor  # noqa: E402
+from encore.inference.backends import card_wants_bf16  # noqa: E402
+from encore.models.checkpoint import load_model  # noqa: E402
+from encore.models.classifier import EncoreModel  # noqa: E402
+from encore.train.objectives import select_split  # noqa: E402
+from encore.train.refit import refit_heads  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def without_band_statistics(run_dir: Path, manifest, waveforms: dict, seed: int) -> Predictor:
+    """The run's network with its tag and score heads refit on the backbone's embedding alone."""
+    served, card = load_model(run_dir / "checkpoint.pt")
+    if not served.band_statistics:
+        raise SystemExit(f"{run_dir} was trained without model.band_statistics; nothing to take away")
+    kwargs = {**card["model_kwargs"], "band_statistics": False}
+    model = EncoreModel(**kwargs)
+    model.load_state_dict({k: v for k, v in served.state_dict().items() if not k.startswith("band_heads.")})
+    train = select_split(manifest, "train", waveforms)
+    stats = card["regression_stats"]
+    scores = (train.scores - np.asarray(stats["mean"])) / np.asarray(stats["std"])
+    sample_rate = card["model_kwargs"]["frontend"]["sample_rate"]
+    refit_heads(model, train, list(card["refit"]), chunk_samples=int(round(card["chunk_seconds"] * sample_rate)),
+                hop_samples=int(round(card["chunk_hop_seconds"] * sample_rate)), scores=scores,
+                bf16=card_wants_bf16(card), seed=card["config"]["train"]["seed"])
+    return Predictor(model, {**card, "model_kwargs": kwargs})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
+    parser.add_argument("--config", type=Path, default=REPO / "configs" / "emotify_cv.yaml")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only-folds", default=None, help="comma-separated fold numbers (default all)")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/encore-bench-cache"))
+    args = parser.parse_args()
+
+    config = load_config(args.config, [])
+    songs, _ = read_targets(args.data)
+    decoded, _ = load_waveforms(list(songs["path"]), sample_rate=config.features.sample_rate, cache=FeatureCache(args.cache))
+    waveforms = dict(zip(songs["track_id"], decoded, strict=True))
+    targets = EMOTIONS + ["appeal"]
+    pooled: dict[str, list[np.ndarray]] = {"with": [], "without": []}
+    ids: list[str] = []
+    wanted = [int(f) for f in args.only_folds.split(",")] if args.only_folds else range(args.folds)
+    for k, splits in enumerate(fold_splits(songs, args.folds, args.seed, 0.0)):
+        if k not in wanted:
+            continue
+        manifest = make_manifest(songs, splits)
+        run_dir = args.runs / f"fold{k}-cnn"
+        test = [t for t in manifest.subset("test")["track_id"] if waveforms.get(t) is not None]
+        songs_k = [waveforms[t] for t in test]
+        for name, predictor in (("with", Predictor.from_checkpoint(run_dir / "checkpoint.pt")),
+                                ("without", without_band_statistics(run_dir, manifest, waveforms, args.seed))):
+            predictor.card["chunk_hop_seconds"] = config.train.chunk_hop_seconds or config.train.chunk_seconds
+            arrays = predictor.predict_arrays(songs_k)
+            pooled[name].append(np.column_stack([arrays["tag_probs"], arrays["scores"][:, :1]]))
+        ids += test
+        print(f"fold {k} done", flush=True)
+
+    truth = songs.set_index("track_id").loc[ids, targets].to_numpy(dtype=np.float64)
+    predictions = {name: np.concatenate(parts) for name, parts in pooled.items()}
+    print("| refit heads read | " + " | ".join(targets) + " |")
+    print("| --- | " + " | ".join("---" for _ in targets) + " |")
+    for name, label in (("without", "the backbone's embedding"), ("with", "the embedding + band statistics (shipped)")):
+        cells = [f"{spearmanr(predictions[name][:, j], truth[:, j]).statistic:.2f}" for j in range(len(targets))]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    spread = []
+    for j, target in enumerate(targets):
+        d = compare_paired(truth[:, j], predictions["with"][:, j], predictions["without"][:, j], "spearman")
+        spread.append(f"{target} {d['difference']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]")
+    print("\nwith - without (paired bootstrap, 95 %): " + "; ".join(spread))
+
+
+if __name__ == "__main__":
+    main()
