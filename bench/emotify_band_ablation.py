@@ -13,7 +13,8 @@ run's checkpoint as served (heads refit on the backbone's embedding and the band
 statistics) and refits the tag and score heads of the same network again without the
 band statistics, on the same training songs with the same settings, and scores both on
 the held-out fold. It prints the Spearman correlation of each target over the pooled
-held-out songs for both, and their paired bootstrap difference.
+held-out songs for both, and their paired bootstrap difference. Each fold's predictions
+are kept in its run folder (``band_ablation.npz``), so a second call only prints.
 """
 
 from __future__ import annotations
@@ -86,11 +87,20 @@ def main() -> None:
         run_dir = args.runs / f"fold{k}-cnn"
         test = [t for t in manifest.subset("test")["track_id"] if waveforms.get(t) is not None]
         songs_k = [waveforms[t] for t in test]
-        for name, predictor in (("with", Predictor.from_checkpoint(run_dir / "checkpoint.pt")),
-                                ("without", without_band_statistics(run_dir, manifest, waveforms, args.seed))):
-            predictor.card["chunk_hop_seconds"] = config.train.chunk_hop_seconds or config.train.chunk_seconds
-            arrays = predictor.predict_arrays(songs_k)
-            pooled[name].append(np.column_stack([arrays["tag_probs"], arrays["scores"][:, :1]]))
+        saved = run_dir / "band_ablation.npz"  # a fold's predictions, kept so an interrupted run picks up there
+        if not saved.exists():
+            got = {}
+            for name, predictor in (("with", Predictor.from_checkpoint(run_dir / "checkpoint.pt")),
+                                    ("without", without_band_statistics(run_dir, manifest, waveforms, args.seed))):
+                predictor.card["chunk_hop_seconds"] = config.train.chunk_hop_seconds or config.train.chunk_seconds
+                arrays = predictor.predict_arrays(songs_k)
+                got[name] = np.column_stack([arrays["tag_probs"], arrays["scores"][:, :1]])
+            np.savez(saved, ids=np.array(test), **got)
+        got = np.load(saved)
+        if list(got["ids"]) != test:
+            raise SystemExit(f"{saved} holds other songs than fold {k}; delete it")
+        for name in pooled:
+            pooled[name].append(got[name])
         ids += test
         print(f"fold {k} done", flush=True)
 
