@@ -43,7 +43,7 @@ from encore.train.refit import refit_heads  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def without_band_statistics(run_dir: Path, manifest, waveforms: dict, seed: int) -> Predictor:
+def without_band_statistics(run_dir: Path, manifest, waveforms: dict) -> Predictor:
     """The run's network with its tag and score heads refit on the backbone's embedding alone."""
     served, card = load_model(run_dir / "checkpoint.pt")
     if not served.band_statistics:
@@ -91,7 +91,7 @@ def main() -> None:
         if not saved.exists():
             got = {}
             for name, predictor in (("with", Predictor.from_checkpoint(run_dir / "checkpoint.pt")),
-                                    ("without", without_band_statistics(run_dir, manifest, waveforms, args.seed))):
+                                    ("without", without_band_statistics(run_dir, manifest, waveforms))):
                 predictor.card["chunk_hop_seconds"] = config.train.chunk_hop_seconds or config.train.chunk_seconds
                 arrays = predictor.predict_arrays(songs_k)
                 got[name] = np.column_stack([arrays["tag_probs"], arrays["scores"][:, :1]])
