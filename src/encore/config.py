@@ -65,6 +65,11 @@ class ModelConfig(_Strict):
         description="song-level heads also read each mel band's mean, spread and flux over the chunk (a wide linear "
         "path beside the backbone, fitted by train.refit_heads after training; needs train.refit_heads)",
     )
+    cepstral_statistics: int = Field(
+        0, ge=0,
+        description="with band_statistics, the wide path also reads the spread and flux over the chunk of each "
+        "frame's first N cepstral coefficients (the DCT of the log-mel, as MFCCs); 0 = none",
+    )
 
 
 class AugmentConfig(_Strict):
@@ -118,7 +123,12 @@ class TrainConfig(_Strict):
         "manifest's tag_support and appeal_sd): noisy targets lean on well-voted songs; none = every song alike",
     )
     class_weight: float = Field(1.0, ge=0)
-    appeal_weight: float = Field(1.0, ge=0)
+    appeal_weight: float = Field(
+        1.0, ge=0,
+        description="weight of the score (appeal) loss in training; 0 = the backbone never learns the scores and "
+        "train.refit_heads fits the score head on whole songs after training (then the backbone's embedding of a "
+        "training song does not memorise its score, so the refit weighs it honestly)",
+    )
     tags_weight: float = Field(0.5, ge=0)
     aggregate: Literal["mean_probs", "mean_logits"] = "mean_probs"
     refit_heads: list[Literal["tags", "regression"]] = Field(
@@ -204,6 +214,21 @@ class EncoreConfig(_Strict):
             raise ValueError(
                 "model.band_statistics=true adds song-level weights that only train.refit_heads fits; "
                 "set train.refit_heads (e.g. [tags, regression]) or model.band_statistics=false"
+            )
+        if self.train.appeal_weight == 0 and "regression" not in self.train.refit_heads:
+            raise ValueError(
+                "train.appeal_weight=0 leaves the score head untrained; add regression to train.refit_heads "
+                "(fitted on whole songs after training) or set train.appeal_weight above 0"
+            )
+        if self.model.cepstral_statistics and not self.model.band_statistics:
+            raise ValueError(
+                f"model.cepstral_statistics={self.model.cepstral_statistics} feeds the band statistics' wide path; "
+                "set model.band_statistics=true or model.cepstral_statistics=0"
+            )
+        if self.model.cepstral_statistics > self.features.n_mels:
+            raise ValueError(
+                f"model.cepstral_statistics={self.model.cepstral_statistics} is more coefficients than "
+                f"features.n_mels={self.features.n_mels}; use at most {self.features.n_mels} (20 is usual)"
             )
         return self
 

@@ -5,7 +5,7 @@ import torch
 from encore.exceptions import CheckpointError, ParameterError
 from encore.models import EncoreModel, create_model, list_models
 from encore.models.checkpoint import load_model, save_checkpoint
-from encore.models.classifier import mel_band_statistics
+from encore.models.classifier import cepstral_basis, mel_band_statistics
 
 FRONTEND = {"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64}
 
@@ -125,6 +125,26 @@ def test_band_statistics_are_mean_spread_and_flux_per_band():
     shuffled = mel_band_statistics(x[..., torch.randperm(40)])
     torch.testing.assert_close(shuffled[:, :10], stats[:, :10], rtol=1e-5, atol=1e-6)
     assert not torch.allclose(shuffled[:, 10:], stats[:, 10:])
+
+
+def test_cepstral_statistics_are_the_spread_and_flux_of_each_frames_dct():
+    from scipy.fft import dct
+
+    x = torch.randn(2, 12, 30, dtype=torch.float64)
+    stats = mel_band_statistics(x, cepstral_basis(12, 5))
+    assert stats.shape == (2, 3 * 12 + 2 * 5)
+    torch.testing.assert_close(stats[:, :36], mel_band_statistics(x))  # the band statistics come first, unchanged
+    cepstra = dct(x.numpy(), type=2, norm="ortho", axis=1)[:, :5]  # (batch, coefficient, frame), as MFCCs
+    np.testing.assert_allclose(stats[:, 36:41].numpy(), cepstra.std(-1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(stats[:, 41:].numpy(), np.abs(np.diff(cepstra, axis=-1)).mean(-1), rtol=1e-4, atol=1e-5)
+    # a level change common to every band moves only coefficient 0
+    lifted = mel_band_statistics(x + torch.linspace(0, 3, 30, dtype=torch.float64), cepstral_basis(12, 5))
+    torch.testing.assert_close(lifted[:, 37:41], stats[:, 37:41], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(lifted[:, 36], stats[:, 36])
+    with pytest.raises(ParameterError, match=r"n_coefficients=13 must be between 1 and n_mels=12"):
+        cepstral_basis(12, 13)
+    with pytest.raises(ParameterError, match=r"cepstral_statistics=4 .* set band_statistics=True"):
+        make_model(cepstral_statistics=4)
 
 
 def test_the_band_statistics_path_is_silent_until_set_and_only_the_song_heads_read_it():

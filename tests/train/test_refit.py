@@ -15,7 +15,7 @@ from encore.models.checkpoint import load_model
 from encore.models.classifier import EncoreModel
 from encore.train.loop import fit
 from encore.train.objectives import select_split
-from encore.train.refit import _choose_strength, fit_ridge, fit_soft_logistic, refit_heads, song_embeddings
+from encore.train.refit import _choose_strength, fit_ridge, fit_soft_logistic, refit_checkpoint, refit_heads, song_embeddings
 
 TINY = {
     "frontend": {"sample_rate": 8000, "n_fft": 256, "hop_length": 128, "n_mels": 32, "f_max": 4000.0},
@@ -55,17 +55,19 @@ def test_noisier_targets_get_a_stronger_penalty():
     assert noisy > 10 * clean
 
 
-def _toy_model(n_members: int = 1, band_statistics: bool = False) -> EncoreModel:
+def _toy_model(n_members: int = 1, band_statistics: bool = False, cepstral_statistics: int = 0) -> EncoreModel:
     torch.manual_seed(0)
-    return EncoreModel(**TINY, n_members=n_members, band_statistics=band_statistics).eval()
+    return EncoreModel(**TINY, n_members=n_members, band_statistics=band_statistics,
+                       cepstral_statistics=cepstral_statistics).eval()
 
 
-@pytest.mark.parametrize(("n_members", "band_statistics"), [(1, False), (2, False), (1, True), (2, True)])
-def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members, band_statistics):
+@pytest.mark.parametrize(("n_members", "band_statistics", "cepstral_statistics"),
+                         [(1, False, 0), (2, False, 0), (1, True, 0), (2, True, 0), (1, True, 6)])
+def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members, band_statistics, cepstral_statistics):
     manifest, waveforms = make_toy()
     train = select_split(manifest, "train", waveforms)
-    model = _toy_model(n_members, band_statistics)
-    assert model.embedding_dim == 8 * n_members + (3 * 32 if band_statistics else 0)
+    model = _toy_model(n_members, band_statistics, cepstral_statistics)
+    assert model.embedding_dim == 8 * n_members + (3 * 32 + 2 * cepstral_statistics if band_statistics else 0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     scores = (train.scores - np.nanmean(train.scores, 0)) / np.nanstd(train.scores, 0)
     report = refit_heads(model, train, ["tags", "regression"], chunk_samples=8000, hop_samples=4000, scores=scores)
@@ -80,7 +82,8 @@ def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members, b
     standard = (embeddings - embeddings.mean(0)) / np.where(spread > 1e-8, spread, 1.0)  # dead units stay 0
     weight, bias = fit_soft_logistic(standard, train.tags.astype(np.float64), report["tags"]["strength"])
     expected_logits = standard @ weight + bias
-    card = {"model_type": "cnn", "model_kwargs": {**TINY, "n_members": n_members, "band_statistics": band_statistics},
+    card = {"model_type": "cnn", "model_kwargs": {**TINY, "n_members": n_members, "band_statistics": band_statistics,
+                                                  "cepstral_statistics": cepstral_statistics},
             "chunk_seconds": 1.0,
             "chunk_hop_seconds": 0.5, "aggregate": "mean_probs", "aggregate_tags": "mean_logits",
             "regression_stats": {"mean": [0.0], "std": [1.0]}}
@@ -127,10 +130,12 @@ def test_band_statistics_leave_training_alone_and_the_refit_fits_their_path(tmp_
     manifest, waveforms = make_toy()
     settings = {"train.epochs": 2, "train.refit_heads": ["tags", "regression"], "train.chunk_hop_seconds": 0.5,
                 "train.precision": "bf16"}  # bf16 where the CPU has it: the embedding dtypes then differ
-    wide = fit(manifest, waveforms, toy_config(**settings, **{"model.band_statistics": True}), tmp_path / "wide")
+    wide_settings = {"model.band_statistics": True, "model.cepstral_statistics": 8}
+    wide = fit(manifest, waveforms, toy_config(**settings, **wide_settings), tmp_path / "wide")
     plain = fit(manifest, waveforms, toy_config(**settings), tmp_path / "plain")
     model, card = load_model(wide.checkpoint)
-    assert card["model_kwargs"]["band_statistics"] is True
+    assert card["model_kwargs"]["band_statistics"] is True and card["model_kwargs"]["cepstral_statistics"] == 8
+    assert model.band_heads["regression"].weight.shape == (1, 3 * 32 + 2 * 8)
     # the path is zero in training, so the epochs are the plain run's to the last digit
     wide_log, plain_log = (pd.read_csv(r.run_dir / "metrics.csv") for r in (wide, plain))
     losses = [c for c in plain_log.columns if c.startswith(("train_", "val_"))]
@@ -147,3 +152,33 @@ def test_band_statistics_leave_training_alone_and_the_refit_fits_their_path(tmp_
     plain_probs = Predictor.from_checkpoint(plain.checkpoint, backend="eager").predict_arrays(songs)
     np.testing.assert_allclose(plain_probs["class_probs"], eager["class_probs"], atol=1e-6)
     assert not np.allclose(plain_probs["scores"], eager["scores"])
+
+
+def test_a_runs_heads_refit_under_another_wide_path_are_what_a_run_with_it_writes(tmp_path):
+    manifest, waveforms = make_toy()
+    settings = {"train.epochs": 2, "train.refit_heads": ["tags", "regression"], "train.chunk_hop_seconds": 0.5,
+                "model.band_statistics": True}
+    bands = fit(manifest, waveforms, toy_config(**settings), tmp_path / "bands")
+    cepstra = fit(manifest, waveforms, toy_config(**settings, **{"model.cepstral_statistics": 8}), tmp_path / "cepstra")
+    train = select_split(manifest, "train", waveforms)
+    model, card = refit_checkpoint(bands.checkpoint, train, band_statistics=True, cepstral_statistics=8)
+    written, written_card = load_model(cepstra.checkpoint)
+    assert card["model_kwargs"]["cepstral_statistics"] == 8
+    assert card["refit"]["tags"]["strength"] == written_card["refit"]["tags"]["strength"]
+    for name, value in written.state_dict().items():  # the network to the last bit; the refit heads to rounding
+        refit = name.startswith(("heads.tags", "heads.regression", "band_heads."))
+        torch.testing.assert_close(model.state_dict()[name], value, rtol=1e-4 if refit else 0, atol=1e-5 if refit else 0,
+                                   msg=name)
+    songs = [waveforms[t] for t in manifest.subset("test")["track_id"][:3]]
+    got = Predictor(model, card, backend="eager").predict_arrays(songs)
+    want = Predictor.from_checkpoint(cepstra.checkpoint, backend="eager").predict_arrays(songs)
+    for key in ("class_probs", "tag_probs", "scores"):
+        np.testing.assert_allclose(got[key], want[key], atol=1e-5, err_msg=key)
+    # and back to the backbone alone: the band paths are gone, the network is the same
+    bare, _ = refit_checkpoint(cepstra.checkpoint, train, band_statistics=False)
+    assert not bare.band_heads and bare.embedding_dim == bare.deep_dim
+    plain = fit(manifest, waveforms, toy_config(**{**settings, "model.band_statistics": False}), tmp_path / "plain")
+    with pytest.raises(ParameterError, match=r"trained without train.refit_heads"):
+        refit_checkpoint(fit(manifest, waveforms, toy_config(**{"train.epochs": 1}), tmp_path / "none").checkpoint,
+                         train, band_statistics=True)
+    torch.testing.assert_close(bare.heads["regression"].weight, load_model(plain.checkpoint)[0].heads["regression"].weight)

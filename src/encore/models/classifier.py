@@ -17,17 +17,36 @@ from encore.features.logmel import LogMelSpectrogram, mel_frequencies
 from encore.models.registry import create_model
 from encore.models.spec_augment import SpecAugment
 
-__all__ = ["EncoreModel", "MemberLinear", "SongLinear", "SpecAugment", "mel_band_statistics"]
+__all__ = ["EncoreModel", "MemberLinear", "SongLinear", "SpecAugment", "cepstral_basis", "mel_band_statistics"]
 
 
-def mel_band_statistics(log_mel: Tensor) -> Tensor:
-    """(batch, n_mels, n_frames) -> (batch, 3 * n_mels), float32: per band, the mean over
-    time, the standard deviation over time, and the mean absolute frame-to-frame change
-    (the band's flux), in that order.
+def cepstral_basis(n_mels: int, n_coefficients: int) -> Tensor:
+    """The first ``n_coefficients`` rows of the orthonormal DCT-II over ``n_mels`` bands,
+    ``(n_coefficients, n_mels)``: applied to a frame's log-mel, its cepstrum (as MFCCs
+    are taken from a log-mel; row 0 is the frame's overall level)."""
+    if not 0 < n_coefficients <= n_mels:
+        raise ParameterError(f"n_coefficients={n_coefficients!r} must be between 1 and n_mels={n_mels}")
+    k = torch.arange(n_coefficients, dtype=torch.float64)[:, None]
+    m = torch.arange(n_mels, dtype=torch.float64)[None, :]
+    basis = torch.cos(torch.pi * k * (2 * m + 1) / (2 * n_mels)) * (2.0 / n_mels) ** 0.5
+    basis[0] /= 2.0**0.5
+    return basis.float()
+
+
+def mel_band_statistics(log_mel: Tensor, cepstral: Tensor | None = None) -> Tensor:
+    """(batch, n_mels, n_frames) -> (batch, 3 * n_mels [+ 2 * n_coefficients]), float32:
+    per band, the mean over time, the standard deviation over time, and the mean absolute
+    frame-to-frame change (the band's flux), in that order; with ``cepstral`` (a
+    :func:`cepstral_basis`), then the standard deviation over time and the flux of each
+    frame's first cepstral coefficients. The bands' spreads see each band alone; the
+    cepstral spreads see how the bands move together (the spectral envelope's motion).
     """
     x = log_mel.float()
-    flux = (x[..., 1:] - x[..., :-1]).abs().mean(dim=-1)
-    return torch.cat([x.mean(dim=-1), x.std(dim=-1, unbiased=False), flux], dim=1)
+    blocks = [x.mean(dim=-1), x.std(dim=-1, unbiased=False), (x[..., 1:] - x[..., :-1]).abs().mean(dim=-1)]
+    if cepstral is not None:
+        c = torch.einsum("km,bmt->bkt", cepstral.to(x.dtype), x)
+        blocks += [c.std(dim=-1, unbiased=False), (c[..., 1:] - c[..., :-1]).abs().mean(dim=-1)]
+    return torch.cat(blocks, dim=1)
 
 
 class SongLinear(nn.Module):
@@ -101,6 +120,10 @@ class EncoreModel(nn.Module):
             Deep Learning"). The path is zero in training, so the backbone and every head
             train exactly as without it; the song-level refit fits it with the head. The
             class head never reads it.
+        cepstral_statistics: With ``band_statistics``, the wide path also reads the
+            spread and flux over the chunk of each frame's first ``cepstral_statistics``
+            cepstral coefficients (:func:`cepstral_basis` of the normalised log-mel).
+            0 = none.
 
     Example:
         >>> model = EncoreModel(frontend={"sample_rate": 16000}, backbone="small_cnn",
@@ -122,6 +145,7 @@ class EncoreModel(nn.Module):
         spec_augment: dict[str, int] | None = None,
         n_members: int = 1,
         band_statistics: bool = False,
+        cepstral_statistics: int = 0,
     ) -> None:
         super().__init__()
         if int(n_members) != n_members or n_members < 1:
@@ -147,7 +171,18 @@ class EncoreModel(nn.Module):
         dim = self.backbone.embedding_dim if self.n_members == 1 else self.backbone[0].embedding_dim
         self.deep_dim = dim * self.n_members
         self.band_statistics = bool(band_statistics)
-        n_statistics = 3 * n_mels if self.band_statistics else 0
+        self.cepstral_statistics = int(cepstral_statistics)
+        if self.cepstral_statistics and not self.band_statistics:
+            raise ParameterError(
+                f"cepstral_statistics={cepstral_statistics!r} feeds the band statistics' wide path; "
+                "set band_statistics=True or cepstral_statistics=0"
+            )
+        self.register_buffer(  # not in the state dict: a fixed function of the shapes
+            "cepstral_basis",
+            cepstral_basis(n_mels, self.cepstral_statistics) if self.cepstral_statistics else None,
+            persistent=False,
+        )
+        n_statistics = 3 * n_mels + 2 * self.cepstral_statistics if self.band_statistics else 0
         self.embedding_dim = self.deep_dim + n_statistics
         sizes = {"class": len(self.label_names), "tags": len(self.tag_names), "regression": len(self.regression_names)}
         self.heads = nn.ModuleDict({
@@ -169,41 +204,63 @@ class EncoreModel(nn.Module):
 
     def forward_features(self, waveform: Tensor) -> Tensor:
         """(batch, n_samples) -> (batch, embedding_dim): members' embeddings side by side,
-        then (with ``band_statistics``) the band statistics."""
+        then (with ``band_statistics``) the band statistics (and cepstral statistics)."""
         return self.forward_features_from_log_mel(self.log_mel(waveform))
 
     def forward_features_from_log_mel(self, log_mel: Tensor) -> Tensor:
-        if self.n_members == 1:
-            deep = self.backbone(self.spec_augment(log_mel))
-        else:
-            deep = torch.cat([member(self.spec_augment(log_mel)) for member in self.backbone], dim=1)
-        if not self.band_statistics:
+        deep, statistics = self._deep(log_mel), self._statistics(log_mel)
+        if statistics is None:
             return deep
-        return torch.cat([deep.float(), mel_band_statistics(log_mel)], dim=1)
+        return torch.cat([deep.float(), statistics], dim=1)
+
+    def _deep(self, log_mel: Tensor) -> Tensor:
+        if self.n_members == 1:
+            return self.backbone(self.spec_augment(log_mel))
+        return torch.cat([member(self.spec_augment(log_mel)) for member in self.backbone], dim=1)
+
+    def _statistics(self, log_mel: Tensor) -> Tensor | None:
+        if not self.band_statistics:
+            return None
+        # In training the wide path's weights are zero, so no gradient flows through it; detached,
+        # it adds nothing to the backward pass either (not even a zero of another memory layout,
+        # which would change the rounding of the log-mel's gradient). In eval, gradient-based
+        # explanations see it.
+        return mel_band_statistics(log_mel.detach() if self.training else log_mel, self.cepstral_basis)
 
     def forward_head(self, embedding: Tensor, *, members: bool = False) -> dict[str, Tensor]:
         """(batch, embedding_dim) -> logits per head: ``(batch, n)``, the members' mean, or
         with ``members`` each member's, ``(batch, n_members, n)``."""
+        if not self.band_statistics:
+            return self._heads(embedding, None, members)
         statistics, deep = embedding[:, self.deep_dim :], embedding[:, : self.deep_dim]
-        if self.band_statistics and torch.is_autocast_enabled(deep.device.type):
-            # back to the dtype the backbone gave (the statistics made the embedding float32),
-            # so dropout draws and rounds exactly as it does without them
+        if torch.is_autocast_enabled(deep.device.type):
+            # back to the dtype the backbone gave (the statistics made the embedding float32)
             deep = deep.to(torch.get_autocast_dtype(deep.device.type))
+        return self._heads(deep, statistics, members)
+
+    def _heads(self, deep: Tensor, statistics: Tensor | None, members: bool) -> dict[str, Tensor]:
         deep = self.dropout(deep)
         outputs = {}
         for name, head in self.heads.items():
             logits = head(deep)
             if self.n_members == 1:
                 logits = logits.unsqueeze(1)
-            if name in self.band_heads:  # the same wide path for every member
+            if statistics is not None and name in self.band_heads:  # the same wide path for every member
                 logits = logits + self.band_heads[name](statistics).unsqueeze(1)
             outputs[name] = logits if members else logits.mean(dim=1)
         return outputs
 
     def forward(self, waveform: Tensor, *, members: bool = False) -> dict[str, Tensor]:
         """(batch, n_samples) -> {"class": (batch, n_classes), "tags": ..., "regression": ...} logits
-        (``members``: ``(batch, n_members, n)`` each, for training each member on its own loss)."""
-        return self.forward_head(self.forward_features(waveform), members=members)
+        (``members``: ``(batch, n_members, n)`` each, for training each member on its own loss).
+
+        The backbone's embedding goes to the heads as it is, not through the concatenation
+        :meth:`forward_features` returns, so the wide path changes neither the values nor
+        the memory layout the heads and the backward pass see: a network trains exactly as
+        without it, in float32 as in bfloat16.
+        """
+        log_mel = self.log_mel(waveform)
+        return self._heads(self._deep(log_mel), self._statistics(log_mel), members)
 
     @torch.no_grad()
     def n_parameters(self) -> int:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,13 +38,15 @@ import torch.nn.functional as F
 
 from encore.audio import chunk_waveform
 from encore.exceptions import ParameterError
+from encore.inference.backends import card_wants_bf16
 from encore.inference.predictor import MIN_FRACTION
+from encore.models.checkpoint import load_model
 from encore.models.classifier import EncoreModel
 from encore.train.objectives import SplitData
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["REFIT_HEADS", "STRENGTHS", "fit_ridge", "fit_soft_logistic", "refit_heads", "song_embeddings"]
+__all__ = ["REFIT_HEADS", "STRENGTHS", "fit_ridge", "fit_soft_logistic", "refit_checkpoint", "refit_heads", "song_embeddings"]
 
 REFIT_HEADS = ("tags", "regression")
 STRENGTHS = tuple(float(s) for s in np.logspace(-4, 1, 11))
@@ -227,3 +230,46 @@ def refit_heads(
             )
     logger.info("refit heads on %d training songs: %s", len(train.track_ids), report)
     return report
+
+
+def refit_checkpoint(
+    checkpoint: str | Path, train: SplitData, *, band_statistics: bool, cepstral_statistics: int = 0,
+    hop_seconds: float | None = None,
+) -> tuple[EncoreModel, dict[str, Any]]:
+    """A trained run's network with its song-level heads refit under another wide path.
+
+    The wide path (``model.band_statistics``, ``model.cepstral_statistics``) is zero in
+    training, so the network a run trains does not depend on it; only the song-level refit
+    reads it. This takes a checkpoint trained with ``train.refit_heads``, keeps its network,
+    sets the wide path as given and refits the same heads on ``train`` (the run's training
+    songs) as the run did: the result is the model a run with those settings would have
+    written.
+
+    Args:
+        checkpoint: The run's checkpoint.
+        train: The run's training songs.
+        band_statistics: The wide path's band statistics (False: heads on the backbone alone).
+        cepstral_statistics: Its cepstral coefficients (needs ``band_statistics``).
+        hop_seconds: Chunk hop for the song embeddings; None = the card's.
+
+    Returns:
+        The model and its card (``model_kwargs`` and ``refit`` updated).
+    """
+    served, card = load_model(checkpoint)
+    if not card.get("refit"):
+        raise ParameterError(f"{checkpoint} was trained without train.refit_heads: it has no song-level heads to refit")
+    kwargs = {**card["model_kwargs"], "band_statistics": band_statistics, "cepstral_statistics": cepstral_statistics}
+    model = EncoreModel(**kwargs)
+    missing, unexpected = model.load_state_dict(
+        {k: v for k, v in served.state_dict().items() if not k.startswith("band_heads.")}, strict=False
+    )
+    if unexpected or any(not key.startswith("band_heads.") for key in missing):  # only the wide path is new
+        raise ParameterError(f"{checkpoint}: the network does not fit its own card (missing {missing}, unexpected {unexpected})")
+    stats = card["regression_stats"]
+    scores = (train.scores - np.asarray(stats["mean"])) / np.asarray(stats["std"])
+    hop = card["chunk_hop_seconds"] if hop_seconds is None else hop_seconds
+    sample_rate = kwargs["frontend"]["sample_rate"]
+    report = refit_heads(model, train, list(card["refit"]), chunk_samples=int(round(card["chunk_seconds"] * sample_rate)),
+                         hop_samples=int(round(hop * sample_rate)), scores=scores, bf16=card_wants_bf16(card),
+                         seed=card["config"]["train"]["seed"])
+    return model, {**card, "model_kwargs": kwargs, "refit": report, "chunk_hop_seconds": hop}
