@@ -43,6 +43,8 @@ from encore.inference import Predictor
 from encore.inference.baseline import BaselinePredictor
 from encore.train.baseline import fit_baseline
 from encore.train.loop import fit
+from encore.train.objectives import select_split
+from encore.train.refit import refit_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 EMOTIONS = ["amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension", "sadness"]
@@ -108,24 +110,46 @@ def fold_splits(songs: pd.DataFrame, n_folds: int, seed: int, val_fraction: floa
     return out
 
 
-def reuse_cnn_run(run_dir: Path, config, manifest: Manifest) -> tuple[Predictor, float]:
-    """An earlier run's checkpoint, scored with this config's chunk hop, and its training time.
+WIDE_PATH = ("band_statistics", "cepstral_statistics")
+"""Model settings that only the song-level refit reads: the networks train the same without them."""
 
-    The hop only changes how whole songs are scored; with no validation split (--val-fraction 0)
-    nothing in training depends on it, so the weights are those a new run would train.
+
+def refit_song_heads(run_dir: Path, manifest: Manifest, waveforms: dict, *, hop_seconds: float,
+                     band_statistics: bool, cepstral_statistics: int = 0) -> Predictor:
+    """The run's trained network with its tag and score heads refit on the fold's training
+    songs, the wide path set as given (see :func:`encore.train.refit.refit_checkpoint`)."""
+    model, card = refit_checkpoint(run_dir / "checkpoint.pt", select_split(manifest, "train", waveforms),
+                                   band_statistics=band_statistics, cepstral_statistics=cepstral_statistics,
+                                   hop_seconds=hop_seconds)
+    return Predictor(model, card)
+
+
+def reuse_cnn_run(run_dir: Path, config, manifest: Manifest, waveforms: dict) -> tuple[Predictor, float]:
+    """An earlier run's network, scored with this config's chunk hop and song-level heads, and its training time.
+
+    The hop only changes how whole songs are scored, and the wide path
+    (``model.band_statistics``, ``model.cepstral_statistics``) only what the song-level refit
+    reads; with no validation split (--val-fraction 0) nothing in training depends on either,
+    so the weights are those a new run would train. When the wide path differs from the
+    run's, the heads are refit on the fold's training songs (:func:`refit_song_heads`).
     """
     if len(manifest.subset("val")):
         raise SystemExit("--reuse-runs needs --val-fraction 0: with validation songs the hop also steers training")
     trained = load_config(run_dir / "config.yaml", [])
     mine, theirs = config.model_dump(), trained.model_dump()
+    wide = []
     for settings in (mine, theirs):
         settings["train"].pop("chunk_hop_seconds")
+        wide.append({key: settings["model"].pop(key) for key in WIDE_PATH})
     if mine != theirs:
         raise SystemExit(f"{run_dir} was trained with other settings than these; run without --reuse-runs")
     predictor = Predictor.from_checkpoint(run_dir / "checkpoint.pt")
     if predictor.card["manifest"]["digest"] != manifest.digest():
         raise SystemExit(f"{run_dir} was trained on another split (--folds, --seed, --val-fraction); run without --reuse-runs")
-    predictor.card["chunk_hop_seconds"] = config.train.chunk_hop_seconds or config.train.chunk_seconds
+    hop = config.train.chunk_hop_seconds or config.train.chunk_seconds
+    if wide[0] != wide[1]:
+        predictor = refit_song_heads(run_dir, manifest, waveforms, hop_seconds=hop, **wide[0])
+    predictor.card["chunk_hop_seconds"] = hop
     seconds = float(pd.read_csv(run_dir / "metrics.csv")["seconds"].sum())
     return predictor, seconds
 
@@ -155,7 +179,9 @@ def main() -> None:
                         help="write every held-out song's predictions (one row per model and song) as CSV here")
     parser.add_argument("--reuse-runs", action="store_true",
                         help="score the CNN checkpoints already in --runs instead of training them again (train time "
-                        "from the run's metrics.csv); only the scoring settings (train.chunk_hop_seconds) may differ")
+                        "from the run's metrics.csv); only the scoring settings (train.chunk_hop_seconds) and the "
+                        "song-level heads' wide path (model.band_statistics, model.cepstral_statistics; the heads are "
+                        "then refit) may differ")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("encore.train.loop").setLevel(logging.WARNING)
@@ -178,7 +204,7 @@ def main() -> None:
             run_dir = args.runs / f"fold{k}-{name}"
             t = time.perf_counter()
             if name == "cnn" and args.reuse_runs:
-                predictor, seconds = reuse_cnn_run(run_dir, config, manifest)
+                predictor, seconds = reuse_cnn_run(run_dir, config, manifest, waveforms)
             elif name == "cnn":
                 shutil.rmtree(run_dir, ignore_errors=True)
                 result = fit(manifest, waveforms, config, run_dir)

@@ -27,38 +27,15 @@ import numpy as np
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_emotify_cv import EMOTIONS, fold_splits, make_manifest, read_targets  # noqa: E402
+from bench_emotify_cv import EMOTIONS, fold_splits, make_manifest, read_targets, refit_song_heads  # noqa: E402
 
 from encore.config import load_config  # noqa: E402
 from encore.data.waveforms import load_waveforms  # noqa: E402
 from encore.evaluate.metrics import compare_paired  # noqa: E402
 from encore.features.cache import FeatureCache  # noqa: E402
 from encore.inference import Predictor  # noqa: E402
-from encore.inference.backends import card_wants_bf16  # noqa: E402
-from encore.models.checkpoint import load_model  # noqa: E402
-from encore.models.classifier import EncoreModel  # noqa: E402
-from encore.train.objectives import select_split  # noqa: E402
-from encore.train.refit import refit_heads  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def without_band_statistics(run_dir: Path, manifest, waveforms: dict) -> Predictor:
-    """The run's network with its tag and score heads refit on the backbone's embedding alone."""
-    served, card = load_model(run_dir / "checkpoint.pt")
-    if not served.band_statistics:
-        raise SystemExit(f"{run_dir} was trained without model.band_statistics; nothing to take away")
-    kwargs = {**card["model_kwargs"], "band_statistics": False}
-    model = EncoreModel(**kwargs)
-    model.load_state_dict({k: v for k, v in served.state_dict().items() if not k.startswith("band_heads.")})
-    train = select_split(manifest, "train", waveforms)
-    stats = card["regression_stats"]
-    scores = (train.scores - np.asarray(stats["mean"])) / np.asarray(stats["std"])
-    sample_rate = card["model_kwargs"]["frontend"]["sample_rate"]
-    refit_heads(model, train, list(card["refit"]), chunk_samples=int(round(card["chunk_seconds"] * sample_rate)),
-                hop_samples=int(round(card["chunk_hop_seconds"] * sample_rate)), scores=scores,
-                bf16=card_wants_bf16(card), seed=card["config"]["train"]["seed"])
-    return Predictor(model, {**card, "model_kwargs": kwargs})
 
 
 def main() -> None:
@@ -90,9 +67,13 @@ def main() -> None:
         saved = run_dir / "band_ablation.npz"  # a fold's predictions, kept so an interrupted run picks up there
         if not saved.exists():
             got = {}
+            hop = config.train.chunk_hop_seconds or config.train.chunk_seconds
+            if not Predictor.from_checkpoint(run_dir / "checkpoint.pt").model.band_statistics:
+                raise SystemExit(f"{run_dir} was trained without model.band_statistics; nothing to take away")
             for name, predictor in (("with", Predictor.from_checkpoint(run_dir / "checkpoint.pt")),
-                                    ("without", without_band_statistics(run_dir, manifest, waveforms))):
-                predictor.card["chunk_hop_seconds"] = config.train.chunk_hop_seconds or config.train.chunk_seconds
+                                    ("without", refit_song_heads(run_dir, manifest, waveforms, hop_seconds=hop,
+                                                                 band_statistics=False))):
+                predictor.card["chunk_hop_seconds"] = hop
                 arrays = predictor.predict_arrays(songs_k)
                 got[name] = np.column_stack([arrays["tag_probs"], arrays["scores"][:, :1]])
             np.savez(saved, ids=np.array(test), **got)
