@@ -68,9 +68,10 @@ def main() -> None:
         if not saved.exists():
             got = {}
             hop = config.train.chunk_hop_seconds or config.train.chunk_seconds
-            if not Predictor.from_checkpoint(run_dir / "checkpoint.pt").model.band_statistics:
+            served = Predictor.from_checkpoint(run_dir / "checkpoint.pt")
+            if not served.model.band_statistics:
                 raise SystemExit(f"{run_dir} was trained without model.band_statistics; nothing to take away")
-            for name, predictor in (("with", Predictor.from_checkpoint(run_dir / "checkpoint.pt")),
+            for name, predictor in (("with", served),
                                     ("without", refit_song_heads(run_dir, manifest, waveforms, hop_seconds=hop,
                                                                  band_statistics=False))):
                 predictor.card["chunk_hop_seconds"] = hop
