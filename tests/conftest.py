@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import machine  # noqa: F401 - first: ENCORE_TEST_CPU fakes the CPU's features before any test asks
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url

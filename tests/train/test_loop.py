@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from machine import requires_native_bf16
 from toy import CLASSES, make_toy, toy_config
 
 from encore.inference import Predictor
@@ -17,6 +18,7 @@ def test_get_lr_warms_up_then_decays():
     assert lrs[0] < lrs[5] < lrs[9] == pytest.approx(1.0)
     assert lrs[50] < lrs[10] and lrs[-1] >= 0.1 - 1e-9
 
+@requires_native_bf16
 def test_a_bfloat16_fit_learns_too(toy, tmp_path):
     # the toy runs fp32 elsewhere: bf16 rounding differs between CPUs (AVX-512 BF16, AMX),
     # and on a toy this small that moves accuracy by a song or two; this checks that bf16 learns

@@ -129,7 +129,7 @@ def test_a_run_with_refit_heads_records_it_and_every_backend_serves_it(tmp_path)
 def test_band_statistics_leave_training_alone_and_the_refit_fits_their_path(tmp_path):
     manifest, waveforms = make_toy()
     settings = {"train.epochs": 2, "train.refit_heads": ["tags", "regression"], "train.chunk_hop_seconds": 0.5,
-                "train.precision": "bf16"}  # bf16 where the CPU has it: the embedding dtypes then differ
+                "train.precision": "auto"}  # bf16 where the CPU has it: the embedding dtypes then differ
     wide_settings = {"model.band_statistics": True, "model.cepstral_statistics": 8}
     wide = fit(manifest, waveforms, toy_config(**settings, **wide_settings), tmp_path / "wide")
     plain = fit(manifest, waveforms, toy_config(**settings), tmp_path / "plain")
