@@ -45,9 +45,11 @@ def train_tone_run(run_dir):
     config = load_config(None, {
         "features.sample_rate": SAMPLE_RATE, "features.n_fft": 256, "features.hop_length": 128, "features.n_mels": 32,
         "features.f_max": 4000.0, "model.kwargs": {"channels": [8, 16, 16], "embedding_dim": 16},
-        "train.epochs": 12, "train.batch_size": 8, "train.chunk_seconds": SECONDS, "train.chunks_per_song": 1,
+        "train.epochs": 20, "train.weight_decay": 0.01, "train.batch_size": 8, "train.chunk_seconds": SECONDS, "train.chunks_per_song": 1,
         "train.lr": 0.01, "train.num_threads": 1, "train.log_every": 1000, "augment.time_masks": 0,
         "augment.freq_masks": 0, "augment.noise_p": 0.0,
     })
+    # 20 epochs with weight decay: the attribution checks hold for every training seed tried on
+    # AVX-512 and AVX2 kernels alike (12 epochs without decay left some seeds' tone share under 0.5)
     fit(manifest, waveforms, config, run_dir)
     return run_dir, Predictor.from_checkpoint(run_dir), waveforms, manifest
