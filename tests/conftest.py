@@ -13,6 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import machine  # noqa: F401 - first: ENCORE_TEST_CPU fakes the CPU's features before any test asks
+
+# `auto` means the CPU in the tests, also on a GPU node, so numbers are compared on one
+# path; the tests marked cuda ask for the GPU by name.
+os.environ.setdefault("ENCORE_DEVICE", "cpu")
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url

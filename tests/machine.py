@@ -30,3 +30,10 @@ requires_native_bf16 = pytest.mark.skipif(
     not _native_bf16(), reason="this CPU has no bfloat16 in hardware (AVX-512 BF16 or AMX)"
 )
 """Marks a test that forces ``train.precision: bf16``: it runs where the CPU has bfloat16 in hardware."""
+
+
+requires_cuda = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine"),
+]
+"""Marks a test that runs on a CUDA GPU (``pytestmark = requires_cuda``; ``pytest -m cuda`` selects them)."""

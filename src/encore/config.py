@@ -147,7 +147,11 @@ class TrainConfig(_Strict):
     ema_decay: float | None = Field(
         None, gt=0, lt=1, description="validate and save an exponential moving average of the weights (e.g. 0.99); null = off"
     )
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available")
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="auto = CUDA when available; cpu; cuda; cuda:N (under torchrun each rank takes its LOCAL_RANK's GPU)",
+    )
+    compile: bool = Field(False, description="torch.compile the network for training (pays off on GPUs; minutes to compile)")
     init_from: str | None = Field(None, description="a run folder or checkpoint whose backbone starts this run (transfer)")
     freeze_backbone: bool = Field(False, description="with init_from: train the new heads only (a linear probe)")
 

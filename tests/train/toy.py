@@ -47,6 +47,7 @@ def toy_config(**extra) -> EncoreConfig:
         "train.epochs": 8, "train.batch_size": 8, "train.chunk_seconds": 1.0, "train.chunks_per_song": 2,
         "train.lr": 0.01, "train.num_threads": 1, "train.log_every": 1000,
         "train.precision": "fp32",  # the learning thresholds are for fp32; bf16 rounding differs by CPU (test_loop)
+        "train.device": "cpu",  # the same path on a GPU node; tests/train/test_cuda.py trains on the GPU
     }
     overrides.update(extra)
     return load_config(None, overrides)

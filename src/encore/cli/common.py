@@ -27,6 +27,10 @@ WorkspaceOption = Annotated[
     typer.Option("--workspace", "-w", help="Workspace folder (default: $ENCORE_WORKSPACE or the current folder)."),
 ]
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (see configs/default.yaml).")]
+DeviceOption = Annotated[
+    str,
+    typer.Option("--device", help="Where the CNN runs: auto (a CUDA GPU when present, else the CPU), cpu, cuda or cuda:N."),
+]
 SetOption = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. --set train.epochs=5 (repeatable).")
 ]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from encore.cli.common import WorkspaceOption, handle_errors, out, step
+from encore.cli.common import DeviceOption, WorkspaceOption, handle_errors, out, step
 from encore.data.manifest import Manifest
 from encore.evaluate.compare import compare_results
 from encore.evaluate.report import write_report
@@ -76,6 +76,7 @@ def evaluate_command(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: the first run's folder).")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
     importance: Annotated[bool, typer.Option(help="Global importances on the validation split (slower).")] = True,
+    device: DeviceOption = "auto",
 ) -> None:
     """Evaluate runs on held-out songs and write report.html and report.json."""
     from encore.workspace import Workspace
@@ -85,7 +86,7 @@ def evaluate_command(
     results = []
     for run_dir in run_dirs:
         step(f"evaluating {run_dir.name} on the {split} split")
-        results.append(evaluate_run(run_dir, split=split, cache_dir=ws.cache_dir, n_boot=n_boot, importance=importance))
+        results.append(evaluate_run(run_dir, split=split, cache_dir=ws.cache_dir, n_boot=n_boot, importance=importance, device=device))
     comparisons = compare_results(results, n_boot=n_boot)
     summary = Manifest.read(results[0]["manifest"]).summary()
     report = write_report(out_dir or run_dirs[0], results, title="encore evaluation", data_summary=summary, comparisons=comparisons)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from encore.audio import load_audio
-from encore.cli.common import WorkspaceOption, handle_errors, out, step
+from encore.cli.common import DeviceOption, WorkspaceOption, handle_errors, out, step
 from encore.exceptions import ParameterError
 from encore.explain import METHODS, explain_waveform
 from encore.inference import Predictor
@@ -33,13 +33,14 @@ def explain_command(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the PNGs and JSON (default reports/explain/<song>).")] = None,
     segments: Annotated[int, typer.Option(help="Time segments of the grid.")] = 16,
     bands: Annotated[int, typer.Option(help="Mel bands of the grid.")] = 8,
+    device: DeviceOption = "auto",
 ) -> None:
     """Write a PNG of the log-mel with the attribution overlaid and a JSON of the top segments."""
     ws = Workspace.open(workspace)
     run_dir = ws.resolve_run(run)
     if not (run_dir / "checkpoint.pt").is_file():
         raise ParameterError(f"{run_dir} is not a CNN run (no checkpoint.pt); the forest's importances are in `encore evaluate`'s report")
-    predictor = Predictor.from_checkpoint(run_dir)
+    predictor = Predictor.from_checkpoint(run_dir, device=device)
     waveform = load_audio(song, sample_rate=predictor.sample_rate)
     folder = out_dir or ws.reports_dir / "explain" / song.stem
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from encore.cli.common import WorkspaceOption, console, handle_errors, progress_bar
+from encore.cli.common import DeviceOption, WorkspaceOption, console, handle_errors, progress_bar
 from encore.exceptions import ParameterError
 from encore.inference import load_predictor
 from encore.inference.batch import predict_files, predictions_frame, select_shard
@@ -41,6 +41,18 @@ def expand_paths(items: list[str]) -> list[Path]:
     return [p for p in paths if not (p in seen or seen.add(p))]
 
 
+def decode_jobs(jobs: int | None, predictor: Any) -> int:
+    """``--jobs``, or its default: on a GPU decoding is the bottleneck, so up to 8 workers; on a
+    CPU the model and the decoders share the cores, so none (see bench/RESULTS.md)."""
+    if jobs is not None:
+        if jobs < 0:
+            raise ParameterError(f"--jobs {jobs} must be 0 (decode here) or a number of decoding processes")
+        return jobs
+    import os
+
+    return min(8, max(1, (os.cpu_count() or 2) - 1)) if str(getattr(predictor, "device", "cpu")).startswith("cuda") else 0
+
+
 def catalogue_ids(store: Any) -> dict[Path, str]:
     """Resolved catalogue path -> track_id, so predicted files keep their catalogue ids."""
     tracks = store.tracks()
@@ -56,6 +68,10 @@ def predict_command(
     store: Annotated[bool, typer.Option("--store", help="Also write the predictions into the workspace's store.")] = False,
     shard: Annotated[str | None, typer.Option("--shard", help="Only shard i of n (0-based), e.g. 0/4.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="CNN backend: torch (default), onnx or eager.")] = "torch",
+    device: DeviceOption = "auto",
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", help="Decoding processes beside the model (default: 0 on a CPU, up to 8 on a GPU).")
+    ] = None,
 ) -> None:
     """Predict class probabilities, tags and appeal for each song; undecodable files are reported and skipped.
 
@@ -66,14 +82,14 @@ def predict_command(
     """
     run_path = Path(run)
     run_dir = run_path if run_path.exists() else Workspace.open(workspace).resolve_run(run)
-    predictor = load_predictor(run_dir, backend=backend)
+    predictor = load_predictor(run_dir, backend=backend, device=device)
     files = select_shard(expand_paths(paths), shard)
     db = Workspace.open(workspace).open_store() if store else None
     known = catalogue_ids(db) if db is not None else {}
     run_id = run_dir.name if run_dir.is_dir() else run_dir.parent.name
     rows, failed, pending, stored = [], [], [], 0
     with progress_bar("predict", len(files)) as advance:
-        for result in predict_files(predictor, files, progress=advance):
+        for result in predict_files(predictor, files, progress=advance, workers=decode_jobs(jobs, predictor)):
             if result.error is not None:
                 console.print(f"[yellow]skipped[/] {result.error}", highlight=False)
                 failed.append(result.path)

@@ -36,6 +36,9 @@ def serve_command(
     workers: Annotated[int | None, typer.Option(help="Inference threads (default: one per core).")] = None,
     queue_size: Annotated[int | None, typer.Option(help="Requests that may wait for a worker before 503.")] = None,
     max_upload_mb: Annotated[float | None, typer.Option(help="Largest upload in MB (default 20).")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="Where the CNN runs: auto (default: a CUDA GPU when present), cpu, cuda or cuda:N.")
+    ] = None,
 ) -> None:
     """Serve a run over HTTP: /v1/predict, /v1/feedback, /v1/tracks/{id}, /metrics, /docs and a web page at /.
 
@@ -50,7 +53,7 @@ def serve_command(
     settings = ServeSettings.from_env(
         run=Path(run), workspace=find_workspace(workspace),
         backend=backend, token=token, dev=dev or None, workers=workers, queue_size=queue_size,
-        max_upload_bytes=int(max_upload_mb * 1e6) if max_upload_mb else None,
+        max_upload_bytes=int(max_upload_mb * 1e6) if max_upload_mb else None, device=device,
     )
     torch.set_num_threads(1)  # parallelism comes from the worker pool, one forward pass per core
     app = create_app(settings)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from encore.cli.common import WorkspaceOption, handle_errors, out, progress_bar, step
+from encore.cli.common import DeviceOption, WorkspaceOption, handle_errors, out, progress_bar, step
 from encore.data.manifest import Manifest
 from encore.data.waveforms import load_waveforms
 from encore.evaluate.queue import build_label_queue, unlabelled_tracks, write_label_queue
@@ -41,6 +41,7 @@ def suggest_command(
     by: Annotated[str, typer.Option(help="Rank by entropy or margin.")] = "entropy",
     limit: Annotated[int | None, typer.Option(help="Keep only the N most uncertain songs.")] = None,
     labeller: Annotated[str, typer.Option(help="listener_id written on every row: one queue per person.")] = "labeller",
+    device: DeviceOption = "auto",
 ) -> None:
     """Predict labels for songs nobody has labelled and write a queue, most uncertain first.
 
@@ -50,7 +51,7 @@ def suggest_command(
     """
     ws = Workspace.open(workspace)
     run_dir = ws.resolve_run(run)
-    predictor = load_predictor(run_dir)
+    predictor = load_predictor(run_dir, device=device)
     with ws.open_store() as db:
         tracks = db.tracks()
     if songs:

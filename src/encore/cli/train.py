@@ -37,6 +37,9 @@ def train_command(
     --rdzv-endpoint HOST:PORT -m encore.cli.main train --resume RUN ...` on each node.
     """
     if nproc > 1:
+        from encore.train.distributed import check_nproc
+
+        check_nproc(nproc, load_config(config, set or []).train.device)  # before any process starts
         _relaunch_with_torchrun(nproc, name, resume)
         return
     ws = Workspace.open(workspace)

@@ -132,6 +132,7 @@ def evaluate_run(
     seed: int = 0,
     manifest_path: str | os.PathLike | None = None,
     importance: bool = True,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Song-level metrics of one run on a split of a manifest.
 
@@ -144,6 +145,7 @@ def evaluate_run(
         seed: Bootstrap seed.
         manifest_path: Evaluate on this manifest (same classes) instead of the run's own.
         importance: Also compute global importances on the validation split.
+        device: Where a CNN runs (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
 
     Returns:
         A result dict as :func:`encore.evaluate.report.write_report` takes it (also
@@ -154,7 +156,7 @@ def evaluate_run(
         ParameterError: missing manifest, classes that do not match, or no decodable songs.
     """
     run_dir = Path(run_dir)
-    predictor = load_predictor(run_dir)
+    predictor = load_predictor(run_dir, device=device)
     card = predictor.card
     own_manifest = run_manifest_path(card, run_dir) if manifest_path is None else None
     path = str(manifest_path) if manifest_path is not None else own_manifest

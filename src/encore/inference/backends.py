@@ -36,7 +36,10 @@ BACKENDS = ("torch", "onnx", "eager")
 """``torch``: fused, channels-last, inference mode (default); ``onnx``: ONNX Runtime;
 ``eager``: the model as trained, plain float32 (the reference for benchmarks)."""
 
-__all__ = ["BACKENDS", "ChunkRunner", "bf16_supported", "card_wants_bf16", "EagerRunner", "OnnxRunner", "TorchRunner", "create_runner", "fuse_for_inference"]
+__all__ = [
+    "BACKENDS", "ChunkRunner", "bf16_supported", "card_wants_bf16", "EagerRunner", "OnnxRunner", "TorchRunner",
+    "create_runner", "fuse_for_inference", "model_device", "runner_device", "wants_bf16",
+]
 
 
 class ChunkRunner(Protocol):
@@ -86,10 +89,44 @@ def fuse_for_inference(model: EncoreModel) -> EncoreModel:
 
 
 def _to_model_device(model: nn.Module, chunks: np.ndarray) -> torch.Tensor:
-    """The chunks as a float32 tensor on the model's device (a CUDA-trained model validates on CUDA)."""
+    """The chunks as a float32 tensor on the model's device (through pinned memory to a GPU)."""
     tensor = torch.from_numpy(np.ascontiguousarray(chunks, dtype=np.float32))
     device = next(model.parameters()).device
-    return tensor if device.type == "cpu" else tensor.to(device)
+    return tensor if device.type == "cpu" else tensor.pin_memory().to(device, non_blocking=True)
+
+
+def model_device(model: nn.Module | None) -> torch.device:
+    """Where ``model``'s parameters are (the CPU for none)."""
+    if model is None:
+        return torch.device("cpu")
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def runner_device(model: nn.Module | None, device: str | torch.device | None, backend: str) -> torch.device:
+    """The device a runner should use: ``device`` resolved, or the model's own when None.
+
+    ONNX Runtime runs here on the CPU: ``auto`` then means the CPU, and an explicit GPU
+    is refused with the backend to use instead.
+    """
+    from encore.devices import resolve_device
+
+    if device is None:
+        return model_device(model)
+    if backend == "onnx":
+        if str(device) in ("auto", "cpu"):
+            return torch.device("cpu")
+        raise ParameterError(f"--backend onnx runs on the CPU; use --backend torch with --device {device}")
+    return resolve_device(device)
+
+
+def wants_bf16(card: dict[str, Any], device: torch.device) -> bool:
+    """bfloat16 autocast for serving: on a GPU that has it always (checked equal to the
+    float32 CPU path within the tolerance in ``tests/inference/test_cuda.py``); on a CPU as
+    :func:`card_wants_bf16` says."""
+    if device.type == "cuda":
+        return bf16_supported(device)
+    return card_wants_bf16(card)
 
 
 class EagerRunner:
@@ -97,8 +134,9 @@ class EagerRunner:
 
     name = "eager"
 
-    def __init__(self, model: EncoreModel) -> None:
-        self.model = model.eval()
+    def __init__(self, model: EncoreModel, *, device: torch.device | None = None) -> None:
+        self.model = model.eval() if device is None else model.eval().to(device)
+        self.device = model_device(self.model)
 
     def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
         with torch.no_grad():
@@ -137,8 +175,9 @@ class TorchRunner:
 
     name = "torch"
 
-    def __init__(self, model: EncoreModel, *, bf16: bool = False) -> None:
-        self.model = fuse_for_inference(model)
+    def __init__(self, model: EncoreModel, *, bf16: bool = False, device: torch.device | None = None) -> None:
+        self.model = fuse_for_inference(model) if device is None else fuse_for_inference(model).to(device)
+        self.device = model_device(self.model)
         self.bf16 = bf16
 
     def __call__(self, chunks: np.ndarray) -> dict[str, np.ndarray]:
@@ -180,7 +219,8 @@ class OnnxRunner:
 
 
 def create_runner(
-    model: EncoreModel, backend: str, *, onnx_path: str | os.PathLike | None = None, bf16: bool = False
+    model: EncoreModel, backend: str, *, onnx_path: str | os.PathLike | None = None, bf16: bool = False,
+    device: torch.device | None = None,
 ) -> Any:
     """The runner for ``backend`` (one of :data:`BACKENDS`).
 
@@ -190,14 +230,15 @@ def create_runner(
         onnx_path: An exported ``model.onnx`` to use for ``"onnx"``; exported in memory
             when ``None``.
         bf16: For ``"torch"``: run the convolutions under a bfloat16 autocast.
+        device: Where the torch backends run (None = where the model is).
 
     Raises:
         ParameterError: Unknown backend.
     """
     if backend == "torch":
-        return TorchRunner(model, bf16=bf16)
+        return TorchRunner(model, bf16=bf16, device=device)
     if backend == "eager":
-        return EagerRunner(model)
+        return EagerRunner(model, device=device)
     if backend == "onnx":
         from encore.inference.export import export_onnx_bytes
 

@@ -70,7 +70,8 @@ class FileResult:
 
 
 def predict_files(
-    predictor: Any, paths: Iterable[str | os.PathLike], *, progress: Callable[[int], None] | None = None
+    predictor: Any, paths: Iterable[str | os.PathLike], *, progress: Callable[[int], None] | None = None,
+    workers: int = 0,
 ) -> Iterator[FileResult]:
     """Predict each file; an undecodable one gives a result with ``error`` and the rest go on.
 
@@ -79,7 +80,24 @@ def predict_files(
             :class:`~encore.inference.BaselinePredictor`.
         paths: Audio files.
         progress: Called with 1 after each file.
+        workers: For a CNN, decode in this many worker processes while the model runs
+            here on chunks of several songs at once (see :mod:`encore.inference.parallel`);
+            0 decodes each file here, one after the other.
     """
+    from encore.inference.predictor import Predictor
+
+    if workers > 0 and isinstance(predictor, Predictor):
+        from encore.inference.parallel import predict_sources_parallel
+
+        paths = [Path(p) for p in paths]
+        for index, arrays, duration, error in predict_sources_parallel(predictor, paths, workers=workers, progress=progress):
+            if error is not None:
+                logger.warning("skipped %s", error)
+                yield FileResult(paths[index], error=error)
+            else:
+                row = {"path": str(paths[index]), "duration": round(duration, 3), **predictor.describe(arrays)}
+                yield FileResult(paths[index], row=row, arrays=arrays)
+        return
     for path in paths:
         path = Path(path)
         try:

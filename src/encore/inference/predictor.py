@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,14 @@ from encore.inference.aggregate import SongAccumulator, card_mean_logits, descri
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BACKEND", "DEFAULT_BATCH_SIZE", "MIN_FRACTION", "Predictor", "SongPredictions"]
+__all__ = ["CUDA_BATCH_SIZE", "DEFAULT_BACKEND", "DEFAULT_BATCH_SIZE", "MIN_FRACTION", "Predictor", "SongPredictions"]
 
 DEFAULT_BACKEND = "torch"
 """Fused, channels-last PyTorch; faster than ONNX Runtime here (see bench/bench_predict.py)."""
 DEFAULT_BATCH_SIZE = 4
-"""Chunks per forward pass. Small batches keep activations in cache and bound memory."""
+"""Chunks per forward pass on a CPU. Small batches keep activations in cache and bound memory."""
+CUDA_BATCH_SIZE = 128
+"""Chunks per forward pass on a GPU, which needs wide batches to be busy."""
 MIN_FRACTION = 0.5
 """A trailing partial chunk is scored if it holds at least this much of a chunk."""
 WINDOW_CHUNKS = 32
@@ -69,10 +71,13 @@ class Predictor(SongPredictions):
     Args:
         model: The model (put into eval mode); ``None`` for an ONNX-only predictor.
         model_card: Its card (chunk length, aggregation, calibration, score scaling, names).
-        batch_size: Chunks per forward pass (bounds memory).
+        batch_size: Chunks per forward pass (bounds memory); None = :data:`DEFAULT_BATCH_SIZE`
+            on a CPU, :data:`CUDA_BATCH_SIZE` on a GPU.
         backend: ``"torch"`` (default), ``"onnx"`` or ``"eager"``; see
             :mod:`encore.inference.backends`.
         runner: A ready runner, overriding ``backend`` (used by :meth:`from_onnx`).
+        device: ``"cpu"`` (default here, so a model stays where the caller put it),
+            ``"auto"``, ``"cuda"`` or ``"cuda:N"``; see :func:`encore.devices.resolve_device`.
 
     Example:
         >>> predictor = Predictor.from_checkpoint("runs/cnn")          # doctest: +SKIP
@@ -85,44 +90,52 @@ class Predictor(SongPredictions):
         model: Any,
         model_card: dict[str, Any],
         *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         backend: str = DEFAULT_BACKEND,
         runner: Any = None,
+        device: str | None = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0):
             raise ParameterError(f"batch_size={batch_size!r} must be a positive integer (chunks per forward pass)")
         self.model = model.eval() if model is not None else None
         self.card = model_card
-        self.batch_size = batch_size
         if runner is None:
-            from encore.inference.backends import card_wants_bf16, create_runner
+            from encore.inference.backends import create_runner, runner_device, wants_bf16
 
-            runner = create_runner(self.model, backend, bf16=card_wants_bf16(model_card))
+            target = runner_device(self.model, device, backend)
+            runner = create_runner(self.model, backend, bf16=wants_bf16(model_card, target), device=target)
         self.runner = runner
         self.backend = runner.name
+        self.device = str(getattr(runner, "device", "cpu"))
+        on_gpu = self.device.startswith("cuda")
+        self.batch_size = batch_size or (CUDA_BATCH_SIZE if on_gpu else DEFAULT_BATCH_SIZE)
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE, backend: str = DEFAULT_BACKEND
+        cls, path: str | os.PathLike, *, batch_size: int | None = None, backend: str = DEFAULT_BACKEND,
+        device: str = "auto",
     ) -> Predictor:
         """Load a run folder or ``checkpoint.pt``; nothing else is asked for.
 
         With ``backend="onnx"`` the run's ``model.onnx`` is used when present (see
-        ``encore export``), else the model is exported in memory.
+        ``encore export``), else the model is exported in memory. ``device`` is
+        ``auto`` (a CUDA GPU when present), ``cpu``, ``cuda`` or ``cuda:N``; on a GPU
+        chunks of many songs share wide batches, under bfloat16 where the GPU has it.
         """
-        from encore.inference.backends import card_wants_bf16, create_runner
+        from encore.inference.backends import create_runner, runner_device, wants_bf16
         from encore.models.checkpoint import load_model
 
         model, card = load_model(path)
+        target = runner_device(model, device, backend)
         onnx_path = Path(path) / "model.onnx" if Path(path).is_dir() else Path(path).with_name("model.onnx")
         runner = create_runner(
             model, backend, onnx_path=onnx_path if backend == "onnx" and onnx_path.is_file() else None,
-            bf16=card_wants_bf16(card),
+            bf16=wants_bf16(card, target), device=target,
         )
         return cls(model, card, batch_size=batch_size, runner=runner)
 
     @classmethod
-    def from_onnx(cls, path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictor:
+    def from_onnx(cls, path: str | os.PathLike, *, batch_size: int | None = None) -> Predictor:
         """An ONNX Runtime predictor from an exported file alone (its card is inside)."""
         from encore.inference.backends import OnnxRunner
         from encore.inference.export import read_onnx_card
@@ -167,7 +180,8 @@ class Predictor(SongPredictions):
             raise ParameterError(f"model card temperature={value!r} must be positive; fix the card's calibration")
         return value
 
-    def _accumulator(self) -> SongAccumulator:
+    def new_accumulator(self) -> SongAccumulator:
+        """An empty running aggregate for one song (see :meth:`run_chunks`)."""
         classes, tags = card_mean_logits(self.card)
         return SongAccumulator(
             mean_logits=classes, tag_mean_logits=tags, temperature=self.temperature,
@@ -186,8 +200,11 @@ class Predictor(SongPredictions):
             waveform, chunk_samples=self.chunk_samples, hop_samples=self.hop_samples, min_fraction=MIN_FRACTION
         )
 
-    def _run(self, tagged: Iterable[tuple[int, np.ndarray]], accumulators: Sequence[SongAccumulator]) -> None:
-        """Feed ``(song index, chunks)`` pieces through the runner in batches of ``batch_size``."""
+    def run_chunks(
+        self, tagged: Iterable[tuple[int, np.ndarray]], accumulators: Mapping[int, SongAccumulator] | Sequence[SongAccumulator]
+    ) -> None:
+        """Feed ``(song index, chunks)`` pieces through the runner in batches of ``batch_size``;
+        each song's chunk outputs go to ``accumulators[song index]``."""
         owners: list[np.ndarray] = []
         pending: list[np.ndarray] = []
         n_pending = 0
@@ -223,8 +240,8 @@ class Predictor(SongPredictions):
             (n_scores,) and ``score_intervals`` (n_scores, 2), each present when the
             model has that head.
         """
-        accumulator = self._accumulator()
-        self._run([(0, self._chunks(waveform))], [accumulator])
+        accumulator = self.new_accumulator()
+        self.run_chunks([(0, self._chunks(waveform))], [accumulator])
         return accumulator.result()
 
     def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
@@ -233,13 +250,13 @@ class Predictor(SongPredictions):
         Chunks of consecutive songs share batches; each song's result equals
         :meth:`predict_waveform` on it alone (up to float rounding).
         """
-        accumulators = [self._accumulator() for _ in waveforms]
-        self._run(((i, self._chunks(w)) for i, w in enumerate(waveforms)), accumulators)
+        accumulators = [self.new_accumulator() for _ in waveforms]
+        self.run_chunks(((i, self._chunks(w)) for i, w in enumerate(waveforms)), accumulators)
         per_song = [a.result() for a in accumulators]
         keys = per_song[0].keys() if per_song else ()
         return {k: np.stack([p[k] for p in per_song]) for k in keys}
 
-    def _window_chunks(self, source: AudioSource, duration: float) -> Iterator[tuple[np.ndarray, int]]:
+    def window_chunks(self, source: AudioSource, duration: float) -> Iterator[tuple[np.ndarray, int]]:
         """Decode ``source`` in windows of about :data:`WINDOW_CHUNKS` chunks; yield each one's chunks.
 
         Windows start every ``step`` samples (a whole number of hops) and reach one chunk
@@ -287,11 +304,11 @@ class Predictor(SongPredictions):
         duration = audio_duration(source)
         if max_seconds is not None and duration > max_seconds:
             raise ParameterError(f"audio is {duration:.0f} s long; the limit is max_seconds={max_seconds:g} s")
-        accumulator = self._accumulator()
+        accumulator = self.new_accumulator()
         decoded = 0
-        for chunks, new_samples in self._window_chunks(source, duration):
+        for chunks, new_samples in self.window_chunks(source, duration):
             decoded += new_samples
-            self._run([(0, chunks)], [accumulator])
+            self.run_chunks([(0, chunks)], [accumulator])
         return accumulator.result(), decoded / self.sample_rate
 
     def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def load_service_predictor(settings: ServeSettings) -> tuple[Any, str]:
         from encore.workspace import Workspace
 
         run = Workspace.open(settings.workspace).resolve_run(str(run))
-    predictor = load_predictor(run, backend=settings.backend)
+    predictor = load_predictor(run, backend=settings.backend, device=settings.device)
     run_id = run.name if run.is_dir() else run.parent.name
     return predictor, run_id
 

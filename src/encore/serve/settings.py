@@ -34,6 +34,7 @@ class ServeSettings(BaseModel):
     run: Path = Field(description="run folder (checkpoint.pt) or an exported .onnx file")
     workspace: Path | None = Field(None, description="workspace whose store receives feedback and predictions")
     backend: Literal["torch", "onnx"] = "torch"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto (a CUDA GPU when present), cpu, cuda, cuda:N")
     token: SecretStr | None = Field(None, description="bearer token for writes (env ENCORE_API_TOKEN)")
     dev: bool = Field(False, description="development mode: writes need no token (never expose this)")
     max_upload_bytes: int = Field(20_000_000, gt=0, description="largest accepted upload, per file")

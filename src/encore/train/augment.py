@@ -20,19 +20,19 @@ def augment_waveforms(waveform: Tensor, config: AugmentConfig, generator: torch.
     Args:
         waveform: (batch, n_samples).
         config: Gain range in dB, noise SNR in dB (None = no noise) and probability.
-        generator: Torch RNG, for reproducible batches.
+        generator: Torch RNG on the waveform's device, for reproducible batches.
 
     Returns:
         (batch, n_samples), a new tensor.
     """
-    batch = waveform.shape[0]
+    batch, device = waveform.shape[0], waveform.device
     if config.gain_db > 0:
-        gain_db = (torch.rand(batch, 1, generator=generator) * 2 - 1) * config.gain_db
+        gain_db = (torch.rand(batch, 1, generator=generator, device=device) * 2 - 1) * config.gain_db
         waveform = waveform * torch.pow(10.0, gain_db / 20.0)
     if config.noise_snr_db is not None and config.noise_p > 0:
         power = waveform.pow(2).mean(dim=1, keepdim=True).clamp_min(1e-10)
         noise_power = power / (10.0 ** (config.noise_snr_db / 10.0))
-        apply = (torch.rand(batch, 1, generator=generator) < config.noise_p).float()
-        noise = torch.randn(waveform.shape, generator=generator) * noise_power.sqrt()
+        apply = (torch.rand(batch, 1, generator=generator, device=device) < config.noise_p).float()
+        noise = torch.randn(waveform.shape, generator=generator, device=device) * noise_power.sqrt()
         waveform = waveform + apply * noise
     return waveform

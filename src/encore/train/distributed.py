@@ -16,7 +16,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistributedContext", "setup_distributed", "torchrun_command"]
+from encore.devices import cuda_device_count, device_spec, resolve_device
+from encore.exceptions import ParameterError
+
+__all__ = ["DistributedContext", "check_nproc", "rank_device", "setup_distributed", "torchrun_command"]
 
 
 @dataclass(frozen=True)
@@ -71,17 +74,60 @@ class DistributedContext:
             dist.destroy_process_group()
 
 
+def _wants_cuda(device: str) -> bool:
+    device = device_spec(device)
+    return device.startswith("cuda") or (device == "auto" and cuda_device_count() > 0)
+
+
+def check_nproc(nproc: int, device: str = "auto") -> None:
+    """Refuse ``nproc`` processes on this node before any starts, when they would share GPUs.
+
+    Each process of a CUDA run takes one GPU (its ``LOCAL_RANK``'s); with fewer GPUs than
+    processes the run is refused with both numbers and the two ways out.
+
+    Raises:
+        ParameterError: More processes than GPUs, or a fixed ``cuda:N`` for several processes.
+    """
+    if nproc <= 1 or not _wants_cuda(device):
+        return
+    if ":" in device_spec(device):
+        raise ParameterError(
+            f"--nproc {nproc} with train.device={device}: each process takes the GPU of its own rank; "
+            "use --set train.device=cuda (or auto)"
+        )
+    count = cuda_device_count()
+    if nproc > count:
+        raise ParameterError(
+            f"--nproc {nproc} needs {nproc} GPUs (one per process) but this machine has {count}; "
+            f"use --nproc {max(count, 1)}, or --set train.device=cpu to train {nproc} processes on the CPU"
+        )
+
+
+def rank_device(device: str, *, local_rank: int, world_size: int) -> torch.device:
+    """This process's device: under torchrun ``cuda:LOCAL_RANK`` (or the CPU), else ``device`` resolved."""
+    if world_size <= 1:
+        return resolve_device(device, option="train.device")
+    if not _wants_cuda(device):
+        return torch.device("cpu")
+    check_nproc(local_rank + 1, device)  # this rank needs GPU number local_rank
+    return torch.device("cuda", local_rank)
+
+
 def setup_distributed(device: str = "auto") -> DistributedContext:
     """Join torchrun's process group if there is one; pick this process's device.
 
     Args:
-        device: ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``.
+        device: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+            Under torchrun each process takes the GPU of its ``LOCAL_RANK``.
+
+    Raises:
+        ParameterError: The device is not there, or this rank has no GPU of its own.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
-    torch_device = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
+    torch_device = rank_device(device, local_rank=local_rank, world_size=world_size)
+    use_cuda = torch_device.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(torch_device)
     if world_size > 1 and not dist.is_initialized():

@@ -43,6 +43,7 @@ from encore.train.augment import augment_waveforms
 from encore.train.calibrate import fit_song_temperature
 from encore.train.distributed import DistributedContext, setup_distributed
 from encore.train.ema import WeightAverage
+from encore.train.feed import CropBank
 from encore.train.objectives import (
     SplitData, compute_losses, select_split, selection_score, target_weights, validation_metrics,
 )
@@ -263,7 +264,10 @@ def fit(
     amp_dtype = resolve_precision(tc.precision, ctx.device)
     card["training"] = {"precision": str(amp_dtype or torch.float32).replace("torch.", ""), "channels_last": tc.channels_last,
                         "world_size": ctx.world_size}
-    optimizer = torch.optim.AdamW(_param_groups(model, tc.weight_decay), lr=tc.lr)
+    on_gpu = ctx.device.type == "cuda"
+    if on_gpu:
+        torch.backends.cudnn.benchmark = True  # fixed chunk shapes: let cuDNN pick its fastest kernels once
+    optimizer = torch.optim.AdamW(_param_groups(model, tc.weight_decay), lr=tc.lr, fused=on_gpu or None)
     steps_per_epoch = math.ceil(len(train.track_ids) * tc.chunks_per_song / tc.batch_size)
     total_steps, warmup_steps = steps_per_epoch * tc.epochs, steps_per_epoch * tc.warmup_epochs
 
@@ -285,13 +289,17 @@ def fit(
     if average is not None and "ema_state" in state:
         average.module.load_state_dict(state["ema_state"])
     net = DistributedDataParallel(model) if ctx.active else model
+    if tc.compile:
+        net = torch.compile(net)
     autocast = (lambda: torch.autocast(ctx.device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
+    # On a GPU the songs go to the device once and each batch is cropped there (see encore.train.feed).
+    bank = CropBank(train.waveforms, chunk_samples, ctx.device) if on_gpu else None
 
     for epoch in range(start_epoch, tc.epochs + 1):
         if stale >= tc.patience:
             break
         rng = np.random.default_rng([tc.seed, epoch])
-        generator = torch.Generator().manual_seed(tc.seed * 100_003 + epoch)
+        generator = torch.Generator(device=ctx.device).manual_seed(tc.seed * 100_003 + epoch)
         torch.manual_seed(tc.seed * 100_003 + epoch * 7919 + ctx.rank)
         n_draws = len(train.track_ids) * tc.chunks_per_song
         if tc.balance == "sampler":
@@ -311,16 +319,20 @@ def fit(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             # Every rank draws the whole batch's crops and noise (same RNG stream), then keeps its share.
-            crops = [random_crop(train.waveforms[i], chunk_samples, rng) for i in global_idx]
-            batch = augment_waveforms(torch.from_numpy(np.stack(crops)), ac, generator)
-            classes = torch.from_numpy(train.classes[global_idx])
-            tags = torch.from_numpy(train.tags[global_idx])
-            scores = torch.from_numpy(train_scores[global_idx].astype(np.float32))
-            tag_w, score_w = torch.from_numpy(tag_weights[global_idx]), torch.from_numpy(score_weights[global_idx])
+            if bank is not None:
+                crops = bank.crops(global_idx, rng)
+            else:
+                crops = torch.from_numpy(np.stack([random_crop(train.waveforms[i], chunk_samples, rng) for i in global_idx]))
+            batch = augment_waveforms(crops, ac, generator)
+            classes, tags, scores, tag_w, score_w = (
+                torch.from_numpy(a).to(ctx.device, non_blocking=True)
+                for a in (train.classes[global_idx], train.tags[global_idx], train_scores[global_idx].astype(np.float32),
+                          tag_weights[global_idx], score_weights[global_idx])
+            )
             classes_b, lam = classes, 1.0
             if ac.mixup_alpha > 0:
                 lam = float(rng.beta(ac.mixup_alpha, ac.mixup_alpha))
-                perm = torch.from_numpy(rng.permutation(len(global_idx)))
+                perm = torch.from_numpy(rng.permutation(len(global_idx))).to(ctx.device)
                 batch = lam * batch + (1 - lam) * batch[perm]
                 classes_b = classes[perm]
                 tags = lam * tags + (1 - lam) * tags[perm]
@@ -329,7 +341,7 @@ def fit(
                 score_w = lam * score_w + (1 - lam) * score_w[perm]
             mine = slice(ctx.rank, None, ctx.world_size)
             batch, classes, classes_b, tags, scores, tag_w, score_w = (
-                t[mine].to(ctx.device) for t in (batch, classes, classes_b, tags, scores, tag_w, score_w)
+                t[mine].to(ctx.device, non_blocking=True) for t in (batch, classes, classes_b, tags, scores, tag_w, score_w)
             )
             with autocast():
                 outputs = net(batch, members=True)  # (batch, n_members, n): each member learns on its own loss
@@ -351,9 +363,10 @@ def fit(
             if average is not None:
                 average.update(model, step)
             n_seen += len(batch)
-            sums["loss"] = sums.get("loss", 0.0) + loss.item() * len(batch)
+            # summed on the device: a .item() per step would make the host wait for the GPU every step
+            sums["loss"] = sums.get("loss", 0.0) + loss.detach() * len(batch)
             for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value.item() * len(batch)
+                sums[name] = sums.get(name, 0.0) + value.detach() * len(batch)
             if ctx.is_main and (step_in_epoch + 1) % tc.log_every == 0:
                 logger.info(
                     "epoch %d [%d/%d] loss %.4f lr %.2e %.1f samples/s",
@@ -361,7 +374,7 @@ def fit(
                     n_seen * ctx.world_size / (time.perf_counter() - t0),
                 )
 
-        totals = ctx.sum_floats({**sums, "n_seen": float(n_seen)})
+        totals = ctx.sum_floats({**{k: float(v) for k, v in sums.items()}, "n_seen": float(n_seen)})
         n_total = max(totals.pop("n_seen", 0.0), 1.0)
         train_seconds = time.perf_counter() - t0
         scored = average.module if average is not None else model  # what validation and the checkpoint use
