@@ -180,21 +180,22 @@ def main() -> None:
 
     rows: dict[str, float] = {}
     reference, flops = synthetic(config, manifest, device, steps=args.steps, bf16=True, compile_=False)
-    rows["synthetic, bf16 + channels-last (reference)"] = reference
-    rows["synthetic, float32"] = synthetic(config, manifest, device, steps=args.steps, bf16=False, compile_=False)[0]
-    if args.compile:
-        rows["synthetic, bf16 + torch.compile"] = synthetic(config, manifest, device, steps=args.steps, bf16=True, compile_=True)[0]
-    rows["fit(), songs cropped on the device"] = real_fit(config, manifest, waveforms, args.work / "bank", host_fed=False)
-    rows["fit(), host-fed (before)"] = real_fit(config, manifest, waveforms, args.work / "host", host_fed=True)
-    if args.compile:
-        compiled = config.model_copy(update={"train": config.train.model_copy(update={"compile": True})})
-        rows["fit(), on the device + torch.compile"] = real_fit(compiled, manifest, waveforms, args.work / "compiled", host_fed=False)
-
-    print(f"\n{'configuration':45s} {'samples/s':>10s} {'ratio':>7s} {'TFLOP/s':>8s} {'% peak':>7s}")
-    for name, rate in rows.items():
-        tflops = rate * flops / 1e12
-        print(f"{name:45s} {rate:10.0f} {rate / reference:7.2f} {tflops:8.1f} {100 * tflops / PEAK_TFLOPS:6.1f}%")
     print(f"(forward + backward: {flops / 1e9:.2f} GFLOP per sample)")
+    print(f"\n{'configuration':45s} {'samples/s':>10s} {'ratio':>7s} {'TFLOP/s':>8s} {'% peak':>7s}")
+
+    def row(name: str, rate: float) -> None:  # printed as it comes, so a run cut short still reports
+        rows[name] = rate
+        tflops = rate * flops / 1e12
+        print(f"{name:45s} {rate:10.0f} {rate / reference:7.2f} {tflops:8.1f} {100 * tflops / PEAK_TFLOPS:6.1f}%", flush=True)
+
+    row("synthetic, bf16 + channels-last (reference)", reference)
+    row("fit(), songs cropped on the device", real_fit(config, manifest, waveforms, args.work / "bank", host_fed=False))
+    row("fit(), host-fed (before)", real_fit(config, manifest, waveforms, args.work / "host", host_fed=True))
+    row("synthetic, float32", synthetic(config, manifest, device, steps=args.steps, bf16=False, compile_=False)[0])
+    if args.compile:
+        row("synthetic, bf16 + torch.compile", synthetic(config, manifest, device, steps=args.steps, bf16=True, compile_=True)[0])
+        compiled = config.model_copy(update={"train": config.train.model_copy(update={"compile": True})})
+        row("fit(), on the device + torch.compile", real_fit(compiled, manifest, waveforms, args.work / "compiled", host_fed=False))
 
     predict = predict_rows(args.work / "bank", device, args.predict_songs, sample_rate)
     print(f"\nprediction, 30-s songs: CPU {predict['cpu_songs_per_s']:.1f} songs/s ({torch.get_num_threads()} threads), "

@@ -299,7 +299,8 @@ def fit(
         if stale >= tc.patience:
             break
         rng = np.random.default_rng([tc.seed, epoch])
-        generator = torch.Generator(device=ctx.device).manual_seed(tc.seed * 100_003 + epoch)
+        # gain and noise are drawn where the crops are: on the GPU with the bank, else on the host
+        generator = torch.Generator(device=ctx.device if bank is not None else "cpu").manual_seed(tc.seed * 100_003 + epoch)
         torch.manual_seed(tc.seed * 100_003 + epoch * 7919 + ctx.rank)
         n_draws = len(train.track_ids) * tc.chunks_per_song
         if tc.balance == "sampler":
