@@ -333,7 +333,7 @@ def fit(
             classes_b, lam = classes, 1.0
             if ac.mixup_alpha > 0:
                 lam = float(rng.beta(ac.mixup_alpha, ac.mixup_alpha))
-                perm = torch.from_numpy(rng.permutation(len(global_idx))).to(ctx.device)
+                perm = torch.from_numpy(rng.permutation(len(global_idx))).to(batch.device)
                 batch = lam * batch + (1 - lam) * batch[perm]
                 classes_b = classes[perm]
                 tags = lam * tags + (1 - lam) * tags[perm]
