@@ -20,10 +20,17 @@ from torch import Tensor
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CropBank", "draw_crop_starts"]
+__all__ = ["CropBank", "draw_crop_starts", "to_device"]
 
 MEMORY_SHARE = 0.25
 """Largest share of the GPU's memory the songs may take in float32; beyond it they are kept in float16."""
+
+
+def to_device(array: np.ndarray, device: torch.device) -> Tensor:
+    """``array`` as a tensor on ``device``; to a GPU through pinned memory, so the copy does not
+    make the host wait for the GPU to finish the step before."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    return tensor.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else tensor
 
 
 def draw_crop_starts(lengths: np.ndarray, chunk_samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -77,5 +84,4 @@ class CropBank:
             rng: Draws the starts.
         """
         starts = self.offsets[song_index] + draw_crop_starts(self.lengths[song_index], self.chunk_samples, rng)
-        starts_t = torch.from_numpy(starts).to(self.device, non_blocking=True)
-        return self.flat[starts_t[:, None] + self._window].float()
+        return self.flat[to_device(starts, self.device)[:, None] + self._window].float()

@@ -43,7 +43,7 @@ from encore.train.augment import augment_waveforms
 from encore.train.calibrate import fit_song_temperature
 from encore.train.distributed import DistributedContext, setup_distributed
 from encore.train.ema import WeightAverage
-from encore.train.feed import CropBank
+from encore.train.feed import CropBank, to_device
 from encore.train.objectives import (
     SplitData, compute_losses, select_split, selection_score, target_weights, validation_metrics,
 )
@@ -326,7 +326,7 @@ def fit(
                 crops = torch.from_numpy(np.stack([random_crop(train.waveforms[i], chunk_samples, rng) for i in global_idx]))
             batch = augment_waveforms(crops, ac, generator)
             classes, tags, scores, tag_w, score_w = (
-                torch.from_numpy(a).to(ctx.device, non_blocking=True)
+                to_device(a, ctx.device)
                 for a in (train.classes[global_idx], train.tags[global_idx], train_scores[global_idx].astype(np.float32),
                           tag_weights[global_idx], score_weights[global_idx])
             )
