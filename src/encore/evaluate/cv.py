@@ -326,6 +326,20 @@ def _decode_all(ws: Workspace, manifest: Manifest, rates: Sequence[int], progres
     return decoded, failures
 
 
+def _predict(predictor: Any, songs: list[np.ndarray], cache: Any) -> dict[str, np.ndarray]:
+    """Held-out predictions; a forest's features come through the workspace cache, as its
+    training features did (a song tested in one round trained in the others)."""
+    from encore.inference import BaselinePredictor
+    from encore.train.baseline import compute_feature_matrix
+
+    if isinstance(predictor, BaselinePredictor):
+        s = predictor.card["feature_settings"]
+        features = compute_feature_matrix(songs, sample_rate=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"],
+                                          cache=cache)
+        return predictor.predict_features(features)
+    return predictor.predict_arrays(songs)
+
+
 def _run_unit(ws: Workspace, spec: ModelSpec, config: EncoreConfig, manifest_path: Path, manifest: Manifest,
               waveforms: Mapping, run_dir: Path, *, seed: int, fold: int, progress: CVProgress) -> None:
     from encore.features.cache import FeatureCache
@@ -343,7 +357,7 @@ def _run_unit(ws: Workspace, spec: ModelSpec, config: EncoreConfig, manifest_pat
     predictor = load_predictor(run_dir)
     test = manifest.subset("test")
     test = test[[waveforms.get(t) is not None for t in test["track_id"]]].reset_index(drop=True)
-    arrays = predictor.predict_arrays([waveforms[t] for t in test["track_id"]]) if len(test) else {}
+    arrays = _predict(predictor, [waveforms[t] for t in test["track_id"]], ctx.cache) if len(test) else {}
     frame = heldout_frame(manifest, test, arrays, predictor, seed=seed, fold=fold, seconds=seconds)
     _write_atomic_csv(frame, run_dir / HELDOUT_FILE)
     progress.unit_done(spec.name, seed, fold, seconds, skipped=False)
@@ -443,8 +457,10 @@ def run_cv(
     report = summarise_cv(manifest, folds, {k: v for k, v in predictions.items() if v is not None},
                           kinds={m.name: m.kind for m in plan.models}, n_boot=plan.n_boot)
     report["plan"] = {**{k: record[k] for k in ("manifest", "n_folds", "fold_seed", "val_fraction")},
-                      "seeds": list(plan.seeds), "models": {m.name: {"kind": m.kind, "config_path": m.config_path or plan.config_path}
-                                                           for m in plan.models},
+                      "seeds": list(plan.seeds),
+                      "models": {m.name: {"kind": m.kind, "config_path": m.config_path or plan.config_path,
+                                          "uses_validation": get_trainer(m.kind).uses_validation and plan.val_fraction > 0}
+                                 for m in plan.models},
                       "overrides": list(plan.overrides), "device": plan.device}
     report["decode_failures"] = [{"path": f.path, "reason": f.reason} for f in failures]
     report["predictions"] = {m: str(out_dir / "predictions" / f"{m}.csv") for m, v in predictions.items() if v is not None}

@@ -38,6 +38,12 @@ def _mean_sd(spread: Mapping | None) -> str:
     return f"{_fmt(spread['mean'], 3)} ± {_fmt(sd, 3)}" if sd is not None else _fmt(spread["mean"], 3)
 
 
+def _validation(plan: Mapping) -> str:
+    users = [n for n, m in (plan.get("models") or {}).items() if m.get("uses_validation")]
+    share = plan.get("val_fraction", "–")
+    return f"{share} ({', '.join(users)})" if users else f"{share} (no model here reads one)"
+
+
 def _data_section(report: Mapping) -> str:
     data = report["data"]
     plan = report.get("plan") or {}
@@ -45,7 +51,7 @@ def _data_section(report: Mapping) -> str:
         ("songs", data["songs"]), ("labelled", data["labelled"]), ("artist groups", data["artist_groups"]),
         ("songs without an artist (each its own group)", data["songs_without_artist"]),
         ("folds", plan.get("n_folds", len(data["folds"]))), ("fold seed", plan.get("fold_seed", "–")),
-        ("validation share inside training folds", plan.get("val_fraction", "–")),
+        ("validation share inside training folds", _validation(plan)),
         ("training seeds", ", ".join(str(s) for s in plan.get("seeds", []))),
         ("manifest", (plan.get("manifest") or {}).get("path", "–")),
     )]
@@ -73,14 +79,16 @@ def _headline_section(report: Mapping) -> str:
         row = [(_e(name), False), (_e(m.get("kind") or "–"), False), (_e(len(seeds)), True),
                (_e(first["n"]), True), (_fmt_ci(cls.get("accuracy"), 3), True)]
         row += [(_mean_sd(m["over_seeds"].get(k)), True) for k in keys]
-        row.append((_mean_sd(m["train_seconds"]) + " s", True))
+        spread = m["train_seconds"]
+        row.append((f"{spread['mean']:.0f} ({min(spread['values']):.0f}–{max(spread['values']):.0f})", True))
         rows.append(row)
     headers = ["model", "kind", "seeds", "songs", "accuracy, first seed [95 % CI]",
-               *[_label(k) + " (mean ± sd over seeds)" for k in keys], "train time per fold"]
+               *[_label(k) for k in keys], "train s per fold, mean (range)"]
     return ("<section id='headline'><h2>Headline metrics</h2>\n<p class='note'>Each model's held-out predictions pooled "
             "over the folds (every song predicted once per seed by a model that never trained on it); the mean and "
-            "standard deviation of each figure over the training seeds, and the first seed's accuracy with its "
-            "bootstrap interval over songs.</p>\n" + _table(headers, rows) + "</section>")
+            "standard deviation (mean ± sd) of each figure over the training seeds, and the first seed's accuracy with "
+            "its bootstrap interval over songs. Train time is the fit alone (a forest's includes the features of songs "
+            "not yet in the workspace cache).</p>\n" + _table(headers, rows) + "</section>")
 
 
 def _targets_section(report: Mapping) -> str:
