@@ -60,16 +60,17 @@ def format_table(report: dict) -> str:
     """Accuracy, each emotion's and appeal's Spearman (first seed), the ceilings, the paired differences."""
     tags = report["data"]["tag_names"]
     targets = [f"tag:{t}" for t in tags] + ["appeal"]
-    lines = ["| model | songs | accuracy [95 % CI] | " + " | ".join(t.removeprefix("tag:") for t in targets) + " | train s/fold |",
+    names = " | ".join(t.removeprefix("tag:") for t in targets)
+    lines = [f"| model | songs | accuracy [95 % CI] | {names} | train s/fold |",
              "| --- | --- | --- | " + " | ".join("---" for _ in targets) + " | --- |"]
     for name, m in report["models"].items():
         first = m["seeds"][next(iter(m["seeds"]))]
         acc = first["classification"]["accuracy"]
         cells = " | ".join(f"{first['headline'].get('spearman:' + t, float('nan')):.2f}" for t in targets)
-        seeds = f" ({len(m['seeds'])} seeds, accuracy {m['over_seeds']['accuracy']['mean']:.3f} ± {m['over_seeds']['accuracy']['sd']:.3f})" \
-            if len(m["seeds"]) > 1 else ""
-        lines.append(f"| {name}{seeds} | {first['n']} | {acc['value']:.3f} [{acc['ci_low']:.3f}, {acc['ci_high']:.3f}] | {cells} | "
-                     f"{m['train_seconds']['mean']:.0f} |")
+        over = m["over_seeds"]["accuracy"]
+        seeds = f" ({len(m['seeds'])} seeds, accuracy {over['mean']:.3f} ± {over['sd']:.3f})" if len(m["seeds"]) > 1 else ""
+        accuracy = f"{acc['value']:.3f} [{acc['ci_low']:.3f}, {acc['ci_high']:.3f}]"
+        lines.append(f"| {name}{seeds} | {first['n']} | {accuracy} | {cells} | {m['train_seconds']['mean']:.0f} |")
     ceilings = report["ceilings"]
     cells = " | ".join(f"{ceilings[t]['ceiling']:.2f}" if t in ceilings else "" for t in targets)
     lines.append(f"| ceiling (sqrt split-half reliability) | | | {cells} | |")

@@ -20,8 +20,8 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from encore.data.manifest import TAG_PREFIX, Manifest
 from encore.inference import Predictor
-from encore.train.refit import refit_checkpoint
 from encore.train.objectives import select_split
+from encore.train.refit import refit_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 EMOTIONS = ["amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension", "sadness"]

@@ -245,3 +245,42 @@ def test_cli_runs_resumes_and_reports_in_its_own_words(tmp_path):
                        (["--folds", "3"], "another --folds")):
         result = runner.invoke(app, [*args, *bad])
         assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output, result.output
+
+
+def test_a_cnn_killed_mid_training_resumes_from_its_last_epoch(tmp_path):
+    ws, config = make_workspace(tmp_path)
+    plan = CVPlan(models=[parse_model_spec("cnn")], seeds=[0], n_folds=FOLDS, config_path=str(config),
+                  overrides=["train.epochs=2"], n_boot=50)
+
+    class KillAfterOneEpoch(Recorder):
+        def unit_started(self, model, seed, fold, epochs):
+            assert epochs == 2
+
+            def after_epoch(row):
+                if row["epoch"] == 1:
+                    raise KeyboardInterrupt
+
+            return after_epoch
+
+    with pytest.raises(KeyboardInterrupt):
+        run_cv(ws, plan, name="cnn", progress=KillAfterOneEpoch())
+    run = ws.root / "cv" / "cnn" / "runs" / "cnn" / "seed0-fold0"
+    first_epoch = pd.read_csv(run / "metrics.csv")
+    assert list(first_epoch["epoch"]) == [1] and (run / "last.pt").is_file() and not (run / HELDOUT_FILE).exists()
+    resumed = Recorder()
+    run_cv(ws, plan, name="cnn", progress=resumed)
+    history = pd.read_csv(run / "metrics.csv")
+    assert list(history["epoch"]) == [1, 2]
+    assert history.loc[0, "seconds"] == first_epoch.loc[0, "seconds"]  # epoch 1 was kept, not trained again
+    assert len(resumed.trained) == FOLDS and (run / HELDOUT_FILE).is_file()
+
+
+def test_train_finds_its_trainer_in_the_same_table(tmp_path):
+    ws, config = make_workspace(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "-w", str(ws.root), "-c", str(config), "--model", "random_forest", "--name", "rf"])
+    assert result.exit_code == 0, result.output
+    assert (ws.runs_dir / "rf" / "model_card.json").is_file()
+    result = runner.invoke(app, ["train", "-w", str(ws.root), "-c", str(config), "--model", "svm", "--name", "svm"])
+    assert result.exit_code == 1 and "'svm' is unknown" in result.output and "random_forest" in result.output
+    assert not (ws.runs_dir / "svm").exists()  # refused before a run folder is made

@@ -109,13 +109,17 @@ def cv_command(
                      "Default: cnn and random_forest."),
     ] = None,
     folds: Annotated[int, typer.Option(help="Number of folds (artist-grouped, stratified by label).")] = 5,
-    seeds: Annotated[str, typer.Option(help="Training seeds, comma-separated (train.seed and baseline.seed); the folds stay put.")] = "0",
+    seeds: Annotated[
+        str, typer.Option(help="Training seeds, comma-separated (train.seed and baseline.seed); the folds stay put.")
+    ] = "0",
     fold_seed: Annotated[int, typer.Option(help="Seed of the dealing of artists into folds.")] = 0,
     val_fraction: Annotated[
         float, typer.Option(help="Share of each round's training songs held out for validation, for models that use it "
                             "(the CNN: early stopping, calibration); 0 = train on all (use with train.select=last).")
     ] = 0.15,
-    name: Annotated[str, typer.Option(help="Folder under WS/cv/; rerunning a name resumes it at the first unfinished fold.")] = "cv",
+    name: Annotated[
+        str, typer.Option(help="Folder under WS/cv/; rerunning a name resumes it at the first unfinished fold.")
+    ] = "cv",
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
     device: Annotated[str | None, typer.Option(help="Where models train: auto, cpu, cuda or cuda:N (train.device).")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,

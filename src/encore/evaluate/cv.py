@@ -131,7 +131,9 @@ class CVPlan:
             raise ParameterError("no model to cross-validate; pass --model, e.g. --model cnn --model random_forest")
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ParameterError(f"two models are named {duplicates[0]!r}; name them apart, e.g. --model big:cnn=configs/big.yaml")
+            raise ParameterError(
+                f"two models are named {duplicates[0]!r}; name them apart, e.g. --model big:cnn=configs/big.yaml"
+            )
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ParameterError(f"--seeds {self.seeds} must list distinct seeds, e.g. 0,1,2")
         if isinstance(self.n_folds, bool) or self.n_folds < 2:

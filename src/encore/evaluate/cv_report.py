@@ -96,7 +96,8 @@ def _targets_section(report: Mapping) -> str:
     ceilings = report.get("ceilings") or {}
     targets: list[str] = []
     for m in models.values():
-        targets += [k[len("spearman:"):] for k in m["headline_keys"] if k.startswith("spearman:") and k[len("spearman:"):] not in targets]
+        named = [k.removeprefix("spearman:") for k in m["headline_keys"] if k.startswith("spearman:")]
+        targets += [t for t in named if t not in targets]
     if not targets:
         return ""
     rows = []

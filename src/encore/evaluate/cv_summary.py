@@ -216,14 +216,16 @@ def _compare(a: str, b: str, frames: Mapping[str, pd.DataFrame], label_names: Se
         pred = lambda f: _class_arrays(f, label_names)[1].argmax(1)  # noqa: E731
         tasks += [("accuracy", "accuracy", truth, pred), ("macro_f1", "macro-F1", truth, pred)]
     for name in [s for s in score_names(fa) if s in score_names(fb)]:
-        tasks.append(("spearman", f"{name} Spearman", first[f"true:{name}"].to_numpy(float), lambda f, c=f"pred:{name}": f[c].to_numpy()))
+        truth = first[f"true:{name}"].to_numpy(float)
+        tasks.append(("spearman", f"{name} Spearman", truth, lambda f, c=f"pred:{name}": f[c].to_numpy()))
     tags = [t for t in tag_names(fa) if t in tag_names(fb)]
     if tags:
         truth = first[[f"true:tag:{t}" for t in tags]].to_numpy(float)
         tasks.append(("mean_spearman", "tags' mean Spearman", truth,
                       lambda f: f[[f"pred:tag:{t}" for t in tags]].to_numpy(float)))
         for t in tags:
-            tasks.append(("spearman", f"{t} Spearman", first[f"true:tag:{t}"].to_numpy(float), lambda f, c=f"pred:tag:{t}": f[c].to_numpy()))
+            truth = first[f"true:tag:{t}"].to_numpy(float)
+            tasks.append(("spearman", f"{t} Spearman", truth, lambda f, c=f"pred:tag:{t}": f[c].to_numpy()))
     for metric, label, truth, pred in tasks:
         try:
             result = paired_over_seeds(truth, [pred(f) for f in by_seed[a]], [pred(f) for f in by_seed[b]], metric, n_boot=n_boot)
