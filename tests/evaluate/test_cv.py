@@ -212,6 +212,8 @@ def test_a_killed_run_resumes_without_redoing_finished_folds(tmp_path):
         assert (out_dir / "runs" / unit[0] / f"seed{unit[1]}-fold{unit[2]}" / HELDOUT_FILE).stat().st_mtime_ns == mtime
     predictions = pd.read_csv(report["predictions"]["random_forest"])
     assert len(predictions) == 38 * len(SEEDS)
+    with pytest.raises(ParameterError, match="--folds 40 needs at least 40 artists.*by 14"):
+        run_cv(ws, CVPlan(models=plan.models, n_folds=40, config_path=str(config)), name="too-many")
     # other folds under the same name are refused, not mixed in
     with pytest.raises(ParameterError, match="--folds"):
         run_cv(ws, CVPlan(models=plan.models, seeds=SEEDS, n_folds=2, config_path=str(config)), name="killed")

@@ -191,10 +191,16 @@ def assign_folds(manifest: Manifest, *, n_folds: int, seed: int = 0) -> pd.DataF
         ParameterError: fewer artist groups than folds.
     """
     frame = manifest.frame
-    folds = kfold_by_artist(frame, n_folds=n_folds, artist_col="artist", label_col="label", seed=seed)
     artists = frame["artist"].astype("str").str.strip().replace({"nan": "", "None": ""})
     no_artist = frame["artist"].isna() | (artists == "")
     group = np.where(no_artist, "(no artist) " + frame["track_id"].astype(str), artists.str.casefold())
+    n_groups = len(set(group))
+    if n_groups < n_folds:
+        raise ParameterError(
+            f"--folds {n_folds} needs at least {n_folds} artists, and the manifest's {len(frame)} songs are by "
+            f"{n_groups}; lower --folds or add songs by more artists"
+        )
+    folds = kfold_by_artist(frame, n_folds=n_folds, artist_col="artist", label_col="label", seed=seed)
     return pd.DataFrame({
         "track_id": frame["track_id"].astype(str), "artist": frame["artist"].where(~no_artist, None),
         "label": frame["label"] if "label" in frame else None, "group": group, "fold": folds.to_numpy(),

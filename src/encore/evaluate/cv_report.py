@@ -76,19 +76,20 @@ def _headline_section(report: Mapping) -> str:
         seeds = list(m["seeds"])
         first = m["seeds"][seeds[0]]
         cls = first.get("classification") or {}
-        row = [(_e(name), False), (_e(m.get("kind") or "–"), False), (_e(len(seeds)), True),
+        row = [(f"<a href='#model-{len(rows) + 1}'>{_e(name)}</a> ({_e(m.get('kind') or '–')})", False), (_e(len(seeds)), True),
                (_e(first["n"]), True), (_fmt_ci(cls.get("accuracy"), 3), True)]
         row += [(_mean_sd(m["over_seeds"].get(k)), True) for k in keys]
         spread = m["train_seconds"]
         row.append((f"{spread['mean']:.0f} ({min(spread['values']):.0f}–{max(spread['values']):.0f})", True))
         rows.append(row)
-    headers = ["model", "kind", "seeds", "songs", "accuracy, first seed [95 % CI]",
+    headers = ["model (kind)", "seeds", "songs", "accuracy, first seed [95 % CI]",
                *[_label(k) for k in keys], "train s per fold, mean (range)"]
     return ("<section id='headline'><h2>Headline metrics</h2>\n<p class='note'>Each model's held-out predictions pooled "
             "over the folds (every song predicted once per seed by a model that never trained on it); the mean and "
             "standard deviation (mean ± sd) of each figure over the training seeds, and the first seed's accuracy with "
             "its bootstrap interval over songs. Train time is the fit alone (a forest's includes the features of songs "
-            "not yet in the workspace cache).</p>\n" + _table(headers, rows) + "</section>")
+            "not yet in the workspace cache).</p>\n<div style='overflow-x: auto'>" + _table(headers, rows)
+            + "</div></section>")
 
 
 def _targets_section(report: Mapping) -> str:
