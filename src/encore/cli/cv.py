@@ -60,7 +60,7 @@ def _progress(units: int) -> tuple[Any, Progress]:
 def _summary_table(report: dict) -> Any:
     from rich.table import Table
 
-    from encore.evaluate.cv_report import _label
+    from encore.evaluate.cv_report import metric_label
 
     models = report["models"]
     keys: list[str] = []
@@ -81,7 +81,7 @@ def _summary_table(report: dict) -> Any:
             mean, sd = spread.get("mean"), spread.get("sd")
             cells.append("-" if mean is None else f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else ""))
         ceiling = (ceilings.get(key.removeprefix("spearman:")) or {}).get("ceiling") if key.startswith("spearman:") else None
-        table.add_row(_label(key), *cells, *([f"{ceiling:.2f}" if ceiling is not None else ""] if ceilings else []))
+        table.add_row(metric_label(key), *cells, *([f"{ceiling:.2f}" if ceiling is not None else ""] if ceilings else []))
     return table
 
 

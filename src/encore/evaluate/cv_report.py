@@ -19,10 +19,11 @@ from typing import Any
 
 from encore.evaluate.report import _CSS, _comparison_section, _e, _fmt, _fmt_ci, _model_section, _table, to_jsonable
 
-__all__ = ["write_cv_report"]
+__all__ = ["metric_label", "write_cv_report"]
 
 
-def _label(key: str) -> str:
+def metric_label(key: str) -> str:
+    """A headline key as the report names it: ``spearman:tag:calm`` -> ``calm Spearman``."""
     if key.startswith("spearman:tag:"):
         return f"{key[len('spearman:tag:'):]} Spearman"
     if key.startswith("spearman:"):
@@ -83,7 +84,7 @@ def _headline_section(report: Mapping) -> str:
         row.append((f"{spread['mean']:.0f} ({min(spread['values']):.0f}–{max(spread['values']):.0f})", True))
         rows.append(row)
     headers = ["model (kind)", "seeds", "songs", "accuracy, first seed [95 % CI]",
-               *[_label(k) for k in keys], "train s per fold, mean (range)"]
+               *[metric_label(k) for k in keys], "train s per fold, mean (range)"]
     return ("<section id='headline'><h2>Headline metrics</h2>\n<p class='note'>Each model's held-out predictions pooled "
             "over the folds (every song predicted once per seed by a model that never trained on it); the mean and "
             "standard deviation (mean ± sd) of each figure over the training seeds, and the first seed's accuracy with "
@@ -122,7 +123,7 @@ def _folds_section(report: Mapping) -> str:
         keys = [k for k in m["headline_keys"] if not k.startswith("spearman:tag:")]
         rows = [[(_e(f["seed"]), True), (_e(f["fold"]), True), (_e(f["n"]), True)]
                 + [(_fmt(f.get(k), 3), True) for k in keys] + [(_fmt(f.get("train_seconds"), 0), True)] for f in m["folds"]]
-        parts.append(f"<h3>{_e(name)}</h3>\n" + _table(["seed", "fold", "songs", *map(_label, keys), "train s"], rows))
+        parts.append(f"<h3>{_e(name)}</h3>\n" + _table(["seed", "fold", "songs", *map(metric_label, keys), "train s"], rows))
     parts.append("</section>")
     return "\n".join(parts)
 
