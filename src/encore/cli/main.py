@@ -9,6 +9,7 @@ import typer
 from encore import __version__
 from encore.cli import compare, demo, evaluate, explain, export, extract, feedback, import_songs, init, labels, predict, serve, store, suggest, train, tune
 from encore.cli.common import setup_logging
+from encore.cli.cv import cv_command
 
 app = typer.Typer(
     name="encore",
@@ -54,6 +55,7 @@ app.command("predict")(predict.predict_command)
 app.command("export")(export.export_command)
 app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)
+app.command("cv")(cv_command)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,25 +1,98 @@
-"""Training runs inside a workspace: decode the manifest's songs once, then fit."""
+"""Training runs inside a workspace: decode the manifest's songs once, then fit.
+
+Which code trains a model kind is one row of :data:`TRAINERS`: a new model (a
+gradient-boosting baseline, say) is one :class:`Trainer` added there, and ``encore
+train --model``, ``encore cv --model`` and the demo all find it.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from encore.config import EncoreConfig
 from encore.data.manifest import Manifest
 from encore.data.waveforms import DecodeFailure, load_waveforms
+from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
 from encore.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["decode_manifest", "train_run"]
+__all__ = ["TRAINERS", "Trainer", "decode_manifest", "get_trainer", "train_run"]
 
-ModelKind = Literal["cnn", "random_forest"]
+ModelKind = str
+"""A key of :data:`TRAINERS` (``cnn``, ``random_forest``)."""
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """What a trainer gets besides the manifest, the songs, the config and the run folder."""
+
+    manifest_path: str
+    cache: FeatureCache
+    epoch_callback: Callable[[dict], None] | None = None
+
+
+def _fit_cnn(manifest: Manifest, waveforms: Mapping, config: EncoreConfig, run_dir: Path, ctx: TrainContext) -> None:
+    from encore.train.loop import fit
+
+    fit(manifest, waveforms, config, run_dir, manifest_path=ctx.manifest_path, callback=ctx.epoch_callback)
+
+
+def _fit_random_forest(manifest: Manifest, waveforms: Mapping, config: EncoreConfig, run_dir: Path, ctx: TrainContext) -> None:
+    from encore.train.baseline import fit_baseline
+
+    fit_baseline(manifest, waveforms, config, run_dir, manifest_path=ctx.manifest_path, cache=ctx.cache)
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """How one model kind trains.
+
+    Attributes:
+        fit: ``fit(manifest, waveforms, config, run_dir, ctx)`` writes a run folder that
+            :func:`encore.inference.load_predictor` reads.
+        sample_rate: The rate its songs are decoded at, from the resolved config.
+        uses_validation: Whether training reads the manifest's ``val`` split (early
+            stopping, calibration); a model that does not trains on those songs too
+            when ``encore cv`` holds a validation share out.
+        resumable: Whether an existing run folder resumes (the CNN's ``last.pt``)
+            rather than starting over.
+        epochs: The number of progress steps :attr:`fit` reports through
+            ``ctx.epoch_callback``, or None when it reports none.
+    """
+
+    fit: Callable[[Manifest, Mapping, EncoreConfig, Path, TrainContext], None]
+    sample_rate: Callable[[EncoreConfig], int]
+    uses_validation: bool
+    resumable: bool
+    epochs: Callable[[EncoreConfig], int | None]
+
+
+TRAINERS: dict[str, Trainer] = {
+    "cnn": Trainer(_fit_cnn, lambda c: c.features.sample_rate, uses_validation=True, resumable=True,
+                   epochs=lambda c: c.train.epochs),
+    "random_forest": Trainer(_fit_random_forest, lambda c: c.features.sample_rate, uses_validation=False,
+                             resumable=False, epochs=lambda c: None),
+}
+"""Model kind -> trainer; one row per model kind."""
+
+
+def get_trainer(kind: str) -> Trainer:
+    """The trainer of a model kind.
+
+    Raises:
+        ParameterError: the kind is not in :data:`TRAINERS`.
+    """
+    try:
+        return TRAINERS[kind]
+    except KeyError:
+        raise ParameterError(f"model {kind!r} is unknown; choose one of {sorted(TRAINERS)}") from None
 
 
 def decode_manifest(
@@ -50,29 +123,23 @@ def train_run(
     Args:
         ws: The workspace.
         config: Resolved configuration.
-        kind: ``cnn`` or ``random_forest``.
+        kind: A key of :data:`TRAINERS` (``cnn``, ``random_forest``).
         manifest_path: Default ``manifests/default.csv``.
         name: Run name under ``runs/`` (default the model kind); ignored with ``run_dir``.
         run_dir: Resume or write this run folder explicitly.
         waveforms: Already-decoded songs by track id (else decoded here).
+
+    Raises:
+        ParameterError: an unknown model kind.
     """
+    trainer = get_trainer(kind)
     manifest_path = Path(manifest_path) if manifest_path else ws.manifest_path()
     manifest = Manifest.read(manifest_path)
     if waveforms is None:
-        waveforms, failures = decode_manifest(manifest, ws, sample_rate=config.features.sample_rate, callback=decode_callback)
+        waveforms, failures = decode_manifest(manifest, ws, sample_rate=trainer.sample_rate(config), callback=decode_callback)
         for failure in failures:
             logger.warning("song skipped: %s (%s)", failure.path, failure.reason)
     out = Path(run_dir) if run_dir else ws.new_run_dir(name or kind)
-    if kind == "cnn":
-        from encore.train.loop import fit
-
-        fit(manifest, waveforms, config, out, manifest_path=str(manifest_path), callback=epoch_callback)
-    elif kind == "random_forest":
-        from encore.train.baseline import fit_baseline
-
-        fit_baseline(manifest, waveforms, config, out, manifest_path=str(manifest_path), cache=FeatureCache(ws.cache_dir))
-    else:
-        from encore.exceptions import ParameterError
-
-        raise ParameterError(f"model kind {kind!r} must be 'cnn' or 'random_forest'")
+    ctx = TrainContext(manifest_path=str(manifest_path), cache=FeatureCache(ws.cache_dir), epoch_callback=epoch_callback)
+    trainer.fit(manifest, waveforms, config, out, ctx)
     return out
