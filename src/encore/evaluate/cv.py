@@ -39,7 +39,8 @@ import pandas as pd
 
 from encore.config import EncoreConfig, load_config
 from encore.data.manifest import TAG_PREFIX, Manifest
-from encore.exceptions import ConfigError, ParameterError
+from encore.devices import DEVICE_HELP, DEVICE_PATTERN
+from encore.exceptions import ParameterError
 from encore.feedback.splits import kfold_by_artist, split_by_artist
 from encore.workspace import Workspace
 
@@ -49,7 +50,6 @@ __all__ = ["CVPlan", "CVProgress", "ModelSpec", "assign_folds", "fold_manifest",
 
 HELDOUT_FILE = "heldout.csv"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ def parse_model_spec(text: str) -> ModelSpec:
 
 def check_device(device: str) -> str:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N``, else a :class:`ParameterError`."""
-    if not _DEVICE.match(device):
-        raise ParameterError(f"--device {device!r} must be auto, cpu, cuda or cuda:N (e.g. cuda:0)")
+    if not re.match(DEVICE_PATTERN, device):
+        raise ParameterError(f"--device {device!r} is not a device; use {DEVICE_HELP}")
     return device
 
 
@@ -151,15 +151,7 @@ class CVPlan:
         if seed is not None:
             extra += [f"train.seed={seed}", f"baseline.seed={seed}"]
         path = spec.config_path or self.config_path
-        try:
-            return load_config(path, extra)
-        except ConfigError as err:
-            if self.device and self.device.startswith("cuda:") and "train.device" in str(err):
-                raise ParameterError(
-                    f"--device {self.device}: this encore trains on cuda (the first visible GPU); "
-                    f"to pick GPU {self.device[5:]}, run with CUDA_VISIBLE_DEVICES={self.device[5:]} and --device cuda"
-                ) from None
-            raise
+        return load_config(path, extra)
 
 
 class CVProgress:
