@@ -75,7 +75,7 @@ def evaluate_command(
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: the first run's folder).")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
-    importance: Annotated[bool, typer.Option(help="Global importances on the validation split (slower).")] = True,
+    importance: Annotated[bool, typer.Option(help="Also compute permutation (forest) or mel-band (CNN) importances on the validation songs: slow, so off unless asked; the forest's impurity importances are always in the report.")] = False,
 ) -> None:
     """Evaluate runs on held-out songs and write report.html and report.json."""
     from encore.workspace import Workspace
@@ -92,4 +92,6 @@ def evaluate_command(
     out.print(results_table(results))
     if comparisons:
         out.print(comparisons_table(comparisons))
+    for result in results:
+        out.print(f"{result['name']}: {result['importance_note']}", highlight=False)
     out.print(f"report {report}", highlight=False)
