@@ -29,6 +29,8 @@ def _ece(cal: dict) -> str:
     if not cal or cal.get("ece_before") is None:
         return "-"
     after = cal.get("ece_after")
+    if cal.get("kept") is False:
+        return f"{cal['ece_before']:.3f} (T not kept)"
     return f"{cal['ece_before']:.3f} -> {after:.3f}" if after is not None else f"{cal['ece_before']:.3f}"
 
 
@@ -93,5 +95,8 @@ def evaluate_command(
     if comparisons:
         out.print(comparisons_table(comparisons))
     for result in results:
+        reason = (result.get("calibration") or {}).get("reason")
+        if reason:
+            out.print(f"{result['name']}: temperature {reason}", highlight=False)
         out.print(f"{result['name']}: {result['importance_note']}", highlight=False)
     out.print(f"report {report}", highlight=False)

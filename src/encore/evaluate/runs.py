@@ -97,8 +97,13 @@ def _calibration(
     return {
         "temperature": temperature,
         "fitted_on": calibration.get("fitted_on"),
+        "kept": calibration.get("kept"),
+        "reason": calibration.get("reason"),
         "ece_before": expected_calibration_error(classes[known], raw[known]),
-        "ece_after": expected_calibration_error(classes[known], served[known]) if "temperature" in calibration else None,
+        "ece_after": (
+            expected_calibration_error(classes[known], served[known])
+            if "temperature" in calibration and calibration.get("kept", True) else None
+        ),
     }
 
 
