@@ -70,7 +70,7 @@ def test_evaluate_leaves_the_slow_importances_out_unless_asked(catalogue_ws, tmp
     output = invoke("evaluate", "cnn", "rf", "-w", ws, "--n-boot", "50", "--out", tmp_path / "plain")
     assert "held-out songs" in output and "paired differences" in output
     assert "mel-band importance on the 6 validation songs left out (slow); add --importance" in output
-    assert "rf: importances: feature importance included; permutation importance" in output
+    assert "rf: importances: impurity importance (from training) included; permutation importance" in output
     assert "cnn: temperature" in output and "kept" in output  # why the card serves its temperature, or not
     cnn, rf = json.loads((tmp_path / "plain" / "report.json").read_text())["results"]
     assert not cnn.get("mel_band_importance") and not rf.get("permutation_importance")

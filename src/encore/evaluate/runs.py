@@ -129,7 +129,9 @@ def _global_importance(predictor: Any, manifest: Manifest, waveforms: Mapping[st
 
 def _importance_note(predictor: Any, manifest: Manifest, asked: bool, result: Mapping[str, Any]) -> str:
     """One sentence on which importances the result holds, and how to get the others."""
-    done = [k.replace("_", " ") for k in ("feature_importance", "permutation_importance", "mel_band_importance") if result.get(k)]
+    names = {"feature_importance": "impurity importance (from training)",
+             "permutation_importance": "permutation importance", "mel_band_importance": "mel-band importance"}
+    done = [name for key, name in names.items() if result.get(key)]
     n_val = int((manifest.frame["split"] == "val").sum())
     costly = "mel-band importance" if isinstance(predictor, Predictor) else "permutation importance"
     if asked:
