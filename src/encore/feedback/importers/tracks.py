@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from encore.exceptions import FeedbackDataError, ParameterError
+from encore.feedback import schema
 from encore.feedback.importers.emotify import read_emotify_tracks
 from encore.feedback.importers.lastfm import read_lastfm_tracks
 from encore.feedback.importers.spotify import read_spotify_tracks
@@ -30,7 +31,6 @@ from encore.feedback.importers.tables import (
     quarantine_rows,
     read_raw,
 )
-from encore.feedback import schema
 from encore.feedback.store import Store
 
 __all__ = ["AUDIO_SUFFIXES", "LAYOUTS", "TrackImportReport", "import_tracks", "read_artist_tag", "stable_track_id"]
@@ -182,9 +182,9 @@ class TrackImportReport(ImportReport):
     without_artist: int = 0
 
 
-ARTIST_TAGS: tuple[str, ...] = ("artist", "album_artist", "albumartist", "performer", "composer")
+ARTIST_TAGS: tuple[str, ...] = ("artist", "album_artist", "albumartist", "performer")
 """Container or stream metadata keys read for an artist, in order of preference (FFmpeg
-names ID3 TPE1, Vorbis ARTIST and MP4 \xa9ART all ``artist``; TPE2 ``album_artist``)."""
+names ID3 TPE1, Vorbis ARTIST and MP4 ©ART all ``artist``; TPE2 ``album_artist``)."""
 
 
 def read_artist_tag(path: str) -> str | None:
