@@ -120,7 +120,7 @@ def test_evaluate_report_renders_in_chromium(trained_ws, tmp_path):
     meta = json.loads(sidecar.read_text())
     meta["info"]["reliability"] = {"appeal": {"reliability": 0.64, "ceiling": 0.8}}
     sidecar.write_text(json.dumps(meta))
-    output = invoke("evaluate", "before", "rf", "-w", ws, "--out", tmp_path, "--n-boot", "200")
+    output = invoke("evaluate", "before", "rf", "-w", ws, "--out", tmp_path, "--n-boot", "200", "--importance")
     assert "report" in output
     report = json.loads((tmp_path / "report.json").read_text())
     cnn, rf = report["results"]

@@ -93,6 +93,9 @@ def test_card_records_precision_and_a_fitted_temperature(source_run):
     calibration = card["calibration"]
     assert card["temperature"] == calibration["temperature"] > 0
     assert calibration["nll_after"] <= calibration["nll_before"] + 1e-9
+    # the fitted temperature is served only when the cross-fit says it transfers; the card says why
+    assert calibration["temperature"] == (calibration["fitted_temperature"] if calibration["kept"] else 1.0)
+    assert calibration["reason"].startswith("kept" if calibration["kept"] else "not kept")
 
 
 def test_weight_average_is_what_gets_validated_saved_and_resumed(toy, tmp_path):

@@ -1,4 +1,8 @@
-"""``encore compare``: several runs in one table, with paired differences on shared songs."""
+"""``encore compare``: paired differences between runs on the songs they share.
+
+It prints only the differences; each run's own metrics are `encore evaluate`'s tables
+(both commands write the same report).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Annotated
 import typer
 
 from encore.cli.common import WorkspaceOption, handle_errors, out, step
-from encore.cli.evaluate import comparisons_table, results_table
+from encore.cli.evaluate import comparisons_table
 from encore.data.manifest import Manifest
 from encore.evaluate.compare import compare_results
 from encore.evaluate.report import write_report
@@ -31,7 +35,8 @@ def compare_command(
     Each run is evaluated on the split of its own manifest (or of --manifest); the first
     run is compared with each other one on the songs both were evaluated on, with a
     paired bootstrap interval of the difference and whether it excludes zero. Runs with
-    different classes are compared on accuracy, each against its own labels.
+    different classes are compared on accuracy, each against its own labels. Only the
+    differences are printed; `encore evaluate` prints each run's own metrics.
     """
     if len(runs) < 2:
         raise ParameterError(f"compare needs at least two runs, got {len(runs)}; for one run use `encore evaluate`")
@@ -53,7 +58,8 @@ def compare_command(
     summary = Manifest.read(results[0]["manifest"]).summary()
     report = write_report(out_dir or ws.reports_dir / "compare", results, title="encore comparison", data_summary=summary,
                           comparisons=comparisons)
-    out.print(results_table(results))
     if comparisons:
         out.print(comparisons_table(comparisons))
-    out.print(f"report {report}", highlight=False)
+    out.print(
+        f"per-run metrics: `encore evaluate {' '.join(runs)}` or the report; report {report}", highlight=False
+    )

@@ -29,6 +29,8 @@ def _ece(cal: dict) -> str:
     if not cal or cal.get("ece_before") is None:
         return "-"
     after = cal.get("ece_after")
+    if cal.get("kept") is False:
+        return f"{cal['ece_before']:.3f} (T not kept)"
     return f"{cal['ece_before']:.3f} -> {after:.3f}" if after is not None else f"{cal['ece_before']:.3f}"
 
 
@@ -75,7 +77,7 @@ def evaluate_command(
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: the first run's folder).")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
-    importance: Annotated[bool, typer.Option(help="Global importances on the validation split (slower).")] = True,
+    importance: Annotated[bool, typer.Option(help="Also compute permutation (forest) or mel-band (CNN) importances on the validation songs: slow, so off unless asked; the forest's impurity importances are always in the report.")] = False,
     device: DeviceOption = "auto",
 ) -> None:
     """Evaluate runs on held-out songs and write report.html and report.json."""
@@ -93,4 +95,9 @@ def evaluate_command(
     out.print(results_table(results))
     if comparisons:
         out.print(comparisons_table(comparisons))
+    for result in results:
+        reason = (result.get("calibration") or {}).get("reason")
+        if reason:
+            out.print(f"{result['name']}: temperature {reason}", highlight=False)
+        out.print(f"{result['name']}: {result['importance_note']}", highlight=False)
     out.print(f"report {report}", highlight=False)

@@ -9,6 +9,7 @@ import typer
 
 from encore.cli.common import WorkspaceOption, console, handle_errors, out
 from encore.feedback.importers import import_tracks
+from encore.feedback.importers.tracks import TrackImportReport
 from encore.workspace import Workspace
 
 
@@ -28,7 +29,7 @@ def print_report(report, what: str) -> None:
 def import_command(
     source: Annotated[Path, typer.Argument(help="A CSV of songs (path, track_id, artist, title, label...) or a folder (one sub-folder per label, or flat).")],
     workspace: WorkspaceOption = None,
-    label_set: Annotated[str | None, typer.Option(help="Name of the catalogue label set for a label column or label folders.")] = None,
+    label_set: Annotated[str | None, typer.Option(help="Name of the label set for a CSV's label column or the label sub-folders (default: catalogue for a CSV, folder for sub-folders, genre for --layout emotify).")] = None,
     layout: Annotated[str, typer.Option(help="auto (track list or folder), emotify (the Emotify folder), lastfm (HetRec 2011 folder: one item per artist, no audio) or spotify (streaming-history export: its tracks, no audio).")] = "auto",
 ) -> None:
     """Import songs into the store; bad rows (e.g. missing files) are quarantined, not fatal."""
@@ -36,3 +37,31 @@ def import_command(
     with ws.open_store() as db:
         report = import_tracks(db, source, label_set=label_set, layout=layout)
     print_report(report, "songs")
+    print_labels_and_artists(report, named=label_set is not None)
+
+
+def print_labels_and_artists(report: TrackImportReport, *, named: bool) -> None:
+    """Where the labels went, and what the songs' artists mean for the splits."""
+    if report.label_set:
+        version = f"version {report.label_version}"
+        if not report.label_set_new_version:
+            version += ", unchanged"
+        how = "" if named else " (the default name; choose one with --label-set NAME)"
+        out.print(
+            f"labels: {report.labelled} songs in label set '{report.label_set}' ({version}){how}; "
+            "`encore labels` uses it when it is the only label set stored, "
+            f"else --set labels.label_set={report.label_set}",
+            highlight=False,
+        )
+    if report.artists_from_tags:
+        out.print(f"artists: read from the files' own tags for {report.artists_from_tags} songs", highlight=False)
+    if report.artists_filled:
+        out.print(f"artists: filled in for {report.artists_filled} stored songs that had none", highlight=False)
+    if report.without_artist:
+        console.print(
+            f"[yellow]warning:[/] {report.without_artist} songs have no artist (no artist column, no artist "
+            "tag in the file), so each is its own group in the splits and one artist's songs can land in both "
+            "training and test. Fix: import a CSV with an artist column (path, artist, ...) for these files, "
+            "or tag the files' artist, and import again (stored songs get the artist they lack)",
+            highlight=False,
+        )

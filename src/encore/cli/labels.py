@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, handle_errors, out
+from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, console, handle_errors, out
 from encore.config import load_config
 from encore.data.manifest import Manifest
 from encore.data.targets import build_manifest, load_synonyms
@@ -41,7 +41,37 @@ def labels_command(
     with ws.open_store() as db:
         manifest = build_manifest(db, cfg.labels, base_dir=Path(config).parent if config else None)
     path = manifest.write(ws.manifest_path(name))
+    note = manifest.info.get("label_note")
+    if note:
+        out.print(note, highlight=False)
     print_manifest(manifest, path)
+    warning = artist_warning(manifest.summary())
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+def artist_warning(summary: dict) -> str | None:
+    """What missing artists mean for the splits, and how to fix it; None when all songs have one."""
+    missing = int(summary.get("songs_without_artist", 0))
+    if not missing:
+        return None
+    if missing == summary["songs"]:
+        which = "no song has an artist"
+    else:
+        which = f"{missing} of {summary['songs']} songs have no artist" if missing > 1 else f"1 of {summary['songs']} songs has no artist"
+    return (
+        f"{which}, so each of them is its own group in the splits and an artist's songs can fall on both "
+        "sides of a split (validation and test scores then flatter the model). Fix: `encore import` a CSV "
+        "with path and artist columns for these files (stored songs get the artist they lack), or tag the "
+        "files' artist (ID3, Vorbis comment, MP4) and import them again; then run `encore labels` again"
+    )
+
+
+def _artists(summary: dict) -> str:
+    missing = int(summary.get("songs_without_artist", 0))
+    if not missing:
+        return str(summary["artists"])
+    return f"{summary['artists']} ({missing} song{'s' if missing > 1 else ''} without artist: each its own group)"
 
 
 def print_manifest(manifest: Manifest, path: Path) -> None:
@@ -52,7 +82,7 @@ def print_manifest(manifest: Manifest, path: Path) -> None:
     table.add_column("value")
     for key in ("songs", "artists", "labelled", "unlabelled", "tags", "events", "listeners", "label_source"):
         if key in summary:
-            table.add_row(key, str(summary[key]))
+            table.add_row(key, _artists(summary) if key == "artists" else str(summary[key]))
     table.add_row("splits", ", ".join(f"{k} {v}" for k, v in summary["splits"].items()))
     table.add_row("classes", ", ".join(f"{k} {v}" for k, v in sorted(summary["label_counts"].items())))
     table.add_row("tags kept", ", ".join(manifest.tag_names) or "-")

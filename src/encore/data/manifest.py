@@ -113,6 +113,7 @@ class Manifest:
         return {
             "songs": int(len(frame)),
             "artists": int(frame["artist"].nunique()),
+            "songs_without_artist": int(frame["artist"].isna().sum()),
             "labelled": int(frame["label"].notna().sum()) if "label" in frame else 0,
             "splits": {s: int((frame["split"] == s).sum()) for s in SPLITS},
             "label_counts": {k: int(v) for k, v in frame["label"].value_counts().items()} if "label" in frame else {},

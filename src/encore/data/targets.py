@@ -21,7 +21,7 @@ from encore.feedback.tags import DEFAULT_STOP_TAGS, build_tag_targets, normalize
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_manifest", "load_synonyms", "target_reliability"]
+__all__ = ["build_manifest", "choose_label_set", "load_synonyms", "target_reliability"]
 
 
 def load_synonyms(config: LabelsConfig, *, base_dir: str | Path | None = None) -> dict[str, str]:
@@ -58,6 +58,49 @@ def target_reliability(
     return {name: value for name, value in result.items() if np.isfinite(value["reliability"])}
 
 
+def choose_label_set(store: Any, config: LabelsConfig) -> tuple[str | None, str]:
+    """The catalogue label set the class labels come from, and a sentence saying why.
+
+    ``labels.label_set`` when given; else none when ``labels.classes`` is given (classes
+    voted from listener tags); else the store's only label set, so that a folder or CSV
+    just imported with ``--label-set genre`` needs no further option.
+
+    Returns:
+        ``(label_set, note)``; ``label_set`` is None for tag votes.
+
+    Raises:
+        ParameterError: ``labels.label_set`` names a set that is not stored.
+        ConfigError: Neither option is given and the store holds no label set, or several.
+    """
+    sets = store.label_sets()
+    stored = ", ".join(f"{name} (version {max(versions)})" for name, versions in sorted(sets.items())) or "none"
+    if config.label_set:
+        if config.label_set not in sets:
+            raise ParameterError(
+                f"labels.label_set {config.label_set!r} is not in the store; stored label sets: {stored}. "
+                "Import one with `encore import SONGS --label-set NAME`"
+            )
+        return config.label_set, f"class labels from label set {config.label_set!r} (labels.label_set)"
+    if config.classes:
+        return None, "class labels voted from listener tags (labels.classes)"
+    if len(sets) == 1:
+        name = next(iter(sets))
+        return name, (
+            f"class labels from label set {name!r}, the only one stored "
+            f"(choose another with --set labels.label_set=NAME)"
+        )
+    if sets:
+        raise ConfigError(
+            f"the store holds several label sets: {stored}; choose one with --set labels.label_set=NAME, "
+            "or vote classes from listener tags by listing labels.classes in the config"
+        )
+    raise ConfigError(
+        "no class labels: the store holds no label set. Import songs with labels (`encore import SONGS "
+        "--label-set NAME`, from a label column or one sub-folder per label), or vote classes from listener "
+        "tags by listing labels.classes in the config"
+    )
+
+
 def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | None = None) -> Manifest:
     """Turn the store's tracks and feedback into training targets and artist-safe splits.
 
@@ -76,17 +119,17 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
     synonyms = load_synonyms(config, base_dir=base_dir)
     stop_tags = frozenset(config.stop_tags) if config.stop_tags is not None else DEFAULT_STOP_TAGS
 
-    if config.label_set:
-        labels = labels_from_catalogue(store, config.label_set)
+    label_set, label_note = choose_label_set(store, config)
+    if label_set:
+        labels = labels_from_catalogue(store, label_set)
         label_names = sorted(labels["label"].dropna().unique())
-    elif config.classes:
+    else:
+        assert config.classes  # choose_label_set raised otherwise
         label_names = [normalize_tag(c, synonyms=synonyms) or c for c in config.classes]
         labels = derive_single_labels(
             events, label_names, synonyms=synonyms, min_margin=config.min_margin,
             min_votes=config.min_votes, weight_listeners=config.weight_listeners,
         )
-    else:
-        raise ConfigError("set labels.classes (class names voted from tags) or labels.label_set (a catalogue label set)")
 
     frame = tracks[["track_id", "path", "artist", "title", "duration"]].copy()
     frame = frame.merge(
@@ -123,7 +166,9 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
     info = {
         "events": int(len(events)),
         "listeners": int(events["listener_id"].nunique()) if not events.empty else 0,
-        "label_source": f"catalogue:{config.label_set}" if config.label_set else "listener tags",
+        "label_source": f"catalogue:{label_set}" if label_set else "listener tags",
+        "label_note": label_note,
+        "songs_without_artist": int(frame["artist"].isna().sum()),
         "unlabelled": int(frame["label"].isna().sum()),
         "mean_label_confidence": float(np.nanmean(frame["label_confidence"])) if frame["label_confidence"].notna().any() else 0.0,
         "reliability": reliability,

@@ -97,8 +97,13 @@ def _calibration(
     return {
         "temperature": temperature,
         "fitted_on": calibration.get("fitted_on"),
+        "kept": calibration.get("kept"),
+        "reason": calibration.get("reason"),
         "ece_before": expected_calibration_error(classes[known], raw[known]),
-        "ece_after": expected_calibration_error(classes[known], served[known]) if "temperature" in calibration else None,
+        "ece_after": (
+            expected_calibration_error(classes[known], served[known])
+            if "temperature" in calibration and calibration.get("kept", True) else None
+        ),
     }
 
 
@@ -122,6 +127,19 @@ def _global_importance(predictor: Any, manifest: Manifest, waveforms: Mapping[st
         logger.warning("global importance left out: %s", err)
 
 
+def _importance_note(predictor: Any, manifest: Manifest, asked: bool, result: Mapping[str, Any]) -> str:
+    """One sentence on which importances the result holds, and how to get the others."""
+    names = {"feature_importance": "impurity importance (from training)",
+             "permutation_importance": "permutation importance", "mel_band_importance": "mel-band importance"}
+    done = [name for key, name in names.items() if result.get(key)]
+    n_val = int((manifest.frame["split"] == "val").sum())
+    costly = "mel-band importance" if isinstance(predictor, Predictor) else "permutation importance"
+    if asked:
+        return f"importances: {', '.join(done) or 'none could be computed'} ({n_val} validation songs)"
+    what = f"{', '.join(done)} included; " if done else ""
+    return f"importances: {what}{costly} on the {n_val} validation songs left out (slow); add --importance"
+
+
 def evaluate_run(
     run_dir: str | os.PathLike,
     *,
@@ -131,7 +149,7 @@ def evaluate_run(
     n_boot: int = 1000,
     seed: int = 0,
     manifest_path: str | os.PathLike | None = None,
-    importance: bool = True,
+    importance: bool = False,
     device: str = "auto",
 ) -> dict[str, Any]:
     """Song-level metrics of one run on a split of a manifest.
@@ -144,7 +162,10 @@ def evaluate_run(
         n_boot: Bootstrap resamples for the intervals.
         seed: Bootstrap seed.
         manifest_path: Evaluate on this manifest (same classes) instead of the run's own.
-        importance: Also compute global importances on the validation split.
+        importance: Also compute the costly global importances on the validation split
+            (the forest's permutation importance, the CNN's mel-band occlusion). The
+            forest's impurity importances, stored in its card at training, cost nothing
+            and are always included.
         device: Where a CNN runs (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
 
     Returns:
@@ -233,6 +254,7 @@ def evaluate_run(
         val_frame = manifest.subset("val")
         waveforms = _decode(val_frame, predictor, waveforms, cache_dir)
         _global_importance(predictor, manifest, waveforms, result)
+    result["importance_note"] = _importance_note(predictor, manifest, importance, result)
     result["predictions"] = predictions
     (run_dir / f"evaluation-{split}.json").write_text(json.dumps(to_jsonable(result), indent=2, allow_nan=False), encoding="utf-8")
     return result

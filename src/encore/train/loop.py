@@ -125,9 +125,20 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
 
 
 def _standardise(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mean = np.nan_to_num(np.nanmean(scores, axis=0)) if scores.size else np.zeros(scores.shape[1:])
-    std = np.nanstd(scores, axis=0) if scores.size else np.ones(scores.shape[1:])
-    std = np.where(np.isnan(std) | (std < 1e-6), 1.0, std)
+    """Scores minus their mean over songs, over their standard deviation (NaN ignored).
+
+    A score no song has (a catalogue without listener feedback) gets mean 0 and
+    standard deviation 1, without numpy's empty-slice warnings.
+    """
+    finite = np.isfinite(scores)
+    count = finite.sum(axis=0)
+    filled = np.where(finite, scores, 0.0)
+    mean = np.divide(filled.sum(axis=0), count, out=np.zeros(scores.shape[1:]), where=count > 0)
+    var = np.divide((np.where(finite, scores - mean, 0.0) ** 2).sum(axis=0), count,
+                    out=np.zeros(scores.shape[1:]), where=count > 0)
+    std = np.sqrt(var)
+    std = np.where(std < 1e-6, 1.0, std)
+    mean, std = mean.astype(scores.dtype), std.astype(scores.dtype)
     return (scores - mean) / std, mean, std
 
 

@@ -11,12 +11,14 @@ import hashlib
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from encore.exceptions import FeedbackDataError, ParameterError
+from encore.feedback import schema
 from encore.feedback.importers.emotify import read_emotify_tracks
 from encore.feedback.importers.lastfm import read_lastfm_tracks
 from encore.feedback.importers.spotify import read_spotify_tracks
@@ -31,7 +33,7 @@ from encore.feedback.importers.tables import (
 )
 from encore.feedback.store import Store
 
-__all__ = ["AUDIO_SUFFIXES", "LAYOUTS", "import_tracks", "stable_track_id"]
+__all__ = ["AUDIO_SUFFIXES", "LAYOUTS", "TrackImportReport", "import_tracks", "read_artist_tag", "stable_track_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +91,14 @@ def _scan_folder(root: Path) -> pd.DataFrame:
     return frame
 
 
-def _validate_tracks(frame: pd.DataFrame, base: Path, where: str) -> tuple[pd.DataFrame, pd.Series]:
-    """Resolved track rows and, per row, why it is bad ("" when good)."""
+def _validate_tracks(
+    frame: pd.DataFrame, base: Path, where: str, stored_ids: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Resolved track rows and, per row, why it is bad ("" when good).
+
+    A row without a ``track_id`` takes the id of the stored track with the same audio
+    file (``stored_ids``: path to id), else a stable id made from its path.
+    """
     lookup = {str(name).strip().casefold(): name for name in frame.columns}
     if "path" not in lookup:
         raise FeedbackDataError(
@@ -110,8 +118,9 @@ def _validate_tracks(frame: pd.DataFrame, base: Path, where: str) -> tuple[pd.Da
     ]
     exists = pd.Series([path is not None and os.path.isfile(path) for path in resolved], index=frame.index)
     track_id = text("track_id")
+    stored_ids = stored_ids or {}
     generated = [
-        stable_track_id(_relative_key(Path(path), base), Path(path).stem) if path else None
+        (stored_ids.get(path) or stable_track_id(_relative_key(Path(path), base), Path(path).stem)) if path else None
         for path in resolved
     ]
     track_id = track_id.fillna(pd.Series(generated, index=frame.index, dtype="str"))
@@ -147,28 +156,114 @@ def _validate_tracks(frame: pd.DataFrame, base: Path, where: str) -> tuple[pd.Da
     return tracks, reasons
 
 
-def _update_label_set(store: Store, name: str, labels: pd.DataFrame) -> None:
+@dataclass
+class TrackImportReport(ImportReport):
+    """What a song import did, with its labels and artists.
+
+    Attributes:
+        label_set: The label set the labels went into; None when the import had none.
+        labelled: Songs of this import with a label.
+        label_version: The version written, or the latest one when the labels were
+            unchanged (no new version); 0 without labels.
+        label_set_new_version: Whether a new version was written.
+        artists_from_tags: Songs whose artist was read from the file's own tags
+            (ID3, Vorbis comment, MP4) because the import gave none.
+        artists_filled: Songs already stored without an artist that got one now.
+        without_artist: Songs of this import left with no artist at all; each is its
+            own group in the splits.
+    """
+
+    label_set: str | None = None
+    labelled: int = 0
+    label_version: int = 0
+    label_set_new_version: bool = False
+    artists_from_tags: int = 0
+    artists_filled: int = 0
+    without_artist: int = 0
+
+
+ARTIST_TAGS: tuple[str, ...] = ("artist", "album_artist", "albumartist", "performer")
+"""Container or stream metadata keys read for an artist, in order of preference (FFmpeg
+names ID3 TPE1, Vorbis ARTIST and MP4 ©ART all ``artist``; TPE2 ``album_artist``)."""
+
+
+def read_artist_tag(path: str) -> str | None:
+    """The artist named in an audio file's own tags, or None (no tag, or not readable).
+
+    Reads only the container header through PyAV (FFmpeg): the file's metadata first,
+    then its first audio stream's (Ogg keeps Vorbis comments there).
+    """
+    import av  # lazily: only song imports without an artist column need it
+
+    try:
+        with av.open(path, mode="r", metadata_errors="replace") as container:
+            sources = [container.metadata, *(stream.metadata for stream in container.streams.audio[:1])]
+    except Exception as exc:  # noqa: BLE001 - any unreadable header means "no tag"; decoding reports it later
+        logger.debug("%s: no tags read (%s)", path, exc)
+        return None
+    for key in ARTIST_TAGS:
+        for metadata in sources:
+            value = next((v for k, v in metadata.items() if k.casefold() == key), None)
+            if isinstance(value, str) and value.strip(" \x00"):
+                return value.strip(" \x00")
+    return None
+
+
+def _fill_artists_from_tags(tracks: pd.DataFrame) -> int:
+    """Fills ``artist`` in place from each file's tags where it is missing; returns how many."""
+    missing = tracks["artist"].isna() & tracks["path"].notna()
+    if not missing.any():
+        return 0
+    found = pd.Series([read_artist_tag(path) for path in tracks.loc[missing, "path"]], index=tracks.index[missing], dtype=object)
+    found = found[found.notna()]
+    tracks.loc[found.index, "artist"] = found.astype(str)
+    logger.info("artist read from the files' tags for %d of %d songs without one", len(found), int(missing.sum()))
+    return len(found)
+
+
+def _fill_stored_artists(store: Store, artists: pd.DataFrame) -> None:
+    """Sets the artist of stored tracks that have none (``track_id``, ``artist`` rows)."""
+    from sqlalchemy import bindparam, update
+
+    table = schema.tracks
+    statement = (
+        update(table)
+        .where(table.c.track_id == bindparam("key"), table.c.artist.is_(None))
+        .values(artist=bindparam("name"))
+    )
+    with store.engine.begin() as conn:
+        conn.execute(statement, [{"key": t, "name": a} for t, a in zip(artists["track_id"], artists["artist"])])
+    logger.info("artist filled in for %d stored songs that had none", len(artists))
+
+
+def _update_label_set(store: Store, name: str, labels: pd.DataFrame) -> tuple[int, bool]:
     """Writes a new version of a label set: the latest one with these tracks' labels
-    replaced. Nothing is written when that equals the latest version."""
+    replaced. Nothing is written when that equals the latest version.
+
+    Returns:
+        ``(version, new)``: the version now latest, and whether it was written now.
+    """
     latest = store.latest_version(name)
     previous = store.catalogue_labels(name, latest) if latest else pd.DataFrame(columns=["track_id", "label"])
     kept = previous[~previous["track_id"].isin(labels["track_id"])]
     merged = pd.concat([kept, labels.astype("str")], ignore_index=True)
     if set(map(tuple, merged.to_numpy())) == set(map(tuple, previous.to_numpy())):
         logger.info("label set %r: labels unchanged from version %d, no new version", name, latest)
-        return
+        return latest, False
     store.add_catalogue_labels(name, merged)
+    return store.latest_version(name), True
 
 
 def import_tracks(
     store: Store, source: str | os.PathLike[str], *, label_set: str | None = None, layout: str = "auto",
-) -> ImportReport:
+) -> TrackImportReport:
     """Adds tracks from a track list or a folder of audio files.
 
     A file (CSV, TSV, JSON lines, Parquet) needs a ``path`` column; ``track_id``,
     ``artist``, ``title``, ``duration`` (seconds) and ``label`` are optional. Relative
     paths are resolved against the file's folder and stored absolute; a missing
-    ``track_id`` becomes a stable id from the file's stem and a hash of its path.
+    ``track_id`` is that of the stored song with the same audio file, else a stable id
+    from the file's stem and a hash of its path.
     Labels go into catalogue label set ``label_set`` (default ``"catalogue"``).
 
     A folder is scanned for audio files (:data:`AUDIO_SUFFIXES`, hidden files
@@ -179,7 +274,12 @@ def import_tracks(
 
     Labels are written as a new version of the set: the latest version with the
     imported tracks' labels replaced (others carried over), and only when that differs
-    from the latest version. Tracks already in the store keep their stored details.
+    from the latest version. Tracks already in the store keep their stored details,
+    except an artist they lack, which this import fills in.
+
+    A song with no artist (no ``artist`` column or an empty cell, or a folder) gets the
+    artist named in its file's own tags (:func:`read_artist_tag`); songs left without
+    one are counted in the report, as each is its own group in artist-safe splits.
 
     Args:
         store: Store to write to.
@@ -224,7 +324,9 @@ def import_tracks(
             logger.warning("%s: no audio files found (suffixes %s)", source, sorted(AUDIO_SUFFIXES))
     elif source.is_file():
         table = read_raw(source, "auto", "utf-8")
-        tracks, reasons = _validate_tracks(table.frame, source.resolve().parent, str(source))
+        stored = store.tracks()
+        stored_ids = {p: t for p, t in zip(stored["path"], stored["track_id"]) if isinstance(p, str)}
+        tracks, reasons = _validate_tracks(table.frame, source.resolve().parent, str(source), stored_ids)
         default_set = "catalogue"
     else:
         raise FeedbackDataError(
@@ -233,13 +335,34 @@ def import_tracks(
 
     bad = (reasons != "").to_numpy()
     quarantine = quarantine_rows(table, str(source), tracks.index, reasons, bad)
-    good = tracks[~bad]
+    good = tracks[~bad].copy()
+    if "artist" not in good.columns:
+        good["artist"] = None
+    good["artist"] = good["artist"].astype(object).where(good["artist"].notna(), None)
+    # Stored songs keep their details, except an artist they lack: only songs that have
+    # none, new or stored, get one from this import or from their own tags.
+    stored_tracks = store.tracks()
+    stored_artist = dict(zip(stored_tracks["track_id"], stored_tracks["artist"]))
+    known = good["track_id"].isin(stored_artist.keys())
+    lacking = ~known | good["track_id"].map(stored_artist).isna()
+    rows = good.loc[lacking].copy()
+    from_tags = _fill_artists_from_tags(rows)
+    good.loc[lacking, "artist"] = rows["artist"]
     stored, present = store.add_tracks(good.drop(columns=["label"]))
-    report = finish_import(store, len(tracks) + len(table.rejects), stored, present, quarantine)
+    filled = good.loc[known & lacking & good["artist"].notna(), ["track_id", "artist"]]
+    if len(filled):
+        _fill_stored_artists(store, filled)
+    base = finish_import(store, len(tracks) + len(table.rejects), stored, present, quarantine)
+    report = TrackImportReport(**vars(base))
+    report.artists_from_tags = from_tags
+    report.artists_filled = len(filled)
+    report.without_artist = int(good.loc[lacking, "artist"].isna().sum())
 
     labels = good.loc[good["label"].notna(), ["track_id", "label"]]
     if len(labels):
-        _update_label_set(store, label_set or default_set, labels)
+        report.label_set = label_set or default_set
+        report.labelled = int(labels["track_id"].nunique())
+        report.label_version, report.label_set_new_version = _update_label_set(store, report.label_set, labels)
     logger.info(
         "%s: read %d, stored %d tracks, %d already present, quarantined %d",
         source, report.read, report.stored, report.duplicate, report.quarantined,

@@ -1,0 +1,70 @@
+"""A user's own labelled songs, first time: `encore import` then `encore labels` with no
+further option; what the commands say about label sets and artists."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from encore.cli.main import app
+from encore.workspace import Workspace
+from tagged_audio import write_song
+
+pytest.importorskip("av")
+runner = CliRunner()
+
+
+def invoke(*args) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, " ".join(result.output.split())  # rich wraps; compare words
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    Workspace.init(tmp_path / "ws")
+    for genre in ("rock", "jazz"):
+        for i in range(6):
+            write_song(tmp_path / "lib" / genre / f"{genre}{i}.flac", f"{genre} band {i % 3}" if i < 5 else None, seed=i)
+    return tmp_path
+
+
+def test_labels_uses_the_only_label_set_the_import_stored(workspace):
+    code, output = invoke("import", workspace / "lib", "-w", workspace / "ws", "--label-set", "genre")
+    assert code == 0, output
+    assert "12 songs in label set 'genre' (version 1)" in output
+    assert "read from the files' own tags for 10 songs" in output
+    assert "2 songs have no artist" in output and "each is its own group in the splits" in output
+
+    code, output = invoke("labels", "-w", workspace / "ws")
+    assert code == 0, output
+    assert "label set 'genre', the only one stored" in output and "labels.label_set" in output
+    assert "catalogue:genre" in output
+    assert "6 (2 songs without artist: each its own group)" in output  # never a silent artist count
+    assert "2 of 12 songs have no artist" in output and "encore import" in output
+
+
+def test_several_label_sets_and_none_chosen_lists_them_and_names_the_option(workspace):
+    invoke("import", workspace / "lib", "-w", workspace / "ws", "--label-set", "genre")
+    listing = workspace / "songs.csv"
+    listing.write_text(f"path,label\n{workspace / 'lib' / 'rock' / 'rock0.flac'},loud\n")
+    code, output = invoke("import", listing, "-w", workspace / "ws")
+    assert code == 0, output
+    assert "label set 'catalogue'" in output and "the default name" in output and "--label-set" in output
+
+    code, output = invoke("labels", "-w", workspace / "ws")
+    assert code == 1
+    assert "catalogue (version 1), genre (version 1)" in output and "--set labels.label_set=NAME" in output
+
+    code, output = invoke("labels", "-w", workspace / "ws", "--set", "labels.label_set=mood")
+    assert code == 1 and "'mood' is not in the store" in output and "genre (version 1)" in output
+
+    code, output = invoke("labels", "-w", workspace / "ws", "--set", "labels.label_set=catalogue")
+    assert code == 0 and "catalogue:catalogue" in output
+
+
+def test_no_label_set_and_no_classes_says_how_to_get_labels(tmp_path):
+    Workspace.init(tmp_path / "ws")
+    write_song(tmp_path / "flat" / "x.flac", "Ann")
+    invoke("import", tmp_path / "flat", "-w", tmp_path / "ws")
+    code, output = invoke("labels", "-w", tmp_path / "ws")
+    assert code == 1 and "no label set" in output and "--label-set NAME" in output and "labels.classes" in output
