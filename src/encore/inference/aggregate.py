@@ -75,6 +75,8 @@ class SongAccumulator:
             self._add("class", scaled if self.mean_logits else _softmax(scaled))
         if "tags" in logits:
             self._add("tags", logits["tags"] if self.tag_mean_logits else _sigmoid(logits["tags"]))
+        if "novelty" in logits:  # whitened coordinates: their mean is the song mean embedding's
+            self._add("novelty", logits["novelty"])
         if "regression" in logits:
             scores = logits["regression"].astype(np.float64)
             self._add("regression", scores)
@@ -82,7 +84,8 @@ class SongAccumulator:
             self.score_squares = squares if self.score_squares is None else self.score_squares + squares
 
     def result(self) -> dict[str, np.ndarray]:
-        """``class_probs``, ``tag_probs``, ``scores`` and ``score_intervals`` (n_scores, 2)."""
+        """``class_probs``, ``tag_probs``, ``scores``, ``score_intervals`` (n_scores, 2) and
+        ``novelty_distance`` (a scalar: see :mod:`encore.models.novelty`)."""
         if self.n_chunks == 0:
             return {}
         n = self.n_chunks
@@ -93,6 +96,8 @@ class SongAccumulator:
         if "tags" in self.sums:
             mean = self.sums["tags"] / n
             out["tag_probs"] = (_sigmoid(mean) if self.tag_mean_logits else mean).astype(np.float32)
+        if "novelty" in self.sums:
+            out["novelty_distance"] = np.float32(np.sum((self.sums["novelty"] / n) ** 2))
         if "regression" in self.sums and self.score_squares is not None:
             mean = self.sums["regression"] / n
             spread = np.sqrt(np.maximum(self.score_squares / n - mean**2, 0.0))
@@ -112,6 +117,7 @@ def describe_arrays(
     tag_names: Sequence[str],
     regression_names: Sequence[str],
     top_tags: int = 5,
+    novelty: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """JSON-ready view of one song's arrays.
 
@@ -119,7 +125,11 @@ def describe_arrays(
         ``label`` and ``probs`` (every class), ``tags`` (the ``top_tags`` most likely),
         ``scores`` and, where known, ``intervals`` (``[low, high]`` per score: the
         score +- 1.96 standard deviations of the song's chunk scores, i.e. how much the
-        score moves along the song, not a calibrated confidence interval).
+        score moves along the song, not a calibrated confidence interval), and with the
+        card's ``novelty`` calibration, ``novelty``: ``score`` (the share of held-out
+        songs nearer to the training songs), ``novel`` (beyond the held-out songs' 99th
+        percentile: unlike what the model was trained on, so its outputs are a guess) and
+        ``distance``.
     """
     out: dict[str, Any] = {}
     if "class_probs" in arrays and len(label_names):
@@ -129,6 +139,12 @@ def describe_arrays(
     if "tag_probs" in arrays and len(tag_names):
         order = np.argsort(arrays["tag_probs"])[::-1][:top_tags]
         out["tags"] = {tag_names[i]: round(float(arrays["tag_probs"][i]), 4) for i in order}
+    if "novelty_distance" in arrays and novelty and novelty.get("quantiles"):
+        distance = float(arrays["novelty_distance"])
+        quantiles = np.asarray(novelty["quantiles"], dtype=np.float64)
+        share = float(np.interp(distance, quantiles, np.linspace(0.0, 1.0, len(quantiles))))
+        out["novelty"] = {"score": round(share, 3), "novel": bool(distance > novelty["threshold"]),
+                          "distance": round(distance, 3)}
     if "scores" in arrays and len(regression_names):
         out["scores"] = {n: round(float(v), 4) for n, v in zip(regression_names, arrays["scores"], strict=True)}
         if "score_intervals" in arrays:

@@ -32,6 +32,11 @@ CARD_KEY = "encore_model_card"
 __all__ = ["CARD_KEY", "OPSET", "export_onnx", "export_onnx_bytes", "read_onnx_card"]
 
 
+def output_names(model: EncoreModel) -> list[str]:
+    """The exported outputs: the heads, then ``novelty`` when the model has it."""
+    return [*model.heads.keys(), *(["novelty"] if model.novelty is not None else [])]
+
+
 def export_onnx_bytes(model: EncoreModel, *, n_samples: int | None = None) -> bytes:
     """Serialise ``model`` (eval mode, log-mel included) to ONNX bytes.
 
@@ -46,7 +51,7 @@ def export_onnx_bytes(model: EncoreModel, *, n_samples: int | None = None) -> by
     model = model.eval()
     sample_rate = int(model.frontend.settings()["sample_rate"])
     example = torch.zeros(2, n_samples or 3 * sample_rate)
-    heads = list(model.heads.keys())
+    heads = output_names(model)
     axes: dict[str, dict[int, str]] = {"waveform": {0: "batch", 1: "n_samples"}}
     axes.update({name: {0: "batch"} for name in heads})
     buffer = io.BytesIO()
@@ -68,7 +73,7 @@ class _TupleOutputs(torch.nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs = self.model(waveform)
-        return tuple(outputs[name] for name in self.model.heads.keys())
+        return tuple(outputs[name] for name in output_names(self.model))
 
 
 def export_onnx(model: EncoreModel, model_card: dict[str, Any], path: str | os.PathLike) -> Path:

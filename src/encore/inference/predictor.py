@@ -47,15 +47,15 @@ WINDOW_CHUNKS = 32
 class SongPredictions:
     """What every predictor shares: a JSON view of song arrays and prediction from a file.
 
-    Subclasses give ``sample_rate``, ``label_names``, ``tag_names``, ``regression_names``
-    and ``predict_waveform``.
+    Subclasses give ``card``, ``sample_rate``, ``label_names``, ``tag_names``,
+    ``regression_names`` and ``predict_waveform``.
     """
 
     def describe(self, arrays: dict[str, np.ndarray], *, top_tags: int = 5) -> dict[str, Any]:
         """JSON-ready view of one song's arrays (label, probs, tags, scores, intervals)."""
         return describe_arrays(
             arrays, label_names=self.label_names, tag_names=self.tag_names,
-            regression_names=self.regression_names, top_tags=top_tags,
+            regression_names=self.regression_names, top_tags=top_tags, novelty=self.card.get("novelty"),
         )
 
     def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:

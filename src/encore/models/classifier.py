@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from encore.exceptions import ParameterError
 from encore.features.logmel import LogMelSpectrogram, mel_frequencies
+from encore.models.novelty import NoveltyProjection
 from encore.models.registry import create_model
 from encore.models.spec_augment import SpecAugment
 
@@ -124,6 +125,10 @@ class EncoreModel(nn.Module):
             spread and flux over the chunk of each frame's first ``cepstral_statistics``
             cepstral coefficients (:func:`cepstral_basis` of the normalised log-mel).
             0 = none.
+        novelty_components: Give the model a :class:`NoveltyProjection` of the backbone's
+            embedding on this many whitened principal directions of the training songs
+            (fitted after training, see :mod:`encore.models.novelty`); in eval mode its
+            output ``"novelty"`` is beside the heads' logits. 0 = none.
 
     Example:
         >>> model = EncoreModel(frontend={"sample_rate": 16000}, backbone="small_cnn",
@@ -146,6 +151,7 @@ class EncoreModel(nn.Module):
         n_members: int = 1,
         band_statistics: bool = False,
         cepstral_statistics: int = 0,
+        novelty_components: int = 0,
     ) -> None:
         super().__init__()
         if int(n_members) != n_members or n_members < 1:
@@ -189,6 +195,7 @@ class EncoreModel(nn.Module):
             name: nn.Linear(dim, n) if self.n_members == 1 else MemberLinear(self.n_members, dim, n)
             for name, n in sizes.items() if n
         })
+        self.novelty = NoveltyProjection(self.deep_dim, int(novelty_components)) if novelty_components else None
         self.band_heads = nn.ModuleDict({
             name: SongLinear(n_statistics, n) for name, n in sizes.items() if n and n_statistics and name != "class"
         })
@@ -260,7 +267,11 @@ class EncoreModel(nn.Module):
         without it, in float32 as in bfloat16.
         """
         log_mel = self.log_mel(waveform)
-        return self._heads(self._deep(log_mel), self._statistics(log_mel), members)
+        deep = self._deep(log_mel)
+        outputs = self._heads(deep, self._statistics(log_mel), members)
+        if self.novelty is not None and not self.training and not members:
+            outputs["novelty"] = self.novelty(deep)  # whitened coordinates, not logits: see encore.models.novelty
+        return outputs
 
     @torch.no_grad()
     def n_parameters(self) -> int:

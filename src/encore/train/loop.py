@@ -47,7 +47,7 @@ from encore.train.feed import CropBank, to_device
 from encore.train.objectives import (
     SplitData, compute_losses, select_split, selection_score, target_weights, validation_metrics,
 )
-from encore.train.refit import refit_heads
+from encore.train.refit import fit_novelty, refit_heads
 from encore.train.transfer import freeze_body, load_body, set_body_eval
 
 logger = logging.getLogger(__name__)
@@ -182,6 +182,7 @@ def _model_kwargs(config: EncoreConfig, manifest: Manifest) -> dict[str, Any]:
         "n_members": config.model.members,
         "band_statistics": config.model.band_statistics,
         "cepstral_statistics": config.model.cepstral_statistics,
+        "novelty_components": config.model.novelty_components,
         "spec_augment": {
             "time_masks": ac.time_masks,
             "time_mask_frames": ac.time_mask_frames,
@@ -433,6 +434,8 @@ def fit(
         if tc.refit_heads:
             _refit(best_path, train, val, list(tc.refit_heads), chunk_samples, hop_samples, train_scores, tc.seed)
         _calibrate(best_path, val, chunk_samples, hop_samples, tc.aggregate)
+        if config.model.novelty_components:
+            _fit_novelty(best_path, train, val, chunk_samples, hop_samples)
     ctx.barrier()
     ctx.close()
     return FitResult(run_dir=run_dir, checkpoint=best_path, best_epoch=best_epoch, best_metrics=best_metrics, history=history)
@@ -469,6 +472,18 @@ def _calibrate(best_path: Path, val: SplitData, chunk_samples: int, hop_samples:
         return
     card["temperature"] = fitted["temperature"]
     card["calibration"] = {**fitted, "method": "temperature", "fitted_on": "validation"}
+    save_checkpoint(best_path, model, card)
+
+
+def _fit_novelty(best_path: Path, train: SplitData, val: SplitData, chunk_samples: int, hop_samples: int) -> None:
+    """Fit the novelty projection on the training songs, calibrate it on the validation songs."""
+    if not best_path.exists():
+        return
+    model, card = load_model(best_path)
+    card["novelty"] = fit_novelty(
+        model, train.waveforms, val.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples,
+        bf16=card_wants_bf16(card),
+    )
     save_checkpoint(best_path, model, card)
 
 

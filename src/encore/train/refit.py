@@ -42,11 +42,18 @@ from encore.inference.backends import card_wants_bf16
 from encore.inference.predictor import MIN_FRACTION
 from encore.models.checkpoint import load_model
 from encore.models.classifier import EncoreModel
+from encore.models.novelty import fit_projection
 from encore.train.objectives import SplitData
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["REFIT_HEADS", "STRENGTHS", "fit_ridge", "fit_soft_logistic", "refit_checkpoint", "refit_heads", "song_embeddings"]
+__all__ = [
+    "REFIT_HEADS", "STRENGTHS", "fit_novelty", "fit_ridge", "fit_soft_logistic", "refit_checkpoint", "refit_heads",
+    "song_embeddings",
+]
+NOVELTY_PERCENTILES = np.arange(0, 101, 5)
+"""Percentiles of the reference songs' novelty distances kept in the card (the score's scale)."""
+NOVELTY_THRESHOLD_PERCENTILE = 99.0
 
 REFIT_HEADS = ("tags", "regression")
 STRENGTHS = tuple(float(s) for s in np.logspace(-4, 1, 11))
@@ -81,6 +88,45 @@ def song_embeddings(
                 total += model.forward_features(batch).float().sum(0).cpu().numpy()
         out[i] = total / max(len(chunks), 1)
     return out
+
+
+def fit_novelty(
+    model: EncoreModel,
+    train_waveforms: Sequence[np.ndarray],
+    reference_waveforms: Sequence[np.ndarray],
+    *,
+    chunk_samples: int,
+    hop_samples: int,
+    bf16: bool = False,
+) -> dict[str, Any]:
+    """Fit ``model.novelty`` on the training songs; calibrate its distance on reference songs.
+
+    The reference songs are held-out ones (the validation split); without any, the
+    training songs themselves, which lie nearer than new songs do (the card says which).
+
+    Returns:
+        The card's ``novelty`` entry: components, songs used, the reference distances'
+        percentiles (``quantiles``, at :data:`NOVELTY_PERCENTILES`) and the flagging
+        ``threshold`` (their 99th percentile); or ``{"fitted": False, "reason": ...}``.
+    """
+    if model.novelty is None:
+        raise ParameterError("this model has no novelty projection; train it with model.novelty_components > 0")
+    if len(train_waveforms) < 3:
+        return {"fitted": False, "reason": f"{len(train_waveforms)} training songs; the projection needs at least 3"}
+    kwargs = {"chunk_samples": chunk_samples, "hop_samples": hop_samples, "bf16": bf16}
+    train = song_embeddings(model, train_waveforms, **kwargs)[:, : model.deep_dim]
+    center, projection = fit_projection(train, model.novelty.projection.shape[0])
+    model.novelty.set(center, projection)
+    reference_name = "validation" if len(reference_waveforms) else "training"
+    reference = song_embeddings(model, reference_waveforms, **kwargs)[:, : model.deep_dim] if len(reference_waveforms) else train
+    distances = (((reference - center) @ projection.T) ** 2).sum(axis=1)
+    return {
+        "fitted": True, "components": len(projection), "train_songs": len(train), "reference": reference_name,
+        "reference_songs": len(reference), "percentiles": NOVELTY_PERCENTILES.tolist(),
+        "quantiles": np.percentile(distances, NOVELTY_PERCENTILES).tolist(),
+        "threshold": float(np.percentile(distances, NOVELTY_THRESHOLD_PERCENTILE)),
+        "threshold_percentile": NOVELTY_THRESHOLD_PERCENTILE,
+    }
 
 
 def fit_soft_logistic(features: np.ndarray, targets: np.ndarray, strength: float) -> tuple[np.ndarray, np.ndarray]:

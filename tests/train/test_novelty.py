@@ -1,0 +1,66 @@
+"""Novelty: every prediction says how unlike the training songs a song is, calibrated on held-out songs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from toy import SAMPLE_RATE, make_toy, toy_config
+
+from encore.inference import Predictor
+from encore.models.checkpoint import load_model
+from encore.train.loop import fit
+from encore.train.refit import song_embeddings
+
+
+@pytest.fixture(scope="module")
+def novelty_run(tmp_path_factory):
+    manifest, waveforms = make_toy()
+    result = fit(manifest, waveforms, toy_config(**{"train.epochs": 6}), tmp_path_factory.mktemp("novelty") / "run")
+    return result, manifest, waveforms
+
+
+def unlike_songs() -> list[np.ndarray]:
+    """Nothing like the toy's steady tones: loud noise bursts and a fast chirp."""
+    rng = np.random.default_rng(1)
+    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
+    bursts = (rng.standard_normal(t.size) * (np.sin(2 * np.pi * 4 * t) > 0)).astype(np.float32)
+    chirp = np.sign(np.sin(2 * np.pi * (100 + 1200 * t) * t)).astype(np.float32)
+    return [bursts, chirp]
+
+
+def test_the_card_holds_a_calibrated_novelty_and_new_kinds_of_audio_are_flagged(novelty_run):
+    result, manifest, waveforms = novelty_run
+    model, card = load_model(result.checkpoint)
+    novelty = card["novelty"]
+    assert novelty["fitted"] and novelty["reference"] == "validation" and novelty["reference_songs"] == 12
+    assert novelty["components"] == 16 and novelty["quantiles"] == sorted(novelty["quantiles"])
+    predictor = Predictor.from_checkpoint(result.checkpoint)
+    test_rows = [predictor.describe(predictor.predict_waveform(waveforms[t]))["novelty"]
+                 for t in manifest.subset("test")["track_id"]]
+    assert sum(row["novel"] for row in test_rows) <= 2  # held-out songs of the same kind: mostly familiar
+    odd_rows = [predictor.describe(predictor.predict_waveform(song))["novelty"] for song in unlike_songs()]
+    assert all(row["novel"] and row["score"] == 1.0 for row in odd_rows), odd_rows
+    assert min(r["distance"] for r in odd_rows) > max(r["distance"] for r in test_rows)
+
+
+def test_a_songs_novelty_is_its_mean_embeddings_distance_in_every_backend(novelty_run):
+    result, manifest, waveforms = novelty_run
+    model, card = load_model(result.checkpoint)
+    songs = [waveforms[t] for t in manifest.subset("test")["track_id"][:3]] + unlike_songs()
+    eager = Predictor.from_checkpoint(result.checkpoint, backend="eager")
+    chunk, hop = eager.chunk_samples, eager.hop_samples
+    embeddings = song_embeddings(model, songs, chunk_samples=chunk, hop_samples=hop)[:, : model.deep_dim]
+    z = (embeddings - model.novelty.center.numpy()) @ model.novelty.projection.numpy().T
+    expected = (z**2).sum(axis=1)
+    for backend in ("eager", "torch", "onnx"):
+        got = Predictor.from_checkpoint(result.checkpoint, backend=backend).predict_arrays(songs)["novelty_distance"]
+        np.testing.assert_allclose(got, expected, rtol=1e-3, err_msg=backend)
+
+
+def test_without_novelty_components_there_is_no_novelty(tmp_path):
+    manifest, waveforms = make_toy()
+    result = fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "model.novelty_components": 0}), tmp_path / "run")
+    model, card = load_model(result.checkpoint)
+    assert model.novelty is None and "novelty" not in card
+    predictor = Predictor.from_checkpoint(result.checkpoint)
+    assert "novelty" not in predictor.describe(predictor.predict_waveform(waveforms["test-low-0-0"]))
