@@ -85,7 +85,7 @@ def _resolve_columns(columns: list[str], mapping: Mapping[str, str] | None, wher
             if mapping[canonical] not in columns:
                 raise FeedbackDataError(
                     f"{where}: --map {canonical}={mapping[canonical]} names no column; "
-                    f"columns found: {columns}"
+                    f"columns found: {', '.join(columns)}"
                 )
             resolved[canonical] = mapping[canonical]
         elif canonical in columns:
