@@ -14,7 +14,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from encore.audio import audio_duration, load_audio
-from encore.exceptions import EncoreError, ParameterError
+from encore.exceptions import AudioDecodeError, EncoreError, ParameterError
 from encore.inference.batch import predictions_frame
 from encore.serve.errors import ApiError, error_body
 from encore.serve.limits import format_bytes
@@ -69,7 +69,18 @@ def upload_track_id(data: bytes) -> str:
 
 
 def predict_upload(state: ServiceState, data: bytes, name: str, *, explain: bool) -> tuple[dict[str, Any], dict]:
-    """Check the length from the header, then predict (and explain); runs on a pool thread."""
+    """Check the length from the header, then predict (and explain); runs on a pool thread.
+
+    Raises:
+        AudioDecodeError: The upload is not audio; the message names the upload's file name.
+    """
+    try:
+        return _predict_upload(state, data, name, explain=explain)
+    except AudioDecodeError as err:  # the decoder knows the upload only as "<bytes>"
+        raise AudioDecodeError(str(err).replace("<bytes>", name)) from None
+
+
+def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: bool) -> tuple[dict[str, Any], dict]:
     predictor, settings = state.predictor, state.settings
     duration = audio_duration(data)
     if duration > settings.max_seconds:
