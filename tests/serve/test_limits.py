@@ -171,3 +171,45 @@ def test_settings_are_strict_and_read_the_environment(tmp_path):
     with pytest.raises(Exception, match="frozen"):
         settings.dev = True
     assert ServeSettings(run=tmp_path).writes == "disabled" and ServeSettings(run=tmp_path, dev=True).writes == "dev"
+
+
+def test_a_real_server_answers_a_burst_and_counts_what_it_sent(serve_run, workspace):
+    """uvicorn on 127.0.0.1: 12 uploads at once on one worker all get 200; a too-large body 413; /metrics agrees."""
+    import socket
+    import time
+
+    import httpx
+    import uvicorn
+
+    from encore.serve import create_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(ServeSettings(run=serve_run, workspace=workspace.root, dev=True, workers=1, max_upload_bytes=30_000,
+                                   max_batch_files=1))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the test server did not start"
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        data = wav_bytes(1.0)
+
+        def post(i):
+            with httpx.Client(timeout=60) as client:
+                return client.post(f"{url}/v1/predict", files={"file": (f"{i}.wav", data, "audio/wav")}).status_code
+
+        with ThreadPoolExecutor(12) as threads:
+            statuses = list(threads.map(post, range(12)))
+        too_large = httpx.post(f"{url}/v1/predict", files={"file": ("big.wav", b"\0" * 1_100_000, "audio/wav")}, timeout=30)
+        found = counts(httpx.get(f"{url}/metrics", timeout=10).text)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        app.state.encore.store.close()
+    assert statuses == [200] * 12 and too_large.status_code == 413
+    assert found == {("/v1/predict", "200"): 12, ("/v1/predict", "413"): 1}

@@ -36,6 +36,7 @@ def serve_command(
     workers: Annotated[int | None, typer.Option(help="Inference threads (default: one per core).")] = None,
     queue_mb: Annotated[float | None, typer.Option(help="Most MB of uploads waiting or running at once before 503 (default: a quarter of the available memory).")] = None,
     queue_timeout: Annotated[float | None, typer.Option(help="Most seconds a request waits for a worker before 503 (default 60).")] = None,
+    queue_size: Annotated[int | None, typer.Option(hidden=True, help="Gone: see --queue-mb and --queue-timeout.")] = None,
     max_upload_mb: Annotated[float | None, typer.Option(help="Largest upload in MB (default 20).")] = None,
 ) -> None:
     """Serve a run over HTTP: /v1/predict, /v1/feedback, /v1/tracks/{id}, /metrics, /docs and a web page at /.
@@ -45,6 +46,10 @@ def serve_command(
     """
     import torch
     import uvicorn
+
+    if queue_size is not None:
+        console.print("[yellow]--queue-size is no longer used: requests wait their turn within --queue-mb of uploads "
+                      "and --queue-timeout seconds[/]", highlight=False)
 
     from encore.serve import ServeSettings, create_app
 

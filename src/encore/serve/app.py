@@ -81,7 +81,7 @@ def create_app(settings: ServeSettings, *, predictor: Any = None, store: Any = N
     app.state.encore = state
     register_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=app.router.routes)  # outermost: sees every answer
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, openapi=app.openapi)  # outermost: sees every answer
     app.include_router(predict_router)
     app.include_router(feedback_router)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -50,19 +52,24 @@ class MetricsMiddleware:
     Args:
         app: The wrapped ASGI app.
         metrics: Where to count.
-        routes: The app's routes, to name a request refused before routing by its template.
+        openapi: The app's OpenAPI schema (a function), whose path templates name a
+            request refused before routing (``/v1/tracks/{track_id}``).
     """
 
-    def __init__(self, app: Any, *, metrics: ServiceMetrics, routes: Any) -> None:
-        self.app, self.metrics, self.routes = app, metrics, routes
+    def __init__(self, app: Any, *, metrics: ServiceMetrics, openapi: Callable[[], dict]) -> None:
+        self.app, self.metrics, self.openapi = app, metrics, openapi
+        self._templates: list[tuple[re.Pattern, str]] | None = None
 
     def _route(self, scope: dict) -> str:
         route = scope.get("route")
-        if route is None:
-            from starlette.routing import Match
-
-            route = next((r for r in self.routes if r.matches(scope)[0] == Match.FULL), None)
-        return getattr(route, "path", "<unmatched>")
+        if route is not None:
+            return getattr(route, "path", "<unmatched>")
+        if self._templates is None:  # FastAPI's routing internals vary by version; its schema does not
+            self._templates = [
+                (re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))), path) for path in self.openapi()["paths"]
+            ]
+        path = scope.get("path", "")
+        return next((template for pattern, template in self._templates if pattern.fullmatch(path)), "<unmatched>")
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
