@@ -226,3 +226,18 @@ def test_implausible_plays_and_future_times_are_rejected(make_client, workspace)
     assert "in the future" in reasons[3] and "years" in reasons[3]
     with workspace.open_store() as store:
         assert sorted(store.events()["value_num"]) == [3000.0, 25000.0] and len(store.quarantined()) == 3
+
+
+def test_a_retry_to_a_restarted_server_stores_untimed_events_once(make_client, workspace, monkeypatch):
+    import pandas as pd
+
+    from encore.serve import routes_feedback
+
+    arrivals = iter([pd.Timestamp("2026-01-01T10:20:00Z"), pd.Timestamp("2026-01-01T11:45:00Z")])
+    monkeypatch.setattr(routes_feedback, "received_time", lambda: next(arrivals))
+    body, key = {"events": [event(), event("rating", value=3), event("tag", value="calm")]}, {"Idempotency-Key": "retry-me-1"}
+    first = make_client(dev=True).post("/v1/feedback", json=body, headers=key).json()
+    retry = make_client(dev=True).post("/v1/feedback", json=body, headers=key).json()  # a new server: no record
+    assert (first["stored"], retry["stored"], retry["duplicate"], retry.get("replayed")) == (3, 0, 3, False)
+    with workspace.open_store() as store:
+        assert len(store.events()) == 3

@@ -38,10 +38,22 @@ def received_time() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
-def content_keys_by_minute(events: pd.DataFrame) -> list[str]:
-    """The event keys of events that came without a timestamp: their content with the
-    minute they were received, so the same event sent twice within a minute is one event."""
-    return compute_event_keys(events.assign(timestamp=events["timestamp"].dt.floor("min")))
+EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def untimed_event_keys(events: pd.DataFrame, idempotency_key: str | None) -> list[str]:
+    """The event keys of events sent without a timestamp (stamped on arrival).
+
+    Their content (track, listener, kind, value) with, in place of a time of their own,
+    the request's Idempotency-Key when it has one (so a retry, even to a restarted
+    server, stores them once) or else the minute they arrived (so the same event sent
+    twice within a minute is one event). The same function keys every import's events.
+    """
+    if idempotency_key:
+        stand_in = events.assign(timestamp=EPOCH, source=f"{SOURCE}\x1fIdempotency-Key\x1f{idempotency_key}")
+    else:
+        stand_in = events.assign(timestamp=events["timestamp"].dt.floor("min"))
+    return compute_event_keys(stand_in)
 
 
 @router.post("/feedback", response_model=FeedbackResponse, dependencies=[Depends(require_writer)])
@@ -58,8 +70,9 @@ def add_feedback(
     Events are checked as an import checks a file's rows (known track, kind, stars, a play
     no longer than its track, no timestamp more than 15 min ahead); bad ones are reported
     in ``rejected`` and quarantined while the good ones are stored. An event without a
-    timestamp is stamped with the time it arrived, and the same event sent again within
-    that minute is a duplicate. Reusing an Idempotency-Key with another body is 409.
+    timestamp is stamped with the time it arrived; without an Idempotency-Key the same
+    event sent again within that minute is a duplicate. Reusing an Idempotency-Key with
+    another body is 409.
     """
     state = get_state(request)
     store = require_store(state)
@@ -88,7 +101,7 @@ def add_feedback(
             f"events[{r['index']}]: {r['reason']}" for r in rejected[:10]))
     if (untimed & ~bad).any():
         events["event_key"] = None
-        events.loc[untimed & ~bad, "event_key"] = content_keys_by_minute(events[untimed & ~bad])
+        events.loc[untimed & ~bad, "event_key"] = untimed_event_keys(events[untimed & ~bad], idempotency_key)
     stored, duplicate = store.add_events(events[~bad])
     if rejected:
         where = f"api:/v1/feedback {idempotency_key}" if idempotency_key else "api:/v1/feedback"
