@@ -1,8 +1,8 @@
 """A shared PostgreSQL store under concurrent writers: nothing lost, nothing stored twice.
 
-Four "service worker" processes call :meth:`Store.add_events` with event keys derived
-from HTTP idempotency keys exactly as ``POST /v1/feedback`` derives them; every request
-is sent by two workers and twice by each, with retries on transient errors. Two
+Four "service worker" processes call :meth:`Store.add_events` with the events of
+``POST /v1/feedback`` requests, keyed by their content as the service keys them; every
+request is sent by two workers and twice by each, with retries on transient errors. Two
 ``encore feedback import`` processes load overlapping CSV files at the same time. While
 they run, the test ends random writers' database connections (``pg_terminate_backend``),
 so retries really happen. Afterwards the store holds exactly the known set of events.
@@ -33,7 +33,6 @@ from sqlalchemy import create_engine, text
 
 from encore.exceptions import StoreError
 from encore.feedback.store import Store
-from encore.serve.routes_feedback import idempotent_keys
 
 from .procs import AUTH, ENCORE, HERE, TOKEN, child_env, free_port, init_workspace, start_server, stop_process_group, with_app_name
 
@@ -42,13 +41,9 @@ N_REQUESTS, PER_REQUEST, N_FILE_ROWS = 60, 5, 400
 
 
 def request_events(request: int) -> pd.DataFrame:
-    """One service request's events, keyed like ``POST /v1/feedback`` keys them.
-
-    The events of different requests are identical on purpose: only the keys tell them apart.
-    """
-    keys = idempotent_keys(f"request-{request:04d}", PER_REQUEST)
-    return pd.DataFrame({"track_id": TRACKS[:PER_REQUEST], "listener_id": "web", "kind": "like",
-                         "timestamp": "2024-05-01T12:00:00Z", "event_key": keys, "source": "api"})
+    """One service request's events: its listener likes the first tracks (keyed by content, as the service keys them)."""
+    return pd.DataFrame({"track_id": TRACKS[:PER_REQUEST], "listener_id": f"web-{request:04d}", "kind": "like",
+                         "timestamp": "2024-05-01T12:00:00Z", "source": "api"})
 
 
 def write_import_files(folder: Path) -> tuple[Path, Path]:
@@ -114,11 +109,11 @@ def terminate_writers(url: str, stop: threading.Event, ended: list[int]) -> None
 def check_known_set(url: str) -> None:
     """The store holds each request's keys once and each file row once, and nothing else."""
     with create_engine(url).connect() as conn:
-        rows = conn.execute(text("SELECT event_key, source, listener_id, value_num FROM feedback_events")).all()
+        rows = conn.execute(text("SELECT track_id, source, listener_id, value_num FROM feedback_events")).all()
     api = [row for row in rows if row.source == "api"]
     files = [row for row in rows if row.source != "api"]
-    expected_keys = {key for r in range(N_REQUESTS) for key in idempotent_keys(f"request-{r:04d}", PER_REQUEST)}
-    assert len(api) == len(expected_keys) and {row.event_key for row in api} == expected_keys
+    expected = {(f"web-{r:04d}", track) for r in range(N_REQUESTS) for track in TRACKS[:PER_REQUEST]}
+    assert len(api) == len(expected) and {(row.listener_id, row.track_id) for row in api} == expected
     assert sorted(int(row.value_num) for row in files) == list(range(N_FILE_ROWS))
     assert len(rows) == N_REQUESTS * PER_REQUEST + N_FILE_ROWS
 
@@ -162,7 +157,7 @@ def test_four_service_workers_and_two_importers_store_exactly_the_known_set(pg_s
 
 
 def _post_with_retries(port: int, request: int, outcomes: list[str]) -> None:
-    events = [{"track_id": t, "kind": "like", "listener_id": "web", "timestamp": "2024-05-01T12:00:00Z"}
+    events = [{"track_id": t, "kind": "like", "listener_id": f"web-{request:04d}", "timestamp": "2024-05-01T12:00:00Z"}
               for t in TRACKS[:PER_REQUEST]]
     for attempt in range(60):
         try:

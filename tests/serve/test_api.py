@@ -68,7 +68,9 @@ def test_bad_uploads_get_json_errors(make_client, data, content_type, options, s
     client = make_client(**options)
     response = client.post("/v1/predict", files=upload(data, content_type=content_type))
     assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
+    message = response.json()["error"]["message"]
+    assert response.json()["error"]["code"] == code and "song.wav" in message and "<bytes>" not in message
+    assert not any(name in message for name in ("max_upload_bytes", "max_seconds", "max_json_bytes", "mapping="))
 
 
 def test_a_header_claiming_hours_is_refused_without_decoding(make_client):
@@ -113,7 +115,7 @@ def test_retried_feedback_is_stored_once_and_bad_events_are_quarantined(make_cli
     assert first.json()["stored"] == 3 and first.json()["rejected"][0]["index"] == 2
     assert "rating '9" in first.json()["rejected"][0]["reason"]
     retry = client.post("/v1/feedback", json=body, headers={**AUTH, "Idempotency-Key": key})
-    assert retry.json()["stored"] == 0 and retry.json()["duplicate"] == 3
+    assert retry.json() == {**first.json(), "replayed": True} and retry.headers["idempotent-replayed"] == "true"
     with workspace.open_store() as store:
         assert len(store.events()) == 3 and len(store.quarantined()) == 1
     summary = client.get("/v1/tracks/t1").json()["feedback"]
@@ -178,3 +180,64 @@ def test_serve_and_export_commands_explain_themselves():
         result = CliRunner().invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
     assert "--dev" in CliRunner().invoke(app, ["serve", "--help"]).output
+
+
+def test_the_same_event_is_stored_once_with_or_without_a_key(make_client, workspace, monkeypatch):
+    import pandas as pd
+
+    from encore.serve import routes_feedback
+
+    minute = pd.Timestamp("2026-01-01T10:20:00Z")  # an untimed event is stamped on arrival; same minute, same event
+    arrivals = iter([minute + pd.Timedelta(seconds=s) for s in (1, 59, 70, 71)])
+    monkeypatch.setattr(routes_feedback, "received_time", lambda: next(arrivals))
+    client = make_client(dev=True)
+    timed = event("rating", value=4, timestamp="2024-05-01T12:00:00Z")
+    untimed = event("like", track_id="t2")
+    first = client.post("/v1/feedback", json={"events": [timed, untimed]}).json()
+    again = client.post("/v1/feedback", json={"events": [timed, untimed]}).json()  # no key: the content decides
+    other_key = client.post("/v1/feedback", json={"events": [timed]}, headers={"Idempotency-Key": str(uuid.uuid4())}).json()
+    assert (first["stored"], again["stored"], again["duplicate"]) == (2, 0, 2)
+    assert (other_key["stored"], other_key["duplicate"]) == (0, 1)  # a key does not make the same event new
+    next_minute = client.post("/v1/feedback", json={"events": [untimed]}).json()
+    assert next_minute["stored"] == 1  # a like a minute later is another like
+    with workspace.open_store() as store:
+        assert len(store.events()) == 3
+
+
+def test_a_reused_key_with_another_body_is_409_and_short_keys_are_explained(make_client):
+    client = make_client(dev=True)
+    key = {"Idempotency-Key": "key-" + uuid.uuid4().hex}
+    assert client.post("/v1/feedback", json={"events": [event()]}, headers=key).status_code == 200
+    reused = client.post("/v1/feedback", json={"events": [event("dislike")]}, headers=key)
+    assert reused.status_code == 409 and reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert "new key" in reused.json()["error"]["message"]
+    short = client.post("/v1/feedback", json={"events": [event()]}, headers={"Idempotency-Key": "abc"})
+    assert short.status_code == 422 and "header Idempotency-Key" in short.json()["error"]["message"]
+
+
+def test_implausible_plays_and_future_times_are_rejected(make_client, workspace):
+    client = make_client(dev=True)
+    events = [event("play", value=10**15), event("play", value=45_000), event("play", value=25_000),
+              event("like", timestamp="3000-01-01T00:00:00Z"), event("skip", track_id="t2", value=3_000)]
+    body = client.post("/v1/feedback", json={"events": events}).json()
+    reasons = {r["index"]: r["reason"] for r in body["rejected"]}
+    assert body["stored"] == 2 and sorted(reasons) == [0, 1, 3]  # t1 lasts 30 s: 45 s is longer, 25 s is fine
+    assert "longer than the track (30.0 s" in reasons[0] and "longer than the track" in reasons[1]
+    assert "in the future" in reasons[3] and "years" in reasons[3]
+    with workspace.open_store() as store:
+        assert sorted(store.events()["value_num"]) == [3000.0, 25000.0] and len(store.quarantined()) == 3
+
+
+def test_a_retry_to_a_restarted_server_stores_untimed_events_once(make_client, workspace, monkeypatch):
+    import pandas as pd
+
+    from encore.serve import routes_feedback
+
+    arrivals = iter([pd.Timestamp("2026-01-01T10:20:00Z"), pd.Timestamp("2026-01-01T11:45:00Z")])
+    monkeypatch.setattr(routes_feedback, "received_time", lambda: next(arrivals))
+    body, key = {"events": [event(), event("rating", value=3), event("tag", value="calm")]}, {"Idempotency-Key": "retry-me-1"}
+    first = make_client(dev=True).post("/v1/feedback", json=body, headers=key).json()
+    retry = make_client(dev=True).post("/v1/feedback", json=body, headers=key).json()  # a new server: no record
+    assert (first["stored"], retry["stored"], retry["duplicate"], retry.get("replayed")) == (3, 0, 3, False)
+    with workspace.open_store() as store:
+        assert len(store.events()) == 3

@@ -38,6 +38,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class LiveServer(str):
+    """The server's URL, with its app (to reach the service's state)."""
+
+    def __new__(cls, url: str, app):
+        server = super().__new__(cls, url)
+        server.app = app
+        return server
+
+
 @pytest.fixture()
 def live_server(serve_run, workspace):
     port = free_port()
@@ -50,7 +59,7 @@ def live_server(serve_run, workspace):
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield LiveServer(f"http://127.0.0.1:{port}", app)
     server.should_exit = True
     thread.join(10)
     app.state.encore.store.close()
@@ -79,3 +88,43 @@ def test_upload_see_predictions_and_like(live_server, workspace, tmp_path):
         events = store.events()
     assert list(events["kind"]) == ["like"] and events["track_id"].iloc[0].startswith("upload-")
     assert events["listener_id"].iloc[0].startswith("web-")
+
+
+def test_a_queued_upload_shows_its_place_then_its_result(live_server, tmp_path):
+    """One worker busy with another client's song: the page says the upload is next in line, then shows it."""
+    import httpx
+
+    executable = chromium_path()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    state = live_server.app.state.encore
+    release, started = threading.Event(), threading.Event()
+    real = state.predictor.predict_source
+
+    def slow_predict(source, **kwargs):
+        if not started.is_set():
+            started.set()
+            release.wait(30)
+        return real(source, **kwargs)
+
+    state.predictor.predict_source = slow_predict
+    song = generate_song_file(tmp_path / "queued.wav", "rock", seed=6, duration=2.0, sample_rate=8000)
+    blocker = threading.Thread(target=lambda: httpx.post(f"{live_server}/v1/predict", timeout=60,
+                                                         files={"file": ("other.wav", song.read_bytes(), "audio/wav")}))
+    blocker.start()
+    try:
+        assert started.wait(20)
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"], headless=True)
+            try:
+                page = browser.new_page()
+                page.goto(str(live_server))
+                sync_api.expect(page.locator("#model")).to_contain_text("tiny")
+                page.set_input_files("#file", str(song))
+                sync_api.expect(page.locator("#status")).to_contain_text("next in line", timeout=10_000)
+                release.set()
+                sync_api.expect(page.locator("#bars .bar")).to_have_count(3, timeout=30_000)
+            finally:
+                browser.close()
+    finally:
+        release.set()
+        blocker.join(60)

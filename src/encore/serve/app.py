@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 import encore
 from encore.serve.errors import register_error_handlers
 from encore.serve.limits import BodyLimitMiddleware, InferencePool
-from encore.serve.metrics import ServiceMetrics
+from encore.serve.metrics import MetricsMiddleware, ServiceMetrics
 from encore.serve.routes_feedback import router as feedback_router
 from encore.serve.routes_predict import router as predict_router
 from encore.serve.settings import ServeSettings
@@ -66,7 +66,7 @@ def create_app(settings: ServeSettings, *, predictor: Any = None, store: Any = N
 
         store = Workspace.open(settings.workspace).open_store()
     state = ServiceState(settings=settings, predictor=predictor, run_id=run_id,
-                         pool=InferencePool(settings.workers, settings.queue_size), metrics=ServiceMetrics(), store=store)
+                         pool=InferencePool(settings.workers, queue_bytes=settings.queue_bytes, queue_timeout=settings.queue_timeout), metrics=ServiceMetrics(), store=store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -80,8 +80,8 @@ def create_app(settings: ServeSettings, *, predictor: Any = None, store: Any = N
     )
     app.state.encore = state
     register_error_handlers(app)
-    app.middleware("http")(state.metrics.middleware())
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, openapi=app.openapi)  # outermost: sees every answer
     app.include_router(predict_router)
     app.include_router(feedback_router)
 
@@ -90,12 +90,14 @@ def create_app(settings: ServeSettings, *, predictor: Any = None, store: Any = N
         """Liveness and load: the model served and the predictions in flight."""
         s = get_state(request)
         return {"status": "ok", "run": s.run_id, "backend": getattr(s.predictor, "backend", "forest"),
-                "in_flight": s.pool.in_flight, "capacity": s.pool.capacity, "store": s.store is not None}
+                "in_flight": s.pool.in_flight, "waiting": s.pool.waiting, "workers": s.pool.workers, "store": s.store is not None}
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     def metrics(request: Request) -> Response:
         s = get_state(request)
         s.metrics.in_flight.set(s.pool.in_flight)
+        s.metrics.waiting.set(s.pool.waiting)
+        s.metrics.queued_bytes.set(s.pool.queued_bytes)
         return Response(s.metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/", include_in_schema=False)

@@ -8,6 +8,7 @@ raise :class:`ApiError` for HTTP-only conditions (401/403 auth, 404, 413, 503 ov
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,7 +27,7 @@ from encore.exceptions import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ApiError", "error_body", "register_error_handlers"]
+__all__ = ["ApiError", "error_body", "field_name", "register_error_handlers", "validation_message"]
 
 
 class ApiError(Exception):
@@ -46,6 +47,40 @@ class ApiError(Exception):
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
+
+
+_PLACES = {"header": "header", "query": "query parameter", "path": "path parameter", "form": "form field"}
+
+
+def field_name(loc: tuple | list) -> str:
+    """A validation error's place as a client reads it: ``events[0].value``, ``header Idempotency-Key``.
+
+    FastAPI's ``("body", "events", 0, "value")`` loses its "body" and joins the rest; a
+    JSON syntax error's ``("body", 23)`` becomes "the body (character 23)".
+    """
+    parts = list(loc)
+    if not parts:
+        return "the request"
+    place, rest = str(parts[0]), parts[1:]
+    if place == "body" and len(rest) == 1 and isinstance(rest[0], int):
+        return f"the body (character {rest[0]})"
+    if place == "header" and rest:
+        return f"header {'-'.join(w.capitalize() for w in re.split('[-_]', str(rest[0])))}"
+    path = ""
+    for part in rest:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    if place == "body":
+        return path or "the body"
+    return f"{_PLACES.get(place, place)} {path}".strip()
+
+
+def validation_message(error: dict[str, Any]) -> str:
+    """Pydantic's message, with a JSON syntax error's reason spelt out."""
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "")
+        return f"not valid JSON ({reason}); send a JSON object such as {{\"events\": [...]}}" if reason else \
+            "not valid JSON; send a JSON object such as {\"events\": [...]}"
+    return str(error.get("msg", ""))
 
 
 _ENCORE_STATUS: tuple[tuple[type[EncoreError], int, str], ...] = (
@@ -78,9 +113,7 @@ def register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, err: RequestValidationError) -> JSONResponse:
-        details = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")} for e in err.errors()
-        ]
+        details = [{"field": field_name(e.get("loc", ())), "message": validation_message(e)} for e in err.errors()]
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
         return JSONResponse(error_body("invalid_request", f"invalid request ({summary})", details=details), status_code=422)
 

@@ -14,9 +14,10 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from encore.audio import audio_duration, load_audio
-from encore.exceptions import EncoreError, ParameterError
+from encore.exceptions import AudioDecodeError, EncoreError, ParameterError
 from encore.inference.batch import predictions_frame
 from encore.serve.errors import ApiError, error_body
+from encore.serve.limits import format_bytes
 from encore.serve.schemas import PredictResponse
 from encore.serve.state import ServiceState, get_state, require_store, require_writer
 
@@ -44,10 +45,22 @@ async def read_upload(upload: UploadFile, *, max_bytes: int) -> bytes:
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ApiError(413, "upload_too_large",
-                       f"{display_name(upload.filename)} is larger than max_upload_bytes={max_bytes}; send a shorter or compressed file")
+                       f"{display_name(upload.filename)} is larger than {max_bytes} bytes ({format_bytes(max_bytes)}); send a shorter "
+                       "or compressed file, or start the server with a larger encore serve --max-upload-mb")
     if not data:
         raise ApiError(415, "unsupported_audio", f"{display_name(upload.filename)} is empty; upload an audio file")
     return data
+
+
+TICKET_HEADER = "x-request-id"
+"""A client's id for its request, by which it can ask for the request's place in the queue."""
+_TICKET = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+
+
+def request_ticket(request: Request) -> str | None:
+    """The request's ``X-Request-ID`` when it is a usable ticket (8-100 letters, digits, ``._:-``)."""
+    ticket = request.headers.get(TICKET_HEADER)
+    return ticket if ticket and _TICKET.match(ticket) else None
 
 
 def upload_track_id(data: bytes) -> str:
@@ -56,12 +69,24 @@ def upload_track_id(data: bytes) -> str:
 
 
 def predict_upload(state: ServiceState, data: bytes, name: str, *, explain: bool) -> tuple[dict[str, Any], dict]:
-    """Check the length from the header, then predict (and explain); runs on a pool thread."""
+    """Check the length from the header, then predict (and explain); runs on a pool thread.
+
+    Raises:
+        AudioDecodeError: The upload is not audio; the message names the upload's file name.
+    """
+    try:
+        return _predict_upload(state, data, name, explain=explain)
+    except AudioDecodeError as err:  # the decoder knows the upload only as "<bytes>"
+        raise AudioDecodeError(str(err).replace("<bytes>", name)) from None
+
+
+def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: bool) -> tuple[dict[str, Any], dict]:
     predictor, settings = state.predictor, state.settings
     duration = audio_duration(data)
     if duration > settings.max_seconds:
         raise ApiError(422, "audio_too_long",
-                       f"{name} is {duration:.0f} s long; the limit is max_seconds={settings.max_seconds:g} s; send an excerpt")
+                       f"{name} is {duration:.0f} s long; the limit is {settings.max_seconds:g} s (ENCORE_SERVE_MAX_SECONDS); "
+                       "send an excerpt")
     explanation = None
     if explain and settings.explain and getattr(predictor, "model", None) is not None:
         waveform = load_audio(data, sample_rate=predictor.sample_rate)
@@ -111,7 +136,8 @@ async def predict(
         require_store(state)
     data = await read_upload(file, max_bytes=state.settings.max_upload_bytes)
     name = display_name(file.filename)
-    row, arrays = await state.pool.run(predict_upload, state, data, name, explain=explain)
+    row, arrays = await state.pool.run(predict_upload, state, data, name, explain=explain, nbytes=len(data),
+                                       ticket=request_ticket(request))
     state.metrics.songs.inc()
     if store:
         await run_in_threadpool(store_prediction, state, row, arrays)
@@ -142,14 +168,16 @@ async def predict_batch(
     state = get_state(request)
     limit = state.settings.max_batch_files
     if len(files) > limit:
-        raise ApiError(422, "too_many_files", f"{len(files)} files sent; at most max_batch_files={limit} per request")
+        raise ApiError(422, "too_many_files", f"{len(files)} files sent; at most {limit} per request (ENCORE_SERVE_MAX_BATCH_FILES); "
+                       "send the rest in another request")
     uploads: list[tuple[str, bytes | ApiError]] = []
     for upload in files:
         try:
             uploads.append((display_name(upload.filename), await read_upload(upload, max_bytes=state.settings.max_upload_bytes)))
         except ApiError as err:
             uploads.append((display_name(upload.filename), err))
-    results = await state.pool.run(_predict_many, state, uploads)
+    nbytes = sum(len(data) for _, data in uploads if isinstance(data, bytes))
+    results = await state.pool.run(_predict_many, state, uploads, nbytes=nbytes, ticket=request_ticket(request))
     state.metrics.songs.inc(sum("error" not in r for r in results))
     return {"results": results}
 
@@ -158,6 +186,18 @@ def _hop_seconds(predictor: Any) -> float | None:
     """Seconds between the starts of a song's chunks (equal to ``chunk_seconds`` without overlap)."""
     hop = getattr(predictor, "hop_samples", None)
     return None if hop is None else hop / predictor.sample_rate
+
+
+@router.get("/queue/{ticket}")
+async def queue_position(request: Request, ticket: str) -> dict[str, Any]:
+    """Where the prediction sent with ``X-Request-ID: <ticket>`` is: waiting (with its place), running, or not here.
+
+    ``state`` is ``"waiting"`` (``position`` 1 is next; ``estimated_seconds`` from recent
+    predictions), ``"running"``, or ``"unknown"`` (not arrived yet, or already answered).
+    """
+    pool = get_state(request).pool
+    where = pool.position(ticket) or {"state": "unknown"}
+    return {**where, "waiting": pool.waiting, "in_flight": pool.in_flight}
 
 
 @router.get("/models")
@@ -183,7 +223,8 @@ def models(request: Request) -> dict[str, Any]:
         }],
         "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_seconds": settings.max_seconds,
                    "max_batch_files": settings.max_batch_files, "max_events": settings.max_events,
-                   "max_json_bytes": settings.max_json_bytes},
+                   "max_json_bytes": settings.max_json_bytes, "queue_bytes": settings.queue_bytes,
+                   "queue_timeout": settings.queue_timeout, "workers": settings.workers},
         "writes": settings.writes,
         "store": state.store is not None,
     }

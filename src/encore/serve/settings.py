@@ -16,10 +16,21 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from encore.exceptions import ConfigError
 
-__all__ = ["ENV_PREFIX", "ENV_TOKEN", "ServeSettings"]
+__all__ = ["ENV_PREFIX", "ENV_TOKEN", "ServeSettings", "default_queue_bytes"]
 
 ENV_PREFIX = "ENCORE_SERVE_"
 ENV_TOKEN = "ENCORE_API_TOKEN"
+
+
+QUEUE_MEMORY_SHARE = 0.25
+"""The default upload queue may hold this share of the memory available when the server starts."""
+
+
+def default_queue_bytes() -> int:
+    """A quarter of the memory available now (psutil), at least 100 MB."""
+    import psutil
+
+    return max(int(psutil.virtual_memory().available * QUEUE_MEMORY_SHARE), 100_000_000)
 
 
 class ServeSettings(BaseModel):
@@ -45,7 +56,12 @@ class ServeSettings(BaseModel):
         5_000_000, gt=0, description="largest non-upload (JSON) request body; parsing JSON takes ~10x its size in memory",
     )
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0, description="inference threads")
-    queue_size: int = Field(8, ge=0, description="requests waiting for a worker before 503")
+    queue_bytes: int = Field(
+        default_factory=lambda: default_queue_bytes(), gt=0,
+        description="most bytes of uploads waiting or running at once before 503 (default: a quarter of the "
+        "memory available at start)",
+    )
+    queue_timeout: float = Field(60.0, gt=0, description="most seconds a request waits for a worker before 503")
     explain: bool = Field(True, description="allow explain=true on /v1/predict (occlusion maps cost ~50 forward passes)")
 
     @property

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 
 from encore.serve.errors import ApiError
+from encore.serve.idempotency import IdempotencyRecords
 from encore.serve.limits import InferencePool
 from encore.serve.metrics import ServiceMetrics
 from encore.serve.settings import ServeSettings
@@ -29,6 +30,7 @@ class ServiceState:
     pool: InferencePool
     metrics: ServiceMetrics
     store: Any = None
+    idempotency: IdempotencyRecords = field(default_factory=IdempotencyRecords)
 
 
 def get_state(request: Request) -> ServiceState:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
 
 from encore.exceptions import FeedbackDataError, ParameterError
 from encore.feedback.importers.tables import (
@@ -34,10 +35,21 @@ from encore.feedback.importers.tables import (
     quarantine_rows,
     read_raw,
 )
+from encore.feedback import schema
 from encore.feedback.schema import EVENT_KINDS
 from encore.feedback.store import Store
 
-__all__ = ["CANONICAL_COLUMNS", "import_feedback", "import_feedback_frame", "import_table", "validate_events"]
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "MAX_CLOCK_SKEW",
+    "MAX_PLAY_MS",
+    "PLAY_SLACK_MS",
+    "import_feedback",
+    "import_feedback_frame",
+    "import_table",
+    "track_durations",
+    "validate_events",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +58,12 @@ CANONICAL_COLUMNS: tuple[str, ...] = ("track_id", "listener_id", "kind", "value"
 characters) replaces the computed deduplication key, for exports that carry their own
 event ids."""
 _REQUIRED_COLUMNS: tuple[str, ...] = ("track_id", "kind", "value", "timestamp")
+MAX_CLOCK_SKEW = pd.Timedelta(minutes=15)
+"""A timestamp may be this far ahead of this machine's clock (clocks differ); later is implausible."""
+MAX_PLAY_MS = 4 * 3600 * 1000
+"""The longest ``play`` or ``skip`` of a track whose duration is not in the store: 4 hours."""
+PLAY_SLACK_MS = 10_000
+"""How far a play may run past the track's stored duration (players count a little past the end)."""
 _EPOCH_MS_THRESHOLD = 1e11
 """Numeric timestamps above this are taken as milliseconds since the epoch, below as
 seconds (1e11 s is the year 5138; 1e11 ms is March 1973)."""
@@ -57,8 +75,8 @@ def _resolve_columns(columns: list[str], mapping: Mapping[str, str] | None, wher
     unknown = sorted(set(mapping) - set(CANONICAL_COLUMNS))
     if unknown:
         raise ParameterError(
-            f"mapping names {unknown}, which are not canonical columns; map onto "
-            f"{list(CANONICAL_COLUMNS)}, e.g. --map track_id=song_id"
+            f"--map names {', '.join(unknown)}, which encore does not know; map onto "
+            f"{', '.join(CANONICAL_COLUMNS)}, e.g. --map track_id=song_id"
         )
     by_folded = {str(name).casefold(): name for name in columns}
     resolved: dict[str, str] = {}
@@ -67,7 +85,7 @@ def _resolve_columns(columns: list[str], mapping: Mapping[str, str] | None, wher
             if mapping[canonical] not in columns:
                 raise FeedbackDataError(
                     f"{where}: --map {canonical}={mapping[canonical]} names no column; "
-                    f"columns found: {columns}"
+                    f"columns found: {', '.join(columns)}"
                 )
             resolved[canonical] = mapping[canonical]
         elif canonical in columns:
@@ -76,10 +94,10 @@ def _resolve_columns(columns: list[str], mapping: Mapping[str, str] | None, wher
             resolved[canonical] = by_folded[canonical.casefold()]
     missing = [name for name in _REQUIRED_COLUMNS if name not in resolved]
     if missing:
-        fixes = " ".join(f"--map {name}=<column>" for name in missing)
+        fixes = " ".join(f"--map {name}=COLUMN" for name in missing)
         raise FeedbackDataError(
-            f"{where}: required column(s) {missing} not found; columns found: {columns}. "
-            f"Map the file's columns onto them with {fixes} (mapping={{'{missing[0]}': '<column>'}})"
+            f"{where}: required column(s) {', '.join(missing)} not found; columns found: {', '.join(columns)}. "
+            f"Name the file's columns for them with {fixes}"
         )
     return resolved
 
@@ -112,19 +130,51 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
     return parsed
 
 
+def track_durations(store: Store, track_ids: Iterable[str] | None = None) -> dict[str, float]:
+    """Track id to its duration in seconds (NaN when unknown), for every track in the store
+    or for those of ``track_ids`` that are in it (one indexed query)."""
+    table = schema.tracks
+    query = select(table.c.track_id, table.c.duration)
+    if track_ids is not None:
+        query = query.where(table.c.track_id.in_(sorted(set(track_ids))))
+    with store.engine.connect() as conn:
+        return {track_id: np.nan if duration is None else float(duration) for track_id, duration in conn.execute(query)}
+
+
+def _either(values: pd.Series, present: str, empty: str) -> pd.Series:
+    """``present`` with each value put in its ``{}``, or ``empty`` where the cell is empty
+    (so a message never quotes ``''`` or ``'nan'``)."""
+    filled = values.fillna("")
+    return filled.map(present.format).where(values.notna(), empty).astype("str")
+
+
+def _ahead(delta: pd.Series) -> pd.Series:
+    """How far ahead a time is, in words: ``3.0 h``, ``8 days``, ``400 years``."""
+    hours = delta.dt.total_seconds() / 3600
+    words = hours.map(lambda h: f"{h / 8766:.0f} years" if h >= 8766 else f"{h / 24:.0f} days" if h >= 48
+                      else f"{h:.1f} h")
+    return words.astype("str")
+
+
 def validate_events(
-    frame: pd.DataFrame, columns: dict[str, str], known_tracks: set[str], default_source: str,
+    frame: pd.DataFrame, columns: dict[str, str], known_tracks: Mapping[str, float] | set[str], default_source: str,
+    *, now: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Canonical events from rows of text and, per row, why it is bad.
 
-    The validation every import (and the HTTP service) shares.
+    The validation every import (and the HTTP service) shares. Besides the form of each
+    value it checks plausibility: a ``play`` or ``skip`` lasts at most the track's
+    duration plus :data:`PLAY_SLACK_MS` (at most :data:`MAX_PLAY_MS` when the duration is
+    unknown), and no timestamp is more than :data:`MAX_CLOCK_SKEW` in the future.
 
     Args:
         frame: The rows, indexed by line; cells as read (text, numbers or times).
         columns: Canonical column name to the frame's column (``track_id``, ``kind``,
             ``value``, ``timestamp`` needed; ``listener_id``, ``source``, ``event_key`` optional).
-        known_tracks: Track ids in the store; others are bad.
+        known_tracks: Track ids in the store, with their durations in seconds (NaN when
+            unknown; a plain set when none are known); other ids are bad.
         default_source: ``source`` for rows without one.
+        now: The present, for the future check; this machine's clock by default.
 
     Returns:
         ``(events, reasons)``: the events as :meth:`~encore.feedback.store.Store.add_events`
@@ -140,33 +190,54 @@ def validate_events(
     timestamp = _parse_timestamps(frame[columns["timestamp"]])
     number = pd.to_numeric(value, errors="coerce")
     finite = number.notna() & np.isfinite(number)
+    durations = known_tracks if isinstance(known_tracks, Mapping) else dict.fromkeys(known_tracks, np.nan)
+    duration_ms = track_id.map(durations).astype(float) * 1000
+    longest_ms = (duration_ms + PLAY_SLACK_MS).fillna(MAX_PLAY_MS)
+    ahead = timestamp - (pd.Timestamp.now(tz="UTC") if now is None else now)
+    listened = kind.isin(["play", "skip"]) & finite & (number >= 0)
 
     checks: list[tuple[pd.Series, Reason]] = [
         (track_id.isna(), "missing track_id"),
         (
-            track_id.notna() & ~track_id.isin(known_tracks),
-            lambda m: "unknown track_id '" + track_id[m] + "' (not in the store; add it with import_tracks)",
+            track_id.notna() & ~track_id.isin(durations),
+            lambda m: "unknown track_id '" + track_id[m] + "' (not in the store; add the song first with `encore import`)",
         ),
         (
             ~kind.isin(EVENT_KINDS),
-            lambda m: "unknown kind '" + kind[m].fillna("<missing>") + f"' (expected one of {', '.join(EVENT_KINDS)})",
+            lambda m: _either(kind[m], "unknown kind '{}'", "kind is empty") + f" (expected one of {', '.join(EVENT_KINDS)})",
         ),
         (
             timestamp.isna(),
-            lambda m: "unparsable timestamp '" + text("timestamp")[m].fillna("")
-            + "' (use ISO 8601, e.g. 2024-05-01T12:00:00Z)",
+            lambda m: _either(text("timestamp")[m], "unparsable timestamp '{}'", "timestamp is empty")
+            + " (use ISO 8601, e.g. 2024-05-01T12:00:00Z)",
+        ),
+        (
+            ahead > MAX_CLOCK_SKEW,
+            lambda m: "timestamp " + timestamp[m].dt.strftime("%Y-%m-%dT%H:%M:%SZ") + " is " + _ahead(ahead[m])
+            + f" in the future (at most {MAX_CLOCK_SKEW.total_seconds() / 60:.0f} min ahead of this machine's clock); "
+            "check the clock, or the time zone of times written without one (they are read as UTC)",
         ),
         (
             (kind == "rating") & ~(finite & number.between(1, 5) & ((number * 2) % 1 == 0)),
-            lambda m: "rating '" + value[m].fillna("") + "' is not a number of stars in 1..5 (half stars allowed)",
+            lambda m: _either(value[m], "rating '{}' is not", "rating value is empty; give") + " a number of stars in 1..5 (half stars allowed)",
         ),
         (
             kind.isin(["play", "skip"]) & value.notna() & ~(finite & (number >= 0)),
-            lambda m: kind[m] + " value '" + value[m].fillna("") + "' is not a non-negative number of milliseconds",
+            lambda m: kind[m] + " value '" + value[m] + "' is not a non-negative number of milliseconds",
+        ),
+        (
+            listened & duration_ms.notna() & (number > longest_ms),
+            lambda m: kind[m] + " value " + value[m] + " ms is longer than the track (" + (duration_ms[m] / 1000).round(1).astype(str)
+            + f" s; at most its duration plus {PLAY_SLACK_MS // 1000} s is counted); is the column in milliseconds?",
+        ),
+        (
+            listened & duration_ms.isna() & (number > MAX_PLAY_MS),
+            lambda m: kind[m] + " value " + value[m] + f" ms is more than {MAX_PLAY_MS // 3_600_000} hours, the most "
+            "counted for a track of unknown duration; is the column in milliseconds?",
         ),
         (
             (kind == "play_count") & ~(finite & (number >= 0) & (number % 1 == 0)),
-            lambda m: "play_count '" + value[m].fillna("") + "' is not a non-negative whole number",
+            lambda m: _either(value[m], "play_count '{}' is not", "play_count value is empty; give") + " a non-negative whole number",
         ),
         ((kind == "tag") & value.isna(), "empty tag text"),
         (text("event_key").str.len() > 64, "event_key longer than 64 characters"),
@@ -193,9 +264,6 @@ def validate_events(
     return events, reasons
 
 
-_validate_events = validate_events  # the HTTP service's earlier spelling; use validate_events
-
-
 def import_table(
     store: Store, table: RawTable, where: str, mapping: Mapping[str, str] | None, source: str,
     progress: Callable[[int], None] | None = None,
@@ -206,8 +274,7 @@ def import_table(
     """
     frame = table.frame
     columns = _resolve_columns([str(name) for name in frame.columns], mapping, where)
-    known_tracks = store.track_ids()
-    events, reasons = validate_events(frame, columns, known_tracks, source)
+    events, reasons = validate_events(frame, columns, track_durations(store), source)
     bad = (reasons != "").to_numpy()
     quarantine = quarantine_rows(table, where, frame.index, reasons, bad)
     stored, duplicate = store.add_events(events[~bad], progress=progress)
@@ -216,8 +283,8 @@ def import_table(
         "%s: read %d, stored %d, duplicate %d, quarantined %d",
         where, report.read, report.stored, report.duplicate, report.quarantined,
     )
-    if quarantine:
-        logger.warning("%s: first quarantined row, line %d: %s", where, quarantine[0].line, quarantine[0].reason)
+    if quarantine:  # the report lists them; a warning here would print the first one twice
+        logger.debug("%s: first quarantined row, line %d: %s", where, quarantine[0].line, quarantine[0].reason)
     return report
 
 

@@ -30,9 +30,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from encore.exceptions import FeedbackDataError, ParameterError
+from encore.exceptions import FeedbackDataError
 from encore.feedback.importers.events import import_table
-from encore.feedback.importers.tables import ImportReport, RawTable, merge_reports
+from encore.feedback.importers.tables import (
+    ImportReport,
+    RawTable,
+    decode_text,
+    merge_reports,
+    quarantine_undecodable_lines,
+)
 from encore.feedback.schema import QuarantinedRow
 from encore.feedback.store import Store
 
@@ -77,17 +83,14 @@ def _read_dat(path: Path, encoding: str) -> RawTable:
     if not path.is_file():
         found = sorted(p.name for p in path.parent.glob("*.dat"))
         raise FeedbackDataError(f"{path}: missing; a HetRec Last.fm folder holds {list(LASTFM_FILES)}, found {found}")
-    try:
-        text = path.read_text(encoding=encoding)
-    except UnicodeError as error:  # UnicodeDecodeError, or e.g. UTF-16 without a byte-order mark
-        hint = " (tags.dat is ISO-8859-1: --encoding latin-1)" if path.name == "tags.dat" else ""
-        where = f" at byte {error.start}" if isinstance(error, UnicodeDecodeError) else ""
+    text, undecoded = quarantine_undecodable_lines(
+        decode_text(path.read_bytes(), encoding, str(path)), encoding, str(path), header=True,
+    )
+    if undecoded and path.name == "tags.dat":  # a lookup table: a lost line would misname other files' rows
         raise FeedbackDataError(
-            f"{path}: not valid {encoding} text ({getattr(error, 'reason', error)}{where}); give the file's "
-            f"encoding with --encoding{hint}"
-        ) from error
-    except LookupError as error:
-        raise ParameterError(f"encoding={encoding!r} is not a known text encoding; try 'utf-8' or 'latin-1'") from error
+            f"{path}: {len(undecoded)} line(s) not valid {encoding} text (first on line {undecoded[0].line}); "
+            "tags.dat is ISO-8859-1 in the release: give --encoding latin-1"
+        )
     lines = text.splitlines()
     header = [name.strip() for name in lines[0].split("\t")] if lines else []
     missing = [name for name in expected if name not in header]
@@ -107,7 +110,7 @@ def _read_dat(path: Path, encoding: str) -> RawTable:
             rejects.append(QuarantinedRow(str(path), number, reason, line))
     frame = pd.DataFrame(rows, columns=header, dtype="str").replace("", np.nan)
     frame.index = pd.Index(numbers, name="line", dtype="int64")
-    return RawTable(frame, raw, rejects)
+    return RawTable(frame, raw, sorted([*rejects, *undecoded], key=lambda row: row.line))
 
 
 def read_lastfm_tags(
@@ -216,7 +219,7 @@ def import_lastfm(
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Imports the tag assignments and play counts; the artists must be in the store
-    (``import_tracks(store, folder, layout="lastfm")``).
+    (``encore import FOLDER --layout lastfm``).
 
     ``progress`` is called with the number of events written after each chunk.
 

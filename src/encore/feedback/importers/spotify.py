@@ -23,15 +23,22 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from encore.exceptions import FeedbackDataError, ParameterError
+from encore.exceptions import FeedbackDataError
 from encore.feedback.importers.events import import_table
-from encore.feedback.importers.tables import ImportReport, RawTable, merge_reports
+from encore.feedback.importers.tables import (
+    ImportReport,
+    RawTable,
+    decode_text,
+    merge_reports,
+    restore_text,
+    undecodable,
+)
 from encore.feedback.schema import QuarantinedRow
 from encore.feedback.store import Store
 
@@ -67,14 +74,7 @@ def _files(path: str | os.PathLike[str]) -> list[Path]:
 def _read_entries(path: Path, encoding: str) -> tuple[pd.DataFrame, list[str], list[QuarantinedRow]]:
     """The file's entries as strings, indexed by 1-based position; malformed entries set aside."""
     try:
-        entries = json.loads(path.read_text(encoding=encoding))
-    except UnicodeError as error:  # UnicodeDecodeError, or e.g. UTF-16 without a byte-order mark
-        raise FeedbackDataError(
-            f"{path}: not valid {encoding} text ({getattr(error, 'reason', error)}); Spotify writes UTF-8, "
-            "give another with --encoding"
-        ) from error
-    except LookupError as error:
-        raise ParameterError(f"encoding={encoding!r} is not a known text encoding; try 'utf-8'") from error
+        entries = json.loads(decode_text(path.read_bytes(), encoding, str(path)))
     except json.JSONDecodeError as error:
         raise FeedbackDataError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}); is it a Spotify export?") from error
     if not isinstance(entries, list):
@@ -82,6 +82,11 @@ def _read_entries(path: Path, encoding: str) -> tuple[pd.DataFrame, list[str], l
     rows, raw, positions, rejects = [], [], [], []
     for position, entry in enumerate(entries, start=1):
         text = json.dumps(entry, ensure_ascii=False)
+        bad_bytes = undecodable(text, encoding)
+        if bad_bytes is not None:  # a byte invalid in the encoding: this entry is set aside, the others go in
+            rejects.append(QuarantinedRow(str(path), position, f"{bad_bytes}; Spotify writes UTF-8",
+                                          restore_text(text, encoding)))
+            continue
         if not isinstance(entry, dict) or any(name not in entry for name in FIELDS):
             found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
             rejects.append(QuarantinedRow(str(path), position, f"expected fields {list(FIELDS)}, found {found}", text))
@@ -168,8 +173,8 @@ def import_spotify(
     store: Store, path: str | os.PathLike[str], *, listener_id: str | None = None, encoding: str = "utf-8",
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Imports a streaming history; its tracks must be in the store
-    (``import_tracks(store, folder, layout="spotify")``).
+    """Imports a streaming history; its tracks must be in the store first
+    (``encore import FOLDER --layout spotify``).
 
     ``progress`` is called with the number of events written after each chunk.
 

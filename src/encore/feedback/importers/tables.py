@@ -8,6 +8,7 @@ reports (:class:`ImportReport`) and how quarantined rows are gathered live here 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -36,11 +37,15 @@ __all__ = [
     "RawTable",
     "as_text",
     "combine_reasons",
+    "decode_text",
     "finish_import",
     "merge_reports",
     "quarantine_rows",
+    "quarantine_undecodable_lines",
     "read_raw",
     "read_table",
+    "restore_text",
+    "undecodable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -101,7 +106,7 @@ class RawTable:
 def _detect_format(path: Path, format: str) -> str:
     if format != "auto":
         if format not in FORMATS:
-            raise ParameterError(f"format={format!r} is not known; use one of {['auto', *FORMATS]}")
+            raise ParameterError(f"--format {format} is not known; use one of {', '.join(['auto', *FORMATS])}")
         return format
     suffixes = [suffix.lower() for suffix in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
@@ -109,18 +114,101 @@ def _detect_format(path: Path, format: str) -> str:
     detected = _SUFFIX_FORMATS.get(suffixes[-1]) if suffixes else None
     if detected is None:
         raise ParameterError(
-            f"cannot tell the format of {path.name!r} from its suffix; pass format= one of "
-            f"{list(FORMATS)} (--format on the command line)"
+            f"cannot tell the format of {path.name!r} from its suffix; give it with --format, one of "
+            f"{', '.join(FORMATS)}"
         )
     return detected
 
 
-def _open_text(path: Path, encoding: str) -> io.TextIOBase:
-    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-        encoding = "utf-8-sig"  # a byte-order mark is not part of the first column's name
+MAX_UNDECODABLE_SHARE = 0.1
+"""A text file with more than this share of its lines not valid in the encoding is
+refused as a whole (the encoding is wrong); below it, those lines are quarantined."""
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that did not decode, as surrogateescape keeps them
+
+
+def decode_text(data: bytes, encoding: str, where: str) -> str:
+    """``data`` as text, with any byte invalid in ``encoding`` kept as a lone surrogate
+    (``surrogateescape``) for :func:`undecodable` to find; a UTF-8 byte-order mark dropped.
+
+    Raises:
+        ParameterError: ``encoding`` is not a known text encoding.
+        FeedbackDataError: The data cannot be decoded at all (e.g. UTF-16 cut short).
+    """
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError as error:
+        raise ParameterError(
+            f"--encoding {encoding} is not a known text encoding; try utf-8, latin-1 or cp1252"
+        ) from error
+    if codec == "utf-8" and data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]  # a byte-order mark is not part of the first column's name
+    try:
+        return data.decode(codec, errors="surrogateescape")
+    except UnicodeError as error:  # e.g. UTF-16 with an odd number of bytes
+        raise FeedbackDataError(
+            f"{where}: not valid {encoding} text ({getattr(error, 'reason', error)}); give the file's encoding, "
+            "e.g. --encoding latin-1 or --encoding cp1252"
+        ) from error
+
+
+def undecodable(text: str, encoding: str) -> str | None:
+    """Why ``text`` (from :func:`decode_text`) is not valid ``encoding`` text, or None when it is."""
+    found = _UNDECODABLE.search(text)
+    if found is None:
+        return None
+    byte = ord(found.group()) - 0xDC00
+    return f"not valid {encoding} text (byte 0x{byte:02x} at character {found.start() + 1})"
+
+
+def restore_text(text: str, encoding: str) -> str:
+    """Text from :func:`decode_text` with each undecodable byte written as ``\\xNN`` (storable)."""
+    if _UNDECODABLE.search(text) is None:
+        return text
+    return text.encode(encoding, errors="surrogateescape").decode(encoding, errors="backslashreplace")
+
+
+def quarantine_undecodable_lines(
+    text: str, encoding: str, where: str, *, header: bool,
+) -> tuple[str, list[QuarantinedRow]]:
+    """Set aside the lines of ``text`` that held bytes invalid in ``encoding``.
+
+    Each such line is blanked (so every other line keeps its number) and returned as a
+    quarantined row with its line number. When the header (``header=True``) or more than
+    :data:`MAX_UNDECODABLE_SHARE` of the lines are affected, the encoding is wrong, and
+    the whole file is refused with the count and the fix.
+
+    Returns:
+        The text with those lines blanked, and the quarantined rows.
+
+    Raises:
+        FeedbackDataError: The header or too many lines cannot be decoded.
+    """
+    if _UNDECODABLE.search(text) is None:
+        return text, []
+    lines = text.split("\n")
+    rejects = []
+    for number, line in enumerate(lines, start=1):
+        reason = undecodable(line, encoding)
+        if reason is not None:
+            rejects.append(QuarantinedRow(where, number, reason, restore_text(line, encoding).rstrip("\r")))
+            lines[number - 1] = ""
+    n_lines = sum(1 for line in lines if line.strip()) + len(rejects)
+    if (header and rejects[0].line == 1) or len(rejects) > max(1, MAX_UNDECODABLE_SHARE * n_lines):
+        first = rejects[0]
+        raise FeedbackDataError(
+            f"{where}: {len(rejects)} of {n_lines} lines are not valid {encoding} text (first on line {first.line}: "
+            f"{first.reason[first.reason.index('(') + 1:first.reason.rindex(')')]}); give the file's encoding, "
+            "e.g. --encoding latin-1 or --encoding cp1252"
+        )
+    logger.info("%s: %d line(s) not valid %s text set aside", where, len(rejects), encoding)
+    return "\n".join(lines), rejects
+
+
+def _read_bytes(path: Path) -> bytes:
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding=encoding, newline="")  # type: ignore[return-value]
-    return open(path, encoding=encoding, newline="")  # noqa: SIM115 - closed by the caller
+        with gzip.open(path, "rb") as handle:
+            return handle.read()
+    return path.read_bytes()
 
 
 def delimited_line(fields: list[str], delimiter: str) -> str:
@@ -236,30 +324,30 @@ def read_raw(path: str | os.PathLike[str], format: str, encoding: str) -> RawTab
         try:
             frame = pd.read_parquet(path)
         except (OSError, ValueError) as error:
-            raise FeedbackDataError(f"{path}: cannot read as Parquet ({error}); check format=") from error
+            raise FeedbackDataError(f"{path}: cannot read as Parquet ({error}); check the file, or give its --format") from error
         frame.columns = [str(name).strip() for name in frame.columns]
         frame.index = pd.RangeIndex(1, len(frame) + 1, name="line")
         return RawTable(frame, None, [])
     try:
-        with _open_text(path, encoding) as handle:
-            if format == "jsonl":
-                return _read_jsonl(path, handle)
-            delimiter = "\t" if format == "tsv" else ","
-            text = handle.read()
-            simple = _read_simple_delimited(path, text, delimiter)
-            return simple if simple is not None else _read_delimited(path, io.StringIO(text, newline=""), delimiter)
-    except UnicodeError as error:  # UnicodeDecodeError, or e.g. UTF-16 without a byte-order mark
-        raise FeedbackDataError(
-            f"{path}: not valid {encoding} text ({getattr(error, 'reason', error)}); give the file's encoding, "
-            "e.g. --encoding latin-1 (encoding='latin-1') or --encoding cp1252"
-        ) from error
-    except LookupError as error:
-        raise ParameterError(f"encoding={encoding!r} is not a known text encoding; try 'utf-8' or 'latin-1'") from error
-    except csv.Error as error:
-        raise FeedbackDataError(f"{path}: malformed {format.upper()} ({error}); check quoting") from error
+        data = _read_bytes(path)
     except (OSError, EOFError, zlib.error) as error:  # gzip: not gzip data, or cut short
         raise FeedbackDataError(f"{path}: cannot read the file ({error}); check that it is complete and, "
                                 "for .gz, really gzip-compressed") from error
+    text, undecoded = quarantine_undecodable_lines(
+        decode_text(data, encoding, str(path)), encoding, str(path), header=format != "jsonl",
+    )
+    try:
+        if format == "jsonl":
+            table = _read_jsonl(path, io.StringIO(text, newline=""))
+        else:
+            delimiter = "\t" if format == "tsv" else ","
+            simple = _read_simple_delimited(path, text, delimiter)
+            table = simple if simple is not None else _read_delimited(path, io.StringIO(text, newline=""), delimiter)
+    except csv.Error as error:
+        raise FeedbackDataError(f"{path}: malformed {format.upper()} ({error}); check quoting") from error
+    if undecoded:
+        table.rejects = sorted([*table.rejects, *undecoded], key=lambda row: row.line)
+    return table
 
 
 def read_table(

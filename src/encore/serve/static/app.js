@@ -66,13 +66,41 @@ function show(result) {
   }
 }
 
+// Post an upload with a ticket and, while it is pending, show its place in the server's queue.
+async function postQueued(form, headers, what) {
+  const ticket = crypto.randomUUID();
+  const say = (text) => { $("status").textContent = text; $("status").className = ""; };
+  say(`sending ${what}…`);
+  let pending = true;
+  const poll = async () => {
+    while (pending) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      if (!pending) break;
+      try {
+        const place = await (await fetch(`/v1/queue/${ticket}`)).json();
+        if (!pending) break;
+        if (place.state === "waiting") {
+          const ahead = place.ahead === 0 ? "next in line" : `${place.ahead} ahead in the queue`;
+          say(`waiting for a free worker: ${what} is ${ahead} (about ${Math.ceil(place.estimated_seconds)} s)…`);
+        } else if (place.state === "running") {
+          say(`${what}: working…`);
+        }
+      } catch { /* the answer will tell */ }
+    }
+  };
+  poll();
+  try {
+    return await fetch("/v1/predict", { method: "POST", body: form, headers: { ...headers, "X-Request-ID": ticket } });
+  } finally {
+    pending = false;
+  }
+}
+
 async function upload(file) {
-  $("status").textContent = `predicting ${file.name}…`;
-  $("status").className = "";
   const form = new FormData();
   form.append("file", file);
   form.append("store", canWrite() ? "true" : "false");
-  const response = await fetch("/v1/predict", { method: "POST", body: form, headers: authHeaders() });
+  const response = await postQueued(form, authHeaders(), `predicting ${file.name}`);
   if (!response.ok) {
     $("status").textContent = await errorText(response);
     $("status").className = "error";
@@ -90,7 +118,7 @@ async function explain(file) {
   const form = new FormData();
   form.append("file", file);
   form.append("explain", "true");
-  const response = await fetch("/v1/predict", { method: "POST", body: form });
+  const response = await postQueued(form, {}, `explaining ${file.name}`);
   if (!response.ok) { $("status").textContent = `no explanation: ${await errorText(response)}`; return; }
   const result = await response.json();
   $("status").textContent = "done";
