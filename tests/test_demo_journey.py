@@ -90,3 +90,25 @@ def test_cli_trains_on_two_processes_transfers_and_tunes(demo_ws):
     assert result.exit_code == 0, result.output
     assert "trial 0" in result.output and "trial 1" in result.output
     assert (ws / "tune.db").is_file() and (ws / "runs" / "tune-demo" / "best.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_the_demo_model_flags_real_music_as_unlike_its_training_songs(demo_ws):
+    """The demo trains on generated songs; real recordings (Emotify, in ../shared/data) are flagged."""
+    import os
+    from pathlib import Path
+
+    songs = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "emotify" / "audio"
+    if not songs.is_dir():
+        if os.environ.get("ENCORE_REQUIRE_DATA") == "1":
+            pytest.fail(f"real data required (ENCORE_REQUIRE_DATA=1) but {songs} is missing")
+        pytest.skip(f"real data not found at {songs}")
+    ws, _ = demo_ws
+    real = [songs / genre / "1.mp3" for genre in ("classical", "rock", "electronic", "pop")]
+    result = runner.invoke(app, ["predict", "demo-cnn", *map(str, real), "-w", str(ws)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 4 and all(row["novelty"]["novel"] for row in rows), [r.get("novelty") for r in rows]
+    assert "4 of 4 songs are unlike the model's training songs" in result.output
+    own = runner.invoke(app, ["predict", "demo-cnn", str(ws / "new-song.mp3"), "-w", str(ws)])
+    assert not json.loads(own.stdout.strip().splitlines()[-1])["novelty"]["novel"]  # a song of the kind it knows

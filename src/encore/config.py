@@ -70,11 +70,11 @@ class ModelConfig(_Strict):
         description="with band_statistics, the wide path also reads the spread and flux over the chunk of each "
         "frame's first N cepstral coefficients (the DCT of the log-mel, as MFCCs); 0 = none",
     )
-    novelty_components: int = Field(
-        16, ge=0,
-        description="after training, whiten the backbone's embedding on this many principal directions of the "
-        "training songs and calibrate the distance on the validation songs, so every prediction says how unlike "
-        "the training songs a song is; 0 = none",
+    novelty: bool = Field(
+        True,
+        description="after training, fit a shrunk Mahalanobis distance from the training songs (backbone embedding "
+        "and log-mel band statistics) and calibrate it on the validation songs, so every prediction says how unlike "
+        "the training songs a song is",
     )
 
 

@@ -33,7 +33,7 @@ def test_the_card_holds_a_calibrated_novelty_and_new_kinds_of_audio_are_flagged(
     model, card = load_model(result.checkpoint)
     novelty = card["novelty"]
     assert novelty["fitted"] and novelty["reference"] == "validation" and novelty["reference_songs"] == 12
-    assert novelty["components"] == 16 and novelty["quantiles"] == sorted(novelty["quantiles"])
+    assert novelty["features"] == model.deep_dim + 3 * 32 and novelty["quantiles"] == sorted(novelty["quantiles"])
     predictor = Predictor.from_checkpoint(result.checkpoint)
     test_rows = [predictor.describe(predictor.predict_waveform(waveforms[t]))["novelty"]
                  for t in manifest.subset("test")["track_id"]]
@@ -49,8 +49,8 @@ def test_a_songs_novelty_is_its_mean_embeddings_distance_in_every_backend(novelt
     songs = [waveforms[t] for t in manifest.subset("test")["track_id"][:3]] + unlike_songs()
     eager = Predictor.from_checkpoint(result.checkpoint, backend="eager")
     chunk, hop = eager.chunk_samples, eager.hop_samples
-    embeddings = song_embeddings(model, songs, chunk_samples=chunk, hop_samples=hop)[:, : model.deep_dim]
-    z = (embeddings - model.novelty.center.numpy()) @ model.novelty.projection.numpy().T
+    features = song_embeddings(model, songs, chunk_samples=chunk, hop_samples=hop, features=model.novelty_features)
+    z = (features - model.novelty.center.numpy()) @ model.novelty.whitening.numpy().T
     expected = (z**2).sum(axis=1)
     for backend in ("eager", "torch", "onnx"):
         got = Predictor.from_checkpoint(result.checkpoint, backend=backend).predict_arrays(songs)["novelty_distance"]
@@ -59,7 +59,7 @@ def test_a_songs_novelty_is_its_mean_embeddings_distance_in_every_backend(novelt
 
 def test_without_novelty_components_there_is_no_novelty(tmp_path):
     manifest, waveforms = make_toy()
-    result = fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "model.novelty_components": 0}), tmp_path / "run")
+    result = fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "model.novelty": False}), tmp_path / "run")
     model, card = load_model(result.checkpoint)
     assert model.novelty is None and "novelty" not in card
     predictor = Predictor.from_checkpoint(result.checkpoint)

@@ -87,7 +87,7 @@ def predict_command(
     db = Workspace.open(workspace).open_store() if store else None
     known = catalogue_ids(db) if db is not None else {}
     run_id = run_dir.name if run_dir.is_dir() else run_dir.parent.name
-    rows, failed, pending, stored = [], [], [], 0
+    rows, failed, pending, stored, novel = [], [], [], 0, 0
     with progress_bar("predict", len(files)) as advance:
         for result in predict_files(predictor, files, progress=advance, workers=decode_jobs(jobs, predictor)):
             if result.error is not None:
@@ -95,6 +95,10 @@ def predict_command(
                 failed.append(result.path)
                 continue
             row = result.row
+            if row.get("novelty", {}).get("novel"):
+                novel += 1
+                console.print(f"[yellow]novel[/] {result.path}: unlike the songs {run_id!r} was trained on; "
+                              "take its prediction as a guess", highlight=False)
             if db is not None:
                 row = {"track_id": known.get(result.path.resolve(), result.path.stem), **row}
                 pending.append(predictions_frame(row["track_id"], result.arrays, predictor))
@@ -113,15 +117,18 @@ def predict_command(
         console.print(f"wrote {len(rows)} predictions to {csv_out}")
     if failed:
         console.print(f"{len(failed)} of {len(files)} files could not be decoded and were skipped", highlight=False)
+    if novel:
+        console.print(f"{novel} of {len(rows)} songs are unlike the model's training songs (novelty beyond the "
+                      "99th percentile of its held-out songs)", highlight=False)
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    """One row per song: path, duration, label, then probs.*, tags.*, scores.*, intervals.* columns."""
+    """One row per song: path, duration, label, then probs.*, tags.*, scores.*, intervals.*, novelty.* columns."""
     flat = []
     for row in rows:
         item = {k: row[k] for k in ("track_id", "path", "duration") if k in row}
         item["label"] = row.get("label")
-        for group in ("probs", "tags", "scores"):
+        for group in ("probs", "tags", "scores", "novelty"):
             item.update({f"{group}.{k}": v for k, v in row.get(group, {}).items()})
         for name, (low, high) in row.get("intervals", {}).items():
             item.update({f"intervals.{name}.low": low, f"intervals.{name}.high": high})

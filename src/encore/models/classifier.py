@@ -125,10 +125,9 @@ class EncoreModel(nn.Module):
             spread and flux over the chunk of each frame's first ``cepstral_statistics``
             cepstral coefficients (:func:`cepstral_basis` of the normalised log-mel).
             0 = none.
-        novelty_components: Give the model a :class:`NoveltyProjection` of the backbone's
-            embedding on this many whitened principal directions of the training songs
+        novelty: Give the model a :class:`NoveltyProjection` of :meth:`novelty_features`
             (fitted after training, see :mod:`encore.models.novelty`); in eval mode its
-            output ``"novelty"`` is beside the heads' logits. 0 = none.
+            output ``"novelty"``, whitened features rather than logits, is beside the heads'.
 
     Example:
         >>> model = EncoreModel(frontend={"sample_rate": 16000}, backbone="small_cnn",
@@ -151,7 +150,7 @@ class EncoreModel(nn.Module):
         n_members: int = 1,
         band_statistics: bool = False,
         cepstral_statistics: int = 0,
-        novelty_components: int = 0,
+        novelty: bool = False,
     ) -> None:
         super().__init__()
         if int(n_members) != n_members or n_members < 1:
@@ -195,7 +194,7 @@ class EncoreModel(nn.Module):
             name: nn.Linear(dim, n) if self.n_members == 1 else MemberLinear(self.n_members, dim, n)
             for name, n in sizes.items() if n
         })
-        self.novelty = NoveltyProjection(self.deep_dim, int(novelty_components)) if novelty_components else None
+        self.novelty = NoveltyProjection(self.deep_dim + 3 * n_mels) if novelty else None
         self.band_heads = nn.ModuleDict({
             name: SongLinear(n_statistics, n) for name, n in sizes.items() if n and n_statistics and name != "class"
         })
@@ -270,8 +269,18 @@ class EncoreModel(nn.Module):
         deep = self._deep(log_mel)
         outputs = self._heads(deep, self._statistics(log_mel), members)
         if self.novelty is not None and not self.training and not members:
-            outputs["novelty"] = self.novelty(deep)  # whitened coordinates, not logits: see encore.models.novelty
+            outputs["novelty"] = self.novelty(self._novelty_features(deep, log_mel))  # whitened, not logits
         return outputs
+
+    def novelty_features(self, waveform: Tensor) -> Tensor:
+        """(batch, n_samples) -> (batch, deep_dim + 3 * n_mels): the backbone's embedding and
+        the log-mel's band statistics, what :mod:`encore.models.novelty` measures a song by."""
+        log_mel = self.log_mel(waveform)
+        return self._novelty_features(self._deep(log_mel), log_mel)
+
+    @staticmethod
+    def _novelty_features(deep: Tensor, log_mel: Tensor) -> Tensor:
+        return torch.cat([deep.float(), mel_band_statistics(log_mel)], dim=1)
 
     @torch.no_grad()
     def n_parameters(self) -> int:

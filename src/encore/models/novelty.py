@@ -1,16 +1,18 @@
-"""How unlike the training songs a song is: whitened coordinates in their principal subspace.
+"""How unlike the training songs a song is: a shrunk Mahalanobis distance, calibrated on held-out songs.
 
-After training, the training songs' mean embeddings (each song cut and averaged as the
-:class:`~encore.inference.Predictor` does) give a centre and the ``k`` leading principal
-directions, each scaled to unit variance. :class:`NoveltyProjection` maps a chunk's
-embedding to those ``k`` whitened coordinates; a song's chunks are averaged, so its
-coordinates are those of its mean embedding (the map is affine), and its novelty
-distance is their sum of squares, the Mahalanobis distance of the song's mean embedding
-within that subspace. A training song lies at about ``k`` on average. The distances of
-held-out songs (the validation split) calibrate it: the card keeps their percentiles and
-the 99th as the threshold beyond which a song is flagged as unlike anything the model
-was trained on (Lee et al., "A Simple Unified Framework for Detecting Out-of-Distribution
-Samples", NeurIPS 2018, on a network's features; here on the song's mean embedding).
+A song is described for this purpose by the mean over its chunks of the backbone's
+embedding and of its log-mel's band statistics (each band's mean, spread and flux,
+:func:`mel_band_statistics`): what the network makes of the song and what the song is
+like as sound, so a recording unlike the training songs shows even where a briefly
+trained network maps it among them. After training, the training songs give a centre
+and a covariance (each feature standardised, then Ledoit-Wolf shrinkage, since there are
+often fewer songs than features); :class:`NoveltyProjection` holds the whitening map,
+``W = precision^(1/2)``. The map is affine, so the mean of a song's whitened chunks is
+its whitened mean, and the song's distance is that vector's squared length: the
+Mahalanobis distance of the song from the training songs (Lee et al., "A Simple Unified
+Framework for Detecting Out-of-Distribution Samples", NeurIPS 2018, on a network's
+features). Held-out songs (the validation split) calibrate it: the card keeps their
+distances' percentiles and the 99th as the threshold past which a song is flagged.
 """
 
 from __future__ import annotations
@@ -19,43 +21,45 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["NoveltyProjection", "fit_projection"]
+__all__ = ["NoveltyProjection", "fit_whitening"]
 
 
 class NoveltyProjection(nn.Module):
-    """``(batch, in_features)`` embeddings -> ``(batch, n_components)`` whitened coordinates.
+    """``(batch, in_features)`` -> ``(batch, in_features)`` whitened features.
 
-    The centre and the projection are buffers (zero until :meth:`set`), saved with the
+    The centre and the whitening map are buffers (zero until :meth:`set`), saved with the
     model and exported with it to ONNX. Always float32, also under a bfloat16 autocast.
     """
 
-    def __init__(self, in_features: int, n_components: int) -> None:
+    def __init__(self, in_features: int) -> None:
         super().__init__()
         self.register_buffer("center", torch.zeros(in_features))
-        self.register_buffer("projection", torch.zeros(n_components, in_features))
+        self.register_buffer("whitening", torch.zeros(in_features, in_features))
 
     @torch.no_grad()
-    def set(self, center: np.ndarray, projection: np.ndarray) -> None:
-        """Load a fitted centre ``(in_features,)`` and projection ``(k, in_features)``; rows past ``k`` stay zero."""
+    def set(self, center: np.ndarray, whitening: np.ndarray) -> None:
+        """Load a fitted centre ``(in_features,)`` and whitening map ``(in_features, in_features)``."""
         self.center.copy_(torch.as_tensor(center, dtype=torch.float32))
-        self.projection.zero_()
-        self.projection[: len(projection)] = torch.as_tensor(projection, dtype=torch.float32)
+        self.whitening.copy_(torch.as_tensor(whitening, dtype=torch.float32))
 
-    def forward(self, embedding: Tensor) -> Tensor:
-        with torch.autocast(device_type=embedding.device.type, enabled=False):
-            return (embedding.float() - self.center) @ self.projection.T
+    def forward(self, features: Tensor) -> Tensor:
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            return (features.float() - self.center) @ self.whitening.T
 
 
-def fit_projection(embeddings: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and whitening projection ``(k, dim)`` of the rows of ``embeddings``.
+def fit_whitening(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Centre, whitening map and Ledoit-Wolf shrinkage of the rows of ``features``.
 
-    ``k`` is at most ``n_components`` and at most one less than the number of rows; each
-    direction's scale is floored at 1e-3 of the largest, so a direction the training songs
-    barely span cannot make every new song look infinitely far.
+    Each column is standardised first (a feature the songs do not vary in is left
+    unscaled), so the shrinkage target, a multiple of the identity, suits every feature;
+    the scaling is folded into the returned map.
     """
-    center = embeddings.mean(axis=0)
-    _, singular, vectors = np.linalg.svd(embeddings - center, full_matrices=False)
-    k = int(min(n_components, len(embeddings) - 1, len(singular)))
-    scale = singular[:k] / np.sqrt(max(len(embeddings) - 1, 1))
-    scale = np.maximum(scale, 1e-3 * scale[0]) if k else scale
-    return center, vectors[:k] / scale[:, None]
+    from sklearn.covariance import LedoitWolf
+
+    center = features.mean(axis=0)
+    scale = features.std(axis=0)
+    scale = np.where(scale > 1e-8 * max(float(scale.max()), 1e-30), scale, 1.0)
+    estimator = LedoitWolf(assume_centered=True).fit((features - center) / scale)
+    values, vectors = np.linalg.eigh(estimator.precision_)
+    root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+    return center, root / scale[None, :], float(estimator.shrinkage_)

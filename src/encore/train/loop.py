@@ -182,7 +182,7 @@ def _model_kwargs(config: EncoreConfig, manifest: Manifest) -> dict[str, Any]:
         "n_members": config.model.members,
         "band_statistics": config.model.band_statistics,
         "cepstral_statistics": config.model.cepstral_statistics,
-        "novelty_components": config.model.novelty_components,
+        "novelty": config.model.novelty,
         "spec_augment": {
             "time_masks": ac.time_masks,
             "time_mask_frames": ac.time_mask_frames,
@@ -434,7 +434,7 @@ def fit(
         if tc.refit_heads:
             _refit(best_path, train, val, list(tc.refit_heads), chunk_samples, hop_samples, train_scores, tc.seed)
         _calibrate(best_path, val, chunk_samples, hop_samples, tc.aggregate)
-        if config.model.novelty_components:
+        if config.model.novelty:
             _fit_novelty(best_path, train, val, chunk_samples, hop_samples)
     ctx.barrier()
     ctx.close()

@@ -28,7 +28,7 @@ new.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from encore.inference.backends import card_wants_bf16
 from encore.inference.predictor import MIN_FRACTION
 from encore.models.checkpoint import load_model
 from encore.models.classifier import EncoreModel
-from encore.models.novelty import fit_projection
+from encore.models.novelty import fit_whitening
 from encore.train.objectives import SplitData
 
 logger = logging.getLogger(__name__)
@@ -69,25 +69,31 @@ def song_embeddings(
     hop_samples: int,
     bf16: bool = False,
     batch_size: int = 64,
+    features: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
     """Each song's mean embedding over its chunks, ``(n_songs, model.embedding_dim)``.
 
     Chunks are cut as the Predictor cuts them; the model runs in eval mode (and under a
-    bfloat16 autocast with ``bf16``, as a bfloat16-trained model is served).
+    bfloat16 autocast with ``bf16``, as a bfloat16-trained model is served). ``features``
+    averages another per-chunk map instead of :meth:`EncoreModel.forward_features`.
     """
     model = model.eval()
+    features = features or model.forward_features
     device = next(model.parameters()).device
-    out = np.zeros((len(waveforms), model.embedding_dim), dtype=np.float64)
+    out: np.ndarray | None = None
     for i, waveform in enumerate(waveforms):
         chunks = chunk_waveform(np.asarray(waveform, dtype=np.float32), chunk_samples=chunk_samples,
                                 hop_samples=hop_samples, min_fraction=MIN_FRACTION)
-        total = np.zeros(model.embedding_dim, dtype=np.float64)
+        total = 0.0
         for start in range(0, len(chunks), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(chunks[start : start + batch_size])).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                total += model.forward_features(batch).float().sum(0).cpu().numpy()
-        out[i] = total / max(len(chunks), 1)
-    return out
+                total = total + features(batch).float().sum(0).cpu().numpy().astype(np.float64)
+        mean = np.asarray(total) / max(len(chunks), 1)
+        if out is None:
+            out = np.zeros((len(waveforms), mean.size), dtype=np.float64)
+        out[i] = mean
+    return out if out is not None else np.zeros((0, model.embedding_dim), dtype=np.float64)
 
 
 def fit_novelty(
@@ -105,24 +111,24 @@ def fit_novelty(
     training songs themselves, which lie nearer than new songs do (the card says which).
 
     Returns:
-        The card's ``novelty`` entry: components, songs used, the reference distances'
-        percentiles (``quantiles``, at :data:`NOVELTY_PERCENTILES`) and the flagging
-        ``threshold`` (their 99th percentile); or ``{"fitted": False, "reason": ...}``.
+        The card's ``novelty`` entry: songs used, the shrinkage, the reference distances'
+        percentiles (``quantiles`` at ``percentiles``) and the flagging ``threshold``
+        (their 99th percentile); or ``{"fitted": False, "reason": ...}``.
     """
     if model.novelty is None:
-        raise ParameterError("this model has no novelty projection; train it with model.novelty_components > 0")
+        raise ParameterError("this model has no novelty projection; train it with model.novelty: true")
     if len(train_waveforms) < 3:
-        return {"fitted": False, "reason": f"{len(train_waveforms)} training songs; the projection needs at least 3"}
-    kwargs = {"chunk_samples": chunk_samples, "hop_samples": hop_samples, "bf16": bf16}
-    train = song_embeddings(model, train_waveforms, **kwargs)[:, : model.deep_dim]
-    center, projection = fit_projection(train, model.novelty.projection.shape[0])
-    model.novelty.set(center, projection)
+        return {"fitted": False, "reason": f"{len(train_waveforms)} training songs; the fit needs at least 3"}
+    kwargs = {"chunk_samples": chunk_samples, "hop_samples": hop_samples, "bf16": bf16, "features": model.novelty_features}
+    train = song_embeddings(model, train_waveforms, **kwargs)
+    center, whitening, shrinkage = fit_whitening(train)
+    model.novelty.set(center, whitening)
     reference_name = "validation" if len(reference_waveforms) else "training"
-    reference = song_embeddings(model, reference_waveforms, **kwargs)[:, : model.deep_dim] if len(reference_waveforms) else train
-    distances = (((reference - center) @ projection.T) ** 2).sum(axis=1)
+    reference = song_embeddings(model, reference_waveforms, **kwargs) if len(reference_waveforms) else train
+    distances = (((reference - center) @ whitening.T) ** 2).sum(axis=1)
     return {
-        "fitted": True, "components": len(projection), "train_songs": len(train), "reference": reference_name,
-        "reference_songs": len(reference), "percentiles": NOVELTY_PERCENTILES.tolist(),
+        "fitted": True, "features": int(train.shape[1]), "shrinkage": round(shrinkage, 4), "train_songs": len(train),
+        "reference": reference_name, "reference_songs": len(reference), "percentiles": NOVELTY_PERCENTILES.tolist(),
         "quantiles": np.percentile(distances, NOVELTY_PERCENTILES).tolist(),
         "threshold": float(np.percentile(distances, NOVELTY_THRESHOLD_PERCENTILE)),
         "threshold_percentile": NOVELTY_THRESHOLD_PERCENTILE,

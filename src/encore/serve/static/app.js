@@ -34,6 +34,12 @@ function show(result) {
   $("song-name").textContent = result.name;
   $("label").textContent = result.label || "";
   $("duration").textContent = `${result.duration.toFixed(1)} s`;
+  const novelty = result.novelty;
+  $("novelty").hidden = !(novelty && novelty.novel);
+  if (novelty && novelty.novel) {
+    $("novelty").textContent = "Unlike the songs this model was trained on: take its answer as a guess " +
+      `(further from them than ${(100 * novelty.score).toFixed(0)} % of held-out songs).`;
+  }
   const bars = $("bars");
   bars.replaceChildren();
   for (const [name, p] of Object.entries(result.probs || {}).sort((a, b) => b[1] - a[1])) {
