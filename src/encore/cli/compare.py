@@ -8,13 +8,7 @@ from typing import Annotated
 import typer
 
 from encore.cli.common import WorkspaceOption, handle_errors, out, step
-from encore.cli.evaluate import comparisons_table, results_table
-from encore.data.manifest import Manifest
-from encore.evaluate.compare import compare_results
-from encore.evaluate.report import write_report
-from encore.evaluate.runs import evaluate_run
 from encore.exceptions import ParameterError
-from encore.workspace import Workspace
 
 
 @handle_errors
@@ -35,6 +29,13 @@ def compare_command(
     """
     if len(runs) < 2:
         raise ParameterError(f"compare needs at least two runs, got {len(runs)}; for one run use `encore evaluate`")
+    from encore.cli.evaluate import comparisons_table, results_table
+    from encore.data.manifest import Manifest
+    from encore.evaluate.compare import compare_results
+    from encore.evaluate.report import write_report
+    from encore.evaluate.runs import evaluate_run
+    from encore.workspace import Workspace
+
     ws = Workspace.open(workspace)
     run_dirs = [ws.resolve_run(r) for r in runs]
     results = []

@@ -9,8 +9,6 @@ import typer
 from rich.table import Table
 
 from encore.cli.common import SetOption, handle_errors, out, progress_bar, step
-from encore.cli.evaluate import fmt
-from encore.demo.run import DemoSize, run_demo
 
 
 @handle_errors
@@ -25,6 +23,9 @@ def demo_command(
 ) -> None:
     """Generate songs in 5 styles and their listener feedback, then import, label, train a CNN
     and a random forest, evaluate both on held-out artists, and predict a new song."""
+    from encore.cli.evaluate import fmt
+    from encore.demo.run import DemoSize, run_demo
+
     size = DemoSize(artists_per_style=artists_per_style, songs_per_artist=songs_per_artist, duration=duration, listeners=listeners)
     summary = run_demo(out_dir, size=size, overrides=set, seed=seed, on_step=step, progress=progress_bar)
 

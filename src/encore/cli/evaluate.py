@@ -9,10 +9,6 @@ import typer
 from rich.table import Table
 
 from encore.cli.common import WorkspaceOption, handle_errors, out, step
-from encore.data.manifest import Manifest
-from encore.evaluate.compare import compare_results
-from encore.evaluate.report import write_report
-from encore.evaluate.runs import evaluate_run
 
 
 def fmt(metric: dict | None) -> str:
@@ -78,6 +74,10 @@ def evaluate_command(
     importance: Annotated[bool, typer.Option(help="Global importances on the validation split (slower).")] = True,
 ) -> None:
     """Evaluate runs on held-out songs and write report.html and report.json."""
+    from encore.data.manifest import Manifest
+    from encore.evaluate.compare import compare_results
+    from encore.evaluate.report import write_report
+    from encore.evaluate.runs import evaluate_run
     from encore.workspace import Workspace
 
     ws = Workspace.open(workspace)

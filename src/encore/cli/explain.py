@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from encore.audio import load_audio
 from encore.cli.common import WorkspaceOption, handle_errors, out, step
 from encore.exceptions import ParameterError
-from encore.explain import METHODS, explain_waveform
-from encore.inference import Predictor
 from encore.workspace import Workspace
+
+if TYPE_CHECKING:
+    from encore.inference import Predictor
+
+METHODS = ("occlusion", "integrated_gradients")
+"""The attribution methods of ``encore.explain`` (kept here so that ``--help`` imports no torch)."""
 
 
 def _default_targets(predictor: Predictor) -> list[str | None]:
@@ -35,6 +38,10 @@ def explain_command(
     bands: Annotated[int, typer.Option(help="Mel bands of the grid.")] = 8,
 ) -> None:
     """Write a PNG of the log-mel with the attribution overlaid and a JSON of the top segments."""
+    from encore.audio import load_audio
+    from encore.explain import explain_waveform
+    from encore.inference import Predictor
+
     ws = Workspace.open(workspace)
     run_dir = ws.resolve_run(run)
     if not (run_dir / "checkpoint.pt").is_file():

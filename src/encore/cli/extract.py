@@ -8,17 +8,7 @@ from typing import Annotated
 import typer
 
 from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, console, handle_errors, out, progress_bar, step
-from encore.config import load_config
 from encore.exceptions import ParameterError, WorkspaceError
-from encore.features.cache import FeatureCache
-from encore.features.extract import (
-    extract_features,
-    handcrafted_settings,
-    logmel_settings,
-    parse_shard,
-    select_shard,
-    write_shard_index,
-)
 from encore.workspace import Workspace
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au", ".wma", ".webm", ".mka"}
@@ -47,6 +37,17 @@ def extract_command(
     cache: Annotated[Path | None, typer.Option(help="Cache folder (default: the workspace's cache/).")] = None,
 ) -> None:
     """Compute features into the cache with N workers; cached files are skipped, bad files reported and skipped."""
+    from encore.config import load_config
+    from encore.features.cache import FeatureCache
+    from encore.features.extract import (
+        extract_features,
+        handcrafted_settings,
+        logmel_settings,
+        parse_shard,
+        select_shard,
+        write_shard_index,
+    )
+
     cfg = load_config(config, set)
     if sources:
         paths = _collect(sources)

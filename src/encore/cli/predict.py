@@ -9,13 +9,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 
 from encore.cli.common import WorkspaceOption, console, handle_errors, progress_bar
 from encore.exceptions import ParameterError
-from encore.inference import load_predictor
-from encore.inference.batch import predict_files, predictions_frame, select_shard
 from encore.workspace import Workspace
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"})
@@ -64,6 +61,11 @@ def predict_command(
     list into n disjoint shards (a Slurm array or torchrun job each takes one);
     rerunning a shard replaces its rows in the store, never duplicates them.
     """
+    import pandas as pd
+
+    from encore.inference import load_predictor
+    from encore.inference.batch import predict_files, predictions_frame, select_shard
+
     run_path = Path(run)
     run_dir = run_path if run_path.exists() else Workspace.open(workspace).resolve_run(run)
     predictor = load_predictor(run_dir, backend=backend)

@@ -9,13 +9,7 @@ import typer
 from rich.table import Table
 
 from encore.cli.common import WorkspaceOption, handle_errors, out, progress_bar, step
-from encore.data.manifest import Manifest
-from encore.data.waveforms import load_waveforms
-from encore.evaluate.queue import build_label_queue, unlabelled_tracks, write_label_queue
-from encore.evaluate.runs import run_manifest_path
 from encore.exceptions import ParameterError
-from encore.features.cache import FeatureCache
-from encore.inference import load_predictor
 from encore.workspace import Workspace
 
 
@@ -48,6 +42,13 @@ def suggest_command(
     `encore feedback import QUEUE.csv -w WS --map value=label`, rebuild labels, retrain
     and `encore compare OLD NEW`.
     """
+    from encore.data.manifest import Manifest
+    from encore.data.waveforms import load_waveforms
+    from encore.evaluate.queue import build_label_queue, unlabelled_tracks, write_label_queue
+    from encore.evaluate.runs import run_manifest_path
+    from encore.features.cache import FeatureCache
+    from encore.inference import load_predictor
+
     ws = Workspace.open(workspace)
     run_dir = ws.resolve_run(run)
     predictor = load_predictor(run_dir)

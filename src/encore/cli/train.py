@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 
 from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, handle_errors, out, progress_bar, step
-from encore.config import load_config
-from encore.data.manifest import Manifest
-from encore.train.runs import decode_manifest, train_run
 from encore.workspace import Workspace
 
 
@@ -39,6 +36,10 @@ def train_command(
     if nproc > 1:
         _relaunch_with_torchrun(nproc, name, resume)
         return
+    from encore.config import load_config
+    from encore.data.manifest import Manifest
+    from encore.train.runs import decode_manifest, train_run
+
     ws = Workspace.open(workspace)
     extra = [f"train.init_from={init_from}"] if init_from else []
     if freeze_backbone:

@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 
 from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, handle_errors, out, progress_bar, step
-from encore.config import load_config
-from encore.data.manifest import Manifest
-from encore.train.runs import decode_manifest
 from encore.workspace import Workspace
 
 
@@ -27,6 +24,9 @@ def tune_command(
     """Search hyperparameters; trials that fall behind the median are pruned. Writes runs/tune-STUDY/best.yaml."""
     import optuna
 
+    from encore.config import load_config
+    from encore.data.manifest import Manifest
+    from encore.train.runs import decode_manifest
     from encore.train.tune import tune_run
 
     ws = Workspace.open(workspace)
