@@ -107,7 +107,7 @@ class Workspace:
         if not settings_path.is_file():
             raise WorkspaceError(
                 f"{root} is not an encore workspace (no {SETTINGS_FILE}); "
-                f"create one with `encore init {root}` or pass --workspace"
+                f"create one with `encore init -w {root}`, or point -w/--workspace (or $ENCORE_WORKSPACE) at one"
             )
         settings = yaml.safe_load(settings_path.read_text(encoding="utf-8")) or {}
         url = settings.get("store_url")
