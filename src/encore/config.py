@@ -235,11 +235,11 @@ class EncoreConfig(_Strict):
 
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like section.key=value, e.g. train.epochs=5")
+        raise ConfigError(f"--set {item!r} must look like section.key=value, e.g. --set train.epochs=5")
     key, raw = item.split("=", 1)
     path = [p for p in key.strip().split(".") if p]
     if not path:
-        raise ConfigError(f"override {item!r} has an empty key; write section.key=value")
+        raise ConfigError(f"--set {item!r} has an empty key; write section.key=value, e.g. --set train.epochs=5")
     return path, yaml.safe_load(raw)
 
 
@@ -248,7 +248,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
     for part in path[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"cannot set {'.'.join(path)}: {part} is not a section")
+            raise ConfigError(f"cannot set {'.'.join(path)}: {part} is a value, not a section with keys")
         node = child
     node[path[-1]] = value
 
@@ -278,9 +278,12 @@ def load_config(
         try:
             loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
-            raise ConfigError(f"config file {str(file)!r} is not valid YAML: {err}") from err
+            raise ConfigError(f"config file {str(file)!r} is not valid YAML: {_yaml_problem(err)}") from err
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {str(file)!r} must hold a mapping of sections, got {type(loaded).__name__}")
+            raise ConfigError(
+                f"config file {str(file)!r} must hold sections of keys (train:, model:, ...), "
+                f"not a {'list' if isinstance(loaded, list) else 'single value'}; see configs/default.yaml"
+            )
         tree = loaded or {}
     items: list[tuple[list[str], Any]] = []
     if isinstance(overrides, Mapping):
@@ -292,11 +295,32 @@ def load_config(
     try:
         return EncoreConfig.model_validate(tree)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
+        problems = "; ".join(_config_problem(e) for e in err.errors())
         where = f" in {path}" if path is not None else ""
         raise ConfigError(f"invalid configuration{where}: {problems}") from err
+
+
+def _config_problem(error: Mapping[str, Any]) -> str:
+    """One validation error as ``key 'value': what is wrong``, in a config file's words."""
+    key = ".".join(str(p) for p in error["loc"])
+    kind, message = error.get("type", ""), str(error.get("msg", ""))
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key; configs/default.yaml lists every key"
+    message = message.removeprefix("Value error, ")
+    if kind == "missing":
+        return f"{key}: missing"
+    value = error.get("input")
+    shown = f" {value!r}" if isinstance(value, (str, int, float, bool)) or value is None else ""
+    return f"{key}{shown}: {message[:1].lower()}{message[1:]}"
+
+
+def _yaml_problem(err: Exception) -> str:
+    """A YAML parse error as ``line L, column C: problem``."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    if mark is None:
+        return str(problem)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def save_config(config: EncoreConfig, path: str | os.PathLike) -> Path:

@@ -74,7 +74,7 @@ class Workspace:
             return named
         known = sorted(p.name for p in self.runs_dir.glob("*") if p.is_dir()) if self.runs_dir.exists() else []
         raise WorkspaceError(
-            f"run {str(run)!r} not found as a folder or under {self.runs_dir}; known runs: {known or 'none'}"
+            f"run {str(run)!r} not found as a folder or under {self.runs_dir}; known runs: {', '.join(known) or 'none'}"
         )
 
     @classmethod

@@ -103,7 +103,7 @@ def test_bad_batch_size_and_backend_are_named(tiny_run):
     model = build_tiny_model()
     with pytest.raises(ParameterError, match="batch_size=0"):
         Predictor(model, tiny_card(), batch_size=0)
-    with pytest.raises(ParameterError, match="backend='tpu'"):
+    with pytest.raises(ParameterError, match="--backend 'tpu'"):
         Predictor(model, tiny_card(), backend="tpu")
 
 

@@ -41,7 +41,8 @@ def setup_logging(verbose: int) -> None:
 
 
 def handle_errors(func: F) -> F:
-    """Turn encore's own errors into one red line on stderr and exit status 1."""
+    """Turn encore's own errors, and a file the system cannot open or write, into one red
+    line on stderr and exit status 1."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -49,6 +50,10 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except EncoreError as err:
             console.print(f"[bold red]error:[/] {err}", highlight=False)
+            raise typer.Exit(1) from None
+        except OSError as err:  # a missing file, a folder without write permission, a full disk
+            where = f"{err.filename}: " if err.filename else ""
+            console.print(f"[bold red]error:[/] {where}{err.strerror or err}", highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")

@@ -18,7 +18,7 @@ def compare_command(
     manifest: Annotated[Path | None, typer.Option(help="Judge every run on this manifest (same classes) instead of each run's own.")] = None,
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/compare).")] = None,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 1000,
 ) -> None:
     """Compare runs: CNN against forest, before against after retraining, or two taxonomies.
 
@@ -29,13 +29,14 @@ def compare_command(
     """
     if len(runs) < 2:
         raise ParameterError(f"compare needs at least two runs, got {len(runs)}; for one run use `encore evaluate`")
-    from encore.cli.evaluate import comparisons_table, results_table
+    from encore.cli.evaluate import check_split, comparisons_table, results_table
     from encore.data.manifest import Manifest
     from encore.evaluate.compare import compare_results
     from encore.evaluate.report import write_report
     from encore.evaluate.runs import evaluate_run
     from encore.workspace import Workspace
 
+    check_split(split)
     ws = Workspace.open(workspace)
     run_dirs = [ws.resolve_run(r) for r in runs]
     results = []

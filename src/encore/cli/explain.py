@@ -34,8 +34,8 @@ def explain_command(
     target: Annotated[list[str] | None, typer.Option(help="Class, tag or score to explain (repeatable; default: the top class and every score).")] = None,
     method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "occlusion",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the PNGs and JSON (default reports/explain/<song>).")] = None,
-    segments: Annotated[int, typer.Option(help="Time segments of the grid.")] = 16,
-    bands: Annotated[int, typer.Option(help="Mel bands of the grid.")] = 8,
+    segments: Annotated[int, typer.Option(min=1, help="Time segments of the grid.")] = 16,
+    bands: Annotated[int, typer.Option(min=1, help="Mel bands of the grid.")] = 8,
 ) -> None:
     """Write a PNG of the log-mel with the attribution overlaid and a JSON of the top segments."""
     from encore.audio import load_audio

@@ -32,7 +32,7 @@ def extract_command(
     config: ConfigOption = None,
     set: SetOption = None,
     kind: Annotated[str, typer.Option(help="handcrafted (the forest's features) or logmel.")] = "handcrafted",
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes.")] = 1,
     shard: Annotated[str | None, typer.Option(help="Only shard i of n, as 'i/n' (0 <= i < n), for split jobs.")] = None,
     cache: Annotated[Path | None, typer.Option(help="Cache folder (default: the workspace's cache/).")] = None,
 ) -> None:

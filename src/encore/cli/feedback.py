@@ -27,7 +27,7 @@ def parse_mapping(items: list[str] | None) -> dict[str, str] | None:
     mapping = {}
     for item in items:
         if "=" not in item:
-            raise ParameterError(f"--map {item!r} must look like canonical=column, e.g. --map track_id=song")
+            raise ParameterError(f"--map {item!r} names no column; write the column after '=', e.g. --map track_id=song")
         key, column = item.split("=", 1)
         mapping[key.strip()] = column.strip()
     return mapping
@@ -82,7 +82,7 @@ def import_command(
     from encore.feedback.importers import FORMATS, import_feedback
 
     if format not in ("auto", *FORMATS, *NAMED_FORMATS):
-        raise ParameterError(f"--format {format!r} is not known; use one of {['auto', *FORMATS, *NAMED_FORMATS]}")
+        raise ParameterError(f"--format {format!r} is not known; use one of {', '.join(['auto', *FORMATS, *NAMED_FORMATS])}")
     ws = Workspace.open(workspace)
     with ws.open_store() as db:
         with progress_bar("storing events", total=None) as advance:

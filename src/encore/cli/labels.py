@@ -76,7 +76,7 @@ def show_command(
     config: ConfigOption = None,
     set: SetOption = None,
     top: Annotated[int, typer.Option(help="Show this many labels, most listeners first (0: all).")] = 50,
-    min_listeners: Annotated[int, typer.Option(help="Only labels used by at least this many listeners.")] = 1,
+    min_listeners: Annotated[int, typer.Option(min=1, help="Only labels used by at least this many listeners.")] = 1,
     variants: Annotated[int, typer.Option(help="Raw variants listed per label (0: all).")] = 8,
 ) -> None:
     """Print the label vocabulary from listener tags: support (listeners, songs), agreement,

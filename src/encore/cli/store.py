@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from encore.cli.common import WorkspaceOption, handle_errors, out
+from encore.exceptions import WorkspaceError
 from encore.workspace import Workspace
 
 app = typer.Typer(help="The workspace's feedback store: schema migrations and summaries.", no_args_is_help=True)
@@ -59,4 +60,9 @@ def summary_command(
     ws = Workspace.open(workspace)
     with ws.open_store() as db:
         summary = db.track_summary(track_id)
+    if not summary.get("in_catalogue", True) and not summary.get("n_events"):
+        raise WorkspaceError(
+            f"track {track_id!r} is neither in the catalogue nor in any feedback of {ws.root}; "
+            "add songs with `encore import` and feedback with `encore feedback import`"
+        )
     out.print_json(json.dumps(summary))

@@ -33,7 +33,7 @@ def suggest_command(
     workspace: WorkspaceOption = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Queue CSV (default reports/label-queue.csv).")] = None,
     by: Annotated[str, typer.Option(help="Rank by entropy or margin.")] = "entropy",
-    limit: Annotated[int | None, typer.Option(help="Keep only the N most uncertain songs.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Keep only the N most uncertain songs.")] = None,
     labeller: Annotated[str, typer.Option(help="listener_id written on every row: one queue per person.")] = "labeller",
 ) -> None:
     """Predict labels for songs nobody has labelled and write a queue, most uncertain first.
@@ -44,11 +44,13 @@ def suggest_command(
     """
     from encore.data.manifest import Manifest
     from encore.data.waveforms import load_waveforms
-    from encore.evaluate.queue import build_label_queue, unlabelled_tracks, write_label_queue
+    from encore.evaluate.queue import UNCERTAINTY, build_label_queue, unlabelled_tracks, write_label_queue
     from encore.evaluate.runs import run_manifest_path
     from encore.features.cache import FeatureCache
     from encore.inference import load_predictor
 
+    if by not in UNCERTAINTY:
+        raise ParameterError(f"--by {by!r} is unknown; rank by {' or '.join(UNCERTAINTY)}")
     ws = Workspace.open(workspace)
     run_dir = ws.resolve_run(run)
     predictor = load_predictor(run_dir)

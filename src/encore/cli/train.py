@@ -8,7 +8,10 @@ from typing import Annotated
 import typer
 
 from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, handle_errors, out, progress_bar, step
+from encore.exceptions import ParameterError
 from encore.workspace import Workspace
+
+MODEL_KINDS = ("cnn", "random_forest")
 
 
 @handle_errors
@@ -25,7 +28,7 @@ def train_command(
     ] = None,
     freeze_backbone: Annotated[bool, typer.Option(help="With --init-from: train the new heads only.")] = False,
     nproc: Annotated[
-        int, typer.Option(help="Data-parallel CNN training on this many processes (runs torchrun for you).")
+        int, typer.Option(min=1, help="Data-parallel CNN training on this many processes (runs torchrun for you).")
     ] = 1,
 ) -> None:
     """Train a model; the run folder gets checkpoint.pt (with its model card), metrics.csv and config.yaml.
@@ -33,6 +36,8 @@ def train_command(
     For several machines, start `torchrun --nnodes N --nproc-per-node P --rdzv-backend c10d
     --rdzv-endpoint HOST:PORT -m encore.cli.main train --resume RUN ...` on each node.
     """
+    if model not in MODEL_KINDS:
+        raise ParameterError(f"--model {model!r} is unknown; use {' or '.join(MODEL_KINDS)}")
     if nproc > 1:
         _relaunch_with_torchrun(nproc, name, resume)
         return

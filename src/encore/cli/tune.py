@@ -16,7 +16,7 @@ def tune_command(
     workspace: WorkspaceOption = None,
     config: ConfigOption = None,
     set: SetOption = None,
-    trials: Annotated[int, typer.Option(help="Trials to run in this call (a study can be continued later).")] = 20,
+    trials: Annotated[int, typer.Option(min=1, help="Trials to run in this call (a study can be continued later).")] = 20,
     study: Annotated[str, typer.Option(help="Study name in the workspace's tune.db.")] = "cnn",
     timeout: Annotated[float | None, typer.Option(help="Start no new trial after this many seconds.")] = None,
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
