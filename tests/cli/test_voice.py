@@ -231,3 +231,18 @@ def test_an_error_is_one_line_in_the_clis_words(ws, name):
     if not case.usage:
         errors = [line for line in output.splitlines() if line.startswith("error:")]
         assert len(errors) == 1, f"{name}: expected one error line\n{output}"
+
+
+def test_a_corrupt_song_in_a_batch_is_one_line_and_the_batch_goes_on(ws):
+    result = runner.invoke(app, ["predict", "tiny", str(ws / "good.wav"), str(ws / "corrupt.mp3"), str(ws / "empty.wav"),
+                                 "-w", str(ws / "ws")])
+    assert result.exit_code == 0, result.output
+    assert '"path": ' in result.stdout and str(ws / "good.wav") in result.stdout  # the good song was predicted
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 2, result.stderr  # each bad file once, not again as a log warning
+    assert skipped[0].count("corrupt.mp3") == 1 and "really is audio" in skipped[0]
+    assert "does not exist" not in skipped[0]  # libsndfile's word for frames it cannot parse
+    assert skipped[1].count("empty.wav") == 1 and "empty" in skipped[1]
+    assert "2 of 3 files could not be decoded" in result.stderr
+    assert not python_leaks(result.stderr), python_leaks(result.stderr)
+    assert "Errno" not in result.stderr

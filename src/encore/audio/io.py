@@ -43,8 +43,16 @@ _TRUNCATION_TOLERANCE_FRACTION = 0.02
 
 
 def soundfile_reason(exc: Exception) -> str:
-    """libsndfile's own reason ("Format not recognised"), without the handle's repr."""
-    return str(getattr(exc, "error_string", None) or exc).rstrip(". ")
+    """libsndfile's own reason ("Format not recognised"), without the handle's repr.
+
+    Its "File does not exist or is not a regular file" also comes for an existing file
+    whose MP3 frames it cannot parse; every caller has checked the file exists, so that
+    reads as what it means there.
+    """
+    text = str(getattr(exc, "error_string", None) or exc).rstrip(". ")
+    if text.startswith("File does not exist or is not a regular file"):
+        return "format not recognised"
+    return text
 
 
 def open_soundfile(src: Source) -> soundfile.SoundFile:

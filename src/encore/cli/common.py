@@ -74,6 +74,12 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
         yield lambda n=1: progress.advance(task, n)
 
 
+def report_skipped(path: str, reason: str, *, indent: str = "") -> None:
+    """One line for a song that was skipped, naming the file once."""
+    text = reason if str(reason).startswith(str(path)) else f"{path}: {reason}"
+    console.print(f"{indent}[yellow]skipped[/] {text}", highlight=False)
+
+
 def step(message: str) -> None:
     """A line saying what the command is doing now (to stderr, so stdout stays data)."""
     console.print(f"[cyan]>[/] {message}", highlight=False)

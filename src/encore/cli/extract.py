@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, console, handle_errors, out, progress_bar, step
+from encore.cli.common import (
+    ConfigOption,
+    SetOption,
+    WorkspaceOption,
+    console,
+    handle_errors,
+    out,
+    progress_bar,
+    report_skipped,
+    step,
+)
 from encore.exceptions import ParameterError, WorkspaceError
 from encore.workspace import Workspace
 
@@ -82,7 +92,7 @@ def extract_command(
     if shard_spec is not None:
         write_shard_index(feature_cache, settings, shard_spec, result)
     for failure in result.failures[:20]:
-        console.print(f"  [yellow]skipped[/] {failure.path}: {failure.reason}", highlight=False)
+        report_skipped(failure.path, failure.reason, indent="  ")
     if len(result.failures) > 20:
         console.print(f"  ... and {len(result.failures) - 20} more")
     out.print(

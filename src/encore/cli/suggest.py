@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from encore.cli.common import WorkspaceOption, handle_errors, out, progress_bar, step
+from encore.cli.common import WorkspaceOption, handle_errors, out, progress_bar, report_skipped, step
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
@@ -69,7 +69,7 @@ def suggest_command(
             list(candidates["path"]), sample_rate=predictor.sample_rate, cache=FeatureCache(ws.cache_dir), callback=advance
         )
     for failure in failures:
-        out.print(f"[yellow]skipped[/] {failure.path}: {failure.reason}", highlight=False)
+        report_skipped(failure.path, failure.reason)
     keep = [w is not None for w in decoded]
     step(f"predicting {sum(keep)} songs with {run_dir.name}")
     queue = build_label_queue(

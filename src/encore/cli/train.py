@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, handle_errors, out, progress_bar, step
+from encore.cli.common import (
+    ConfigOption,
+    SetOption,
+    WorkspaceOption,
+    handle_errors,
+    out,
+    progress_bar,
+    report_skipped,
+    step,
+)
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
@@ -56,7 +65,7 @@ def train_command(
     with progress_bar("decode", len(songs.frame)) as advance:
         waveforms, failures = decode_manifest(songs, ws, sample_rate=cfg.features.sample_rate, callback=advance)
     for failure in failures:
-        out.print(f"[yellow]skipped[/] {failure.path}: {failure.reason}", highlight=False)
+        report_skipped(failure.path, failure.reason)
     step(f"training {model}")
     with progress_bar(f"train {model}", cfg.train.epochs if model == "cnn" else None) as advance:
         run_dir = train_run(

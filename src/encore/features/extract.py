@@ -183,7 +183,7 @@ def extract_features(
     def record(outcome: tuple) -> None:
         outcomes[outcome[0]] = outcome
         if outcome[1] == "failed":
-            logger.warning("skipping %s: %s", outcome[0], outcome[4])
+            logger.info("skipping %s: %s", outcome[0], outcome[4])  # returned in failures, reported by the caller
         if callback is not None:
             callback(1)
 

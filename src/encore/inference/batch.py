@@ -91,7 +91,7 @@ def predict_files(
                 waveform = load_audio(path, sample_rate=predictor.sample_rate)
                 arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
         except AudioDecodeError as err:
-            logger.warning("skipped %s", err)
+            logger.info("skipped %s", err)  # the caller reports FileResult.error (the CLI prints it once)
             yield FileResult(path, error=str(err))
         else:
             row = {"path": str(path), "duration": round(duration, 3), **predictor.describe(arrays)}
