@@ -48,6 +48,16 @@ class FeatureConfig(_Strict):
     f_max: float | None = 8000.0
     top_db: float | None = None
 
+    @model_validator(mode="after")
+    def _band(self) -> FeatureConfig:
+        upper = self.f_max if self.f_max is not None else self.sample_rate / 2
+        if self.f_min >= upper:
+            raise ValueError(
+                f"f_min {self.f_min:g} Hz must lie below f_max {upper:g} Hz (null f_max: half of sample_rate); "
+                "lower features.f_min or raise features.f_max"
+            )
+        return self
+
 
 class ModelConfig(_Strict):
     """Which registered backbone to build and its keyword arguments."""
@@ -190,6 +200,11 @@ class LabelsConfig(_Strict):
 
     @model_validator(mode="after")
     def _fractions(self) -> LabelsConfig:
+        if self.classes is not None and len(set(self.classes)) < 2:
+            raise ValueError(
+                f"classes lists {len(set(self.classes))} distinct name(s); list at least two, e.g. "
+                "labels.classes='[rock, jazz]', or leave it null to take classes from labels.label_set"
+            )
         if self.val_fraction + self.test_fraction >= 0.9:
             raise ValueError(
                 f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:.2f} "
@@ -306,12 +321,13 @@ def _config_problem(error: Mapping[str, Any]) -> str:
     kind, message = error.get("type", ""), str(error.get("msg", ""))
     if kind == "extra_forbidden":
         return f"{key}: unknown key; configs/default.yaml lists every key"
-    message = message.removeprefix("Value error, ")
+    message = message.removeprefix("Value error, ").replace("Input should be", "should be")
     if kind == "missing":
         return f"{key}: missing"
     value = error.get("input")
-    shown = f" {value!r}" if isinstance(value, (str, int, float, bool)) or value is None else ""
-    return f"{key}{shown}: {message[:1].lower()}{message[1:]}"
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return f"{key} is {value!r}: {message[:1].lower()}{message[1:]}"
+    return f"{key}: {message}"
 
 
 def _yaml_problem(err: Exception) -> str:

@@ -169,6 +169,8 @@ def cases(root: Path) -> dict[str, Case]:
         "bad --set section": Case(["train", "-w", ws, "--set", "trian.epochs=3"], ["trian"]),
         "bad --set form": Case(["labels", "-w", ws, "--set", "epochs"], ["--set", "section.key=value"]),
         "bad --set value": Case(["labels", "-w", ws, "--set", "train.epochs=many"], ["train.epochs", "many"]),
+        "one class": Case(["labels", "-w", ws, "--set", "labels.classes=[a]"], ["labels.classes='[rock, jazz]'"]),
+        "f_min above f_max": Case(["labels", "-w", ws, "--set", "features.f_min=9000"], ["features.f_min", "9000"]),
         "bad config key": Case(["labels", "-w", ws, "-c", str(root / "bad-key.yaml")], ["train.epochz", "bad-key.yaml"]),
         "bad config value": Case(["labels", "-w", ws, "-c", str(root / "bad-type.yaml")], ["train.epochs", "bad-type.yaml"]),
         "bad config yaml": Case(["labels", "-w", ws, "-c", str(root / "bad-yaml.yaml")], ["bad-yaml.yaml", "line"]),

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from encore.exceptions import EncoreError
@@ -49,11 +50,11 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except EncoreError as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
             raise typer.Exit(1) from None
         except OSError as err:  # a missing file, a folder without write permission, a full disk
             where = f"{err.filename}: " if err.filename else ""
-            console.print(f"[bold red]error:[/] {where}{err.strerror or err}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(f'{where}{err.strerror or err}')}", highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
@@ -77,7 +78,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
 def report_skipped(path: str, reason: str, *, indent: str = "") -> None:
     """One line for a song that was skipped, naming the file once."""
     text = reason if str(reason).startswith(str(path)) else f"{path}: {reason}"
-    console.print(f"{indent}[yellow]skipped[/] {text}", highlight=False)
+    console.print(f"{indent}[yellow]skipped[/] {escape(text)}", highlight=False)
 
 
 def step(message: str) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from encore.cli.common import WorkspaceOption, console, handle_errors, progress_bar
+from encore.cli.common import WorkspaceOption, console, handle_errors, progress_bar, report_skipped
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
@@ -77,7 +77,7 @@ def predict_command(
     with progress_bar("predict", len(files)) as advance:
         for result in predict_files(predictor, files, progress=advance):
             if result.error is not None:
-                console.print(f"[yellow]skipped[/] {result.error}", highlight=False)
+                report_skipped(str(result.path), result.error)
                 failed.append(result.path)
                 continue
             row = result.row
