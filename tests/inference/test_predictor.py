@@ -95,7 +95,7 @@ def test_long_file_is_decoded_in_bounded_windows_with_the_same_result(tiny_run, 
 
 def test_too_long_audio_is_refused_before_decoding(tiny_run, song_files):
     predictor = Predictor.from_checkpoint(tiny_run)
-    with pytest.raises(ParameterError, match="max_seconds=2"):
+    with pytest.raises(ParameterError, match="over the limit of 2 s"):
         predictor.predict_source(song_files[1], max_seconds=2.0)
 
 
