@@ -286,6 +286,7 @@ def load_config(
             (the message gives the key's dotted path).
     """
     tree: dict[str, Any] = {}
+    lines: dict[tuple[str, ...], int] = {}
     if path is not None:
         file = Path(path)
         if not file.is_file():
@@ -300,6 +301,7 @@ def load_config(
                 f"not a {'list' if isinstance(loaded, list) else 'single value'}; see configs/default.yaml"
             )
         tree = loaded or {}
+        lines = _key_lines(file.read_text(encoding="utf-8"))
     items: list[tuple[list[str], Any]] = []
     if isinstance(overrides, Mapping):
         items = [(str(k).split("."), v) for k, v in overrides.items()]
@@ -307,17 +309,39 @@ def load_config(
         items = [_parse_override(o) for o in overrides]
     for key_path, value in items:
         _set_path(tree, key_path, value)
+        lines[tuple(key_path)] = 0  # an override set it, not the file
     try:
         return EncoreConfig.model_validate(tree)
     except ValidationError as err:
-        problems = "; ".join(_config_problem(e) for e in err.errors())
+        problems = "; ".join(_config_problem(e, lines) for e in err.errors())
         where = f" in {path}" if path is not None else ""
         raise ConfigError(f"invalid configuration{where}: {problems}") from err
 
 
-def _config_problem(error: Mapping[str, Any]) -> str:
-    """One validation error as ``key 'value': what is wrong``, in a config file's words."""
-    key = ".".join(str(p) for p in error["loc"])
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line (1-based) each key path of a YAML mapping is written on."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: Any, prefix: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    lines[(*prefix, str(key.value))] = key.start_mark.line + 1
+                    walk(value, (*prefix, str(key.value)))
+
+    try:
+        walk(yaml.compose(text), ())
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def _config_problem(error: Mapping[str, Any], lines: Mapping[tuple[str, ...], int] | None = None) -> str:
+    """One validation error as ``key is value (line N): what is wrong``, in a config file's words."""
+    loc = tuple(str(p) for p in error["loc"])
+    lines = lines or {}
+    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+    key = ".".join(loc) + (" (from --set)" if line == 0 else f" (line {line})" if line else "")
     kind, message = error.get("type", ""), str(error.get("msg", ""))
     if kind == "extra_forbidden":
         return f"{key}: unknown key; configs/default.yaml lists every key"
