@@ -29,7 +29,7 @@ def trained_ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("loop")
     truth = write_catalogue(root)
     ws, cfg = root / "ws", root / "config.yaml"
-    invoke("init", ws)
+    invoke("init", "-w", ws)
     invoke("import", root / "songs.csv", "-w", ws)
     invoke("feedback", "import", root / "events.csv", "-w", ws)
     invoke("labels", "-w", ws, "-c", cfg)
