@@ -203,6 +203,8 @@ def cases(root: Path) -> dict[str, Case]:
                                     importer=True),
         "unknown track summary": Case(["store", "summary", "t404", "-w", ws], ["t404"]),
         "zero min-listeners": Case(["labels", "show", "-w", ws, "--min-listeners", "0"], ["--min-listeners"], usage=True),
+        "resume a run that is not there": Case(["train", "-w", ws, "--resume", str(root / "nope")], ["nope", "known runs"]),
+        "no audio in a folder": Case(["predict", "tiny", str(root / "not-a-ws"), "-w", ws], ["no audio files", "not-a-ws"]),
         "init two workspaces": Case(["init", str(root / "a"), "-w", str(root / "b")], ["-w"]),
     }
 

@@ -35,7 +35,12 @@ def expand_paths(items: list[str]) -> list[Path]:
                 raise ParameterError(f"{item!r} is not a file, folder or matching glob")
             paths.extend(matches)
     seen: set[Path] = set()
-    return [p for p in paths if not (p in seen or seen.add(p))]
+    unique = [p for p in paths if not (p in seen or seen.add(p))]
+    if not unique:
+        raise ParameterError(
+            f"no audio files in {', '.join(items)} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})"
+        )
+    return unique
 
 
 def catalogue_ids(store: Any) -> dict[Path, str]:

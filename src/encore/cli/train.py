@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +32,7 @@ def train_command(
     model: Annotated[str, typer.Option(help="cnn or random_forest.")] = "cnn",
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name under runs/ (default: the model kind).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Resume this run folder from its last checkpoint.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Resume this run (folder or name under runs/) from its last checkpoint.")] = None,
     init_from: Annotated[
         Path | None, typer.Option(help="Transfer: start from this CNN run's backbone with new heads (train.init_from).")
     ] = None,
@@ -55,6 +56,8 @@ def train_command(
     from encore.train.runs import decode_manifest, train_run
 
     ws = Workspace.open(workspace)
+    if resume is not None and not resume.is_dir() and "LOCAL_RANK" not in os.environ:
+        resume = ws.resolve_run(resume)  # a name under runs/; a typo is not a new folder (torchrun ranks may create it)
     extra = [f"train.init_from={init_from}"] if init_from else []
     if freeze_backbone:
         extra.append("train.freeze_backbone=true")
