@@ -92,3 +92,25 @@ def test_bad_config_override_is_reported(tmp_path):
     result = runner.invoke(app, ["labels", "-w", str(tmp_path), "--set", "train.epochz=3"])
     assert result.exit_code == 1
     assert "train.epochz" in result.output
+
+
+def test_a_log_warning_is_one_unwrapped_line(capsys):
+    import logging
+
+    from encore.cli.common import setup_logging
+
+    setup_logging(0)
+    try:
+        message = "song.mp3: " + "a long explanation of what went wrong " * 5 + "[kept, with its brackets]"
+        logging.getLogger("encore.test").warning(message)
+        logging.getLogger("encore.test").info("not shown without -v")
+    finally:
+        logging.basicConfig(force=True, handlers=[logging.NullHandler()])
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"warning: {message}"]
+
+
+def test_demo_takes_the_workspace_option_and_hides_the_old_one():
+    result = runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200"})
+    assert "--workspace" in result.output and "-w" in result.output
+    assert "--out" not in result.output

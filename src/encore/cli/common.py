@@ -12,7 +12,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -33,12 +32,28 @@ SetOption = Annotated[
 ]
 
 
+class ConsoleHandler(logging.Handler):
+    """Log records as one unwrapped line each on stderr: ``warning: <message>``.
+
+    A log line is a message to the user like an error line, so it is not wrapped into a
+    column or stamped with a time; a long one runs on as the terminal folds it.
+    """
+
+    _STYLES = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red", "INFO": "cyan", "DEBUG": "dim"}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            style = self._STYLES.get(record.levelname, "")
+            label = record.levelname.lower()
+            console.print(f"[{style}]{label}:[/] {escape(self.format(record))}" if style else f"{label}: {escape(self.format(record))}",
+                          highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level, format="%(message)s", datefmt="[%X]",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True,
-    )
+    logging.basicConfig(level=level, format="%(message)s", handlers=[ConsoleHandler()], force=True)
 
 
 def handle_errors(func: F) -> F:
