@@ -133,3 +133,22 @@ def test_band_importance_rows_meet_and_the_report_names_them(tone_run):
         assert _importance_name(row) == row["band"]
         low, high = parse_range(row["band"])
         assert high == pytest.approx(parse_range(after["band"])[0])
+
+
+def test_numbers_of_small_neighbouring_boxes_do_not_overlap():
+    exp = explanation(n_mels=32, n_bands=32, segments=[])
+    edges = exp.band_edges_hz
+    exp.segments = [  # four one-band cells stacked and side by side
+        {"start_s": t0, "end_s": t0 + 0.0625, "f_low_hz": round(edges[row, 0], 1), "f_high_hz": round(edges[row, 1], 1),
+         "share": 0.1}
+        for t0, row in ((1.0, 10), (1.0, 11), (1.0625, 10), (1.0625, 11))
+    ]
+    fig = draw_explanation(exp)
+    renderer = render(fig)
+    bottom = fig.axes[1]
+    numbers = [t for t in bottom.texts if t.get_gid() != "segment-list"]
+    boxes = [t.get_window_extent(renderer) for t in numbers]
+    assert len(boxes) == 4
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), "two box numbers print over each other"

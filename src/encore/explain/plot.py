@@ -93,13 +93,18 @@ def draw_explanation(explanation: SongExplanation) -> Figure:
     bottom.imshow(overlay, origin="lower", aspect="auto", extent=extent)
     edges = explanation.band_edges_hz
     lines = ["top segments", "(share of the positive", " attribution)", ""]
+    box = bottom.get_position()  # axes size in points, to fit each number inside its box
+    points_per_row = box.height * fig.get_figheight() * 72.0 / n_mels
+    points_per_second = box.width * fig.get_figwidth() * 72.0 / (extent[1] - extent[0])
     for rank, seg in enumerate(explanation.segments, start=1):
         low, high = _segment_rows(edges, seg, n_mels)
         bottom.add_patch(Rectangle((seg["start_s"], low - 0.5), seg["end_s"] - seg["start_s"], high - low + 1,
                                    fill=False, edgecolor="#00e5ff", linewidth=1.4))
-        bottom.text((seg["start_s"] + seg["end_s"]) / 2.0, (low + high) / 2.0, str(rank), color="white", fontsize=8,
-                    fontweight="bold", ha="center", va="center", clip_on=True,
-                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "black", "alpha": 0.6, "linewidth": 0})
+        fontsize = min(8.0, 0.75 * (high - low + 1) * points_per_row,
+                       0.9 * (seg["end_s"] - seg["start_s"]) * points_per_second / len(str(rank)))
+        bottom.text((seg["start_s"] + seg["end_s"]) / 2.0, (low + high) / 2.0, str(rank), color="white",
+                    fontsize=max(fontsize, 4.0), fontweight="bold", ha="center", va="center", clip_on=True,
+                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "black", "alpha": 0.6, "linewidth": 0})
         lines.append(f"{rank}  {seg['share']:6.1%}  {seg['start_s']:.2f}-{seg['end_s']:.2f} s")
         lines.append(f"   {format_hz_range(seg['f_low_hz'], seg['f_high_hz'])}")
     if not explanation.segments:
