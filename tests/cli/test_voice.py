@@ -138,6 +138,10 @@ def ws(tmp_path_factory):
     (root / "bad-type.yaml").write_text("train:\n  epochs: many\n", encoding="utf-8")
     (root / "bad-yaml.yaml").write_text("train: [unclosed\n", encoding="utf-8")
     (root / "list.yaml").write_text("- a\n- b\n", encoding="utf-8")
+    (root / "no-split.csv").write_text("track_id,path,artist,label\nt1,good.wav,a,rock\n", encoding="utf-8")
+    (root / "no-split.json").write_text('{"label_names": ["rock", "jazz"]}', encoding="utf-8")
+    (root / "bad-sidecar.csv").write_text("track_id,path,artist,label,split\nt1,good.wav,a,rock,train\n", encoding="utf-8")
+    (root / "bad-sidecar.json").write_text("{not json", encoding="utf-8")
     (root / "not-a-ws").mkdir()
     (root / "bad-settings").mkdir()
     (root / "bad-settings" / "encore.yaml").write_text("store: nowhere\n", encoding="utf-8")
@@ -177,6 +181,10 @@ def cases(root: Path) -> dict[str, Case]:
         "config not a mapping": Case(["labels", "-w", ws, "-c", str(root / "list.yaml")], ["list.yaml"]),
         "missing config": Case(["labels", "-w", ws, "-c", str(root / "gone.yaml")], ["gone.yaml"]),
         "no manifest yet": Case(["train", "-w", ws], ["encore labels"]),
+        "manifest without split": Case(["train", "-w", ws, "--manifest", str(root / "no-split.csv")],
+                                       ["no-split.csv", "split", "encore labels"]),
+        "damaged manifest sidecar": Case(["train", "-w", ws, "--manifest", str(root / "bad-sidecar.csv")],
+                                         ["bad-sidecar.json", "encore labels"]),
         "bad split": Case(["evaluate", "tiny", "-w", ws, "--split", "train"], ["--split"]),
         "bad n-boot": Case(["evaluate", "tiny", "-w", ws, "--n-boot", "0"], ["--n-boot"], usage=True),
         "compare one run": Case(["compare", "tiny", "-w", ws], ["two runs", "encore evaluate"]),
