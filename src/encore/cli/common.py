@@ -43,10 +43,9 @@ class ConsoleHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            style = self._STYLES.get(record.levelname, "")
+            style = self._STYLES.get(record.levelname, "default")
             label = record.levelname.lower()
-            console.print(f"[{style}]{label}:[/] {escape(self.format(record))}" if style else f"{label}: {escape(self.format(record))}",
-                          highlight=False, soft_wrap=True)
+            console.print(f"[{style}]{label}:[/] {escape(self.format(record))}", highlight=False, soft_wrap=True)
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
 
