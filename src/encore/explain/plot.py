@@ -19,9 +19,7 @@ _MAX_RANGE_LABELS = 16
 
 
 def format_hz_range(low: float, high: float) -> str:
-    """``"418-789 Hz"``; kHz above 10 kHz (``"10.2-13.1 kHz"``) so labels stay short."""
-    if high >= 10_000:
-        return f"{low / 1000:.1f}-{high / 1000:.1f} kHz"
+    """``"418-789 Hz"``: whole hertz, so a band's upper edge reads exactly as the next one's lower edge."""
     return f"{low:.0f}-{high:.0f} Hz"
 
 
