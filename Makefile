@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/encore demo --out $(DEMO_OUT)
+	$(BIN)/encore demo -w $(DEMO_OUT)
 
 # pytest exit 5 means "no tests ran": treat it as a failure, not a pass.
 test: $(STAMP)

@@ -48,6 +48,16 @@ class FeatureConfig(_Strict):
     f_max: float | None = 8000.0
     top_db: float | None = None
 
+    @model_validator(mode="after")
+    def _band(self) -> FeatureConfig:
+        upper = self.f_max if self.f_max is not None else self.sample_rate / 2
+        if self.f_min >= upper:
+            raise ValueError(
+                f"f_min {self.f_min:g} Hz must lie below f_max {upper:g} Hz (null f_max: half of sample_rate); "
+                "lower features.f_min or raise features.f_max"
+            )
+        return self
+
 
 class ModelConfig(_Strict):
     """Which registered backbone to build and its keyword arguments."""
@@ -200,6 +210,11 @@ class LabelsConfig(_Strict):
 
     @model_validator(mode="after")
     def _fractions(self) -> LabelsConfig:
+        if self.classes is not None and len(set(self.classes)) < 2:
+            raise ValueError(
+                f"classes lists {len(set(self.classes))} distinct name(s); list at least two, e.g. "
+                "labels.classes='[rock, jazz]', or leave it null to take classes from labels.label_set"
+            )
         if self.val_fraction + self.test_fraction >= 0.9:
             raise ValueError(
                 f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:.2f} "
@@ -245,11 +260,11 @@ class EncoreConfig(_Strict):
 
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like section.key=value, e.g. train.epochs=5")
+        raise ConfigError(f"--set {item!r} must look like section.key=value, e.g. --set train.epochs=5")
     key, raw = item.split("=", 1)
     path = [p for p in key.strip().split(".") if p]
     if not path:
-        raise ConfigError(f"override {item!r} has an empty key; write section.key=value")
+        raise ConfigError(f"--set {item!r} has an empty key; write section.key=value, e.g. --set train.epochs=5")
     return path, yaml.safe_load(raw)
 
 
@@ -258,7 +273,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
     for part in path[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"cannot set {'.'.join(path)}: {part} is not a section")
+            raise ConfigError(f"cannot set {'.'.join(path)}: {part} is a value, not a section with keys")
         node = child
     node[path[-1]] = value
 
@@ -281,6 +296,7 @@ def load_config(
             (the message gives the key's dotted path).
     """
     tree: dict[str, Any] = {}
+    lines: dict[tuple[str, ...], int] = {}
     if path is not None:
         file = Path(path)
         if not file.is_file():
@@ -288,10 +304,14 @@ def load_config(
         try:
             loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
-            raise ConfigError(f"config file {str(file)!r} is not valid YAML: {err}") from err
+            raise ConfigError(f"config file {str(file)!r} is not valid YAML: {_yaml_problem(err)}") from err
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {str(file)!r} must hold a mapping of sections, got {type(loaded).__name__}")
+            raise ConfigError(
+                f"config file {str(file)!r} must hold sections of keys (train:, model:, ...), "
+                f"not a {'list' if isinstance(loaded, list) else 'single value'}; see configs/default.yaml"
+            )
         tree = loaded or {}
+        lines = _key_lines(file.read_text(encoding="utf-8"))
     items: list[tuple[list[str], Any]] = []
     if isinstance(overrides, Mapping):
         items = [(str(k).split("."), v) for k, v in overrides.items()]
@@ -299,14 +319,58 @@ def load_config(
         items = [_parse_override(o) for o in overrides]
     for key_path, value in items:
         _set_path(tree, key_path, value)
+        lines[tuple(key_path)] = 0  # an override set it, not the file
     try:
         return EncoreConfig.model_validate(tree)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
+        problems = "; ".join(_config_problem(e, lines) for e in err.errors())
         where = f" in {path}" if path is not None else ""
         raise ConfigError(f"invalid configuration{where}: {problems}") from err
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line (1-based) each key path of a YAML mapping is written on."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: Any, prefix: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    lines[(*prefix, str(key.value))] = key.start_mark.line + 1
+                    walk(value, (*prefix, str(key.value)))
+
+    try:
+        walk(yaml.compose(text), ())
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def _config_problem(error: Mapping[str, Any], lines: Mapping[tuple[str, ...], int] | None = None) -> str:
+    """One validation error as ``key is value (line N): what is wrong``, in a config file's words."""
+    loc = tuple(str(p) for p in error["loc"])
+    lines = lines or {}
+    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+    key = ".".join(loc) + (" (from --set)" if line == 0 else f" (line {line})" if line else "")
+    kind, message = error.get("type", ""), str(error.get("msg", ""))
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key; configs/default.yaml lists every key"
+    message = message.removeprefix("Value error, ").replace("Input should be", "should be")
+    if kind == "missing":
+        return f"{key}: missing"
+    value = error.get("input")
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return f"{key} is {value!r}: {message[:1].lower()}{message[1:]}"
+    return f"{key}: {message}"
+
+
+def _yaml_problem(err: Exception) -> str:
+    """A YAML parse error as ``line L, column C: problem``."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    if mark is None:
+        return str(problem)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def save_config(config: EncoreConfig, path: str | os.PathLike) -> Path:

@@ -74,7 +74,7 @@ class Workspace:
             return named
         known = sorted(p.name for p in self.runs_dir.glob("*") if p.is_dir()) if self.runs_dir.exists() else []
         raise WorkspaceError(
-            f"run {str(run)!r} not found as a folder or under {self.runs_dir}; known runs: {known or 'none'}"
+            f"run {str(run)!r} not found as a folder or under {self.runs_dir}; known runs: {', '.join(known) or 'none'}"
         )
 
     @classmethod
@@ -107,7 +107,7 @@ class Workspace:
         if not settings_path.is_file():
             raise WorkspaceError(
                 f"{root} is not an encore workspace (no {SETTINGS_FILE}); "
-                f"create one with `encore init {root}` or pass --workspace"
+                f"create one with `encore init -w {root}`, or point -w/--workspace (or $ENCORE_WORKSPACE) at one"
             )
         settings = yaml.safe_load(settings_path.read_text(encoding="utf-8")) or {}
         url = settings.get("store_url")

@@ -36,7 +36,7 @@ def _decode_or_report(data: bytes) -> None:
     try:
         waveform = load_audio(data, sample_rate=16000)
     except AudioDecodeError as err:
-        assert "<bytes>" in str(err)
+        assert "no file name given" in str(err)
     else:
         assert waveform.dtype == np.float32 and waveform.ndim == 1
 

@@ -59,9 +59,9 @@ def test_stream_errors(files, tmp_path):
     (tmp_path / "text.flac").write_text("not audio at all\n" * 50)
     with pytest.raises(AudioDecodeError, match=r"text\.flac.*not a recognised"):
         stream_audio(tmp_path / "text.flac", sample_rate=16000)
-    with pytest.raises(AudioDecodeError, match=r"offset=9\.0 s is beyond the end"):
+    with pytest.raises(AudioDecodeError, match=r"starts at 9\.0 s, beyond the end"):
         list(stream_audio(files["flac"], sample_rate=16000, offset=9.0))
-    with pytest.raises(AudioDecodeError, match=r"offset=9\.0 s is beyond the end"):
+    with pytest.raises(AudioDecodeError, match=r"starts at 9\.0 s, beyond the end"):
         list(stream_audio(files["mp3"], sample_rate=16000, offset=9.0))
 
 

@@ -21,13 +21,63 @@ def test_every_command_explains_itself(command):
     assert "Usage" in result.output and len(result.output.splitlines()) > 5
 
 
+def _is_workspace(folder):
+    return (folder / "encore.yaml").is_file() and (folder / "encore.sqlite").is_file() and (folder / "runs").is_dir()
+
+
 def test_init_creates_a_workspace_and_reopening_is_harmless(tmp_path):
     for _ in range(2):
-        result = runner.invoke(app, ["init", str(tmp_path / "ws")])
+        result = runner.invoke(app, ["init", "-w", str(tmp_path / "ws")])
         assert result.exit_code == 0, result.output
-    assert (tmp_path / "ws" / "encore.yaml").is_file()
-    assert (tmp_path / "ws" / "encore.sqlite").is_file()
-    assert (tmp_path / "ws" / "runs").is_dir() and (tmp_path / "ws" / "cache").is_dir()
+    assert _is_workspace(tmp_path / "ws") and (tmp_path / "ws" / "cache").is_dir()
+    assert "deprecated" not in result.output
+
+
+def test_init_alone_makes_the_current_folder_a_workspace(tmp_path, monkeypatch):
+    monkeypatch.delenv("ENCORE_WORKSPACE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert _is_workspace(tmp_path)
+    assert runner.invoke(app, ["labels", "show"]).exit_code == 0  # and every command then finds it
+
+
+def test_init_alone_follows_encore_workspace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ENCORE_WORKSPACE", str(tmp_path / "from-env"))
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert _is_workspace(tmp_path / "from-env") and not (tmp_path / "encore.yaml").exists()
+    assert runner.invoke(app, ["store", "current"]).exit_code == 0
+
+
+def test_the_old_positional_init_still_works_with_a_note_on_stderr(tmp_path):
+    result = runner.invoke(app, ["init", str(tmp_path / "old")])
+    assert result.exit_code == 0, result.output
+    assert _is_workspace(tmp_path / "old")
+    assert "deprecated" in result.stderr and "encore init -w" in result.stderr
+    assert "deprecated" not in result.stdout
+
+
+def test_init_refuses_two_different_workspaces(tmp_path):
+    result = runner.invoke(app, ["init", str(tmp_path / "a"), "-w", str(tmp_path / "b")])
+    assert result.exit_code == 1
+    assert "-w" in result.output and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_every_command_takes_the_workspace_option():
+    import typer.main
+
+    def leaves(command, prefix):
+        subs = getattr(command, "commands", None)
+        if not subs:
+            yield prefix, command
+        for name, sub in (subs or {}).items():
+            yield from leaves(sub, [*prefix, name])
+
+    for path, command in leaves(typer.main.get_command(app), []):
+        options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert {"-w", "--workspace"} <= options, f"encore {' '.join(path)} lacks -w/--workspace"
 
 
 def test_not_a_workspace_is_one_clear_line_and_exit_1(tmp_path):
@@ -38,7 +88,29 @@ def test_not_a_workspace_is_one_clear_line_and_exit_1(tmp_path):
 
 
 def test_bad_config_override_is_reported(tmp_path):
-    runner.invoke(app, ["init", str(tmp_path)])
+    runner.invoke(app, ["init", "-w", str(tmp_path)])
     result = runner.invoke(app, ["labels", "-w", str(tmp_path), "--set", "train.epochz=3"])
     assert result.exit_code == 1
     assert "train.epochz" in result.output
+
+
+def test_a_log_warning_is_one_unwrapped_line(capsys):
+    import logging
+
+    from encore.cli.common import setup_logging
+
+    setup_logging(0)
+    try:
+        message = "song.mp3: " + "a long explanation of what went wrong " * 5 + "[kept, with its brackets]"
+        logging.getLogger("encore.test").warning(message)
+        logging.getLogger("encore.test").info("not shown without -v")
+    finally:
+        logging.basicConfig(force=True, handlers=[logging.NullHandler()])
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"warning: {message}"]
+
+
+def test_demo_takes_the_workspace_option_and_hides_the_old_one():
+    result = runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200"})
+    assert "--workspace" in result.output and "-w" in result.output
+    assert "--out" not in result.output

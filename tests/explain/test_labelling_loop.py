@@ -29,7 +29,7 @@ def trained_ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("loop")
     truth = write_catalogue(root)
     ws, cfg = root / "ws", root / "config.yaml"
-    invoke("init", ws)
+    invoke("init", "-w", ws)
     invoke("import", root / "songs.csv", "-w", ws)
     invoke("feedback", "import", root / "events.csv", "-w", ws)
     invoke("labels", "-w", ws, "-c", cfg)
@@ -79,12 +79,14 @@ def test_explain_cli_writes_png_and_segments(trained_ws, tmp_path):
     root, ws, _, truth = trained_ws
     song = root / "songs" / f"{next(iter(truth))}.wav"
     output = invoke("explain", "before", song, "-w", ws, "--out", tmp_path, "--segments", "4", "--bands", "4")
-    assert "explanation" in output
+    assert f"wrote {tmp_path / 'explanation.json'}" in output
     data = json.loads((tmp_path / "explanation.json").read_text())
     kinds = {e["kind"] for e in data["explanations"]}
     assert kinds == {"class", "score"}  # the top class and the appeal score
     for e in data["explanations"]:
         assert (tmp_path / e["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"wrote {e['png']}" in output  # every PNG is named, with a summary of its top segments
+        assert f"{e['kind']} '{e['target']}' = " in output and "1. " in output
         shares = [s["share"] for s in e["segments"]]
         assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0001
         assert all(0 <= s["start_s"] < s["end_s"] <= 2.0 and s["f_low_hz"] < s["f_high_hz"] for s in e["segments"])

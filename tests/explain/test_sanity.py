@@ -56,9 +56,9 @@ def test_explanation_outputs_and_errors(tone_run):
     assert explanation.to_png()[:8] == b"\x89PNG\r\n\x1a\n"
     top = explain_waveform(predictor, song)  # None: the top predicted class
     assert top.kind == "class" and top.target == "tone" and top.value > 0.5
-    with pytest.raises(ParameterError, match="target='jazz'"):
+    with pytest.raises(ParameterError, match="--target 'jazz'"):
         explain_waveform(predictor, song, target="jazz")
-    with pytest.raises(ParameterError, match="method='saliency'"):
+    with pytest.raises(ParameterError, match="--method 'saliency'"):
         explain_waveform(predictor, song, method="saliency")
     with pytest.raises(ParameterError, match="waveform has shape"):
         explain_waveform(predictor, np.zeros((2, 100), np.float32))

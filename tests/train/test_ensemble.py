@@ -109,7 +109,7 @@ def test_an_ensemble_trains_saves_and_serves_through_every_backend(tmp_path):
 def test_transfer_needs_the_same_number_of_members(tmp_path):
     manifest, waveforms = make_toy()
     source = fit(manifest, waveforms, toy_config(**{"train.epochs": 1}), tmp_path / "src")
-    with pytest.raises(ParameterError, match="n_members=1 but this run asks for 2"):
+    with pytest.raises(ParameterError, match="model.members 1 but this run asks for 2"):
         fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "model.members": 2, "train.init_from": str(source.run_dir)}),
             tmp_path / "dst")
 

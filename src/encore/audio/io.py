@@ -26,6 +26,7 @@ from encore.audio.sources import (
     AudioSource,
     NotReadable,
     Source,
+    decoder_reason,
     check_sample_rate,
     check_window,
     downmix,
@@ -42,8 +43,16 @@ _TRUNCATION_TOLERANCE_FRACTION = 0.02
 
 
 def soundfile_reason(exc: Exception) -> str:
-    """libsndfile's own reason ("Format not recognised."), without the handle's repr."""
-    return str(getattr(exc, "error_string", None) or exc)
+    """libsndfile's own reason ("Format not recognised"), without the handle's repr.
+
+    Its "File does not exist or is not a regular file" also comes for an existing file
+    whose MP3 frames it cannot parse; every caller has checked the file exists, so that
+    reads as what it means there.
+    """
+    text = str(getattr(exc, "error_string", None) or exc).rstrip(". ")
+    if text.startswith("File does not exist or is not a regular file"):
+        return "format not recognised"
+    return text
 
 
 def open_soundfile(src: Source) -> soundfile.SoundFile:
@@ -85,11 +94,11 @@ def _read_soundfile(src: Source, offset: float, duration: float | None) -> tuple
         start = int(round(offset * native_rate))
         if start >= total:
             raise AudioDecodeError(
-                f"{src.name}: offset={offset} s is beyond the end of the audio "
+                f"{src.name}: the window starts at {offset} s, beyond the end of the audio "
                 f"({total / native_rate:.3f} s); use a smaller offset"
             )
         if handle.format == "MP3" and start > 0:
-            raise NotReadable("MP3 windows are read with PyAV (libsndfile mis-seeks in VBR MP3)")
+            raise NotReadable("MP3 windows are read with FFmpeg here (libsndfile mis-seeks in VBR MP3)")
         n_frames = -1 if duration is None else max(1, int(round(duration * native_rate)))
         try:
             if start > 0:
@@ -116,8 +125,8 @@ def _decode(src: Source, offset: float, duration: float | None) -> tuple[np.ndar
     """Try soundfile, then PyAV; raise AudioDecodeError naming both reasons."""
     src.check_not_empty()
     decoders: list[tuple[str, Callable[[Source, float, float | None], tuple[np.ndarray, int]]]] = [
-        ("soundfile", _read_soundfile),
-        ("PyAV", read_pyav),
+        ("libsndfile", _read_soundfile),
+        ("FFmpeg", read_pyav),
     ]
     reasons = []
     for name, decoder in decoders:
@@ -125,7 +134,7 @@ def _decode(src: Source, offset: float, duration: float | None) -> tuple[np.ndar
             return decoder(src, offset, duration)
         except NotReadable as exc:
             logger.debug("%s: %s cannot read it: %s", src.name, name, exc)
-            reasons.append(f"{name}: {exc}")
+            reasons.append(f"{name}: {decoder_reason(exc, src.name)}")
     raise AudioDecodeError(
         f"{src.name}: not a recognised or supported audio format ({'; '.join(reasons)}); {CONVERT_HINT}"
     )
@@ -139,6 +148,7 @@ def load_audio(
     offset: float = 0.0,
     duration: float | None = None,
     checks: AudioChecks | None = None,
+    name: str | None = None,
 ) -> np.ndarray:
     """Decode audio into a float32 waveform at ``sample_rate``.
 
@@ -157,6 +167,8 @@ def load_audio(
             running past the end is simply shorter.
         checks: Silence and minimum-length checks on the result, raising or warning as
             they say; ``None`` runs none.
+        name: What messages call the audio (an upload's file name); default the path,
+            a file object's ``name``, or "audio data (no file name given)" for bytes.
 
     Returns:
         float32 waveform in [-1, 1] (decoded full scale), shape ``(n_samples,)`` if
@@ -166,7 +178,7 @@ def load_audio(
         ParameterError: ``sample_rate``, ``offset`` or ``duration`` is out of range.
         AudioDecodeError: The file is missing, empty, truncated, not audio (or an
             unsupported codec), has no samples, ``offset`` is past its end, or a check
-            failed. The message names the file (``"<bytes>"`` for a buffer) and the reason.
+            failed. The message names the file (or ``name``) and the reason.
 
     Example:
         >>> waveform = load_audio("song.mp3", sample_rate=16000, offset=30.0, duration=10.0)
@@ -175,7 +187,7 @@ def load_audio(
     """
     check_sample_rate(sample_rate)
     check_window(offset, duration)
-    src = Source(source)
+    src = Source(source, name=name)
     frames, native_rate = _decode(src, float(offset), None if duration is None else float(duration))
     if mono:
         frames = downmix(frames)
@@ -187,11 +199,12 @@ def load_audio(
     return waveform
 
 
-def audio_duration(source: AudioSource) -> float:
+def audio_duration(source: AudioSource, *, name: str | None = None) -> float:
     """Duration of the audio in seconds, read from the header where possible.
 
     Args:
         source: Path, bytes-like buffer, or seekable binary file object.
+        name: What messages call the audio (an upload's file name), as in :func:`load_audio`.
 
     Returns:
         Duration in seconds at the file's own sample rate.
@@ -199,18 +212,18 @@ def audio_duration(source: AudioSource) -> float:
     Raises:
         AudioDecodeError: The source is missing, empty or not readable audio.
     """
-    src = Source(source)
+    src = Source(source, name=name)
     src.check_not_empty()
     reasons = []
     try:
         info = soundfile.info(src.open())
         if info.frames > 0 and info.samplerate > 0:
             return info.frames / info.samplerate
-        reasons.append("soundfile: no frames in the header")
+        reasons.append("libsndfile: no frames in the header")
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        reasons.append(f"soundfile: {soundfile_reason(exc)}")
+        reasons.append(f"libsndfile: {soundfile_reason(exc)}")
     try:
         return pyav_duration(src)
     except NotReadable as exc:
-        reasons.append(f"PyAV: {exc}")
+        reasons.append(f"FFmpeg: {decoder_reason(exc, src.name)}")
     raise AudioDecodeError(f"{src.name}: cannot read a duration ({'; '.join(reasons)}); {CONVERT_HINT}")

@@ -135,7 +135,7 @@ def _pieces(
         if offset > 0:
             length = f" ({position / native_rate:.3f} s)" if position else ""
             raise AudioDecodeError(
-                f"{src.name}: offset={offset} s is beyond the end of the audio{length}; use a smaller offset"
+                f"{src.name}: the window starts at {offset} s, beyond the end of the audio{length}; use a smaller offset"
             )
         raise AudioDecodeError(f"{src.name}: audio has zero length (no samples)")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -23,6 +24,23 @@ CONVERT_HINT = (
     "convert it to WAV or FLAC (for example `ffmpeg -i <input> output.flac`), "
     "or check that the file really is audio"
 )
+
+
+UNNAMED = "audio data (no file name given)"
+"""How messages name a buffer that came without a name (pass ``name=`` to say which upload it was)."""
+
+
+def decoder_reason(exc: BaseException, name: str) -> str:
+    """A decoder's own reason, without an errno or the file name it repeats.
+
+    ``"[Errno 1094995529] Invalid data found when processing input: 'x.mp3'"`` becomes
+    ``"Invalid data found when processing input"``.
+    """
+    text = str(getattr(exc, "error_string", None) or exc).strip()
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
+    for shown in (f": {name!r}", f": '{name}'", f": {name}"):
+        text = text.removesuffix(shown)
+    return text.rstrip(". ") or type(exc).__name__
 
 
 class NotReadable(Exception):
@@ -39,7 +57,7 @@ class Source:
         ParameterError: ``source`` is none of those.
     """
 
-    def __init__(self, source: AudioSource) -> None:
+    def __init__(self, source: AudioSource, name: str | None = None) -> None:
         self.path: str | None = None
         self.data: bytes | None = None
         self.fileobj: BinaryIO | None = None
@@ -49,7 +67,7 @@ class Source:
             self.name = self.path
         elif isinstance(source, (bytes, bytearray, memoryview)):
             self.data = bytes(source)
-            self.name = "<bytes>"
+            self.name = UNNAMED
         elif hasattr(source, "read"):
             self.name = str(getattr(source, "name", None) or "<stream>")
             seekable = getattr(source, "seekable", None)
@@ -60,9 +78,11 @@ class Source:
                 self.data = source.read()
         else:
             raise ParameterError(
-                f"source of type {type(source).__name__} is not supported; pass a path, "
+                f"cannot read audio from a {type(source).__name__}; pass a path, "
                 "bytes, or a binary file object"
             )
+        if name:
+            self.name = str(name)
 
     def check_not_empty(self) -> None:
         """Raise AudioDecodeError for a missing, non-regular or zero-byte source."""

@@ -22,7 +22,15 @@ import soxr
 
 from encore.audio.io import open_soundfile, soundfile_reason
 from encore.audio.pyav import iter_pyav_window
-from encore.audio.sources import CONVERT_HINT, AudioSource, NotReadable, Source, check_sample_rate, check_window
+from encore.audio.sources import (
+    CONVERT_HINT,
+    AudioSource,
+    NotReadable,
+    Source,
+    check_sample_rate,
+    check_window,
+    decoder_reason,
+)
 from encore.exceptions import AudioDecodeError, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -38,7 +46,7 @@ def _soundfile_pieces(
         start = int(round(offset * handle.samplerate))
         if start >= handle.frames:
             raise AudioDecodeError(
-                f"{src.name}: offset={offset} s is beyond the end of the audio "
+                f"{src.name}: the window starts at {offset} s, beyond the end of the audio "
                 f"({handle.frames / handle.samplerate:.3f} s); use a smaller offset"
             )
         remaining = -1 if duration is None else max(1, int(round(duration * handle.samplerate)))
@@ -69,15 +77,15 @@ def _open_pieces(
         handle = open_soundfile(src)
         if handle.format == "MP3":  # libsndfile's MP3 reads go wrong after the first one stops mid-stream
             handle.close()
-            raise NotReadable("MP3 is streamed with PyAV (libsndfile's partial MP3 reads are wrong)")
+            raise NotReadable("MP3 is streamed with FFmpeg here (libsndfile's partial MP3 reads are wrong)")
         block_frames = max(1, int(block_seconds * handle.samplerate))
         return handle.samplerate, _soundfile_pieces(handle, src, offset, duration, block_frames)
     except NotReadable as exc:
-        reasons.append(f"soundfile: {exc}")
+        reasons.append(f"libsndfile: {exc}")
     try:
         native_rate, pieces = iter_pyav_window(src, offset, duration)
     except NotReadable as exc:
-        reasons.append(f"PyAV: {exc}")
+        reasons.append(f"FFmpeg: {decoder_reason(exc, src.name)}")
         raise AudioDecodeError(
             f"{src.name}: not a recognised or supported audio format ({'; '.join(reasons)}); {CONVERT_HINT}"
         ) from exc
@@ -110,7 +118,9 @@ def _blocks(
                 n_out += block_samples
                 yield take(block_samples)
     except NotReadable as exc:  # PyAV decoded nothing at all
-        raise AudioDecodeError(f"{src.name}: not a recognised or supported audio format (PyAV: {exc}); {CONVERT_HINT}") from exc
+        raise AudioDecodeError(
+            f"{src.name}: not a recognised or supported audio format (FFmpeg: {decoder_reason(exc, src.name)}); {CONVERT_HINT}"
+        ) from exc
     if resampler is not None:
         tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
         if tail.size:

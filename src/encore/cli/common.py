@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from encore.exceptions import EncoreError
@@ -36,23 +36,43 @@ SetOption = Annotated[
 ]
 
 
+class ConsoleHandler(logging.Handler):
+    """Log records as one unwrapped line each on stderr: ``warning: <message>``.
+
+    A log line is a message to the user like an error line, so it is not wrapped into a
+    column or stamped with a time; a long one runs on as the terminal folds it.
+    """
+
+    _STYLES = {"WARNING": "yellow", "ERROR": "bold red", "CRITICAL": "bold red", "INFO": "cyan", "DEBUG": "dim"}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            style = self._STYLES.get(record.levelname, "default")
+            label = record.levelname.lower()
+            console.print(f"[{style}]{label}:[/] {escape(self.format(record))}", highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(
-        level=level, format="%(message)s", datefmt="[%X]",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True,
-    )
+    logging.basicConfig(level=level, format="%(message)s", handlers=[ConsoleHandler()], force=True)
 
 
 def handle_errors(func: F) -> F:
-    """Turn encore's own errors into one red line on stderr and exit status 1."""
+    """Turn encore's own errors, and a file the system cannot open or write, into one red
+    line on stderr and exit status 1."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except EncoreError as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+            raise typer.Exit(1) from None
+        except OSError as err:  # a missing file, a folder without write permission, a full disk
+            where = f"{err.filename}: " if err.filename else ""
+            console.print(f"[bold red]error:[/] {escape(f'{where}{err.strerror or err}')}", highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
@@ -71,6 +91,12 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)
+
+
+def report_skipped(path: str, reason: str, *, indent: str = "") -> None:
+    """One line for a song that was skipped, naming the file once."""
+    text = reason if str(reason).startswith(str(path)) else f"{path}: {reason}"
+    console.print(f"{indent}[yellow]skipped[/] {escape(text)}", highlight=False)
 
 
 def step(message: str) -> None:

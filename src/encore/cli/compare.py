@@ -11,14 +11,8 @@ from typing import Annotated
 
 import typer
 
-from encore.cli.common import WorkspaceOption, handle_errors, out, step
-from encore.cli.evaluate import comparisons_table
-from encore.data.manifest import Manifest
-from encore.evaluate.compare import compare_results
-from encore.evaluate.report import write_report
-from encore.evaluate.runs import evaluate_run
+from encore.cli.common import DeviceOption, WorkspaceOption, handle_errors, out, step
 from encore.exceptions import ParameterError
-from encore.workspace import Workspace
 
 
 @handle_errors
@@ -28,7 +22,8 @@ def compare_command(
     manifest: Annotated[Path | None, typer.Option(help="Judge every run on this manifest (same classes) instead of each run's own.")] = None,
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/compare).")] = None,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 1000,
+    device: DeviceOption = "auto",
 ) -> None:
     """Compare runs: CNN against forest, before against after retraining, or two taxonomies.
 
@@ -40,13 +35,22 @@ def compare_command(
     """
     if len(runs) < 2:
         raise ParameterError(f"compare needs at least two runs, got {len(runs)}; for one run use `encore evaluate`")
+    from encore.cli.evaluate import check_split, comparisons_table
+    from encore.data.manifest import Manifest
+    from encore.evaluate.compare import compare_results
+    from encore.evaluate.report import write_report
+    from encore.evaluate.runs import evaluate_run
+    from encore.workspace import Workspace
+
+    check_split(split)
     ws = Workspace.open(workspace)
     run_dirs = [ws.resolve_run(r) for r in runs]
     results = []
     for run_dir in run_dirs:
         step(f"evaluating {run_dir.name} on the {split} split")
         results.append(evaluate_run(
-            run_dir, split=split, cache_dir=ws.cache_dir, n_boot=n_boot, manifest_path=manifest, importance=False
+            run_dir, split=split, cache_dir=ws.cache_dir, n_boot=n_boot, manifest_path=manifest, importance=False,
+            device=device,
         ))
     names = [r["name"] for r in results]
     if len(set(names)) < len(names):  # runs from different workspaces may share a folder name

@@ -8,25 +8,33 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from encore.cli.common import SetOption, handle_errors, out, progress_bar, step
-from encore.cli.evaluate import fmt
-from encore.demo.run import DemoSize, run_demo
+from encore.cli.common import SetOption, console, handle_errors, out, progress_bar, step
 
 
 @handle_errors
 def demo_command(
-    out_dir: Annotated[Path, typer.Option("--out", help="Workspace folder for the demo.")] = Path("demo-workspace"),
+    workspace: Annotated[
+        Path, typer.Option("--workspace", "-w", help="Workspace folder the demo creates and fills (default: a new folder, not the current one).")
+    ] = Path("demo-workspace"),
     artists_per_style: Annotated[int, typer.Option(help="Synthetic artists per style.")] = 6,
     songs_per_artist: Annotated[int, typer.Option(help="Songs per artist.")] = 4,
     duration: Annotated[float, typer.Option(help="Song length in seconds.")] = 12.0,
     listeners: Annotated[int, typer.Option(help="Simulated listeners.")] = 80,
     seed: Annotated[int, typer.Option(help="Seed of the generated songs and feedback.")] = 0,
     set: SetOption = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", hidden=True, help="Deprecated: use -w/--workspace.")] = None,
 ) -> None:
     """Generate songs in 5 styles and their listener feedback, then import, label, train a CNN
     and a random forest, evaluate both on held-out artists, and predict a new song."""
+    from encore.cli.evaluate import fmt
+    from encore.demo.run import DemoSize, run_demo
+
+    if out_dir is not None:
+        console.print(f"[yellow]note:[/] `encore demo --out {out_dir}` is deprecated; write `encore demo -w {out_dir}`",
+                      highlight=False)
+        workspace = out_dir
     size = DemoSize(artists_per_style=artists_per_style, songs_per_artist=songs_per_artist, duration=duration, listeners=listeners)
-    summary = run_demo(out_dir, size=size, overrides=set, seed=seed, on_step=step, progress=progress_bar)
+    summary = run_demo(workspace, size=size, overrides=set, seed=seed, on_step=step, progress=progress_bar)
 
     out.print(f"songs: stored {summary.songs_report.stored}; events: read {summary.events_report.read}, "
               f"stored {summary.events_report.stored}, quarantined {summary.events_report.quarantined}", highlight=False)

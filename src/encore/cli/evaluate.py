@@ -9,10 +9,16 @@ import typer
 from rich.table import Table
 
 from encore.cli.common import DeviceOption, WorkspaceOption, handle_errors, out, step
-from encore.data.manifest import Manifest
-from encore.evaluate.compare import compare_results
-from encore.evaluate.report import write_report
-from encore.evaluate.runs import evaluate_run
+from encore.exceptions import ParameterError
+
+
+SPLITS = ("test", "val")
+
+
+def check_split(split: str) -> None:
+    """Refuse a split runs are not evaluated on (the training songs would flatter any model)."""
+    if split not in SPLITS:
+        raise ParameterError(f"--split {split!r} is not a held-out split; use test or val")
 
 
 def fmt(metric: dict | None) -> str:
@@ -76,11 +82,16 @@ def evaluate_command(
     workspace: WorkspaceOption = None,
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: the first run's folder).")] = None,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
+    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
     importance: Annotated[bool, typer.Option(help="Also compute permutation (forest) or mel-band (CNN) importances on the validation songs: slow, so off unless asked; the forest's impurity importances are always in the report.")] = False,
     device: DeviceOption = "auto",
 ) -> None:
     """Evaluate runs on held-out songs and write report.html and report.json."""
+    check_split(split)
+    from encore.data.manifest import Manifest
+    from encore.evaluate.compare import compare_results
+    from encore.evaluate.report import write_report
+    from encore.evaluate.runs import evaluate_run
     from encore.workspace import Workspace
 
     ws = Workspace.open(workspace)

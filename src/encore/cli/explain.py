@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from encore.audio import load_audio
 from encore.cli.common import DeviceOption, WorkspaceOption, handle_errors, out, step
 from encore.exceptions import ParameterError
-from encore.explain import METHODS, explain_waveform
-from encore.inference import Predictor
 from encore.workspace import Workspace
+
+if TYPE_CHECKING:
+    from encore.explain import SongExplanation
+    from encore.inference import Predictor
+
+METHODS = ("occlusion", "integrated_gradients")
+"""The attribution methods of ``encore.explain`` (kept here so that ``--help`` imports no torch)."""
 
 
 def _default_targets(predictor: Predictor) -> list[str | None]:
@@ -31,11 +34,15 @@ def explain_command(
     target: Annotated[list[str] | None, typer.Option(help="Class, tag or score to explain (repeatable; default: the top class and every score).")] = None,
     method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "occlusion",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the PNGs and JSON (default reports/explain/<song>).")] = None,
-    segments: Annotated[int, typer.Option(help="Time segments of the grid.")] = 16,
-    bands: Annotated[int, typer.Option(help="Mel bands of the grid.")] = 8,
+    segments: Annotated[int, typer.Option(min=1, help="Time segments of the grid.")] = 16,
+    bands: Annotated[int, typer.Option(min=1, help="Mel bands of the grid.")] = 8,
     device: DeviceOption = "auto",
 ) -> None:
     """Write a PNG of the log-mel with the attribution overlaid and a JSON of the top segments."""
+    from encore.audio import load_audio
+    from encore.explain import explain_waveform
+    from encore.inference import Predictor
+
     ws = Workspace.open(workspace)
     run_dir = ws.resolve_run(run)
     if not (run_dir / "checkpoint.pt").is_file():
@@ -51,13 +58,26 @@ def explain_command(
         png = folder / f"{explanation.kind}-{explanation.target}-{method}.png".replace("/", "_").replace(" ", "_")
         png.write_bytes(explanation.to_png())
         explanations.append({**explanation.to_dict(), "png": str(png)})
-        table = Table(title=f"{explanation.kind} {explanation.target}: {explanation.value:.3f}")
-        for col in ("start s", "end s", "band Hz", "share"):
-            table.add_column(col)
-        for seg in explanation.segments:
-            table.add_row(f"{seg['start_s']:.2f}", f"{seg['end_s']:.2f}", f"{seg['f_low_hz']:.0f}-{seg['f_high_hz']:.0f}", f"{seg['share']:.0%}")
-        out.print(table)
+        print_summary(explanation, png)
     report = {"song": str(song), "run": str(run_dir), "method": method, "explanations": explanations}
     json_path = folder / "explanation.json"
     json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
-    out.print(f"explanation {json_path}", highlight=False)
+    out.print(f"wrote {json_path} (every target's value and top segments, with its PNG)", highlight=False)
+
+
+def print_summary(explanation: SongExplanation, png: Path) -> None:
+    """A few lines a person reads: the value, where the evidence lies, and the PNG written."""
+    from encore.explain.plot import format_hz_range
+
+    segments = explanation.segments
+    held = sum(seg["share"] for seg in segments)
+    head = f"{explanation.kind} '{explanation.target}' = {explanation.value:.3f} ({explanation.method.replace('_', ' ')})"
+    if not segments:
+        out.print(f"{head}: no part of the song raises it", highlight=False)
+    else:
+        out.print(f"{head}: the top {len(segments)} of {explanation.n_segments} x {explanation.n_bands} cells hold "
+                  f"{held:.0%} of what raises it", highlight=False)
+    for rank, seg in enumerate(segments, start=1):
+        out.print(f"  {rank}. {seg['start_s']:.2f}-{seg['end_s']:.2f} s, "
+                  f"{format_hz_range(seg['f_low_hz'], seg['f_high_hz'])}: {seg['share']:.1%}", highlight=False)
+    out.print(f"  wrote {png}", highlight=False)

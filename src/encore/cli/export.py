@@ -31,7 +31,7 @@ def export_command(
     `encore serve RUN --backend onnx` then serves the exported file.
     """
     if format not in FORMATS:
-        raise ParameterError(f"--format {format!r} is not supported; use one of {list(FORMATS)}")
+        raise ParameterError(f"--format {format!r} is not supported; use {' or '.join(FORMATS)}")
     from encore.inference.export import export_onnx
     from encore.models.checkpoint import load_model
 

@@ -7,18 +7,18 @@ from typing import Annotated
 
 import typer
 
-from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, console, handle_errors, out, progress_bar, step
-from encore.config import load_config
-from encore.exceptions import ParameterError, WorkspaceError
-from encore.features.cache import FeatureCache
-from encore.features.extract import (
-    extract_features,
-    handcrafted_settings,
-    logmel_settings,
-    parse_shard,
-    select_shard,
-    write_shard_index,
+from encore.cli.common import (
+    ConfigOption,
+    SetOption,
+    WorkspaceOption,
+    console,
+    handle_errors,
+    out,
+    progress_bar,
+    report_skipped,
+    step,
 )
+from encore.exceptions import ParameterError, WorkspaceError
 from encore.workspace import Workspace
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au", ".wma", ".webm", ".mka"}
@@ -42,11 +42,22 @@ def extract_command(
     config: ConfigOption = None,
     set: SetOption = None,
     kind: Annotated[str, typer.Option(help="handcrafted (the forest's features) or logmel.")] = "handcrafted",
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", "-j", min=1, help="Worker processes.")] = 1,
     shard: Annotated[str | None, typer.Option(help="Only shard i of n, as 'i/n' (0 <= i < n), for split jobs.")] = None,
     cache: Annotated[Path | None, typer.Option(help="Cache folder (default: the workspace's cache/).")] = None,
 ) -> None:
     """Compute features into the cache with N workers; cached files are skipped, bad files reported and skipped."""
+    from encore.config import load_config
+    from encore.features.cache import FeatureCache
+    from encore.features.extract import (
+        extract_features,
+        handcrafted_settings,
+        logmel_settings,
+        parse_shard,
+        select_shard,
+        write_shard_index,
+    )
+
     cfg = load_config(config, set)
     if sources:
         paths = _collect(sources)
@@ -81,7 +92,7 @@ def extract_command(
     if shard_spec is not None:
         write_shard_index(feature_cache, settings, shard_spec, result)
     for failure in result.failures[:20]:
-        console.print(f"  [yellow]skipped[/] {failure.path}: {failure.reason}", highlight=False)
+        report_skipped(failure.path, failure.reason, indent="  ")
     if len(result.failures) > 20:
         console.print(f"  ... and {len(result.failures) - 20} more")
     out.print(

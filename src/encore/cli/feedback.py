@@ -5,25 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from encore.cli.common import WorkspaceOption, handle_errors, out, progress_bar
 from encore.cli.import_songs import print_report
 from encore.exceptions import ParameterError
-from encore.feedback.appeal import skip_rates
-from encore.feedback.importers import (
-    FORMATS,
-    ImportReport,
-    import_feedback,
-    import_feedback_frame,
-    import_lastfm,
-    import_spotify,
-    read_emotify_annotations,
-)
-from encore.feedback.store import Store
 from encore.workspace import Workspace
+
+if TYPE_CHECKING:
+    from encore.feedback.importers import ImportReport
+    from encore.feedback.store import Store
 
 app = typer.Typer(help="Listener feedback: ratings, likes, dislikes, plays, skips and tags.", no_args_is_help=True)
 
@@ -34,7 +27,7 @@ def parse_mapping(items: list[str] | None) -> dict[str, str] | None:
     mapping = {}
     for item in items:
         if "=" not in item:
-            raise ParameterError(f"--map {item} must look like NAME=COLUMN, e.g. --map track_id=song")
+            raise ParameterError(f"--map {item!r} names no column; write the column after '=', e.g. --map track_id=song")
         key, column = item.split("=", 1)
         mapping[key.strip()] = column.strip()
     return mapping
@@ -46,6 +39,8 @@ NAMED_FORMATS = ("emotify", "lastfm", "spotify")
 def import_named(db: Store, path: Path, format: str, *, encoding: str | None, source: str | None,
                  listener: str | None, progress: Callable[[int], None]) -> ImportReport:
     """Imports a named real-world export (``emotify``, ``lastfm``, ``spotify``)."""
+    from encore.feedback.importers import import_feedback_frame, import_lastfm, import_spotify, read_emotify_annotations
+
     if format == "emotify":
         return import_feedback_frame(db, read_emotify_annotations(path), name=str(path), source=source or "emotify")
     if format == "lastfm":
@@ -55,6 +50,8 @@ def import_named(db: Store, path: Path, format: str, *, encoding: str | None, so
 
 def print_skip_rate(db: Store, top: int = 10) -> None:
     """After a Spotify import: the skip rate (plays under 30 s) overall and per most-played track."""
+    from encore.feedback.appeal import skip_rates
+
     rates = skip_rates(db.events(["play", "skip"]), durations=db.tracks().set_index("track_id")["duration"].dropna().to_dict())
     tracks = db.tracks().set_index("track_id")
     total = int(rates["listens"].sum())
@@ -82,8 +79,10 @@ def import_command(
     file twice stores nothing new. Named exports need their songs first:
     `encore import <folder> --layout emotify|lastfm|spotify`.
     """
+    from encore.feedback.importers import FORMATS, import_feedback
+
     if format not in ("auto", *FORMATS, *NAMED_FORMATS):
-        raise ParameterError(f"--format {format} is not known; use one of {', '.join(['auto', *FORMATS, *NAMED_FORMATS])}")
+        raise ParameterError(f"--format {format!r} is not known; use one of {', '.join(['auto', *FORMATS, *NAMED_FORMATS])}")
     ws = Workspace.open(workspace)
     with ws.open_store() as db:
         with progress_bar("storing events", total=None) as advance:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from encore.cli.common import WorkspaceOption, console, handle_errors, out
-from encore.feedback.importers import import_tracks
-from encore.feedback.importers.tracks import TrackImportReport
+from encore.exceptions import ParameterError
 from encore.workspace import Workspace
+
+if TYPE_CHECKING:
+    from encore.feedback.importers.tracks import TrackImportReport
 
 
 def print_report(report, what: str) -> None:
@@ -33,6 +35,10 @@ def import_command(
     layout: Annotated[str, typer.Option(help="auto (track list or folder), emotify (the Emotify folder), lastfm (HetRec 2011 folder: one item per artist, no audio) or spotify (streaming-history export: its tracks, no audio).")] = "auto",
 ) -> None:
     """Import songs into the store; bad rows (e.g. missing files) are quarantined, not fatal."""
+    from encore.feedback.importers import LAYOUTS, import_tracks
+
+    if layout not in LAYOUTS:
+        raise ParameterError(f"--layout {layout!r} is not known; use one of {', '.join(LAYOUTS)}")
     ws = Workspace.open(workspace)
     with ws.open_store() as db:
         report = import_tracks(db, source, label_set=label_set, layout=layout)

@@ -4,17 +4,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, console, handle_errors, out
-from encore.config import load_config
-from encore.data.manifest import Manifest
-from encore.data.targets import build_manifest, load_synonyms
-from encore.feedback.tags import DEFAULT_STOP_TAGS, tag_vocabulary
 from encore.workspace import Workspace
+
+if TYPE_CHECKING:
+    from encore.data.manifest import Manifest
 
 app = typer.Typer(
     help="Build targets and splits from feedback (a manifest); `encore labels show` lists the tag vocabulary.",
@@ -36,6 +35,9 @@ def labels_command(
     and splits by artist."""
     if ctx.invoked_subcommand is not None:
         return
+    from encore.config import load_config
+    from encore.data.targets import build_manifest
+
     ws = Workspace.open(workspace)
     cfg = load_config(config, set)
     with ws.open_store() as db:
@@ -104,11 +106,15 @@ def show_command(
     config: ConfigOption = None,
     set: SetOption = None,
     top: Annotated[int, typer.Option(help="Show this many labels, most listeners first (0: all).")] = 50,
-    min_listeners: Annotated[int, typer.Option(help="Only labels used by at least this many listeners.")] = 1,
+    min_listeners: Annotated[int, typer.Option(min=1, help="Only labels used by at least this many listeners.")] = 1,
     variants: Annotated[int, typer.Option(help="Raw variants listed per label (0: all).")] = 8,
 ) -> None:
     """Print the label vocabulary from listener tags: support (listeners, songs), agreement,
     and the raw spellings merged into each label (synonyms and stop tags from the config)."""
+    from encore.config import load_config
+    from encore.data.targets import load_synonyms
+    from encore.feedback.tags import DEFAULT_STOP_TAGS, tag_vocabulary
+
     ws = Workspace.open(workspace)
     cfg = load_config(config, set).labels
     synonyms = load_synonyms(cfg, base_dir=Path(config).parent if config else None)

@@ -9,13 +9,10 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 
-from encore.cli.common import DeviceOption, WorkspaceOption, console, handle_errors, progress_bar
+from encore.cli.common import DeviceOption, WorkspaceOption, console, handle_errors, progress_bar, report_skipped
 from encore.exceptions import ParameterError
-from encore.inference import load_predictor
-from encore.inference.batch import predict_files, predictions_frame, select_shard
 from encore.workspace import Workspace
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"})
@@ -38,7 +35,12 @@ def expand_paths(items: list[str]) -> list[Path]:
                 raise ParameterError(f"{item!r} is not a file, folder or matching glob")
             paths.extend(matches)
     seen: set[Path] = set()
-    return [p for p in paths if not (p in seen or seen.add(p))]
+    unique = [p for p in paths if not (p in seen or seen.add(p))]
+    if not unique:
+        raise ParameterError(
+            f"no audio files in {', '.join(items)} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})"
+        )
+    return unique
 
 
 def decode_jobs(jobs: int | None, predictor: Any) -> int:
@@ -80,6 +82,11 @@ def predict_command(
     list into n disjoint shards (a Slurm array or torchrun job each takes one);
     rerunning a shard replaces its rows in the store, never duplicates them.
     """
+    import pandas as pd
+
+    from encore.inference import load_predictor
+    from encore.inference.batch import predict_files, predictions_frame, select_shard
+
     run_path = Path(run)
     run_dir = run_path if run_path.exists() else Workspace.open(workspace).resolve_run(run)
     predictor = load_predictor(run_dir, backend=backend, device=device)
@@ -91,7 +98,7 @@ def predict_command(
     with progress_bar("predict", len(files)) as advance:
         for result in predict_files(predictor, files, progress=advance, workers=decode_jobs(jobs, predictor)):
             if result.error is not None:
-                console.print(f"[yellow]skipped[/] {result.error}", highlight=False)
+                report_skipped(str(result.path), result.error)
                 failed.append(result.path)
                 continue
             row = result.row

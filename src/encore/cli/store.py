@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from encore.cli.common import WorkspaceOption, handle_errors, out
-from encore.feedback.dbvalues import resolve_url, safe_url
-from encore.feedback.migrate import head_revision, store_revision
-from encore.feedback.store import Store
+from encore.exceptions import WorkspaceError
 from encore.workspace import Workspace
 
 app = typer.Typer(help="The workspace's feedback store: schema migrations and summaries.", no_args_is_help=True)
@@ -20,6 +18,9 @@ app = typer.Typer(help="The workspace's feedback store: schema migrations and su
 @handle_errors
 def current_command(workspace: WorkspaceOption = None) -> None:
     """Print the store's schema revision and the newest one this encore knows (no changes made)."""
+    from encore.feedback.dbvalues import resolve_url, safe_url
+    from encore.feedback.migrate import head_revision, store_revision
+
     ws = Workspace.open(workspace)
     url = resolve_url(ws.store_url)
     current = store_revision(url)
@@ -35,6 +36,10 @@ def upgrade_command(workspace: WorkspaceOption = None) -> None:
 
     A store made before migrations existed is recognised and stamped first; its data stays.
     """
+    from encore.feedback.dbvalues import resolve_url, safe_url
+    from encore.feedback.migrate import store_revision
+    from encore.feedback.store import Store
+
     ws = Workspace.open(workspace)
     url = resolve_url(ws.store_url)
     before = store_revision(url)
@@ -55,4 +60,9 @@ def summary_command(
     ws = Workspace.open(workspace)
     with ws.open_store() as db:
         summary = db.track_summary(track_id)
+    if not summary.get("in_catalogue", True) and not summary.get("n_events"):
+        raise WorkspaceError(
+            f"track {track_id!r} is neither in the catalogue nor in any feedback of {ws.root}; "
+            "add songs with `encore import` and feedback with `encore feedback import`"
+        )
     out.print_json(json.dumps(summary))

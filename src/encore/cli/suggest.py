@@ -8,14 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from encore.cli.common import DeviceOption, WorkspaceOption, handle_errors, out, progress_bar, step
-from encore.data.manifest import Manifest
-from encore.data.waveforms import load_waveforms
-from encore.evaluate.queue import build_label_queue, unlabelled_tracks, write_label_queue
-from encore.evaluate.runs import run_manifest_path
+from encore.cli.common import DeviceOption, WorkspaceOption, handle_errors, out, progress_bar, report_skipped, step
 from encore.exceptions import ParameterError
-from encore.features.cache import FeatureCache
-from encore.inference import load_predictor
 from encore.workspace import Workspace
 
 
@@ -39,7 +33,7 @@ def suggest_command(
     workspace: WorkspaceOption = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Queue CSV (default reports/label-queue.csv).")] = None,
     by: Annotated[str, typer.Option(help="Rank by entropy or margin.")] = "entropy",
-    limit: Annotated[int | None, typer.Option(help="Keep only the N most uncertain songs.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Keep only the N most uncertain songs.")] = None,
     labeller: Annotated[str, typer.Option(help="listener_id written on every row: one queue per person.")] = "labeller",
     device: DeviceOption = "auto",
 ) -> None:
@@ -49,6 +43,15 @@ def suggest_command(
     `encore feedback import QUEUE.csv -w WS --map value=label`, rebuild labels, retrain
     and `encore compare OLD NEW`.
     """
+    from encore.data.manifest import Manifest
+    from encore.data.waveforms import load_waveforms
+    from encore.evaluate.queue import UNCERTAINTY, build_label_queue, unlabelled_tracks, write_label_queue
+    from encore.evaluate.runs import run_manifest_path
+    from encore.features.cache import FeatureCache
+    from encore.inference import load_predictor
+
+    if by not in UNCERTAINTY:
+        raise ParameterError(f"--by {by!r} is unknown; rank by {' or '.join(UNCERTAINTY)}")
     ws = Workspace.open(workspace)
     run_dir = ws.resolve_run(run)
     predictor = load_predictor(run_dir, device=device)
@@ -67,7 +70,7 @@ def suggest_command(
             list(candidates["path"]), sample_rate=predictor.sample_rate, cache=FeatureCache(ws.cache_dir), callback=advance
         )
     for failure in failures:
-        out.print(f"[yellow]skipped[/] {failure.path}: {failure.reason}", highlight=False)
+        report_skipped(failure.path, failure.reason)
     keep = [w is not None for w in decoded]
     step(f"predicting {sum(keep)} songs with {run_dir.name}")
     queue = build_label_queue(

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, handle_errors, out, progress_bar, step
-from encore.config import load_config
-from encore.data.manifest import Manifest
-from encore.train.runs import decode_manifest, train_run
+from encore.cli.common import (
+    ConfigOption,
+    SetOption,
+    WorkspaceOption,
+    handle_errors,
+    out,
+    progress_bar,
+    report_skipped,
+    step,
+)
+from encore.exceptions import ParameterError
 from encore.workspace import Workspace
+
+MODEL_KINDS = ("cnn", "random_forest")
 
 
 @handle_errors
@@ -22,13 +32,13 @@ def train_command(
     model: Annotated[str, typer.Option(help="cnn or random_forest.")] = "cnn",
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name under runs/ (default: the model kind).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Resume this run folder from its last checkpoint.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Resume this run (folder or name under runs/) from its last checkpoint.")] = None,
     init_from: Annotated[
         Path | None, typer.Option(help="Transfer: start from this CNN run's backbone with new heads (train.init_from).")
     ] = None,
     freeze_backbone: Annotated[bool, typer.Option(help="With --init-from: train the new heads only.")] = False,
     nproc: Annotated[
-        int, typer.Option(help="Data-parallel CNN training on this many processes (runs torchrun for you).")
+        int, typer.Option(min=1, help="Data-parallel CNN training on this many processes (runs torchrun for you).")
     ] = 1,
 ) -> None:
     """Train a model; the run folder gets checkpoint.pt (with its model card), metrics.csv and config.yaml.
@@ -36,13 +46,22 @@ def train_command(
     For several machines, start `torchrun --nnodes N --nproc-per-node P --rdzv-backend c10d
     --rdzv-endpoint HOST:PORT -m encore.cli.main train --resume RUN ...` on each node.
     """
+    if model not in MODEL_KINDS:
+        raise ParameterError(f"--model {model!r} is unknown; use {' or '.join(MODEL_KINDS)}")
     if nproc > 1:
+        from encore.config import load_config
         from encore.train.distributed import check_nproc
 
         check_nproc(nproc, load_config(config, set or []).train.device)  # before any process starts
         _relaunch_with_torchrun(nproc, name, resume)
         return
+    from encore.config import load_config
+    from encore.data.manifest import Manifest
+    from encore.train.runs import decode_manifest, train_run
+
     ws = Workspace.open(workspace)
+    if resume is not None and not resume.is_dir() and "LOCAL_RANK" not in os.environ:
+        resume = ws.resolve_run(resume)  # a name under runs/; a typo is not a new folder (torchrun ranks may create it)
     extra = [f"train.init_from={init_from}"] if init_from else []
     if freeze_backbone:
         extra.append("train.freeze_backbone=true")
@@ -53,7 +72,7 @@ def train_command(
     with progress_bar("decode", len(songs.frame)) as advance:
         waveforms, failures = decode_manifest(songs, ws, sample_rate=cfg.features.sample_rate, callback=advance)
     for failure in failures:
-        out.print(f"[yellow]skipped[/] {failure.path}: {failure.reason}", highlight=False)
+        report_skipped(failure.path, failure.reason)
     step(f"training {model}")
     with progress_bar(f"train {model}", cfg.train.epochs if model == "cnn" else None) as advance:
         run_dir = train_run(

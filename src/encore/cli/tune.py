@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 
 from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, handle_errors, out, progress_bar, step
-from encore.config import load_config
-from encore.data.manifest import Manifest
-from encore.train.runs import decode_manifest
 from encore.workspace import Workspace
 
 
@@ -19,7 +16,7 @@ def tune_command(
     workspace: WorkspaceOption = None,
     config: ConfigOption = None,
     set: SetOption = None,
-    trials: Annotated[int, typer.Option(help="Trials to run in this call (a study can be continued later).")] = 20,
+    trials: Annotated[int, typer.Option(min=1, help="Trials to run in this call (a study can be continued later).")] = 20,
     study: Annotated[str, typer.Option(help="Study name in the workspace's tune.db.")] = "cnn",
     timeout: Annotated[float | None, typer.Option(help="Start no new trial after this many seconds.")] = None,
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
@@ -27,6 +24,9 @@ def tune_command(
     """Search hyperparameters; trials that fall behind the median are pruned. Writes runs/tune-STUDY/best.yaml."""
     import optuna
 
+    from encore.config import load_config
+    from encore.data.manifest import Manifest
+    from encore.train.runs import decode_manifest
     from encore.train.tune import tune_run
 
     ws = Workspace.open(workspace)

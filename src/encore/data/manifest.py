@@ -144,13 +144,19 @@ class Manifest:
             raise ParameterError(
                 f"manifest {str(path)!r} (and its .json sidecar) not found; build one with `encore labels`"
             )
-        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-        frame = pd.read_csv(path, dtype={"track_id": str, "artist": str, "label": "string"}, keep_default_na=True)
-        frame["label"] = frame["label"].astype(object).where(frame["label"].notna(), None)
-        return cls(
-            frame=frame,
-            label_names=list(sidecar["label_names"]),
-            tag_names=list(sidecar.get("tag_names", [])),
-            regression_names=list(sidecar.get("regression_names", ["appeal"])),
-            info=dict(sidecar.get("info", {})),
-        )
+        try:
+            sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+            frame = pd.read_csv(path, dtype={"track_id": str, "artist": str, "label": "string"}, keep_default_na=True)
+            if "label" in frame.columns:
+                frame["label"] = frame["label"].astype(object).where(frame["label"].notna(), None)
+            return cls(
+                frame=frame,
+                label_names=list(sidecar["label_names"]),
+                tag_names=list(sidecar.get("tag_names", [])),
+                regression_names=list(sidecar.get("regression_names", ["appeal"])),
+                info=dict(sidecar.get("info", {})),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as err:  # a hand-edited or damaged manifest
+            reason = f"no {err}" if isinstance(err, KeyError) else str(err).splitlines()[0]
+            raise ParameterError(f"manifest {path} (or {sidecar_path.name}) cannot be used: {reason}; "
+                                 "rebuild it with `encore labels`") from err

@@ -54,7 +54,7 @@ def load_waveforms(
                 waveform = cache.get_or_compute(digest, settings, lambda p=path: load_audio(p, sample_rate=sample_rate))
             waveforms.append(np.asarray(waveform, dtype=np.float32))
         except (AudioDecodeError, OSError) as err:
-            logger.warning("skipping %s: %s", path, err)
+            logger.info("skipping %s: %s", path, err)  # returned in failures, for the caller to report once
             failures.append(DecodeFailure(str(path), str(err)))
             waveforms.append(None)
         if callback is not None:

@@ -221,7 +221,7 @@ def fit_temperature(
     result = minimize_scalar(nll, bounds=(np.log(low), np.log(high)), method="bounded", options={"xatol": 1e-5})
     temperature = float(np.exp(result.x))
     if np.isclose(temperature, low, rtol=1e-3) or np.isclose(temperature, high, rtol=1e-3):
-        logger.warning("fitted temperature %.4g sits at the search bound %s; widen bounds", temperature, bounds)
+        logger.warning("fitted temperature %.4g sits at the edge of the range searched %s; the fit is not trustworthy", temperature, bounds)
     logger.debug("fitted temperature %.4f (NLL %.4f -> %.4f)", temperature, nll(0.0), float(result.fun))
     return temperature
 

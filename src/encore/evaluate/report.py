@@ -271,6 +271,17 @@ _IMPORTANCES = (
 )
 
 
+def _importance_name(row: Mapping) -> str:
+    """A feature's name, or a mel band's frequency range (contiguous with its neighbours')."""
+    if "feature" in row:
+        return str(row["feature"])
+    if _finite(row.get("f_low_hz")) and _finite(row.get("f_high_hz")):
+        from encore.explain.plot import format_hz_range
+
+        return format_hz_range(float(row["f_low_hz"]), float(row["f_high_hz"]))
+    return str(row.get("band"))
+
+
 def _score_tables(r: Mapping) -> list[str]:
     """One table per regression target, with its reliability ceiling where the manifest has it."""
     scores = r.get("scores") or ({"appeal": r["appeal"]} if r.get("appeal") else {})
@@ -355,18 +366,22 @@ def _model_section(index: int, r: Mapping) -> str:
         rows_in = r.get(key)
         if not rows_in:
             continue
-        pairs = [(str(row.get("feature", row.get("band"))), float(row["importance"])) for row in rows_in if _finite(row.get("importance"))]
+        pairs = [(_importance_name(row), float(row["importance"])) for row in rows_in if _finite(row.get("importance"))]
         pairs = sorted(pairs, key=lambda p: p[1], reverse=True)[:_MAX_FEATURES]
         if not pairs:
             continue
+        chart, order = pairs, "highest"
+        if key == "mel_band_importance" and all(_finite(row.get("f_low_hz")) for row in rows_in):
+            by_band = {_importance_name(row): float(row["f_low_hz"]) for row in rows_in}
+            chart, order = sorted(pairs, key=lambda p: -by_band[p[0]]), "by frequency, highest band on top"
         if key != "feature_importance":
             rows = [[(_e(n), False), (_fmt(v, 4), True), (_fmt(row.get("std"), 4), True)]
                     for (n, v), row in zip(pairs, sorted(rows_in, key=lambda q: -float(q["importance"])))]
             tables.append(f"<h3>{_e(label)}</h3>\n" + _table(["rank order", xlabel, "sd"], rows))
         figures.append(figure_html(
-            plot_importance(pairs, xlabel=xlabel),
+            plot_importance(chart, xlabel=xlabel),
             f"Bar chart of the {len(pairs)} highest {label.lower()} for {name}",
-            f"{name}: {label.lower()}, highest {len(pairs)}.",
+            f"{name}: {label.lower()}, {len(pairs)} {order}." if order != "highest" else f"{name}: {label.lower()}, highest {len(pairs)}.",
         ))
     parts.extend(tables)
     if figures:

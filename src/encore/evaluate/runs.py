@@ -49,7 +49,9 @@ def run_manifest_path(card: Mapping[str, Any], run_dir: Path) -> str:
     """The manifest a run was trained from, checked to exist."""
     path = card.get("manifest", {}).get("path")
     if not path or not Path(path).is_file():
-        raise ParameterError(f"run {run_dir} points at manifest {path!r}, which is missing; rebuild it with `encore labels`")
+        if not path:
+            raise ParameterError(f"run {run_dir} records no manifest in its model card; build one with `encore labels`")
+        raise ParameterError(f"run {run_dir} was trained on manifest {path}, which is missing; rebuild it with `encore labels`")
     return str(path)
 
 

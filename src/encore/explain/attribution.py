@@ -38,6 +38,7 @@ from encore.inference.predictor import MIN_FRACTION
 
 __all__ = [
     "SongLogMel",
+    "band_ranges_hz",
     "card_temperature",
     "grid_slices",
     "head_outputs",
@@ -66,7 +67,8 @@ class SongLogMel:
         index: The picture frame each chunk frame shows, ``(n_chunks, chunk_frames)``;
             -1 for padding after the song's end.
         frame_seconds: Start time of each picture frame, shape ``(n_frames,)``.
-        band_edges_hz: Lower and upper edge of each mel band's filter, shape ``(n_mels, 2)``.
+        band_edges_hz: Lower and upper edge of the range each mel band stands for, shape
+            ``(n_mels, 2)``; neighbours share an edge (see :func:`band_ranges_hz`).
         duration: Song length in seconds.
     """
 
@@ -139,8 +141,32 @@ def prepare_song(
     duration = waveform.size / sample_rate
     upper = frontend.f_max if frontend.f_max is not None else sample_rate / 2.0
     points = mel_frequencies(frontend.n_mels + 2, f_min=frontend.f_min, f_max=upper, mel_scale=frontend.mel_scale)
-    edges = np.stack([points[:-2], points[2:]], axis=1)
-    return SongLogMel(log_mel, torch.from_numpy(valid), torch.from_numpy(index), times[valid], edges, duration)
+    return SongLogMel(log_mel, torch.from_numpy(valid), torch.from_numpy(index), times[valid], band_ranges_hz(points), duration)
+
+
+def band_ranges_hz(points: np.ndarray) -> np.ndarray:
+    """The frequency range each mel band stands for, without overlap between neighbours.
+
+    A mel filter's triangle spans from its lower neighbour's centre to its upper
+    neighbour's, so the filters' own edges overlap (two bands would read "0-418 Hz" and
+    "371-789 Hz"). Adjacent triangles cross halfway between their centres; that crossing is
+    the edge between two bands here, the lowest band starting at ``f_min`` and the highest
+    ending at ``f_max``.
+
+    Args:
+        points: The filterbank's ``n_mels + 2`` frequencies in Hz (``f_min``, the
+            ``n_mels`` centres, ``f_max``), increasing.
+
+    Returns:
+        ``(n_mels, 2)`` lower and upper edge in Hz; each band's upper edge is the next
+        band's lower edge.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    centres = points[1:-1]
+    crossings = (centres[:-1] + centres[1:]) / 2.0
+    low = np.concatenate([points[:1], crossings])
+    high = np.concatenate([crossings, points[-1:]])
+    return np.stack([low, high], axis=1)
 
 
 def head_outputs(model: torch.nn.Module, card: dict, head: str, chunks: Tensor) -> Tensor:
@@ -208,7 +234,7 @@ def _batched(f: Callable[[Tensor], Tensor], inputs: Tensor) -> Tensor:
 def grid_slices(n_frames: int, n_mels: int, *, n_segments: int, n_bands: int) -> tuple[list[slice], list[slice]]:
     """Time segments and mel bands of the occlusion grid, as near-equal slices."""
     if n_segments < 1 or n_bands < 1:
-        raise ParameterError(f"n_segments={n_segments} and n_bands={n_bands} must be positive integers, e.g. 16 and 8")
+        raise ParameterError(f"the grid needs at least one time segment and one mel band (--segments, --bands), got {n_segments} and {n_bands}")
     t_edges = np.unique(np.linspace(0, n_frames, min(n_segments, n_frames) + 1).round().astype(int))
     f_edges = np.unique(np.linspace(0, n_mels, min(n_bands, n_mels) + 1).round().astype(int))
     return ([slice(a, b) for a, b in zip(t_edges[:-1], t_edges[1:])], [slice(a, b) for a, b in zip(f_edges[:-1], f_edges[1:])])

@@ -20,6 +20,7 @@ import torch
 
 from encore.exceptions import ParameterError
 from encore.explain.attribution import grid_slices, prepare_song, target_function
+from encore.explain.plot import format_hz_range
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def mel_band_importance(
     for k, band in enumerate(bands):
         low, high = float(edges[band.start, 0]), float(edges[band.stop - 1, 1])
         rows.append({
-            "band": f"{low:.0f}-{high:.0f} Hz", "f_low_hz": round(low, 1), "f_high_hz": round(high, 1),
+            "band": format_hz_range(low, high), "f_low_hz": round(low, 1), "f_high_hz": round(high, 1),
             "importance": float(table[:, k].mean()), "std": float(table[:, k].std()),
         })
     return sorted(rows, key=lambda r: -float(r["importance"]))

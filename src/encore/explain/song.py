@@ -40,8 +40,11 @@ class SongExplanation:
         segments: The top grid cells, ranked by share of the positive attribution:
             ``{"start_s", "end_s", "f_low_hz", "f_high_hz", "share"}``.
         frame_seconds: Start time of each frame, ``(n_frames,)``.
-        band_edges_hz: Lower and upper filter edge of each mel band, ``(n_mels, 2)``.
+        band_edges_hz: Lower and upper edge of the range each mel band stands for,
+            ``(n_mels, 2)``; neighbours share an edge, never overlap.
         duration: Song length in seconds.
+        n_segments: Time segments of the grid the segments were ranked on.
+        n_bands: Mel bands of that grid.
     """
 
     log_mel: np.ndarray
@@ -54,6 +57,8 @@ class SongExplanation:
     frame_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))
     band_edges_hz: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     duration: float = 0.0
+    n_segments: int = 16
+    n_bands: int = 8
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no arrays): target, value, method and the top segments."""
@@ -95,7 +100,7 @@ def resolve_target(predictor: Any, target: str | None, probs: np.ndarray | None)
         if target in names:
             return target, head, names.index(target)
     raise ParameterError(
-        f"target={target!r} is not one of the model's classes {labels}, tags {tags} or scores {scores}; pick one of them"
+        f"--target {target!r} is not one of the model's classes {labels}, tags {tags} or scores {scores}; pick one of them"
     )
 
 
@@ -176,11 +181,11 @@ def explain_waveform(
     model = getattr(predictor, "model", None)
     if model is None or not hasattr(model, "frontend"):
         raise ParameterError(
-            f"explanations need a CNN run, got a {type(predictor).__name__}; for the random forest see the "
+            "explanations need a CNN run (a run folder with checkpoint.pt); for the random forest see the "
             "permutation importances in `encore evaluate`'s report"
         )
     if method not in METHODS:
-        raise ParameterError(f"method={method!r} is unknown; use one of {list(METHODS)}")
+        raise ParameterError(f"--method {method!r} is unknown; use {' or '.join(METHODS)}")
     model.eval()
     song = prepare_song(model, waveform, chunk_samples=predictor.chunk_samples, hop_samples=predictor.hop_samples)
     with torch.no_grad():
@@ -204,4 +209,6 @@ def explain_waveform(
         frame_seconds=song.frame_seconds,
         band_edges_hz=song.band_edges_hz,
         duration=song.duration,
+        n_segments=n_segments,
+        n_bands=n_bands,
     )

@@ -183,7 +183,7 @@ def extract_features(
     def record(outcome: tuple) -> None:
         outcomes[outcome[0]] = outcome
         if outcome[1] == "failed":
-            logger.warning("skipping %s: %s", outcome[0], outcome[4])
+            logger.info("skipping %s: %s", outcome[0], outcome[4])  # returned in failures, reported by the caller
         if callback is not None:
             callback(1)
 
@@ -225,7 +225,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
     if not match or int(match[2]) < 1 or int(match[1]) >= int(match[2]):
         raise ParameterError(
-            f"shard={text!r} must be 'i/n' with 0 <= i < n, e.g. 0/4 for the first of four shards"
+            f"--shard {text!r} must be 'i/n' with 0 <= i < n, e.g. 0/4 for the first of four shards"
         )
     return int(match[1]), int(match[2])
 

@@ -148,8 +148,8 @@ def mel_filterbank(
     empty = (weights.max(axis=1) <= 0) & (mel_f[2:] != 0)
     if np.any(empty):
         logger.warning(
-            "%d of %d mel filters are empty (n_mels=%d is too many for n_fft=%d at %d Hz); "
-            "lower n_mels or raise n_fft",
+            "%d of %d mel filters are empty (features.n_mels=%d is too many for features.n_fft=%d at %d Hz); "
+            "lower features.n_mels or raise features.n_fft",
             int(empty.sum()), n_mels, n_mels, n_fft, sample_rate,
         )
     return weights.astype(np.float32)

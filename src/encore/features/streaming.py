@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 from torch import Tensor
-from torch.nn import functional
 
 from encore.exceptions import ParameterError
 from encore.features.logmel import LogMelSpectrogram

@@ -202,7 +202,7 @@ class OnnxRunner:
         try:
             import onnxruntime
         except ImportError as err:  # pragma: no cover - onnxruntime is a dependency
-            raise ParameterError("backend='onnx' needs onnxruntime; pip install onnxruntime or use backend='torch'") from err
+            raise ParameterError("--backend onnx needs onnxruntime; pip install onnxruntime or use --backend torch") from err
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = int(threads or torch.get_num_threads())
         options.inter_op_num_threads = 1
@@ -244,4 +244,4 @@ def create_runner(
 
         data = open(onnx_path, "rb").read() if onnx_path is not None else export_onnx_bytes(model)
         return OnnxRunner(data)
-    raise ParameterError(f"backend={backend!r} is unknown; use one of {BACKENDS}")
+    raise ParameterError(f"--backend {backend!r} is unknown; use {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]}")

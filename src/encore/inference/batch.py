@@ -40,10 +40,10 @@ def parse_shard(shard: str) -> tuple[int, int]:
     """
     match = _SHARD.match(str(shard))
     if not match:
-        raise ParameterError(f"shard={shard!r} must look like 'i/n', e.g. '0/4' for the first of 4 shards")
+        raise ParameterError(f"--shard {shard!r} must look like 'i/n', e.g. '0/4' for the first of 4 shards")
     index, count = int(match.group(1)), int(match.group(2))
     if count < 1 or not 0 <= index < count:
-        raise ParameterError(f"shard={shard!r}: need 0 <= i < n (shards are numbered from 0), e.g. '{count - 1}/{count}'")
+        raise ParameterError(f"--shard {shard!r}: need 0 <= i < n (shards are numbered from 0), e.g. '{count - 1}/{count}'")
     return index, count
 
 
@@ -109,7 +109,7 @@ def predict_files(
                 waveform = load_audio(path, sample_rate=predictor.sample_rate)
                 arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
         except AudioDecodeError as err:
-            logger.warning("skipped %s", err)
+            logger.info("skipped %s", err)  # the caller reports FileResult.error (the CLI prints it once)
             yield FileResult(path, error=str(err))
         else:
             row = {"path": str(path), "duration": round(duration, 3), **predictor.describe(arrays)}

@@ -177,7 +177,7 @@ class Predictor(SongPredictions):
         calibration = self.card.get("calibration") or {}
         value = float(calibration.get("temperature", self.card.get("temperature", 1.0)))
         if not value > 0:
-            raise ParameterError(f"model card temperature={value!r} must be positive; fix the card's calibration")
+            raise ParameterError(f"the model card's temperature {value!r} must be positive; the checkpoint is damaged, train the run again")
         return value
 
     def new_accumulator(self) -> SongAccumulator:
@@ -303,7 +303,7 @@ class Predictor(SongPredictions):
         """
         duration = audio_duration(source)
         if max_seconds is not None and duration > max_seconds:
-            raise ParameterError(f"audio is {duration:.0f} s long; the limit is max_seconds={max_seconds:g} s")
+            raise ParameterError(f"audio is {duration:.0f} s long, over the limit of {max_seconds:g} s; send an excerpt")
         accumulator = self.new_accumulator()
         decoded = 0
         for chunks, new_samples in self.window_chunks(source, duration):

@@ -50,7 +50,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise CheckpointError(f"checkpoint {str(path)!r} could not be read ({err}); it may be truncated or not an encore checkpoint") from err
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} could not be read: it is truncated, corrupt or not an encore checkpoint "
+            "(train the run again or restore the file)"
+        ) from err
     if not isinstance(payload, dict) or "model_card" not in payload or "model_state" not in payload:
         raise CheckpointError(f"checkpoint {str(path)!r} has no model card; it was not written by encore")
     card = payload["model_card"]

@@ -52,7 +52,7 @@ def model_entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ParameterError(f"unknown model {name!r}; choose one of {list_models()}") from None
+        raise ParameterError(f"unknown model {name!r} (model.name); choose one of {', '.join(list_models())}") from None
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:

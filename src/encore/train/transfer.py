@@ -28,12 +28,20 @@ BODY_PREFIXES = ("frontend.", "input_norm.", "backbone.")
 """State-dict prefixes that transfer; everything else (the heads) starts fresh."""
 
 
+_SETTING = {
+    "backbone": "model.name",
+    "backbone_kwargs": "model.kwargs",
+    "frontend": "features",
+    "n_members": "model.members",
+}
+"""The config key a model card entry comes from, for messages."""
+
 def _checkpoint_path(source: str | os.PathLike) -> Path:
     path = Path(source)
     if path.is_dir():
         path = path / "checkpoint.pt"
     if not path.exists():
-        raise CheckpointError(f"init_from={str(source)!r}: no checkpoint there; pass a CNN run folder or its checkpoint.pt")
+        raise CheckpointError(f"--init-from (train.init_from) {str(source)!r}: no checkpoint there; pass a CNN run folder or its checkpoint.pt")
     return path
 
 
@@ -55,20 +63,24 @@ def load_body(model: EncoreModel, model_kwargs: dict[str, Any], source: str | os
     state = load_checkpoint(path)
     card = state.get("model_card", {})
     if card.get("model_type") != "cnn":
-        raise ParameterError(f"init_from={str(source)!r} is a {card.get('model_type')!r} run; transfer needs a CNN run")
+        raise ParameterError(f"--init-from (train.init_from) {str(source)!r} is a {card.get('model_type')!r} run; transfer needs a CNN run")
     old = card["model_kwargs"]
     for key in ("backbone", "backbone_kwargs", "frontend", "n_members"):
         default = 1 if key == "n_members" else None  # cards before ensembles had one network
         if old.get(key, default) != model_kwargs.get(key, default):
             raise ParameterError(
-                f"init_from={str(source)!r} has {key}={old.get(key)!r} but this run asks for {model_kwargs.get(key)!r}; "
+                f"--init-from (train.init_from) {str(source)!r} was trained with {_SETTING[key]} {old.get(key, default)!r} "
+                f"but this run asks for {model_kwargs.get(key, default)!r}; "
                 f"use the same model and features settings as the source run"
             )
     body = {k: v for k, v in state["model_state"].items() if k.startswith(BODY_PREFIXES)}
     missing, unexpected = model.load_state_dict(body, strict=False)
     not_loaded = [k for k in missing if k.startswith(BODY_PREFIXES)]
     if not_loaded or unexpected:
-        raise CheckpointError(f"init_from={str(source)!r}: tensors do not fit: missing {not_loaded[:5]}, unexpected {unexpected[:5]}")
+        raise CheckpointError(
+            f"--init-from (train.init_from) {str(source)!r}: its network does not fit this run's "
+            f"({len(not_loaded)} tensors missing, {len(unexpected)} unexpected); use the source run's model settings"
+        )
     logger.info("transferred %d tensors from %s", len(body), path)
     return {"source": str(path), "backbone": old["backbone"], "tensors": len(body)}
 
