@@ -9,7 +9,7 @@ TORCH_PIN ?= torch==2.13.0
 DEMO_OUT ?= demo-workspace
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean
+.PHONY: install demo test lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

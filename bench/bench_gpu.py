@@ -42,7 +42,6 @@ import encore.train.loop as loop
 from encore.config import load_config
 from encore.data.manifest import TAG_PREFIX, Manifest
 from encore.inference import Predictor
-from encore.models.checkpoint import load_model
 from encore.models.classifier import EncoreModel
 from encore.models.registry import model_entry
 from encore.train.objectives import compute_losses

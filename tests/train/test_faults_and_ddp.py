@@ -32,7 +32,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 def test_kill_9_mid_epoch_then_resume_reaches_the_same_weights(tmp_path):
     manifest, waveforms = make_toy()
-    reference = fit(manifest, waveforms, toy_config(**{"train.epochs": 3}), tmp_path / "reference")
+    fit(manifest, waveforms, toy_config(**{"train.epochs": 3}), tmp_path / "reference")  # its last.pt is compared below
 
     run_dir, marker = tmp_path / "killed", tmp_path / "hanging"
     proc = subprocess.Popen(
