@@ -90,8 +90,9 @@ def test_select_last_keeps_the_final_epoch_and_never_stops_early(toy, tmp_path, 
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4] and result.best_epoch == 4
     final = torch.load(tmp_path / "last" / "last.pt", weights_only=True)["model_state"]
     kept = torch.load(result.checkpoint, weights_only=True)["model_state"]
-    for key in final:
-        torch.testing.assert_close(final[key], kept[key])
+    for key in final:  # the novelty buffers are fitted after training, into the kept checkpoint only
+        if not key.startswith("novelty."):
+            torch.testing.assert_close(final[key], kept[key])
 
 
 def test_a_hop_longer_than_a_chunk_is_refused_with_the_fix(toy, tmp_path):

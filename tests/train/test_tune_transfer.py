@@ -83,7 +83,7 @@ def test_transfer_copies_the_backbone_and_a_frozen_probe_keeps_it(toy, source_ru
 def test_transfer_refuses_a_different_backbone(toy, source_run, tmp_path):
     manifest, waveforms = toy
     config = toy_config(**{"train.init_from": str(source_run), "model.kwargs": {"channels": [8, 8, 8, 8], "embedding_dim": 8}})
-    with pytest.raises(ParameterError, match="backbone_kwargs"):
+    with pytest.raises(ParameterError, match="model.kwargs"):
         fit(manifest, waveforms, config, tmp_path / "bad")
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from encore.audio import audio_duration, load_audio
+from encore.audio.sources import UNNAMED as UNNAMED_AUDIO
 from encore.exceptions import AudioDecodeError, EncoreError, ParameterError
 from encore.inference.batch import predictions_frame
 from encore.serve.errors import ApiError, error_body
@@ -76,26 +77,26 @@ def predict_upload(state: ServiceState, data: bytes, name: str, *, explain: bool
     """
     try:
         return _predict_upload(state, data, name, explain=explain)
-    except AudioDecodeError as err:  # the decoder knows the upload only as "<bytes>"
-        raise AudioDecodeError(str(err).replace("<bytes>", name)) from None
+    except AudioDecodeError as err:  # a windowed decode deep in the predictor knows the upload only as bytes
+        raise AudioDecodeError(str(err).replace(UNNAMED_AUDIO, name)) from None
 
 
 def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: bool) -> tuple[dict[str, Any], dict]:
     predictor, settings = state.predictor, state.settings
-    duration = audio_duration(data)
+    duration = audio_duration(data, name=name)
     if duration > settings.max_seconds:
         raise ApiError(422, "audio_too_long",
                        f"{name} is {duration:.0f} s long; the limit is {settings.max_seconds:g} s (ENCORE_SERVE_MAX_SECONDS); "
                        "send an excerpt")
     explanation = None
     if explain and settings.explain and getattr(predictor, "model", None) is not None:
-        waveform = load_audio(data, sample_rate=predictor.sample_rate)
+        waveform = load_audio(data, sample_rate=predictor.sample_rate, name=name)
         arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
         explanation = explain_song(predictor, waveform)
     elif hasattr(predictor, "predict_source"):
         arrays, duration = predictor.predict_source(data)
     else:  # the random forest reads the whole song
-        waveform = load_audio(data, sample_rate=predictor.sample_rate)
+        waveform = load_audio(data, sample_rate=predictor.sample_rate, name=name)
         arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
     row = {"track_id": upload_track_id(data), "name": name, "duration": round(duration, 3), "run": state.run_id,
            **predictor.describe(arrays), "explanation": explanation}
