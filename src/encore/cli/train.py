@@ -19,7 +19,7 @@ def train_command(
     workspace: WorkspaceOption = None,
     config: ConfigOption = None,
     set: SetOption = None,
-    model: Annotated[str, typer.Option(help="cnn or random_forest.")] = "cnn",
+    model: Annotated[str, typer.Option(help="cnn, random_forest or gradient_boosting.")] = "cnn",
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name under runs/ (default: the model kind).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Resume this run folder from its last checkpoint.")] = None,

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["decode_manifest", "train_run"]
 
-ModelKind = Literal["cnn", "random_forest"]
+ModelKind = Literal["cnn", "random_forest", "gradient_boosting"]
 
 
 def decode_manifest(
@@ -50,7 +50,7 @@ def train_run(
     Args:
         ws: The workspace.
         config: Resolved configuration.
-        kind: ``cnn`` or ``random_forest``.
+        kind: ``cnn``, ``random_forest`` or ``gradient_boosting`` (sets ``baseline.estimator``).
         manifest_path: Default ``manifests/default.csv``.
         name: Run name under ``runs/`` (default the model kind); ignored with ``run_dir``.
         run_dir: Resume or write this run folder explicitly.
@@ -67,12 +67,13 @@ def train_run(
         from encore.train.loop import fit
 
         fit(manifest, waveforms, config, out, manifest_path=str(manifest_path), callback=epoch_callback)
-    elif kind == "random_forest":
+    elif kind in ("random_forest", "gradient_boosting"):
         from encore.train.baseline import fit_baseline
 
+        config = config.model_copy(update={"baseline": config.baseline.model_copy(update={"estimator": kind})})
         fit_baseline(manifest, waveforms, config, out, manifest_path=str(manifest_path), cache=FeatureCache(ws.cache_dir))
     else:
         from encore.exceptions import ParameterError
 
-        raise ParameterError(f"model kind {kind!r} must be 'cnn' or 'random_forest'")
+        raise ParameterError(f"--model {kind!r} must be cnn, random_forest or gradient_boosting")
     return out
