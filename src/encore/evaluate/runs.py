@@ -227,6 +227,9 @@ def evaluate_run(
     if impurity:
         ranked = sorted(zip(card["feature_names"], impurity, strict=True), key=lambda p: -p[1])
         result["feature_importance"] = [{"feature": f, "importance": float(v)} for f, v in ranked]
+    selection = {head: entry["selection"] for head, entry in card.get("heads", {}).items() if "selection" in entry}
+    if selection:  # the classical baseline's features kept by selection (issue 23)
+        result["feature_selection"] = selection
     if importance:
         val_frame = manifest.subset("val")
         waveforms = _decode(val_frame, predictor, waveforms, cache_dir)
