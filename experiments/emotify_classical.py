@@ -244,6 +244,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--n-jobs", type=int, default=2, help="forest threads (the bar is 2 cores)")
     parser.add_argument("--extract-only", action="store_true")
+    parser.add_argument("--only-folds", default=None, help="comma-separated fold numbers (a timing run; no summary)")
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_classical.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -256,26 +257,32 @@ def main() -> None:
     models = args.models.split(",")
     pooled: dict = {m: [] for m in models}
     times: dict = {m: [] for m in models}
+    cpu: dict = {m: [] for m in models}
     selections: dict = {m: [] for m in models}
     for seed in (int(s) for s in args.seeds.split(",")):
         arrays = {m: {} for m in models}
         for k, splits in enumerate(fold_splits(songs, args.folds, seed)):
+            if args.only_folds and str(k) not in args.only_folds.split(","):
+                continue
             train, test = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "test")
             for name in models:
                 feature_set, overrides = VARIANTS[name]
                 cols = columns_of(feature_set)
                 bc = baseline_config(config, {**overrides, "seed": seed}, args.n_jobs)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 out, info = run_fold(features[:, cols], songs, train, test, bc, [names[c] for c in cols])
                 times[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
                 selections[name].append({"seed": seed, "fold": k, **info})
                 for key, value in out.items():
                     arrays[name].setdefault(key, np.zeros((len(songs),) + value.shape[1:]))[test] = value
                 acc = float((out["class_probs"].argmax(1) == songs["genre"].map(
                     {g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()[test]).mean())
                 kept = {h: e["selection"]["n_kept"] for h, e in info.items() if "selection" in e}
-                logger.info("seed %d fold %d %s: accuracy %.3f, %.0f s%s", seed, k, name, acc, times[name][-1],
-                            f", kept {kept}" if kept else "")
+                logger.info("seed %d fold %d %s: accuracy %.3f, %.0f s (%.0f s of CPU)%s", seed, k, name, acc,
+                            times[name][-1], cpu[name][-1], f", kept {kept}" if kept else "")
+        if args.only_folds:
+            continue
         for name in models:
             pooled[name].append(arrays[name])
         report = summarise(songs, pooled, times)

@@ -111,6 +111,10 @@ def _global_importance(predictor: Any, manifest: Manifest, waveforms: Mapping[st
     if frame.empty or not predictor.label_names:
         logger.info("no decodable validation songs; global importances left out")
         return
+    if "val" in getattr(predictor, "card", {}).get("trained_on", {}).get("splits", []):
+        logger.info("the classical model trained on the validation songs; permutation importance there would "
+                    "measure memorisation, so the report shows its training-song importances instead")
+        return
     songs = [waveforms[t] for t in frame["track_id"]]
     classes = manifest.class_targets(frame)
     try:
