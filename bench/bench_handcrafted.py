@@ -20,15 +20,15 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import time
+from pathlib import Path
 
-import librosa  # noqa: E402
-import numpy as np  # noqa: E402
+import librosa
+import numpy as np
 
-from encore.audio import load_audio  # noqa: E402
-from encore.features.handcrafted import compute_handcrafted  # noqa: E402
+from encore.audio import load_audio
+from encore.features.handcrafted import compute_handcrafted
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_RATE, N_FFT, HOP = 16000, 2048, 512

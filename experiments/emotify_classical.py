@@ -21,24 +21,24 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
-from sklearn.model_selection import StratifiedKFold  # noqa: E402
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.model_selection import StratifiedKFold
 
-from encore.config import BaselineConfig, load_config  # noqa: E402
-from encore.data.manifest import TAG_PREFIX, Manifest  # noqa: E402
-from encore.data.waveforms import load_waveforms  # noqa: E402
-from encore.features.cache import FeatureCache  # noqa: E402
-from encore.features.handcrafted import handcrafted_feature_names  # noqa: E402
-from encore.train.baseline import compute_feature_matrix, fit_head  # noqa: E402
+from encore.config import BaselineConfig, load_config
+from encore.data.manifest import TAG_PREFIX, Manifest
+from encore.data.waveforms import load_waveforms
+from encore.features.cache import FeatureCache
+from encore.features.handcrafted import handcrafted_feature_names
+from encore.train.baseline import compute_feature_matrix, fit_head
 
 REPO = Path(__file__).resolve().parents[1]
 EMOTIONS = ["amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension", "sadness"]

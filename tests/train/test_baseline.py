@@ -51,8 +51,8 @@ def test_selection_refuses_bad_fractions_and_too_few_songs():
 def test_boosting_stops_early_on_noise_and_grows_on_signal():
     X, classes, targets = _informative()
     rng = np.random.default_rng(1)
-    params = dict(learning_rate=0.2, max_leaf_nodes=7, min_samples_leaf=5, l2_regularization=0.0)
-    noise, info_noise = fit_boosting(X, rng.standard_normal(len(X)), classification=False, params=params, max_iter=60)
+    params = {"learning_rate": 0.2, "max_leaf_nodes": 7, "min_samples_leaf": 5, "l2_regularization": 0.0}
+    _, info_noise = fit_boosting(X, rng.standard_normal(len(X)), classification=False, params=params, max_iter=60)
     signal, info_signal = fit_boosting(X, targets[:, 0], classification=False, params=params, max_iter=60)
     assert info_noise["n_iter"][0] < 10 <= info_signal["n_iter"][0]
     assert signal.n_iter_ == info_signal["n_iter"][0]  # the final model fits all songs with the chosen count
@@ -85,7 +85,7 @@ def test_the_forest_trains_on_every_song_outside_the_test_split_and_says_so(tmp_
     assert card["trained_on"]["splits"] == ["train", "val"] and "test split" in card["trained_on"]["note"]
     assert card["model_type"] == "random_forest"
     names = handcrafted_feature_names()
-    assert card["feature_names"] == names and sorted(sum(card["feature_families"].values(), [])) == sorted(names)
+    assert card["feature_names"] == names and sorted(n for group in card["feature_families"].values() for n in group) == sorted(names)
     assert len(card["feature_importance"]["classifier"]) == len(names)
     assert card["heads"]["classifier"]["columns"] == list(range(len(names)))
     assert _accuracy(BaselinePredictor.from_run(tmp_path / "rf"), manifest, waveforms) > 0.9

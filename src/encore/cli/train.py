@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, handle_errors, out, progress_bar, step
+from encore.cli.common import (
+    ConfigOption,
+    SetOption,
+    WorkspaceOption,
+    handle_errors,
+    out,
+    progress_bar,
+    step,
+)
 from encore.config import load_config
 from encore.data.manifest import Manifest
 from encore.train.runs import decode_manifest, train_run

@@ -19,8 +19,21 @@ from encore.evaluate.figures import _png
 
 __all__ = ["family_rows", "plot_family_importance", "selection_table_rows"]
 
-_PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
-            "#64b5cd", "#2f4b7c", "#a05195", "#f95d6a")
+_PALETTE = (
+    "#4c72b0",
+    "#dd8452",
+    "#55a868",
+    "#c44e52",
+    "#8172b3",
+    "#937860",
+    "#da8bc3",
+    "#8c8c8c",
+    "#ccb974",
+    "#64b5cd",
+    "#2f4b7c",
+    "#a05195",
+    "#f95d6a",
+)
 
 
 def family_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, float]]:
@@ -37,15 +50,24 @@ def family_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, float
     return sorted(out, key=lambda r: -r[2])
 
 
-def plot_family_importance(rows: Sequence[tuple[str, str, float]], *, top: int = 25, xlabel: str = "importance") -> bytes:
+def plot_family_importance(
+    rows: Sequence[tuple[str, str, float]], *, top: int = 25, xlabel: str = "importance"
+) -> bytes:
     """Family totals (left) and the ``top`` features coloured by family (right), as PNG bytes."""
     families = list(dict.fromkeys(family for _, family, _ in rows))
     totals = {f: sum(v for _, fam, v in rows if fam == f) for f in families}
     families.sort(key=lambda f: -totals[f])
     colour = {f: _PALETTE[i % len(_PALETTE)] for i, f in enumerate(families)}
     shown = list(rows[:top])
-    fig = Figure(figsize=(11.0, float(np.clip(0.3 * max(len(shown), len(families)) + 1.4, 3.0, 9.0))))
-    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4], "wspace": 0.7})
+    fig = Figure(
+        figsize=(
+            11.0,
+            float(np.clip(0.3 * max(len(shown), len(families)) + 1.4, 3.0, 9.0)),
+        )
+    )
+    left, right = fig.subplots(
+        1, 2, gridspec_kw={"width_ratios": [1, 1.4], "wspace": 0.7}
+    )
     y = np.arange(len(families))
     left.barh(y, [totals[f] for f in families], color=[colour[f] for f in families])
     left.set_yticks(y, labels=[f.replace("_", " ") for f in families])
@@ -62,7 +84,9 @@ def plot_family_importance(rows: Sequence[tuple[str, str, float]], *, top: int =
     return _png(fig)
 
 
-def selection_table_rows(selection: Mapping[str, Mapping[str, Any]]) -> list[list[tuple[str, bool]]]:
+def selection_table_rows(
+    selection: Mapping[str, Mapping[str, Any]],
+) -> list[list[tuple[str, bool]]]:
     """Table rows (head, kept of all, the kept features by family) for the report's selection table."""
     from encore.features.handcrafted import feature_family
 
@@ -71,7 +95,15 @@ def selection_table_rows(selection: Mapping[str, Mapping[str, Any]]) -> list[lis
         by_family: dict[str, list[str]] = {}
         for name in entry.get("kept", []):
             by_family.setdefault(feature_family(str(name)), []).append(str(name))
-        listed = "; ".join(f"<b>{html.escape(f)}</b>: {html.escape(', '.join(names))}" for f, names in by_family.items())
-        rows.append([(html.escape(str(head)), False), (f"{entry.get('n_kept', '–')} of {entry.get('n_features', '–')}", True),
-                     (listed, False)])
+        listed = "; ".join(
+            f"<b>{html.escape(f)}</b>: {html.escape(', '.join(names))}"
+            for f, names in by_family.items()
+        )
+        rows.append(
+            [
+                (html.escape(str(head)), False),
+                (f"{entry.get('n_kept', '–')} of {entry.get('n_features', '–')}", True),
+                (listed, False),
+            ]
+        )
     return rows

@@ -26,7 +26,11 @@ from encore.config import BaselineConfig, EncoreConfig, save_config
 from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
-from encore.features.handcrafted import compute_handcrafted, handcrafted_families, handcrafted_feature_names
+from encore.features.handcrafted import (
+    compute_handcrafted,
+    handcrafted_families,
+    handcrafted_feature_names,
+)
 from encore.train.boosting import fit_boosting
 from encore.train.objectives import SplitData, target_weights
 from encore.train.selection import KeptColumns, rank_features, select_features
@@ -62,7 +66,7 @@ def compute_feature_matrix(
     settings = feature_settings(sample_rate, n_fft, hop_length)
     rows = []
     for waveform in waveforms:
-        compute = lambda w=waveform: compute_handcrafted(w, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length)  # noqa: E731
+        compute = lambda w=waveform: compute_handcrafted(w, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length)
         if cache is None:
             rows.append(compute())
         else:
@@ -98,10 +102,10 @@ def training_songs(manifest: Manifest, waveforms: Mapping[str, np.ndarray | None
 
 
 def _forest(config: BaselineConfig, classification: bool) -> RandomForestClassifier | RandomForestRegressor:
-    common = dict(
-        n_estimators=config.n_estimators, max_depth=config.max_depth, min_samples_leaf=config.min_samples_leaf,
-        max_features=config.max_features, n_jobs=config.n_jobs, random_state=config.seed,
-    )
+    common: dict[str, Any] = {
+        "n_estimators": config.n_estimators, "max_depth": config.max_depth, "min_samples_leaf": config.min_samples_leaf,
+        "max_features": config.max_features, "n_jobs": config.n_jobs, "random_state": config.seed,
+    }
     if classification:
         return RandomForestClassifier(class_weight=None if config.class_weight == "none" else "balanced", **common)
     return RandomForestRegressor(**common)
@@ -125,9 +129,10 @@ def fit_head(
         ``(model, entry)``: the model reads the full feature vector (a :class:`KeptColumns`
         when features were selected); ``entry`` is the head's part of the model card.
     """
-    sc, entry = config.selection, {}
-    ranking = dict(classification=classification, n_estimators=sc.n_estimators, seed=config.seed,
-                   n_jobs=config.n_jobs, sample_weight=sample_weight)
+    sc = config.selection
+    entry: dict[str, Any] = {}
+    ranking: dict[str, Any] = {"classification": classification, "n_estimators": sc.n_estimators, "seed": config.seed,
+                               "n_jobs": config.n_jobs, "sample_weight": sample_weight}
     if sc.enabled:
         selection = select_features(X, y, fractions=sc.fractions, n_folds=config.inner_folds, **ranking)
         columns, importance = selection.columns, selection.importance
@@ -145,8 +150,8 @@ def fit_head(
             importance = model.feature_importances_
     else:
         bo = config.boosting
-        params = dict(learning_rate=bo.learning_rate, max_leaf_nodes=bo.max_leaf_nodes,
-                      min_samples_leaf=bo.min_samples_leaf, l2_regularization=bo.l2_regularization)
+        params = {"learning_rate": bo.learning_rate, "max_leaf_nodes": bo.max_leaf_nodes,
+                  "min_samples_leaf": bo.min_samples_leaf, "l2_regularization": bo.l2_regularization}
         model, entry["boosting"] = fit_boosting(X[:, columns], y, classification=classification, params=params,
                                                 max_iter=bo.max_iter, n_folds=config.inner_folds, seed=config.seed,
                                                 sample_weight=sample_weight, n_threads=bo.n_threads)

@@ -16,8 +16,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 from threadpoolctl import threadpool_limits
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from encore.train.selection import inner_folds
 
@@ -25,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["PerTargetRegressor", "fit_boosting"]
 
-PATIENCE = 30  # inner-fold iterations without a better held-out loss before that fold stops
+PATIENCE = (
+    30  # inner-fold iterations without a better held-out loss before that fold stops
+)
 
 
 class PerTargetRegressor:
@@ -38,22 +43,50 @@ class PerTargetRegressor:
         return np.column_stack([estimator.predict(X) for estimator in self.estimators])
 
 
-def _model(classification: bool, params: Mapping[str, Any], max_iter: int, seed: int, *, stop: bool = False):
-    cls = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
+def _model(
+    classification: bool,
+    params: Mapping[str, Any],
+    max_iter: int,
+    seed: int,
+    *,
+    stop: bool = False,
+):
+    cls = (
+        HistGradientBoostingClassifier
+        if classification
+        else HistGradientBoostingRegressor
+    )
     extra: dict[str, Any] = {"class_weight": "balanced"} if classification else {}
     if stop:  # stop on the inner fold's held-out songs, passed to fit as X_val
-        extra.update(n_iter_no_change=PATIENCE, validation_fraction=None, scoring="loss", tol=1e-7)
-    return cls(max_iter=max_iter, early_stopping=stop, random_state=seed, **dict(params), **extra)
+        extra.update(
+            n_iter_no_change=PATIENCE,
+            validation_fraction=None,
+            scoring="loss",
+            tol=1e-7,
+        )
+    return cls(
+        max_iter=max_iter,
+        early_stopping=stop,
+        random_state=seed,
+        **dict(params),
+        **extra,
+    )
 
 
-def _stage_losses(model, X: np.ndarray, y: np.ndarray, classification: bool, weight: np.ndarray | None) -> np.ndarray:
+def _stage_losses(
+    model, X: np.ndarray, y: np.ndarray, classification: bool, weight: np.ndarray | None
+) -> np.ndarray:
     """Held-out loss after each boosting iteration: log loss, or weighted squared error."""
     losses = []
     if classification:
         columns = np.searchsorted(model.classes_, y)
         known = np.isin(y, model.classes_)
         for probs in model.staged_predict_proba(X):
-            picked = np.where(known, probs[np.arange(len(y)), np.minimum(columns, probs.shape[1] - 1)], 1e-7)
+            picked = np.where(
+                known,
+                probs[np.arange(len(y)), np.minimum(columns, probs.shape[1] - 1)],
+                1e-7,
+            )
             losses.append(float(-np.log(np.clip(picked, 1e-7, 1.0)).mean()))
     else:
         w = np.ones(len(y)) if weight is None else weight
@@ -63,16 +96,31 @@ def _stage_losses(model, X: np.ndarray, y: np.ndarray, classification: bool, wei
 
 
 def _fit_one(
-    X: np.ndarray, y: np.ndarray, *, classification: bool, params: Mapping[str, Any], max_iter: int,
-    n_folds: int, seed: int, sample_weight: np.ndarray | None,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    classification: bool,
+    params: Mapping[str, Any],
+    max_iter: int,
+    n_folds: int,
+    seed: int,
+    sample_weight: np.ndarray | None,
 ) -> tuple[Any, int, float]:
     """One target: ``(model on all songs, iterations chosen, best mean inner loss)``."""
     curves = []
-    for fit_idx, val_idx in inner_folds(y, n_folds=n_folds, seed=seed, classification=classification):
+    for fit_idx, val_idx in inner_folds(
+        y, n_folds=n_folds, seed=seed, classification=classification
+    ):
         model = _model(classification, params, max_iter, seed, stop=True)
         weight = None if sample_weight is None else sample_weight[val_idx]
-        model.fit(X[fit_idx], y[fit_idx], sample_weight=None if sample_weight is None else sample_weight[fit_idx],
-                  X_val=X[val_idx], y_val=y[val_idx], sample_weight_val=weight)
+        model.fit(
+            X[fit_idx],
+            y[fit_idx],
+            sample_weight=None if sample_weight is None else sample_weight[fit_idx],
+            X_val=X[val_idx],
+            y_val=y[val_idx],
+            sample_weight_val=weight,
+        )
         curve = _stage_losses(model, X[val_idx], y[val_idx], classification, weight)
         curves.append(np.pad(curve, (0, max_iter - len(curve)), mode="edge"))
     mean = np.mean(curves, axis=0)
@@ -115,19 +163,56 @@ def fit_boosting(
         the mean inner-fold loss there (``inner_loss``).
     """
     with threadpool_limits(limits=n_threads, user_api="openmp"):
-        return _fit_all(X, y, classification=classification, params=params, max_iter=max_iter, n_folds=n_folds,
-                        seed=seed, sample_weight=sample_weight)
+        return _fit_all(
+            X,
+            y,
+            classification=classification,
+            params=params,
+            max_iter=max_iter,
+            n_folds=n_folds,
+            seed=seed,
+            sample_weight=sample_weight,
+        )
 
 
 def _fit_all(
-    X: np.ndarray, y: np.ndarray, *, classification: bool, params: Mapping[str, Any], max_iter: int, n_folds: int,
-    seed: int, sample_weight: np.ndarray | None,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    classification: bool,
+    params: Mapping[str, Any],
+    max_iter: int,
+    n_folds: int,
+    seed: int,
+    sample_weight: np.ndarray | None,
 ) -> tuple[Any, dict[str, Any]]:
     if classification or y.ndim == 1:
-        model, n_iter, loss = _fit_one(X, y, classification=classification, params=params, max_iter=max_iter,
-                                       n_folds=n_folds, seed=seed, sample_weight=sample_weight)
+        model, n_iter, loss = _fit_one(
+            X,
+            y,
+            classification=classification,
+            params=params,
+            max_iter=max_iter,
+            n_folds=n_folds,
+            seed=seed,
+            sample_weight=sample_weight,
+        )
         return model, {"n_iter": [n_iter], "inner_loss": [loss]}
-    fitted = [_fit_one(X, y[:, j], classification=False, params=params, max_iter=max_iter, n_folds=n_folds,
-                       seed=seed, sample_weight=sample_weight) for j in range(y.shape[1])]
+    fitted = [
+        _fit_one(
+            X,
+            y[:, j],
+            classification=False,
+            params=params,
+            max_iter=max_iter,
+            n_folds=n_folds,
+            seed=seed,
+            sample_weight=sample_weight,
+        )
+        for j in range(y.shape[1])
+    ]
     logger.info("gradient boosting: %s iterations per target", [f[1] for f in fitted])
-    return PerTargetRegressor([f[0] for f in fitted]), {"n_iter": [f[1] for f in fitted], "inner_loss": [f[2] for f in fitted]}
+    return PerTargetRegressor([f[0] for f in fitted]), {
+        "n_iter": [f[1] for f in fitted],
+        "inner_loss": [f[2] for f in fitted],
+    }
