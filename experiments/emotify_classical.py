@@ -153,8 +153,10 @@ def run_fold(X: np.ndarray, songs: pd.DataFrame, train: np.ndarray, test: np.nda
     out["tag_probs"] = np.clip(model.predict(X[test]).reshape(len(test), -1), 0, 1)
     model, info["regressor"] = fit_head(X[train], songs["appeal"].to_numpy()[train], bc, classification=False, names=names)
     out["scores"] = model.predict(X[test]).reshape(len(test), -1)
-    for head in info.values():
+    for head in info.values():  # the JSON keeps what was chosen, not every column index and importance
         head.pop("importance", None)
+        head.pop("columns", None)
+        head.get("selection", {}).pop("importance", None)
     return out, info
 
 
@@ -244,6 +246,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--n-jobs", type=int, default=2, help="forest threads (the bar is 2 cores)")
     parser.add_argument("--extract-only", action="store_true")
+    parser.add_argument("--reference", default="forest_v1", help="the model every other is compared with (paired)")
     parser.add_argument("--only-folds", default=None, help="comma-separated fold numbers (a timing run; no summary)")
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_classical.json")
     args = parser.parse_args()
@@ -285,11 +288,11 @@ def main() -> None:
             continue
         for name in models:
             pooled[name].append(arrays[name])
-        report = summarise(songs, pooled, times)
+        report = summarise(songs, pooled, times, reference=args.reference)
         report["selections"] = selections
         report["command"] = "python " + " ".join(sys.argv)
         args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
-        print(f"after seed {seed}:\n" + format_report(report), flush=True)
+        print(f"after seed {seed}:\n" + format_report(report, reference=args.reference), flush=True)
 
 
 if __name__ == "__main__":
