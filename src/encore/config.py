@@ -23,10 +23,12 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "AugmentConfig",
     "BaselineConfig",
+    "BoostingConfig",
     "EncoreConfig",
     "FeatureConfig",
     "LabelsConfig",
     "ModelConfig",
+    "SelectionConfig",
     "TrainConfig",
     "load_config",
     "save_config",
@@ -172,9 +174,34 @@ class TrainConfig(_Strict):
     freeze_backbone: bool = Field(False, description="with init_from: train the new heads only (a linear probe)")
 
 
-class BaselineConfig(_Strict):
-    """Random forest on handcrafted features."""
+class SelectionConfig(_Strict):
+    """Feature selection by importance for the classical baseline (see encore.train.selection)."""
 
+    enabled: bool = Field(False, description="keep only the most important features, how many chosen by inner CV")
+    fractions: list[float] = Field(
+        default_factory=lambda: [0.125, 0.25, 0.5, 1.0], description="candidate shares of the features to keep"
+    )
+    n_estimators: int = Field(200, gt=0, description="trees of each forest that ranks or scores features")
+
+
+class BoostingConfig(_Strict):
+    """Histogram gradient boosting for the classical baseline (see encore.train.boosting)."""
+
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    max_iter: int = Field(300, gt=0, description="most iterations; the number used is chosen on inner folds")
+    max_leaf_nodes: int = Field(15, ge=2)
+    min_samples_leaf: int = Field(10, gt=0)
+    l2_regularization: float = Field(1.0, ge=0)
+    n_threads: int = Field(1, gt=0, description="OpenMP threads per fit (more only pays on thousands of songs)")
+
+
+class BaselineConfig(_Strict):
+    """The classical baseline: a random forest or gradient boosting on handcrafted features."""
+
+    estimator: Literal["random_forest", "gradient_boosting"] = "random_forest"
+    inner_folds: int = Field(3, ge=2, description="inner cross-validation folds for selection and early stopping")
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    boosting: BoostingConfig = Field(default_factory=BoostingConfig)
     n_estimators: int = Field(300, gt=0)
     max_depth: int | None = None
     min_samples_leaf: int = Field(1, gt=0)

@@ -167,3 +167,24 @@ def test_minimal_result_and_bad_out_dir(tmp_path):
         write_report(not_a_dir, [])
     with pytest.raises(ParameterError, match="name"):
         write_report(tmp_path / "r", [{"model": "cnn"}])
+
+
+def test_classical_importances_are_plotted_by_family_with_the_kept_features(tmp_path):
+    from encore.evaluate.feature_figures import family_rows
+    from encore.features.handcrafted import handcrafted_families, handcrafted_feature_names
+
+    names = handcrafted_feature_names()
+    rng = np.random.default_rng(0)
+    rows = [{"feature": n, "importance": float(v)} for n, v in zip(names, rng.random(len(names)), strict=True)]
+    rows[0]["importance"] = float("nan")  # left out, not plotted
+    kept = ["tempo_bpm", "tonnetz_fifth_x_mean", "mfcc_01_mean"]
+    result = {"name": "boosting", "model": "gradient_boosting", "feature_importance": rows,
+              "feature_selection": {"classifier": {"kept": kept, "importance": [0.3, 0.2, 0.1], "n_kept": 3, "n_features": len(names)}}}
+    page = write_report(tmp_path, [result]).read_text(encoding="utf-8")
+    assert "Features kept by selection" in page and f"3 of {len(names)}" in page
+    assert "<b>rhythm</b>: tempo_bpm" in page and "<b>tonnetz</b>: tonnetz_fifth_x_mean" in page
+    images = IMG.findall(page)
+    assert len(images) == 1 and "by feature family" in page
+    assert base64.b64decode(images[0][0]).startswith(PNG_SIGNATURE)
+    grouped = family_rows(rows)
+    assert len(grouped) == len(names) - 1 and {f for _, f, _ in grouped} == set(handcrafted_families())

@@ -128,11 +128,12 @@ def test_evaluate_report_renders_in_chromium(trained_ws, tmp_path):
     cnn, rf = report["results"]
     assert cnn["appeal"]["reliability"] == {"reliability": 0.64, "ceiling": 0.8}
     assert cnn["calibration"]["ece_before"] is not None and cnn["calibration"]["temperature"] > 0
-    assert [r["band"] for r in cnn["mel_band_importance"]] and rf["permutation_importance"][0]["feature"]
+    assert [r["band"] for r in cnn["mel_band_importance"]] and rf["feature_importance"][0]["feature"]
+    assert not rf.get("permutation_importance")  # the forest trained on the validation songs (issue 23)
     html_text = (tmp_path / "report.html").read_text()
     assert "ceiling on correlation" in html_text and "0.800" in html_text
     expected = sum(_expected_figures(r) for r in report["results"])
-    assert expected >= 12
+    assert expected >= 11  # no permutation importance for a forest that trained on the validation songs
 
     from playwright.sync_api import sync_playwright
 

@@ -29,7 +29,7 @@ def train_command(
     workspace: WorkspaceOption = None,
     config: ConfigOption = None,
     set: SetOption = None,
-    model: Annotated[str, typer.Option(help="cnn or random_forest.")] = "cnn",
+    model: Annotated[str, typer.Option(help="cnn, random_forest or gradient_boosting.")] = "cnn",
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name under runs/ (default: the model kind).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Resume this run (folder or name under runs/) from its last checkpoint.")] = None,
@@ -37,6 +37,10 @@ def train_command(
         Path | None, typer.Option(help="Transfer: start from this CNN run's backbone with new heads (train.init_from).")
     ] = None,
     freeze_backbone: Annotated[bool, typer.Option(help="With --init-from: train the new heads only.")] = False,
+    select_features: Annotated[
+        bool, typer.Option(help="random_forest / gradient_boosting: keep the most important features, how many chosen "
+                           "by cross-validation on the training songs (baseline.selection.enabled).")
+    ] = False,
     nproc: Annotated[
         int, typer.Option(min=1, help="Data-parallel CNN training on this many processes (runs torchrun for you).")
     ] = 1,
@@ -65,6 +69,8 @@ def train_command(
     extra = [f"train.init_from={init_from}"] if init_from else []
     if freeze_backbone:
         extra.append("train.freeze_backbone=true")
+    if select_features:
+        extra.append("baseline.selection.enabled=true")
     cfg = load_config(config, [*(set or []), *extra])
     manifest_path = manifest or ws.manifest_path()
     songs = Manifest.read(manifest_path)

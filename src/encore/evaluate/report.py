@@ -36,6 +36,7 @@ from encore.evaluate.figures import (
     plot_per_class,
     plot_reliability,
 )
+from encore.evaluate.feature_figures import family_rows, plot_family_importance, selection_table_rows
 from encore.exceptions import ParameterError
 
 __all__ = ["to_jsonable", "write_report"]
@@ -303,6 +304,15 @@ def _score_tables(r: Mapping) -> list[str]:
     return tables
 
 
+def _family_figure(name: str, rows_in: Sequence[Mapping], label: str, xlabel: str) -> str:
+    rows = family_rows(rows_in)
+    return figure_html(
+        plot_family_importance(rows, xlabel=xlabel),
+        f"Bar charts of {label.lower()} for {name}: summed per feature family, and the highest features coloured by family",
+        f"{name}: {label.lower()} by feature family (left) and the highest {min(len(rows), 25)} features (right).",
+    )
+
+
 def _model_section(index: int, r: Mapping) -> str:
     name = str(r["name"])
     parts = [f"<section id='model-{index}' class='model'><h2>{_e(name)}</h2>"]
@@ -378,11 +388,20 @@ def _model_section(index: int, r: Mapping) -> str:
             rows = [[(_e(n), False), (_fmt(v, 4), True), (_fmt(row.get("std"), 4), True)]
                     for (n, v), row in zip(pairs, sorted(rows_in, key=lambda q: -float(q["importance"])))]
             tables.append(f"<h3>{_e(label)}</h3>\n" + _table(["rank order", xlabel, "sd"], rows))
+        if key in ("feature_importance", "permutation_importance"):
+            figures.append(_family_figure(name, rows_in, label, xlabel))  # the classical features, by family
+            continue
         figures.append(figure_html(
             plot_importance(chart, xlabel=xlabel),
             f"Bar chart of the {len(pairs)} highest {label.lower()} for {name}",
             f"{name}: {label.lower()}, {len(pairs)} {order}." if order != "highest" else f"{name}: {label.lower()}, highest {len(pairs)}.",
         ))
+    if r.get("feature_selection"):
+        tables.append(
+            "<h3>Features kept by selection</h3>\n<p class='note'>Ranked by importance on the training songs; how many "
+            "to keep was chosen by inner cross-validation on those songs.</p>\n"
+            + _table(["head", "kept", "features kept, by family"], selection_table_rows(r["feature_selection"]))
+        )
     parts.extend(tables)
     if figures:
         parts.append("<div class='figures'>\n" + "\n".join(figures) + "\n</div>")

@@ -118,6 +118,10 @@ def _global_importance(predictor: Any, manifest: Manifest, waveforms: Mapping[st
     if frame.empty or not predictor.label_names:
         logger.info("no decodable validation songs; global importances left out")
         return
+    if "val" in getattr(predictor, "card", {}).get("trained_on", {}).get("splits", []):
+        logger.info("the classical model trained on the validation songs; permutation importance there would "
+                    "measure memorisation, so the report shows its training-song importances instead")
+        return
     songs = [waveforms[t] for t in frame["track_id"]]
     classes = manifest.class_targets(frame)
     try:
@@ -252,6 +256,9 @@ def evaluate_run(
     if impurity:
         ranked = sorted(zip(card["feature_names"], impurity, strict=True), key=lambda p: -p[1])
         result["feature_importance"] = [{"feature": f, "importance": float(v)} for f, v in ranked]
+    selection = {head: entry["selection"] for head, entry in card.get("heads", {}).items() if "selection" in entry}
+    if selection:  # the classical baseline's features kept by selection (issue 23)
+        result["feature_selection"] = selection
     if importance:
         val_frame = manifest.subset("val")
         waveforms = _decode(val_frame, predictor, waveforms, cache_dir)

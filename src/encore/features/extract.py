@@ -53,7 +53,7 @@ __all__ = [
     "write_shard_index",
 ]
 
-HANDCRAFTED_VERSION = 1  # bump when compute_handcrafted's output changes
+HANDCRAFTED_VERSION = 2  # bump when compute_handcrafted's output changes
 KINDS = ("handcrafted", "logmel")
 _STREAM_BLOCK_SECONDS = 60.0
 

@@ -1,4 +1,4 @@
-"""Predictions from a random-forest run, with the same interface as :class:`Predictor`."""
+"""Predictions from a classical run (random forest or gradient boosting), with the same interface as :class:`Predictor`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ __all__ = ["BaselinePredictor"]
 
 
 class BaselinePredictor(SongPredictions):
-    """Song-level predictions of a random-forest run (features from the whole song)."""
+    """Song-level predictions of a classical run (features from the whole song).
+
+    The models read the full handcrafted vector; a model trained on selected features
+    picks its own columns (:class:`~encore.train.selection.KeptColumns`). A card of an
+    earlier feature version reads the first ``len(feature_names)`` entries, which later
+    versions keep unchanged.
+    """
 
     def __init__(self, models: dict[str, Any], model_card: dict[str, Any]) -> None:
         self.models = models
@@ -31,7 +37,7 @@ class BaselinePredictor(SongPredictions):
         run_dir = Path(run_dir)
         card_path, model_path = run_dir / "model_card.json", run_dir / "model.joblib"
         if not card_path.is_file() or not model_path.is_file():
-            raise CheckpointError(f"{run_dir} is not a random-forest run (needs model_card.json and model.joblib)")
+            raise CheckpointError(f"{run_dir} is not a classical (random-forest or boosting) run; it needs model_card.json and model.joblib")
         return cls(joblib.load(model_path), json.loads(card_path.read_text(encoding="utf-8")))
 
     @property
@@ -52,9 +58,10 @@ class BaselinePredictor(SongPredictions):
 
     def _features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         s = self.card["feature_settings"]
-        return np.stack(
+        features = np.stack(
             [compute_handcrafted(w, sample_rate=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"]) for w in waveforms]
         )
+        return features[:, : len(self.card["feature_names"])]
 
     def predict_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -1,6 +1,6 @@
-"""The classical baseline: random forests on handcrafted features.
+"""The classical baseline: a random forest or gradient boosting on handcrafted features.
 
-Trained on the same manifest and splits as the CNN, saved beside it in a run folder
+Trained on the same manifest as the CNN (on every labelled song outside the test split), saved beside it in a run folder
 (``model.joblib`` + ``model_card.json``) and read back through
 :class:`encore.inference.baseline.BaselinePredictor`, so evaluation treats both alike.
 """
@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,17 +22,24 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 import encore
-from encore.config import EncoreConfig, save_config
+from encore.config import BaselineConfig, EncoreConfig, save_config
 from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
-from encore.features.handcrafted import compute_handcrafted, handcrafted_feature_names
+from encore.features.handcrafted import (
+    compute_handcrafted,
+    handcrafted_families,
+    handcrafted_feature_names,
+)
+from encore.train.boosting import fit_boosting
+from encore.train.objectives import SplitData, target_weights
+from encore.train.selection import KeptColumns, rank_features, select_features
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BaselineResult", "compute_feature_matrix", "fit_baseline"]
+__all__ = ["BaselineResult", "compute_feature_matrix", "fit_baseline", "fit_head", "training_songs"]
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 
 
 @dataclass
@@ -59,7 +66,7 @@ def compute_feature_matrix(
     settings = feature_settings(sample_rate, n_fft, hop_length)
     rows = []
     for waveform in waveforms:
-        compute = lambda w=waveform: compute_handcrafted(w, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length)  # noqa: E731
+        compute = lambda w=waveform: compute_handcrafted(w, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length)
         if cache is None:
             rows.append(compute())
         else:
@@ -68,6 +75,93 @@ def compute_feature_matrix(
         if callback is not None:
             callback(1)
     return np.stack(rows).astype(np.float32)
+
+
+TRAINED_ON = (
+    "every labelled song outside the test split (the train and validation splits together): the classical "
+    "models do not early-stop on held-out songs; feature selection and boosting's iteration count are chosen "
+    "by inner cross-validation on these songs"
+)
+
+
+def training_songs(manifest: Manifest, waveforms: Mapping[str, np.ndarray | None]) -> SplitData:
+    """The decodable songs of the train and validation splits together (all but the test songs)."""
+    from encore.train.objectives import select_split
+
+    parts = [select_split(manifest, name, waveforms) for name in ("train", "val")]
+    joined: dict[str, Any] = {}
+    for f in fields(SplitData):
+        values = [getattr(part, f.name) for part in parts]
+        if f.name in ("track_ids", "waveforms"):
+            joined[f.name] = values[0] + values[1]
+        elif any(v is None for v in values):
+            joined[f.name] = None
+        else:
+            joined[f.name] = np.concatenate(values)
+    return SplitData(**joined)
+
+
+def _forest(config: BaselineConfig, classification: bool) -> RandomForestClassifier | RandomForestRegressor:
+    common: dict[str, Any] = {
+        "n_estimators": config.n_estimators, "max_depth": config.max_depth, "min_samples_leaf": config.min_samples_leaf,
+        "max_features": config.max_features, "n_jobs": config.n_jobs, "random_state": config.seed,
+    }
+    if classification:
+        return RandomForestClassifier(class_weight=None if config.class_weight == "none" else "balanced", **common)
+    return RandomForestRegressor(**common)
+
+
+def fit_head(
+    X: np.ndarray, y: np.ndarray, config: BaselineConfig, *, classification: bool, names: Sequence[str],
+    sample_weight: np.ndarray | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """One head (class, tag shares or scores): optional selection, then the forest or boosting.
+
+    Args:
+        X: Training features ``(n_songs, n_features)``, every handcrafted feature.
+        y: Class indices ``(n_songs,)`` or targets ``(n_songs,)`` / ``(n_songs, n_targets)``.
+        config: The ``baseline`` settings.
+        classification: Whether ``y`` holds classes.
+        names: Feature names, one per column of ``X``.
+        sample_weight: Optional weight per song.
+
+    Returns:
+        ``(model, entry)``: the model reads the full feature vector (a :class:`KeptColumns`
+        when features were selected); ``entry`` is the head's part of the model card.
+    """
+    sc = config.selection
+    entry: dict[str, Any] = {}
+    ranking: dict[str, Any] = {"classification": classification, "n_estimators": sc.n_estimators, "seed": config.seed,
+                               "n_jobs": config.n_jobs, "sample_weight": sample_weight}
+    if sc.enabled:
+        selection = select_features(X, y, fractions=sc.fractions, n_folds=config.inner_folds, **ranking)
+        columns, importance = selection.columns, selection.importance
+        entry["selection"] = {
+            "kept": [names[c] for c in columns], "importance": [float(importance[c]) for c in columns],
+            "n_kept": len(columns), "n_features": X.shape[1], "candidates": selection.candidates,
+            "inner_scores": selection.scores, "inner_score_sd": selection.score_sd, "metric": selection.metric,
+            "rule": "fewest features within one standard error of the best inner-fold score",
+        }
+    else:
+        columns, importance = list(range(X.shape[1])), None
+    if config.estimator == "random_forest":
+        model = _forest(config, classification).fit(X[:, columns], y, sample_weight=sample_weight)
+        if importance is None:
+            importance = model.feature_importances_
+    else:
+        bo = config.boosting
+        params = {"learning_rate": bo.learning_rate, "max_leaf_nodes": bo.max_leaf_nodes,
+                  "min_samples_leaf": bo.min_samples_leaf, "l2_regularization": bo.l2_regularization}
+        model, entry["boosting"] = fit_boosting(X[:, columns], y, classification=classification, params=params,
+                                                max_iter=bo.max_iter, n_folds=config.inner_folds, seed=config.seed,
+                                                sample_weight=sample_weight, n_threads=bo.n_threads)
+        if importance is None:  # boosting has no impurity importance of its own: a forest ranks the features
+            importance = rank_features(X, y, **ranking)
+    entry["importance"] = [float(v) for v in importance]
+    entry["columns"] = [int(c) for c in columns]
+    if sc.enabled:
+        model = KeptColumns(model, columns)
+    return model, entry
 
 
 def fit_baseline(
@@ -80,65 +174,72 @@ def fit_baseline(
     cache: FeatureCache | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> BaselineResult:
-    """Fit a class forest and a score forest on the train split; record val metrics."""
+    """Fit the classical models (class, score and tag-share heads) on every labelled song outside the test split.
+
+    ``config.baseline.estimator`` picks a random forest or gradient boosting;
+    ``config.baseline.selection.enabled`` keeps only the most important features (see
+    :func:`fit_head`). The run folder gets ``model.joblib``, ``model_card.json`` (feature
+    names and families, importances, the kept features, the songs trained on) and
+    ``config.yaml``.
+
+    Raises:
+        ParameterError: No decodable song outside the test split.
+    """
     from encore.inference.baseline import BaselinePredictor
-    from encore.train.objectives import select_split, target_weights, validation_metrics
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
     bc, sample_rate = config.baseline, config.features.sample_rate
-    train = select_split(manifest, "train", waveforms)
-    if not train.track_ids:
-        raise ParameterError("the manifest's train split has no decodable songs; check `encore labels` output")
+    songs = training_songs(manifest, waveforms)
+    if not songs.track_ids:
+        raise ParameterError("the manifest has no decodable songs outside the test split; check `encore labels` output")
     features = compute_feature_matrix(
-        train.waveforms, sample_rate=sample_rate, n_fft=bc.n_fft, hop_length=bc.hop_length, cache=cache, callback=callback
+        songs.waveforms, sample_rate=sample_rate, n_fft=bc.n_fft, hop_length=bc.hop_length, cache=cache, callback=callback
     )
     names = handcrafted_feature_names()
-    common = dict(
-        n_estimators=bc.n_estimators, max_depth=bc.max_depth, min_samples_leaf=bc.min_samples_leaf,
-        max_features=bc.max_features, n_jobs=bc.n_jobs, random_state=bc.seed,
-    )
     models: dict[str, Any] = {}
-    importances: dict[str, list[float]] = {}
-    labelled = train.classes >= 0
+    heads: dict[str, dict[str, Any]] = {}
+    labelled = songs.classes >= 0
     if manifest.label_names and labelled.sum() >= 2:
-        clf = RandomForestClassifier(class_weight=None if bc.class_weight == "none" else "balanced", **common)
-        clf.fit(features[labelled], train.classes[labelled])
-        models["classifier"] = clf
-        importances["classifier"] = clf.feature_importances_.tolist()
-    # one forest per kind of numeric target (scores, tag shares), on the songs that have all of it
+        models["classifier"], heads["classifier"] = fit_head(
+            features[labelled], songs.classes[labelled], bc, classification=True, names=names
+        )
+    # one model per kind of numeric target (scores, tag shares), on the songs that have all of it;
     # a multi-output forest takes one weight per song: the mean of its targets' weights
-    tag_weights, score_weights = target_weights(train, bc.target_weighting)
-    for name, targets, weights in (("regressor", train.scores, score_weights), ("tagger", train.tags, tag_weights)):
+    tag_weights, score_weights = target_weights(songs, bc.target_weighting)
+    for name, targets, weights in (("regressor", songs.scores, score_weights), ("tagger", songs.tags, tag_weights)):
         known = ~np.isnan(targets).any(axis=1) if targets.size else np.zeros(0, dtype=bool)
         if known.sum() >= 2:
-            forest = RandomForestRegressor(**common)
             y = targets[known]
             sample_weight = None if bc.target_weighting == "none" else weights[known].mean(axis=1)
-            forest.fit(features[known], y[:, 0] if y.shape[1] == 1 else y, sample_weight=sample_weight)
-            models[name] = forest
-            importances[name] = forest.feature_importances_.tolist()
+            models[name], heads[name] = fit_head(
+                features[known], y[:, 0] if y.shape[1] == 1 else y, bc, classification=False, names=names,
+                sample_weight=sample_weight,
+            )
     card: dict[str, Any] = {
-        "model_type": "random_forest",
+        "model_type": bc.estimator,
         "encore_version": encore.__version__,
         "sample_rate": sample_rate,
         "feature_settings": feature_settings(sample_rate, bc.n_fft, bc.hop_length),
         "feature_names": names,
+        "feature_families": handcrafted_families(),
         "label_names": list(manifest.label_names),
         "regression_names": list(manifest.regression_names),
         "tag_names": list(manifest.tag_names),
         "classes_": [int(c) for c in models["classifier"].classes_] if "classifier" in models else [],
-        "feature_importance": importances,
+        "feature_importance": {head: entry.pop("importance") for head, entry in heads.items()},
+        "importance_kind": "random-forest impurity importance on the training songs",
+        "heads": heads,
+        "trained_on": {"splits": ["train", "val"], "n_songs": len(songs.track_ids), "note": TRAINED_ON},
         "config": config.model_dump(mode="json"),
         "manifest": {"path": manifest_path, "digest": manifest.digest(), "summary": manifest.summary()},
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "metrics": {"validation": {}},  # no held-out songs outside the test split: the inner folds choose settings
     }
     joblib.dump(models, run_dir / "model.joblib")
-    predictor = BaselinePredictor(models, card)
-    val = select_split(manifest, "val", waveforms)
-    validation = validation_metrics(predictor.predict_arrays(val.waveforms), val) if val.track_ids else {}
-    card["metrics"] = {"validation": validation}
+    BaselinePredictor(models, card)  # checks the card reads back
     (run_dir / "model_card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
-    logger.info("random forest trained on %d songs: %s", len(train.track_ids), validation)
-    return BaselineResult(run_dir=run_dir, feature_names=names, validation=validation)
+    kept = {head: entry["selection"]["n_kept"] for head, entry in heads.items() if "selection" in entry}
+    logger.info("%s trained on %d songs%s", bc.estimator, len(songs.track_ids), f", features kept {kept}" if kept else "")
+    return BaselineResult(run_dir=run_dir, feature_names=names, validation={})

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["TRAINERS", "Trainer", "decode_manifest", "get_trainer", "train_run"]
 
 ModelKind = str
-"""A key of :data:`TRAINERS` (``cnn``, ``random_forest``)."""
+"""A key of :data:`TRAINERS` (``cnn``, ``random_forest``, ``gradient_boosting``)."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,16 @@ def _fit_cnn(manifest: Manifest, waveforms: Mapping, config: EncoreConfig, run_d
     fit(manifest, waveforms, config, run_dir, manifest_path=ctx.manifest_path, callback=ctx.epoch_callback)
 
 
-def _fit_random_forest(manifest: Manifest, waveforms: Mapping, config: EncoreConfig, run_dir: Path, ctx: TrainContext) -> None:
-    from encore.train.baseline import fit_baseline
+def _classical(estimator: str) -> Callable[[Manifest, Mapping, EncoreConfig, Path, TrainContext], None]:
+    """The trainer of a classical model on handcrafted features (``baseline.estimator`` set to ``estimator``)."""
 
-    fit_baseline(manifest, waveforms, config, run_dir, manifest_path=ctx.manifest_path, cache=ctx.cache)
+    def fit(manifest: Manifest, waveforms: Mapping, config: EncoreConfig, run_dir: Path, ctx: TrainContext) -> None:
+        from encore.train.baseline import fit_baseline
+
+        config = config.model_copy(update={"baseline": config.baseline.model_copy(update={"estimator": estimator})})
+        fit_baseline(manifest, waveforms, config, run_dir, manifest_path=ctx.manifest_path, cache=ctx.cache)
+
+    return fit
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,10 @@ class Trainer:
 TRAINERS: dict[str, Trainer] = {
     "cnn": Trainer(_fit_cnn, lambda c: c.features.sample_rate, uses_validation=True, resumable=True,
                    epochs=lambda c: c.train.epochs),
-    "random_forest": Trainer(_fit_random_forest, lambda c: c.features.sample_rate, uses_validation=False,
+    "random_forest": Trainer(_classical("random_forest"), lambda c: c.features.sample_rate, uses_validation=False,
                              resumable=False, epochs=lambda c: None),
+    "gradient_boosting": Trainer(_classical("gradient_boosting"), lambda c: c.features.sample_rate,
+                                 uses_validation=False, resumable=False, epochs=lambda c: None),
 }
 """Model kind -> trainer; one row per model kind."""
 
@@ -123,7 +131,7 @@ def train_run(
     Args:
         ws: The workspace.
         config: Resolved configuration.
-        kind: A key of :data:`TRAINERS` (``cnn``, ``random_forest``).
+        kind: A key of :data:`TRAINERS` (``cnn``, ``random_forest``, ``gradient_boosting``).
         manifest_path: Default ``manifests/default.csv``.
         name: Run name under ``runs/`` (default the model kind); ignored with ``run_dir``.
         run_dir: Resume or write this run folder explicitly.

@@ -1,0 +1,299 @@
+"""Emotify cross-validation of the classical models: the old forest against the new
+feature set, selection by importance and gradient boosting (issue 23).
+
+Usage:
+    python experiments/emotify_classical.py [--data ../shared/data/emotify] [--seeds 0,1,2] [--folds 5]
+                                            [--extract-only] [--out experiments/emotify_classical.json]
+
+The folds are bench/bench_emotify_cv.py's (the CNNs'): stratified by genre, ``--seed`` s
+gives ``StratifiedKFold(5, shuffle=True, random_state=s)``, no validation songs (every
+classical model trains on all of a fold's 320 training songs). Features are computed once
+per song into the feature cache, so the 3 seeds x 5 folds only fit models. Every setting a
+model picks (features kept, boosting iterations) is picked by inner cross-validation on
+the fold's training songs; the held-out fold is only predicted. Predictions are pooled
+over each seed's 5 folds (400 songs) and the paired bootstrap differences against the old
+forest are averaged over the seeds' pooled predictions (see ``summarise``).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.model_selection import StratifiedKFold
+
+from encore.config import BaselineConfig, load_config
+from encore.data.manifest import TAG_PREFIX, Manifest
+from encore.data.waveforms import load_waveforms
+from encore.features.cache import FeatureCache
+from encore.features.handcrafted import handcrafted_feature_names
+from encore.train.baseline import compute_feature_matrix, fit_head
+
+REPO = Path(__file__).resolve().parents[1]
+EMOTIONS = ["amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension", "sadness"]
+GENRE_OFFSETS = {"classical": 0, "rock": 100, "electronic": 200, "pop": 300}
+logger = logging.getLogger("emotify_classical")
+
+
+# ---- targets and folds: copied from bench/bench_emotify_cv.py (read_targets, make_manifest, fold_splits with val_fraction 0)
+def read_targets(data: Path) -> pd.DataFrame:
+    """Per-song genre, emotion rates and appeal from the annotations."""
+    votes = pd.read_csv(data / "annotations.csv", skipinitialspace=True)
+    votes.columns = [c.strip() for c in votes.columns]
+    votes["appeal"] = votes["liked"] - votes["disliked"]
+    songs = votes.groupby("track id").agg(genre=("genre", "first"), **{e: (e, "mean") for e in EMOTIONS},
+                                         appeal=("appeal", "mean"), appeal_vote_sd=("appeal", "std"),
+                                         n_votes=("liked", "size")).reset_index()
+    songs["genre"] = songs["genre"].str.strip()
+    songs["path"] = [
+        str(data / "audio" / g / f"{t - GENRE_OFFSETS[g]}.mp3") for t, g in zip(songs["track id"], songs["genre"], strict=True)
+    ]
+    songs["track_id"] = songs["track id"].astype(str)
+    return songs
+
+
+def make_manifest(songs: pd.DataFrame, splits: np.ndarray) -> Manifest:
+    frame = pd.DataFrame({
+        "track_id": songs["track_id"], "path": songs["path"], "artist": "", "title": "", "split": splits,
+        "label": songs["genre"], "appeal": songs["appeal"],
+        "appeal_sd": songs["appeal_vote_sd"] / np.sqrt(songs["n_votes"]), "tag_support": songs["n_votes"],
+        **{TAG_PREFIX + e: songs[e] for e in EMOTIONS},
+    })
+    return Manifest(frame=frame, label_names=sorted(GENRE_OFFSETS), tag_names=EMOTIONS, regression_names=["appeal"],
+                    info={"source": "emotify annotations"})
+
+
+def fold_splits(songs: pd.DataFrame, n_folds: int, seed: int) -> list[np.ndarray]:
+    genres = songs["genre"].to_numpy()
+    out = []
+    for _, test_idx in StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(genres, genres):
+        splits = np.array(["train"] * len(songs), dtype=object)
+        splits[test_idx] = "test"
+        out.append(splits)
+    return out
+# ---- end of the copied fold logic
+
+
+def load_features(songs: pd.DataFrame, config, cache: FeatureCache) -> tuple[dict, np.ndarray]:
+    """Decode every song once and compute (or read) its handcrafted features."""
+    t0 = time.perf_counter()
+    decoded, failures = load_waveforms(list(songs["path"]), sample_rate=config.features.sample_rate, cache=cache)
+    if failures:
+        raise SystemExit(f"{len(failures)} songs failed to decode: {failures[:3]}")
+    logger.info("decoded %d songs in %.0f s", len(decoded), time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if done[0] % 20 == 0:
+            logger.info("features: %d/%d songs, %.0f s", done[0], len(decoded), time.perf_counter() - t0)
+
+    bc = config.baseline
+    features = compute_feature_matrix(decoded, sample_rate=config.features.sample_rate, n_fft=bc.n_fft,
+                                      hop_length=bc.hop_length, cache=cache, callback=tick)
+    logger.info("features of %d songs in %.0f s", len(features), time.perf_counter() - t0)
+    return dict(zip(songs["track_id"], decoded, strict=True)), features
+
+
+STANDARD = ([f"mfcc_{i:02d}_{s}" for s in ("mean", "std") for i in range(20)] + [f"chroma_{p}_mean" for p in
+            ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")]
+            + [f"spectral_contrast_{b}_mean" for b in range(7)]
+            + [f"{f}_{s}" for f in ("spectral_centroid", "spectral_bandwidth", "spectral_rolloff", "zero_crossing_rate", "rms")
+               for s in ("mean", "std")] + ["tempo_bpm"])
+"""librosa's standard clip summary, as the issue describes it, picked from encore's vector (70 columns)."""
+
+VARIANTS = {  # name: (feature set, overrides of the baseline settings)
+    "forest_v1": ("v1", {}),  # the old forest: 500 trees on version 1's 92 features
+    "forest_standard": ("standard", {}),
+    "forest_v2": ("v2", {}),
+    "forest_v2_selected": ("v2", {"selection": {"enabled": True}}),
+    "boosting_v2": ("v2", {"estimator": "gradient_boosting"}),
+    "boosting_v2_selected": ("v2", {"estimator": "gradient_boosting", "selection": {"enabled": True}}),
+}
+TARGETS = EMOTIONS + ["appeal"]
+
+
+def columns_of(feature_set: str) -> np.ndarray:
+    names = handcrafted_feature_names()
+    if feature_set == "v1":
+        return np.arange(92)
+    if feature_set == "standard":
+        return np.array([names.index(n) for n in STANDARD])
+    return np.arange(len(names))
+
+
+def baseline_config(config, overrides: dict, n_jobs: int):
+    data = config.baseline.model_dump()
+    for key, value in overrides.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+    data["n_jobs"] = n_jobs
+    return BaselineConfig(**data)
+
+
+def run_fold(X: np.ndarray, songs: pd.DataFrame, train: np.ndarray, test: np.ndarray, bc, names: list[str]) -> tuple[dict, dict]:
+    """Fit the three heads on the fold's training songs (as fit_baseline does) and predict its test songs."""
+    genre_index = {g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}
+    classes = songs["genre"].map(genre_index).to_numpy()
+    out, info = {}, {}
+    model, info["classifier"] = fit_head(X[train], classes[train], bc, classification=True, names=names)
+    out["class_probs"] = model.predict_proba(X[test])
+    model, info["tagger"] = fit_head(X[train], songs[EMOTIONS].to_numpy()[train], bc, classification=False, names=names)
+    out["tag_probs"] = np.clip(model.predict(X[test]).reshape(len(test), -1), 0, 1)
+    model, info["regressor"] = fit_head(X[train], songs["appeal"].to_numpy()[train], bc, classification=False, names=names)
+    out["scores"] = model.predict(X[test]).reshape(len(test), -1)
+    for head in info.values():  # the JSON keeps what was chosen, not every column index and importance
+        head.pop("importance", None)
+        head.pop("columns", None)
+        head.get("selection", {}).pop("importance", None)
+    return out, info
+
+
+def _ranks(a: np.ndarray) -> np.ndarray:
+    return np.argsort(np.argsort(a, axis=-1), axis=-1).astype(float)
+
+
+def _spearman_rows(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Spearman of each row pair (ties broken by order; the data are continuous)."""
+    rt, rp = _ranks(truth), _ranks(pred)
+    rt -= rt.mean(-1, keepdims=True)
+    rp -= rp.mean(-1, keepdims=True)
+    return (rt * rp).sum(-1) / np.sqrt((rt**2).sum(-1) * (rp**2).sum(-1))
+
+
+def paired_over_seeds(truth: np.ndarray, a: np.ndarray, b: np.ndarray, metric: str, *, n_boot: int = 1000) -> dict:
+    """Paired bootstrap over songs of the seed-averaged ``metric(a) - metric(b)``.
+
+    ``a`` and ``b`` are ``(n_seeds, n_songs)`` (class indices or scores); each resample
+    draws songs once and scores every seed's predictions on them.
+    """
+    rng = np.random.default_rng(0)
+
+    def value(idx: np.ndarray) -> float:
+        if metric == "accuracy":
+            return float((a[:, idx] == truth[idx]).mean() - (b[:, idx] == truth[idx]).mean())
+        t = np.broadcast_to(truth[idx], a[:, idx].shape)
+        return float(_spearman_rows(t, a[:, idx]).mean() - _spearman_rows(t, b[:, idx]).mean())
+
+    full = value(np.arange(len(truth)))
+    boots = np.array([value(rng.integers(0, len(truth), len(truth))) for _ in range(n_boot)])
+    low, high = np.percentile(boots, [2.5, 97.5])
+    return {"difference": full, "ci_low": float(low), "ci_high": float(high)}
+
+
+def summarise(songs: pd.DataFrame, pooled: dict, times: dict, reference: str = "forest_v1") -> dict:
+    truth_class = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
+    report: dict = {"models": {}, "minus_" + reference: {}}
+    stacked = {}
+    for name, seeds in pooled.items():
+        classes = np.stack([s["class_probs"].argmax(1) for s in seeds])
+        scores = {t: np.stack([s["scores"][:, 0] if t == "appeal" else s["tag_probs"][:, EMOTIONS.index(t)] for s in seeds])
+                  for t in TARGETS}
+        stacked[name] = (classes, scores)
+        report["models"][name] = {
+            "n_seeds": len(seeds),
+            "accuracy_per_seed": [float((c == truth_class).mean()) for c in classes],
+            "spearman": {t: float(np.mean([spearmanr(v, songs[t]).statistic for v in scores[t]])) for t in TARGETS},
+            "train_seconds_per_fold": times[name],
+        }
+        report["models"][name]["accuracy"] = float(np.mean(report["models"][name]["accuracy_per_seed"]))
+    if reference in stacked:
+        ref_classes, ref_scores = stacked[reference]
+        for name, (classes, scores) in stacked.items():
+            if name == reference or len(classes) != len(ref_classes):
+                continue
+            diff = {"accuracy": paired_over_seeds(truth_class, classes, ref_classes, "accuracy")}
+            for t in TARGETS:
+                diff[t] = paired_over_seeds(songs[t].to_numpy(float), scores[t], ref_scores[t], "spearman")
+            report["minus_" + reference][name] = diff
+    return report
+
+
+def format_report(report: dict, reference: str = "forest_v1") -> str:
+    lines = ["| model | seeds | accuracy (per seed) | " + " | ".join(TARGETS) + " | train s/fold (max) |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in TARGETS) + " | --- |"]
+    for name, m in report["models"].items():
+        per_seed = ", ".join(f"{a:.3f}" for a in m["accuracy_per_seed"])
+        cells = " | ".join(f"{m['spearman'][t]:.2f}" for t in TARGETS)
+        t = m["train_seconds_per_fold"]
+        lines.append(f"| {name} | {m['n_seeds']} | {m['accuracy']:.3f} ({per_seed}) | {cells} | {np.mean(t):.0f} ({np.max(t):.0f}) |")
+    for name, diff in report.get("minus_" + reference, {}).items():
+        parts = [f"{k} {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" for k, d in diff.items()]
+        ahead = sum(diff[e]["difference"] > 0 for e in EMOTIONS)
+        lines.append(f"\n{name} - {reference} (paired bootstrap over songs, seed-averaged, 95 %; ahead on {ahead}/9 emotions): "
+                     + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
+    parser.add_argument("--config", type=Path, default=REPO / "configs" / "emotify_cv.yaml")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/encore-classical-cache"))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--models", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--n-jobs", type=int, default=2, help="forest threads (the bar is 2 cores)")
+    parser.add_argument("--extract-only", action="store_true")
+    parser.add_argument("--reference", default="forest_v1", help="the model every other is compared with (paired)")
+    parser.add_argument("--only-folds", default=None, help="comma-separated fold numbers (a timing run; no summary)")
+    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_classical.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    config = load_config(args.config, [])
+    songs = read_targets(args.data)
+    _, features = load_features(songs, config, FeatureCache(args.cache))
+    if args.extract_only:
+        return
+    names = handcrafted_feature_names()
+    models = args.models.split(",")
+    pooled: dict = {m: [] for m in models}
+    times: dict = {m: [] for m in models}
+    cpu: dict = {m: [] for m in models}
+    selections: dict = {m: [] for m in models}
+    for seed in (int(s) for s in args.seeds.split(",")):
+        arrays = {m: {} for m in models}
+        for k, splits in enumerate(fold_splits(songs, args.folds, seed)):
+            if args.only_folds and str(k) not in args.only_folds.split(","):
+                continue
+            train, test = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "test")
+            for name in models:
+                feature_set, overrides = VARIANTS[name]
+                cols = columns_of(feature_set)
+                bc = baseline_config(config, {**overrides, "seed": seed}, args.n_jobs)
+                t0, c0 = time.perf_counter(), time.process_time()
+                out, info = run_fold(features[:, cols], songs, train, test, bc, [names[c] for c in cols])
+                times[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+                selections[name].append({"seed": seed, "fold": k, **info})
+                for key, value in out.items():
+                    arrays[name].setdefault(key, np.zeros((len(songs),) + value.shape[1:]))[test] = value
+                acc = float((out["class_probs"].argmax(1) == songs["genre"].map(
+                    {g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()[test]).mean())
+                kept = {h: e["selection"]["n_kept"] for h, e in info.items() if "selection" in e}
+                logger.info("seed %d fold %d %s: accuracy %.3f, %.0f s (%.0f s of CPU)%s", seed, k, name, acc,
+                            times[name][-1], cpu[name][-1], f", kept {kept}" if kept else "")
+        if args.only_folds:
+            continue
+        for name in models:
+            pooled[name].append(arrays[name])
+        report = summarise(songs, pooled, times, reference=args.reference)
+        report["selections"] = selections
+        report["command"] = "python " + " ".join(sys.argv)
+        args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        print(f"after seed {seed}:\n" + format_report(report, reference=args.reference), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The classical baseline: forest and boosting heads, selection by importance, the model card."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from toy import make_toy, toy_config
+
+from encore.exceptions import ParameterError
+from encore.features.cache import FeatureCache
+from encore.features.handcrafted import handcrafted_feature_names
+from encore.inference.baseline import BaselinePredictor
+from encore.train.baseline import fit_baseline, training_songs
+from encore.train.boosting import PerTargetRegressor, fit_boosting
+from encore.train.objectives import select_split
+from encore.train.selection import KeptColumns, select_features
+
+
+def _informative(n_songs: int = 240, n_noise: int = 37, seed: int = 0):
+    """Three informative columns (0-2) among noise; a class and two numeric targets built from them."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_songs, 3 + n_noise))
+    classes = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) + (X[:, 2] > 0.8).astype(int)
+    targets = np.column_stack([X[:, 0] + 0.3 * rng.standard_normal(n_songs), X[:, 1] - X[:, 2]])
+    return X, classes, targets
+
+
+def test_selection_keeps_the_informative_features_and_at_most_half():
+    X, classes, targets = _informative()
+    for y, classification in ((classes, True), (targets, False)):
+        selection = select_features(X, y, classification=classification, fractions=[0.1, 0.25, 0.5, 1.0],
+                                    n_estimators=50, seed=0, n_jobs=1)
+        assert len(selection.columns) <= X.shape[1] // 2
+        assert selection.candidates == [4, 10, 20, 40]
+        assert len(selection.scores) == 4 and selection.importance.shape == (40,)
+        top = set(np.argsort(-selection.importance)[:3])
+        assert top <= {0, 1, 2}, top
+        assert {0, 1} <= set(selection.columns)
+
+
+def test_selection_refuses_bad_fractions_and_too_few_songs():
+    X, classes, _ = _informative(n_songs=30)
+    with pytest.raises(ParameterError, match="fractions"):
+        select_features(X, classes, classification=True, fractions=[0.5, 1.5], n_jobs=1)
+    with pytest.raises(ParameterError, match="too few"):
+        select_features(X[:4], classes[:4], classification=True, fractions=[0.5], n_folds=3, n_jobs=1)
+
+
+def test_boosting_stops_early_on_noise_and_grows_on_signal():
+    X, classes, targets = _informative()
+    rng = np.random.default_rng(1)
+    params = {"learning_rate": 0.2, "max_leaf_nodes": 7, "min_samples_leaf": 5, "l2_regularization": 0.0}
+    _, info_noise = fit_boosting(X, rng.standard_normal(len(X)), classification=False, params=params, max_iter=60)
+    signal, info_signal = fit_boosting(X, targets[:, 0], classification=False, params=params, max_iter=60)
+    assert info_noise["n_iter"][0] < 10 <= info_signal["n_iter"][0]
+    assert signal.n_iter_ == info_signal["n_iter"][0]  # the final model fits all songs with the chosen count
+    several, info = fit_boosting(X, targets, classification=False, params=params, max_iter=30)
+    assert isinstance(several, PerTargetRegressor) and several.predict(X).shape == (len(X), 2)
+    assert len(info["n_iter"]) == 2
+    clf, _ = fit_boosting(X, classes, classification=True, params=params, max_iter=30)
+    assert (clf.predict(X) == classes).mean() > 0.8
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One feature cache for the module: the toy songs' features are computed once."""
+    return FeatureCache(tmp_path_factory.mktemp("features"))
+
+
+def _accuracy(predictor, manifest, waveforms) -> float:
+    test = select_split(manifest, "test", waveforms)
+    probs = predictor.predict_arrays(test.waveforms)["class_probs"]
+    return float((probs.argmax(1) == test.classes).mean())
+
+
+def test_the_forest_trains_on_every_song_outside_the_test_split_and_says_so(tmp_path, cache):
+    manifest, waveforms = make_toy()
+    config = toy_config(**{"baseline.n_estimators": 20, "baseline.n_jobs": 1})
+    fit_baseline(manifest, waveforms, config, tmp_path / "rf", cache=cache)
+    card = json.loads((tmp_path / "rf" / "model_card.json").read_text())
+    outside_test = len(manifest.frame) - len(manifest.subset("test"))
+    assert card["trained_on"]["n_songs"] == outside_test == len(training_songs(manifest, waveforms).track_ids)
+    assert card["trained_on"]["splits"] == ["train", "val"] and "test split" in card["trained_on"]["note"]
+    assert card["model_type"] == "random_forest"
+    names = handcrafted_feature_names()
+    assert card["feature_names"] == names and sorted(n for group in card["feature_families"].values() for n in group) == sorted(names)
+    assert len(card["feature_importance"]["classifier"]) == len(names)
+    assert card["heads"]["classifier"]["columns"] == list(range(len(names)))
+    assert _accuracy(BaselinePredictor.from_run(tmp_path / "rf"), manifest, waveforms) > 0.9
+
+
+@pytest.mark.parametrize("estimator", ["random_forest", "gradient_boosting"])
+def test_selection_and_boosting_are_served_like_the_forest(tmp_path, cache, estimator):
+    manifest, waveforms = make_toy()
+    config = toy_config(**{
+        "baseline.estimator": estimator, "baseline.n_estimators": 20, "baseline.n_jobs": 1,
+        "baseline.selection.enabled": True, "baseline.selection.n_estimators": 20,
+        "baseline.boosting.max_iter": 20, "baseline.boosting.min_samples_leaf": 3, "baseline.boosting.learning_rate": 0.3,
+    })
+    fit_baseline(manifest, waveforms, config, tmp_path / "run", cache=cache)
+    card = json.loads((tmp_path / "run" / "model_card.json").read_text())
+    assert card["model_type"] == estimator
+    for head in ("classifier", "regressor", "tagger"):
+        selection = card["heads"][head]["selection"]
+        assert selection["n_kept"] == len(selection["kept"]) == len(card["heads"][head]["columns"])
+        assert selection["n_kept"] in selection["candidates"] and set(selection["kept"]) <= set(card["feature_names"])
+        assert selection["importance"] == sorted(selection["importance"], reverse=True)
+        if estimator == "gradient_boosting":
+            assert 1 <= min(card["heads"][head]["boosting"]["n_iter"]) <= 20
+    predictor = BaselinePredictor.from_run(tmp_path / "run")
+    assert isinstance(predictor.models["classifier"], KeptColumns)
+    test = select_split(manifest, "test", waveforms)
+    arrays = predictor.predict_arrays(test.waveforms)
+    assert arrays["class_probs"].shape == (len(test.track_ids), 3) and arrays["scores"].shape == (len(test.track_ids), 1)
+    assert arrays["tag_probs"].shape == (len(test.track_ids), 1)
+    np.testing.assert_allclose(arrays["class_probs"].sum(1), 1.0, rtol=1e-5)
+    # well above chance (1/3) on 12 test songs; 47 training songs are few for ranking 145 features
+    assert _accuracy(predictor, manifest, waveforms) >= 0.75
+    # a run is the same model after loading: each song alone equals the batch
+    alone = predictor.predict_waveform(test.waveforms[0])
+    np.testing.assert_allclose(alone["class_probs"], arrays["class_probs"][0], rtol=1e-6)
+
+
+def test_a_card_of_the_first_feature_version_reads_its_92_features(tmp_path):
+    """Runs trained before the new families still load: version 2 keeps version 1's entries first."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    manifest, waveforms = make_toy()
+    train = select_split(manifest, "train", waveforms)
+    predictor = BaselinePredictor({}, {"feature_names": handcrafted_feature_names()[:92], "sample_rate": 8000,
+                                       "feature_settings": {"sample_rate": 8000, "n_fft": 2048, "hop_length": 512},
+                                       "label_names": ["low", "mid", "high"], "classes_": [0, 1, 2]})
+    features = predictor._features(train.waveforms)
+    assert features.shape == (len(train.track_ids), 92)
+    known = train.classes >= 0
+    predictor.models["classifier"] = RandomForestClassifier(10, random_state=0).fit(features[known], train.classes[known])
+    assert predictor.predict_arrays(train.waveforms[:2])["class_probs"].shape == (2, 3)
