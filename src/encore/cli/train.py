@@ -61,7 +61,7 @@ def train_command(
         return
     from encore.config import load_config
     from encore.data.manifest import Manifest
-    from encore.train.runs import decode_manifest, train_run
+    from encore.train.runs import decode_manifest, get_trainer, train_run
 
     ws = Workspace.open(workspace)
     if resume is not None and not resume.is_dir() and "LOCAL_RANK" not in os.environ:
@@ -80,7 +80,7 @@ def train_command(
     for failure in failures:
         report_skipped(failure.path, failure.reason)
     step(f"training {model}")
-    with progress_bar(f"train {model}", cfg.train.epochs if model == "cnn" else None) as advance:
+    with progress_bar(f"train {model}", get_trainer(model).epochs(cfg)) as advance:
         run_dir = train_run(
             ws, cfg, kind=model, manifest_path=manifest_path, name=name, run_dir=resume, waveforms=waveforms,
             epoch_callback=lambda row: advance(1),
