@@ -22,6 +22,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # musicnn's tf.compat.v1.laye
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TOLERANCE = 1e-4
+pytestmark = pytest.mark.filterwarnings("ignore:`tf.layers:UserWarning")  # musicnn builds its graph with tf.compat.v1.layers
 SAMPLE_RATE = 16000
 N_FRAMES = 187
 

@@ -14,6 +14,7 @@ from encore.cli.common import WorkspaceOption, handle_errors, out, step
 from encore.exceptions import ParameterError
 from encore.explain import METHODS, explain_waveform
 from encore.inference import Predictor
+from encore.pretrained.store import resolve_run
 from encore.workspace import Workspace
 
 
@@ -25,7 +26,7 @@ def _default_targets(predictor: Predictor) -> list[str | None]:
 
 @handle_errors
 def explain_command(
-    run: Annotated[str, typer.Argument(help="CNN run folder or name under runs/.")],
+    run: Annotated[str, typer.Argument(help="CNN run folder, name under runs/, or pretrained:NAME.")],
     song: Annotated[Path, typer.Argument(help="An audio file.")],
     workspace: WorkspaceOption = None,
     target: Annotated[list[str] | None, typer.Option(help="Class, tag or score to explain (repeatable; default: the top class and every score).")] = None,
@@ -36,7 +37,7 @@ def explain_command(
 ) -> None:
     """Write a PNG of the log-mel with the attribution overlaid and a JSON of the top segments."""
     ws = Workspace.open(workspace)
-    run_dir = ws.resolve_run(run)
+    run_dir = resolve_run(run, ws.root)
     if not (run_dir / "checkpoint.pt").is_file():
         raise ParameterError(f"{run_dir} is not a CNN run (no checkpoint.pt); the forest's importances are in `encore evaluate`'s report")
     predictor = Predictor.from_checkpoint(run_dir)

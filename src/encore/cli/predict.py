@@ -16,6 +16,7 @@ from encore.cli.common import WorkspaceOption, console, handle_errors, progress_
 from encore.exceptions import ParameterError
 from encore.inference import load_predictor
 from encore.inference.batch import predict_files, predictions_frame, select_shard
+from encore.pretrained.store import resolve_run
 from encore.workspace import Workspace
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"})
@@ -49,7 +50,7 @@ def catalogue_ids(store: Any) -> dict[Path, str]:
 
 @handle_errors
 def predict_command(
-    run: Annotated[str, typer.Argument(help="Run folder or name under runs/.")],
+    run: Annotated[str, typer.Argument(help="Run folder, name under runs/, or pretrained:NAME.")],
     paths: Annotated[list[str], typer.Argument(help="Audio files, folders or globs.")],
     workspace: WorkspaceOption = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write a CSV here instead of JSON Lines on stdout.")] = None,
@@ -64,8 +65,7 @@ def predict_command(
     list into n disjoint shards (a Slurm array or torchrun job each takes one);
     rerunning a shard replaces its rows in the store, never duplicates them.
     """
-    run_path = Path(run)
-    run_dir = run_path if run_path.exists() else Workspace.open(workspace).resolve_run(run)
+    run_dir = resolve_run(run, workspace)
     predictor = load_predictor(run_dir, backend=backend)
     files = select_shard(expand_paths(paths), shard)
     db = Workspace.open(workspace).open_store() if store else None
