@@ -24,9 +24,9 @@ def train_command(
     name: Annotated[str | None, typer.Option(help="Run name under runs/ (default: the model kind).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Resume this run folder from its last checkpoint.")] = None,
     init_from: Annotated[
-        Path | None, typer.Option(help="Transfer: start from this CNN run's backbone with new heads (train.init_from).")
+        Path | None, typer.Option(help="Transfer: start from this CNN run's (or pretrained:NAME's) backbone with new heads (train.init_from).")
     ] = None,
-    freeze_backbone: Annotated[bool, typer.Option(help="With --init-from: train the new heads only.")] = False,
+    freeze_backbone: Annotated[bool, typer.Option(help="With --init-from: keep the backbone and fit the heads on the songs' mean embeddings (the song-level probe).")] = False,
     nproc: Annotated[
         int, typer.Option(help="Data-parallel CNN training on this many processes (runs torchrun for you).")
     ] = 1,
