@@ -116,3 +116,64 @@ def test_a_path_resolves_to_itself_and_an_unknown_name_is_a_workspace_error(mode
         resolve_run("no-such-run", tmp_path)
     with pytest.raises(CheckpointError, match="encore pretrained convert musicnn-mtt-vgg"):
         resolve_run("pretrained:musicnn-mtt-vgg")
+
+
+def _toy_at_16k():
+    """The training toy (tones by class, split by artist), its 8-kHz songs repeated to 16 kHz."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
+    from toy import make_toy, toy_config
+
+    manifest, waveforms = make_toy()
+    return manifest, {k: np.repeat(v, 2) for k, v in waveforms.items()}, toy_config
+
+
+@pytest.mark.slow
+def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir, tmp_path):
+    from encore.models.checkpoint import load_checkpoint
+    from encore.train.loop import fit
+
+    manifest, waveforms, toy_config = _toy_at_16k()
+    config = toy_config(**{"features.sample_rate": 16000, "train.init_from": "pretrained:musicnn-msd", "train.freeze_backbone": True})
+    result = fit(manifest, waveforms, config, tmp_path / "probe")
+    source = load_checkpoint(models_dir / "musicnn-msd" / "checkpoint.pt")["model_state"]
+    state = load_checkpoint(result.checkpoint)
+    card = state["model_card"]
+    for key, value in source.items():
+        if key.startswith("backbone."):
+            torch.testing.assert_close(state["model_state"][key], value)
+    assert card["model_kwargs"]["frontend"]["compression"] == "log10_1p"  # the source's front end, not the config's
+    assert card["chunk_seconds"] == pytest.approx(2.976) and card["model_kwargs"]["backbone"] == "musicnn"
+    assert set(card["probe"]) == {"class", "tags", "regression"} and card["aggregate"] == "mean_logits"
+    assert result.history == []  # no epoch loop
+    assert card["metrics"]["validation"]["val_accuracy"] > 1 / 3  # the tones are separable on random features too
+
+
+@pytest.mark.slow
+def test_fine_tuning_from_a_pretrained_model_scales_the_copied_layers_learning_rate(models_dir, tmp_path):
+    from encore.models.checkpoint import load_checkpoint
+    from encore.train.loop import fit
+
+    manifest, waveforms, toy_config = _toy_at_16k()
+    config = toy_config(**{
+        "features.sample_rate": 16000, "train.init_from": "pretrained:musicnn-msd", "train.init_lr_scale": 0.1,
+        "train.epochs": 1, "train.chunks_per_song": 1, "train.warmup_epochs": 0,
+    })
+    result = fit(manifest, waveforms, config, tmp_path / "ft")
+    last = load_checkpoint(tmp_path / "ft" / "last.pt")
+    scales = sorted({group["lr_scale"] for group in last["optimizer_state"]["param_groups"]})
+    assert scales == [0.1, 1.0]
+    source = load_checkpoint(models_dir / "musicnn-msd" / "checkpoint.pt")["model_state"]
+    tuned = load_checkpoint(result.checkpoint)["model_state"]
+    assert not torch.equal(tuned["backbone.dense.weight"], source["backbone.dense.weight"])  # the backbone learns
+
+
+def test_a_pretrained_source_needs_its_sample_rate(models_dir, tmp_path):
+    from encore.train.loop import fit
+
+    manifest, waveforms, toy_config = _toy_at_16k()
+    config = toy_config(**{"train.init_from": "pretrained:musicnn-msd"})  # the toy config decodes at 8 kHz
+    with pytest.raises(ParameterError, match="features.sample_rate=16000"):
+        fit(manifest, waveforms, config, tmp_path / "bad")
