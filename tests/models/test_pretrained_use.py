@@ -177,3 +177,16 @@ def test_a_pretrained_source_needs_its_sample_rate(models_dir, tmp_path):
     config = toy_config(**{"train.init_from": "pretrained:musicnn-msd"})  # the toy config decodes at 8 kHz
     with pytest.raises(ParameterError, match="features.sample_rate=16000"):
         fit(manifest, waveforms, config, tmp_path / "bad")
+
+
+def test_the_service_serves_a_pretrained_model_by_name(models_dir, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from encore.serve import ServeSettings, create_app
+
+    song = _wav(tmp_path / "song.wav", seconds=4.0)
+    settings = ServeSettings(run="pretrained:musicnn-msd", workers=1)
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/v1/predict", files={"file": ("song.wav", song.read_bytes(), "audio/wav")})
+    assert response.status_code == 200, response.text
+    assert set(response.json()["tags"]) <= set(MSD_TAGS) and response.json()["run"] == "musicnn-msd"
