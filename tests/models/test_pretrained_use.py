@@ -32,6 +32,7 @@ def models_dir(tmp_path, monkeypatch):
     """A models folder holding a 'musicnn-msd' with seeded random weights and the converter's card."""
     folder = tmp_path / "models"
     monkeypatch.setenv("ENCORE_PRETRAINED_DIR", str(folder))
+    monkeypatch.setenv("ENCORE_EMBEDDING_CACHE", str(tmp_path / "embeddings"))
     spec = pretrained_spec("musicnn-msd")
     torch.manual_seed(0)
     model = EncoreModel(**model_kwargs(spec)).eval()
@@ -149,6 +150,11 @@ def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir,
     assert set(card["probe"]) == {"class", "tags", "regression"} and card["aggregate"] == "mean_logits"
     assert result.history == []  # no epoch loop
     assert card["metrics"]["validation"]["val_accuracy"] > 1 / 3  # the tones are separable on random features too
+    cached = sorted((tmp_path / "embeddings").rglob("*.npy"))
+    assert len(cached) == len(manifest.subset("train"))  # one embedding per training song, kept for the next fold
+    again = fit(manifest, waveforms, config, tmp_path / "probe-again")  # from the cache: the same heads
+    torch.testing.assert_close(load_checkpoint(again.checkpoint)["model_state"]["heads.class.weight"],
+                               state["model_state"]["heads.class.weight"])
 
 
 @pytest.mark.slow

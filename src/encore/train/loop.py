@@ -47,7 +47,7 @@ from encore.train.objectives import (
     SplitData, compute_losses, select_split, selection_score, target_weights, validation_metrics,
 )
 from encore.train.refit import refit_heads
-from encore.train.transfer import adopt_source, fit_probe, freeze_body, load_body, scale_body_lr, set_body_eval
+from encore.train.transfer import adopt_source, default_embedding_cache, fit_probe, freeze_body, load_body, scale_body_lr, set_body_eval
 
 logger = logging.getLogger(__name__)
 
@@ -432,8 +432,9 @@ def _fit_probe(
     metrics: dict[str, float] = {}
     if ctx.is_main:
         card["aggregate"] = card["aggregate_tags"] = "mean_logits"  # exact: each head is a linear map of the mean embedding
+        published = "origin" in load_checkpoint(card["transfer"]["source"])["model_card"]
         report = fit_probe(model, train, chunk_samples=chunk_samples, hop_samples=hop_samples, scores=train_scores,
-                           bf16=card_wants_bf16(card), seed=seed)
+                           bf16=card_wants_bf16(card), seed=seed, cache_dir=default_embedding_cache() if published else None)
         card["probe"] = report
         card["refit"] = {k: v for k, v in report.items() if k != "class"}  # what refit_checkpoint may refit again
         if val.track_ids:

@@ -11,7 +11,8 @@ features say, so the pretrained layers see the input they were trained on.
 Fine-tuning trains everything, the copied layers at ``train.init_lr_scale`` times the
 learning rate (:func:`scale_body_lr`). ``freeze_backbone`` is the song-level probe
 (:func:`fit_probe`): the copied part is kept as it is, each training song's mean
-embedding is computed once, and the heads are fitted on them (a softmax model for the
+embedding is computed once (and, for a published model, kept on disk by content, so the
+folds of a cross-validation embed each song once), and the heads are fitted on them (a softmax model for the
 classes, the song-level refit's logistic and ridge models for the tags and scores),
 with no epoch loop.
 """
@@ -36,7 +37,7 @@ from encore.train.objectives import SplitData
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BODY_PREFIXES", "adopt_source", "fit_probe", "fit_softmax", "freeze_body", "load_body", "scale_body_lr", "set_body_eval",
+    "BODY_PREFIXES", "EMBEDDING_CACHE_ENV", "adopt_source", "cached_song_embeddings", "default_embedding_cache", "fit_probe", "fit_softmax", "freeze_body", "load_body", "scale_body_lr", "set_body_eval",
 ]
 
 BODY_PREFIXES = ("frontend.", "input_norm.", "backbone.")
@@ -179,9 +180,48 @@ def _softmax_strength(x: np.ndarray, y: np.ndarray, n_classes: int, *, n_folds: 
     return STRENGTHS[best], float(losses[best] / len(x))
 
 
+EMBEDDING_CACHE_ENV = "ENCORE_EMBEDDING_CACHE"
+
+
+def default_embedding_cache() -> Path:
+    """``$ENCORE_EMBEDDING_CACHE``, else ``$XDG_CACHE_HOME/encore/embeddings`` (``~/.cache/encore/embeddings``)."""
+    if os.environ.get(EMBEDDING_CACHE_ENV):
+        return Path(os.environ[EMBEDDING_CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "encore" / "embeddings"
+
+
+def cached_song_embeddings(
+    model: EncoreModel, waveforms: list[np.ndarray], *, chunk_samples: int, hop_samples: int, bf16: bool,
+    cache_dir: str | os.PathLike,
+) -> np.ndarray:
+    """:func:`~encore.train.refit.song_embeddings`, each song's kept on disk under the digests of
+    its waveform and of the model's front end and backbone, so the folds of a
+    cross-validation (or a rerun) embed every song once."""
+    import hashlib
+
+    from encore.features.cache import FeatureCache
+    from encore.train.refit import song_embeddings
+
+    body = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        if key.startswith(BODY_PREFIXES):
+            body.update(key.encode())
+            body.update(value.detach().cpu().contiguous().numpy().tobytes())
+    settings = {"kind": "song_embedding", "body": body.hexdigest(), "chunk_samples": chunk_samples,
+                "hop_samples": hop_samples, "bf16": bool(bf16), "band_statistics": model.band_statistics,
+                "cepstral_statistics": model.cepstral_statistics}
+    cache = FeatureCache(cache_dir)
+    rows = []
+    for waveform in waveforms:
+        samples = np.ascontiguousarray(waveform, dtype=np.float32)
+        rows.append(cache.get_or_compute(hashlib.sha256(samples.tobytes()).hexdigest(), settings, lambda: song_embeddings(
+            model, [samples], chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)[0]))
+    return np.stack(rows) if rows else np.zeros((0, model.embedding_dim))
+
+
 def fit_probe(
     model: EncoreModel, train: SplitData, *, chunk_samples: int, hop_samples: int, scores: np.ndarray,
-    bf16: bool = False, n_folds: int = 5, seed: int = 0,
+    bf16: bool = False, n_folds: int = 5, seed: int = 0, cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """The song-level probe: fit every head of ``model`` (in place) on the training songs' mean embeddings.
 
@@ -191,12 +231,20 @@ def fit_probe(
     cross-validation over the training songs. Song outputs are exactly the probe's
     when the card averages logits (``aggregate: mean_logits``).
 
+    Args:
+        cache_dir: Keep each song's embedding there (:func:`cached_song_embeddings`);
+            None = compute them all.
+
     Returns:
         For the model card: per head, the strength, its held-out loss and the songs used.
     """
     from encore.train.refit import _install, refit_heads, song_embeddings
 
-    embeddings = song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
+    if cache_dir is not None:
+        embeddings = cached_song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples,
+                                            bf16=bf16, cache_dir=cache_dir)
+    else:
+        embeddings = song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
     report: dict[str, Any] = {}
     if "class" in model.heads:
         known = train.classes >= 0
