@@ -50,6 +50,9 @@ def _wav(path, seconds=7.0, sample_rate=22050):
 
 def test_the_card_records_origin_licence_tags_and_input_spec(models_dir):
     model, card = load_model(resolve_run("pretrained:musicnn-msd"))
+    from encore.models.checkpoint import PRETRAINED_CARD_KEYS
+
+    assert set(PRETRAINED_CARD_KEYS) <= set(card)
     assert card["licence"] == "ISC"
     assert card["origin"]["package"] == "musicnn" and "Pons" in card["origin"]["paper"]
     assert card["model_kwargs"]["tag_names"] == list(MSD_TAGS) and len(MSD_TAGS) == 50
