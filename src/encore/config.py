@@ -171,7 +171,16 @@ class TrainConfig(_Strict):
     )
     compile: bool = Field(False, description="torch.compile the network for training (pays off on GPUs; minutes to compile)")
     init_from: str | None = Field(None, description="a run folder or checkpoint whose backbone starts this run (transfer)")
-    freeze_backbone: bool = Field(False, description="with init_from: train the new heads only (a linear probe)")
+    freeze_backbone: bool = Field(
+        False,
+        description="with init_from: keep the copied layers as they are and fit the heads on the training songs' "
+        "mean embeddings (the song-level probe: one pass over the songs, no epoch loop)",
+    )
+    init_lr_scale: float = Field(
+        1.0, gt=0, le=1,
+        description="with init_from (fine-tuning): the copied layers' learning rate as a fraction of train.lr, "
+        "e.g. 0.1 for a pretrained model; the new heads train at train.lr",
+    )
 
 
 class SelectionConfig(_Strict):

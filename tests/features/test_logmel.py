@@ -133,6 +133,26 @@ def test_settings_rebuild_the_module_and_are_json():
     assert set(module.state_dict()) == {"window", "mel_fb"}
 
 
+def test_log10_1p_compression_matches_musicnn_on_librosa_mel():
+    """musicnn's input: log10(1 + 10000 * librosa's mel power), 16 kHz, n_fft 512, hop 256, 96 bands."""
+    waveform = _music_like(16000)
+    module = LogMelSpectrogram(sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, compression="log10_1p")
+    mel = librosa.feature.melspectrogram(y=waveform, sr=16000, n_fft=512, hop_length=256, n_mels=96, power=2.0,
+                                         center=True, pad_mode="constant", htk=False, norm="slaney")
+    reference = np.log10(1.0 + 10000.0 * mel.astype(np.float32))
+    ours = module(torch.from_numpy(waveform)).numpy()
+    assert reference.max() > 1.0  # loud enough that the compression is not linear here
+    np.testing.assert_allclose(ours, reference, atol=1e-4, rtol=0)
+
+
+def test_compression_settings_round_trip_and_db_cards_keep_their_keys():
+    module = LogMelSpectrogram(n_mels=96, compression="log10_1p", compression_gain=100.0)
+    settings = json.loads(json.dumps(module.settings()))
+    assert settings["compression"] == "log10_1p" and settings["compression_gain"] == 100.0
+    assert LogMelSpectrogram(**settings).settings() == module.settings()
+    assert "compression" not in LogMelSpectrogram(n_mels=96).settings()  # dB models' cards are as before
+
+
 def test_n_frames_matches_forward_without_centering():
     module = LogMelSpectrogram(n_fft=512, hop_length=128, center=False)
     for n_samples in (512, 513, 1000, 16000):
@@ -167,6 +187,9 @@ def test_numpy_helper_matches_the_module():
         ({"power": 0.0}, "power"),
         ({"amin": 0.0}, "amin"),
         ({"top_db": -10.0}, "top_db"),
+        ({"compression": "ln"}, "compression"),
+        ({"compression": "log10_1p", "top_db": 80.0}, "top_db"),
+        ({"compression": "log10_1p", "compression_gain": 0.0}, "compression_gain"),
     ],
 )
 def test_bad_settings_raise_parameter_error(kwargs, match):

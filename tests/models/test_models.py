@@ -10,18 +10,25 @@ from encore.models.classifier import cepstral_basis, mel_band_statistics
 FRONTEND = {"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64}
 
 
+SMALL = {  # ported networks keep their published sizes; the rest are shrunk to keep the test short
+    "musicnn": {"midend_channels": 8, "embedding_dim": 16},
+    "musicnn_vgg": {"channels": 8, "n_frames": 188},
+}
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_forward_every_registered_model(name):
     torch.manual_seed(0)
-    small = {"channels": (8, 8, 16, 16, 16, 16, 16)[: 4 if name == "small_cnn" else 7], "embedding_dim": 16}
+    small = SMALL.get(name, {"channels": (8, 8, 16, 16, 16, 16, 16)[: 4 if name == "small_cnn" else 7], "embedding_dim": 16})
     backbone = create_model(name, n_mels=64, **small).eval()
     emb = backbone(torch.randn(3, 64, 188))
-    assert emb.shape == (3, 16)
+    assert emb.shape == (3, backbone.embedding_dim)
+    assert emb.shape[1] == small.get("embedding_dim", emb.shape[1])
     assert torch.isfinite(emb).all()
 
 
 def test_registry_has_the_paper_models_and_a_cpu_default():
-    assert {"small_cnn", "short_chunk_cnn", "short_chunk_resnet"} <= set(list_models())
+    assert {"small_cnn", "short_chunk_cnn", "short_chunk_resnet", "musicnn", "musicnn_vgg"} <= set(list_models())
     with pytest.raises(ParameterError, match="unknown model"):
         create_model("no_such_net", n_mels=64)
     with pytest.raises(ParameterError, match="bad arguments"):
@@ -164,3 +171,22 @@ def test_the_band_statistics_path_is_silent_until_set_and_only_the_song_heads_re
     torch.testing.assert_close(after["class"], before["class"])
     torch.testing.assert_close(after["tags"][:, 0] - before["tags"][:, 0], stats[:, 5])
     torch.testing.assert_close(after["regression"][:, 0] - before["regression"][:, 0], -stats[:, 64 + 5])
+
+
+def test_musicnn_has_the_published_shapes_and_normalises_its_own_input():
+    from encore.models.musicnn import MUSICNN_CHUNK_SECONDS, MUSICNN_FRONTEND
+
+    model = EncoreModel(frontend=MUSICNN_FRONTEND, backbone="musicnn", tag_names=[f"t{i}" for i in range(50)]).eval()
+    assert isinstance(model.input_norm, torch.nn.Identity)  # its own one-channel BatchNorm is the first layer
+    assert model.backbone.timbral[0].conv.weight.shape == (204, 1, 7, 38)
+    assert model.backbone.timbral[1].conv.weight.shape == (204, 1, 7, 67)
+    assert [b.conv.weight.shape[2] for b in model.backbone.temporal] == [128, 64, 32]
+    assert model.backbone.pool_bn.num_features == 1506 and model.backbone.pool_bn.eps == 1e-3
+    waveform = torch.randn(2, int(round(MUSICNN_CHUNK_SECONDS * 16000))) * 0.1
+    assert model.log_mel(waveform).shape == (2, 96, 187)
+    assert model.forward_features(waveform).shape == (2, 200)
+    assert model(waveform)["tags"].shape == (2, 50)
+    vgg = EncoreModel(frontend=MUSICNN_FRONTEND, backbone="musicnn_vgg", tag_names=["a"]).eval()
+    assert vgg.forward_features(waveform).shape == (2, 256)
+    with pytest.raises(ParameterError, match="187 frames"):
+        vgg(torch.randn(1, 16000))

@@ -15,6 +15,7 @@ from encore.workspace import Workspace
 if TYPE_CHECKING:
     from encore.explain import SongExplanation
     from encore.inference import Predictor
+    from encore.pretrained.store import resolve_run
 
 METHODS = ("occlusion", "integrated_gradients")
 """The attribution methods of ``encore.explain`` (kept here so that ``--help`` imports no torch)."""
@@ -28,7 +29,7 @@ def _default_targets(predictor: Predictor) -> list[str | None]:
 
 @handle_errors
 def explain_command(
-    run: Annotated[str, typer.Argument(help="CNN run folder or name under runs/.")],
+    run: Annotated[str, typer.Argument(help="CNN run folder, name under runs/, or pretrained:NAME.")],
     song: Annotated[Path, typer.Argument(help="An audio file.")],
     workspace: WorkspaceOption = None,
     target: Annotated[list[str] | None, typer.Option(help="Class, tag or score to explain (repeatable; default: the top class and every score).")] = None,
@@ -44,7 +45,7 @@ def explain_command(
     from encore.inference import Predictor
 
     ws = Workspace.open(workspace)
-    run_dir = ws.resolve_run(run)
+    run_dir = resolve_run(run, ws.root)
     if not (run_dir / "checkpoint.pt").is_file():
         raise ParameterError(f"{run_dir} is not a CNN run (no checkpoint.pt); the forest's importances are in `encore evaluate`'s report")
     predictor = Predictor.from_checkpoint(run_dir, device=device)

@@ -9,19 +9,14 @@ import typer
 
 from encore.cli.common import WorkspaceOption, console, handle_errors, step
 from encore.exceptions import ParameterError
-from encore.workspace import Workspace
+from encore.pretrained.store import resolve_run
 
 FORMATS = ("onnx",)
 
 
-def resolve_run_dir(run: str, workspace: Path | None) -> Path:
-    """A run given as a folder path, or as a name under the workspace's runs/."""
-    return Path(run) if Path(run).exists() else Workspace.open(workspace).resolve_run(run)
-
-
 @handle_errors
 def export_command(
-    run: Annotated[str, typer.Argument(help="Run folder or name under runs/.")],
+    run: Annotated[str, typer.Argument(help="Run folder, name under runs/, or pretrained:NAME.")],
     format: Annotated[str, typer.Option("--format", "-f", help="Export format (onnx).")] = "onnx",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default: RUN/model.onnx).")] = None,
     workspace: WorkspaceOption = None,
@@ -35,7 +30,7 @@ def export_command(
     from encore.inference.export import export_onnx
     from encore.models.checkpoint import load_model
 
-    run_dir = resolve_run_dir(run, workspace)
+    run_dir = resolve_run(run, workspace)
     step(f"exporting {run_dir} to ONNX")
     model, card = load_model(run_dir)
     target = out or (run_dir if run_dir.is_dir() else run_dir.parent) / "model.onnx"

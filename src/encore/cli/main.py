@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from encore import __version__
-from encore.cli import compare, demo, evaluate, explain, export, extract, feedback, import_songs, init, labels, predict, serve, store, suggest, train, tune
+from encore.cli import compare, demo, evaluate, explain, export, extract, feedback, import_songs, init, labels, predict, pretrained, serve, store, suggest, train, tune
 from encore.cli.common import setup_logging
 from encore.cli.cv import cv_command
 
@@ -56,6 +56,7 @@ app.command("export")(export.export_command)
 app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)
 app.command("cv")(cv_command)
+app.add_typer(pretrained.app, name="pretrained")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

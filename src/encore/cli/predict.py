@@ -63,7 +63,7 @@ def catalogue_ids(store: Any) -> dict[Path, str]:
 
 @handle_errors
 def predict_command(
-    run: Annotated[str, typer.Argument(help="Run folder or name under runs/.")],
+    run: Annotated[str, typer.Argument(help="Run folder, name under runs/, or pretrained:NAME.")],
     paths: Annotated[list[str], typer.Argument(help="Audio files, folders or globs.")],
     workspace: WorkspaceOption = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write a CSV here instead of JSON Lines on stdout.")] = None,
@@ -86,9 +86,9 @@ def predict_command(
 
     from encore.inference import load_predictor
     from encore.inference.batch import predict_files, predictions_frame, select_shard
+    from encore.pretrained.store import resolve_run
 
-    run_path = Path(run)
-    run_dir = run_path if run_path.exists() else Workspace.open(workspace).resolve_run(run)
+    run_dir = resolve_run(run, workspace)
     predictor = load_predictor(run_dir, backend=backend, device=device)
     files = select_shard(expand_paths(paths), shard)
     db = Workspace.open(workspace).open_store() if store else None

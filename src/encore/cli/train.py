@@ -34,9 +34,9 @@ def train_command(
     name: Annotated[str | None, typer.Option(help="Run name under runs/ (default: the model kind).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Resume this run (folder or name under runs/) from its last checkpoint.")] = None,
     init_from: Annotated[
-        Path | None, typer.Option(help="Transfer: start from this CNN run's backbone with new heads (train.init_from).")
+        Path | None, typer.Option(help="Transfer: start from this CNN run's (or pretrained:NAME's) backbone with new heads (train.init_from).")
     ] = None,
-    freeze_backbone: Annotated[bool, typer.Option(help="With --init-from: train the new heads only.")] = False,
+    freeze_backbone: Annotated[bool, typer.Option(help="With --init-from: keep the backbone and fit the heads on the songs' mean embeddings (the song-level probe).")] = False,
     select_features: Annotated[
         bool, typer.Option(help="random_forest / gradient_boosting: keep the most important features, how many chosen "
                            "by cross-validation on the training songs (baseline.selection.enabled).")

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 MEL_SCALES = ("slaney", "htk")
 MEL_NORMS = ("slaney", None)
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
+COMPRESSIONS = ("db", "log10_1p")
+"""How mel power becomes a log-mel: ``"db"`` is ``10 * log10(max(amin, mel))``;
+``"log10_1p"`` is ``log10(1 + compression_gain * mel)``, musicnn's (Pons & Serra 2019)."""
 FRAMES_PER_CALL = 2048  # frames per STFT call: keeps the complex spectrum inside the CPU caches
 
 # Slaney's Auditory Toolbox mel scale: linear below 1 kHz, logarithmic above.
@@ -209,6 +212,9 @@ class LogMelSpectrogram(nn.Module):
             ``"reflect"``, ``"replicate"`` or ``"circular"``.
         amin: Floor applied before the log (power units).
         top_db: If set, each item is floored at its maximum minus ``top_db`` dB.
+        compression: ``"db"`` (the above) or ``"log10_1p"``: ``log10(1 + compression_gain
+            * mel)``, musicnn's compression (no ``amin``, no ``top_db``).
+        compression_gain: The gain inside ``log10_1p`` (musicnn: 10000).
 
     Raises:
         ParameterError: A setting is out of range; the message names it.
@@ -239,6 +245,8 @@ class LogMelSpectrogram(nn.Module):
         pad_mode: str = "constant",
         amin: float = 1e-10,
         top_db: float | None = None,
+        compression: str = "db",
+        compression_gain: float = 10000.0,
     ) -> None:
         super().__init__()
         self.sample_rate = _positive_int("sample_rate", sample_rate)
@@ -275,6 +283,12 @@ class LogMelSpectrogram(nn.Module):
         self.pad_mode = pad_mode
         self.amin = _finite_float("amin", amin, minimum=0.0, strict=True)
         self.top_db = None if top_db is None else _finite_float("top_db", top_db, minimum=0.0)
+        if compression not in COMPRESSIONS:
+            raise ParameterError(f"compression={compression!r} is unknown; use one of {COMPRESSIONS}")
+        if compression != "db" and self.top_db is not None:
+            raise ParameterError(f"top_db={top_db!r} applies to compression='db' only; pass top_db=None")
+        self.compression = compression
+        self.compression_gain = _finite_float("compression_gain", compression_gain, minimum=0.0, strict=True)
 
         window = _hann_window(self.win_length or self.n_fft, self.n_fft)
         fb = mel_filterbank(
@@ -290,8 +304,12 @@ class LogMelSpectrogram(nn.Module):
         self.register_buffer("mel_fb", torch.from_numpy(fb))
 
     def settings(self) -> dict[str, Any]:
-        """Every constructor argument, JSON-able; ``LogMelSpectrogram(**settings)`` rebuilds it."""
-        return {
+        """Every constructor argument, JSON-able; ``LogMelSpectrogram(**settings)`` rebuilds it.
+
+        The compression keys appear only when not ``"db"``, so the cards and feature-cache
+        keys of dB models keep the form they had before the option existed.
+        """
+        settings: dict[str, Any] = {
             "sample_rate": self.sample_rate,
             "n_fft": self.n_fft,
             "hop_length": self.hop_length,
@@ -307,6 +325,9 @@ class LogMelSpectrogram(nn.Module):
             "amin": self.amin,
             "top_db": self.top_db,
         }
+        if self.compression != "db":
+            settings.update(compression=self.compression, compression_gain=self.compression_gain)
+        return settings
 
     def n_frames(self, n_samples: int) -> int:
         """Number of frames the module outputs for ``n_samples`` of input."""
@@ -389,7 +410,8 @@ class LogMelSpectrogram(nn.Module):
         return torch.matmul(self.mel_fb, power)
 
     def to_db(self, mel: Tensor, *, peak: Tensor | None = None) -> Tensor:
-        """Mel power to dB (reference 1.0), floored at ``peak - top_db`` if ``top_db`` is set.
+        """Mel power to dB (reference 1.0), floored at ``peak - top_db`` if ``top_db`` is set;
+        with ``compression="log10_1p"``, ``log10(1 + compression_gain * mel)`` instead.
 
         Args:
             mel: Mel power, shape ``(..., n_mels, n_frames)``.
@@ -400,6 +422,8 @@ class LogMelSpectrogram(nn.Module):
         Returns:
             Log-mel in dB, same shape as ``mel``.
         """
+        if self.compression == "log10_1p":
+            return torch.log10(mel * self.compression_gain + 1.0)
         db = torch.log10(torch.clamp(mel, min=self.amin)).mul_(10.0)
         if self.top_db is not None:
             if peak is None:

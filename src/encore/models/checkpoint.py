@@ -5,6 +5,12 @@ A checkpoint is a plain dict saved with ``torch.save`` and read back with
 progress, the optimiser, scheduler and RNG states. The model card holds everything
 needed to rebuild and use the model: model arguments (front-end settings, label
 names), chunk length, aggregation, the resolved config, metrics and the manifest digest.
+
+A published model converted by ``encore pretrained convert`` is an ordinary checkpoint
+whose card adds (:data:`PRETRAINED_CARD_KEYS`): ``pretrained`` (its name),
+``origin`` (paper, package and version, checkpoint, dataset, when and by what it was
+converted), ``licence`` and ``input_spec`` (sample rate, FFT, hop, mel bands and
+filters, compression, patch length); its tags are ``model_kwargs["tag_names"]``.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from encore.models.classifier import EncoreModel
 logger = logging.getLogger(__name__)
 
 CARD_VERSION = 1
+PRETRAINED_CARD_KEYS = ("pretrained", "origin", "licence", "input_spec")
+"""What a converted published model's card adds to a trained run's."""
 
-__all__ = ["CARD_VERSION", "load_checkpoint", "load_model", "save_checkpoint"]
+__all__ = ["CARD_VERSION", "PRETRAINED_CARD_KEYS", "load_checkpoint", "load_model", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, model_card: dict[str, Any], **extra: Any) -> Path:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from encore.exceptions import ParameterError
 from encore.features.logmel import LogMelSpectrogram, mel_frequencies
 from encore.models.novelty import NoveltyProjection
-from encore.models.registry import create_model
+from encore.models.registry import create_model, model_entry
 from encore.models.spec_augment import SpecAugment
 
 __all__ = ["EncoreModel", "MemberLinear", "SongLinear", "SpecAugment", "cepstral_basis", "mel_band_statistics"]
@@ -159,7 +159,8 @@ class EncoreModel(nn.Module):
         self.frontend = LogMelSpectrogram(**frontend)
         settings = self.frontend.settings()
         n_mels = settings["n_mels"]
-        self.input_norm = nn.BatchNorm1d(n_mels)
+        # a ported backbone that normalises its own input (musicnn) declares input_norm=False
+        self.input_norm: nn.Module = nn.BatchNorm1d(n_mels) if model_entry(backbone).input_norm else nn.Identity()
         self.spec_augment: nn.Module = nn.Identity()
         if spec_augment:
             f_max = settings["f_max"] if settings["f_max"] is not None else settings["sample_rate"] / 2

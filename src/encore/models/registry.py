@@ -3,7 +3,9 @@
 Each entry is a class taking ``n_mels`` plus its own keyword arguments and returning a
 ``(batch, embedding_dim)`` embedding from a ``(batch, n_mels, n_frames)`` log-mel, with
 an ``embedding_dim`` attribute. Per-model needs (the chunk length it was designed for)
-live with the entry.
+live with the entry, and so does ``input_norm``: whether the model's per-band input
+BatchNorm goes before the backbone (off for a ported network that normalises its own
+input as its original did).
 """
 
 from __future__ import annotations
@@ -25,19 +27,29 @@ class ModelEntry:
     cls: type[nn.Module]
     default_chunk_seconds: float
     description: str
+    input_norm: bool = True
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(name: str, *, default_chunk_seconds: float = 3.0) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator adding a backbone to the registry under ``name``."""
+def register_model(
+    name: str, *, default_chunk_seconds: float = 3.0, input_norm: bool = True
+) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator adding a backbone to the registry under ``name``.
+
+    Args:
+        name: The registry name.
+        default_chunk_seconds: The chunk length the backbone was designed for.
+        input_norm: Put :class:`~encore.models.EncoreModel`'s per-band input BatchNorm
+            before it (False: the backbone normalises its input itself).
+    """
 
     def wrap(cls: type[nn.Module]) -> type[nn.Module]:
         if name in _REGISTRY:
             raise ParameterError(f"model name {name!r} is registered twice")
         doc = (cls.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = ModelEntry(name, cls, default_chunk_seconds, doc[0] if doc else "")
+        _REGISTRY[name] = ModelEntry(name, cls, default_chunk_seconds, doc[0] if doc else "", input_norm)
         return cls
 
     return wrap

@@ -36,12 +36,11 @@ STATIC_DIR = Path(str(resources.files("encore.serve") / "static"))
 def load_service_predictor(settings: ServeSettings) -> tuple[Any, str]:
     """The predictor for ``settings.run`` and the run's name (used as ``run_id`` in the store)."""
     from encore.inference import load_predictor
+    from encore.pretrained.store import resolve_run
 
     run = settings.run
-    if not run.exists() and settings.workspace is not None:
-        from encore.workspace import Workspace
-
-        run = Workspace.open(settings.workspace).resolve_run(str(run))
+    if not run.exists() and (settings.workspace is not None or str(run).startswith("pretrained:")):
+        run = resolve_run(run, settings.workspace)
     predictor = load_predictor(run, backend=settings.backend, device=settings.device)
     run_id = run.name if run.is_dir() else run.parent.name
     return predictor, run_id

@@ -48,7 +48,7 @@ from encore.train.objectives import (
     SplitData, compute_losses, select_split, selection_score, target_weights, validation_metrics,
 )
 from encore.train.refit import fit_novelty, refit_heads
-from encore.train.transfer import freeze_body, load_body, set_body_eval
+from encore.train.transfer import adopt_source, default_embedding_cache, fit_probe, freeze_body, load_body, scale_body_lr, set_body_eval
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +235,13 @@ def fit(
         Where the best checkpoint is and its validation metrics.
     """
     run_dir = Path(run_dir)
+    adopted_kwargs = None
+    if config.train.init_from:  # a published model brings its own front end, backbone and chunk length
+        adopted_kwargs, chunk_seconds = adopt_source(
+            _model_kwargs(config, manifest), config.train.init_from, sample_rate=config.features.sample_rate
+        )
+        if chunk_seconds is not None:
+            config = config.model_copy(update={"train": config.train.model_copy(update={"chunk_seconds": chunk_seconds})})
     tc, ac = config.train, config.augment
     ctx = setup_distributed(tc.device)
     torch.set_num_threads(tc.num_threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
@@ -260,7 +267,7 @@ def fit(
     if class_weights is not None:
         class_weights = class_weights.to(ctx.device)
 
-    model_kwargs = _model_kwargs(config, manifest)
+    model_kwargs = adopted_kwargs or _model_kwargs(config, manifest)
     card = _build_card(config, manifest, model_kwargs, (score_mean, score_std), manifest_path)
     torch.manual_seed(tc.seed)
     model = EncoreModel(**model_kwargs)
@@ -276,10 +283,15 @@ def fit(
     amp_dtype = resolve_precision(tc.precision, ctx.device)
     card["training"] = {"precision": str(amp_dtype or torch.float32).replace("torch.", ""), "channels_last": tc.channels_last,
                         "world_size": ctx.world_size}
+    if tc.freeze_backbone:
+        return _fit_probe(model, card, train, val, run_dir, chunk_samples, hop_samples, train_scores, tc.seed, ctx)
     on_gpu = ctx.device.type == "cuda"
     if on_gpu:
         torch.backends.cudnn.benchmark = True  # fixed chunk shapes: let cuDNN pick its fastest kernels once
-    optimizer = torch.optim.AdamW(_param_groups(model, tc.weight_decay), lr=tc.lr, fused=on_gpu or None)
+    groups = _param_groups(model, tc.weight_decay)
+    optimizer = torch.optim.AdamW(
+        scale_body_lr(model, groups, tc.init_lr_scale) if tc.init_from else groups, lr=tc.lr, fused=on_gpu or None
+    )
     steps_per_epoch = math.ceil(len(train.track_ids) * tc.chunks_per_song / tc.batch_size)
     total_steps, warmup_steps = steps_per_epoch * tc.epochs, steps_per_epoch * tc.warmup_epochs
 
@@ -330,7 +342,7 @@ def fit(
             step = (epoch - 1) * steps_per_epoch + step_in_epoch
             lr = get_lr(step, total_steps=total_steps, warmup_steps=warmup_steps, base_lr=tc.lr)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             # Every rank draws the whole batch's crops and noise (same RNG stream), then keeps its share.
             if bank is not None:
                 crops = bank.crops(global_idx, rng)
@@ -439,6 +451,30 @@ def fit(
     ctx.barrier()
     ctx.close()
     return FitResult(run_dir=run_dir, checkpoint=best_path, best_epoch=best_epoch, best_metrics=best_metrics, history=history)
+
+
+def _fit_probe(
+    model: EncoreModel, card: dict[str, Any], train: SplitData, val: SplitData, run_dir: Path, chunk_samples: int,
+    hop_samples: int, train_scores: np.ndarray, seed: int, ctx: DistributedContext,
+) -> FitResult:
+    """``freeze_backbone``: the song-level probe instead of the epoch loop (see :func:`encore.train.transfer.fit_probe`)."""
+    best_path = run_dir / "checkpoint.pt"
+    metrics: dict[str, float] = {}
+    if ctx.is_main:
+        card["aggregate"] = card["aggregate_tags"] = "mean_logits"  # exact: each head is a linear map of the mean embedding
+        published = "origin" in load_checkpoint(card["transfer"]["source"])["model_card"]
+        report = fit_probe(model, train, chunk_samples=chunk_samples, hop_samples=hop_samples, scores=train_scores,
+                           bf16=card_wants_bf16(card), seed=seed, cache_dir=default_embedding_cache() if published else None)
+        card["probe"] = report
+        card["refit"] = {k: v for k, v in report.items() if k != "class"}  # what refit_checkpoint may refit again
+        if val.track_ids:
+            metrics = validation_metrics(Predictor(model.eval(), card, batch_size=64).predict_arrays(val.waveforms), val)
+            card["metrics"] = {"validation": metrics}
+        save_checkpoint(best_path, model, card)
+        _calibrate(best_path, val, chunk_samples, hop_samples, "mean_logits")
+    ctx.barrier()
+    ctx.close()
+    return FitResult(run_dir=run_dir, checkpoint=best_path, best_epoch=0, best_metrics=metrics, history=[])
 
 
 def _refit(

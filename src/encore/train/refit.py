@@ -225,6 +225,7 @@ def refit_heads(
     bf16: bool = False,
     n_folds: int = 5,
     seed: int = 0,
+    embeddings: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Refit ``heads`` of ``model`` (in place) on ``train``'s song embeddings.
 
@@ -239,6 +240,8 @@ def refit_heads(
         bf16: Embed under a bfloat16 autocast (a bfloat16-trained model is served so).
         n_folds: Cross-validation folds for the penalty strength.
         seed: Fold assignment.
+        embeddings: ``train``'s song embeddings (:func:`song_embeddings`) when the caller
+            has them already; None = compute them here.
 
     Returns:
         For the model card: per head, the strength chosen, its held-out loss and the
@@ -250,7 +253,8 @@ def refit_heads(
     wanted = [h for h in heads if h in model.heads]
     if not wanted:
         return {}
-    embeddings = song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
+    if embeddings is None:
+        embeddings = song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
     center, scale = embeddings.mean(0), embeddings.std(0)
     scale = np.where(scale > 1e-8, scale, 1.0)
     standard = (embeddings - center) / scale

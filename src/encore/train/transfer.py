@@ -1,10 +1,20 @@
-"""Transfer: start a new task from an earlier run's backbone with new heads.
+"""Transfer: start a new task from an earlier run's or a published model's backbone with new heads.
 
-No pretrained weights can be downloaded here, so the source is one of our own runs
-(say, a tagging model trained on a large listener-tag vocabulary, reused for a small
-genre task). The front end, input normalisation and backbone are copied; the heads are
-new because the new task's labels differ. ``freeze_backbone`` turns fine-tuning into a
-linear probe: the copied part neither learns nor updates its BatchNorm statistics.
+The source is one of our own runs (say, a tagging model trained on a large listener-tag
+vocabulary, reused for a small genre task) or a published model converted once with
+``encore pretrained convert`` (``pretrained:musicnn-msd``). The front end, input
+normalisation and backbone are copied; the heads are new because the new task's labels
+differ. A published model brings its own front end, backbone and chunk length
+(:func:`adopt_source`): the run takes them from its card, whatever the config's
+features say, so the pretrained layers see the input they were trained on.
+
+Fine-tuning trains everything, the copied layers at ``train.init_lr_scale`` times the
+learning rate (:func:`scale_body_lr`). ``freeze_backbone`` is the song-level probe
+(:func:`fit_probe`): the copied part is kept as it is, each training song's mean
+embedding is computed once (and, for a published model, kept on disk by content, so the
+folds of a cross-validation embed each song once), and the heads are fitted on them (a softmax model for the
+classes, the song-level refit's logistic and ridge models for the tags and scores),
+with no epoch loop.
 """
 
 from __future__ import annotations
@@ -14,15 +24,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from encore.exceptions import CheckpointError, ParameterError
 from encore.models.checkpoint import load_checkpoint
 from encore.models.classifier import EncoreModel
+from encore.train.objectives import SplitData
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BODY_PREFIXES", "freeze_body", "load_body", "set_body_eval"]
+__all__ = [
+    "BODY_PREFIXES", "EMBEDDING_CACHE_ENV", "adopt_source", "cached_song_embeddings", "default_embedding_cache", "fit_probe", "fit_softmax", "freeze_body", "load_body", "scale_body_lr", "set_body_eval",
+]
 
 BODY_PREFIXES = ("frontend.", "input_norm.", "backbone.")
 """State-dict prefixes that transfer; everything else (the heads) starts fresh."""
@@ -37,12 +53,50 @@ _SETTING = {
 """The config key a model card entry comes from, for messages."""
 
 def _checkpoint_path(source: str | os.PathLike) -> Path:
+    from encore.pretrained.store import PRETRAINED_PREFIX, pretrained_path
+
+    if str(source).startswith(PRETRAINED_PREFIX):
+        return pretrained_path(str(source)[len(PRETRAINED_PREFIX) :]) / "checkpoint.pt"
     path = Path(source)
     if path.is_dir():
         path = path / "checkpoint.pt"
     if not path.exists():
-        raise CheckpointError(f"--init-from (train.init_from) {str(source)!r}: no checkpoint there; pass a CNN run folder or its checkpoint.pt")
+        raise CheckpointError(
+            f"--init-from (train.init_from) {str(source)!r}: no checkpoint there; "
+            "pass a CNN run folder, its checkpoint.pt or pretrained:NAME"
+        )
     return path
+
+
+def adopt_source(model_kwargs: dict[str, Any], source: str | os.PathLike, *, sample_rate: int) -> tuple[dict[str, Any], float | None]:
+    """A published source's front end, backbone and chunk length, in place of the config's.
+
+    Args:
+        model_kwargs: The new model's arguments from the config.
+        source: ``train.init_from``.
+        sample_rate: The rate the songs were decoded at (``features.sample_rate``).
+
+    Returns:
+        The model arguments to build, and the chunk length in seconds to train and
+        score with (None: the config's). An own run is returned unchanged (its settings
+        must match, see :func:`load_body`).
+
+    Raises:
+        ParameterError: The songs are decoded at another rate than the source reads.
+    """
+    card = load_checkpoint(_checkpoint_path(source))["model_card"]
+    if "origin" not in card:  # one of our own runs: the config must match it
+        return model_kwargs, None
+    old = card["model_kwargs"]
+    if int(old["frontend"]["sample_rate"]) != int(sample_rate):
+        raise ParameterError(
+            f"init_from={str(source)!r} reads {old['frontend']['sample_rate']} Hz audio but features.sample_rate={sample_rate}; "
+            f"set features.sample_rate={old['frontend']['sample_rate']}"
+        )
+    adopted = {**model_kwargs, "frontend": dict(old["frontend"]), "backbone": old["backbone"],
+               "backbone_kwargs": dict(old.get("backbone_kwargs") or {}), "n_members": old.get("n_members", 1)}
+    logger.info("init_from %s: front end, backbone and %.3f-s chunks come from its card", source, card["chunk_seconds"])
+    return adopted, float(card["chunk_seconds"])
 
 
 def load_body(model: EncoreModel, model_kwargs: dict[str, Any], source: str | os.PathLike) -> dict[str, Any]:
@@ -83,6 +137,145 @@ def load_body(model: EncoreModel, model_kwargs: dict[str, Any], source: str | os
         )
     logger.info("transferred %d tensors from %s", len(body), path)
     return {"source": str(path), "backbone": old["backbone"], "tensors": len(body)}
+
+
+def scale_body_lr(model: EncoreModel, groups: list[dict[str, Any]], lr_scale: float) -> list[dict[str, Any]]:
+    """Split optimiser ``groups`` into the copied layers (``"lr_scale": lr_scale``) and the rest (1.0).
+
+    The loop multiplies its scheduled learning rate by each group's ``lr_scale``.
+    """
+    body = {id(p) for module in _body_modules(model) for p in module.parameters()}
+    split = []
+    for group in groups:
+        params = list(group["params"])
+        for scale, chosen in ((lr_scale, [p for p in params if id(p) in body]), (1.0, [p for p in params if id(p) not in body])):
+            if chosen:
+                split.append({**group, "params": chosen, "lr_scale": scale})
+    return split
+
+
+def fit_softmax(features: np.ndarray, classes: np.ndarray, strength: float, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """L2-penalised multinomial logistic regression: ``mean_songs CE(x W + b, c) + strength * |W|^2``.
+
+    L-BFGS in float64 (the problem is convex). Returns ``W`` (n_features, n_classes) and ``b``.
+    """
+    x = torch.as_tensor(features, dtype=torch.float64)
+    y = torch.as_tensor(classes, dtype=torch.long)
+    weight = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
+    prior = torch.bincount(y, minlength=n_classes).double().add(1.0)
+    bias = prior.div(prior.sum()).log().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=200, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x @ weight + bias, y) + strength * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weight.detach().numpy(), bias.detach().numpy()
+
+
+def _softmax_strength(x: np.ndarray, y: np.ndarray, n_classes: int, *, n_folds: int, seed: int) -> tuple[float, float]:
+    """The L2 strength with the lowest held-out cross-entropy over folds of the training songs."""
+    from encore.train.refit import STRENGTHS
+
+    order = np.random.default_rng(seed).permutation(len(x))
+    losses = np.zeros(len(STRENGTHS))
+    for held in np.array_split(order, min(n_folds, len(x))):
+        keep = np.setdiff1d(order, held)
+        for i, strength in enumerate(STRENGTHS):
+            weight, bias = fit_softmax(x[keep], y[keep], strength, n_classes)
+            logits = x[held] @ weight + bias
+            log_probs = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+            losses[i] -= log_probs[np.arange(len(held)), y[held]].sum()
+    best = int(np.argmin(losses))
+    return STRENGTHS[best], float(losses[best] / len(x))
+
+
+EMBEDDING_CACHE_ENV = "ENCORE_EMBEDDING_CACHE"
+
+
+def default_embedding_cache() -> Path:
+    """``$ENCORE_EMBEDDING_CACHE``, else ``$XDG_CACHE_HOME/encore/embeddings`` (``~/.cache/encore/embeddings``)."""
+    if os.environ.get(EMBEDDING_CACHE_ENV):
+        return Path(os.environ[EMBEDDING_CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "encore" / "embeddings"
+
+
+def cached_song_embeddings(
+    model: EncoreModel, waveforms: list[np.ndarray], *, chunk_samples: int, hop_samples: int, bf16: bool,
+    cache_dir: str | os.PathLike,
+) -> np.ndarray:
+    """:func:`~encore.train.refit.song_embeddings`, each song's kept on disk under the digests of
+    its waveform and of the model's front end and backbone, so the folds of a
+    cross-validation (or a rerun) embed every song once."""
+    import hashlib
+
+    from encore.features.cache import FeatureCache
+    from encore.train.refit import song_embeddings
+
+    body = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        if key.startswith(BODY_PREFIXES):
+            body.update(key.encode())
+            body.update(value.detach().cpu().contiguous().numpy().tobytes())
+    settings = {"kind": "song_embedding", "body": body.hexdigest(), "chunk_samples": chunk_samples,
+                "hop_samples": hop_samples, "bf16": bool(bf16), "band_statistics": model.band_statistics,
+                "cepstral_statistics": model.cepstral_statistics}
+    cache = FeatureCache(cache_dir)
+    rows = []
+    for waveform in waveforms:
+        samples = np.ascontiguousarray(waveform, dtype=np.float32)
+        rows.append(cache.get_or_compute(hashlib.sha256(samples.tobytes()).hexdigest(), settings, lambda: song_embeddings(
+            model, [samples], chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)[0]))
+    return np.stack(rows) if rows else np.zeros((0, model.embedding_dim))
+
+
+def fit_probe(
+    model: EncoreModel, train: SplitData, *, chunk_samples: int, hop_samples: int, scores: np.ndarray,
+    bf16: bool = False, n_folds: int = 5, seed: int = 0, cache_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """The song-level probe: fit every head of ``model`` (in place) on the training songs' mean embeddings.
+
+    The embeddings are computed once, with chunks cut as the Predictor cuts them; the
+    class head is a softmax model, the tag and score heads are the song-level refit's
+    (:func:`encore.train.refit.refit_heads`), each with its L2 strength chosen by
+    cross-validation over the training songs. Song outputs are exactly the probe's
+    when the card averages logits (``aggregate: mean_logits``).
+
+    Args:
+        cache_dir: Keep each song's embedding there (:func:`cached_song_embeddings`);
+            None = compute them all.
+
+    Returns:
+        For the model card: per head, the strength, its held-out loss and the songs used.
+    """
+    from encore.train.refit import _install, refit_heads, song_embeddings
+
+    if cache_dir is not None:
+        embeddings = cached_song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples,
+                                            bf16=bf16, cache_dir=cache_dir)
+    else:
+        embeddings = song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
+    report: dict[str, Any] = {}
+    if "class" in model.heads:
+        known = train.classes >= 0
+        n_classes = len(model.label_names)
+        if known.sum() < 2 * n_folds:
+            raise ParameterError(f"the probe needs at least {2 * n_folds} labelled training songs, found {int(known.sum())}")
+        center, scale = embeddings[known].mean(0), embeddings[known].std(0)
+        scale = np.where(scale > 1e-8, scale, 1.0)
+        x, y = (embeddings[known] - center) / scale, train.classes[known]
+        strength, loss = _softmax_strength(x, y, n_classes, n_folds=n_folds, seed=seed)
+        weight, bias = fit_softmax(x, y, strength, n_classes)
+        _install(model, "class", weight / scale[:, None], bias - (center / scale) @ weight, range(n_classes))
+        report["class"] = {"strength": strength, "cv_cross_entropy": loss, "songs": int(known.sum()), "loss": "softmax"}
+    heads = [h for h in ("tags", "regression") if h in model.heads]
+    report.update(refit_heads(model, train, heads, chunk_samples=chunk_samples, hop_samples=hop_samples, scores=scores,
+                              bf16=bf16, n_folds=n_folds, seed=seed, embeddings=embeddings))
+    logger.info("song-level probe on %d training songs: %s", len(train.track_ids), report)
+    return report
 
 
 def _body_modules(model: EncoreModel) -> list[nn.Module]:

@@ -1,0 +1,201 @@
+"""A converted musicnn checkpoint used through the ordinary commands, with no TensorFlow.
+
+The checkpoint here is written by the converter's own card and model code with seeded
+random weights (the real conversion needs the musicnn extra and is tested by
+``test_musicnn_parity.py``): what is checked is that ``pretrained:NAME`` resolves, that
+predict, ONNX export and the service path load it like any run, and that the errors say
+what to run.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from encore.cli.main import app
+from encore.exceptions import CheckpointError, ParameterError
+from encore.models import EncoreModel
+from encore.models.checkpoint import load_model, save_checkpoint
+from encore.pretrained import pretrained_spec, resolve_run
+from encore.pretrained.catalogue import MSD_TAGS
+from encore.pretrained.musicnn import build_card, convert_pretrained, model_kwargs
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    """A models folder holding a 'musicnn-msd' with seeded random weights and the converter's card."""
+    folder = tmp_path / "models"
+    monkeypatch.setenv("ENCORE_PRETRAINED_DIR", str(folder))
+    monkeypatch.setenv("ENCORE_EMBEDDING_CACHE", str(tmp_path / "embeddings"))
+    spec = pretrained_spec("musicnn-msd")
+    torch.manual_seed(0)
+    model = EncoreModel(**model_kwargs(spec)).eval()
+    save_checkpoint(folder / "musicnn-msd" / "checkpoint.pt", model, build_card(spec, "0.1.0", 0))
+    return folder
+
+
+def _wav(path, seconds=7.0, sample_rate=22050):
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2).astype(np.float32), sample_rate)
+    return path
+
+
+def test_the_card_records_origin_licence_tags_and_input_spec(models_dir):
+    model, card = load_model(resolve_run("pretrained:musicnn-msd"))
+    from encore.models.checkpoint import PRETRAINED_CARD_KEYS
+
+    assert set(PRETRAINED_CARD_KEYS) <= set(card)
+    assert card["licence"] == "ISC"
+    assert card["origin"]["package"] == "musicnn" and "Pons" in card["origin"]["paper"]
+    assert card["model_kwargs"]["tag_names"] == list(MSD_TAGS) and len(MSD_TAGS) == 50
+    assert card["input_spec"]["compression"] == "log10(1 + 10000 * mel)" and card["input_spec"]["patch_frames"] == 187
+    assert model.frontend.settings()["compression"] == "log10_1p"
+
+
+def test_predict_pretrained_gives_the_50_published_tags(models_dir, tmp_path):
+    song = _wav(tmp_path / "song.wav")
+    result = runner.invoke(app, ["predict", "pretrained:musicnn-msd", str(song)])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(row["tags"]) <= set(MSD_TAGS) and len(row["tags"]) == 5
+    assert "label" not in row or row["label"] is None
+
+
+def test_a_model_not_converted_says_which_command_converts_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENCORE_PRETRAINED_DIR", str(tmp_path / "empty"))
+    result = runner.invoke(app, ["predict", "pretrained:musicnn-mtt", str(_wav(tmp_path / "s.wav", 1.0))])
+    assert result.exit_code == 1
+    assert "encore pretrained convert musicnn-mtt" in result.output
+    with pytest.raises(ParameterError, match="musicnn-msd"):
+        resolve_run("pretrained:musicnn")
+
+
+def test_list_shows_every_model_and_whether_it_is_converted(models_dir):
+    result = runner.invoke(app, ["pretrained", "list"])
+    assert result.exit_code == 0, result.output
+    for name in ("musicnn-msd", "musicnn-mtt", "musicnn-msd-vgg", "musicnn-mtt-vgg"):
+        assert name in result.output
+    assert "yes" in result.output and "no" in result.output
+
+
+def test_convert_without_the_package_names_the_fix(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "musicnn" else real(name, *a))
+    with pytest.raises(ParameterError, match=r"pip install --no-deps musicnn"):
+        convert_pretrained("musicnn-msd", tmp_path)
+    result = runner.invoke(app, ["pretrained", "convert", "musicnn-msd", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "encore[musicnn]" in result.output
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnx_export_of_a_converted_model_matches_pytorch(models_dir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from encore.inference import Predictor
+
+    target = tmp_path / "musicnn.onnx"
+    result = runner.invoke(app, ["export", "pretrained:musicnn-msd", "--out", str(target)])
+    assert result.exit_code == 0, result.output
+    exported = Predictor.from_onnx(target)
+    reference = Predictor.from_checkpoint(resolve_run("pretrained:musicnn-msd"), backend="eager")
+    rng = np.random.default_rng(0)
+    waveforms = [rng.standard_normal(int(s * 16000)).astype(np.float32) * 0.1 for s in (3.0, 7.0)]
+    np.testing.assert_allclose(exported.predict_arrays(waveforms)["tag_probs"], reference.predict_arrays(waveforms)["tag_probs"], atol=1e-4)
+
+
+def test_a_path_resolves_to_itself_and_an_unknown_name_is_a_workspace_error(models_dir, tmp_path):
+    from encore.exceptions import WorkspaceError
+
+    assert resolve_run(models_dir / "musicnn-msd") == models_dir / "musicnn-msd"
+    with pytest.raises(WorkspaceError, match="not an encore workspace"):
+        resolve_run("no-such-run", tmp_path)
+    with pytest.raises(CheckpointError, match="encore pretrained convert musicnn-mtt-vgg"):
+        resolve_run("pretrained:musicnn-mtt-vgg")
+
+
+def _toy_at_16k():
+    """The training toy (tones by class, split by artist), its 8-kHz songs repeated to 16 kHz."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
+    from toy import make_toy, toy_config
+
+    manifest, waveforms = make_toy()
+    return manifest, {k: np.repeat(v, 2) for k, v in waveforms.items()}, toy_config
+
+
+@pytest.mark.slow
+def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir, tmp_path):
+    from encore.models.checkpoint import load_checkpoint
+    from encore.train.loop import fit
+
+    manifest, waveforms, toy_config = _toy_at_16k()
+    config = toy_config(**{"features.sample_rate": 16000, "train.init_from": "pretrained:musicnn-msd", "train.freeze_backbone": True})
+    result = fit(manifest, waveforms, config, tmp_path / "probe")
+    source = load_checkpoint(models_dir / "musicnn-msd" / "checkpoint.pt")["model_state"]
+    state = load_checkpoint(result.checkpoint)
+    card = state["model_card"]
+    for key, value in source.items():
+        if key.startswith("backbone."):
+            torch.testing.assert_close(state["model_state"][key], value)
+    assert card["model_kwargs"]["frontend"]["compression"] == "log10_1p"  # the source's front end, not the config's
+    assert card["chunk_seconds"] == pytest.approx(2.976) and card["model_kwargs"]["backbone"] == "musicnn"
+    assert set(card["probe"]) == {"class", "tags", "regression"} and card["aggregate"] == "mean_logits"
+    assert result.history == []  # no epoch loop
+    assert card["metrics"]["validation"]["val_accuracy"] > 1 / 3  # the tones are separable on random features too
+    cached = sorted((tmp_path / "embeddings").rglob("*.npy"))
+    assert len(cached) == len(manifest.subset("train"))  # one embedding per training song, kept for the next fold
+    again = fit(manifest, waveforms, config, tmp_path / "probe-again")  # from the cache: the same heads
+    torch.testing.assert_close(load_checkpoint(again.checkpoint)["model_state"]["heads.class.weight"],
+                               state["model_state"]["heads.class.weight"])
+
+
+@pytest.mark.slow
+def test_fine_tuning_from_a_pretrained_model_scales_the_copied_layers_learning_rate(models_dir, tmp_path):
+    from encore.models.checkpoint import load_checkpoint
+    from encore.train.loop import fit
+
+    manifest, waveforms, toy_config = _toy_at_16k()
+    config = toy_config(**{
+        "features.sample_rate": 16000, "train.init_from": "pretrained:musicnn-msd", "train.init_lr_scale": 0.1,
+        "train.epochs": 1, "train.chunks_per_song": 1, "train.warmup_epochs": 0,
+    })
+    result = fit(manifest, waveforms, config, tmp_path / "ft")
+    last = load_checkpoint(tmp_path / "ft" / "last.pt")
+    scales = sorted({group["lr_scale"] for group in last["optimizer_state"]["param_groups"]})
+    assert scales == [0.1, 1.0]
+    source = load_checkpoint(models_dir / "musicnn-msd" / "checkpoint.pt")["model_state"]
+    tuned = load_checkpoint(result.checkpoint)["model_state"]
+    assert not torch.equal(tuned["backbone.dense.weight"], source["backbone.dense.weight"])  # the backbone learns
+
+
+def test_a_pretrained_source_needs_its_sample_rate(models_dir, tmp_path):
+    from encore.train.loop import fit
+
+    manifest, waveforms, toy_config = _toy_at_16k()
+    config = toy_config(**{"train.init_from": "pretrained:musicnn-msd"})  # the toy config decodes at 8 kHz
+    with pytest.raises(ParameterError, match="features.sample_rate=16000"):
+        fit(manifest, waveforms, config, tmp_path / "bad")
+
+
+def test_the_service_serves_a_pretrained_model_by_name(models_dir, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from encore.serve import ServeSettings, create_app
+
+    song = _wav(tmp_path / "song.wav", seconds=4.0)
+    settings = ServeSettings(run="pretrained:musicnn-msd", workers=1)
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/v1/predict", files={"file": ("song.wav", song.read_bytes(), "audio/wav")})
+    assert response.status_code == 200, response.text
+    assert set(response.json()["tags"]) <= set(MSD_TAGS) and response.json()["run"] == "musicnn-msd"
