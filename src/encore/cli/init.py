@@ -40,4 +40,5 @@ def init_command(
     ws = Workspace.init(root, store_url=store)
     with ws.open_store() as db:
         counts = db.counts()
-    out.print(f"workspace {ws.root}\nstore     {ws.store_url}\ncontents  {counts}", highlight=False)
+    contents = ", ".join(f"{n} {name.replace('_', ' ').replace('quarantine', 'quarantined rows')}" for name, n in counts.items())
+    out.print(f"workspace {ws.root}\nstore     {ws.store_url}\ncontents  {contents}", highlight=False)
