@@ -78,7 +78,8 @@ def test_evaluate_leaves_the_slow_importances_out_unless_asked(catalogue_ws, tmp
 
     output = invoke("evaluate", "cnn", "rf", "-w", ws, "--n-boot", "50", "--out", tmp_path / "asked", "--importance")
     cnn, rf = json.loads((tmp_path / "asked" / "report.json").read_text())["results"]
-    assert cnn["mel_band_importance"] and rf["permutation_importance"]
+    # the forest trains on the validation songs too, so permutation importance there would measure memorisation
+    assert cnn["mel_band_importance"] and not rf.get("permutation_importance") and rf["feature_importance"]
 
 
 @pytest.mark.slow

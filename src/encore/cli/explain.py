@@ -15,7 +15,6 @@ from encore.workspace import Workspace
 if TYPE_CHECKING:
     from encore.explain import SongExplanation
     from encore.inference import Predictor
-    from encore.pretrained.store import resolve_run
 
 METHODS = ("occlusion", "integrated_gradients")
 """The attribution methods of ``encore.explain`` (kept here so that ``--help`` imports no torch)."""
@@ -43,6 +42,7 @@ def explain_command(
     from encore.audio import load_audio
     from encore.explain import explain_waveform
     from encore.inference import Predictor
+    from encore.pretrained.store import resolve_run
 
     ws = Workspace.open(workspace)
     run_dir = resolve_run(run, ws.root)

@@ -118,7 +118,7 @@ def _global_importance(predictor: Any, manifest: Manifest, waveforms: Mapping[st
     if frame.empty or not predictor.label_names:
         logger.info("no decodable validation songs; global importances left out")
         return
-    if "val" in getattr(predictor, "card", {}).get("trained_on", {}).get("splits", []):
+    if _trained_on_validation(predictor):
         logger.info("the classical model trained on the validation songs; permutation importance there would "
                     "measure memorisation, so the report shows its training-song importances instead")
         return
@@ -133,6 +133,11 @@ def _global_importance(predictor: Any, manifest: Manifest, waveforms: Mapping[st
         logger.warning("global importance left out: %s", err)
 
 
+def _trained_on_validation(predictor: Any) -> bool:
+    """A classical model trains on the validation songs too (its card's ``trained_on``)."""
+    return "val" in getattr(predictor, "card", {}).get("trained_on", {}).get("splits", [])
+
+
 def _importance_note(predictor: Any, manifest: Manifest, asked: bool, result: Mapping[str, Any]) -> str:
     """One sentence on which importances the result holds, and how to get the others."""
     names = {"feature_importance": "impurity importance (from training)",
@@ -140,6 +145,9 @@ def _importance_note(predictor: Any, manifest: Manifest, asked: bool, result: Ma
     done = [name for key, name in names.items() if result.get(key)]
     n_val = int((manifest.frame["split"] == "val").sum())
     costly = "mel-band importance" if isinstance(predictor, Predictor) else "permutation importance"
+    if _trained_on_validation(predictor):
+        what = f"{', '.join(done)} included; " if done else ""
+        return f"importances: {what}{costly} not measured: the model trained on the validation songs"
     if asked:
         return f"importances: {', '.join(done) or 'none could be computed'} ({n_val} validation songs)"
     what = f"{', '.join(done)} included; " if done else ""
