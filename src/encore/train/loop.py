@@ -37,17 +37,16 @@ from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
 from encore.inference.backends import bf16_supported, card_wants_bf16
 from encore.inference.predictor import Predictor
-from encore.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from encore.models.checkpoint import load_checkpoint, save_checkpoint
 from encore.models.classifier import EncoreModel
 from encore.train.augment import augment_waveforms
-from encore.train.calibrate import fit_song_temperature
 from encore.train.distributed import DistributedContext, setup_distributed
 from encore.train.ema import WeightAverage
 from encore.train.feed import CropBank, to_device
 from encore.train.objectives import (
     SplitData, compute_losses, select_split, selection_score, target_weights, validation_metrics,
 )
-from encore.train.refit import fit_novelty, refit_heads
+from encore.train.finish import finish_checkpoint
 from encore.train.transfer import adopt_source, default_embedding_cache, fit_probe, freeze_body, load_body, scale_body_lr, set_body_eval
 
 logger = logging.getLogger(__name__)
@@ -442,12 +441,10 @@ def fit(
                 callback(row)
         ctx.barrier()
 
-    if ctx.is_main:
-        if tc.refit_heads:
-            _refit(best_path, train, val, list(tc.refit_heads), chunk_samples, hop_samples, train_scores, tc.seed)
-        _calibrate(best_path, val, chunk_samples, hop_samples, tc.aggregate)
-        if config.model.novelty:
-            _fit_novelty(best_path, train, val, chunk_samples, hop_samples)
+    if ctx.is_main and best_path.exists():
+        finish_checkpoint(best_path, train, val, refit=list(tc.refit_heads), aggregate=tc.aggregate,
+                          novelty=config.model.novelty, chunk_samples=chunk_samples, hop_samples=hop_samples,
+                          train_scores=train_scores, seed=tc.seed)
     ctx.barrier()
     ctx.close()
     return FitResult(run_dir=run_dir, checkpoint=best_path, best_epoch=best_epoch, best_metrics=best_metrics, history=history)
@@ -471,56 +468,11 @@ def _fit_probe(
             metrics = validation_metrics(Predictor(model.eval(), card, batch_size=64).predict_arrays(val.waveforms), val)
             card["metrics"] = {"validation": metrics}
         save_checkpoint(best_path, model, card)
-        _calibrate(best_path, val, chunk_samples, hop_samples, "mean_logits")
+        finish_checkpoint(best_path, train, val, refit=[], aggregate="mean_logits", novelty=False,
+                          chunk_samples=chunk_samples, hop_samples=hop_samples, train_scores=train_scores, seed=seed)
     ctx.barrier()
     ctx.close()
     return FitResult(run_dir=run_dir, checkpoint=best_path, best_epoch=0, best_metrics=metrics, history=[])
-
-
-def _refit(
-    best_path: Path, train: SplitData, val: SplitData, heads: list[str], chunk_samples: int, hop_samples: int,
-    train_scores: np.ndarray, seed: int,
-) -> None:
-    """Refit ``heads`` of the kept weights on the training songs (see :mod:`encore.train.refit`)."""
-    if not best_path.exists():
-        return
-    model, card = load_model(best_path)
-    report = refit_heads(model, train, heads, chunk_samples=chunk_samples, hop_samples=hop_samples, scores=train_scores,
-                         bf16=card_wants_bf16(card), seed=seed)
-    card["refit"] = report
-    if "tags" in report:
-        card["aggregate_tags"] = "mean_logits"  # exact: the refit model is a linear map of the mean embedding
-    if val.track_ids:
-        card.setdefault("metrics", {})["validation_before_refit"] = card.get("metrics", {}).get("validation", {})
-        card["metrics"]["validation"] = validation_metrics(Predictor(model, card, batch_size=64).predict_arrays(val.waveforms), val)
-    save_checkpoint(best_path, model, card)
-
-
-def _calibrate(best_path: Path, val: SplitData, chunk_samples: int, hop_samples: int, aggregate: str) -> None:
-    """Fit the temperature on the validation songs with the best weights; store it in the card."""
-    if not best_path.exists():
-        return
-    model, card = load_model(best_path)
-    fitted = fit_song_temperature(
-        model, val.waveforms, val.classes, chunk_samples=chunk_samples, hop_samples=hop_samples, aggregate=aggregate
-    )
-    if fitted is None:
-        return
-    card["temperature"] = fitted["temperature"]
-    card["calibration"] = {**fitted, "method": "temperature", "fitted_on": "validation"}
-    save_checkpoint(best_path, model, card)
-
-
-def _fit_novelty(best_path: Path, train: SplitData, val: SplitData, chunk_samples: int, hop_samples: int) -> None:
-    """Fit the novelty projection on the training songs, calibrate it on the validation songs."""
-    if not best_path.exists():
-        return
-    model, card = load_model(best_path)
-    card["novelty"] = fit_novelty(
-        model, train.waveforms, val.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples,
-        bf16=card_wants_bf16(card),
-    )
-    save_checkpoint(best_path, model, card)
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:

@@ -1,0 +1,75 @@
+"""After the epochs: the kept weights' song-level heads, temperature and novelty, in one pass.
+
+The loop keeps the best (or last) weights in ``checkpoint.pt``; :func:`finish_checkpoint`
+loads them once, refits the chosen heads on whole songs (:mod:`encore.train.refit`),
+fits the temperature on the validation songs (kept only where it helps songs it was not
+fitted on, :mod:`encore.train.calibrate`), fits and calibrates the novelty distance
+(:mod:`encore.models.novelty`), and writes the checkpoint back once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from encore.inference.backends import card_wants_bf16
+from encore.inference.predictor import Predictor
+from encore.models.checkpoint import load_model, save_checkpoint
+from encore.train.calibrate import fit_song_temperature
+from encore.train.objectives import SplitData, validation_metrics
+from encore.train.refit import fit_novelty, refit_heads
+
+__all__ = ["finish_checkpoint"]
+
+
+def finish_checkpoint(
+    path: Path,
+    train: SplitData,
+    val: SplitData,
+    *,
+    refit: list[str],
+    aggregate: str,
+    novelty: bool,
+    chunk_samples: int,
+    hop_samples: int,
+    train_scores: np.ndarray,
+    seed: int,
+) -> None:
+    """Refit ``refit`` heads, fit the temperature and (with ``novelty``) the novelty distance of ``path``.
+
+    Args:
+        path: The kept ``checkpoint.pt``, rewritten in place.
+        train: The training songs (refit, novelty).
+        val: The validation songs (metrics after the refit, temperature, novelty calibration).
+        refit: Heads to refit on whole songs (``tags``, ``regression``); [] = none.
+        aggregate: How class chunks are aggregated (the temperature is fitted through it).
+        novelty: Fit the model's novelty projection (it must have one).
+        chunk_samples: Chunk length, as the Predictor cuts songs.
+        hop_samples: Chunk hop, likewise.
+        train_scores: The training songs' standardised scores (the score head's refit targets).
+        seed: For the refit's cross-validation folds.
+    """
+    model, card = load_model(path)
+    bf16 = card_wants_bf16(card)
+    if refit:
+        report = refit_heads(model, train, refit, chunk_samples=chunk_samples, hop_samples=hop_samples,
+                             scores=train_scores, bf16=bf16, seed=seed)
+        card["refit"] = report
+        if "tags" in report:
+            card["aggregate_tags"] = "mean_logits"  # exact: the refit model is a linear map of the mean embedding
+        if val.track_ids:
+            card.setdefault("metrics", {})["validation_before_refit"] = card.get("metrics", {}).get("validation", {})
+            card["metrics"]["validation"] = validation_metrics(
+                Predictor(model, card, batch_size=64).predict_arrays(val.waveforms), val
+            )
+    fitted = fit_song_temperature(
+        model, val.waveforms, val.classes, chunk_samples=chunk_samples, hop_samples=hop_samples, aggregate=aggregate
+    )
+    if fitted is not None:
+        card["temperature"] = fitted["temperature"]
+        card["calibration"] = {**fitted, "method": "temperature", "fitted_on": "validation"}
+    if novelty:
+        card["novelty"] = fit_novelty(model, train.waveforms, val.waveforms, chunk_samples=chunk_samples,
+                                      hop_samples=hop_samples, bf16=bf16)
+    save_checkpoint(path, model, card)
