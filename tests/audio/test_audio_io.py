@@ -85,6 +85,19 @@ def test_lossless_formats_round_trip_at_the_native_rate(audio_files, ext):
     np.testing.assert_allclose(mono, signal.mean(axis=1), atol=1e-6)
 
 
+def test_64_bit_pcm_that_only_ffmpeg_reads_decodes_to_float():
+    """A WAV of 64-bit integer PCM decodes to FFmpeg's s64 format, which PyAV's
+    ``to_ndarray`` does not convert; found by the atheris fuzz harness."""
+    import struct
+
+    signal = 0.3 * np.sin(np.arange(800) / 5)
+    data = (signal * 2.0**63).astype(np.int64).tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, 8000, 8000 * 8, 8, 64)  # PCM, mono, 8 kHz, 64 bits
+    wav = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
+           + b"data" + struct.pack("<I", len(data)) + data)
+    np.testing.assert_allclose(load_audio(wav, sample_rate=8000), signal, atol=1e-6)
+
+
 def test_resampling_keeps_duration_and_pitch(tmp_path):
     sample_rate = 48000
     t = np.arange(sample_rate) / sample_rate

@@ -21,8 +21,21 @@ logger = logging.getLogger(__name__)
 PREROLL_SECONDS = 0.5  # seek this far before the offset, then trim exactly
 
 
+# Sample formats PyAV's ``to_ndarray`` converts; others (s64, s64p from odd PCM headers)
+# go through FFmpeg's own converter to float first.
+_NDARRAY_FORMATS = {"u8", "u8p", "s16", "s16p", "s32", "s32p", "flt", "fltp", "dbl", "dblp"}
+
+
 def frame_to_float(frame: Any) -> np.ndarray:
     """Convert one decoded ``av.AudioFrame`` to float32 planar ``(channels, samples)``."""
+    if frame.format.name not in _NDARRAY_FORMATS:
+        import av
+
+        converter = av.AudioResampler(format="fltp", layout=frame.layout, rate=frame.rate)
+        pieces = [piece.to_ndarray() for piece in converter.resample(frame)]
+        if not pieces:
+            return np.zeros((len(frame.layout.channels), 0), dtype=np.float32)
+        return np.concatenate(pieces, axis=1).astype(np.float32, copy=False)
     array = frame.to_ndarray()
     n_channels = len(frame.layout.channels)
     if not frame.format.is_planar:  # packed: (1, samples * channels), interleaved
