@@ -57,8 +57,12 @@ def save_run(folder: Path, config_path: Path, model: str) -> Path:
     import pandas as pd
 
     config = load_config(config_path, {"model.name": model})
-    manifest = Manifest(frame=pd.DataFrame({"track_id": ["x"], "path": ["x"], "artist": ["a"], "split": ["train"],
-                                            "label": ["a"]}), label_names=["a", "b", "c"], tag_names=[], regression_names=[])
+    manifest = Manifest(
+        frame=pd.DataFrame({"track_id": ["x"], "path": ["x"], "artist": ["a"], "split": ["train"], "label": ["a"]}),
+        label_names=["a", "b", "c"],
+        tag_names=[],
+        regression_names=[],
+    )
     kwargs = loop._model_kwargs(config, manifest)
     torch.manual_seed(0)
     card = loop._build_card(config, manifest, kwargs, (np.zeros(0), np.ones(0)), None)
@@ -87,16 +91,20 @@ def main() -> None:
         run = save_run(Path(tmp) / "run", args.config, args.model)
         predictor = Predictor.from_checkpoint(run, device=args.device)
         predictor.predict_waveform(np.zeros(predictor.sample_rate * 5, np.float32))  # warm-up
-        print(f"{args.songs} MP3 songs of {args.seconds:.0f} s, {args.model} on {predictor.device} "
-              f"(batch {predictor.batch_size}), {torch.get_num_threads()} torch threads")
+        print(
+            f"{args.songs} MP3 songs of {args.seconds:.0f} s, {args.model} on {predictor.device} "
+            f"(batch {predictor.batch_size}), {torch.get_num_threads()} torch threads"
+        )
         serial = rate(paths, lambda: list(predict_files(predictor, paths)))
         print(f"{'end to end, decoding in-process (reference)':48s} {serial:8.1f} songs/s  1.00")
         for workers in (int(w) for w in args.workers.split(",")):
             bound = rate(paths, lambda: list(decoded_pieces(paths, predictor, workers=workers, decode_only=True)))
             both = rate(paths, lambda: list(predict_files(predictor, paths, workers=workers)))
             print(f"{f'decode only, {workers} workers (the bound)':48s} {bound:8.1f} songs/s  {bound / serial:4.2f}")
-            print(f"{f'end to end, {workers} workers':48s} {both:8.1f} songs/s  {both / serial:4.2f}"
-                  f"  ({both / bound:.2f} of the bound)")
+            print(
+                f"{f'end to end, {workers} workers':48s} {both:8.1f} songs/s  {both / serial:4.2f}"
+                f"  ({both / bound:.2f} of the bound)"
+            )
 
 
 if __name__ == "__main__":

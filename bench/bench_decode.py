@@ -64,16 +64,19 @@ def main() -> None:
     native = min(_timed(lambda: [load_audio(f, sample_rate=native_rate) for f in files]) for _ in range(args.repeats))
     decoded = [soundfile.read(f, dtype="float32")[0] for f in files]
     decoded = [x.mean(axis=1, dtype="float32") if x.ndim > 1 else x for x in decoded]
-    resample = min(_timed(lambda: [soxr.resample(x, native_rate, SAMPLE_RATE, quality="HQ") for x in decoded])
-                   for _ in range(args.repeats))
+    resample = min(
+        _timed(lambda: [soxr.resample(x, native_rate, SAMPLE_RATE, quality="HQ") for x in decoded]) for _ in range(args.repeats)
+    )
     one = min(_pool_time(files, 1) for _ in range(args.repeats))
     two = min(_pool_time(files, 2) for _ in range(args.repeats))
     print(f"{len(files)} Emotify MP3s (22.05 kHz mono), {os.cpu_count()} CPUs, best of {args.repeats}")
     print(f"soundfile.read, native rate (reference) : {reference:7.3f} s   1.00x")
     print(f"load_audio -> 16 kHz (decode + soxr HQ)  : {ours:7.3f} s   {reference / ours:.2f}x")
     print(f"load_audio at the file's rate (no resample): {native:5.3f} s   {reference / native:.2f}x")
-    print(f"soxr HQ alone, {native_rate} -> {SAMPLE_RATE} Hz        : {resample:7.3f} s   "
-          f"(decode alone + this = {reference / (reference + resample):.2f}x at best)")
+    print(
+        f"soxr HQ alone, {native_rate} -> {SAMPLE_RATE} Hz        : {resample:7.3f} s   "
+        f"(decode alone + this = {reference / (reference + resample):.2f}x at best)"
+    )
     print(f"load_audio, 1 worker process             : {one:7.3f} s")
     print(f"load_audio, 2 worker processes           : {two:7.3f} s   {one / two:.2f}x one worker")
 

@@ -48,9 +48,12 @@ def build_workspace(root: Path, data: Path, labels_config: Path) -> Workspace:
     if (root / "manifests" / "default.csv").is_file():
         return Workspace.open(root)
     shutil.rmtree(root, ignore_errors=True)
-    for argv in (["init", str(root)], ["import", str(data), "--layout", "emotify", "-w", str(root)],
-                 ["feedback", "import", str(data / "annotations.csv"), "--format", "emotify", "-w", str(root)],
-                 ["labels", "-w", str(root), "-c", str(labels_config)]):
+    for argv in (
+        ["init", str(root)],
+        ["import", str(data), "--layout", "emotify", "-w", str(root)],
+        ["feedback", "import", str(data / "annotations.csv"), "--format", "emotify", "-w", str(root)],
+        ["labels", "-w", str(root), "-c", str(labels_config)],
+    ):
         print("encore " + " ".join(argv), flush=True)
         app(argv, standalone_mode=False)
     return Workspace.open(root)
@@ -61,8 +64,10 @@ def format_table(report: dict) -> str:
     tags = report["data"]["tag_names"]
     targets = [f"tag:{t}" for t in tags] + ["appeal"]
     names = " | ".join(t.removeprefix("tag:") for t in targets)
-    lines = [f"| model | songs | accuracy [95 % CI] | {names} | train s/fold |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in targets) + " | --- |"]
+    lines = [
+        f"| model | songs | accuracy [95 % CI] | {names} | train s/fold |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in targets) + " | --- |",
+    ]
     for name, m in report["models"].items():
         first = m["seeds"][next(iter(m["seeds"]))]
         acc = first["classification"]["accuracy"]
@@ -107,21 +112,35 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override a.b=v")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated")
-    parser.add_argument("--val-fraction", type=float, default=0.0,
-                        help="share of each fold's training songs held out for the CNN's validation (0 = train on all "
-                        "of them; use with train.select=last)")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        help="share of each fold's training songs held out for the CNN's validation (0 = train on all "
+        "of them; use with train.select=last)",
+    )
     parser.add_argument("--name", default="bench", help="the cross-validation's folder under WORKSPACE/cv/ (resumed if there)")
     parser.add_argument("--restart", action="store_true", help="discard the folder's earlier folds first")
     parser.add_argument("--out", type=Path, default=None, help="write the report's JSON here too")
-    parser.add_argument("--predictions", type=Path, default=None,
-                        help="write every held-out song's predictions (one row per model and song) as CSV here")
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        default=None,
+        help="write every held-out song's predictions (one row per model and song) as CSV here",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("encore.train.loop").setLevel(logging.WARNING)
 
     ws = build_workspace(args.workspace, args.data, args.labels_config)
-    plan = CVPlan(models=[MODELS[m] for m in args.models.split(",")], seeds=[int(s) for s in args.seeds.split(",")],
-                  n_folds=args.folds, val_fraction=args.val_fraction, config_path=str(args.config), overrides=args.overrides)
+    plan = CVPlan(
+        models=[MODELS[m] for m in args.models.split(",")],
+        seeds=[int(s) for s in args.seeds.split(",")],
+        n_folds=args.folds,
+        val_fraction=args.val_fraction,
+        config_path=str(args.config),
+        overrides=args.overrides,
+    )
     t0 = time.perf_counter()
     report = run_cv(ws, plan, name=args.name, restart=args.restart)
     print(f"cross-validation done in {time.perf_counter() - t0:.0f} s; report {report['report_html']}", flush=True)

@@ -38,8 +38,11 @@ def invoke(*args: object) -> None:
 
 def link_library(source: Path, target: Path, clips: int) -> None:
     """The first ``clips`` files of ``source/<label>/``, taken label by label in turn."""
-    per_label = {d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES)
-                 for d in sorted(source.iterdir()) if d.is_dir()}
+    per_label = {
+        d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES)
+        for d in sorted(source.iterdir())
+        if d.is_dir()
+    }
     taken = 0
     for i in range(max(len(files) for files in per_label.values())):
         for label, files in per_label.items():
@@ -64,8 +67,19 @@ def main() -> None:
         invoke("import", root / "lib", "-w", ws, "--label-set", "genre")
         invoke("labels", "-w", ws)
         start = time.perf_counter()
-        invoke("train", "-w", ws, "-c", ROOT / "configs" / "default.yaml", "--model", "cnn", "--name", "cnn",
-               "--set", f"train.epochs={args.epochs}")
+        invoke(
+            "train",
+            "-w",
+            ws,
+            "-c",
+            ROOT / "configs" / "default.yaml",
+            "--model",
+            "cnn",
+            "--name",
+            "cnn",
+            "--set",
+            f"train.epochs={args.epochs}",
+        )
         invoke("train", "-w", ws, "-c", ROOT / "configs" / "default.yaml", "--model", "random_forest", "--name", "rf")
         print(f"setup (import, labels, two trainings): {time.perf_counter() - start:.0f} s")
     workspace = Workspace.open(ws)
@@ -78,8 +92,10 @@ def main() -> None:
         start = time.perf_counter()
         result = evaluate_run(run_dir, cache_dir=workspace.cache_dir, n_boot=1000, importance=True)
         asked = time.perf_counter() - start
-        print(f"{run}: {args.clips} clips, evaluate {reference:.1f} s (reference), with --importance {asked:.1f} s, "
-              f"ratio {asked / reference:.1f}x; {result['importance_note']}")
+        print(
+            f"{run}: {args.clips} clips, evaluate {reference:.1f} s (reference), with --importance {asked:.1f} s, "
+            f"ratio {asked / reference:.1f}x; {result['importance_note']}"
+        )
 
 
 if __name__ == "__main__":

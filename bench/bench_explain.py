@@ -29,10 +29,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def untrained_predictor() -> Predictor:
     torch.manual_seed(0)
-    kwargs = {"frontend": {"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "f_max": 8000.0},
-              "backbone": "small_cnn", "label_names": ["a", "b", "c", "d"], "regression_names": ["appeal"]}
-    card = {"model_kwargs": kwargs, "chunk_seconds": 3.0, "aggregate": "mean_probs", "temperature": 1.0,
-            "regression_stats": {"mean": [0.0], "std": [1.0]}}
+    kwargs = {
+        "frontend": {"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64, "f_max": 8000.0},
+        "backbone": "small_cnn",
+        "label_names": ["a", "b", "c", "d"],
+        "regression_names": ["appeal"],
+    }
+    card = {
+        "model_kwargs": kwargs,
+        "chunk_seconds": 3.0,
+        "aggregate": "mean_probs",
+        "temperature": 1.0,
+        "regression_stats": {"mean": [0.0], "std": [1.0]},
+    }
     return Predictor(EncoreModel(**kwargs).eval(), card)
 
 
@@ -65,7 +74,9 @@ def main() -> None:
         times["occlusion 16x8"].append(seconds(lambda: explain_waveform(predictor, clip, method="occlusion")))
         times["integrated gradients 32"].append(seconds(lambda: explain_waveform(predictor, clip, method="integrated_gradients")))
     reference = float(np.mean(times["predict (reference)"]))
-    print(f"{len(clips)} clips of {args.seconds:g} s, 1 thread, model {'from ' + str(args.run) if args.run else 'small_cnn (untrained)'}")
+    print(
+        f"{len(clips)} clips of {args.seconds:g} s, 1 thread, model {'from ' + str(args.run) if args.run else 'small_cnn (untrained)'}"
+    )
     print(f"{'':26s} {'s / clip':>9s} {'x predict':>10s}")
     for name, values in times.items():
         mean = float(np.mean(values))

@@ -67,10 +67,18 @@ def make_songs(n: int, sample_rate: int, seconds: float, seed: int = 0) -> list[
 
 def make_manifest(n_songs: int, n_val: int, seed: int = 0) -> Manifest:
     rng = np.random.default_rng(seed)
-    rows = [{
-        "track_id": f"s{i}", "path": f"/nowhere/s{i}.wav", "artist": f"artist{i}", "split": "val" if i < n_val else "train",
-        "label": CLASSES[i % 4], "appeal": float(rng.uniform()), **{TAG_PREFIX + t: float(rng.uniform()) for t in TAGS},
-    } for i in range(n_songs)]
+    rows = [
+        {
+            "track_id": f"s{i}",
+            "path": f"/nowhere/s{i}.wav",
+            "artist": f"artist{i}",
+            "split": "val" if i < n_val else "train",
+            "label": CLASSES[i % 4],
+            "appeal": float(rng.uniform()),
+            **{TAG_PREFIX + t: float(rng.uniform()) for t in TAGS},
+        }
+        for i in range(n_songs)
+    ]
     return Manifest(frame=pd.DataFrame(rows), label_names=CLASSES, tag_names=TAGS, regression_names=["appeal"])
 
 
@@ -93,10 +101,15 @@ def synthetic(config, manifest, device, *, steps: int, bf16: bool, compile_: boo
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cuda")
     net = torch.compile(model) if compile_ else model
     batch_size = tc.batch_size
-    batches = [(torch.randn(batch_size, chunk_samples, device=device),
-                torch.randint(0, 4, (batch_size,), device=device),
-                torch.rand(batch_size, len(TAGS), device=device),
-                torch.randn(batch_size, 1, device=device)) for _ in range(4)]
+    batches = [
+        (
+            torch.randn(batch_size, chunk_samples, device=device),
+            torch.randint(0, 4, (batch_size,), device=device),
+            torch.rand(batch_size, len(TAGS), device=device),
+            torch.randn(batch_size, 1, device=device),
+        )
+        for _ in range(4)
+    ]
 
     def step(k: int) -> None:
         waveform, classes, tags, scores = batches[k % len(batches)]
@@ -138,11 +151,17 @@ def predict_rows(run_dir: Path, device: torch.device, n_songs: int, sample_rate:
         predictor.predict_arrays(songs[:2])  # warm-up
         start = time.perf_counter()
         arrays = predictor.predict_arrays(songs)
-        out[name] = {"songs_per_s": n_songs / (time.perf_counter() - start), "probs": arrays["class_probs"],
-                     "bf16": bool(getattr(predictor.runner, "bf16", False)), "batch_size": predictor.batch_size}
+        out[name] = {
+            "songs_per_s": n_songs / (time.perf_counter() - start),
+            "probs": arrays["class_probs"],
+            "bf16": bool(getattr(predictor.runner, "bf16", False)),
+            "batch_size": predictor.batch_size,
+        }
     return {
-        "cpu_songs_per_s": out["cpu"]["songs_per_s"], "gpu_songs_per_s": out["gpu"]["songs_per_s"],
-        "gpu_bf16": out["gpu"]["bf16"], "gpu_batch_size": out["gpu"]["batch_size"],
+        "cpu_songs_per_s": out["cpu"]["songs_per_s"],
+        "gpu_songs_per_s": out["gpu"]["songs_per_s"],
+        "gpu_bf16": out["gpu"]["bf16"],
+        "gpu_batch_size": out["gpu"]["batch_size"],
         "max_abs_prob_diff": float(np.abs(out["gpu"]["probs"] - out["cpu"]["probs"]).max()),
     }
 
@@ -164,16 +183,30 @@ def main() -> None:
     device = torch.device(args.device)
     n_train = args.songs - 4
     chunks_per_song = max(1, round(args.steps * args.batch_size / n_train))
-    config = load_config(REPO / "configs" / "emotify.yaml", {
-        "model.name": args.model, "train.chunk_seconds": model_entry(args.model).default_chunk_seconds,
-        "train.chunk_hop_seconds": None, "train.batch_size": args.batch_size, "train.chunks_per_song": chunks_per_song,
-        "train.epochs": args.epochs, "train.device": args.device, "train.refit_heads": [], "train.ema_decay": None,
-        "train.appeal_weight": 1.0, "model.band_statistics": False, "train.log_every": 10_000, "train.select": "last",
-    })
+    config = load_config(
+        REPO / "configs" / "emotify.yaml",
+        {
+            "model.name": args.model,
+            "train.chunk_seconds": model_entry(args.model).default_chunk_seconds,
+            "train.chunk_hop_seconds": None,
+            "train.batch_size": args.batch_size,
+            "train.chunks_per_song": chunks_per_song,
+            "train.epochs": args.epochs,
+            "train.device": args.device,
+            "train.refit_heads": [],
+            "train.ema_decay": None,
+            "train.appeal_weight": 1.0,
+            "model.band_statistics": False,
+            "train.log_every": 10_000,
+            "train.select": "last",
+        },
+    )
     manifest = make_manifest(args.songs, 4)
     sample_rate = config.features.sample_rate
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), torch {torch.__version__}, "
-          f"{args.model}, batch {args.batch_size}, {config.train.chunk_seconds} s chunks at {sample_rate} Hz")
+    print(
+        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), torch {torch.__version__}, "
+        f"{args.model}, batch {args.batch_size}, {config.train.chunk_seconds} s chunks at {sample_rate} Hz"
+    )
     songs = make_songs(args.songs, sample_rate, 60.0)
     waveforms = dict(zip(manifest.frame["track_id"], songs))
 
@@ -194,16 +227,30 @@ def main() -> None:
     if args.compile:
         row("synthetic, bf16 + torch.compile", synthetic(config, manifest, device, steps=args.steps, bf16=True, compile_=True)[0])
         compiled = config.model_copy(update={"train": config.train.model_copy(update={"compile": True})})
-        row("fit(), on the device + torch.compile", real_fit(compiled, manifest, waveforms, args.work / "compiled", host_fed=False))
+        row(
+            "fit(), on the device + torch.compile",
+            real_fit(compiled, manifest, waveforms, args.work / "compiled", host_fed=False),
+        )
 
     predict = predict_rows(args.work / "bank", device, args.predict_songs, sample_rate)
-    print(f"\nprediction, 30-s songs: CPU {predict['cpu_songs_per_s']:.1f} songs/s ({torch.get_num_threads()} threads), "
-          f"GPU {predict['gpu_songs_per_s']:.1f} songs/s (batch {predict['gpu_batch_size']}, bf16 {predict['gpu_bf16']}): "
-          f"{predict['gpu_songs_per_s'] / predict['cpu_songs_per_s']:.1f}x; "
-          f"largest class-probability difference {predict['max_abs_prob_diff']:.4f}")
+    print(
+        f"\nprediction, 30-s songs: CPU {predict['cpu_songs_per_s']:.1f} songs/s ({torch.get_num_threads()} threads), "
+        f"GPU {predict['gpu_songs_per_s']:.1f} songs/s (batch {predict['gpu_batch_size']}, bf16 {predict['gpu_bf16']}): "
+        f"{predict['gpu_songs_per_s'] / predict['cpu_songs_per_s']:.1f}x; "
+        f"largest class-probability difference {predict['max_abs_prob_diff']:.4f}"
+    )
     if args.out:
-        args.out.write_text(json.dumps({"rows": rows, "flops_per_sample": flops, "predict": predict,
-                                        "settings": vars(args) | {"work": str(args.work), "out": str(args.out)}}, indent=2))
+        args.out.write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "flops_per_sample": flops,
+                    "predict": predict,
+                    "settings": vars(args) | {"work": str(args.work), "out": str(args.out)},
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -66,10 +66,13 @@ def naive_all(y: np.ndarray) -> np.ndarray:
     chroma = librosa.feature.chroma_stft(y=y, sr=SAMPLE_RATE, tuning=0.0, **kw)
     tonnetz = librosa.feature.tonnetz(y=y, sr=SAMPLE_RATE)
     extra = [
-        librosa.feature.delta(mfcc).std(axis=1), np.abs(np.diff(contrast, axis=1)).mean(axis=1),
+        librosa.feature.delta(mfcc).std(axis=1),
+        np.abs(np.diff(contrast, axis=1)).mean(axis=1),
         np.array([onset_envelope.mean(), onset_envelope.std(), len(beats)]),
-        np.array([np.mean(harmonic**2), np.mean(percussive**2)]), chroma.std(axis=1),
-        tonnetz.mean(axis=1), tonnetz.std(axis=1),
+        np.array([np.mean(harmonic**2), np.mean(percussive**2)]),
+        chroma.std(axis=1),
+        tonnetz.mean(axis=1),
+        tonnetz.std(axis=1),
     ]
     return np.concatenate([naive(y), *extra])
 
@@ -102,12 +105,16 @@ def main() -> None:
     naive_all(clips[0])
     t_naive = best_of(lambda: [naive(c) for c in clips], args.repeats)
     t_all = best_of(lambda: [naive_all(c) for c in clips], args.repeats)
-    t_ours = best_of(lambda: [compute_handcrafted(c, sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP) for c in clips], args.repeats)
+    t_ours = best_of(
+        lambda: [compute_handcrafted(c, sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP) for c in clips], args.repeats
+    )
     print(f"{len(clips)} Emotify clips x {args.seconds:.0f} s at 16 kHz, 1 thread, best of {args.repeats}")
     print(f"naive per-feature librosa, version 1's families (reference) : {t_naive:.3f} s   1.00x")
     print(f"naive per-feature librosa, every family (reference 2)       : {t_all:.3f} s   {t_naive / t_all:.2f}x")
-    print(f"encore compute_handcrafted, every family ({len(compute_handcrafted(clips[0], sample_rate=SAMPLE_RATE))} features) : "
-          f"{t_ours:.3f} s   {t_naive / t_ours:.2f}x reference, {t_all / t_ours:.2f}x reference 2")
+    print(
+        f"encore compute_handcrafted, every family ({len(compute_handcrafted(clips[0], sample_rate=SAMPLE_RATE))} features) : "
+        f"{t_ours:.3f} s   {t_naive / t_ours:.2f}x reference, {t_all / t_ours:.2f}x reference 2"
+    )
 
 
 if __name__ == "__main__":

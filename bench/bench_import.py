@@ -54,16 +54,25 @@ def generate(n: int, seed: int = 0) -> pd.DataFrame:
     """``n`` events in the canonical columns, on :data:`N_TRACKS` tracks."""
     rng = np.random.default_rng(seed)
     kinds = rng.choice(np.array(["like", "dislike", "rating", "tag", "play", "play", "skip", "play"]), n)
-    values = np.where(kinds == "rating", rng.integers(1, 6, n).astype(str),
-                      np.where(np.isin(kinds, ["play", "skip"]), rng.integers(0, 400_000, n).astype(str),
-                               np.where(kinds == "tag", rng.choice(["rock", "Hip-Hop", "jazz", "calm"], n), "1")))
+    values = np.where(
+        kinds == "rating",
+        rng.integers(1, 6, n).astype(str),
+        np.where(
+            np.isin(kinds, ["play", "skip"]),
+            rng.integers(0, 400_000, n).astype(str),
+            np.where(kinds == "tag", rng.choice(["rock", "Hip-Hop", "jazz", "calm"], n), "1"),
+        ),
+    )
     seconds = rng.integers(1_600_000_000, 1_700_000_000, n)
-    return pd.DataFrame({
-        "track_id": np.char.add("t", rng.integers(0, N_TRACKS, n).astype(str)),
-        "listener_id": np.char.add("u", rng.integers(0, N_LISTENERS, n).astype(str)),
-        "kind": kinds, "value": values,
-        "timestamp": pd.to_datetime(seconds, unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    })
+    return pd.DataFrame(
+        {
+            "track_id": np.char.add("t", rng.integers(0, N_TRACKS, n).astype(str)),
+            "listener_id": np.char.add("u", rng.integers(0, N_LISTENERS, n).astype(str)),
+            "kind": kinds,
+            "value": values,
+            "timestamp": pd.to_datetime(seconds, unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
 
 
 def fresh_store(workdir: Path, name: str, tracks: list[str] | None = None) -> Store:
@@ -82,15 +91,19 @@ def reference_executemany(csv: Path, workdir: Path) -> float:
     path.unlink(missing_ok=True)
     start = time.perf_counter()
     frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    rows = [(hashlib.sha256("\x1f".join(row).encode()).hexdigest(), *row)
-            for row in frame.itertuples(index=False, name=None)]
+    rows = [(hashlib.sha256("\x1f".join(row).encode()).hexdigest(), *row) for row in frame.itertuples(index=False, name=None)]
     conn = sqlite3.connect(path)
     for pragma in ("page_size=16384", "journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536"):
         conn.execute(f"PRAGMA {pragma}")  # the store's own settings: only the Python work differs
-    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, event_key TEXT UNIQUE, track_id TEXT, "
-                 "listener_id TEXT, kind TEXT, value TEXT, timestamp TEXT)")
-    conn.executemany("INSERT INTO events (event_key, track_id, listener_id, kind, value, timestamp) "
-                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_key) DO NOTHING", rows)
+    conn.execute(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, event_key TEXT UNIQUE, track_id TEXT, "
+        "listener_id TEXT, kind TEXT, value TEXT, timestamp TEXT)"
+    )
+    conn.executemany(
+        "INSERT INTO events (event_key, track_id, listener_id, kind, value, timestamp) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_key) DO NOTHING",
+        rows,
+    )
     conn.commit()
     conn.close()
     return time.perf_counter() - start
@@ -129,15 +142,15 @@ def bench_real(data: Path, workdir: Path) -> None:
         store = fresh_store(workdir, "emotify")
         import_tracks(store, emotify, layout="emotify")
         events = read_emotify_annotations(emotify / "annotations.csv")
-        report, _ = timed("Emotify annotations import", lambda: import_feedback_frame(store, events, name="emotify"),
-                          len(events))
+        report, _ = timed("Emotify annotations import", lambda: import_feedback_frame(store, events, name="emotify"), len(events))
         timed("Emotify appeal (SQL evidence + scores)", lambda: score_appeal(store.appeal_evidence()), report.stored)
     if lastfm.is_dir():
         store = fresh_store(workdir, "lastfm")
         timed("Last.fm artists as tracks", lambda: import_tracks(store, lastfm, layout="lastfm"))
         report, _ = timed("Last.fm tags + play counts import", lambda: import_lastfm(store, lastfm), 279_313)
-        tags, _ = timed("Last.fm tag vocabulary (read + normalise + merge)",
-                        lambda: tag_vocabulary(store.events(["tag"])), 186_479)
+        tags, _ = timed(
+            "Last.fm tag vocabulary (read + normalise + merge)", lambda: tag_vocabulary(store.events(["tag"])), 186_479
+        )
         print(f"    {len(tags):,} labels; top: {', '.join(tags['tag'].head(5))}")
     if spotify.is_dir():
         store = fresh_store(workdir, "spotify")
@@ -170,19 +183,25 @@ def bench_aggregation(n: int, workdir: Path) -> None:
     store = fresh_store(workdir, "aggregate")
     timed("filling the table in SQL (not part of the claim)", lambda: fill_in_sql(store, n))
     with store.engine.connect() as conn:
-        _, reference = timed("plain-group-by (count per track and kind)", lambda: conn.exec_driver_sql(
-            "SELECT track_id, kind, count(*) FROM feedback_events GROUP BY track_id, kind").all(), n)
+        _, reference = timed(
+            "plain-group-by (count per track and kind)",
+            lambda: conn.exec_driver_sql("SELECT track_id, kind, count(*) FROM feedback_events GROUP BY track_id, kind").all(),
+            n,
+        )
     evidence, seconds = timed("Store.appeal_evidence (SQL)", store.appeal_evidence, n)
     scores, scoring = timed("score_appeal (priors, shrinkage, combination)", lambda: score_appeal(evidence))
     total = seconds + scoring
-    print(f"  appeal for {len(scores):,} tracks from {n:,} events in {total:.1f} s "
-          f"({'within' if total <= 60 else 'OVER'} the 60 s budget); ratio to plain-group-by {total / reference:.2f}")
+    print(
+        f"  appeal for {len(scores):,} tracks from {n:,} events in {total:.1f} s "
+        f"({'within' if total <= 60 else 'OVER'} the 60 s budget); ratio to plain-group-by {total / reference:.2f}"
+    )
     store.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="the shared data folder")
     parser.add_argument("--events", type=int, default=10_000_000, help="events for the aggregation benchmark")
     parser.add_argument("--import-events", type=int, default=1_000_000, help="generated events to import")

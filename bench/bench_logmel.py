@@ -36,8 +36,19 @@ SETTINGS = dict(sample_rate=16000, n_fft=512, hop_length=256, n_mels=64, f_min=0
 def librosa_log_mel(waveform: np.ndarray) -> np.ndarray:
     s = SETTINGS
     mel = librosa.feature.melspectrogram(
-        y=waveform, sr=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"], window="hann", center=True,
-        pad_mode="constant", power=2.0, n_mels=s["n_mels"], fmin=s["f_min"], fmax=s["f_max"], htk=False, norm="slaney",
+        y=waveform,
+        sr=s["sample_rate"],
+        n_fft=s["n_fft"],
+        hop_length=s["hop_length"],
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        power=2.0,
+        n_mels=s["n_mels"],
+        fmin=s["f_min"],
+        fmax=s["f_max"],
+        htk=False,
+        norm="slaney",
     )
     return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
 
@@ -104,8 +115,10 @@ def main() -> None:
     print(f"encore one batch             : {t_batch:.3f} s   {t_librosa / t_batch:.2f}x")
     print(f"matmul peak (2048^2 float32) : {peak / 1e9:.1f} GFLOP/s")
     best = min(t_each, t_batch)
-    print(f"encore log-mel               : {flops / best / 1e9:.1f} GFLOP/s = {100 * flops / best / peak:.0f} % of peak "
-          f"({flops / 1e9:.2f} GFLOP counted)")
+    print(
+        f"encore log-mel               : {flops / best / 1e9:.1f} GFLOP/s = {100 * flops / best / peak:.0f} % of peak "
+        f"({flops / 1e9:.2f} GFLOP counted)"
+    )
     print(f"max |difference| on bins above -60 dB: {worst:.5f} dB")
 
 

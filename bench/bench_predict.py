@@ -45,17 +45,34 @@ def default_run(folder: Path) -> Path:
     """A checkpoint of the default model with Emotify's heads (weights do not change speed)."""
     config = load_config(None, {})
     kwargs = {
-        "frontend": config.features.model_dump(), "backbone": config.model.name, "backbone_kwargs": dict(config.model.kwargs),
+        "frontend": config.features.model_dump(),
+        "backbone": config.model.name,
+        "backbone_kwargs": dict(config.model.kwargs),
         "label_names": ["classical", "electronic", "pop", "rock"],
-        "tag_names": ["amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation",
-                      "tension", "sadness"],
-        "regression_names": ["appeal"], "dropout": config.model.dropout,
+        "tag_names": [
+            "amazement",
+            "solemnity",
+            "tenderness",
+            "nostalgia",
+            "calmness",
+            "power",
+            "joyful_activation",
+            "tension",
+            "sadness",
+        ],
+        "regression_names": ["appeal"],
+        "dropout": config.model.dropout,
     }
     # as `encore train` records it on this machine: trained (and validated) under bfloat16 autocast where supported
     precision = "bfloat16" if bf16_supported() else "float32"
-    card = {"model_type": "cnn", "model_kwargs": kwargs, "chunk_seconds": config.train.chunk_seconds,
-            "aggregate": config.train.aggregate, "regression_stats": {"mean": [0.0], "std": [1.0]},
-            "training": {"precision": precision}}
+    card = {
+        "model_type": "cnn",
+        "model_kwargs": kwargs,
+        "chunk_seconds": config.train.chunk_seconds,
+        "aggregate": config.train.aggregate,
+        "regression_stats": {"mean": [0.0], "std": [1.0]},
+        "training": {"precision": precision},
+    }
     torch.manual_seed(0)
     save_checkpoint(folder / "checkpoint.pt", EncoreModel(**kwargs).eval(), card)
     return folder
@@ -118,12 +135,16 @@ def main() -> None:
                 best[name] = min(best[name], seconds)
     reference_name = next(iter(variants))
     reference = best[reference_name]
-    print(f"{args.songs} x 30-s Emotify MP3 excerpts -> JSON, 1 thread, best of {args.rounds} rounds, "
-          f"model {card['model_kwargs']['backbone']} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters)")
+    print(
+        f"{args.songs} x 30-s Emotify MP3 excerpts -> JSON, 1 thread, best of {args.rounds} rounds, "
+        f"model {card['model_kwargs']['backbone']} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters)"
+    )
     for name, seconds in best.items():
         diff = max(abs(a["probs"][k] - b["probs"][k]) for a, b in zip(rows[name], rows[reference_name]) for k in a["probs"])
-        print(f"{name:48s} {seconds / args.songs * 1000:7.1f} ms/song  {args.songs / seconds:6.1f} songs/s/core  "
-              f"{reference / seconds:5.2f}x  max |dprob| {diff:.1e}")
+        print(
+            f"{name:48s} {seconds / args.songs * 1000:7.1f} ms/song  {args.songs / seconds:6.1f} songs/s/core  "
+            f"{reference / seconds:5.2f}x  max |dprob| {diff:.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,20 @@ def free_port() -> int:
 
 
 def start_server(run: Path, workspace: Path, port: int, backend: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "encore.cli.main", "serve", str(run), "-w", str(workspace), "--port", str(port),
-               "--backend", backend, "--dev"]
+    command = [
+        sys.executable,
+        "-m",
+        "encore.cli.main",
+        "serve",
+        str(run),
+        "-w",
+        str(workspace),
+        "--port",
+        str(port),
+        "--backend",
+        backend,
+        "--dev",
+    ]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -146,11 +158,15 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             limits = httpx.get(f"{url}/v1/models").json()["limits"]
             load_level(url, payloads, 2, 8)  # warm-up
-            print(f"{n_requests} requests per level, 30-s MP3 uploads to /v1/predict, backend {args.backend}, "
-                  f"server defaults: {limits['workers']} workers, queue {limits['queue_bytes'] / 1e6:.0f} MB, "
-                  f"wait {limits['queue_timeout']:g} s; {os.cpu_count()} cores shared with the load client")
-            print(f"reference, direct Predictor.predict_source on one thread: {1000 * direct:.0f} ms a song "
-                  f"({1 / direct:.1f} songs/s)")
+            print(
+                f"{n_requests} requests per level, 30-s MP3 uploads to /v1/predict, backend {args.backend}, "
+                f"server defaults: {limits['workers']} workers, queue {limits['queue_bytes'] / 1e6:.0f} MB, "
+                f"wait {limits['queue_timeout']:g} s; {os.cpu_count()} cores shared with the load client"
+            )
+            print(
+                f"reference, direct Predictor.predict_source on one thread: {1000 * direct:.0f} ms a song "
+                f"({1 / direct:.1f} songs/s)"
+            )
             for concurrency in args.levels:
                 level_start = time.monotonic()
                 seconds, latencies, statuses = load_level(url, payloads, concurrency, n_requests)
@@ -158,16 +174,20 @@ def main() -> None:
                 rss = [mb for t, mb in sampler.samples if t >= level_start] or [sampler.samples[-1][1]]
                 p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
                 answers = ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items()))
-                print(f"concurrency {concurrency:2d}: {answers}; {throughput:5.1f} req/s ({throughput * direct:4.2f}x direct)  "
-                      f"p50 {1000 * p50:5.0f} ms ({p50 / direct:4.1f}x)  p95 {1000 * p95:5.0f} ms  "
-                      f"p99 {1000 * p99:5.0f} ms ({p99 / direct:4.1f}x)  RSS {min(rss):.0f}-{max(rss):.0f} MB")
+                print(
+                    f"concurrency {concurrency:2d}: {answers}; {throughput:5.1f} req/s ({throughput * direct:4.2f}x direct)  "
+                    f"p50 {1000 * p50:5.0f} ms ({p50 / direct:4.1f}x)  p95 {1000 * p95:5.0f} ms  "
+                    f"p99 {1000 * p99:5.0f} ms ({p99 / direct:4.1f}x)  RSS {min(rss):.0f}-{max(rss):.0f} MB"
+                )
         finally:
             sampler.stop.set()
             server.terminate()
             server.wait(10)
     all_rss = [mb for _, mb in sampler.samples]
-    print(f"server RSS over {len(args.levels) * n_requests + 8} requests: first {all_rss[0]:.0f} MB, "
-          f"last {all_rss[-1]:.0f} MB, max {max(all_rss):.0f} MB")
+    print(
+        f"server RSS over {len(args.levels) * n_requests + 8} requests: first {all_rss[0]:.0f} MB, "
+        f"last {all_rss[-1]:.0f} MB, max {max(all_rss):.0f} MB"
+    )
 
 
 if __name__ == "__main__":

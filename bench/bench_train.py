@@ -48,7 +48,10 @@ def make_model(name: str, augment: dict) -> EncoreModel:
     torch.manual_seed(0)
     return EncoreModel(
         frontend={"sample_rate": SAMPLE_RATE, "n_fft": 512, "hop_length": 256, "n_mels": 64, "f_max": 8000.0},
-        backbone=name, label_names=["a", "b", "c", "d"], tag_names=[f"t{i}" for i in range(9)], regression_names=["s"],
+        backbone=name,
+        label_names=["a", "b", "c", "d"],
+        tag_names=[f"t{i}" for i in range(9)],
+        regression_names=["s"],
         spec_augment={"time_masks": 2, "time_mask_frames": 12, "freq_masks": 2, "freq_mask_bins": 6, **augment},
     )
 
@@ -104,16 +107,20 @@ def main() -> None:
     prep = (time.perf_counter() - t) / args.steps
     native = resolve_precision("auto", torch.device("cpu")) is not None  # what train.precision=auto takes
     runs_bf16 = bf16_supported(native=False)
-    print(f"{args.model}, batch {args.batch_size} x 3 s, {args.steps} steps, {args.threads} threads, "
-          f"{len(songs)} Emotify songs; CPU bfloat16: {'hardware' if native else 'emulated' if runs_bf16 else 'none'}")
+    print(
+        f"{args.model}, batch {args.batch_size} x 3 s, {args.steps} steps, {args.threads} threads, "
+        f"{len(songs)} Emotify songs; CPU bfloat16: {'hardware' if native else 'emulated' if runs_bf16 else 'none'}"
+    )
     bf16_note = "" if native else " (emulated)"
     configs = [
         ("eager float32 (reference)", dict(channels_last=False, bf16=False)),
         ("channels-last float32", dict(channels_last=True, bf16=False)),
         (f"bfloat16 autocast, NCHW{bf16_note}", dict(channels_last=False, bf16=True)),
         (f"channels-last + bfloat16{bf16_note}", dict(channels_last=True, bf16=True)),
-        ("shipped + time stretch + pitch shift", dict(channels_last=True, bf16=native,
-                                                       augment={"time_stretch": 0.1, "pitch_shift_semitones": 2.0})),
+        (
+            "shipped + time stretch + pitch shift",
+            dict(channels_last=True, bf16=native, augment={"time_stretch": 0.1, "pitch_shift_semitones": 2.0}),
+        ),
     ]
     shipped_label = "channels-last + bfloat16" if native else "channels-last float32"
     results = {}
@@ -125,7 +132,9 @@ def main() -> None:
     print(f"{'configuration':40s} {'samples/s':>10s} {'vs ref':>7s} {'final loss':>10s}")
     for label, r in results.items():
         mark = "  <- shipped (train.precision=auto)" if label == shipped_label else ""
-        print(f"{label:40s} {r['samples_per_second']:10.1f} {r['samples_per_second'] / reference:6.2f}x {r['final_loss']:10.4f}{mark}")
+        print(
+            f"{label:40s} {r['samples_per_second']:10.1f} {r['samples_per_second'] / reference:6.2f}x {r['final_loss']:10.4f}{mark}"
+        )
     shipped = results[shipped_label]
     step_time = args.batch_size / shipped["samples_per_second"]
     print(f"batch preparation: {prep * 1000:.1f} ms per batch = {prep / (prep + step_time):.0%} of a shipped step")

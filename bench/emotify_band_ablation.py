@@ -71,9 +71,10 @@ def main() -> None:
             served = Predictor.from_checkpoint(run_dir / "checkpoint.pt")
             if not served.model.band_statistics:
                 raise SystemExit(f"{run_dir} was trained without model.band_statistics; nothing to take away")
-            for name, predictor in (("with", served),
-                                    ("without", refit_song_heads(run_dir, manifest, waveforms, hop_seconds=hop,
-                                                                 band_statistics=False))):
+            for name, predictor in (
+                ("with", served),
+                ("without", refit_song_heads(run_dir, manifest, waveforms, hop_seconds=hop, band_statistics=False)),
+            ):
                 predictor.card["chunk_hop_seconds"] = hop
                 arrays = predictor.predict_arrays(songs_k)
                 got[name] = np.column_stack([arrays["tag_probs"], arrays["scores"][:, :1]])

@@ -33,9 +33,17 @@ def read_targets(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     votes = pd.read_csv(data / "annotations.csv", skipinitialspace=True)
     votes.columns = [c.strip() for c in votes.columns]
     votes["appeal"] = votes["liked"] - votes["disliked"]
-    songs = votes.groupby("track id").agg(genre=("genre", "first"), **{e: (e, "mean") for e in EMOTIONS},
-                                         appeal=("appeal", "mean"), appeal_vote_sd=("appeal", "std"),
-                                         n_votes=("liked", "size")).reset_index()
+    songs = (
+        votes.groupby("track id")
+        .agg(
+            genre=("genre", "first"),
+            **{e: (e, "mean") for e in EMOTIONS},
+            appeal=("appeal", "mean"),
+            appeal_vote_sd=("appeal", "std"),
+            n_votes=("liked", "size"),
+        )
+        .reset_index()
+    )
     songs["genre"] = songs["genre"].str.strip()
     songs["path"] = [
         str(data / "audio" / g / f"{t - GENRE_OFFSETS[g]}.mp3") for t, g in zip(songs["track id"], songs["genre"], strict=True)
@@ -63,15 +71,28 @@ def split_half_ceiling(votes: pd.DataFrame, column: str, *, n_splits: int = 50, 
 
 
 def make_manifest(songs: pd.DataFrame, splits: np.ndarray) -> Manifest:
-    frame = pd.DataFrame({
-        "track_id": songs["track_id"], "path": songs["path"], "artist": "", "title": "", "split": splits,
-        "label": songs["genre"], "appeal": songs["appeal"],
-        # the evidence behind each song's rates, for train.target_weighting: evidence
-        "appeal_sd": songs["appeal_vote_sd"] / np.sqrt(songs["n_votes"]), "tag_support": songs["n_votes"],
-        **{TAG_PREFIX + e: songs[e] for e in EMOTIONS},
-    })
-    return Manifest(frame=frame, label_names=sorted(GENRE_OFFSETS), tag_names=EMOTIONS, regression_names=["appeal"],
-                    info={"source": "emotify annotations"})
+    frame = pd.DataFrame(
+        {
+            "track_id": songs["track_id"],
+            "path": songs["path"],
+            "artist": "",
+            "title": "",
+            "split": splits,
+            "label": songs["genre"],
+            "appeal": songs["appeal"],
+            # the evidence behind each song's rates, for train.target_weighting: evidence
+            "appeal_sd": songs["appeal_vote_sd"] / np.sqrt(songs["n_votes"]),
+            "tag_support": songs["n_votes"],
+            **{TAG_PREFIX + e: songs[e] for e in EMOTIONS},
+        }
+    )
+    return Manifest(
+        frame=frame,
+        label_names=sorted(GENRE_OFFSETS),
+        tag_names=EMOTIONS,
+        regression_names=["appeal"],
+        info={"source": "emotify annotations"},
+    )
 
 
 def fold_splits(songs: pd.DataFrame, n_folds: int, seed: int, val_fraction: float = 0.15) -> list[np.ndarray]:
@@ -91,11 +112,16 @@ WIDE_PATH = ("band_statistics", "cepstral_statistics")
 """Model settings that only the song-level refit reads: the networks train the same without them."""
 
 
-def refit_song_heads(run_dir: Path, manifest: Manifest, waveforms: dict, *, hop_seconds: float,
-                     band_statistics: bool, cepstral_statistics: int = 0) -> Predictor:
+def refit_song_heads(
+    run_dir: Path, manifest: Manifest, waveforms: dict, *, hop_seconds: float, band_statistics: bool, cepstral_statistics: int = 0
+) -> Predictor:
     """The run's trained network with its tag and score heads refit on the fold's training
     songs, the wide path set as given (see :func:`encore.train.refit.refit_checkpoint`)."""
-    model, card = refit_checkpoint(run_dir / "checkpoint.pt", select_split(manifest, "train", waveforms),
-                                   band_statistics=band_statistics, cepstral_statistics=cepstral_statistics,
-                                   hop_seconds=hop_seconds)
+    model, card = refit_checkpoint(
+        run_dir / "checkpoint.pt",
+        select_split(manifest, "train", waveforms),
+        band_statistics=band_statistics,
+        cepstral_statistics=cepstral_statistics,
+        hop_seconds=hop_seconds,
+    )
     return Predictor(model, card)

@@ -52,9 +52,17 @@ def read_targets(data: Path) -> pd.DataFrame:
     votes = pd.read_csv(data / "annotations.csv", skipinitialspace=True)
     votes.columns = [c.strip() for c in votes.columns]
     votes["appeal"] = votes["liked"] - votes["disliked"]
-    songs = votes.groupby("track id").agg(genre=("genre", "first"), **{e: (e, "mean") for e in EMOTIONS},
-                                         appeal=("appeal", "mean"), appeal_vote_sd=("appeal", "std"),
-                                         n_votes=("liked", "size")).reset_index()
+    songs = (
+        votes.groupby("track id")
+        .agg(
+            genre=("genre", "first"),
+            **{e: (e, "mean") for e in EMOTIONS},
+            appeal=("appeal", "mean"),
+            appeal_vote_sd=("appeal", "std"),
+            n_votes=("liked", "size"),
+        )
+        .reset_index()
+    )
     songs["genre"] = songs["genre"].str.strip()
     songs["path"] = [
         str(data / "audio" / g / f"{t - GENRE_OFFSETS[g]}.mp3") for t, g in zip(songs["track id"], songs["genre"], strict=True)
@@ -64,14 +72,27 @@ def read_targets(data: Path) -> pd.DataFrame:
 
 
 def make_manifest(songs: pd.DataFrame, splits: np.ndarray) -> Manifest:
-    frame = pd.DataFrame({
-        "track_id": songs["track_id"], "path": songs["path"], "artist": "", "title": "", "split": splits,
-        "label": songs["genre"], "appeal": songs["appeal"],
-        "appeal_sd": songs["appeal_vote_sd"] / np.sqrt(songs["n_votes"]), "tag_support": songs["n_votes"],
-        **{TAG_PREFIX + e: songs[e] for e in EMOTIONS},
-    })
-    return Manifest(frame=frame, label_names=sorted(GENRE_OFFSETS), tag_names=EMOTIONS, regression_names=["appeal"],
-                    info={"source": "emotify annotations"})
+    frame = pd.DataFrame(
+        {
+            "track_id": songs["track_id"],
+            "path": songs["path"],
+            "artist": "",
+            "title": "",
+            "split": splits,
+            "label": songs["genre"],
+            "appeal": songs["appeal"],
+            "appeal_sd": songs["appeal_vote_sd"] / np.sqrt(songs["n_votes"]),
+            "tag_support": songs["n_votes"],
+            **{TAG_PREFIX + e: songs[e] for e in EMOTIONS},
+        }
+    )
+    return Manifest(
+        frame=frame,
+        label_names=sorted(GENRE_OFFSETS),
+        tag_names=EMOTIONS,
+        regression_names=["appeal"],
+        info={"source": "emotify annotations"},
+    )
 
 
 def fold_splits(songs: pd.DataFrame, n_folds: int, seed: int) -> list[np.ndarray]:
@@ -82,6 +103,8 @@ def fold_splits(songs: pd.DataFrame, n_folds: int, seed: int) -> list[np.ndarray
         splits[test_idx] = "test"
         out.append(splits)
     return out
+
+
 # ---- end of the copied fold logic
 
 
@@ -101,17 +124,24 @@ def load_features(songs: pd.DataFrame, config, cache: FeatureCache) -> tuple[dic
             logger.info("features: %d/%d songs, %.0f s", done[0], len(decoded), time.perf_counter() - t0)
 
     bc = config.baseline
-    features = compute_feature_matrix(decoded, sample_rate=config.features.sample_rate, n_fft=bc.n_fft,
-                                      hop_length=bc.hop_length, cache=cache, callback=tick)
+    features = compute_feature_matrix(
+        decoded, sample_rate=config.features.sample_rate, n_fft=bc.n_fft, hop_length=bc.hop_length, cache=cache, callback=tick
+    )
     logger.info("features of %d songs in %.0f s", len(features), time.perf_counter() - t0)
     return dict(zip(songs["track_id"], decoded, strict=True)), features
 
 
-STANDARD = ([f"mfcc_{i:02d}_{s}" for s in ("mean", "std") for i in range(20)] + [f"chroma_{p}_mean" for p in
-            ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")]
-            + [f"spectral_contrast_{b}_mean" for b in range(7)]
-            + [f"{f}_{s}" for f in ("spectral_centroid", "spectral_bandwidth", "spectral_rolloff", "zero_crossing_rate", "rms")
-               for s in ("mean", "std")] + ["tempo_bpm"])
+STANDARD = (
+    [f"mfcc_{i:02d}_{s}" for s in ("mean", "std") for i in range(20)]
+    + [f"chroma_{p}_mean" for p in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")]
+    + [f"spectral_contrast_{b}_mean" for b in range(7)]
+    + [
+        f"{f}_{s}"
+        for f in ("spectral_centroid", "spectral_bandwidth", "spectral_rolloff", "zero_crossing_rate", "rms")
+        for s in ("mean", "std")
+    ]
+    + ["tempo_bpm"]
+)
 """librosa's standard clip summary, as the issue describes it, picked from encore's vector (70 columns)."""
 
 VARIANTS = {  # name: (feature set, overrides of the baseline settings)
@@ -198,8 +228,10 @@ def summarise(songs: pd.DataFrame, pooled: dict, times: dict, reference: str = "
     stacked = {}
     for name, seeds in pooled.items():
         classes = np.stack([s["class_probs"].argmax(1) for s in seeds])
-        scores = {t: np.stack([s["scores"][:, 0] if t == "appeal" else s["tag_probs"][:, EMOTIONS.index(t)] for s in seeds])
-                  for t in TARGETS}
+        scores = {
+            t: np.stack([s["scores"][:, 0] if t == "appeal" else s["tag_probs"][:, EMOTIONS.index(t)] for s in seeds])
+            for t in TARGETS
+        }
         stacked[name] = (classes, scores)
         report["models"][name] = {
             "n_seeds": len(seeds),
@@ -221,18 +253,24 @@ def summarise(songs: pd.DataFrame, pooled: dict, times: dict, reference: str = "
 
 
 def format_report(report: dict, reference: str = "forest_v1") -> str:
-    lines = ["| model | seeds | accuracy (per seed) | " + " | ".join(TARGETS) + " | train s/fold (max) |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in TARGETS) + " | --- |"]
+    lines = [
+        "| model | seeds | accuracy (per seed) | " + " | ".join(TARGETS) + " | train s/fold (max) |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in TARGETS) + " | --- |",
+    ]
     for name, m in report["models"].items():
         per_seed = ", ".join(f"{a:.3f}" for a in m["accuracy_per_seed"])
         cells = " | ".join(f"{m['spearman'][t]:.2f}" for t in TARGETS)
         t = m["train_seconds_per_fold"]
-        lines.append(f"| {name} | {m['n_seeds']} | {m['accuracy']:.3f} ({per_seed}) | {cells} | {np.mean(t):.0f} ({np.max(t):.0f}) |")
+        lines.append(
+            f"| {name} | {m['n_seeds']} | {m['accuracy']:.3f} ({per_seed}) | {cells} | {np.mean(t):.0f} ({np.max(t):.0f}) |"
+        )
     for name, diff in report.get("minus_" + reference, {}).items():
         parts = [f"{k} {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" for k, d in diff.items()]
         ahead = sum(diff[e]["difference"] > 0 for e in EMOTIONS)
-        lines.append(f"\n{name} - {reference} (paired bootstrap over songs, seed-averaged, 95 %; ahead on {ahead}/9 emotions): "
-                     + "; ".join(parts))
+        lines.append(
+            f"\n{name} - {reference} (paired bootstrap over songs, seed-averaged, 95 %; ahead on {ahead}/9 emotions): "
+            + "; ".join(parts)
+        )
     return "\n".join(lines)
 
 
@@ -279,11 +317,23 @@ def main() -> None:
                 selections[name].append({"seed": seed, "fold": k, **info})
                 for key, value in out.items():
                     arrays[name].setdefault(key, np.zeros((len(songs),) + value.shape[1:]))[test] = value
-                acc = float((out["class_probs"].argmax(1) == songs["genre"].map(
-                    {g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()[test]).mean())
+                acc = float(
+                    (
+                        out["class_probs"].argmax(1)
+                        == songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()[test]
+                    ).mean()
+                )
                 kept = {h: e["selection"]["n_kept"] for h, e in info.items() if "selection" in e}
-                logger.info("seed %d fold %d %s: accuracy %.3f, %.0f s (%.0f s of CPU)%s", seed, k, name, acc,
-                            times[name][-1], cpu[name][-1], f", kept {kept}" if kept else "")
+                logger.info(
+                    "seed %d fold %d %s: accuracy %.3f, %.0f s (%.0f s of CPU)%s",
+                    seed,
+                    k,
+                    name,
+                    acc,
+                    times[name][-1],
+                    cpu[name][-1],
+                    f", kept {kept}" if kept else "",
+                )
         if args.only_folds:
             continue
         for name in models:

@@ -44,8 +44,14 @@ def main() -> None:
     waveforms, failures = load_waveforms(paths, sample_rate=sample_rate)
     t1 = time.perf_counter()
     keep = [i for i, w in enumerate(waveforms) if w is not None]
-    embeddings = cached_song_embeddings(model, [waveforms[i] for i in keep], chunk_samples=chunk, hop_samples=chunk,
-                                        bf16=False, cache_dir=default_embedding_cache())
+    embeddings = cached_song_embeddings(
+        model,
+        [waveforms[i] for i in keep],
+        chunk_samples=chunk,
+        hop_samples=chunk,
+        bf16=False,
+        cache_dir=default_embedding_cache(),
+    )
     t2 = time.perf_counter()
     y = labels[keep]
     print(f"{len(keep)} songs ({len(failures)} failed to decode); decode {t1 - t0:.0f} s, embed {t2 - t1:.0f} s")
@@ -60,8 +66,10 @@ def main() -> None:
             weight, bias = fit_softmax(x_train, y[train], strength, len(genres))
             fit_seconds.append(time.perf_counter() - start)
             accuracies.append(float(np.mean(np.argmax(x_test @ weight + bias, axis=1) == y[test])))
-        print(f"seed {seed}: genre accuracy {np.mean(accuracies):.3f} (folds {', '.join(f'{a:.3f}' for a in accuracies)}); "
-              f"probe fit {np.mean(fit_seconds):.1f} s a fold")
+        print(
+            f"seed {seed}: genre accuracy {np.mean(accuracies):.3f} (folds {', '.join(f'{a:.3f}' for a in accuracies)}); "
+            f"probe fit {np.mean(fit_seconds):.1f} s a fold"
+        )
 
 
 if __name__ == "__main__":

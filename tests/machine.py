@@ -26,9 +26,7 @@ def _native_bf16() -> bool:
     return bf16_supported()
 
 
-requires_native_bf16 = pytest.mark.skipif(
-    not _native_bf16(), reason="this CPU has no bfloat16 in hardware (AVX-512 BF16 or AMX)"
-)
+requires_native_bf16 = pytest.mark.skipif(not _native_bf16(), reason="this CPU has no bfloat16 in hardware (AVX-512 BF16 or AMX)")
 """Marks a test that forces ``train.precision: bf16``: it runs where the CPU has bfloat16 in hardware."""
 
 

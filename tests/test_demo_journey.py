@@ -16,8 +16,23 @@ def demo_ws(tmp_path_factory):
     ws = tmp_path_factory.mktemp("demo") / "ws"
     result = runner.invoke(
         app,
-        ["demo", "--out", str(ws), "--artists-per-style", "4", "--songs-per-artist", "3", "--duration", "8",
-         "--listeners", "40", "--set", "train.epochs=8", "--set", "baseline.n_estimators=100"],
+        [
+            "demo",
+            "--out",
+            str(ws),
+            "--artists-per-style",
+            "4",
+            "--songs-per-artist",
+            "3",
+            "--duration",
+            "8",
+            "--listeners",
+            "40",
+            "--set",
+            "train.epochs=8",
+            "--set",
+            "baseline.n_estimators=100",
+        ],
     )
     assert result.exit_code == 0, result.output
     return ws, result.output
@@ -55,7 +70,9 @@ def test_demo_workspace_serves_the_rest_of_the_cli(demo_ws, tmp_path):
     assert result.exit_code == 0, result.output  # the bad file is reported and skipped, the batch goes on
     assert "skipped" in result.output and "new-song.mp3" in result.stdout
 
-    result = runner.invoke(app, ["evaluate", "demo-cnn", "demo-rf", "-w", str(ws), "--out", str(tmp_path / "rep"), "--n-boot", "200"])
+    result = runner.invoke(
+        app, ["evaluate", "demo-cnn", "demo-rf", "-w", str(ws), "--out", str(tmp_path / "rep"), "--n-boot", "200"]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "rep" / "report.html").is_file()
     assert "accuracy" in result.output
@@ -71,8 +88,9 @@ def test_cli_trains_on_two_processes_transfers_and_tunes(demo_ws):
     ws, _ = demo_ws
     cli = [sys.executable, "-m", "encore.cli.main"]
     quick = ["--set", "train.epochs=2", "--set", "train.chunks_per_song=2"]
-    done = subprocess.run([*cli, "train", "-w", str(ws), "--nproc", "2", "--name", "ddp", *quick],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [*cli, "train", "-w", str(ws), "--nproc", "2", "--name", "ddp", *quick], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     runs = sorted((ws / "runs").glob("ddp*"))
     assert runs, list((ws / "runs").iterdir())
@@ -80,8 +98,9 @@ def test_cli_trains_on_two_processes_transfers_and_tunes(demo_ws):
     assert card["training"]["world_size"] == 2
     assert (runs[-1] / "metrics.csv").read_text().count("\n") == 3  # header + one row per epoch, written once
 
-    result = runner.invoke(app, ["train", "-w", str(ws), "--name", "probe", "--init-from", str(runs[-1]),
-                                 "--freeze-backbone", *quick])
+    result = runner.invoke(
+        app, ["train", "-w", str(ws), "--name", "probe", "--init-from", str(runs[-1]), "--freeze-backbone", *quick]
+    )
     assert result.exit_code == 0, result.output
     probe = sorted((ws / "runs").glob("probe*"))[-1]
     assert torch.load(probe / "checkpoint.pt", weights_only=True)["model_card"]["transfer"]["frozen"] is True

@@ -67,7 +67,9 @@ class ModelConfig(_Strict):
     name: str = "small_cnn"
     dropout: float = Field(0.3, ge=0, lt=1)
     members: int = Field(
-        1, ge=1, le=16,
+        1,
+        ge=1,
+        le=16,
         description="networks trained side by side on the same batches, each on its own loss, whose logits are "
         "averaged (a deep ensemble in one checkpoint); training and inference cost grow with it; 1 = one network",
     )
@@ -78,7 +80,8 @@ class ModelConfig(_Strict):
         "path beside the backbone, fitted by train.refit_heads after training; needs train.refit_heads)",
     )
     cepstral_statistics: int = Field(
-        0, ge=0,
+        0,
+        ge=0,
         description="with band_statistics, the wide path also reads the spread and flux over the chunk of each "
         "frame's first N cepstral coefficients (the DCT of the log-mel, as MFCCs); 0 = none",
     )
@@ -102,11 +105,15 @@ class AugmentConfig(_Strict):
     freq_mask_bins: int = Field(6, ge=0)
     mixup_alpha: float = Field(0.0, ge=0, description="0 = off")
     time_stretch: float = Field(
-        0.0, ge=0, lt=0.5,
+        0.0,
+        ge=0,
+        lt=0.5,
         description="max relative tempo change, e.g. 0.1 = rates in [0.9, 1.1] (log-mel time resampling)",
     )
     pitch_shift_semitones: float = Field(
-        0.0, ge=0, le=12,
+        0.0,
+        ge=0,
+        le=12,
         description="max pitch shift in semitones (log-mel resampled along the mel axis); with time_stretch ~8 % of a step",
     )
 
@@ -119,7 +126,8 @@ class TrainConfig(_Strict):
     chunk_seconds: float = Field(3.0, gt=0)
     chunks_per_song: int = Field(4, gt=0, description="random crops per training song per epoch")
     chunk_hop_seconds: float | None = Field(
-        None, gt=0,
+        None,
+        gt=0,
         description="distance between chunk starts when a whole song is scored (validation, evaluation, serving); "
         "less than chunk_seconds overlaps the chunks; null = chunk_seconds (no overlap)",
     )
@@ -142,7 +150,8 @@ class TrainConfig(_Strict):
     )
     class_weight: float = Field(1.0, ge=0)
     appeal_weight: float = Field(
-        1.0, ge=0,
+        1.0,
+        ge=0,
         description="weight of the score (appeal) loss in training; 0 = the backbone never learns the scores and "
         "train.refit_heads fits the score head on whole songs after training (then the backbone's embedding of a "
         "training song does not memorise its score, so the refit weighs it honestly)",
@@ -166,7 +175,8 @@ class TrainConfig(_Strict):
         None, gt=0, lt=1, description="validate and save an exponential moving average of the weights (e.g. 0.99); null = off"
     )
     device: str = Field(
-        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        "auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
         description="auto = CUDA when available; cpu; cuda; cuda:N (under torchrun each rank takes its LOCAL_RANK's GPU)",
     )
     compile: bool = Field(False, description="torch.compile the network for training (pays off on GPUs; minutes to compile)")
@@ -177,7 +187,9 @@ class TrainConfig(_Strict):
         "mean embeddings (the song-level probe: one pass over the songs, no epoch loop)",
     )
     init_lr_scale: float = Field(
-        1.0, gt=0, le=1,
+        1.0,
+        gt=0,
+        le=1,
         description="with init_from (fine-tuning): the copied layers' learning rate as a fraction of train.lr, "
         "e.g. 0.1 for a pretrained model; the new heads train at train.lr",
     )

@@ -87,8 +87,7 @@ class Workspace:
             ws = cls.open(root)
             if store_url and store_url != ws.store_url:
                 raise WorkspaceError(
-                    f"{root} is already a workspace with store {ws.store_url!r}; "
-                    f"edit {settings_path} to switch to {store_url!r}"
+                    f"{root} is already a workspace with store {ws.store_url!r}; edit {settings_path} to switch to {store_url!r}"
                 )
             return ws
         url = store_url or f"sqlite:///{root / 'encore.sqlite'}"

@@ -17,7 +17,9 @@ from encore.exceptions import AudioDecodeError, ParameterError
 def _encoded(fmt: str, subtype: str, seconds: float = 3.0) -> bytes:
     t = np.arange(int(seconds * 44100)) / 44100
     buffer = io.BytesIO()
-    soundfile.write(buffer, (0.3 * np.sin(2 * np.pi * (300 * t + 50 * t**2))).astype(np.float32), 44100, format=fmt, subtype=subtype)
+    soundfile.write(
+        buffer, (0.3 * np.sin(2 * np.pi * (300 * t + 50 * t**2))).astype(np.float32), 44100, format=fmt, subtype=subtype
+    )
     return buffer.getvalue()
 
 

@@ -93,8 +93,16 @@ def test_64_bit_pcm_that_only_ffmpeg_reads_decodes_to_float():
     signal = 0.3 * np.sin(np.arange(800) / 5)
     data = (signal * 2.0**63).astype(np.int64).tobytes()
     fmt = struct.pack("<HHIIHH", 1, 1, 8000, 8000 * 8, 8, 64)  # PCM, mono, 8 kHz, 64 bits
-    wav = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<I", 16) + fmt
-           + b"data" + struct.pack("<I", len(data)) + data)
+    wav = (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
     np.testing.assert_allclose(load_audio(wav, sample_rate=8000), signal, atol=1e-6)
 
 
@@ -242,8 +250,11 @@ def test_overlapping_chunks_and_channels():
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"chunk_samples": 0}, "chunk_samples"), ({"chunk_samples": 10, "hop_samples": -1}, "hop_samples"),
-     ({"chunk_samples": 10, "min_fraction": 1.5}, "min_fraction")],
+    [
+        ({"chunk_samples": 0}, "chunk_samples"),
+        ({"chunk_samples": 10, "hop_samples": -1}, "hop_samples"),
+        ({"chunk_samples": 10, "min_fraction": 1.5}, "min_fraction"),
+    ],
 )
 def test_chunking_errors(kwargs, name):
     with pytest.raises(ParameterError, match=name):

@@ -30,8 +30,12 @@ def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("stream")
     signal = _chirp(5.0)
     paths = {}
-    for ext, fmt, subtype in [("wav", "WAV", "FLOAT"), ("flac", "FLAC", "PCM_24"), ("ogg", "OGG", "VORBIS"),
-                              ("mp3", "MP3", "MPEG_LAYER_III")]:
+    for ext, fmt, subtype in [
+        ("wav", "WAV", "FLOAT"),
+        ("flac", "FLAC", "PCM_24"),
+        ("ogg", "OGG", "VORBIS"),
+        ("mp3", "MP3", "MPEG_LAYER_III"),
+    ]:
         paths[ext] = folder / f"chirp.{ext}"
         soundfile.write(paths[ext], signal, SAMPLE_RATE, format=fmt, subtype=subtype)
     return paths

@@ -16,8 +16,25 @@ from typer.testing import CliRunner
 from encore.cli.main import app
 
 HEAVY = (
-    "torch", "torchaudio", "matplotlib", "sqlalchemy", "alembic", "sklearn", "pandas", "numpy", "scipy",
-    "pyarrow", "librosa", "soundfile", "av", "fastapi", "starlette", "uvicorn", "optuna", "onnxruntime", "onnx",
+    "torch",
+    "torchaudio",
+    "matplotlib",
+    "sqlalchemy",
+    "alembic",
+    "sklearn",
+    "pandas",
+    "numpy",
+    "scipy",
+    "pyarrow",
+    "librosa",
+    "soundfile",
+    "av",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "optuna",
+    "onnxruntime",
+    "onnx",
 )
 SRC = Path(__file__).resolve().parents[2] / "src"
 

@@ -77,7 +77,7 @@ def python_leaks(text: str) -> list[str]:
     leaks = []
     for what, pattern in PYTHON_LEAKS.items():
         for m in pattern.finditer(text):
-            before = text[max(0, m.start() - 8):m.start()]
+            before = text[max(0, m.start() - 8) : m.start()]
             if what == "a keyword argument" and before.endswith(USER_SYNTAX):
                 continue
             leaks.append(f"{what}: {m.group(0)!r}")
@@ -97,9 +97,14 @@ def test_the_leak_patterns_catch_what_the_issue_quoted():
     ]
     for message in quoted:
         assert python_leaks(message), message
-    for fine in ("--set train.epochs=5 is not a known key", "use --map track_id=song", "song.mp3: cannot read a duration",
-                 "run 'cnn' not found under /ws/runs; known runs: none", "model.band_statistics=true needs refit_heads",
-                 "unknown track_id 't9' in events.csv line 3; add it with `encore import`"):
+    for fine in (
+        "--set train.epochs=5 is not a known key",
+        "use --map track_id=song",
+        "song.mp3: cannot read a duration",
+        "run 'cnn' not found under /ws/runs; known runs: none",
+        "model.band_statistics=true needs refit_heads",
+        "unknown track_id 't9' in events.csv line 3; add it with `encore import`",
+    ):
         assert not python_leaks(fine), (fine, python_leaks(fine))
 
 
@@ -120,8 +125,13 @@ def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("voice")
     ws = root / "ws"
     assert runner.invoke(app, ["init", "-w", str(ws)]).exit_code == 0
-    card = {"model_type": "cnn", "model_kwargs": tiny_model_kwargs(), "chunk_seconds": 1.0, "aggregate": "mean_probs",
-            "regression_stats": {"mean": [0.5], "std": [0.2]}}
+    card = {
+        "model_type": "cnn",
+        "model_kwargs": tiny_model_kwargs(),
+        "chunk_seconds": 1.0,
+        "aggregate": "mean_probs",
+        "regression_stats": {"mean": [0.5], "std": [0.2]},
+    }
     save_checkpoint(ws / "runs" / "tiny" / "checkpoint.pt", build_tiny_model(), card)
     (ws / "runs" / "broken").mkdir()
     (ws / "runs" / "broken" / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
@@ -162,7 +172,9 @@ def cases(root: Path) -> dict[str, Case]:
         "not a CNN run (explain)": Case(["explain", "forest", good, "-w", ws], ["not a CNN run"]),
         "corrupt checkpoint": Case(["predict", "broken", good, "-w", ws], ["checkpoint.pt"]),
         "corrupt song (explain)": Case(["explain", "tiny", corrupt, "-w", ws, "--out", str(root / "x")], ["corrupt.mp3"]),
-        "empty song (explain)": Case(["explain", "tiny", str(root / "empty.wav"), "-w", ws, "--out", str(root / "x")], ["empty.wav"]),
+        "empty song (explain)": Case(
+            ["explain", "tiny", str(root / "empty.wav"), "-w", ws, "--out", str(root / "x")], ["empty.wav"]
+        ),
         "missing song (explain)": Case(["explain", "tiny", str(root / "gone.wav"), "-w", ws], ["gone.wav"]),
         "missing song (predict)": Case(["predict", "tiny", str(root / "gone.wav"), "-w", ws], ["gone.wav"]),
         "unknown target": Case(["explain", "tiny", good, "-w", ws, "--target", "polka"], ["--target", "polka"]),
@@ -175,15 +187,19 @@ def cases(root: Path) -> dict[str, Case]:
         "one class": Case(["labels", "-w", ws, "--set", "labels.classes=[a]"], ["labels.classes='[rock, jazz]'"]),
         "f_min above f_max": Case(["labels", "-w", ws, "--set", "features.f_min=9000"], ["features.f_min", "9000"]),
         "bad config key": Case(["labels", "-w", ws, "-c", str(root / "bad-key.yaml")], ["train.epochz (line 2)", "bad-key.yaml"]),
-        "bad config value": Case(["labels", "-w", ws, "-c", str(root / "bad-type.yaml")], ["train.epochs (line 2)", "bad-type.yaml", "many"]),
+        "bad config value": Case(
+            ["labels", "-w", ws, "-c", str(root / "bad-type.yaml")], ["train.epochs (line 2)", "bad-type.yaml", "many"]
+        ),
         "bad config yaml": Case(["labels", "-w", ws, "-c", str(root / "bad-yaml.yaml")], ["bad-yaml.yaml", "line"]),
         "config not a mapping": Case(["labels", "-w", ws, "-c", str(root / "list.yaml")], ["list.yaml"]),
         "missing config": Case(["labels", "-w", ws, "-c", str(root / "gone.yaml")], ["gone.yaml"]),
         "no manifest yet": Case(["train", "-w", ws], ["encore labels"]),
-        "manifest without split": Case(["train", "-w", ws, "--manifest", str(root / "no-split.csv")],
-                                       ["no-split.csv", "split", "encore labels"]),
-        "damaged manifest sidecar": Case(["train", "-w", ws, "--manifest", str(root / "bad-sidecar.csv")],
-                                         ["bad-sidecar.json", "encore labels"]),
+        "manifest without split": Case(
+            ["train", "-w", ws, "--manifest", str(root / "no-split.csv")], ["no-split.csv", "split", "encore labels"]
+        ),
+        "damaged manifest sidecar": Case(
+            ["train", "-w", ws, "--manifest", str(root / "bad-sidecar.csv")], ["bad-sidecar.json", "encore labels"]
+        ),
         "bad split": Case(["evaluate", "tiny", "-w", ws, "--split", "train"], ["--split"]),
         "bad n-boot": Case(["evaluate", "tiny", "-w", ws, "--n-boot", "0"], ["--n-boot"], usage=True),
         "compare one run": Case(["compare", "tiny", "-w", ws], ["two runs", "encore evaluate"]),
@@ -237,8 +253,9 @@ def test_an_error_is_one_line_in_the_clis_words(ws, name):
 
 
 def test_a_corrupt_song_in_a_batch_is_one_line_and_the_batch_goes_on(ws):
-    result = runner.invoke(app, ["predict", "tiny", str(ws / "good.wav"), str(ws / "corrupt.mp3"), str(ws / "empty.wav"),
-                                 "-w", str(ws / "ws")])
+    result = runner.invoke(
+        app, ["predict", "tiny", str(ws / "good.wav"), str(ws / "corrupt.mp3"), str(ws / "empty.wav"), "-w", str(ws / "ws")]
+    )
     assert result.exit_code == 0, result.output
     assert '"path": ' in result.stdout and str(ws / "good.wav") in result.stdout  # the good song was predicted
     skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped")]

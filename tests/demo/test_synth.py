@@ -39,8 +39,14 @@ STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[SongSpec]]:
     out_dir = tmp_path_factory.mktemp("demo-catalogue")
-    specs = generate_catalogue(out_dir, n_artists_per_style=ARTISTS_PER_STYLE, songs_per_artist=SONGS_PER_ARTIST,
-                               duration=DURATION, sample_rate=SAMPLE_RATE, seed=3)
+    specs = generate_catalogue(
+        out_dir,
+        n_artists_per_style=ARTISTS_PER_STYLE,
+        songs_per_artist=SONGS_PER_ARTIST,
+        duration=DURATION,
+        sample_rate=SAMPLE_RATE,
+        seed=3,
+    )
     return out_dir, specs
 
 
@@ -143,8 +149,9 @@ def test_catalogue_files_tables_and_truth(catalogue: tuple[Path, list[SongSpec]]
 
 def test_catalogue_is_deterministic_under_seed(tmp_path: Path) -> None:
     def make(folder: str, seed: int) -> list[SongSpec]:
-        return generate_catalogue(tmp_path / folder, n_artists_per_style=1, songs_per_artist=1, duration=0.5,
-                                  seed=seed, audio_format="wav")
+        return generate_catalogue(
+            tmp_path / folder, n_artists_per_style=1, songs_per_artist=1, duration=0.5, seed=seed, audio_format="wav"
+        )
 
     first, again, other = make("a", 0), make("b", 0), make("c", 1)
     strip = [(s.track_id, s.style, s.artist, s.title, s.appeal) for s in first]
@@ -173,8 +180,11 @@ def test_styles_are_separable_across_artists(catalogue: tuple[Path, list[SongSpe
     styles = np.array([s.style for s in specs])
     artists = sorted({s.artist for s in specs})
     # Fold k holds out the k-th artist of every style: the classifier never hears them.
-    rank = {a: sorted(x.artist for x in specs if x.style == style).index(a) // SONGS_PER_ARTIST
-            for style in STYLES for a in {x.artist for x in specs if x.style == style}}
+    rank = {
+        a: sorted(x.artist for x in specs if x.style == style).index(a) // SONGS_PER_ARTIST
+        for style in STYLES
+        for a in {x.artist for x in specs if x.style == style}
+    }
     fold = np.array([rank[s.artist] for s in specs])
     assert len(artists) == len(STYLES) * ARTISTS_PER_STYLE
     correct = 0
@@ -190,16 +200,18 @@ def test_styles_are_separable_across_artists(catalogue: tuple[Path, list[SongSpe
 def test_appeal_is_audible(style: str) -> None:
     appeals = np.linspace(0.0, 1.0, 8)
     ratios = [
-        _lead_band_ratio(synthesize_song(style, artist_seed=100 + i, song_seed=i, appeal=float(a), duration=3.0,
-                                         sample_rate=SAMPLE_RATE))
+        _lead_band_ratio(
+            synthesize_song(style, artist_seed=100 + i, song_seed=i, appeal=float(a), duration=3.0, sample_rate=SAMPLE_RATE)
+        )
         for i, a in enumerate(appeals)
     ]
     assert spearmanr(ratios, appeals).statistic >= 0.5
     # The same song with and without its hook: the lead, not only the clearer mix, is heard.
     for i in range(2):
         with_hook, without = (
-            _lead_band_ratio(synthesize_song(style, artist_seed=100 + i, song_seed=i, appeal=a, duration=3.0,
-                                             sample_rate=SAMPLE_RATE))
+            _lead_band_ratio(
+                synthesize_song(style, artist_seed=100 + i, song_seed=i, appeal=a, duration=3.0, sample_rate=SAMPLE_RATE)
+            )
             for a in (1.0, 0.0)
         )
         assert with_hook >= 2.0 * without
@@ -268,8 +280,10 @@ def test_bad_rows_are_exactly_the_last_ones(catalogue: tuple[Path, list[SongSpec
 
 
 def test_default_sized_feedback_volume() -> None:
-    songs = [SongSpec(f"t{i:04d}", STYLES[i % 5], f"a{i // 4}", "x", Path("x.mp3"), float(a), 12.0)
-             for i, a in enumerate(np.random.default_rng(0).beta(2, 2, 120))]
+    songs = [
+        SongSpec(f"t{i:04d}", STYLES[i % 5], f"a{i // 4}", "x", Path("x.mp3"), float(a), 12.0)
+        for i, a in enumerate(np.random.default_rng(0).beta(2, 2, 120))
+    ]
     frame = simulate_feedback(songs, start=datetime(2026, 1, 1))
     assert 5000 <= len(frame) <= 15000
     taggers = frame[frame.kind == "tag"].groupby("track_id").listener_id.nunique()

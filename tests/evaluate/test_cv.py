@@ -49,14 +49,28 @@ def make_workspace(root: Path) -> tuple[Workspace, Path]:
         path = root / "songs" / f"s{i:02d}.wav"
         sf.write(path, wave.astype(np.float32), SAMPLE_RATE)
         loud = float(np.sqrt(np.mean(wave**2))) + rng.normal(0, 0.01)
-        rows.append({"track_id": f"s{i:02d}", "path": str(path), "artist": artist, "title": "", "split": "train",
-                     "label": label if i != 5 else None, "appeal": loud,
-                     TAG_PREFIX + "bright": float(label == "high") * 0.8 + rng.uniform(0, 0.2),
-                     TAG_PREFIX + "deep": float(label == "low") * 0.7 + rng.uniform(0, 0.3)})
-    info = {"reliability": {"appeal": {"reliability": 0.49, "ceiling": 0.7, "n_songs": 38},
-                            "tag:bright": {"reliability": 0.81, "ceiling": 0.9, "n_songs": 38}}}
-    Manifest(frame=pd.DataFrame(rows), label_names=names, tag_names=["bright", "deep"], regression_names=["appeal"],
-             info=info).write(ws.manifest_path())
+        rows.append(
+            {
+                "track_id": f"s{i:02d}",
+                "path": str(path),
+                "artist": artist,
+                "title": "",
+                "split": "train",
+                "label": label if i != 5 else None,
+                "appeal": loud,
+                TAG_PREFIX + "bright": float(label == "high") * 0.8 + rng.uniform(0, 0.2),
+                TAG_PREFIX + "deep": float(label == "low") * 0.7 + rng.uniform(0, 0.3),
+            }
+        )
+    info = {
+        "reliability": {
+            "appeal": {"reliability": 0.49, "ceiling": 0.7, "n_songs": 38},
+            "tag:bright": {"reliability": 0.81, "ceiling": 0.9, "n_songs": 38},
+        }
+    }
+    Manifest(
+        frame=pd.DataFrame(rows), label_names=names, tag_names=["bright", "deep"], regression_names=["appeal"], info=info
+    ).write(ws.manifest_path())
     config = root / "config.yaml"
     config.write_text(CONFIG, encoding="utf-8")
     return ws, config
@@ -84,8 +98,14 @@ def done(tmp_path_factory):
     """A finished cross-validation of the forest and the tiny CNN."""
     root = tmp_path_factory.mktemp("cv")
     ws, config = make_workspace(root)
-    plan = CVPlan(models=[parse_model_spec("rf:random_forest"), parse_model_spec("cnn")], seeds=SEEDS, n_folds=FOLDS,
-                  val_fraction=0.2, config_path=str(config), n_boot=200)
+    plan = CVPlan(
+        models=[parse_model_spec("rf:random_forest"), parse_model_spec("cnn")],
+        seeds=SEEDS,
+        n_folds=FOLDS,
+        val_fraction=0.2,
+        config_path=str(config),
+        n_boot=200,
+    )
     report = run_cv(ws, plan, name="both")
     return ws, config, ws.root / "cv" / "both", report
 
@@ -235,24 +255,49 @@ def test_model_specs_and_their_errors():
 def test_cli_runs_resumes_and_reports_in_its_own_words(tmp_path):
     ws, config = make_workspace(tmp_path)
     runner = CliRunner()
-    args = ["cv", "-w", str(ws.root), "-c", str(config), "--model", "rf:random_forest", "--folds", "2", "--n-boot", "50",
-            "--name", "quick", "--device", "cpu"]
+    args = [
+        "cv",
+        "-w",
+        str(ws.root),
+        "-c",
+        str(config),
+        "--model",
+        "rf:random_forest",
+        "--folds",
+        "2",
+        "--n-boot",
+        "50",
+        "--name",
+        "quick",
+        "--device",
+        "cpu",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "2 of 38 songs have no artist" in result.output and "report.html" in result.output
     assert (ws.root / "cv" / "quick" / "predictions" / "rf.csv").is_file()
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "trained and scored" not in again.output
-    for bad, words in ((["--model", "svm"], "unknown"), (["--device", "gpu"], "--device"), (["--seeds", "a"], "--seeds"),
-                       (["--folds", "3"], "another --folds")):
+    for bad, words in (
+        (["--model", "svm"], "unknown"),
+        (["--device", "gpu"], "--device"),
+        (["--seeds", "a"], "--seeds"),
+        (["--folds", "3"], "another --folds"),
+    ):
         result = runner.invoke(app, [*args, *bad])
         assert result.exit_code == 1 and words in result.output and "Traceback" not in result.output, result.output
 
 
 def test_a_cnn_killed_mid_training_resumes_from_its_last_epoch(tmp_path):
     ws, config = make_workspace(tmp_path)
-    plan = CVPlan(models=[parse_model_spec("cnn")], seeds=[0], n_folds=FOLDS, config_path=str(config),
-                  overrides=["train.epochs=2"], n_boot=50)
+    plan = CVPlan(
+        models=[parse_model_spec("cnn")],
+        seeds=[0],
+        n_folds=FOLDS,
+        config_path=str(config),
+        overrides=["train.epochs=2"],
+        n_boot=50,
+    )
 
     class KillAfterOneEpoch(Recorder):
         def unit_started(self, model, seed, fold, epochs):

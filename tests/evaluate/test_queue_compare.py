@@ -56,15 +56,22 @@ def test_queue_is_ranked_and_ready_to_import():
 
 def test_unlabelled_tracks_include_songs_missing_from_the_manifest():
     tracks = pd.DataFrame({"track_id": ["a", "b", "c"], "path": ["1", "2", "3"], "artist": "x"})
-    manifest = Manifest(frame=pd.DataFrame({"track_id": ["a", "b"], "path": ["1", "2"], "artist": "x", "split": "train",
-                                            "label": ["rock", None]}), label_names=["rock", "jazz"])
+    manifest = Manifest(
+        frame=pd.DataFrame(
+            {"track_id": ["a", "b"], "path": ["1", "2"], "artist": "x", "split": "train", "label": ["rock", None]}
+        ),
+        label_names=["rock", "jazz"],
+    )
     assert unlabelled_tracks(tracks, manifest)["track_id"].tolist() == ["b", "c"]
 
 
 def _result(name, labels, y_true, y_pred, track_ids=None):
     track_ids = track_ids or [f"t{i}" for i in range(len(y_true))]
-    return {"name": name, "label_names": labels,
-            "predictions": {"track_id": track_ids, "y_true": list(y_true), "y_pred": list(y_pred)}}
+    return {
+        "name": name,
+        "label_names": labels,
+        "predictions": {"track_id": track_ids, "y_true": list(y_true), "y_pred": list(y_pred)},
+    }
 
 
 def test_same_classes_compare_on_songs_with_the_same_label():
@@ -83,7 +90,7 @@ def test_same_classes_compare_on_songs_with_the_same_label():
 
 def test_other_taxonomy_is_judged_against_its_own_labels():
     y = np.arange(60) % 3
-    coarse = (np.arange(60) % 2)
+    coarse = np.arange(60) % 2
     a = _result("genres", ["r", "j", "p"], y, y)  # all right
     b = _result("moods", ["calm", "tense"], coarse, 1 - coarse, track_ids=[f"t{i}" for i in range(60)])  # all wrong
     (row,) = compare_results([a, b], n_boot=200)

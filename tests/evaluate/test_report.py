@@ -70,15 +70,20 @@ def report(tmp_path_factory):
             "tags": None,
             "history": None,
             "predictions": None,
-            "feature_importance": [
-                {"feature": f"mfcc_{i}", "importance": np.float32(rng.random())} for i in range(25)
-            ],
+            "feature_importance": [{"feature": f"mfcc_{i}", "importance": np.float32(rng.random())} for i in range(25)],
         },
     ]
     comparison = compare_paired(y, probs_cnn.argmax(1), probs_rf.argmax(1), "accuracy", n_boot=200)
     comparisons = [{**comparison, "a": "cnn", "b": "random forest", "metric": "accuracy"}]
-    summary = {"songs": 120, "artists": 30, "listeners": 80, "events": 9000, "labelled": 118,
-               "splits": {"train": 80, "val": 18, "test": 22}, "label_counts": {"rock": 40, EVIL: 3}}
+    summary = {
+        "songs": 120,
+        "artists": 30,
+        "listeners": 80,
+        "events": 9000,
+        "labelled": 118,
+        "splits": {"train": 80, "val": 18, "test": 22},
+        "label_counts": {"rock": 40, EVIL: 3},
+    }
     out_dir = tmp_path_factory.mktemp("report")
     path = write_report(out_dir, results, title="test <report>", data_summary=summary, comparisons=comparisons)
     return {"path": path, "html": path.read_text(encoding="utf-8"), "results": results, "comparisons": comparisons}
@@ -178,8 +183,12 @@ def test_classical_importances_are_plotted_by_family_with_the_kept_features(tmp_
     rows = [{"feature": n, "importance": float(v)} for n, v in zip(names, rng.random(len(names)), strict=True)]
     rows[0]["importance"] = float("nan")  # left out, not plotted
     kept = ["tempo_bpm", "tonnetz_fifth_x_mean", "mfcc_01_mean"]
-    result = {"name": "boosting", "model": "gradient_boosting", "feature_importance": rows,
-              "feature_selection": {"classifier": {"kept": kept, "importance": [0.3, 0.2, 0.1], "n_kept": 3, "n_features": len(names)}}}
+    result = {
+        "name": "boosting",
+        "model": "gradient_boosting",
+        "feature_importance": rows,
+        "feature_selection": {"classifier": {"kept": kept, "importance": [0.3, 0.2, 0.1], "n_kept": 3, "n_features": len(names)}},
+    }
     page = write_report(tmp_path, [result]).read_text(encoding="utf-8")
     assert "Features kept by selection" in page and f"3 of {len(names)}" in page
     assert "<b>rhythm</b>: tempo_bpm" in page and "<b>tonnetz</b>: tonnetz_fifth_x_mean" in page

@@ -46,12 +46,25 @@ def write_catalogue(root: Path) -> dict[str, str]:
             truth[track_id] = label
             song_rows.append({"path": str(path), "track_id": track_id, "artist": f"artist{a}", "title": track_id})
             for listener in range(3):
-                event_rows.append({"track_id": track_id, "listener_id": f"l{listener}", "kind": "rating",
-                                   "value": int(rng.integers(1, 6)), "timestamp": f"2024-01-0{listener + 1}T12:00:00Z"})
+                event_rows.append(
+                    {
+                        "track_id": track_id,
+                        "listener_id": f"l{listener}",
+                        "kind": "rating",
+                        "value": int(rng.integers(1, 6)),
+                        "timestamp": f"2024-01-0{listener + 1}T12:00:00Z",
+                    }
+                )
                 if n % UNLABELLED_EVERY != 0:
-                    event_rows.append({"track_id": track_id, "listener_id": f"l{listener}", "kind": "tag",
-                                       "value": label.upper() if listener == 0 else label,
-                                       "timestamp": f"2024-01-0{listener + 1}T13:00:00Z"})
+                    event_rows.append(
+                        {
+                            "track_id": track_id,
+                            "listener_id": f"l{listener}",
+                            "kind": "tag",
+                            "value": label.upper() if listener == 0 else label,
+                            "timestamp": f"2024-01-0{listener + 1}T13:00:00Z",
+                        }
+                    )
             n += 1
     for name, rows in (("songs.csv", song_rows), ("events.csv", event_rows)):
         with open(root / name, "w", newline="", encoding="utf-8") as handle:

@@ -22,8 +22,14 @@ def song(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def card(hop: float | None) -> dict:
-    return {"model_type": "cnn", "model_kwargs": tiny_model_kwargs(), "chunk_seconds": 1.0, "chunk_hop_seconds": hop,
-            "aggregate": "mean_probs", "regression_stats": {"mean": [0.5], "std": [0.2]}}
+    return {
+        "model_type": "cnn",
+        "model_kwargs": tiny_model_kwargs(),
+        "chunk_seconds": 1.0,
+        "chunk_hop_seconds": hop,
+        "aggregate": "mean_probs",
+        "regression_stats": {"mean": [0.5], "std": [0.2]},
+    }
 
 
 @pytest.mark.parametrize("hop", [None, SECOND // 2, 3 * SECOND // 10])

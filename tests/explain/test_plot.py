@@ -41,14 +41,41 @@ def explanation(n_mels: int = 32, n_frames: int = 100, n_bands: int = 8, segment
     if segments is None:
         # the top-right cell of the grid, and one at the bottom-left: labels there are the ones clipped before
         segments = [
-            {"start_s": 1.75, "end_s": 2.0, "f_low_hz": round(edges[28, 0], 1), "f_high_hz": round(edges[31, 1], 1), "share": 0.4213},
-            {"start_s": 0.0, "end_s": 0.25, "f_low_hz": round(edges[0, 0], 1), "f_high_hz": round(edges[3, 1], 1), "share": 0.1187},
-            {"start_s": 1.0, "end_s": 1.25, "f_low_hz": round(edges[12, 0], 1), "f_high_hz": round(edges[15, 1], 1), "share": 0.0905},
+            {
+                "start_s": 1.75,
+                "end_s": 2.0,
+                "f_low_hz": round(edges[28, 0], 1),
+                "f_high_hz": round(edges[31, 1], 1),
+                "share": 0.4213,
+            },
+            {
+                "start_s": 0.0,
+                "end_s": 0.25,
+                "f_low_hz": round(edges[0, 0], 1),
+                "f_high_hz": round(edges[3, 1], 1),
+                "share": 0.1187,
+            },
+            {
+                "start_s": 1.0,
+                "end_s": 1.25,
+                "f_low_hz": round(edges[12, 0], 1),
+                "f_high_hz": round(edges[15, 1], 1),
+                "share": 0.0905,
+            },
         ]
     return SongExplanation(
-        log_mel=rng.normal(-40, 10, (n_mels, n_frames)), attribution=rng.normal(0, 1, (n_mels, n_frames)),
-        target="rock", kind="class", method="occlusion", value=0.87, segments=segments,
-        frame_seconds=frame_seconds, band_edges_hz=edges, duration=2.0, n_segments=8, n_bands=n_bands,
+        log_mel=rng.normal(-40, 10, (n_mels, n_frames)),
+        attribution=rng.normal(0, 1, (n_mels, n_frames)),
+        target="rock",
+        kind="class",
+        method="occlusion",
+        value=0.87,
+        segments=segments,
+        frame_seconds=frame_seconds,
+        band_edges_hz=edges,
+        duration=2.0,
+        n_segments=8,
+        n_bands=n_bands,
     )
 
 
@@ -138,8 +165,13 @@ def test_numbers_of_small_neighbouring_boxes_do_not_overlap():
     exp = explanation(n_mels=32, n_bands=32, segments=[])
     edges = exp.band_edges_hz
     exp.segments = [  # four one-band cells stacked and side by side
-        {"start_s": t0, "end_s": t0 + 0.0625, "f_low_hz": round(edges[row, 0], 1), "f_high_hz": round(edges[row, 1], 1),
-         "share": 0.1}
+        {
+            "start_s": t0,
+            "end_s": t0 + 0.0625,
+            "f_low_hz": round(edges[row, 0], 1),
+            "f_high_hz": round(edges[row, 1], 1),
+            "share": 0.1,
+        }
         for t0, row in ((1.0, 10), (1.0, 11), (1.0625, 10), (1.0625, 11))
     ]
     fig = draw_explanation(exp)
@@ -149,5 +181,5 @@ def test_numbers_of_small_neighbouring_boxes_do_not_overlap():
     boxes = [t.get_window_extent(renderer) for t in numbers]
     assert len(boxes) == 4
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             assert not a.overlaps(b), "two box numbers print over each other"

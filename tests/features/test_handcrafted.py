@@ -41,8 +41,17 @@ def test_names_match_the_vector_and_are_unique(names):
     features = compute_handcrafted(_tone(440.0), sample_rate=SAMPLE_RATE)
     assert features.dtype == np.float32 and features.shape == (len(names),)
     assert len(set(names)) == len(names)
-    for name in ("mfcc_03_mean", "mfcc_19_std", "spectral_centroid_std", "chroma_C#_mean",
-                 "spectral_contrast_6_mean", "zero_crossing_rate_std", "rms_mean", "tempo_bpm", "onset_rate_per_s"):
+    for name in (
+        "mfcc_03_mean",
+        "mfcc_19_std",
+        "spectral_centroid_std",
+        "chroma_C#_mean",
+        "spectral_contrast_6_mean",
+        "zero_crossing_rate_std",
+        "rms_mean",
+        "tempo_bpm",
+        "onset_rate_per_s",
+    ):
         assert name in names
     assert len(handcrafted_feature_names(n_mfcc=13)) == len(names) - 3 * 7
     assert np.all(np.isfinite(features))
@@ -89,12 +98,14 @@ def test_spectral_shape_equals_librosas_four_functions():
     waveform[: SAMPLE_RATE // 4] = 0.0  # silent frames too
     magnitude = np.abs(librosa.stft(waveform, n_fft=1024, hop_length=256))
     ours = spectral_shape(magnitude, magnitude**2, sample_rate=SAMPLE_RATE, n_fft=1024)
-    reference = np.vstack([
-        librosa.feature.spectral_centroid(S=magnitude, sr=SAMPLE_RATE, n_fft=1024),
-        librosa.feature.spectral_bandwidth(S=magnitude, sr=SAMPLE_RATE, n_fft=1024),
-        librosa.feature.spectral_rolloff(S=magnitude, sr=SAMPLE_RATE, n_fft=1024),
-        librosa.feature.spectral_flatness(S=magnitude),
-    ])
+    reference = np.vstack(
+        [
+            librosa.feature.spectral_centroid(S=magnitude, sr=SAMPLE_RATE, n_fft=1024),
+            librosa.feature.spectral_bandwidth(S=magnitude, sr=SAMPLE_RATE, n_fft=1024),
+            librosa.feature.spectral_rolloff(S=magnitude, sr=SAMPLE_RATE, n_fft=1024),
+            librosa.feature.spectral_flatness(S=magnitude),
+        ]
+    )
     np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-3)
 
 
@@ -109,9 +120,23 @@ def _chord(pitches_hz: tuple[float, ...], seconds: float = 4.0) -> np.ndarray:
 
 def test_every_feature_has_one_named_family_and_version_1_comes_first(names):
     families = handcrafted_families()
-    assert [n for group in families.values() for n in group if n in names] and sorted(n for group in families.values() for n in group) == sorted(names)
-    assert set(families) == {"mfcc", "spectral_shape", "spectral_contrast", "zero_crossings", "energy", "chroma", "rhythm",
-                             "mfcc_dynamics", "contrast_dynamics", "harmonic_percussive", "chroma_statistics", "tonnetz"}
+    assert [n for group in families.values() for n in group if n in names] and sorted(
+        n for group in families.values() for n in group
+    ) == sorted(names)
+    assert set(families) == {
+        "mfcc",
+        "spectral_shape",
+        "spectral_contrast",
+        "zero_crossings",
+        "energy",
+        "chroma",
+        "rhythm",
+        "mfcc_dynamics",
+        "contrast_dynamics",
+        "harmonic_percussive",
+        "chroma_statistics",
+        "tonnetz",
+    }
     assert all(feature_family(n) == f for f, group in families.items() for n in group)
     assert len(names) == 145 and names[90:92] == ["tempo_bpm", "onset_rate_per_s"]  # version 1's 92 first, in order
     assert names[:2] == ["mfcc_00_mean", "mfcc_01_mean"] and names[40] == "spectral_centroid_mean"

@@ -34,21 +34,46 @@ def _music_like(sample_rate: int, seconds: float = 1.5, seed: int = 0) -> np.nda
 
 
 SETTINGS = [
-    {"sample_rate": 16000, "n_fft": 512, "hop_length": 160, "win_length": 400, "n_mels": 64,
-     "f_min": 0.0, "f_max": 8000.0, "mel_scale": "slaney", "mel_norm": "slaney"},
-    {"sample_rate": 22050, "n_fft": 2048, "hop_length": 512, "win_length": 2048, "n_mels": 128,
-     "f_min": 30.0, "f_max": 11025.0, "mel_scale": "htk", "mel_norm": None},
-    {"sample_rate": 16000, "n_fft": 1024, "hop_length": 256, "win_length": 1024, "n_mels": 96,
-     "f_min": 50.0, "f_max": 7600.0, "mel_scale": "htk", "mel_norm": "slaney"},
+    {
+        "sample_rate": 16000,
+        "n_fft": 512,
+        "hop_length": 160,
+        "win_length": 400,
+        "n_mels": 64,
+        "f_min": 0.0,
+        "f_max": 8000.0,
+        "mel_scale": "slaney",
+        "mel_norm": "slaney",
+    },
+    {
+        "sample_rate": 22050,
+        "n_fft": 2048,
+        "hop_length": 512,
+        "win_length": 2048,
+        "n_mels": 128,
+        "f_min": 30.0,
+        "f_max": 11025.0,
+        "mel_scale": "htk",
+        "mel_norm": None,
+    },
+    {
+        "sample_rate": 16000,
+        "n_fft": 1024,
+        "hop_length": 256,
+        "win_length": 1024,
+        "n_mels": 96,
+        "f_min": 50.0,
+        "f_max": 7600.0,
+        "mel_scale": "htk",
+        "mel_norm": "slaney",
+    },
 ]
 
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: f"{s['sample_rate']}-{s['mel_scale']}-{s['mel_norm']}")
 def test_matches_librosa_within_a_hundredth_of_a_db(settings):
     waveform = _music_like(settings["sample_rate"])
-    module = LogMelSpectrogram(
-        **settings, power=2.0, center=True, pad_mode="constant", amin=1e-10, top_db=None
-    )
+    module = LogMelSpectrogram(**settings, power=2.0, center=True, pad_mode="constant", amin=1e-10, top_db=None)
     ours = module(torch.from_numpy(waveform)).numpy()
     reference = librosa.power_to_db(
         librosa.feature.melspectrogram(
@@ -79,13 +104,17 @@ def test_matches_librosa_within_a_hundredth_of_a_db(settings):
 
 @pytest.mark.parametrize("mel_scale", ["slaney", "htk"])
 @pytest.mark.parametrize("mel_norm", ["slaney", None])
-@pytest.mark.parametrize(("sample_rate", "n_fft", "n_mels", "f_min", "f_max"),
-                         [(16000, 512, 64, 0.0, None), (22050, 2048, 128, 20.0, 9000.0), (44100, 1024, 40, 100.0, 16000.0)])
+@pytest.mark.parametrize(
+    ("sample_rate", "n_fft", "n_mels", "f_min", "f_max"),
+    [(16000, 512, 64, 0.0, None), (22050, 2048, 128, 20.0, 9000.0), (44100, 1024, 40, 100.0, 16000.0)],
+)
 def test_filterbank_matches_librosa(mel_scale, mel_norm, sample_rate, n_fft, n_mels, f_min, f_max):
-    ours = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max,
-                          mel_scale=mel_scale, mel_norm=mel_norm)
-    reference = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max,
-                                    htk=mel_scale == "htk", norm=mel_norm)
+    ours = mel_filterbank(
+        sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min=f_min, f_max=f_max, mel_scale=mel_scale, mel_norm=mel_norm
+    )
+    reference = librosa.filters.mel(
+        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max, htk=mel_scale == "htk", norm=mel_norm
+    )
     assert ours.dtype == np.float32 and ours.shape == (n_mels, n_fft // 2 + 1)
     np.testing.assert_allclose(ours, reference, atol=1e-6, rtol=0)
 
@@ -104,8 +133,9 @@ def test_a_440_hz_sine_peaks_in_the_nearest_mel_bin(mel_scale):
 @pytest.mark.parametrize("top_db", [None, 40.0])
 def test_each_item_alone_equals_the_batch(top_db):
     module = LogMelSpectrogram(sample_rate=16000, n_fft=512, hop_length=160, n_mels=64, top_db=top_db)
-    batch = torch.from_numpy(np.stack([_music_like(16000, 1.0, seed) * gain for seed, gain in
-                                       [(0, 1.0), (1, 0.01), (2, 3.0), (3, 0.1)]]))
+    batch = torch.from_numpy(
+        np.stack([_music_like(16000, 1.0, seed) * gain for seed, gain in [(0, 1.0), (1, 0.01), (2, 3.0), (3, 0.1)]])
+    )
     together = module(batch)
     assert together.shape == (4, 64, module.n_frames(batch.shape[-1]))
     for index in range(batch.shape[0]):
@@ -122,9 +152,22 @@ def test_top_db_floors_each_item_at_its_own_peak():
 
 
 def test_settings_rebuild_the_module_and_are_json():
-    module = LogMelSpectrogram(sample_rate=22050, n_fft=1024, hop_length=256, win_length=800, n_mels=80,
-                               f_min=20.0, f_max=10000.0, power=1.0, mel_scale="htk", mel_norm=None,
-                               center=True, pad_mode="reflect", amin=1e-5, top_db=80.0)
+    module = LogMelSpectrogram(
+        sample_rate=22050,
+        n_fft=1024,
+        hop_length=256,
+        win_length=800,
+        n_mels=80,
+        f_min=20.0,
+        f_max=10000.0,
+        power=1.0,
+        mel_scale="htk",
+        mel_norm=None,
+        center=True,
+        pad_mode="reflect",
+        amin=1e-5,
+        top_db=80.0,
+    )
     settings = json.loads(json.dumps(module.settings()))
     rebuilt = LogMelSpectrogram(**settings)
     assert rebuilt.settings() == module.settings()
@@ -137,8 +180,18 @@ def test_log10_1p_compression_matches_musicnn_on_librosa_mel():
     """musicnn's input: log10(1 + 10000 * librosa's mel power), 16 kHz, n_fft 512, hop 256, 96 bands."""
     waveform = _music_like(16000)
     module = LogMelSpectrogram(sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, compression="log10_1p")
-    mel = librosa.feature.melspectrogram(y=waveform, sr=16000, n_fft=512, hop_length=256, n_mels=96, power=2.0,
-                                         center=True, pad_mode="constant", htk=False, norm="slaney")
+    mel = librosa.feature.melspectrogram(
+        y=waveform,
+        sr=16000,
+        n_fft=512,
+        hop_length=256,
+        n_mels=96,
+        power=2.0,
+        center=True,
+        pad_mode="constant",
+        htk=False,
+        norm="slaney",
+    )
     reference = np.log10(1.0 + 10000.0 * mel.astype(np.float32))
     ours = module(torch.from_numpy(waveform)).numpy()
     assert reference.max() > 1.0  # loud enough that the compression is not linear here
@@ -205,9 +258,16 @@ def test_onnx_export_matches_for_other_batch_sizes_and_lengths():
 
     module = LogMelSpectrogram(sample_rate=16000, n_fft=512, hop_length=160, win_length=400, top_db=80.0).eval()
     buffer = io.BytesIO()
-    torch.onnx.export(module, (torch.randn(2, 16000),), buffer, dynamo=False, opset_version=17,
-                      input_names=["waveform"], output_names=["log_mel"],
-                      dynamic_axes={"waveform": {0: "batch", 1: "n_samples"}, "log_mel": {0: "batch", 2: "n_frames"}})
+    torch.onnx.export(
+        module,
+        (torch.randn(2, 16000),),
+        buffer,
+        dynamo=False,
+        opset_version=17,
+        input_names=["waveform"],
+        output_names=["log_mel"],
+        dynamic_axes={"waveform": {0: "batch", 1: "n_samples"}, "log_mel": {0: "batch", 2: "n_frames"}},
+    )
     session = onnxruntime.InferenceSession(buffer.getvalue())
     waveform = torch.from_numpy(np.stack([_music_like(16000, 0.7, seed) for seed in range(3)]))
     (exported,) = session.run(None, {"waveform": waveform.numpy()})

@@ -14,6 +14,7 @@ import pytest
 
 from encore.feedback.store import Store
 
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A store location: a SQLite file path, or a PostgreSQL URL on a fresh schema."""

@@ -29,7 +29,13 @@ def test_more_likes_give_higher_appeal():
     assert result.loc["loved", "like_rate"] == pytest.approx(0.8)
     assert result["appeal"].between(0, 1).all()
     assert result.columns.tolist() == [
-        "appeal", "appeal_sd", "n_events", "n_listeners", "like_rate", "rating_mean", "skip_rate",
+        "appeal",
+        "appeal_sd",
+        "n_events",
+        "n_listeners",
+        "like_rate",
+        "rating_mean",
+        "skip_rate",
     ]
 
 
@@ -107,9 +113,11 @@ def _catalogue(seed: int = 0, n_songs: int = 40, spread: float = 0.3) -> pd.Data
         truth = float(np.clip(0.5 + spread * rng.uniform(-1, 1), 0.02, 0.98))
         for listener in range(int(rng.integers(3, 30))):
             liked = rng.random() < truth
-            rows += [(f"s{song}", f"u{listener}", "like" if liked else "dislike", 1.0),
-                     (f"s{song}", f"u{listener}", "rating", float(np.clip(round(1 + 4 * truth + rng.normal(0, 0.7)), 1, 5))),
-                     (f"s{song}", f"u{listener}", "play", 200_000.0 if rng.random() < truth else 5_000.0)]
+            rows += [
+                (f"s{song}", f"u{listener}", "like" if liked else "dislike", 1.0),
+                (f"s{song}", f"u{listener}", "rating", float(np.clip(round(1 + 4 * truth + rng.normal(0, 0.7)), 1, 5))),
+                (f"s{song}", f"u{listener}", "play", 200_000.0 if rng.random() < truth else 5_000.0),
+            ]
     return pd.DataFrame(rows, columns=["track_id", "listener_id", "kind", "value_num"])
 
 

@@ -6,8 +6,10 @@ from encore.exceptions import FeedbackDataError, ParameterError
 from encore.feedback.importers import import_feedback_frame, import_tracks, read_emotify_annotations, read_emotify_tracks
 from encore.feedback.store import Store
 
-HEADER = ("track id, genre, amazement, solemnity, tenderness, nostalgia, calmness, power, joyful_activation, "
-          "tension, sadness, mood, liked, disliked, age, gender, mother tongue")
+HEADER = (
+    "track id, genre, amazement, solemnity, tenderness, nostalgia, calmness, power, joyful_activation, "
+    "tension, sadness, mood, liked, disliked, age, gender, mother tongue"
+)
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ from encore.exceptions import EncoreError
 from encore.feedback.importers import import_feedback, import_lastfm, import_spotify, import_tracks
 from encore.feedback.store import Store
 
-VALID_CSV = (b"track_id,listener_id,kind,value,timestamp\n"
-             b"t1,u1,rating,4,2024-01-01T00:00:00Z\nt1,u2,tag,Hip-Hop,1700000000\nt1,,play,31000,2024-01-02\n")
+VALID_CSV = (
+    b"track_id,listener_id,kind,value,timestamp\n"
+    b"t1,u1,rating,4,2024-01-01T00:00:00Z\nt1,u2,tag,Hip-Hop,1700000000\nt1,,play,31000,2024-01-02\n"
+)
 VALID_SPOTIFY = json.dumps([{"endTime": "2020-01-05 21:44", "artistName": "A", "trackName": "B", "msPlayed": 5}]).encode()
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -73,9 +75,12 @@ def test_mutated_spotify_export(store, tmp_path, changes):
 @FUZZ
 @given(tags=st.binary(max_size=120), tagged=st.binary(max_size=200))
 def test_random_lastfm_files(store, tmp_path, tags, tagged):
-    for name, body in (("tags.dat", b"tagID\ttagValue\n" + tags), ("user_taggedartists.dat",
-                       b"userID\tartistID\ttagID\tday\tmonth\tyear\n" + tagged),
-                       ("user_artists.dat", b"userID\tartistID\tweight\n2\t1\t3\n"), ("artists.dat", b"id\tname\n1\tA\n")):
+    for name, body in (
+        ("tags.dat", b"tagID\ttagValue\n" + tags),
+        ("user_taggedartists.dat", b"userID\tartistID\ttagID\tday\tmonth\tyear\n" + tagged),
+        ("user_artists.dat", b"userID\tartistID\tweight\n2\t1\t3\n"),
+        ("artists.dat", b"id\tname\n1\tA\n"),
+    ):
         (tmp_path / name).write_bytes(body)
     _expect_only_encore_errors(lambda: import_lastfm(store, tmp_path))
 
@@ -83,9 +88,9 @@ def test_random_lastfm_files(store, tmp_path, tags, tagged):
 @pytest.mark.parametrize(
     ("data", "encoding"),
     [
-        (VALID_CSV, "utf-16"),                      # no byte-order mark: UnicodeError, not UnicodeDecodeError
-        (b"tr\x0b\x00\x00\x00track", "utf-8"),      # \x0b splits a line for str.splitlines, not for a CSV reader
-        (b"track_id,kind\rx,like\n", "utf-8"),      # a lone carriage return
+        (VALID_CSV, "utf-16"),  # no byte-order mark: UnicodeError, not UnicodeDecodeError
+        (b"tr\x0b\x00\x00\x00track", "utf-8"),  # \x0b splits a line for str.splitlines, not for a CSV reader
+        (b"track_id,kind\rx,like\n", "utf-8"),  # a lone carriage return
         (VALID_CSV.replace(b"u2", b"u\x1c2"), "utf-8"),
     ],
 )
@@ -96,12 +101,15 @@ def test_awkward_bytes_give_an_encore_error_or_a_report(store, tmp_path, data, e
 
 
 _FIELD = st.text(alphabet=st.sampled_from(list("aab1  \t\x0b\x1c\x85\u00e9")), max_size=3)
-_CSV_LIKE = st.integers(1, 3).flatmap(lambda n_columns: st.builds(
-    lambda header, rows, ending, last: ending.join(",".join(row) for row in [header, *rows]) + (ending if last else ""),
-    st.lists(st.sampled_from(["a", "b", "c", " d", "e\x0b"]), min_size=n_columns, max_size=n_columns),
-    st.lists(st.lists(_FIELD, min_size=n_columns, max_size=n_columns), min_size=1, max_size=4),
-    st.sampled_from(["\n", "\r\n"]), st.booleans(),
-))
+_CSV_LIKE = st.integers(1, 3).flatmap(
+    lambda n_columns: st.builds(
+        lambda header, rows, ending, last: ending.join(",".join(row) for row in [header, *rows]) + (ending if last else ""),
+        st.lists(st.sampled_from(["a", "b", "c", " d", "e\x0b"]), min_size=n_columns, max_size=n_columns),
+        st.lists(st.lists(_FIELD, min_size=n_columns, max_size=n_columns), min_size=1, max_size=4),
+        st.sampled_from(["\n", "\r\n"]),
+        st.booleans(),
+    )
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -121,8 +129,9 @@ def test_the_fast_csv_path_reads_what_the_careful_one_reads(text):
         careful = _read_delimited(Path("f.csv"), io.StringIO(text, newline=""), delimiter)
         assert careful.rejects == [] and list(fast.frame.columns) == list(careful.frame.columns)
         assert fast.frame.index.tolist() == careful.frame.index.tolist()
-        np.testing.assert_array_equal(fast.frame.to_numpy(dtype=object, na_value=None),
-                                      careful.frame.to_numpy(dtype=object, na_value=None))
+        np.testing.assert_array_equal(
+            fast.frame.to_numpy(dtype=object, na_value=None), careful.frame.to_numpy(dtype=object, na_value=None)
+        )
 
 
 def test_the_fast_csv_path_hands_awkward_files_to_the_careful_one():

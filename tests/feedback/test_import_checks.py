@@ -35,8 +35,10 @@ def test_a_mostly_valid_file_imports_its_good_rows_and_quarantines_the_undecodab
 
 
 def test_jsonl_lines_that_do_not_decode_are_quarantined_by_line(filled_store, tmp_path):
-    lines = [json.dumps({"track_id": "t1", "kind": "like", "value": None, "listener_id": f"u{i}", "timestamp": "2024-01-01"}).encode()
-             for i in range(12)]
+    lines = [
+        json.dumps({"track_id": "t1", "kind": "like", "value": None, "listener_id": f"u{i}", "timestamp": "2024-01-01"}).encode()
+        for i in range(12)
+    ]
     lines[4] = b'{"track_id": "t1", "kind": "tag", "value": "\xff", "timestamp": "2024-01-01"}'
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
@@ -52,8 +54,9 @@ def test_a_header_that_does_not_decode_refuses_the_file_with_the_fix(filled_stor
 
 
 def test_a_spotify_entry_that_does_not_decode_is_set_aside(tmp_path):
-    plays = [{"endTime": "2020-01-05 21:44", "artistName": "Band", "trackName": f"Song {i}", "msPlayed": 1000 + i}
-             for i in range(3)]
+    plays = [
+        {"endTime": "2020-01-05 21:44", "artistName": "Band", "trackName": f"Song {i}", "msPlayed": 1000 + i} for i in range(3)
+    ]
     text = json.dumps(plays).encode().replace(b"Song 1", b"Song \xe9")
     folder = tmp_path / "export"
     folder.mkdir()
@@ -74,14 +77,16 @@ def events_frame(rows: list[tuple[str, str, object, str]]) -> pd.DataFrame:
 
 def test_plays_are_bounded_by_the_track_and_times_by_the_clock():
     now = pd.Timestamp("2025-06-01T12:00:00Z")
-    frame = events_frame([
-        ("t1", "play", 185_000, "2025-06-01T11:00:00Z"),   # 180 s track, within the 10 s slack
-        ("t1", "play", 200_000, "2025-06-01T11:00:00Z"),   # 20 s past its end
-        ("t3", "skip", 7_200_000, "2025-06-01T11:00:00Z"),  # duration unknown: 2 h is allowed
-        ("t3", "play", 10**15, "2025-06-01T11:00:00Z"),    # ... 31,700 years is not
-        ("t1", "like", "", (now + MAX_CLOCK_SKEW / 2).isoformat()),
-        ("t1", "like", "", "3000-01-01T00:00:00Z"),
-    ])
+    frame = events_frame(
+        [
+            ("t1", "play", 185_000, "2025-06-01T11:00:00Z"),  # 180 s track, within the 10 s slack
+            ("t1", "play", 200_000, "2025-06-01T11:00:00Z"),  # 20 s past its end
+            ("t3", "skip", 7_200_000, "2025-06-01T11:00:00Z"),  # duration unknown: 2 h is allowed
+            ("t3", "play", 10**15, "2025-06-01T11:00:00Z"),  # ... 31,700 years is not
+            ("t1", "like", "", (now + MAX_CLOCK_SKEW / 2).isoformat()),
+            ("t1", "like", "", "3000-01-01T00:00:00Z"),
+        ]
+    )
     columns = {name: name for name in frame.columns}
     _, reasons = validate_events(frame, columns, {"t1": 180.0, "t3": float("nan")}, "test", now=now)
     assert reasons.tolist()[0] == reasons.tolist()[2] == reasons.tolist()[4] == ""
@@ -91,8 +96,14 @@ def test_plays_are_bounded_by_the_track_and_times_by_the_clock():
 
 
 def test_messages_say_a_value_is_empty_and_name_the_command_to_add_songs():
-    frame = pd.DataFrame({"track_id": ["t1", "t9999", "t1"], "kind": ["rating", "like", None],
-                          "value": [float("nan"), None, None], "timestamp": ["2024-01-01"] * 3})
+    frame = pd.DataFrame(
+        {
+            "track_id": ["t1", "t9999", "t1"],
+            "kind": ["rating", "like", None],
+            "value": [float("nan"), None, None],
+            "timestamp": ["2024-01-01"] * 3,
+        }
+    )
     _, reasons = validate_events(frame, {name: name for name in frame.columns}, {"t1"}, "test")
     assert reasons[0] == "rating value is empty; give a number of stars in 1..5 (half stars allowed)"
     assert "add the song first with `encore import`" in reasons[1] and "import_tracks" not in reasons[1]
@@ -108,8 +119,7 @@ def test_the_cli_prints_each_quarantined_row_once_on_one_line(tmp_path):
     with ws.open_store() as store:
         store.add_tracks(pd.DataFrame({"track_id": ["t1"], "duration": [180.0]}))
     path = tmp_path / "events.csv"
-    path.write_text("track_id,kind,value,timestamp\nt1,like,,2024-01-01\n"
-                    "t9999,like,,2024-01-01\nt1,play,999999999,2024-01-01\n")
+    path.write_text("track_id,kind,value,timestamp\nt1,like,,2024-01-01\nt9999,like,,2024-01-01\nt1,play,999999999,2024-01-01\n")
     result = CliRunner().invoke(app, ["feedback", "import", str(path), "-w", str(ws.root)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

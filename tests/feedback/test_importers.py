@@ -88,7 +88,9 @@ def test_mapping_and_source(filled_store, tmp_path):
 
 def test_missing_column_names_it_the_columns_and_the_fix(filled_store, tmp_path):
     path = _write(tmp_path / "export.csv", "track_id,event,value,timestamp\nt1,like,,2024-01-01\n")
-    with pytest.raises(FeedbackDataError, match=r"column\(s\) kind not found; columns found: track_id, event.*--map kind=COLUMN") as err:
+    with pytest.raises(
+        FeedbackDataError, match=r"column\(s\) kind not found; columns found: track_id, event.*--map kind=COLUMN"
+    ) as err:
         import_feedback(filled_store, path)
     assert "mapping" not in str(err.value) and "{" not in str(err.value)
     assert import_feedback(filled_store, path, mapping={"kind": "event"}).stored == 1
@@ -105,8 +107,11 @@ def test_bad_mapping_is_a_parameter_error(filled_store, tmp_path):
 def test_wrong_encoding_counts_the_lines_and_suggests_latin_1(filled_store, tmp_path):
     rows = "".join(f"t1,tag,Café {i},2024-01-01\n" for i in range(3))
     path = _write(tmp_path / "latin.csv", "track_id,kind,value,timestamp\n" + rows + "t2,like,,2024-01-01\n", "latin-1")
-    with pytest.raises(FeedbackDataError, match=r"latin\.csv: 3 of 5 lines are not valid utf-8 text \(first on line 2: "
-                       r"byte 0xe9 at character 11\).*--encoding latin-1") as err:
+    with pytest.raises(
+        FeedbackDataError,
+        match=r"latin\.csv: 3 of 5 lines are not valid utf-8 text \(first on line 2: "
+        r"byte 0xe9 at character 11\).*--encoding latin-1",
+    ) as err:
         import_feedback(filled_store, path)
     assert "encoding=" not in str(err.value)
     assert import_feedback(filled_store, path, encoding="latin-1").stored == 4
@@ -135,8 +140,12 @@ def test_jsonl_and_parquet(filled_store, tmp_path):
     assert report.quarantine[1].raw == lines[3]
 
     frame = pd.DataFrame(
-        {"track_id": ["t3", "t3"], "kind": ["rating", "rating"], "value": [3.0, 0.0],
-         "timestamp": pd.to_datetime(["2024-05-01", "2024-05-02"])}
+        {
+            "track_id": ["t3", "t3"],
+            "kind": ["rating", "rating"],
+            "value": [3.0, 0.0],
+            "timestamp": pd.to_datetime(["2024-05-01", "2024-05-02"]),
+        }
     )
     frame.to_parquet(tmp_path / "events.parquet")
     report = import_feedback(filled_store, tmp_path / "events.parquet")
@@ -146,8 +155,10 @@ def test_jsonl_and_parquet(filled_store, tmp_path):
 
 def test_numeric_ids_in_json_match_text_ids(store, tmp_path):
     store.add_tracks(pd.DataFrame({"track_id": ["7"]}))
-    lines = [{"track_id": 7, "kind": "like", "value": None, "timestamp": 1704067200},
-             {"track_id": None, "kind": "like", "value": None, "timestamp": 1704067200}]
+    lines = [
+        {"track_id": 7, "kind": "like", "value": None, "timestamp": 1704067200},
+        {"track_id": None, "kind": "like", "value": None, "timestamp": 1704067200},
+    ]
     path = _write(tmp_path / "ids.jsonl", "\n".join(json.dumps(line) for line in lines))
     report = import_feedback(store, path)
     assert (report.stored, report.quarantine[0].reason) == (1, "missing track_id")
@@ -170,8 +181,10 @@ def test_line_numbers_survive_quoted_newlines(filled_store, tmp_path):
 
 
 def test_read_emotify_annotations(tmp_path):
-    header = ("track id, genre, amazement, solemnity, tenderness, nostalgia, calmness, power, "
-              "joyful_activation, tension, sadness, mood, liked, disliked, age, gender, mother tongue")
+    header = (
+        "track id, genre, amazement, solemnity, tenderness, nostalgia, calmness, power, "
+        "joyful_activation, tension, sadness, mood, liked, disliked, age, gender, mother tongue"
+    )
     rows = [
         "1,classical,0,1,0,0,0,0,1,0,0,3,1,0,21,1,English",
         "1,classical,0,0,0,1,0,0,0,0,0,3,0,1,41,1,Dutch",
@@ -197,8 +210,8 @@ def test_read_emotify_annotations(tmp_path):
 
 def test_emotify_events_import_through_import_feedback_frame(store, tmp_path):
     header = "track id, liked, disliked, " + ", ".join(
-        ["amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power",
-         "joyful_activation", "tension", "sadness"])
+        ["amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension", "sadness"]
+    )
     path = _write(tmp_path / "a.csv", header + "\n1,1,0,1,0,0,0,0,0,0,0,0\n1,1,0,1,0,0,0,0,0,0,0,0\n")
     store.add_tracks(pd.DataFrame({"track_id": ["1"]}))
     events = read_emotify_annotations(path)

@@ -65,9 +65,7 @@ def test_plain_counts_without_listener_ids():
         {"track_id": ["s1"] * 4, "kind": "tag", "value_text": ["Rock", "rock", "ROCK", "jazz"], "listener_id": None}
     )
     labels = derive_single_labels(events, CLASSES, min_votes=3)
-    assert labels.to_dict("records") == [
-        {"track_id": "s1", "label": "rock", "confidence": 0.75, "margin": 0.5, "n_votes": 4}
-    ]
+    assert labels.to_dict("records") == [{"track_id": "s1", "label": "rock", "confidence": 0.75, "margin": 0.5, "n_votes": 4}]
 
 
 def test_votes_for_other_tags_are_ignored_and_no_votes_gives_empty():
@@ -93,9 +91,7 @@ def test_bad_options(kwargs, match):
 
 
 def test_labels_from_catalogue(filled_store):
-    filled_store.add_catalogue_labels(
-        "genre", pd.DataFrame({"track_id": ["t1", "t2", "t2"], "label": ["rock", "pop", "jazz"]})
-    )
+    filled_store.add_catalogue_labels("genre", pd.DataFrame({"track_id": ["t1", "t2", "t2"], "label": ["rock", "pop", "jazz"]}))
     labels = labels_from_catalogue(filled_store, "genre").set_index("track_id")
     assert labels.loc["t1"].to_dict() == {"label": "rock", "confidence": 1.0, "margin": 1.0, "n_votes": 1}
     assert labels.loc["t2", "label"] is None and labels.loc["t2", "n_votes"] == 2

@@ -48,7 +48,7 @@ def test_database_made_before_migrations_is_stamped_and_upgraded(store_url, trac
     assert current_revision(engine) is None
     with Store.open(store_url) as store:
         assert store.tracks()["track_id"].tolist() == ["old"]  # data kept
-        assert store.predictions().empty                        # new table there
+        assert store.predictions().empty  # new table there
         assert _schema_differences(store.engine) == []
     assert current_revision(engine) == head_revision()
     assert upgrade_store(engine) == (head_revision(), head_revision())  # nothing left to do

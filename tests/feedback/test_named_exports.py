@@ -21,18 +21,21 @@ runner = CliRunner()
 def lastfm_root(tmp_path):
     root = tmp_path / "hetrec"
     root.mkdir()
-    (root / "artists.dat").write_text("id\tname\turl\tpictureURL\n1\tMALICE MIZER\thttp://x\thttp://y\n"
-                                      '2\tThe "Quoted" Band\thttp://x\thttp://y\n', encoding="utf-8")
+    (root / "artists.dat").write_text(
+        'id\tname\turl\tpictureURL\n1\tMALICE MIZER\thttp://x\thttp://y\n2\tThe "Quoted" Band\thttp://x\thttp://y\n',
+        encoding="utf-8",
+    )
     (root / "tags.dat").write_bytes("tagID\ttagValue\n1\thip-hop\n2\tHip Hop\n3\tm\u00fasica latina\n".encode("latin-1"))
     (root / "user_taggedartists.dat").write_text(
         "userID\tartistID\ttagID\tday\tmonth\tyear\n"
         "2\t1\t1\t1\t4\t2009\n"
         "3\t1\t2\t1\t5\t2010\n"
         "3\t2\t3\t1\t5\t2010\n"
-        "4\t7\t1\t1\t13\t2010\n"   # artist 7 only here; month 13: quarantined
-        "4\t2\t99\t1\t5\t2010\n"   # tag 99 not in tags.dat: quarantined
-        "4\t2\n",                  # too few fields: quarantined
-        encoding="utf-8")
+        "4\t7\t1\t1\t13\t2010\n"  # artist 7 only here; month 13: quarantined
+        "4\t2\t99\t1\t5\t2010\n"  # tag 99 not in tags.dat: quarantined
+        "4\t2\n",  # too few fields: quarantined
+        encoding="utf-8",
+    )
     (root / "user_artists.dat").write_text("userID\tartistID\tweight\n2\t1\t13883\n3\t2\t5\n", encoding="utf-8")
     return root
 
@@ -79,9 +82,11 @@ def spotify_root(tmp_path):
         {"endTime": "2020-01-05 22:32", "artistName": "thee oh sees ", "trackName": "ticklish warrior", "msPlayed": 2763},
     ]
     (root / "StreamingHistory0.json").write_text(json.dumps(plays), encoding="utf-8")
-    more = [{"endTime": "2020-01-06 08:00", "artistName": "Can", "trackName": "Vitamin C", "msPlayed": 20000},
-            {"endTime": "2020-01-06 08:01", "artistName": "Can", "msPlayed": 1},
-            {"endTime": "yesterday", "artistName": "Can", "trackName": "Vitamin C", "msPlayed": 5}]
+    more = [
+        {"endTime": "2020-01-06 08:00", "artistName": "Can", "trackName": "Vitamin C", "msPlayed": 20000},
+        {"endTime": "2020-01-06 08:01", "artistName": "Can", "msPlayed": 1},
+        {"endTime": "yesterday", "artistName": "Can", "trackName": "Vitamin C", "msPlayed": 5},
+    ]
     (root / "StreamingHistory1.json").write_text(json.dumps(more), encoding="utf-8")
     return root
 

@@ -11,8 +11,12 @@ from encore.exceptions import FeedbackDataError, ParameterError, StoreError
 from encore.feedback.appeal import appeal_evidence, score_appeal
 
 
-def _predictions(track_ids=("t1", "t1", "new-song"), kinds=("class", "tag", "score"),
-                 names=("rock", "guitar", "appeal"), values=(0.8, 0.4, 0.65)) -> pd.DataFrame:
+def _predictions(
+    track_ids=("t1", "t1", "new-song"),
+    kinds=("class", "tag", "score"),
+    names=("rock", "guitar", "appeal"),
+    values=(0.8, 0.4, 0.65),
+) -> pd.DataFrame:
     return pd.DataFrame({"track_id": list(track_ids), "kind": list(kinds), "name": list(names), "value": list(values)})
 
 
@@ -20,7 +24,9 @@ def test_add_predictions_round_trips_and_needs_no_catalogue_track(filled_store):
     assert filled_store.add_predictions(_predictions(), run_id="cnn") == 3
     stored = filled_store.predictions()
     assert stored[["track_id", "run_id", "kind", "name"]].values.tolist() == [
-        ["new-song", "cnn", "score", "appeal"], ["t1", "cnn", "class", "rock"], ["t1", "cnn", "tag", "guitar"],
+        ["new-song", "cnn", "score", "appeal"],
+        ["t1", "cnn", "class", "rock"],
+        ["t1", "cnn", "tag", "guitar"],
     ]
     assert stored["value"].tolist() == pytest.approx([0.65, 0.8, 0.4])
     assert str(stored["created_at"].dt.tz) == "UTC"
@@ -75,9 +81,15 @@ def test_track_summary(filled_store):
     filled_store.add_events(events.assign(track_id="t2").iloc[:1])
     summary = filled_store.track_summary("t1")
     assert summary == {
-        "track_id": "t1", "in_catalogue": True, "n_events": 12, "n_listeners": 3,
+        "track_id": "t1",
+        "in_catalogue": True,
+        "n_events": 12,
+        "n_listeners": 3,
         "counts": {"rating": 2, "like": 2, "dislike": 1, "play": 3, "skip": 1, "tag": 3, "play_count": 0},
-        "like_rate": pytest.approx(2 / 3), "mean_rating": 4.5, "skip_rate": 0.75, "top_tags": [["hip hop", 2]],
+        "like_rate": pytest.approx(2 / 3),
+        "mean_rating": 4.5,
+        "skip_rate": 0.75,
+        "top_tags": [["hip hop", 2]],
     }
     empty = filled_store.track_summary("unknown")
     assert empty["in_catalogue"] is False and empty["n_events"] == 0
@@ -119,8 +131,11 @@ def test_sql_appeal_evidence_equals_the_event_level_computation(filled_store):
             "track_id": rng.choice(["t1", "t2", "t3", "t4"], n),  # t1 180 s (threshold 30 s), t4 95.5 s (28.65 s)
             "listener_id": np.where(rng.random(n) < 0.1, None, rng.choice([f"u{i}" for i in range(60)], n)),
             "kind": kinds,
-            "value_num": np.where(kinds == "rating", rng.integers(1, 6, n),
-                                  np.where(np.isin(kinds, ["play", "skip"]), rng.integers(0, 60_000, n), 1)).astype(float),
+            "value_num": np.where(
+                kinds == "rating",
+                rng.integers(1, 6, n),
+                np.where(np.isin(kinds, ["play", "skip"]), rng.integers(0, 60_000, n), 1),
+            ).astype(float),
             "value_text": np.where(kinds == "tag", "rock", None),
             "timestamp": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), unit="s"),
         }

@@ -33,9 +33,17 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 # The table in emotify/README.md: per-song rate -> split-half reliability.
 EMOTIFY_RELIABILITY = {
-    "like_rate": 0.29, "like_minus_dislike": 0.40, "joyful_activation": 0.81, "calmness": 0.78,
-    "tenderness": 0.72, "power": 0.71, "nostalgia": 0.67, "tension": 0.67, "sadness": 0.61,
-    "solemnity": 0.56, "amazement": 0.26,
+    "like_rate": 0.29,
+    "like_minus_dislike": 0.40,
+    "joyful_activation": 0.81,
+    "calmness": 0.78,
+    "tenderness": 0.72,
+    "power": 0.71,
+    "nostalgia": 0.67,
+    "tension": 0.67,
+    "sadness": 0.61,
+    "solemnity": 0.56,
+    "amazement": 0.26,
 }
 
 
@@ -105,7 +113,8 @@ def test_lastfm_tag_assignments_import_without_loss_and_labels_list_their_varian
         events = store.events(["tag"])
     assert len(events) == 186_479
     assert sorted(events["value_text"].value_counts().items()) == sorted(
-        names.loc[raw["tagID"]].str.strip().value_counts().items())  # every tag text, ISO-8859-1 decoded
+        names.loc[raw["tagID"]].str.strip().value_counts().items()
+    )  # every tag text, ISO-8859-1 decoded
     vocabulary = tag_vocabulary(events).head(50)
     assert len(vocabulary) == 50
     for row in vocabulary.itertuples(index=False):
@@ -120,8 +129,10 @@ def test_lastfm_tag_assignments_import_without_loss_and_labels_list_their_varian
 
 def test_spotify_plays_and_skips_import_and_skip_rate_per_track(tmp_path):
     root = _dataset("spotify-streaming-history")
-    plays = pd.concat([pd.DataFrame(json.loads(path.read_text(encoding="utf-8")))
-                       for path in sorted(root.glob("StreamingHistory*.json"))], ignore_index=True)
+    plays = pd.concat(
+        [pd.DataFrame(json.loads(path.read_text(encoding="utf-8"))) for path in sorted(root.glob("StreamingHistory*.json"))],
+        ignore_index=True,
+    )
     with Store.open(tmp_path / "store.sqlite") as store:
         import_tracks(store, root, layout="spotify")
         report = import_spotify(store, root)

@@ -16,7 +16,8 @@ def _responses(signal: float, n_songs: int = 60, n_listeners: int = 20, seed: in
     truth = rng.uniform(-0.5, 0.5, n_songs)
     rows = [
         (f"s{song}", f"u{listener}", float(rng.random() < 0.5 + signal * truth[song]))
-        for song in range(n_songs) for listener in range(n_listeners)
+        for song in range(n_songs)
+        for listener in range(n_listeners)
     ]
     return pd.DataFrame(rows, columns=["track_id", "listener", "calm"])
 
@@ -49,8 +50,9 @@ def test_too_few_songs_or_listeners_give_nan_not_an_error():
     assert split_half_reliability(lonely, n_splits=3)["calm"]["n_songs"] == 0
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"n_splits": 0}, "n_splits"), ({"min_listeners": 1}, "min_listeners"),
-                                               ({"targets": ["loud"]}, "loud")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"n_splits": 0}, "n_splits"), ({"min_listeners": 1}, "min_listeners"), ({"targets": ["loud"]}, "loud")]
+)
 def test_bad_options(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         split_half_reliability(_responses(0.5, n_songs=5), **kwargs)
@@ -67,11 +69,15 @@ def test_listener_responses_from_events():
         }
     )
     responses = listener_responses(events, tags=["hip hop"]).set_index(["track_id", "listener"])
-    assert responses.loc[("a", "u1")].to_dict() == {"like_rate": 1.0, "like_minus_dislike": 1.0, "appeal": 1.0,
-                                                    "tag:hip hop": 1.0}
+    assert responses.loc[("a", "u1")].to_dict() == {
+        "like_rate": 1.0,
+        "like_minus_dislike": 1.0,
+        "appeal": 1.0,
+        "tag:hip hop": 1.0,
+    }
     assert responses.loc[("a", "u2"), "like_minus_dislike"] == -1.0
     assert np.isnan(responses.loc[("a", "u3"), "appeal"])  # a play only: no opinion, but a listener
-    assert responses.loc[("b", "u1"), "appeal"] == 0.75     # 4 stars
+    assert responses.loc[("b", "u1"), "appeal"] == 0.75  # 4 stars
     rates = song_rates(responses.reset_index())
     assert rates.loc["a", "like_rate"] == pytest.approx(1 / 3)  # the anonymous like is left out
     assert rates.loc["b", "tag:hip hop"] == 0.5

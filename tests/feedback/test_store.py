@@ -21,8 +21,7 @@ def _events(**overrides) -> pd.DataFrame:
             "kind": ["rating", "like", "play", "tag"],
             "value_num": [4.5, 1.0, 125000.0, None],
             "value_text": [None, None, None, "Hip-Hop"],
-            "timestamp": ["2024-03-01T12:00:00Z", "2024-03-01 13:00:00", "2024-03-01T15:00:00+02:00",
-                          "2024-03-02T00:00:00.250Z"],
+            "timestamp": ["2024-03-01T12:00:00Z", "2024-03-01 13:00:00", "2024-03-01T15:00:00+02:00", "2024-03-02T00:00:00.250Z"],
             "source": ["test"] * 4,
         }
     )
@@ -31,10 +30,20 @@ def _events(**overrides) -> pd.DataFrame:
 
 def test_open_creates_empty_tables(store):
     assert store.counts() == {
-        "tracks": 0, "catalogue_labels": 0, "feedback_events": 0, "quarantine": 0, "predictions": 0,
+        "tracks": 0,
+        "catalogue_labels": 0,
+        "feedback_events": 0,
+        "quarantine": 0,
+        "predictions": 0,
     }
     assert store.events().columns.tolist() == [
-        "track_id", "listener_id", "kind", "value_num", "value_text", "timestamp", "source",
+        "track_id",
+        "listener_id",
+        "kind",
+        "value_num",
+        "value_text",
+        "timestamp",
+        "source",
     ]
     assert store.tracks().empty and store.quarantined().empty
 
@@ -48,7 +57,10 @@ def test_open_plain_path_is_sqlite_in_wal_mode_with_foreign_keys(tmp_path):
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     assert path.is_file()
     assert {row[0] for row in sqlite3.connect(path).execute("select name from sqlite_master where type='table'")} >= {
-        "tracks", "catalogue_labels", "feedback_events", "quarantine",
+        "tracks",
+        "catalogue_labels",
+        "feedback_events",
+        "quarantine",
     }
 
 
@@ -99,8 +111,9 @@ def test_add_events_round_trips_in_utc(filled_store):
 def test_add_events_twice_stores_nothing_new(filled_store):
     events = _events()
     assert filled_store.add_events(pd.concat([events, events.iloc[:2]])) == (4, 2)
-    same_instants = events.assign(timestamp=["2024-03-01T13:00:00+01:00", "2024-03-01T13:00:00Z",
-                                             "2024-03-01T13:00:00Z", "2024-03-02T00:00:00.250+00:00"])
+    same_instants = events.assign(
+        timestamp=["2024-03-01T13:00:00+01:00", "2024-03-01T13:00:00Z", "2024-03-01T13:00:00Z", "2024-03-02T00:00:00.250+00:00"]
+    )
     assert filled_store.add_events(same_instants) == (0, 4)
     assert filled_store.counts()["feedback_events"] == 4
 
@@ -170,7 +183,10 @@ def test_quarantine_round_trips_without_repeats(store):
     assert store.add_quarantine(rows) == 0
     frame = store.quarantined()
     assert frame[["source_file", "line", "reason", "raw"]].to_dict("records")[0] == {
-        "source_file": "a.csv", "line": 3, "reason": "bad rating", "raw": "t1,u,rating,9",
+        "source_file": "a.csv",
+        "line": 3,
+        "reason": "bad rating",
+        "raw": "t1,u,rating,9",
     }
     assert store.counts()["quarantine"] == 2
 
@@ -188,22 +204,31 @@ def test_event_keys_are_the_documented_sha256_of_the_normalised_fields():
 
     from encore.feedback.dbvalues import KEY_SEPARATOR, compute_event_keys
 
-    events = pd.DataFrame({
-        "track_id": ["t1", "t2", "t3"],
-        "listener_id": pd.Series(["u1", None, "u9"], dtype="str"),
-        "kind": ["rating", "play", "tag"],
-        "value_num": [4.5, 125000.0, float("nan")],
-        "value_text": pd.Series([None, None, "Hip-Hop"], dtype="str"),
-        "timestamp": pd.to_datetime(["2024-03-01T12:00:00Z", "1999-12-31T23:59:59.123456Z", "2024-03-02T00:00:00Z"], utc=True,
-                                    format="ISO8601"),
-        "source": ["shop", "", "shop"],
-    })
+    events = pd.DataFrame(
+        {
+            "track_id": ["t1", "t2", "t3"],
+            "listener_id": pd.Series(["u1", None, "u9"], dtype="str"),
+            "kind": ["rating", "play", "tag"],
+            "value_num": [4.5, 125000.0, float("nan")],
+            "value_text": pd.Series([None, None, "Hip-Hop"], dtype="str"),
+            "timestamp": pd.to_datetime(
+                ["2024-03-01T12:00:00Z", "1999-12-31T23:59:59.123456Z", "2024-03-02T00:00:00Z"], utc=True, format="ISO8601"
+            ),
+            "source": ["shop", "", "shop"],
+        }
+    )
     expected = []
     for row in events.itertuples(index=False):
         micros = (row.timestamp.to_pydatetime() - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
         value = repr(float(row.value_num)) if row.value_num == row.value_num else row.value_text
-        fields = [row.track_id, row.listener_id if isinstance(row.listener_id, str) else "", row.kind, value,
-                  str(micros), row.source]
+        fields = [
+            row.track_id,
+            row.listener_id if isinstance(row.listener_id, str) else "",
+            row.kind,
+            value,
+            str(micros),
+            row.source,
+        ]
         expected.append(hashlib.sha256(KEY_SEPARATOR.join(fields).encode()).hexdigest())
     assert compute_event_keys(events) == expected
 
@@ -214,9 +239,13 @@ def test_sqlite_datetimes_are_sqlalchemys_own_text():
 
     from encore.feedback.dbvalues import sqlite_datetimes
 
-    values = pd.Series(pd.to_datetime(
-        ["2024-03-01T12:00:00Z", "1999-12-31T23:59:59.123456Z", "2024-03-01T12:00:00Z", "1970-01-01T00:00:00.000001+02:00"],
-        utc=True, format="ISO8601"))
+    values = pd.Series(
+        pd.to_datetime(
+            ["2024-03-01T12:00:00Z", "1999-12-31T23:59:59.123456Z", "2024-03-01T12:00:00Z", "1970-01-01T00:00:00.000001+02:00"],
+            utc=True,
+            format="ISO8601",
+        )
+    )
     process = DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
     expected = [process(value.to_pydatetime().replace(tzinfo=None)) for value in values]
     assert sqlite_datetimes(values).tolist() == expected

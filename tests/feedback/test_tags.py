@@ -54,8 +54,14 @@ def _tags(rows):
 def test_build_tag_targets_shares_support_and_agreement():
     events = _tags(
         [
-            ("s1", "u1", "Rock"), ("s1", "u2", "rock"), ("s1", "u3", "Jazz"), ("s1", "u1", "ROCK"),
-            ("s1", "u4", "Favorites"), ("s2", "u1", "jazz"), ("s2", "u2", "Jazz"), ("s2", "u3", "jazz"),
+            ("s1", "u1", "Rock"),
+            ("s1", "u2", "rock"),
+            ("s1", "u3", "Jazz"),
+            ("s1", "u1", "ROCK"),
+            ("s1", "u4", "Favorites"),
+            ("s2", "u1", "jazz"),
+            ("s2", "u2", "Jazz"),
+            ("s2", "u3", "jazz"),
             ("s2", "u2", "rock"),
         ]
     )
@@ -95,8 +101,6 @@ def test_events_without_listener_count_as_separate_listeners():
 
 
 def test_other_kinds_are_ignored_and_empty_input_works():
-    events = pd.DataFrame(
-        {"track_id": ["s1"], "listener_id": ["u1"], "kind": ["like"], "value_text": [None]}
-    )
+    events = pd.DataFrame({"track_id": ["s1"], "listener_id": ["u1"], "kind": ["like"], "value_text": [None]})
     targets = build_tag_targets(events)
     assert targets.soft.empty and targets.support.empty and targets.tag_listeners.empty

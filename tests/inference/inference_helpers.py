@@ -13,7 +13,10 @@ CARD_KWARGS = tiny_model_kwargs()
 
 def tiny_card(**extra) -> dict:
     card = {
-        "model_type": "cnn", "model_kwargs": CARD_KWARGS, "chunk_seconds": 1.0, "aggregate": "mean_probs",
+        "model_type": "cnn",
+        "model_kwargs": CARD_KWARGS,
+        "chunk_seconds": 1.0,
+        "aggregate": "mean_probs",
         "regression_stats": {"mean": [0.5], "std": [0.2]},
     }
     card.update(extra)

@@ -88,7 +88,9 @@ def test_long_file_is_decoded_in_bounded_windows_with_the_same_result(tiny_run, 
     # every chunk of the whole-song cover was scored once, overlapping ones included
     seen: list[int] = []
     real_run = predictor.run_chunks
-    monkeypatch.setattr(predictor, "run_chunks", lambda tagged, acc: real_run([(i, seen.append(len(c)) or c) for i, c in tagged], acc))
+    monkeypatch.setattr(
+        predictor, "run_chunks", lambda tagged, acc: real_run([(i, seen.append(len(c)) or c) for i, c in tagged], acc)
+    )
     predictor.predict_source(path)
     assert sum(seen) == len(predictor._chunks(waveform)) == pytest.approx(len(waveform) / predictor.hop_samples, abs=2)
 

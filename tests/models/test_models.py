@@ -38,8 +38,13 @@ def test_registry_has_the_paper_models_and_a_cpu_default():
 def make_model(**kwargs):
     torch.manual_seed(0)
     return EncoreModel(
-        frontend=FRONTEND, backbone="small_cnn", backbone_kwargs={"channels": [8, 16, 16, 16], "embedding_dim": 16},
-        label_names=["a", "b", "c"], tag_names=["x", "y"], regression_names=["appeal"], **kwargs,
+        frontend=FRONTEND,
+        backbone="small_cnn",
+        backbone_kwargs={"channels": [8, 16, 16, 16], "embedding_dim": 16},
+        label_names=["a", "b", "c"],
+        tag_names=["x", "y"],
+        regression_names=["appeal"],
+        **kwargs,
     )
 
 
@@ -75,10 +80,17 @@ def test_spec_augment_only_in_training():
 
 def test_checkpoint_round_trip_gives_the_same_logits(tmp_path):
     model = make_model().eval()
-    card = {"model_kwargs": {
-        "frontend": FRONTEND, "backbone": "small_cnn", "backbone_kwargs": {"channels": [8, 16, 16, 16], "embedding_dim": 16},
-        "label_names": ["a", "b", "c"], "tag_names": ["x", "y"], "regression_names": ["appeal"],
-    }, "chunk_seconds": 3.0}
+    card = {
+        "model_kwargs": {
+            "frontend": FRONTEND,
+            "backbone": "small_cnn",
+            "backbone_kwargs": {"channels": [8, 16, 16, 16], "embedding_dim": 16},
+            "label_names": ["a", "b", "c"],
+            "tag_names": ["x", "y"],
+            "regression_names": ["appeal"],
+        },
+        "chunk_seconds": 3.0,
+    }
     path = save_checkpoint(tmp_path / "checkpoint.pt", model, card)
     loaded, loaded_card = load_model(path)
     x = torch.randn(2, 48000) * 0.1

@@ -109,7 +109,9 @@ def test_onnx_export_of_a_converted_model_matches_pytorch(models_dir, tmp_path):
     reference = Predictor.from_checkpoint(resolve_run("pretrained:musicnn-msd"), backend="eager")
     rng = np.random.default_rng(0)
     waveforms = [rng.standard_normal(int(s * 16000)).astype(np.float32) * 0.1 for s in (3.0, 7.0)]
-    np.testing.assert_allclose(exported.predict_arrays(waveforms)["tag_probs"], reference.predict_arrays(waveforms)["tag_probs"], atol=1e-4)
+    np.testing.assert_allclose(
+        exported.predict_arrays(waveforms)["tag_probs"], reference.predict_arrays(waveforms)["tag_probs"], atol=1e-4
+    )
 
 
 def test_a_path_resolves_to_itself_and_an_unknown_name_is_a_workspace_error(models_dir, tmp_path):
@@ -140,7 +142,9 @@ def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir,
     from encore.train.loop import fit
 
     manifest, waveforms, toy_config = _toy_at_16k()
-    config = toy_config(**{"features.sample_rate": 16000, "train.init_from": "pretrained:musicnn-msd", "train.freeze_backbone": True})
+    config = toy_config(
+        **{"features.sample_rate": 16000, "train.init_from": "pretrained:musicnn-msd", "train.freeze_backbone": True}
+    )
     result = fit(manifest, waveforms, config, tmp_path / "probe")
     source = load_checkpoint(models_dir / "musicnn-msd" / "checkpoint.pt")["model_state"]
     state = load_checkpoint(result.checkpoint)
@@ -156,8 +160,9 @@ def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir,
     cached = sorted((tmp_path / "embeddings").rglob("*.npy"))
     assert len(cached) == len(manifest.subset("train"))  # one embedding per training song, kept for the next fold
     again = fit(manifest, waveforms, config, tmp_path / "probe-again")  # from the cache: the same heads
-    torch.testing.assert_close(load_checkpoint(again.checkpoint)["model_state"]["heads.class.weight"],
-                               state["model_state"]["heads.class.weight"])
+    torch.testing.assert_close(
+        load_checkpoint(again.checkpoint)["model_state"]["heads.class.weight"], state["model_state"]["heads.class.weight"]
+    )
 
 
 @pytest.mark.slow
@@ -166,10 +171,16 @@ def test_fine_tuning_from_a_pretrained_model_scales_the_copied_layers_learning_r
     from encore.train.loop import fit
 
     manifest, waveforms, toy_config = _toy_at_16k()
-    config = toy_config(**{
-        "features.sample_rate": 16000, "train.init_from": "pretrained:musicnn-msd", "train.init_lr_scale": 0.1,
-        "train.epochs": 1, "train.chunks_per_song": 1, "train.warmup_epochs": 0,
-    })
+    config = toy_config(
+        **{
+            "features.sample_rate": 16000,
+            "train.init_from": "pretrained:musicnn-msd",
+            "train.init_lr_scale": 0.1,
+            "train.epochs": 1,
+            "train.chunks_per_song": 1,
+            "train.warmup_epochs": 0,
+        }
+    )
     result = fit(manifest, waveforms, config, tmp_path / "ft")
     last = load_checkpoint(tmp_path / "ft" / "last.pt")
     scales = sorted({group["lr_scale"] for group in last["optimizer_state"]["param_groups"]})

@@ -13,8 +13,12 @@ SAMPLE_RATE = 16000
 
 
 def _model(**augment) -> EncoreModel:
-    return EncoreModel(frontend={"sample_rate": SAMPLE_RATE, "n_mels": 64}, backbone="small_cnn", label_names=["a", "b"],
-                       spec_augment={"time_masks": 0, "freq_masks": 0, **augment})
+    return EncoreModel(
+        frontend={"sample_rate": SAMPLE_RATE, "n_mels": 64},
+        backbone="small_cnn",
+        label_names=["a", "b"],
+        spec_augment={"time_masks": 0, "freq_masks": 0, **augment},
+    )
 
 
 def _tone_log_mel(model: EncoreModel, hz: float) -> torch.Tensor:
@@ -62,7 +66,8 @@ def test_warp_options_reach_the_model_from_the_config():
     import pandas as pd
 
     config = load_config(None, {"augment.time_stretch": 0.1, "augment.pitch_shift_semitones": 2})
-    manifest = Manifest(frame=pd.DataFrame({"track_id": ["a"], "path": ["a.wav"], "artist": ["x"], "split": ["train"]}),
-                        label_names=["a", "b"])
+    manifest = Manifest(
+        frame=pd.DataFrame({"track_id": ["a"], "path": ["a.wav"], "artist": ["x"], "split": ["train"]}), label_names=["a", "b"]
+    )
     model = EncoreModel(**_model_kwargs(config, manifest))
     assert model.spec_augment.time_stretch == 0.1 and model.spec_augment.pitch_shift_semitones == 2

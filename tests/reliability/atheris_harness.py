@@ -23,8 +23,10 @@ with atheris.instrument_imports(include=["encore"]):
 
 import pandas as pd
 
-SEED_CSV = (b"track_id,listener_id,kind,value,timestamp\nt1,u1,rating,4,2024-01-01T00:00:00Z\n"
-            b"t1,u2,tag,Hip-Hop,1700000000\nt1,,play,31000,2024-01-02\n")
+SEED_CSV = (
+    b"track_id,listener_id,kind,value,timestamp\nt1,u1,rating,4,2024-01-01T00:00:00Z\n"
+    b"t1,u2,tag,Hip-Hop,1700000000\nt1,,play,31000,2024-01-02\n"
+)
 
 
 def main() -> None:
@@ -64,8 +66,7 @@ def main() -> None:
 
 def report_unexpected(error: BaseException, data: bytes) -> None:
     """One line naming the escaped exception and the input, before libFuzzer stops."""
-    print(f"UNEXPECTED {type(error).__module__}.{type(error).__name__}: {error} on input {data!r}",
-          file=sys.stderr, flush=True)
+    print(f"UNEXPECTED {type(error).__module__}.{type(error).__name__}: {error} on input {data!r}", file=sys.stderr, flush=True)
 
 
 def _wav_seed() -> bytes:

@@ -50,8 +50,9 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def init_workspace(root: Path, store_url: str) -> Path:
     """``encore init root --store store_url`` (a real CLI run)."""
-    result = subprocess.run([*ENCORE, "init", str(root), "--store", store_url], capture_output=True, text=True,
-                            timeout=120, env=child_env())
+    result = subprocess.run(
+        [*ENCORE, "init", str(root), "--store", store_url], capture_output=True, text=True, timeout=120, env=child_env()
+    )
     assert result.returncode == 0, result.stderr
     return root
 
@@ -74,8 +75,9 @@ def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 120.0) -
 
 def start_server(command: list[str], port: int, env: Mapping[str, str]) -> subprocess.Popen:
     """Starts a server in its own process group and waits until it is healthy."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(env),
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(env), start_new_session=True
+    )
     try:
         wait_healthy(port, process)
     except BaseException:
@@ -100,8 +102,7 @@ def stop_process_group(process: subprocess.Popen, sig: int = signal.SIGKILL) -> 
 def encore_serve(run: Path, workspace: Path, *, max_events: int = 1000) -> Iterator[int]:
     """``encore serve`` on a free port with the test token; yields the port, SIGKILLs it afterwards."""
     port = free_port()
-    command = [*ENCORE, "serve", str(run), "-w", str(workspace), "--port", str(port), "--workers", "1",
-               "--token", TOKEN]
+    command = [*ENCORE, "serve", str(run), "-w", str(workspace), "--port", str(port), "--workers", "1", "--token", TOKEN]
     process = start_server(command, port, child_env(ENCORE_SERVE_MAX_EVENTS=str(max_events)))
     try:
         yield port

@@ -34,7 +34,18 @@ from sqlalchemy import create_engine, text
 from encore.exceptions import StoreError
 from encore.feedback.store import Store
 
-from .procs import AUTH, ENCORE, HERE, TOKEN, child_env, free_port, init_workspace, start_server, stop_process_group, with_app_name
+from .procs import (
+    AUTH,
+    ENCORE,
+    HERE,
+    TOKEN,
+    child_env,
+    free_port,
+    init_workspace,
+    start_server,
+    stop_process_group,
+    with_app_name,
+)
 
 TRACKS = [f"t{i}" for i in range(8)]
 N_REQUESTS, PER_REQUEST, N_FILE_ROWS = 60, 5, 400
@@ -42,15 +53,28 @@ N_REQUESTS, PER_REQUEST, N_FILE_ROWS = 60, 5, 400
 
 def request_events(request: int) -> pd.DataFrame:
     """One service request's events: its listener likes the first tracks (keyed by content, as the service keys them)."""
-    return pd.DataFrame({"track_id": TRACKS[:PER_REQUEST], "listener_id": f"web-{request:04d}", "kind": "like",
-                         "timestamp": "2024-05-01T12:00:00Z", "source": "api"})
+    return pd.DataFrame(
+        {
+            "track_id": TRACKS[:PER_REQUEST],
+            "listener_id": f"web-{request:04d}",
+            "kind": "like",
+            "timestamp": "2024-05-01T12:00:00Z",
+            "source": "api",
+        }
+    )
 
 
 def write_import_files(folder: Path) -> tuple[Path, Path]:
     """Two CSVs of distinct play events; the middle half of the rows is in both."""
-    rows = pd.DataFrame({"track_id": [TRACKS[i % len(TRACKS)] for i in range(N_FILE_ROWS)],
-                         "listener_id": [f"u{i}" for i in range(N_FILE_ROWS)], "kind": "play",
-                         "value": list(range(N_FILE_ROWS)), "timestamp": "2024-05-02T00:00:00Z"})
+    rows = pd.DataFrame(
+        {
+            "track_id": [TRACKS[i % len(TRACKS)] for i in range(N_FILE_ROWS)],
+            "listener_id": [f"u{i}" for i in range(N_FILE_ROWS)],
+            "kind": "play",
+            "value": list(range(N_FILE_ROWS)),
+            "timestamp": "2024-05-02T00:00:00Z",
+        }
+    )
     first, second = folder / "export-a.csv", folder / "export-b.csv"
     rows.iloc[: 3 * N_FILE_ROWS // 4].to_csv(first, index=False)
     rows.iloc[N_FILE_ROWS // 4 :].to_csv(second, index=False)
@@ -98,7 +122,11 @@ def terminate_writers(url: str, stop: threading.Event, ended: list[int]) -> None
     try:
         while not stop.wait(rng.uniform(0.1, 0.3)):
             with engine.connect() as conn:
-                pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'encore-rel-%'")).scalars().all()
+                pids = (
+                    conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'encore-rel-%'"))
+                    .scalars()
+                    .all()
+                )
                 if pids:
                     conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": rng.choice(pids)})
                     ended.append(1)
@@ -131,17 +159,26 @@ def pg_workspace(pg_store_url, tmp_path) -> Path:
 def test_four_service_workers_and_two_importers_store_exactly_the_known_set(pg_store_url, pg_workspace, tmp_path):
     paths = write_import_files(tmp_path)
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=service_worker, args=(pg_store_url, w, [r for r in range(N_REQUESTS)
-                                                                             if r % 4 in (w, (w + 1) % 4)]))
-               for w in range(4)]
+    workers = [
+        context.Process(
+            target=service_worker, args=(pg_store_url, w, [r for r in range(N_REQUESTS) if r % 4 in (w, (w + 1) % 4)])
+        )
+        for w in range(4)
+    ]
     stop, ended = threading.Event(), []
     chaos = threading.Thread(target=terminate_writers, args=(pg_store_url, stop, ended))
     for worker in workers:
         worker.start()
     chaos.start()
     attempts: list[int] = []
-    importers = [threading.Thread(target=lambda p=p: attempts.append(run_importer(
-        [*ENCORE, "feedback", "import", str(p), "-w", str(pg_workspace), "--source", "export"]))) for p in paths]
+    importers = [
+        threading.Thread(
+            target=lambda p=p: attempts.append(
+                run_importer([*ENCORE, "feedback", "import", str(p), "-w", str(pg_workspace), "--source", "export"])
+            )
+        )
+        for p in paths
+    ]
     for importer in importers:
         importer.start()
     for importer in importers:
@@ -157,12 +194,18 @@ def test_four_service_workers_and_two_importers_store_exactly_the_known_set(pg_s
 
 
 def _post_with_retries(port: int, request: int, outcomes: list[str]) -> None:
-    events = [{"track_id": t, "kind": "like", "listener_id": f"web-{request:04d}", "timestamp": "2024-05-01T12:00:00Z"}
-              for t in TRACKS[:PER_REQUEST]]
+    events = [
+        {"track_id": t, "kind": "like", "listener_id": f"web-{request:04d}", "timestamp": "2024-05-01T12:00:00Z"}
+        for t in TRACKS[:PER_REQUEST]
+    ]
     for attempt in range(60):
         try:
-            response = httpx.post(f"http://127.0.0.1:{port}/v1/feedback", json={"events": events}, timeout=30,
-                                  headers={**AUTH, "Idempotency-Key": f"request-{request:04d}"})
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/v1/feedback",
+                json={"events": events},
+                timeout=30,
+                headers={**AUTH, "Idempotency-Key": f"request-{request:04d}"},
+            )
         except httpx.HTTPError:
             outcomes.append("connection error")
         else:
@@ -187,8 +230,7 @@ def kill_one_worker(server_pid: int, url: str) -> bool:
             time.sleep(0.05)
     finally:
         engine.dispose()
-    workers = [child for child in psutil.Process(server_pid).children()
-               if "resource_tracker" not in " ".join(child.cmdline())]
+    workers = [child for child in psutil.Process(server_pid).children() if "resource_tracker" not in " ".join(child.cmdline())]
     if not workers:
         return False
     os.kill(workers[0].pid, signal.SIGKILL)  # clients retry on the other worker (uvicorn restarts this one)
@@ -200,20 +242,41 @@ def kill_one_worker(server_pid: int, url: str) -> bool:
 def test_two_uvicorn_workers_and_an_importer_store_exactly_the_known_set(pg_store_url, pg_workspace, tiny_run, tmp_path):
     paths = write_import_files(tmp_path)
     port = free_port()
-    env = child_env(ENCORE_SERVE_RUN=str(tiny_run), ENCORE_SERVE_WORKSPACE=str(pg_workspace), ENCORE_API_TOKEN=TOKEN,
-                    ENCORE_SERVE_WORKERS="1")
-    command = [sys.executable, "-m", "uvicorn", "--factory", "--workers", "2", "--app-dir", str(HERE), "--port",
-               str(port), "--log-level", "warning", "serve_app:create_service"]
+    env = child_env(
+        ENCORE_SERVE_RUN=str(tiny_run), ENCORE_SERVE_WORKSPACE=str(pg_workspace), ENCORE_API_TOKEN=TOKEN, ENCORE_SERVE_WORKERS="1"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "--workers",
+        "2",
+        "--app-dir",
+        str(HERE),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "serve_app:create_service",
+    ]
     server = start_server(command, port, env)
     outcomes: list[str] = []
     try:
         queue = [r for r in range(N_REQUESTS)] * 2
         random.Random(3).shuffle(queue)
         shares = [queue[c::4] for c in range(4)]
-        clients = [threading.Thread(target=lambda share=share: [_post_with_retries(port, r, outcomes) for r in share])
-                   for share in shares]
-        importers = [threading.Thread(target=run_importer, args=(
-            [*ENCORE, "feedback", "import", str(p), "-w", str(pg_workspace), "--source", "export"],)) for p in paths]
+        clients = [
+            threading.Thread(target=lambda share=share: [_post_with_retries(port, r, outcomes) for r in share])
+            for share in shares
+        ]
+        importers = [
+            threading.Thread(
+                target=run_importer,
+                args=([*ENCORE, "feedback", "import", str(p), "-w", str(pg_workspace), "--source", "export"],),
+            )
+            for p in paths
+        ]
         for thread in clients + importers:
             thread.start()
         killed = kill_one_worker(server.pid, pg_store_url)

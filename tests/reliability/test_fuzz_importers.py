@@ -41,19 +41,31 @@ from encore.feedback.store import Store
 from .procs import HERE, child_env
 
 EXAMPLES = int(os.environ.get("ENCORE_FUZZ_EXAMPLES", "30"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                derandomize="ENCORE_FUZZ_EXAMPLES" not in os.environ,  # CI: the same bounded run every time
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize="ENCORE_FUZZ_EXAMPLES" not in os.environ,  # CI: the same bounded run every time
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 HANG_SECONDS = 20
 
-EVENTS_CSV = (b"track_id,listener_id,kind,value,timestamp,event_key\n"
-              b"t1,u1,rating,4.5,2024-01-01T00:00:00Z,\n\"t1\",u2,tag,\"Hip, Hop\",1700000000,\n"
-              b"t2,,play,31000,2024-01-02,k-1\nt2,u3,skip,,1700000000000,\nt1,u4,like,,2024-01-03T10:00:00+02:00,\n")
-EMOTIFY_CSV = (b"track id, genre, amazement, solemnity, tenderness, nostalgia, calmness, power, joyful_activation, "
-               b"tension, sadness, mood, liked, disliked, age, gender, mother tongue\n"
-               b"1,classical,0,1,0,0,1,0,0,0,0,3,1,0,21,1,English\n2,classical,1,0,0,0,0,1,1,0,0,4,0,1,30,0,Dutch\n")
-SPOTIFY_JSON = json.dumps([{"endTime": "2020-01-05 21:44", "artistName": "A", "trackName": "B", "msPlayed": 5000},
-                           {"endTime": "2020-01-06 08:00", "artistName": "A", "trackName": "C", "msPlayed": 90000}]).encode()
+EVENTS_CSV = (
+    b"track_id,listener_id,kind,value,timestamp,event_key\n"
+    b't1,u1,rating,4.5,2024-01-01T00:00:00Z,\n"t1",u2,tag,"Hip, Hop",1700000000,\n'
+    b"t2,,play,31000,2024-01-02,k-1\nt2,u3,skip,,1700000000000,\nt1,u4,like,,2024-01-03T10:00:00+02:00,\n"
+)
+EMOTIFY_CSV = (
+    b"track id, genre, amazement, solemnity, tenderness, nostalgia, calmness, power, joyful_activation, "
+    b"tension, sadness, mood, liked, disliked, age, gender, mother tongue\n"
+    b"1,classical,0,1,0,0,1,0,0,0,0,3,1,0,21,1,English\n2,classical,1,0,0,0,0,1,1,0,0,4,0,1,30,0,Dutch\n"
+)
+SPOTIFY_JSON = json.dumps(
+    [
+        {"endTime": "2020-01-05 21:44", "artistName": "A", "trackName": "B", "msPlayed": 5000},
+        {"endTime": "2020-01-06 08:00", "artistName": "A", "trackName": "C", "msPlayed": 90000},
+    ]
+).encode()
 LASTFM_FILES = {
     "tags.dat": b"tagID\ttagValue\n1\trock\n2\tchill out\n",
     "user_taggedartists.dat": b"userID\tartistID\ttagID\tday\tmonth\tyear\n2\t1\t1\t1\t4\t2009\n3\t1\t2\t1\t4\t2010\n",
@@ -137,8 +149,7 @@ edits = st.lists(st.tuples(st.integers(0, 100_000), st.integers(0, 3), st.intege
 
 
 @FUZZ
-@given(data=st.binary(max_size=400),
-       suffix=st.sampled_from([".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".csv.gz", ".txt"]))
+@given(data=st.binary(max_size=400), suffix=st.sampled_from([".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".csv.gz", ".txt"]))
 def test_random_bytes_in_every_generic_format(store, tmp_path, data, suffix):
     path = tmp_path / f"events{suffix}"
     path.write_bytes(data)
@@ -146,15 +157,22 @@ def test_random_bytes_in_every_generic_format(store, tmp_path, data, suffix):
 
 
 @FUZZ
-@given(changes=edits, seed=st.sampled_from(["csv", "tsv", "jsonl", "parquet", "gz"]),
-       encoding=st.sampled_from(["utf-8", "latin-1", "cp1252"]))
+@given(
+    changes=edits,
+    seed=st.sampled_from(["csv", "tsv", "jsonl", "parquet", "gz"]),
+    encoding=st.sampled_from(["utf-8", "latin-1", "cp1252"]),
+)
 def test_mutated_valid_event_files(store, tmp_path, changes, seed, encoding):
     import gzip
 
     frame = pd.read_csv(io.BytesIO(EVENTS_CSV), dtype=str)
-    seeds = {"csv": EVENTS_CSV, "tsv": frame.to_csv(sep="\t", index=False).encode(),
-             "jsonl": frame.to_json(orient="records", lines=True).encode(), "parquet": PARQUET,
-             "gz": gzip.compress(EVENTS_CSV)}
+    seeds = {
+        "csv": EVENTS_CSV,
+        "tsv": frame.to_csv(sep="\t", index=False).encode(),
+        "jsonl": frame.to_json(orient="records", lines=True).encode(),
+        "parquet": PARQUET,
+        "gz": gzip.compress(EVENTS_CSV),
+    }
     suffix = {"gz": ".csv.gz"}.get(seed, f".{seed}")
     path = tmp_path / f"events{suffix}"
     path.write_bytes(mutate(seeds[seed], changes))
@@ -176,13 +194,22 @@ def test_vertical_tab_in_a_header_is_a_feedback_error_or_a_report(store, tmp_pat
     check_import(store, lambda: import_feedback(store, path))
 
 
-cells = st.one_of(st.text(max_size=12), st.sampled_from(["t1", "t2", "rating", "play", "tag", "like", "5", "-1", "nan",
-                                                         "inf", "1e309", "2024-02-30", "1700000000", "\x00", ""]))
+cells = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        ["t1", "t2", "rating", "play", "tag", "like", "5", "-1", "nan", "inf", "1e309", "2024-02-30", "1700000000", "\x00", ""]
+    ),
+)
 
 
 @FUZZ
-@given(rows=st.lists(st.fixed_dictionaries({c: cells for c in ("track_id", "listener_id", "kind", "value", "timestamp")}),
-                     min_size=1, max_size=25))
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries({c: cells for c in ("track_id", "listener_id", "kind", "value", "timestamp")}),
+        min_size=1,
+        max_size=25,
+    )
+)
 def test_well_formed_files_of_random_values_import_with_a_clean_report(store, tmp_path, rows):
     path = tmp_path / "events.csv"
     pd.DataFrame(rows).to_csv(path, index=False, lineterminator="\r\n")  # RFC 4180: CR, LF in fields quoted
@@ -219,8 +246,17 @@ def test_atheris_bounded_fuzz(target, tmp_path):
     """libFuzzer-guided fuzzing (atheris) of the CSV importer and load_audio, 2000 runs each."""
     pytest.importorskip("atheris", reason="atheris is not installed (pip install atheris)")
     runs = os.environ.get("ENCORE_ATHERIS_RUNS", "2000")
-    command = [sys.executable, str(HERE / "atheris_harness.py"), target, f"-runs={runs}", "-max_total_time=60",
-               "-timeout=20", "-rss_limit_mb=4096", f"-artifact_prefix={tmp_path}/", "-print_final_stats=1"]
+    command = [
+        sys.executable,
+        str(HERE / "atheris_harness.py"),
+        target,
+        f"-runs={runs}",
+        "-max_total_time=60",
+        "-timeout=20",
+        "-rss_limit_mb=4096",
+        f"-artifact_prefix={tmp_path}/",
+        "-print_final_stats=1",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path, env=child_env())
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]

@@ -42,9 +42,13 @@ def write_events_csv(path: Path, n_rows: int, seed: int = 0) -> tuple[set[int], 
     """
     rng = random.Random(seed)
     values = list(range(n_rows))
-    rows = {"track_id": [f"t{v % N_TRACKS}" for v in values], "listener_id": [f"u{v % 500}" for v in values],
-            "kind": ["play"] * n_rows, "value": [str(v) for v in values],
-            "timestamp": [f"2024-01-01T00:{(v // 60) % 60:02d}:{v % 60:02d}Z" for v in values]}
+    rows = {
+        "track_id": [f"t{v % N_TRACKS}" for v in values],
+        "listener_id": [f"u{v % 500}" for v in values],
+        "kind": ["play"] * n_rows,
+        "value": [str(v) for v in values],
+        "timestamp": [f"2024-01-01T00:{(v // 60) % 60:02d}:{v % 60:02d}Z" for v in values],
+    }
     frame = pd.DataFrame(rows)
     bad = frame.index[frame.index % 97 == 5]
     reasons = ["track_id", "value", "timestamp"]
@@ -67,16 +71,18 @@ def _insert_running(engine: Engine, store_url: str) -> bool:
     """Whether the importer's bulk insert is under way, judged from outside the process."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            held = conn.execute(text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND granted"
-            ), {"key": _EVENTS_LOCK}).scalar_one()
+            held = conn.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key AND granted"),
+                {"key": _EVENTS_LOCK},
+            ).scalar_one()
         return held > 0
     wal = Path(store_url.removeprefix("sqlite:///") + "-wal")
     return wal.exists() and wal.stat().st_size > 300_000
 
 
-def _run_and_kill(command: list[str], engine: Engine, store_url: str, full: int, *,
-                  when: float | None) -> tuple[bool, float, list[int]]:
+def _run_and_kill(
+    command: list[str], engine: Engine, store_url: str, full: int, *, when: float | None
+) -> tuple[bool, float, list[int]]:
     """Runs the import and SIGKILLs it: once its insert runs (``when`` None) or after ``when`` seconds.
 
     Returns:
@@ -142,5 +148,7 @@ def test_import_killed_mid_way_reruns_to_every_good_row_once(any_store_url, tmp_
     values = events["value_num"].astype(int)
     assert len(events) == len(good) and set(values) == good and not values.duplicated().any()
     assert len(quarantine) == n_bad and not quarantine["line"].duplicated().any()
-    print(f"kill in insert: {killed_in_insert} (counts seen {sorted(set(seen))}); random kill at {moment:.2f} s: {killed_at_random}; "
-          f"before the rerun {partial} of {len(good)} events stored")
+    print(
+        f"kill in insert: {killed_in_insert} (counts seen {sorted(set(seen))}); random kill at {moment:.2f} s: {killed_at_random}; "
+        f"before the rerun {partial} of {len(good)} events stored"
+    )

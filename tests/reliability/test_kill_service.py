@@ -49,8 +49,7 @@ def _event_count(store_url: str) -> int:
 
 
 def _post(port: int, body: dict, key: str) -> httpx.Response:
-    return httpx.post(f"http://127.0.0.1:{port}/v1/feedback", json=body, headers={**AUTH, "Idempotency-Key": key},
-                      timeout=120)
+    return httpx.post(f"http://127.0.0.1:{port}/v1/feedback", json=body, headers={**AUTH, "Idempotency-Key": key}, timeout=120)
 
 
 @pytest.mark.slow

@@ -41,8 +41,10 @@ def gzip_bomb() -> bytes:
 def zip_bomb(gz: bytes) -> bytes:
     """A zip holding one deflated 1 GiB member (reusing nothing: zipfile streams it)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive, archive.open("song.wav", "w",
-                                                                                                 force_zip64=True) as member:
+    with (
+        zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("song.wav", "w", force_zip64=True) as member,
+    ):
         block = bytes(1 << 20)
         for _ in range(BOMB_BYTES // len(block)):
             member.write(block)
@@ -95,19 +97,23 @@ def test_bombs_and_floods_are_refused_and_memory_stays_bounded(tiny_run, tmp_pat
                 "zip bomb as audio/wav": lambda: predict("song.zip", zip_bomb(gz), "audio/wav"),
                 "FLAC decompression bomb (1 h of silence)": lambda: predict("hour.flac", flac_bomb(), "audio/flac"),
                 "gzip-encoded JSON feedback": lambda: client.post(
-                    "/v1/feedback", content=gz, headers={**AUTH, "Content-Type": "application/json",
-                                                         "Content-Encoding": "gzip"}),
+                    "/v1/feedback", content=gz, headers={**AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"}
+                ),
                 "multipart with 5000 fields": lambda: client.post(
-                    "/v1/predict", data={f"field{i}": "x" for i in range(5000)},
-                    files={"file": ("a.wav", b"RIFF", "audio/wav")}),
+                    "/v1/predict", data={f"field{i}": "x" for i in range(5000)}, files={"file": ("a.wav", b"RIFF", "audio/wav")}
+                ),
                 "multipart with 2000 files": lambda: client.post(
-                    "/v1/predict/batch", files=[("files", (f"{i}.wav", b"RIFF", "audio/wav")) for i in range(2000)]),
+                    "/v1/predict/batch", files=[("files", (f"{i}.wav", b"RIFF", "audio/wav")) for i in range(2000)]
+                ),
                 "200 MB JSON (declared length)": lambda: client.post(
-                    "/v1/feedback", content=b" " * 200_000_000, headers={**AUTH, "Content-Type": "application/json"}),
+                    "/v1/feedback", content=b" " * 200_000_000, headers={**AUTH, "Content-Type": "application/json"}
+                ),
                 "100 MB JSON (chunked, no length)": lambda: client.post(
-                    "/v1/feedback", content=streamed(100_000_000), headers={**AUTH, "Content-Type": "application/json"}),
+                    "/v1/feedback", content=streamed(100_000_000), headers={**AUTH, "Content-Type": "application/json"}
+                ),
                 "feedback without a token": lambda: client.post(
-                    "/v1/feedback", json={"events": [{"track_id": "t1", "kind": "like"}]}),
+                    "/v1/feedback", json={"events": [{"track_id": "t1", "kind": "like"}]}
+                ),
             }
             for name, send in requests.items():
                 try:

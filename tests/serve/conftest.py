@@ -22,8 +22,13 @@ def serve_run(tmp_path_factory):
     torch.manual_seed(0)
     model = EncoreModel(**MODEL_KWARGS).eval()
     run = tmp_path_factory.mktemp("serve-runs") / "tiny"
-    card = {"model_type": "cnn", "model_kwargs": MODEL_KWARGS, "chunk_seconds": 1.0, "aggregate": "mean_probs",
-            "regression_stats": {"mean": [0.5], "std": [0.2]}}
+    card = {
+        "model_type": "cnn",
+        "model_kwargs": MODEL_KWARGS,
+        "chunk_seconds": 1.0,
+        "aggregate": "mean_probs",
+        "regression_stats": {"mean": [0.5], "std": [0.2]},
+    }
     save_checkpoint(run / "checkpoint.pt", model, card)
     return run
 

@@ -31,8 +31,9 @@ def test_predict_an_upload(make_client):
 
 def test_predict_with_explanation_and_store_then_read_the_track(make_client):
     client = make_client(token=TOKEN)
-    response = client.post("/v1/predict", files=upload(wav_bytes(2.0, seed=4)), data={"explain": "true", "store": "true"},
-                           headers=AUTH)
+    response = client.post(
+        "/v1/predict", files=upload(wav_bytes(2.0, seed=4)), data={"explain": "true", "store": "true"}, headers=AUTH
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["stored"] is True and body["explanation"]["image"].startswith("data:image/png;base64,")
@@ -43,8 +44,11 @@ def test_predict_with_explanation_and_store_then_read_the_track(make_client):
 
 def test_batch_reports_bad_files_and_predicts_the_rest(make_client):
     client = make_client()
-    files = [("files", ("a.wav", wav_bytes(1.5), "audio/wav")), ("files", ("bad.mp3", b"\x00garbage" * 50, "audio/mpeg")),
-             ("files", ("../../etc/passwd", wav_bytes(1.0, seed=2), "audio/wav"))]
+    files = [
+        ("files", ("a.wav", wav_bytes(1.5), "audio/wav")),
+        ("files", ("bad.mp3", b"\x00garbage" * 50, "audio/mpeg")),
+        ("files", ("../../etc/passwd", wav_bytes(1.0, seed=2), "audio/wav")),
+    ]
     response = client.post("/v1/predict/batch", files=files)
     assert response.status_code == 200, response.text
     results = response.json()["results"]
@@ -124,8 +128,13 @@ def test_retried_feedback_is_stored_once_and_bad_events_are_quarantined(make_cli
 
 @pytest.mark.parametrize(
     "body",
-    [{"events": []}, {"events": [event(mood="happy")]}, {"events": [event(track_id="../etc/passwd")]},
-     {"events": [event(track_id="nope")]}, {"events": [event(kind="love")]}],
+    [
+        {"events": []},
+        {"events": [event(mood="happy")]},
+        {"events": [event(track_id="../etc/passwd")]},
+        {"events": [event(track_id="nope")]},
+        {"events": [event(kind="love")]},
+    ],
     ids=["empty", "unknown-field", "path-in-track-id", "unknown-track", "unknown-kind"],
 )
 def test_bad_feedback_fields_are_422(make_client, body):
@@ -217,8 +226,13 @@ def test_a_reused_key_with_another_body_is_409_and_short_keys_are_explained(make
 
 def test_implausible_plays_and_future_times_are_rejected(make_client, workspace):
     client = make_client(dev=True)
-    events = [event("play", value=10**15), event("play", value=45_000), event("play", value=25_000),
-              event("like", timestamp="3000-01-01T00:00:00Z"), event("skip", track_id="t2", value=3_000)]
+    events = [
+        event("play", value=10**15),
+        event("play", value=45_000),
+        event("play", value=25_000),
+        event("like", timestamp="3000-01-01T00:00:00Z"),
+        event("skip", track_id="t2", value=3_000),
+    ]
     body = client.post("/v1/feedback", json={"events": events}).json()
     reasons = {r["index"]: r["reason"] for r in body["rejected"]}
     assert body["stored"] == 2 and sorted(reasons) == [0, 1, 3]  # t1 lasts 30 s: 45 s is longer, 25 s is fine

@@ -38,8 +38,14 @@ def test_a_burst_waits_its_turn_in_arrival_order():
     async def scenario():
         tasks = [asyncio.create_task(pool.run(work, i, nbytes=100, ticket=f"ticket-{i}")) for i in range(5)]
         await asyncio.sleep(0.05)
-        seen = (pool.in_flight, pool.waiting, pool.queued_bytes, pool.position("ticket-0")["state"],
-                pool.position("ticket-3")["position"], pool.position("nobody"))
+        seen = (
+            pool.in_flight,
+            pool.waiting,
+            pool.queued_bytes,
+            pool.position("ticket-0")["state"],
+            pool.position("ticket-3")["position"],
+            pool.position("nobody"),
+        )
         release.set()
         return seen, await asyncio.gather(*tasks)
 
@@ -76,8 +82,9 @@ def test_a_burst_larger_than_the_workers_gets_200_and_metrics_count_each_answer(
     client = make_client(dev=True, queue_timeout=60)
     data = wav_bytes(1.0)
     with ThreadPoolExecutor(6) as threads:
-        answers = list(threads.map(lambda i: client.post("/v1/predict", files={"file": (f"{i}.wav", data, "audio/wav")}),
-                                   range(12)))
+        answers = list(
+            threads.map(lambda i: client.post("/v1/predict", files={"file": (f"{i}.wav", data, "audio/wav")}), range(12))
+        )
     assert [a.status_code for a in answers] == [200] * 12
     assert counts(client.get("/metrics").text)["/v1/predict", "200"] == 12
 
@@ -95,8 +102,11 @@ def test_a_request_past_the_budget_gets_503_json_and_is_counted(make_client):
 
     state.predictor.predict_source = slow_predict
     results = {}
-    first = threading.Thread(target=lambda: results.update(
-        first=client.post("/v1/predict", files={"file": ("a.wav", wav_bytes(1.0))}, headers={"X-Request-ID": "first-one"})))
+    first = threading.Thread(
+        target=lambda: results.update(
+            first=client.post("/v1/predict", files={"file": ("a.wav", wav_bytes(1.0))}, headers={"X-Request-ID": "first-one"})
+        )
+    )
     first.start()
     assert started.wait(10)
     assert client.get("/v1/queue/first-one").json()["state"] == "running"
@@ -123,8 +133,11 @@ def test_a_waiting_upload_can_see_its_place(make_client):
         return real(source, **kwargs)
 
     state.predictor.predict_source = slow_predict
-    post = lambda ticket: client.post("/v1/predict", files={"file": ("a.wav", wav_bytes(1.0))},  # noqa: E731
-                                      headers={"X-Request-ID": ticket})
+    post = lambda ticket: client.post(
+        "/v1/predict",
+        files={"file": ("a.wav", wav_bytes(1.0))},  # noqa: E731
+        headers={"X-Request-ID": ticket},
+    )
     with ThreadPoolExecutor(2) as threads:
         first = threads.submit(post, "ticket-first")
         assert started.wait(10)
@@ -143,8 +156,9 @@ def test_every_refusal_is_counted_once_by_what_the_client_got(make_client):
     client = make_client(dev=True, max_upload_bytes=10_000, max_batch_files=1, max_json_bytes=2_000)
     big = wav_bytes(3.0)
     assert client.post("/v1/predict", files={"file": ("a.wav", big)}).status_code == 413  # declared length
-    streamed = client.post("/v1/feedback", content=iter([b'{"events": [', b" " * 3_000, b"]}"]),
-                           headers={"content-type": "application/json"})  # no length: refused while reading
+    streamed = client.post(
+        "/v1/feedback", content=iter([b'{"events": [', b" " * 3_000, b"]}"]), headers={"content-type": "application/json"}
+    )  # no length: refused while reading
     assert streamed.status_code == 413 and "ENCORE_SERVE_MAX_JSON_BYTES" in streamed.json()["error"]["message"]
     assert client.post("/v1/predict", files={"file": ("a.txt", b"hello", "text/plain")}).status_code == 415
     assert client.post("/v1/feedback", json={"events": []}).status_code == 422
@@ -153,13 +167,19 @@ def test_every_refusal_is_counted_once_by_what_the_client_got(make_client):
     assert not_json.status_code == 422 and "the body (character 1)" in message and "body.1" not in message
     assert client.get("/nowhere").status_code == 404
     found = counts(client.get("/metrics").text)
-    assert found == {("/v1/predict", "413"): 1, ("/v1/feedback", "413"): 1, ("/v1/predict", "415"): 1,
-                     ("/v1/feedback", "422"): 2, ("<unmatched>", "404"): 1}
+    assert found == {
+        ("/v1/predict", "413"): 1,
+        ("/v1/feedback", "413"): 1,
+        ("/v1/predict", "415"): 1,
+        ("/v1/feedback", "422"): 2,
+        ("<unmatched>", "404"): 1,
+    }
 
 
 def test_settings_are_strict_and_read_the_environment(tmp_path):
-    settings = ServeSettings.from_env({"ENCORE_API_TOKEN": "abc", "ENCORE_SERVE_WORKERS": "3",
-                                       "ENCORE_SERVE_QUEUE_TIMEOUT": "5"}, run=tmp_path, dev=None)
+    settings = ServeSettings.from_env(
+        {"ENCORE_API_TOKEN": "abc", "ENCORE_SERVE_WORKERS": "3", "ENCORE_SERVE_QUEUE_TIMEOUT": "5"}, run=tmp_path, dev=None
+    )
     assert settings.writes == "token" and settings.workers == 3 and "abc" not in repr(settings)
     assert settings.queue_timeout == 5 and settings.queue_bytes >= 100_000_000
     with pytest.raises(ConfigError, match="max_upload_byts"):
@@ -186,8 +206,9 @@ def test_a_real_server_answers_a_burst_and_counts_what_it_sent(serve_run, worksp
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    app = create_app(ServeSettings(run=serve_run, workspace=workspace.root, dev=True, workers=1, max_upload_bytes=30_000,
-                                   max_batch_files=1))
+    app = create_app(
+        ServeSettings(run=serve_run, workspace=workspace.root, dev=True, workers=1, max_upload_bytes=30_000, max_batch_files=1)
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

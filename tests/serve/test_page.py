@@ -77,7 +77,11 @@ def test_upload_see_predictions_and_like(live_server, workspace, tmp_path):
             sync_api.expect(page.locator("#model")).to_contain_text("tiny")
             page.set_input_files("#file", str(song))
             sync_api.expect(page.locator("#bars .bar")).to_have_count(3, timeout=30_000)
-            assert {page.locator("#bars .bar").nth(i).get_attribute("data-label") for i in range(3)} == {"ambient", "jazz", "rock"}
+            assert {page.locator("#bars .bar").nth(i).get_attribute("data-label") for i in range(3)} == {
+                "ambient",
+                "jazz",
+                "rock",
+            }
             sync_api.expect(page.locator("#appeal")).to_contain_text("appeal")
             sync_api.expect(page.locator("#spectrogram")).to_have_attribute("src", re.compile("^data:image/png"), timeout=60_000)
             page.click("#like")
@@ -108,8 +112,11 @@ def test_a_queued_upload_shows_its_place_then_its_result(live_server, tmp_path):
 
     state.predictor.predict_source = slow_predict
     song = generate_song_file(tmp_path / "queued.wav", "rock", seed=6, duration=2.0, sample_rate=8000)
-    blocker = threading.Thread(target=lambda: httpx.post(f"{live_server}/v1/predict", timeout=60,
-                                                         files={"file": ("other.wav", song.read_bytes(), "audio/wav")}))
+    blocker = threading.Thread(
+        target=lambda: httpx.post(
+            f"{live_server}/v1/predict", timeout=60, files={"file": ("other.wav", song.read_bytes(), "audio/wav")}
+        )
+    )
     blocker.start()
     try:
         assert started.wait(20)

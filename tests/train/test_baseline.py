@@ -30,8 +30,9 @@ def _informative(n_songs: int = 240, n_noise: int = 37, seed: int = 0):
 def test_selection_keeps_the_informative_features_and_at_most_half():
     X, classes, targets = _informative()
     for y, classification in ((classes, True), (targets, False)):
-        selection = select_features(X, y, classification=classification, fractions=[0.1, 0.25, 0.5, 1.0],
-                                    n_estimators=50, seed=0, n_jobs=1)
+        selection = select_features(
+            X, y, classification=classification, fractions=[0.1, 0.25, 0.5, 1.0], n_estimators=50, seed=0, n_jobs=1
+        )
         assert len(selection.columns) <= X.shape[1] // 2
         assert selection.candidates == [4, 10, 20, 40]
         assert len(selection.scores) == 4 and selection.importance.shape == (40,)
@@ -85,7 +86,9 @@ def test_the_forest_trains_on_every_song_outside_the_test_split_and_says_so(tmp_
     assert card["trained_on"]["splits"] == ["train", "val"] and "test split" in card["trained_on"]["note"]
     assert card["model_type"] == "random_forest"
     names = handcrafted_feature_names()
-    assert card["feature_names"] == names and sorted(n for group in card["feature_families"].values() for n in group) == sorted(names)
+    assert card["feature_names"] == names and sorted(n for group in card["feature_families"].values() for n in group) == sorted(
+        names
+    )
     assert len(card["feature_importance"]["classifier"]) == len(names)
     assert card["heads"]["classifier"]["columns"] == list(range(len(names)))
     assert _accuracy(BaselinePredictor.from_run(tmp_path / "rf"), manifest, waveforms) > 0.9
@@ -94,11 +97,18 @@ def test_the_forest_trains_on_every_song_outside_the_test_split_and_says_so(tmp_
 @pytest.mark.parametrize("estimator", ["random_forest", "gradient_boosting"])
 def test_selection_and_boosting_are_served_like_the_forest(tmp_path, cache, estimator):
     manifest, waveforms = make_toy()
-    config = toy_config(**{
-        "baseline.estimator": estimator, "baseline.n_estimators": 20, "baseline.n_jobs": 1,
-        "baseline.selection.enabled": True, "baseline.selection.n_estimators": 20,
-        "baseline.boosting.max_iter": 20, "baseline.boosting.min_samples_leaf": 3, "baseline.boosting.learning_rate": 0.3,
-    })
+    config = toy_config(
+        **{
+            "baseline.estimator": estimator,
+            "baseline.n_estimators": 20,
+            "baseline.n_jobs": 1,
+            "baseline.selection.enabled": True,
+            "baseline.selection.n_estimators": 20,
+            "baseline.boosting.max_iter": 20,
+            "baseline.boosting.min_samples_leaf": 3,
+            "baseline.boosting.learning_rate": 0.3,
+        }
+    )
     fit_baseline(manifest, waveforms, config, tmp_path / "run", cache=cache)
     card = json.loads((tmp_path / "run" / "model_card.json").read_text())
     assert card["model_type"] == estimator
@@ -129,9 +139,16 @@ def test_a_card_of_the_first_feature_version_reads_its_92_features(tmp_path):
 
     manifest, waveforms = make_toy()
     train = select_split(manifest, "train", waveforms)
-    predictor = BaselinePredictor({}, {"feature_names": handcrafted_feature_names()[:92], "sample_rate": 8000,
-                                       "feature_settings": {"sample_rate": 8000, "n_fft": 2048, "hop_length": 512},
-                                       "label_names": ["low", "mid", "high"], "classes_": [0, 1, 2]})
+    predictor = BaselinePredictor(
+        {},
+        {
+            "feature_names": handcrafted_feature_names()[:92],
+            "sample_rate": 8000,
+            "feature_settings": {"sample_rate": 8000, "n_fft": 2048, "hop_length": 512},
+            "label_names": ["low", "mid", "high"],
+            "classes_": [0, 1, 2],
+        },
+    )
     features = predictor._features(train.waveforms)
     assert features.shape == (len(train.track_ids), 92)
     known = train.classes >= 0

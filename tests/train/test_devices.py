@@ -55,7 +55,9 @@ def test_encore_device_says_what_auto_means(monkeypatch, one_gpu):
 
 def test_each_torchrun_rank_takes_its_own_gpu_and_too_many_ranks_are_refused(one_gpu):
     assert rank_device("auto", local_rank=0, world_size=2) == torch.device("cuda", 0)
-    with pytest.raises(ParameterError, match="--nproc 2 needs 2 GPUs .* but this machine has 1; use --nproc 1, or --set train.device=cpu"):
+    with pytest.raises(
+        ParameterError, match="--nproc 2 needs 2 GPUs .* but this machine has 1; use --nproc 1, or --set train.device=cpu"
+    ):
         rank_device("auto", local_rank=1, world_size=2)
     assert rank_device("cpu", local_rank=1, world_size=2) == torch.device("cpu")  # gloo on the CPU, as asked
     check_nproc(1, "cuda")

@@ -19,7 +19,10 @@ KWARGS = {
     "frontend": {"sample_rate": 8000, "n_fft": 256, "hop_length": 128, "n_mels": 32, "f_max": 4000.0},
     "backbone": "small_cnn",
     "backbone_kwargs": {"channels": [4, 8, 8, 8], "embedding_dim": 8},
-    "label_names": ["a", "b", "c"], "tag_names": ["x", "y"], "regression_names": ["appeal"], "dropout": 0.0,
+    "label_names": ["a", "b", "c"],
+    "tag_names": ["x", "y"],
+    "regression_names": ["appeal"],
+    "dropout": 0.0,
 }
 
 
@@ -79,7 +82,9 @@ def test_each_member_gets_the_gradient_it_would_get_alone():
         for (name, p_single), p_member in zip(single.backbone.named_parameters(), ensemble.backbone[k].parameters(), strict=True):
             # the ensemble's loss is the members' mean, so each member's gradient is its own over n_members
             torch.testing.assert_close(p_member.grad * 2, p_single.grad, atol=1e-5, rtol=1e-4, msg=name)
-        torch.testing.assert_close(ensemble.heads["tags"].weight.grad[k] * 2, single.heads["tags"].weight.grad, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            ensemble.heads["tags"].weight.grad[k] * 2, single.heads["tags"].weight.grad, atol=1e-5, rtol=1e-4
+        )
 
 
 def test_an_ensemble_trains_saves_and_serves_through_every_backend(tmp_path):
@@ -94,7 +99,9 @@ def test_an_ensemble_trains_saves_and_serves_through_every_backend(tmp_path):
     for backend in ("torch", "onnx"):
         got = Predictor.from_checkpoint(result.checkpoint, backend=backend).predict_arrays(songs)
         for key in ("class_probs", "tag_probs", "scores"):
-            np.testing.assert_allclose(got[key], eager[key], atol=2e-2 if backend == "torch" else 1e-4, err_msg=f"{backend} {key}")
+            np.testing.assert_allclose(
+                got[key], eager[key], atol=2e-2 if backend == "torch" else 1e-4, err_msg=f"{backend} {key}"
+            )
     # an explanation of the ensemble explains its mean output
     from encore.explain.song import explain_waveform
 
@@ -110,8 +117,12 @@ def test_transfer_needs_the_same_number_of_members(tmp_path):
     manifest, waveforms = make_toy()
     source = fit(manifest, waveforms, toy_config(**{"train.epochs": 1}), tmp_path / "src")
     with pytest.raises(ParameterError, match="model.members 1 but this run asks for 2"):
-        fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "model.members": 2, "train.init_from": str(source.run_dir)}),
-            tmp_path / "dst")
+        fit(
+            manifest,
+            waveforms,
+            toy_config(**{"train.epochs": 1, "model.members": 2, "train.init_from": str(source.run_dir)}),
+            tmp_path / "dst",
+        )
 
 
 def test_a_training_step_moves_each_member_as_it_would_move_alone():

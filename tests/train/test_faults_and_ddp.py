@@ -62,8 +62,17 @@ def test_kill_9_mid_epoch_then_resume_reaches_the_same_weights(tmp_path):
 
 def _torchrun(nproc: int, run_dir: Path, epochs: int, result: Path) -> None:
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-        str(WORKER), str(run_dir), "--epochs", str(epochs), "--result", str(result),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        str(WORKER),
+        str(run_dir),
+        "--epochs",
+        str(epochs),
+        "--result",
+        str(result),
     ]
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

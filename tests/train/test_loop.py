@@ -9,14 +9,17 @@ from encore.inference import Predictor
 from encore.exceptions import ParameterError
 from encore.train.loop import fit, get_lr, resolve_precision
 
+
 @pytest.fixture(scope="module")
 def toy():
     return make_toy()
+
 
 def test_get_lr_warms_up_then_decays():
     lrs = [get_lr(s, total_steps=100, warmup_steps=10, base_lr=1.0) for s in range(100)]
     assert lrs[0] < lrs[5] < lrs[9] == pytest.approx(1.0)
     assert lrs[50] < lrs[10] and lrs[-1] >= 0.1 - 1e-9
+
 
 @requires_native_bf16
 def test_a_bfloat16_fit_learns_too(toy, tmp_path):
@@ -49,6 +52,7 @@ def test_fit_learns_and_checkpoint_round_trips(toy, tmp_path):
     alone = predictor.predict_waveform(waveforms[test["track_id"][0]])
     np.testing.assert_allclose(alone["class_probs"], arrays["class_probs"][0], atol=1e-5)
 
+
 def test_killed_run_resumes_to_the_same_weights(toy, tmp_path):
     manifest, waveforms = toy
     config = toy_config(**{"train.epochs": 3})
@@ -70,11 +74,13 @@ def test_killed_run_resumes_to_the_same_weights(toy, tmp_path):
     for key in a:
         torch.testing.assert_close(a[key], b[key])
 
+
 def test_balanced_sampler_and_l1_and_mixup_run(toy, tmp_path):
     manifest, waveforms = toy
     config = toy_config(**{"train.epochs": 1, "train.balance": "sampler", "train.l1": 1e-5, "augment.mixup_alpha": 0.4})
     result = fit(manifest, waveforms, config, tmp_path / "run")
     assert np.isfinite(result.history[0]["train_loss"])
+
 
 def test_select_last_keeps_the_final_epoch_and_never_stops_early(toy, tmp_path, monkeypatch):
     import encore.train.loop as loop
@@ -85,8 +91,9 @@ def test_select_last_keeps_the_final_epoch_and_never_stops_early(toy, tmp_path, 
     best = fit(manifest, waveforms, toy_config(**{"train.epochs": 4, "train.patience": 1}), tmp_path / "best")
     assert [row["epoch"] for row in best.history] == [1, 2] and best.best_epoch == 1
 
-    result = fit(manifest, waveforms, toy_config(**{"train.epochs": 4, "train.patience": 1, "train.select": "last"}),
-                 tmp_path / "last")
+    result = fit(
+        manifest, waveforms, toy_config(**{"train.epochs": 4, "train.patience": 1, "train.select": "last"}), tmp_path / "last"
+    )
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4] and result.best_epoch == 4
     final = torch.load(tmp_path / "last" / "last.pt", weights_only=True)["model_state"]
     kept = torch.load(result.checkpoint, weights_only=True)["model_state"]

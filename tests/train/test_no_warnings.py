@@ -20,10 +20,15 @@ def test_a_catalogue_without_feedback_builds_and_trains_without_warnings(tmp_pat
     rng = np.random.default_rng(0)
     track_ids = [f"{label}-{i}" for label in CLASSES for i in range(8)]
     waveforms = {t: tone_song(t.split("-")[0], rng, seconds=2.0) for t in track_ids}
-    tracks = pd.DataFrame({
-        "track_id": track_ids, "path": [f"/nowhere/{t}.wav" for t in track_ids],
-        "artist": [f"artist {t}" for t in track_ids], "title": track_ids, "duration": 2.0,
-    })
+    tracks = pd.DataFrame(
+        {
+            "track_id": track_ids,
+            "path": [f"/nowhere/{t}.wav" for t in track_ids],
+            "artist": [f"artist {t}" for t in track_ids],
+            "title": track_ids,
+            "duration": 2.0,
+        }
+    )
     with Store.open(tmp_path / "store.db") as store:
         store.add_tracks(tracks)
         store.add_catalogue_labels("genre", pd.DataFrame({"track_id": track_ids, "label": [t.split("-")[0] for t in track_ids]}))

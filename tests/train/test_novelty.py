@@ -35,8 +35,9 @@ def test_the_card_holds_a_calibrated_novelty_and_new_kinds_of_audio_are_flagged(
     assert novelty["fitted"] and novelty["reference"] == "validation" and novelty["reference_songs"] == 12
     assert novelty["features"] == model.deep_dim + 3 * 32 and novelty["quantiles"] == sorted(novelty["quantiles"])
     predictor = Predictor.from_checkpoint(result.checkpoint)
-    test_rows = [predictor.describe(predictor.predict_waveform(waveforms[t]))["novelty"]
-                 for t in manifest.subset("test")["track_id"]]
+    test_rows = [
+        predictor.describe(predictor.predict_waveform(waveforms[t]))["novelty"] for t in manifest.subset("test")["track_id"]
+    ]
     assert sum(row["novel"] for row in test_rows) <= 2  # held-out songs of the same kind: mostly familiar
     odd_rows = [predictor.describe(predictor.predict_waveform(song))["novelty"] for song in unlike_songs()]
     assert all(row["novel"] and row["score"] == 1.0 for row in odd_rows), odd_rows

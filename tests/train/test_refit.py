@@ -19,8 +19,12 @@ from encore.train.refit import _choose_strength, fit_ridge, fit_soft_logistic, r
 
 TINY = {
     "frontend": {"sample_rate": 8000, "n_fft": 256, "hop_length": 128, "n_mels": 32, "f_max": 4000.0},
-    "backbone": "small_cnn", "backbone_kwargs": {"channels": [4, 8, 8, 8], "embedding_dim": 8},
-    "label_names": ["low", "mid", "high"], "tag_names": ["bright"], "regression_names": ["appeal"], "dropout": 0.3,
+    "backbone": "small_cnn",
+    "backbone_kwargs": {"channels": [4, 8, 8, 8], "embedding_dim": 8},
+    "label_names": ["low", "mid", "high"],
+    "tag_names": ["bright"],
+    "regression_names": ["appeal"],
+    "dropout": 0.3,
 }
 
 
@@ -57,12 +61,15 @@ def test_noisier_targets_get_a_stronger_penalty():
 
 def _toy_model(n_members: int = 1, band_statistics: bool = False, cepstral_statistics: int = 0) -> EncoreModel:
     torch.manual_seed(0)
-    return EncoreModel(**TINY, n_members=n_members, band_statistics=band_statistics,
-                       cepstral_statistics=cepstral_statistics).eval()
+    return EncoreModel(
+        **TINY, n_members=n_members, band_statistics=band_statistics, cepstral_statistics=cepstral_statistics
+    ).eval()
 
 
-@pytest.mark.parametrize(("n_members", "band_statistics", "cepstral_statistics"),
-                         [(1, False, 0), (2, False, 0), (1, True, 0), (2, True, 0), (1, True, 6)])
+@pytest.mark.parametrize(
+    ("n_members", "band_statistics", "cepstral_statistics"),
+    [(1, False, 0), (2, False, 0), (1, True, 0), (2, True, 0), (1, True, 6)],
+)
 def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members, band_statistics, cepstral_statistics):
     manifest, waveforms = make_toy()
     train = select_split(manifest, "train", waveforms)
@@ -82,11 +89,20 @@ def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members, b
     standard = (embeddings - embeddings.mean(0)) / np.where(spread > 1e-8, spread, 1.0)  # dead units stay 0
     weight, bias = fit_soft_logistic(standard, train.tags.astype(np.float64), report["tags"]["strength"])
     expected_logits = standard @ weight + bias
-    card = {"model_type": "cnn", "model_kwargs": {**TINY, "n_members": n_members, "band_statistics": band_statistics,
-                                                  "cepstral_statistics": cepstral_statistics},
-            "chunk_seconds": 1.0,
-            "chunk_hop_seconds": 0.5, "aggregate": "mean_probs", "aggregate_tags": "mean_logits",
-            "regression_stats": {"mean": [0.0], "std": [1.0]}}
+    card = {
+        "model_type": "cnn",
+        "model_kwargs": {
+            **TINY,
+            "n_members": n_members,
+            "band_statistics": band_statistics,
+            "cepstral_statistics": cepstral_statistics,
+        },
+        "chunk_seconds": 1.0,
+        "chunk_hop_seconds": 0.5,
+        "aggregate": "mean_probs",
+        "aggregate_tags": "mean_logits",
+        "regression_stats": {"mean": [0.0], "std": [1.0]},
+    }
     served = Predictor(model, card, backend="eager").predict_arrays(train.waveforms)
     np.testing.assert_allclose(served["tag_probs"], 1 / (1 + np.exp(-expected_logits)), atol=1e-4)
     ridge_w, ridge_b = fit_ridge(standard, scores, report["regression"][0]["strength"])
@@ -128,8 +144,12 @@ def test_a_run_with_refit_heads_records_it_and_every_backend_serves_it(tmp_path)
 
 def test_band_statistics_leave_training_alone_and_the_refit_fits_their_path(tmp_path):
     manifest, waveforms = make_toy()
-    settings = {"train.epochs": 2, "train.refit_heads": ["tags", "regression"], "train.chunk_hop_seconds": 0.5,
-                "train.precision": "auto"}  # bf16 where the CPU has it: the embedding dtypes then differ
+    settings = {
+        "train.epochs": 2,
+        "train.refit_heads": ["tags", "regression"],
+        "train.chunk_hop_seconds": 0.5,
+        "train.precision": "auto",
+    }  # bf16 where the CPU has it: the embedding dtypes then differ
     wide_settings = {"model.band_statistics": True, "model.cepstral_statistics": 8}
     wide = fit(manifest, waveforms, toy_config(**settings, **wide_settings), tmp_path / "wide")
     plain = fit(manifest, waveforms, toy_config(**settings), tmp_path / "plain")
@@ -156,8 +176,12 @@ def test_band_statistics_leave_training_alone_and_the_refit_fits_their_path(tmp_
 
 def test_a_runs_heads_refit_under_another_wide_path_are_what_a_run_with_it_writes(tmp_path):
     manifest, waveforms = make_toy()
-    settings = {"train.epochs": 2, "train.refit_heads": ["tags", "regression"], "train.chunk_hop_seconds": 0.5,
-                "model.band_statistics": True}
+    settings = {
+        "train.epochs": 2,
+        "train.refit_heads": ["tags", "regression"],
+        "train.chunk_hop_seconds": 0.5,
+        "model.band_statistics": True,
+    }
     bands = fit(manifest, waveforms, toy_config(**settings), tmp_path / "bands")
     cepstra = fit(manifest, waveforms, toy_config(**settings, **{"model.cepstral_statistics": 8}), tmp_path / "cepstra")
     train = select_split(manifest, "train", waveforms)
@@ -167,8 +191,9 @@ def test_a_runs_heads_refit_under_another_wide_path_are_what_a_run_with_it_write
     assert card["refit"]["tags"]["strength"] == written_card["refit"]["tags"]["strength"]
     for name, value in written.state_dict().items():  # the network to the last bit; the refit heads to rounding
         refit = name.startswith(("heads.tags", "heads.regression", "band_heads."))
-        torch.testing.assert_close(model.state_dict()[name], value, rtol=1e-4 if refit else 0, atol=1e-5 if refit else 0,
-                                   msg=name)
+        torch.testing.assert_close(
+            model.state_dict()[name], value, rtol=1e-4 if refit else 0, atol=1e-5 if refit else 0, msg=name
+        )
     songs = [waveforms[t] for t in manifest.subset("test")["track_id"][:3]]
     got = Predictor(model, card, backend="eager").predict_arrays(songs)
     want = Predictor.from_checkpoint(cepstra.checkpoint, backend="eager").predict_arrays(songs)
@@ -179,6 +204,7 @@ def test_a_runs_heads_refit_under_another_wide_path_are_what_a_run_with_it_write
     assert not bare.band_heads and bare.embedding_dim == bare.deep_dim
     plain = fit(manifest, waveforms, toy_config(**{**settings, "model.band_statistics": False}), tmp_path / "plain")
     with pytest.raises(ParameterError, match=r"trained without train.refit_heads"):
-        refit_checkpoint(fit(manifest, waveforms, toy_config(**{"train.epochs": 1}), tmp_path / "none").checkpoint,
-                         train, band_statistics=True)
+        refit_checkpoint(
+            fit(manifest, waveforms, toy_config(**{"train.epochs": 1}), tmp_path / "none").checkpoint, train, band_statistics=True
+        )
     torch.testing.assert_close(bare.heads["regression"].weight, load_model(plain.checkpoint)[0].heads["regression"].weight)

@@ -65,10 +65,17 @@ def test_songs_without_a_target_get_no_weight_and_unknown_noise_the_mean():
 
 
 def _manifest(with_evidence: bool) -> Manifest:
-    frame = pd.DataFrame({
-        "track_id": ["a", "b", "c", "d"], "path": "x", "artist": ["1", "2", "3", "4"], "split": "train",
-        "label": ["x", "y", "x", "y"], "appeal": [0.1, 0.4, -0.2, 0.0], TAG_PREFIX + "sad": [0.0, 0.5, 0.25, 0.25],
-    })
+    frame = pd.DataFrame(
+        {
+            "track_id": ["a", "b", "c", "d"],
+            "path": "x",
+            "artist": ["1", "2", "3", "4"],
+            "split": "train",
+            "label": ["x", "y", "x", "y"],
+            "appeal": [0.1, 0.4, -0.2, 0.0],
+            TAG_PREFIX + "sad": [0.0, 0.5, 0.25, 0.25],
+        }
+    )
     if with_evidence:
         frame["appeal_sd"] = [0.1, 0.2, 0.1, 0.3]
         frame["tag_support"] = [4, 8, 2, 16]
@@ -127,8 +134,15 @@ def test_cnn_and_forest_train_with_evidence_weights(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     manifest.frame["tag_support"] = rng.integers(2, 30, len(manifest.frame))
     manifest.frame["appeal_sd"] = rng.uniform(0.01, 0.05, len(manifest.frame))
-    config = toy_config(**{"train.epochs": 1, "train.target_weighting": "evidence", "augment.mixup_alpha": 0.4,
-                           "baseline.target_weighting": "evidence", "baseline.n_estimators": 5})
+    config = toy_config(
+        **{
+            "train.epochs": 1,
+            "train.target_weighting": "evidence",
+            "augment.mixup_alpha": 0.4,
+            "baseline.target_weighting": "evidence",
+            "baseline.n_estimators": 5,
+        }
+    )
     result = fit(manifest, waveforms, config, tmp_path / "cnn")
     assert np.isfinite(result.history[0]["train_loss"])
 

@@ -31,10 +31,17 @@ def make_toy(seed: int = 0) -> tuple[Manifest, dict[str, np.ndarray]]:
                     tid = f"{split}-{label}-{a}-{s}"
                     waveforms[tid] = tone_song(label, rng)
                     loud = float(np.sqrt(np.mean(waveforms[tid] ** 2)))
-                    rows.append({
-                        "track_id": tid, "path": f"/nowhere/{tid}.wav", "artist": f"{split}{label}{a}", "split": split,
-                        "label": label, "appeal": loud, TAG_PREFIX + "bright": float(label == "high"),
-                    })
+                    rows.append(
+                        {
+                            "track_id": tid,
+                            "path": f"/nowhere/{tid}.wav",
+                            "artist": f"{split}{label}{a}",
+                            "split": split,
+                            "label": label,
+                            "appeal": loud,
+                            TAG_PREFIX + "bright": float(label == "high"),
+                        }
+                    )
     rows[0]["label"] = None  # an unlabelled song still trains the other heads
     manifest = Manifest(frame=pd.DataFrame(rows), label_names=CLASSES, tag_names=["bright"], regression_names=["appeal"])
     return manifest, waveforms
@@ -42,10 +49,19 @@ def make_toy(seed: int = 0) -> tuple[Manifest, dict[str, np.ndarray]]:
 
 def toy_config(**extra) -> EncoreConfig:
     overrides = {
-        "features.sample_rate": SAMPLE_RATE, "features.n_fft": 256, "features.hop_length": 128, "features.n_mels": 32,
-        "features.f_max": 4000.0, "model.kwargs": {"channels": [8, 16, 16, 16], "embedding_dim": 16},
-        "train.epochs": 8, "train.batch_size": 8, "train.chunk_seconds": 1.0, "train.chunks_per_song": 2,
-        "train.lr": 0.01, "train.num_threads": 1, "train.log_every": 1000,
+        "features.sample_rate": SAMPLE_RATE,
+        "features.n_fft": 256,
+        "features.hop_length": 128,
+        "features.n_mels": 32,
+        "features.f_max": 4000.0,
+        "model.kwargs": {"channels": [8, 16, 16, 16], "embedding_dim": 16},
+        "train.epochs": 8,
+        "train.batch_size": 8,
+        "train.chunk_seconds": 1.0,
+        "train.chunks_per_song": 2,
+        "train.lr": 0.01,
+        "train.num_threads": 1,
+        "train.log_every": 1000,
         "train.precision": "fp32",  # the learning thresholds are for fp32; bf16 rounding differs by CPU (test_loop)
         "train.device": "cpu",  # the same path on a GPU node; tests/train/test_cuda.py trains on the GPU
     }

@@ -77,8 +77,7 @@ def check_waveform(waveform: np.ndarray, *, sample_rate: int, checks: AudioCheck
         if level < checks.silence_db:
             shown = "-inf" if level == -math.inf else f"{level:.1f}"
             problems.append(
-                f"all silent (peak {shown} dBFS < silence_db={checks.silence_db:g}); "
-                "check the file, or lower silence_db"
+                f"all silent (peak {shown} dBFS < silence_db={checks.silence_db:g}); check the file, or lower silence_db"
             )
     if not problems:
         return

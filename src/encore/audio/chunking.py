@@ -73,9 +73,7 @@ def chunk_waveform(
         raise ParameterError(f"min_fraction={min_fraction!r} must be between 0 and 1")
     waveform = np.asarray(waveform)
     if waveform.ndim not in (1, 2):
-        raise ParameterError(
-            f"waveform has shape {waveform.shape}; expected (n_samples,) or (channels, n_samples)"
-        )
+        raise ParameterError(f"waveform has shape {waveform.shape}; expected (n_samples,) or (channels, n_samples)")
     n_samples = waveform.shape[-1]
     lead = waveform.shape[:-1]
     if n_samples == 0:

@@ -74,8 +74,7 @@ def open_soundfile(src: Source) -> soundfile.SoundFile:
     if "should be" in info:  # libsndfile's note that a chunk runs past the end of the file
         handle.close()
         raise AudioDecodeError(
-            f"{src.name}: file is truncated (its header promises more data than the file holds); "
-            "re-copy or re-encode it"
+            f"{src.name}: file is truncated (its header promises more data than the file holds); re-copy or re-encode it"
         )
     return handle
 
@@ -106,8 +105,7 @@ def _read_soundfile(src: Source, offset: float, duration: float | None) -> tuple
             frames = handle.read(frames=n_frames, dtype="float32", always_2d=True)
         except (soundfile.LibsndfileError, RuntimeError) as exc:
             raise AudioDecodeError(
-                f"{src.name}: decoding failed part-way ({soundfile_reason(exc)}); "
-                "the file is truncated or corrupt"
+                f"{src.name}: decoding failed part-way ({soundfile_reason(exc)}); the file is truncated or corrupt"
             ) from exc
     if frames.shape[0] == 0:
         raise AudioDecodeError(f"{src.name}: audio has zero length (no samples)")
@@ -135,9 +133,7 @@ def _decode(src: Source, offset: float, duration: float | None) -> tuple[np.ndar
         except NotReadable as exc:
             logger.debug("%s: %s cannot read it: %s", src.name, name, exc)
             reasons.append(f"{name}: {decoder_reason(exc, src.name)}")
-    raise AudioDecodeError(
-        f"{src.name}: not a recognised or supported audio format ({'; '.join(reasons)}); {CONVERT_HINT}"
-    )
+    raise AudioDecodeError(f"{src.name}: not a recognised or supported audio format ({'; '.join(reasons)}); {CONVERT_HINT}")
 
 
 def load_audio(

@@ -82,9 +82,7 @@ def open_pyav(src: Source) -> tuple[Any, Any]:
     return container, stream
 
 
-def iter_pyav_window(
-    src: Source, offset: float, duration: float | None
-) -> tuple[int, Iterator[np.ndarray]]:
+def iter_pyav_window(src: Source, offset: float, duration: float | None) -> tuple[int, Iterator[np.ndarray]]:
     """Open ``src`` and return its native rate and an iterator over the window's samples.
 
     The iterator yields float32 ``(channels, n)`` pieces, exactly the samples from

@@ -20,10 +20,7 @@ from encore.exceptions import AudioDecodeError, ParameterError
 
 AudioSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
-CONVERT_HINT = (
-    "convert it to WAV or FLAC (for example `ffmpeg -i <input> output.flac`), "
-    "or check that the file really is audio"
-)
+CONVERT_HINT = "convert it to WAV or FLAC (for example `ffmpeg -i <input> output.flac`), or check that the file really is audio"
 
 
 UNNAMED = "audio data (no file name given)"
@@ -77,10 +74,7 @@ class Source:
             else:  # soundfile and FFmpeg both need to seek
                 self.data = source.read()
         else:
-            raise ParameterError(
-                f"cannot read audio from a {type(source).__name__}; pass a path, "
-                "bytes, or a binary file object"
-            )
+            raise ParameterError(f"cannot read audio from a {type(source).__name__}; pass a path, bytes, or a binary file object")
         if name:
             self.name = str(name)
 

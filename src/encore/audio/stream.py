@@ -58,8 +58,7 @@ def _soundfile_pieces(
                 piece = handle.read(frames=want, dtype="float32", always_2d=True)
             except (soundfile.LibsndfileError, RuntimeError) as exc:
                 raise AudioDecodeError(
-                    f"{src.name}: decoding failed part-way ({soundfile_reason(exc)}); "
-                    "the file is truncated or corrupt"
+                    f"{src.name}: decoding failed part-way ({soundfile_reason(exc)}); the file is truncated or corrupt"
                 ) from exc
             if piece.shape[0] == 0:
                 break
@@ -68,9 +67,7 @@ def _soundfile_pieces(
             yield piece
 
 
-def _open_pieces(
-    src: Source, offset: float, duration: float | None, block_seconds: float
-) -> tuple[int, Iterator[np.ndarray]]:
+def _open_pieces(src: Source, offset: float, duration: float | None, block_seconds: float) -> tuple[int, Iterator[np.ndarray]]:
     """Native rate and an iterator of ``(n, channels)`` pieces, soundfile first, then PyAV."""
     reasons = []
     try:

@@ -86,8 +86,13 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     """A rich progress bar (shown only on a terminal); yields an ``advance(n)`` callback."""
     enabled = console.is_terminal and not console.is_dumb_terminal
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=not enabled, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
     ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)

@@ -19,7 +19,9 @@ from encore.exceptions import ParameterError
 def compare_command(
     runs: Annotated[list[str], typer.Argument(help="Two or more run folders or names; the first is the reference.")],
     workspace: WorkspaceOption = None,
-    manifest: Annotated[Path | None, typer.Option(help="Judge every run on this manifest (same classes) instead of each run's own.")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="Judge every run on this manifest (same classes) instead of each run's own.")
+    ] = None,
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/compare).")] = None,
     n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 1000,
@@ -48,10 +50,17 @@ def compare_command(
     results = []
     for run_dir in run_dirs:
         step(f"evaluating {run_dir.name} on the {split} split")
-        results.append(evaluate_run(
-            run_dir, split=split, cache_dir=ws.cache_dir, n_boot=n_boot, manifest_path=manifest, importance=False,
-            device=device,
-        ))
+        results.append(
+            evaluate_run(
+                run_dir,
+                split=split,
+                cache_dir=ws.cache_dir,
+                n_boot=n_boot,
+                manifest_path=manifest,
+                importance=False,
+                device=device,
+            )
+        )
     names = [r["name"] for r in results]
     if len(set(names)) < len(names):  # runs from different workspaces may share a folder name
         for i, r in enumerate(results):
@@ -60,10 +69,9 @@ def compare_command(
     if not comparisons:
         out.print("[yellow]no paired comparison:[/] the runs share fewer than two songs with targets", highlight=False)
     summary = Manifest.read(results[0]["manifest"]).summary()
-    report = write_report(out_dir or ws.reports_dir / "compare", results, title="encore comparison", data_summary=summary,
-                          comparisons=comparisons)
+    report = write_report(
+        out_dir or ws.reports_dir / "compare", results, title="encore comparison", data_summary=summary, comparisons=comparisons
+    )
     if comparisons:
         out.print(comparisons_table(comparisons))
-    out.print(
-        f"per-run metrics: `encore evaluate {' '.join(runs)}` or the report; report {report}", highlight=False
-    )
+    out.print(f"per-run metrics: `encore evaluate {' '.join(runs)}` or the report; report {report}", highlight=False)

@@ -29,8 +29,14 @@ def _progress(units: int) -> tuple[Any, Progress]:
     from encore.evaluate.cv import CVProgress
 
     enabled = console.is_terminal and not console.is_dumb_terminal
-    bars = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, disable=not enabled)
+    bars = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+    )
     overall = bars.add_task("model x seed x fold", total=units)
 
     class Bars(CVProgress):
@@ -92,8 +98,14 @@ def _comparisons_table(comparisons: list[dict]) -> Any:
     for col in ("A - B", "metric", "songs", "difference", "interval", "excludes 0"):
         table.add_column(col)
     for c in comparisons:
-        table.add_row(f"{c['a']} - {c['b']}", c["metric"], str(c["n"]), f"{c['difference']:+.3f}",
-                      f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]", "[green]yes[/]" if c["excludes_zero"] else "no")
+        table.add_row(
+            f"{c['a']} - {c['b']}",
+            c["metric"],
+            str(c["n"]),
+            f"{c['difference']:+.3f}",
+            f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]",
+            "[green]yes[/]" if c["excludes_zero"] else "no",
+        )
     return table
 
 
@@ -104,9 +116,13 @@ def cv_command(
     set: SetOption = None,
     model: Annotated[
         list[str] | None,
-        typer.Option("--model", "-m", help="A model to cross-validate (repeatable): KIND (cnn, random_forest), KIND=CONFIG "
-                     "for its own config, NAME:KIND[=CONFIG] to name it (two CNNs: --model a:cnn=a.yaml --model b:cnn=b.yaml). "
-                     "Default: cnn and random_forest."),
+        typer.Option(
+            "--model",
+            "-m",
+            help="A model to cross-validate (repeatable): KIND (cnn, random_forest), KIND=CONFIG "
+            "for its own config, NAME:KIND[=CONFIG] to name it (two CNNs: --model a:cnn=a.yaml --model b:cnn=b.yaml). "
+            "Default: cnn and random_forest.",
+        ),
     ] = None,
     folds: Annotated[int, typer.Option(help="Number of folds (artist-grouped, stratified by label).")] = 5,
     seeds: Annotated[
@@ -114,8 +130,11 @@ def cv_command(
     ] = "0",
     fold_seed: Annotated[int, typer.Option(help="Seed of the dealing of artists into folds.")] = 0,
     val_fraction: Annotated[
-        float, typer.Option(help="Share of each round's training songs held out for validation, for models that use it "
-                            "(the CNN: early stopping, calibration); 0 = train on all (use with train.select=last).")
+        float,
+        typer.Option(
+            help="Share of each round's training songs held out for validation, for models that use it "
+            "(the CNN: early stopping, calibration); 0 = train on all (use with train.select=last)."
+        ),
     ] = 0.15,
     name: Annotated[
         str, typer.Option(help="Folder under WS/cv/; rerunning a name resumes it at the first unfinished fold.")
@@ -132,19 +151,32 @@ def cv_command(
 
     ws = Workspace.open(workspace)
     specs = [parse_model_spec(m) for m in (model or ["cnn", "random_forest"])]
-    plan = CVPlan(models=specs, seeds=_parse_seeds(seeds), n_folds=folds, fold_seed=fold_seed, val_fraction=val_fraction,
-                  config_path=str(config) if config else None, overrides=list(set or []), device=device, n_boot=n_boot)
+    plan = CVPlan(
+        models=specs,
+        seeds=_parse_seeds(seeds),
+        n_folds=folds,
+        fold_seed=fold_seed,
+        val_fraction=val_fraction,
+        config_path=str(config) if config else None,
+        overrides=list(set or []),
+        device=device,
+        n_boot=n_boot,
+    )
     plan.check()
     units = len(specs) * len(plan.seeds) * folds
-    step(f"cross-validating {', '.join(m.name for m in specs)} on {folds} folds x {len(plan.seeds)} seed(s) "
-         f"in {cv_dir(ws, name)}")
+    step(
+        f"cross-validating {', '.join(m.name for m in specs)} on {folds} folds x {len(plan.seeds)} seed(s) in {cv_dir(ws, name)}"
+    )
     callbacks, bars = _progress(units)
     with bars:
         report = run_cv(ws, plan, name=name, manifest_path=manifest, restart=restart, progress=callbacks)
     data = report["data"]
     if data["songs_without_artist"]:
-        out.print(f"[yellow]{data['songs_without_artist']} of {data['songs']} songs have no artist[/]: each is its own "
-                  "group in the folds, so songs by one artist may fall in two folds", highlight=False)
+        out.print(
+            f"[yellow]{data['songs_without_artist']} of {data['songs']} songs have no artist[/]: each is its own "
+            "group in the folds, so songs by one artist may fall in two folds",
+            highlight=False,
+        )
     for failure in report["decode_failures"]:
         out.print(f"[yellow]skipped[/] {failure['path']}: {failure['reason']}", highlight=False)
     out.print(_summary_table(report))

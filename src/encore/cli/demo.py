@@ -14,7 +14,10 @@ from encore.cli.common import SetOption, console, handle_errors, out, progress_b
 @handle_errors
 def demo_command(
     workspace: Annotated[
-        Path, typer.Option("--workspace", "-w", help="Workspace folder the demo creates and fills (default: a new folder, not the current one).")
+        Path,
+        typer.Option(
+            "--workspace", "-w", help="Workspace folder the demo creates and fills (default: a new folder, not the current one)."
+        ),
     ] = Path("demo-workspace"),
     artists_per_style: Annotated[int, typer.Option(help="Synthetic artists per style.")] = 6,
     songs_per_artist: Annotated[int, typer.Option(help="Songs per artist.")] = 4,
@@ -30,17 +33,26 @@ def demo_command(
     from encore.demo.run import DemoSize, run_demo
 
     if out_dir is not None:
-        console.print(f"[yellow]note:[/] `encore demo --out {out_dir}` is deprecated; write `encore demo -w {out_dir}`",
-                      highlight=False)
+        console.print(
+            f"[yellow]note:[/] `encore demo --out {out_dir}` is deprecated; write `encore demo -w {out_dir}`", highlight=False
+        )
         workspace = out_dir
-    size = DemoSize(artists_per_style=artists_per_style, songs_per_artist=songs_per_artist, duration=duration, listeners=listeners)
+    size = DemoSize(
+        artists_per_style=artists_per_style, songs_per_artist=songs_per_artist, duration=duration, listeners=listeners
+    )
     summary = run_demo(workspace, size=size, overrides=set, seed=seed, on_step=step, progress=progress_bar)
 
-    out.print(f"songs: stored {summary.songs_report.stored}; events: read {summary.events_report.read}, "
-              f"stored {summary.events_report.stored}, quarantined {summary.events_report.quarantined}", highlight=False)
+    out.print(
+        f"songs: stored {summary.songs_report.stored}; events: read {summary.events_report.read}, "
+        f"stored {summary.events_report.stored}, quarantined {summary.events_report.quarantined}",
+        highlight=False,
+    )
     m = summary.manifest
-    out.print(f"targets: {m['labelled']} of {m['songs']} songs labelled from tag votes, {m['tags']} tags, "
-              f"splits {m['splits']} (no artist in two splits)", highlight=False)
+    out.print(
+        f"targets: {m['labelled']} of {m['songs']} songs labelled from tag votes, {m['tags']} tags, "
+        f"splits {m['splits']} (no artist in two splits)",
+        highlight=False,
+    )
     table = Table(title="held-out artists' songs (95 % bootstrap intervals)")
     for col in ("model", "accuracy", "macro-F1", "appeal Spearman"):
         table.add_column(col)
@@ -52,8 +64,11 @@ def demo_command(
         verdict = "excludes 0" if c["excludes_zero"] else "includes 0"
         out.print(f"CNN - forest, {c['metric']}: {c['difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] ({verdict})")
     song = summary.new_song
-    out.print(f"new song {Path(song['path']).name} (generated as {summary.new_song_style}): predicted "
-              f"{song.get('label')} p={max(song.get('probs', {0: 0}).values()):.2f}, "
-              f"appeal {song.get('scores', {}).get('appeal', float('nan')):.2f}", highlight=False)
+    out.print(
+        f"new song {Path(song['path']).name} (generated as {summary.new_song_style}): predicted "
+        f"{song.get('label')} p={max(song.get('probs', {0: 0}).values()):.2f}, "
+        f"appeal {song.get('scores', {}).get('appeal', float('nan')):.2f}",
+        highlight=False,
+    )
     out.print(f"report {summary.report}", highlight=False)
     out.print(f"wall time {summary.seconds['total']:.0f} s", highlight=False)

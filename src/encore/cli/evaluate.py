@@ -70,8 +70,12 @@ def comparisons_table(comparisons: list[dict]) -> Table:
         table.add_column(col, overflow="fold")
     for c in comparisons:
         table.add_row(
-            f"{c['a']} - {c['b']}", c["metric"], str(c["n"]), f"{c['value_a']:.3f} - {c['value_b']:.3f} = {c['difference']:+.3f}",
-            f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]", "[green]yes[/]" if c["excludes_zero"] else "no",
+            f"{c['a']} - {c['b']}",
+            c["metric"],
+            str(c["n"]),
+            f"{c['value_a']:.3f} - {c['value_b']:.3f} = {c['difference']:+.3f}",
+            f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]",
+            "[green]yes[/]" if c["excludes_zero"] else "no",
         )
     return table
 
@@ -83,7 +87,12 @@ def evaluate_command(
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: the first run's folder).")] = None,
     n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
-    importance: Annotated[bool, typer.Option(help="Also compute permutation (forest) or mel-band (CNN) importances on the validation songs: slow, so off unless asked; the forest's impurity importances are always in the report.")] = False,
+    importance: Annotated[
+        bool,
+        typer.Option(
+            help="Also compute permutation (forest) or mel-band (CNN) importances on the validation songs: slow, so off unless asked; the forest's impurity importances are always in the report."
+        ),
+    ] = False,
     device: DeviceOption = "auto",
 ) -> None:
     """Evaluate runs on held-out songs and write report.html and report.json."""
@@ -99,10 +108,14 @@ def evaluate_command(
     results = []
     for run_dir in run_dirs:
         step(f"evaluating {run_dir.name} on the {split} split")
-        results.append(evaluate_run(run_dir, split=split, cache_dir=ws.cache_dir, n_boot=n_boot, importance=importance, device=device))
+        results.append(
+            evaluate_run(run_dir, split=split, cache_dir=ws.cache_dir, n_boot=n_boot, importance=importance, device=device)
+        )
     comparisons = compare_results(results, n_boot=n_boot)
     summary = Manifest.read(results[0]["manifest"]).summary()
-    report = write_report(out_dir or run_dirs[0], results, title="encore evaluation", data_summary=summary, comparisons=comparisons)
+    report = write_report(
+        out_dir or run_dirs[0], results, title="encore evaluation", data_summary=summary, comparisons=comparisons
+    )
     out.print(results_table(results))
     if comparisons:
         out.print(comparisons_table(comparisons))

@@ -31,9 +31,14 @@ def explain_command(
     run: Annotated[str, typer.Argument(help="CNN run folder, name under runs/, or pretrained:NAME.")],
     song: Annotated[Path, typer.Argument(help="An audio file.")],
     workspace: WorkspaceOption = None,
-    target: Annotated[list[str] | None, typer.Option(help="Class, tag or score to explain (repeatable; default: the top class and every score).")] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(help="Class, tag or score to explain (repeatable; default: the top class and every score)."),
+    ] = None,
     method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "occlusion",
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the PNGs and JSON (default reports/explain/<song>).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the PNGs and JSON (default reports/explain/<song>).")
+    ] = None,
     segments: Annotated[int, typer.Option(min=1, help="Time segments of the grid.")] = 16,
     bands: Annotated[int, typer.Option(min=1, help="Mel bands of the grid.")] = 8,
     device: DeviceOption = "auto",
@@ -47,7 +52,9 @@ def explain_command(
     ws = Workspace.open(workspace)
     run_dir = resolve_run(run, ws.root)
     if not (run_dir / "checkpoint.pt").is_file():
-        raise ParameterError(f"{run_dir} is not a CNN run (no checkpoint.pt); the forest's importances are in `encore evaluate`'s report")
+        raise ParameterError(
+            f"{run_dir} is not a CNN run (no checkpoint.pt); the forest's importances are in `encore evaluate`'s report"
+        )
     predictor = Predictor.from_checkpoint(run_dir, device=device)
     waveform = load_audio(song, sample_rate=predictor.sample_rate)
     folder = out_dir or ws.reports_dir / "explain" / song.stem
@@ -76,9 +83,15 @@ def print_summary(explanation: SongExplanation, png: Path) -> None:
     if not segments:
         out.print(f"{head}: no part of the song raises it", highlight=False)
     else:
-        out.print(f"{head}: the top {len(segments)} of {explanation.n_segments} x {explanation.n_bands} cells hold "
-                  f"{held:.0%} of what raises it", highlight=False)
+        out.print(
+            f"{head}: the top {len(segments)} of {explanation.n_segments} x {explanation.n_bands} cells hold "
+            f"{held:.0%} of what raises it",
+            highlight=False,
+        )
     for rank, seg in enumerate(segments, start=1):
-        out.print(f"  {rank}. {seg['start_s']:.2f}-{seg['end_s']:.2f} s, "
-                  f"{format_hz_range(seg['f_low_hz'], seg['f_high_hz'])}: {seg['share']:.1%}", highlight=False)
+        out.print(
+            f"  {rank}. {seg['start_s']:.2f}-{seg['end_s']:.2f} s, "
+            f"{format_hz_range(seg['f_low_hz'], seg['f_high_hz'])}: {seg['share']:.1%}",
+            highlight=False,
+        )
     out.print(f"  wrote {png}", highlight=False)

@@ -21,7 +21,22 @@ from encore.cli.common import (
 from encore.exceptions import ParameterError, WorkspaceError
 from encore.workspace import Workspace
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au", ".wma", ".webm", ".mka"}
+AUDIO_EXTENSIONS = {
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".m4a",
+    ".aac",
+    ".aiff",
+    ".aif",
+    ".au",
+    ".wma",
+    ".webm",
+    ".mka",
+}
 
 
 def _collect(sources: list[Path]) -> list[str]:
@@ -37,7 +52,9 @@ def _collect(sources: list[Path]) -> list[str]:
 
 @handle_errors
 def extract_command(
-    sources: Annotated[list[Path] | None, typer.Argument(help="Audio files or folders (default: the workspace's catalogue).")] = None,
+    sources: Annotated[
+        list[Path] | None, typer.Argument(help="Audio files or folders (default: the workspace's catalogue).")
+    ] = None,
     workspace: WorkspaceOption = None,
     config: ConfigOption = None,
     set: SetOption = None,

@@ -36,8 +36,16 @@ def parse_mapping(items: list[str] | None) -> dict[str, str] | None:
 NAMED_FORMATS = ("emotify", "lastfm", "spotify")
 
 
-def import_named(db: Store, path: Path, format: str, *, encoding: str | None, source: str | None,
-                 listener: str | None, progress: Callable[[int], None]) -> ImportReport:
+def import_named(
+    db: Store,
+    path: Path,
+    format: str,
+    *,
+    encoding: str | None,
+    source: str | None,
+    listener: str | None,
+    progress: Callable[[int], None],
+) -> ImportReport:
     """Imports a named real-world export (``emotify``, ``lastfm``, ``spotify``)."""
     from encore.feedback.importers import import_feedback_frame, import_lastfm, import_spotify, read_emotify_annotations
 
@@ -57,7 +65,11 @@ def print_skip_rate(db: Store, top: int = 10) -> None:
     total = int(rates["listens"].sum())
     out.print(f"skip rate (plays under 30 s): {rates['skips'].sum() / max(total, 1):.3f} over {total} plays", highlight=False)
     for row in rates.head(top).itertuples(index=False):
-        name = f"{tracks.at[row.track_id, 'artist']} - {tracks.at[row.track_id, 'title']}" if row.track_id in tracks.index else row.track_id
+        name = (
+            f"{tracks.at[row.track_id, 'artist']} - {tracks.at[row.track_id, 'title']}"
+            if row.track_id in tracks.index
+            else row.track_id
+        )
         out.print(f"  {name}: {row.listens} plays, skip rate {row.skip_rate:.2f}", highlight=False)
     out.print("per track: encore store summary <track_id>, or skip_rates(store.events()) in Python", highlight=False)
 
@@ -65,11 +77,24 @@ def print_skip_rate(db: Store, top: int = 10) -> None:
 @app.command("import")
 @handle_errors
 def import_command(
-    path: Annotated[Path, typer.Argument(help="A file of events (CSV, TSV, JSON Lines, Parquet), or a named export's file or folder.")],
+    path: Annotated[
+        Path, typer.Argument(help="A file of events (CSV, TSV, JSON Lines, Parquet), or a named export's file or folder.")
+    ],
     workspace: WorkspaceOption = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="auto, csv, tsv, jsonl, parquet; or emotify (annotations.csv), lastfm (the HetRec 2011 folder: tags and play counts), spotify (StreamingHistory*.json or their folder).")] = "auto",
-    map: Annotated[list[str] | None, typer.Option("--map", help="canonical=column, e.g. --map track_id=song_id (repeatable).")] = None,
-    encoding: Annotated[str | None, typer.Option(help="Text encoding, e.g. latin-1 (default utf-8; for lastfm, of tags.dat: latin-1).")] = None,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="auto, csv, tsv, jsonl, parquet; or emotify (annotations.csv), lastfm (the HetRec 2011 folder: tags and play counts), spotify (StreamingHistory*.json or their folder).",
+        ),
+    ] = "auto",
+    map: Annotated[
+        list[str] | None, typer.Option("--map", help="canonical=column, e.g. --map track_id=song_id (repeatable).")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Text encoding, e.g. latin-1 (default utf-8; for lastfm, of tags.dat: latin-1).")
+    ] = None,
     source: Annotated[str | None, typer.Option(help="Source name stored with each event (default: the file name).")] = None,
     listener: Annotated[str | None, typer.Option(help="spotify: the listener id (default spotify-<folder name>).")] = None,
 ) -> None:
@@ -87,11 +112,17 @@ def import_command(
     with ws.open_store() as db:
         with progress_bar("storing events", total=None) as advance:
             if format in NAMED_FORMATS:
-                report = import_named(db, path, format, encoding=encoding, source=source, listener=listener,
-                                      progress=advance)
+                report = import_named(db, path, format, encoding=encoding, source=source, listener=listener, progress=advance)
             else:
-                report = import_feedback(db, path, format=format, mapping=parse_mapping(map),
-                                         encoding=encoding or "utf-8", source=source, progress=advance)
+                report = import_feedback(
+                    db,
+                    path,
+                    format=format,
+                    mapping=parse_mapping(map),
+                    encoding=encoding or "utf-8",
+                    source=source,
+                    progress=advance,
+                )
         print_report(report, "events")
         if format == "spotify":
             print_skip_rate(db)

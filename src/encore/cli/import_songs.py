@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 
 def print_report(report, what: str) -> None:
     out.print(
-        f"{what}: read {report.read}, stored {report.stored}, duplicate {report.duplicate}, "
-        f"quarantined {report.quarantined}",
+        f"{what}: read {report.read}, stored {report.stored}, duplicate {report.duplicate}, quarantined {report.quarantined}",
         highlight=False,
     )
     for row in report.quarantine[:10]:
@@ -29,10 +28,25 @@ def print_report(report, what: str) -> None:
 
 @handle_errors
 def import_command(
-    source: Annotated[Path, typer.Argument(help="A CSV of songs (path, track_id, artist, title, label...) or a folder (one sub-folder per label, or flat).")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A CSV of songs (path, track_id, artist, title, label...) or a folder (one sub-folder per label, or flat)."
+        ),
+    ],
     workspace: WorkspaceOption = None,
-    label_set: Annotated[str | None, typer.Option(help="Name of the label set for a CSV's label column or the label sub-folders (default: catalogue for a CSV, folder for sub-folders, genre for --layout emotify).")] = None,
-    layout: Annotated[str, typer.Option(help="auto (track list or folder), emotify (the Emotify folder), lastfm (HetRec 2011 folder: one item per artist, no audio) or spotify (streaming-history export: its tracks, no audio).")] = "auto",
+    label_set: Annotated[
+        str | None,
+        typer.Option(
+            help="Name of the label set for a CSV's label column or the label sub-folders (default: catalogue for a CSV, folder for sub-folders, genre for --layout emotify)."
+        ),
+    ] = None,
+    layout: Annotated[
+        str,
+        typer.Option(
+            help="auto (track list or folder), emotify (the Emotify folder), lastfm (HetRec 2011 folder: one item per artist, no audio) or spotify (streaming-history export: its tracks, no audio)."
+        ),
+    ] = "auto",
 ) -> None:
     """Import songs into the store; bad rows (e.g. missing files) are quarantined, not fatal."""
     from encore.feedback.importers import LAYOUTS, import_tracks

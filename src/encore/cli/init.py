@@ -17,8 +17,7 @@ from encore.workspace import ENV_WORKSPACE, Workspace
 def init_command(
     path: Annotated[
         Path | None,
-        typer.Argument(help="Deprecated: the folder, now given as -w/--workspace like every other command.",
-                       show_default=False),
+        typer.Argument(help="Deprecated: the folder, now given as -w/--workspace like every other command.", show_default=False),
     ] = None,
     workspace: WorkspaceOption = None,
     store: Annotated[
@@ -34,8 +33,7 @@ def init_command(
     if path is not None:
         if workspace is not None and path.resolve() != workspace.resolve():
             raise ParameterError(f"two workspaces given, {path} and -w {workspace}; give only -w {workspace}")
-        console.print(f"[yellow]note:[/] `encore init {path}` is deprecated; write `encore init -w {path}`",
-                      highlight=False)
+        console.print(f"[yellow]note:[/] `encore init {path}` is deprecated; write `encore init -w {path}`", highlight=False)
     root = workspace or path or Path(os.environ.get(ENV_WORKSPACE) or ".")
     ws = Workspace.init(root, store_url=store)
     with ws.open_store() as db:

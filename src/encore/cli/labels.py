@@ -60,7 +60,11 @@ def artist_warning(summary: dict) -> str | None:
     if missing == summary["songs"]:
         which = "no song has an artist"
     else:
-        which = f"{missing} of {summary['songs']} songs have no artist" if missing > 1 else f"1 of {summary['songs']} songs has no artist"
+        which = (
+            f"{missing} of {summary['songs']} songs have no artist"
+            if missing > 1
+            else f"1 of {summary['songs']} songs has no artist"
+        )
     return (
         f"{which}, so each of them is its own group in the splits and an artist's songs can fall on both "
         "sides of a split (validation and test scores then flatter the model). Fix: `encore import` a CSV "
@@ -123,12 +127,22 @@ def show_command(
         vocabulary = tag_vocabulary(db.events(["tag"]), stop_tags=stop_tags, synonyms=synonyms, min_listeners=min_listeners)
     shown = vocabulary.head(top) if top > 0 else vocabulary
     table = Table(title=f"label vocabulary: {len(vocabulary)} labels from listener tags (showing {len(shown)})")
-    for column, justify in (("label", "left"), ("listeners", "right"), ("songs", "right"),
-                            ("agreement", "right"), ("raw variants (uses)", "left")):
+    for column, justify in (
+        ("label", "left"),
+        ("listeners", "right"),
+        ("songs", "right"),
+        ("agreement", "right"),
+        ("raw variants (uses)", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in shown.itertuples(index=False):
         merged = row.variants[:variants] if variants > 0 else row.variants
         more = f" +{len(row.variants) - len(merged)} more" if len(merged) < len(row.variants) else ""
-        table.add_row(row.tag, str(row.listeners), str(row.songs), f"{row.agreement:.2f}",
-                      ", ".join(f"{text} ({uses})" for text, uses in merged) + more)
+        table.add_row(
+            row.tag,
+            str(row.listeners),
+            str(row.songs),
+            f"{row.agreement:.2f}",
+            ", ".join(f"{text} ({uses})" for text, uses in merged) + more,
+        )
     out.print(table)

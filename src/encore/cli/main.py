@@ -7,7 +7,25 @@ from typing import Annotated
 import typer
 
 from encore import __version__
-from encore.cli import compare, demo, evaluate, explain, export, extract, feedback, import_songs, init, labels, predict, pretrained, serve, store, suggest, train, tune
+from encore.cli import (
+    compare,
+    demo,
+    evaluate,
+    explain,
+    export,
+    extract,
+    feedback,
+    import_songs,
+    init,
+    labels,
+    predict,
+    pretrained,
+    serve,
+    store,
+    suggest,
+    train,
+    tune,
+)
 from encore.cli.common import setup_logging
 from encore.cli.cv import cv_command
 

@@ -37,9 +37,7 @@ def expand_paths(items: list[str]) -> list[Path]:
     seen: set[Path] = set()
     unique = [p for p in paths if not (p in seen or seen.add(p))]
     if not unique:
-        raise ParameterError(
-            f"no audio files in {', '.join(items)} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})"
-        )
+        raise ParameterError(f"no audio files in {', '.join(items)} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
     return unique
 
 
@@ -72,7 +70,8 @@ def predict_command(
     backend: Annotated[str, typer.Option("--backend", help="CNN backend: torch (default), onnx or eager.")] = "torch",
     device: DeviceOption = "auto",
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", help="Decoding processes beside the model (default: 0 on a CPU, up to 8 on a GPU).")
+        int | None,
+        typer.Option("--jobs", "-j", help="Decoding processes beside the model (default: 0 on a CPU, up to 8 on a GPU)."),
     ] = None,
 ) -> None:
     """Predict class probabilities, tags and appeal for each song; undecodable files are reported and skipped.
@@ -104,8 +103,10 @@ def predict_command(
             row = result.row
             if row.get("novelty", {}).get("novel"):
                 novel += 1
-                console.print(f"[yellow]novel[/] {result.path}: unlike the songs {run_id!r} was trained on; "
-                              "take its prediction as a guess", highlight=False)
+                console.print(
+                    f"[yellow]novel[/] {result.path}: unlike the songs {run_id!r} was trained on; take its prediction as a guess",
+                    highlight=False,
+                )
             if db is not None:
                 row = {"track_id": known.get(result.path.resolve(), result.path.stem), **row}
                 pending.append(predictions_frame(row["track_id"], result.arrays, predictor))
@@ -125,8 +126,11 @@ def predict_command(
     if failed:
         console.print(f"{len(failed)} of {len(files)} files could not be decoded and were skipped", highlight=False)
     if novel:
-        console.print(f"{novel} of {len(rows)} songs are unlike the model's training songs (novelty beyond the "
-                      "99th percentile of its held-out songs)", highlight=False)
+        console.print(
+            f"{novel} of {len(rows)} songs are unlike the model's training songs (novelty beyond the "
+            "99th percentile of its held-out songs)",
+            highlight=False,
+        )
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

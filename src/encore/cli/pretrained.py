@@ -16,7 +16,9 @@ app = typer.Typer(help="Published pretrained models: `list` them, `convert NAME`
 @app.command("list")
 @handle_errors
 def list_command(
-    models_dir: Annotated[Path | None, typer.Option("--dir", help="Models folder (default: $ENCORE_PRETRAINED_DIR or ~/.cache/encore/pretrained).")] = None,
+    models_dir: Annotated[
+        Path | None, typer.Option("--dir", help="Models folder (default: $ENCORE_PRETRAINED_DIR or ~/.cache/encore/pretrained).")
+    ] = None,
 ) -> None:
     """Each convertible model, what it was trained on, its licence, and whether it is converted here."""
     from encore.pretrained import PRETRAINED, default_models_dir
@@ -36,7 +38,9 @@ def list_command(
 @handle_errors
 def convert_command(
     name: Annotated[str, typer.Argument(help="A name from `encore pretrained list`, e.g. musicnn-msd.")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Models folder (default: $ENCORE_PRETRAINED_DIR or ~/.cache/encore/pretrained).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Models folder (default: $ENCORE_PRETRAINED_DIR or ~/.cache/encore/pretrained).")
+    ] = None,
 ) -> None:
     """Convert a published model's weights from its installed package into an encore checkpoint (needs the musicnn extra once)."""
     from encore.pretrained import default_models_dir, pretrained_spec

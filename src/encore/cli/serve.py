@@ -34,12 +34,20 @@ def serve_command(
     token: Annotated[str | None, typer.Option("--token", help="Bearer token for writes (default: $ENCORE_API_TOKEN).")] = None,
     dev: Annotated[bool, typer.Option("--dev", help="Development mode: allow writes without a token. Never expose it.")] = False,
     workers: Annotated[int | None, typer.Option(help="Inference threads (default: one per core).")] = None,
-    queue_mb: Annotated[float | None, typer.Option(help="Most MB of uploads waiting or running at once before 503 (default: a quarter of the available memory).")] = None,
-    queue_timeout: Annotated[float | None, typer.Option(help="Most seconds a request waits for a worker before 503 (default 60).")] = None,
+    queue_mb: Annotated[
+        float | None,
+        typer.Option(
+            help="Most MB of uploads waiting or running at once before 503 (default: a quarter of the available memory)."
+        ),
+    ] = None,
+    queue_timeout: Annotated[
+        float | None, typer.Option(help="Most seconds a request waits for a worker before 503 (default 60).")
+    ] = None,
     queue_size: Annotated[int | None, typer.Option(hidden=True, help="Gone: see --queue-mb and --queue-timeout.")] = None,
     max_upload_mb: Annotated[float | None, typer.Option(help="Largest upload in MB (default 20).")] = None,
     device: Annotated[
-        str | None, typer.Option("--device", help="Where the CNN runs: auto (default: a CUDA GPU when present), cpu, cuda or cuda:N.")
+        str | None,
+        typer.Option("--device", help="Where the CNN runs: auto (default: a CUDA GPU when present), cpu, cuda or cuda:N."),
     ] = None,
 ) -> None:
     """Serve a run over HTTP: /v1/predict, /v1/feedback, /v1/tracks/{id}, /metrics, /docs and a web page at /.
@@ -51,24 +59,34 @@ def serve_command(
     import uvicorn
 
     if queue_size is not None:
-        console.print("[yellow]--queue-size is no longer used: requests wait their turn within --queue-mb of uploads "
-                      "and --queue-timeout seconds[/]", highlight=False)
+        console.print(
+            "[yellow]--queue-size is no longer used: requests wait their turn within --queue-mb of uploads "
+            "and --queue-timeout seconds[/]",
+            highlight=False,
+        )
 
     from encore.serve import ServeSettings, create_app
 
     settings = ServeSettings.from_env(
-        run=Path(run), workspace=find_workspace(workspace),
-        backend=backend, token=token, dev=dev or None, workers=workers,
-        queue_bytes=int(queue_mb * 1e6) if queue_mb else None, queue_timeout=queue_timeout,
-        max_upload_bytes=int(max_upload_mb * 1e6) if max_upload_mb else None, device=device,
+        run=Path(run),
+        workspace=find_workspace(workspace),
+        backend=backend,
+        token=token,
+        dev=dev or None,
+        workers=workers,
+        queue_bytes=int(queue_mb * 1e6) if queue_mb else None,
+        queue_timeout=queue_timeout,
+        max_upload_bytes=int(max_upload_mb * 1e6) if max_upload_mb else None,
+        device=device,
     )
     torch.set_num_threads(1)  # parallelism comes from the worker pool, one forward pass per core
     app = create_app(settings)
     mode = {"token": "token required", "dev": "DEV MODE: writes need no token", "disabled": "read-only (no token set)"}
     step(f"serving {settings.run} ({settings.backend}) on http://{host}:{port}  writes: {mode[settings.writes]}")
-    step(f"{settings.workers} inference workers; uploads wait up to {settings.queue_timeout:g} s "
-         f"within {settings.queue_bytes / 1e6:.0f} MB (--queue-timeout, --queue-mb)")
+    step(
+        f"{settings.workers} inference workers; uploads wait up to {settings.queue_timeout:g} s "
+        f"within {settings.queue_bytes / 1e6:.0f} MB (--queue-timeout, --queue-mb)"
+    )
     if settings.workspace is None:
         console.print("[yellow]no workspace: feedback and stored predictions are off (pass -w)[/]")
-    uvicorn.run(app, host=host, port=port, log_level=logging.getLevelName(logging.getLogger().level).lower(),
-                access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level=logging.getLevelName(logging.getLogger().level).lower(), access_log=False)

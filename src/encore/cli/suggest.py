@@ -29,7 +29,9 @@ def _pick_songs(tracks, songs: list[str]):
 @handle_errors
 def suggest_command(
     run: Annotated[str, typer.Argument(help="Run folder or name under runs/ (CNN or random forest).")],
-    songs: Annotated[list[str] | None, typer.Argument(help="Track ids or audio paths in the store (default: every unlabelled song).")] = None,
+    songs: Annotated[
+        list[str] | None, typer.Argument(help="Track ids or audio paths in the store (default: every unlabelled song).")
+    ] = None,
     workspace: WorkspaceOption = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Queue CSV (default reports/label-queue.csv).")] = None,
     by: Annotated[str, typer.Option(help="Rank by entropy or margin.")] = "entropy",
@@ -74,15 +76,26 @@ def suggest_command(
     keep = [w is not None for w in decoded]
     step(f"predicting {sum(keep)} songs with {run_dir.name}")
     queue = build_label_queue(
-        predictor, candidates[keep].reset_index(drop=True), [w for w in decoded if w is not None],
-        by=by, labeller=labeller, limit=limit,
+        predictor,
+        candidates[keep].reset_index(drop=True),
+        [w for w in decoded if w is not None],
+        by=by,
+        labeller=labeller,
+        limit=limit,
     )
     path = write_label_queue(queue, out_path or ws.reports_dir / "label-queue.csv")
     table = Table(title=f"most uncertain first ({by})")
     for col in ("rank", "track_id", "predicted", "confidence", "margin", "entropy"):
         table.add_column(col)
     for row in queue.head(10).itertuples(index=False):
-        table.add_row(str(row.rank), str(row.track_id), str(row.predicted), f"{row.confidence:.3f}", f"{row.margin:.3f}", f"{row.entropy:.3f}")
+        table.add_row(
+            str(row.rank),
+            str(row.track_id),
+            str(row.predicted),
+            f"{row.confidence:.3f}",
+            f"{row.margin:.3f}",
+            f"{row.entropy:.3f}",
+        )
     out.print(table)
     out.print(f"queue {path} ({len(queue)} songs): fill in the label column, then", highlight=False)
     out.print(f"  encore feedback import {path} -w {ws.root} --map value=label", highlight=False)

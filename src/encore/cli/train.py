@@ -32,14 +32,27 @@ def train_command(
     model: Annotated[str, typer.Option(help="cnn, random_forest or gradient_boosting.")] = "cnn",
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name under runs/ (default: the model kind).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Resume this run (folder or name under runs/) from its last checkpoint.")] = None,
-    init_from: Annotated[
-        Path | None, typer.Option(help="Transfer: start from this CNN run's (or pretrained:NAME's) backbone with new heads (train.init_from).")
+    resume: Annotated[
+        Path | None, typer.Option(help="Resume this run (folder or name under runs/) from its last checkpoint.")
     ] = None,
-    freeze_backbone: Annotated[bool, typer.Option(help="With --init-from: keep the backbone and fit the heads on the songs' mean embeddings (the song-level probe).")] = False,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Transfer: start from this CNN run's (or pretrained:NAME's) backbone with new heads (train.init_from)."
+        ),
+    ] = None,
+    freeze_backbone: Annotated[
+        bool,
+        typer.Option(
+            help="With --init-from: keep the backbone and fit the heads on the songs' mean embeddings (the song-level probe)."
+        ),
+    ] = False,
     select_features: Annotated[
-        bool, typer.Option(help="random_forest / gradient_boosting: keep the most important features, how many chosen "
-                           "by cross-validation on the training songs (baseline.selection.enabled).")
+        bool,
+        typer.Option(
+            help="random_forest / gradient_boosting: keep the most important features, how many chosen "
+            "by cross-validation on the training songs (baseline.selection.enabled)."
+        ),
     ] = False,
     nproc: Annotated[
         int, typer.Option(min=1, help="Data-parallel CNN training on this many processes (runs torchrun for you).")
@@ -82,7 +95,13 @@ def train_command(
     step(f"training {model}")
     with progress_bar(f"train {model}", get_trainer(model).epochs(cfg)) as advance:
         run_dir = train_run(
-            ws, cfg, kind=model, manifest_path=manifest_path, name=name, run_dir=resume, waveforms=waveforms,
+            ws,
+            cfg,
+            kind=model,
+            manifest_path=manifest_path,
+            name=name,
+            run_dir=resume,
+            waveforms=waveforms,
             epoch_callback=lambda row: advance(1),
         )
     out.print(f"run {run_dir}", highlight=False)

@@ -44,13 +44,22 @@ def tune_command(
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
         out.print(f"trial {trial.number}: {trial.state.name.lower()} {value}  {params}", highlight=False)
 
-    result = tune_run(ws, cfg, n_trials=trials, waveforms=waveforms, manifest_path=manifest_path, study_name=study,
-                      timeout=timeout, trial_callback=show)
+    result = tune_run(
+        ws,
+        cfg,
+        n_trials=trials,
+        waveforms=waveforms,
+        manifest_path=manifest_path,
+        study_name=study,
+        timeout=timeout,
+        trial_callback=show,
+    )
     completed = [t for t in result.trials if t.value is not None]
     if completed:
         best = result.best_trial
-        out.print(f"best trial {best.number}: {best.value:.4f}; config {ws.runs_dir / f'tune-{study}' / 'best.yaml'}",
-                  highlight=False)
+        out.print(
+            f"best trial {best.number}: {best.value:.4f}; config {ws.runs_dir / f'tune-{study}' / 'best.yaml'}", highlight=False
+        )
         out.print(f"train it with: encore train -c {ws.runs_dir / f'tune-{study}' / 'best.yaml'}", highlight=False)
     else:
         out.print("no trial completed", highlight=False)

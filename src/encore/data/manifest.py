@@ -141,9 +141,7 @@ class Manifest:
         path = Path(path)
         sidecar_path = path.with_suffix(".json")
         if not path.is_file() or not sidecar_path.is_file():
-            raise ParameterError(
-                f"manifest {str(path)!r} (and its .json sidecar) not found; build one with `encore labels`"
-            )
+            raise ParameterError(f"manifest {str(path)!r} (and its .json sidecar) not found; build one with `encore labels`")
         try:
             sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
             frame = pd.read_csv(path, dtype={"track_id": str, "artist": str, "label": "string"}, keep_default_na=True)
@@ -158,5 +156,6 @@ class Manifest:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as err:  # a hand-edited or damaged manifest
             reason = f"no {err}" if isinstance(err, KeyError) else str(err).splitlines()[0]
-            raise ParameterError(f"manifest {path} (or {sidecar_path.name}) cannot be used: {reason}; "
-                                 "rebuild it with `encore labels`") from err
+            raise ParameterError(
+                f"manifest {path} (or {sidecar_path.name}) cannot be used: {reason}; rebuild it with `encore labels`"
+            ) from err

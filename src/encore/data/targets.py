@@ -42,7 +42,11 @@ def load_synonyms(config: LabelsConfig, *, base_dir: str | Path | None = None) -
 
 
 def target_reliability(
-    events: pd.DataFrame, tag_names: list[str], *, synonyms: dict[str, str] | None = None, seed: int = 0,
+    events: pd.DataFrame,
+    tag_names: list[str],
+    *,
+    synonyms: dict[str, str] | None = None,
+    seed: int = 0,
     n_splits: int = 50,
 ) -> dict[str, dict[str, float]]:
     """Split-half reliability and ceiling of the manifest's appeal and tag targets.
@@ -86,8 +90,7 @@ def choose_label_set(store: Any, config: LabelsConfig) -> tuple[str | None, str]
     if len(sets) == 1:
         name = next(iter(sets))
         return name, (
-            f"class labels from label set {name!r}, the only one stored "
-            f"(choose another with --set labels.label_set=NAME)"
+            f"class labels from label set {name!r}, the only one stored (choose another with --set labels.label_set=NAME)"
         )
     if sets:
         raise ConfigError(
@@ -127,8 +130,12 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
         assert config.classes  # choose_label_set raised otherwise
         label_names = [normalize_tag(c, synonyms=synonyms) or c for c in config.classes]
         labels = derive_single_labels(
-            events, label_names, synonyms=synonyms, min_margin=config.min_margin,
-            min_votes=config.min_votes, weight_listeners=config.weight_listeners,
+            events,
+            label_names,
+            synonyms=synonyms,
+            min_margin=config.min_margin,
+            min_votes=config.min_votes,
+            weight_listeners=config.weight_listeners,
         )
 
     frame = tracks[["track_id", "path", "artist", "title", "duration"]].copy()
@@ -136,7 +143,8 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
         labels[["track_id", "label", "confidence", "margin", "n_votes"]].rename(
             columns={"confidence": "label_confidence", "margin": "label_margin", "n_votes": "label_votes"}
         ),
-        on="track_id", how="left",
+        on="track_id",
+        how="left",
     )
     frame["label"] = frame["label"].astype(object).where(frame["label"].notna(), None)
 
@@ -148,7 +156,10 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
     tag_events = events[events["kind"] == "tag"] if not events.empty else events
     if config.max_tags > 0 and not tag_events.empty:
         tag_targets = build_tag_targets(
-            tag_events, stop_tags=stop_tags | set(label_names), synonyms=synonyms, min_listeners=config.min_tag_listeners,
+            tag_events,
+            stop_tags=stop_tags | set(label_names),
+            synonyms=synonyms,
+            min_listeners=config.min_tag_listeners,
         )
         ranked = tag_targets.tag_listeners.sort_values(ascending=False)
         tag_names = [t for t in ranked.index if t in tag_targets.soft.columns][: config.max_tags]
@@ -159,8 +170,12 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
 
     frame["artist"] = frame["artist"].astype(object).where(frame["artist"].notna(), None)
     frame["split"] = split_by_artist(
-        frame, artist_col="artist", label_col="label", val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction, seed=config.split_seed,
+        frame,
+        artist_col="artist",
+        label_col="label",
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.split_seed,
     )
     reliability = target_reliability(events, tag_names, synonyms=synonyms, seed=config.split_seed)
     info = {
@@ -175,6 +190,9 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
     }
     logger.info(
         "manifest: %d songs, %d labelled, %d tags, splits %s",
-        len(frame), int(frame["label"].notna().sum()), len(tag_names), frame["split"].value_counts().to_dict(),
+        len(frame),
+        int(frame["label"].notna().sum()),
+        len(tag_names),
+        frame["split"].value_counts().to_dict(),
     )
     return Manifest(frame=frame, label_names=list(label_names), tag_names=tag_names, regression_names=["appeal"], info=info)

@@ -102,8 +102,12 @@ def run_demo(
     n_songs = len(STYLES) * size.artists_per_style * size.songs_per_artist
     on_step(f"generating {n_songs} songs in {len(STYLES)} styles by {len(STYLES) * size.artists_per_style} artists")
     songs = generate_catalogue(
-        songs_dir, n_artists_per_style=size.artists_per_style, songs_per_artist=size.songs_per_artist,
-        duration=size.duration, sample_rate=config.features.sample_rate, seed=seed,
+        songs_dir,
+        n_artists_per_style=size.artists_per_style,
+        songs_per_artist=size.songs_per_artist,
+        duration=size.duration,
+        sample_rate=config.features.sample_rate,
+        seed=seed,
     )
     feedback = simulate_feedback(songs, n_listeners=size.listeners, seed=seed, n_bad_rows=3)
     feedback_path = ws.root / "feedback.csv"
@@ -128,8 +132,15 @@ def run_demo(
         waveforms, _ = decode_manifest(manifest, ws, sample_rate=config.features.sample_rate, callback=advance)
     on_step(f"training the CNN ({config.model.name}, {config.train.epochs} epochs at most)")
     with bar("train CNN", config.train.epochs) as advance:
-        cnn_dir = train_run(ws, config, kind="cnn", manifest_path=manifest_path, name="demo-cnn", waveforms=waveforms,
-                            epoch_callback=lambda row: advance(1))
+        cnn_dir = train_run(
+            ws,
+            config,
+            kind="cnn",
+            manifest_path=manifest_path,
+            name="demo-cnn",
+            waveforms=waveforms,
+            epoch_callback=lambda row: advance(1),
+        )
     timings["train_cnn"] = time.perf_counter() - t
     t = time.perf_counter()
     on_step("training the random-forest baseline on handcrafted features")
@@ -141,19 +152,30 @@ def run_demo(
     results = [evaluate_run(d, split="test", waveforms=waveforms) for d in (cnn_dir, rf_dir)]
     comparisons = compare_results(results)
     report = write_report(
-        ws.reports_dir / "demo", results, title="encore demo: CNN vs random forest on held-out artists",
-        data_summary=Manifest.read(manifest_path).summary(), comparisons=comparisons,
+        ws.reports_dir / "demo",
+        results,
+        title="encore demo: CNN vs random forest on held-out artists",
+        data_summary=Manifest.read(manifest_path).summary(),
+        comparisons=comparisons,
     )
     timings["evaluate"] = time.perf_counter() - t
 
     new_style = STYLES[seed % len(STYLES)]
-    new_path = generate_song_file(ws.root / "new-song.mp3", new_style, seed=seed + 10_000, duration=size.duration,
-                                  sample_rate=config.features.sample_rate)
+    new_path = generate_song_file(
+        ws.root / "new-song.mp3", new_style, seed=seed + 10_000, duration=size.duration, sample_rate=config.features.sample_rate
+    )
     on_step(f"predicting a song nobody has heard: {new_path.name}")
     new_song = Predictor.from_checkpoint(cnn_dir).predict_file(new_path)
     timings["total"] = time.perf_counter() - t_start
     return DemoSummary(
-        workspace=ws.root, report=report, songs_report=songs_report, events_report=events_report,
-        manifest=manifest.summary(), results=results, comparisons=comparisons, new_song=new_song,
-        new_song_style=new_style, seconds=timings,
+        workspace=ws.root,
+        report=report,
+        songs_report=songs_report,
+        events_report=events_report,
+        manifest=manifest.summary(),
+        results=results,
+        comparisons=comparisons,
+        new_song=new_song,
+        new_song_style=new_style,
+        seconds=timings,
     )

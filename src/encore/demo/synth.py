@@ -43,22 +43,112 @@ __all__ = [
 
 _FORMATS = {"mp3": "MP3", "ogg": "OGG", "wav": "WAV", "flac": "FLAC"}
 _NAME_A = (
-    "Velvet", "Static", "Paper", "Neon", "Hollow", "Silver", "Quiet", "Broken", "Golden", "Lunar",
-    "Crimson", "Electric", "Wandering", "Glass", "Midnight", "Copper", "Amber", "Distant", "Wild", "Faded",
-    "Northern", "Cobalt", "Secret", "Little", "Iron", "Violet", "Sleepy", "Rusty", "Marble", "Open",
+    "Velvet",
+    "Static",
+    "Paper",
+    "Neon",
+    "Hollow",
+    "Silver",
+    "Quiet",
+    "Broken",
+    "Golden",
+    "Lunar",
+    "Crimson",
+    "Electric",
+    "Wandering",
+    "Glass",
+    "Midnight",
+    "Copper",
+    "Amber",
+    "Distant",
+    "Wild",
+    "Faded",
+    "Northern",
+    "Cobalt",
+    "Secret",
+    "Little",
+    "Iron",
+    "Violet",
+    "Sleepy",
+    "Rusty",
+    "Marble",
+    "Open",
 )
 _NAME_B = (
-    "Static", "Harbor", "Tigers", "Lanterns", "Orchard", "Engines", "Machines", "Rivers", "Echoes", "Pilots",
-    "Satellites", "Foxes", "Parade", "Arcade", "Signals", "Gardens", "Ghosts", "Atlas", "Horizon", "Wolves",
-    "Caravan", "Motel", "Circuit", "Tides", "Bureau", "Comets", "Society", "Cartel", "Quartet", "Collective",
+    "Static",
+    "Harbor",
+    "Tigers",
+    "Lanterns",
+    "Orchard",
+    "Engines",
+    "Machines",
+    "Rivers",
+    "Echoes",
+    "Pilots",
+    "Satellites",
+    "Foxes",
+    "Parade",
+    "Arcade",
+    "Signals",
+    "Gardens",
+    "Ghosts",
+    "Atlas",
+    "Horizon",
+    "Wolves",
+    "Caravan",
+    "Motel",
+    "Circuit",
+    "Tides",
+    "Bureau",
+    "Comets",
+    "Society",
+    "Cartel",
+    "Quartet",
+    "Collective",
 )
 _TITLE_A = (
-    "Slow", "Blue", "Late", "Summer", "Paper", "Lost", "Falling", "Northern", "Quiet", "Electric", "Golden",
-    "Hidden", "Endless", "Broken", "Silent", "Open", "Second", "Last", "Neon", "Morning",
+    "Slow",
+    "Blue",
+    "Late",
+    "Summer",
+    "Paper",
+    "Lost",
+    "Falling",
+    "Northern",
+    "Quiet",
+    "Electric",
+    "Golden",
+    "Hidden",
+    "Endless",
+    "Broken",
+    "Silent",
+    "Open",
+    "Second",
+    "Last",
+    "Neon",
+    "Morning",
 )
 _TITLE_B = (
-    "Drive", "Lights", "Rain", "Hearts", "Streets", "Tide", "Signal", "Bloom", "Waves", "Motion", "Fever",
-    "Skyline", "Echo", "Garden", "Circles", "Letters", "Stars", "Weather", "Avenue", "Dreams",
+    "Drive",
+    "Lights",
+    "Rain",
+    "Hearts",
+    "Streets",
+    "Tide",
+    "Signal",
+    "Bloom",
+    "Waves",
+    "Motion",
+    "Fever",
+    "Skyline",
+    "Echo",
+    "Garden",
+    "Circles",
+    "Letters",
+    "Stars",
+    "Weather",
+    "Avenue",
+    "Dreams",
 )
 
 
@@ -81,9 +171,16 @@ def _artist_names(rng: np.random.Generator, n: int) -> list[str]:
     return names
 
 
-def generate_catalogue(out_dir: Path, *, n_artists_per_style: int = 6, songs_per_artist: int = 4,
-                       duration: float = 12.0, sample_rate: int = 16000, seed: int = 0,
-                       audio_format: str = "mp3") -> list[SongSpec]:
+def generate_catalogue(
+    out_dir: Path,
+    *,
+    n_artists_per_style: int = 6,
+    songs_per_artist: int = 4,
+    duration: float = 12.0,
+    sample_rate: int = 16000,
+    seed: int = 0,
+    audio_format: str = "mp3",
+) -> list[SongSpec]:
     """Write the demo catalogue: audio files, ``catalogue.csv`` and ``truth.csv``.
 
     Each artist plays one style; each song draws its appeal from Beta(2, 2) plus a small
@@ -129,30 +226,36 @@ def generate_catalogue(out_dir: Path, *, n_artists_per_style: int = 6, songs_per
         style, artist, artist_seed, song_seed, appeal, title = plan[index]
         track_id = f"t{number:0{width}d}"
         path = out_dir / "audio" / _slug(artist) / f"{track_id}.{audio_format.lower()}"
-        waveform = synthesize_song(style, artist_seed=artist_seed, song_seed=song_seed, appeal=appeal,
-                                   duration=duration, sample_rate=sample_rate)
+        waveform = synthesize_song(
+            style, artist_seed=artist_seed, song_seed=song_seed, appeal=appeal, duration=duration, sample_rate=sample_rate
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, waveform, sample_rate, format=fmt)
         specs.append(SongSpec(track_id, style, artist, title, path, appeal, float(duration)))
     specs.sort(key=lambda spec: spec.track_id)
-    pd.DataFrame({
-        "track_id": [s.track_id for s in specs],
-        "path": [s.path.relative_to(out_dir).as_posix() for s in specs],
-        "artist": [s.artist for s in specs],
-        "title": [s.title for s in specs],
-        "duration": [s.duration for s in specs],
-    }).to_csv(out_dir / "catalogue.csv", index=False)
-    pd.DataFrame({
-        "track_id": [s.track_id for s in specs],
-        "style": [s.style for s in specs],
-        "appeal": [s.appeal for s in specs],
-    }).to_csv(out_dir / "truth.csv", index=False)
+    pd.DataFrame(
+        {
+            "track_id": [s.track_id for s in specs],
+            "path": [s.path.relative_to(out_dir).as_posix() for s in specs],
+            "artist": [s.artist for s in specs],
+            "title": [s.title for s in specs],
+            "duration": [s.duration for s in specs],
+        }
+    ).to_csv(out_dir / "catalogue.csv", index=False)
+    pd.DataFrame(
+        {
+            "track_id": [s.track_id for s in specs],
+            "style": [s.style for s in specs],
+            "appeal": [s.appeal for s in specs],
+        }
+    ).to_csv(out_dir / "truth.csv", index=False)
     logger.info("wrote %d demo songs to %s in %.1f s", len(specs), out_dir, time.perf_counter() - started)
     return specs
 
 
-def generate_song_file(path: Path, style: str, *, seed: int, duration: float = 12.0,
-                       sample_rate: int = 16000, appeal: float = 0.5) -> Path:
+def generate_song_file(
+    path: Path, style: str, *, seed: int, duration: float = 12.0, sample_rate: int = 16000, appeal: float = 0.5
+) -> Path:
     """Write one song by a brand-new artist, for "predict a song nobody has heard".
 
     The artist seed is drawn from a range the catalogue never uses, so the artist is
@@ -176,8 +279,14 @@ def generate_song_file(path: Path, style: str, *, seed: int, duration: float = 1
     fmt = _format_for(path.suffix)
     rng = np.random.default_rng([seed, 202])
     artist_seed = int(rng.integers(2**31, 2**32))  # catalogue artists draw from [0, 2**31)
-    waveform = synthesize_song(style, artist_seed=artist_seed, song_seed=int(rng.integers(0, 2**31)), appeal=appeal,
-                               duration=duration, sample_rate=sample_rate)
+    waveform = synthesize_song(
+        style,
+        artist_seed=artist_seed,
+        song_seed=int(rng.integers(0, 2**31)),
+        appeal=appeal,
+        duration=duration,
+        sample_rate=sample_rate,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, waveform, sample_rate, format=fmt)
     return path

@@ -139,8 +139,9 @@ def _hz(midi: float | np.ndarray) -> float | np.ndarray:
     return 440.0 * 2.0 ** ((np.asarray(midi) - 69.0) / 12.0)
 
 
-def _filter(x: np.ndarray, cutoff: float | tuple[float, float], sample_rate: int, kind: str = "low",
-            order: int = 2) -> np.ndarray:
+def _filter(
+    x: np.ndarray, cutoff: float | tuple[float, float], sample_rate: int, kind: str = "low", order: int = 2
+) -> np.ndarray:
     """Butterworth low-, high- or band-pass; cutoffs in Hz are clamped below Nyquist."""
     nyq = 0.5 * sample_rate
     if isinstance(cutoff, tuple):
@@ -212,9 +213,22 @@ def _add(buf: np.ndarray, start: float, seg: np.ndarray, sample_rate: int, gain:
         buf[i:end] += gain * seg[: end - i]
 
 
-def _note(song: _Song, buf: np.ndarray, start: float, length: float, midi: float, *, wave: str = "saw",
-          gain: float = 1.0, attack: float = 0.005, decay: float = 0.3, sustain: float = 0.5,
-          release: float = 0.05, detune: float = 0.0, vibrato: float = 0.0) -> None:
+def _note(
+    song: _Song,
+    buf: np.ndarray,
+    start: float,
+    length: float,
+    midi: float,
+    *,
+    wave: str = "saw",
+    gain: float = 1.0,
+    attack: float = 0.005,
+    decay: float = 0.3,
+    sustain: float = 0.5,
+    release: float = 0.05,
+    detune: float = 0.0,
+    vibrato: float = 0.0,
+) -> None:
     sample_rate = song.sample_rate
     n_hold, n_total = int(length * sample_rate), int((length + release) * sample_rate)
     if n_total <= 0:
@@ -236,8 +250,9 @@ def _kick(sample_rate: int, hz: float, decay: float, rng: np.random.Generator) -
     return (body + click).astype(np.float32)
 
 
-def _noise_hit(sample_rate: int, band: tuple[float, float], decay: float, length: float, rng: np.random.Generator,
-               attack: float = 0.0) -> np.ndarray:
+def _noise_hit(
+    sample_rate: int, band: tuple[float, float], decay: float, length: float, rng: np.random.Generator, attack: float = 0.0
+) -> np.ndarray:
     t = np.arange(int(length * sample_rate)) / sample_rate
     env = np.exp(-t / decay)
     if attack:
@@ -263,8 +278,7 @@ def _cymbal(sample_rate: int, decay: float, rng: np.random.Generator, ring: floa
     return body * np.exp(-t / decay)
 
 
-def _place(song: _Song, buf: np.ndarray, sample: np.ndarray, times: list[float],
-           gains: list[float] | float = 1.0) -> None:
+def _place(song: _Song, buf: np.ndarray, sample: np.ndarray, times: list[float], gains: list[float] | float = 1.0) -> None:
     gains = [gains] * len(times) if np.isscalar(gains) else gains
     for when, gain in zip(times, gains):
         _add(buf, when, sample, song.sample_rate, gain)
@@ -292,13 +306,24 @@ def _ambient(song: _Song) -> np.ndarray:
     for bar in range(song.n_bars):
         if bar and song.degrees[bar] == song.degrees[bar - 1]:
             continue
-        n_held = next((k for k in range(1, song.n_bars - bar) if song.degrees[bar + k] != song.degrees[bar]),
-                      song.n_bars - bar)
+        n_held = next((k for k in range(1, song.n_bars - bar) if song.degrees[bar + k] != song.degrees[bar]), song.n_bars - bar)
         chord = song.chord(bar, size=4 if tr.variant else 3)
         attack = round(rng.uniform(0.8, 1.6), 1)
         for midi in chord + [chord[0] - 12]:
-            _note(song, pad, song.t(bar, 0), n_held * 4 * song.beat, midi, wave="saw" if tr.variant != 2 else "sine",
-                  gain=0.3, attack=attack, decay=2.0, sustain=0.8, release=1.5, detune=tr.detune)
+            _note(
+                song,
+                pad,
+                song.t(bar, 0),
+                n_held * 4 * song.beat,
+                midi,
+                wave="saw" if tr.variant != 2 else "sine",
+                gain=0.3,
+                attack=attack,
+                decay=2.0,
+                sustain=0.8,
+                release=1.5,
+                detune=tr.detune,
+            )
     pad = _filter(pad, 900.0 * tr.bright, sample_rate)
     t = np.arange(len(pad)) / sample_rate
     swell = 0.6 + 0.4 * np.sin(2 * np.pi * t / rng.uniform(5.0, 9.0) + rng.uniform(0, 6.3))
@@ -322,12 +347,12 @@ def _electronic(song: _Song) -> np.ndarray:
         root = song.chord(bar)[0] - 12
         for k in range(8):
             midi = root + (12 if octave_jump and k % 2 else 0)
-            _note(song, synths, song.t(bar, k / 2), 0.36 * song.beat, midi, wave=wave, gain=0.5 * tr.bass,
-                  decay=0.12, sustain=0.3)
+            _note(
+                song, synths, song.t(bar, k / 2), 0.36 * song.beat, midi, wave=wave, gain=0.5 * tr.bass, decay=0.12, sustain=0.3
+            )
         for b in stabs:
             for midi in song.chord(bar, octave=1):
-                _note(song, synths, song.t(bar, b), 0.1, midi, gain=0.18 * tr.harmony, decay=0.06, sustain=0.2,
-                      detune=tr.detune)
+                _note(song, synths, song.t(bar, b), 0.1, midi, gain=0.18 * tr.harmony, decay=0.06, sustain=0.2, detune=tr.detune)
     synths = _filter(synths, 1400.0 * tr.bright, sample_rate)
     since_beat = (np.arange(len(synths)) / sample_rate) % song.beat
     pump = 1.0 - 0.6 * np.exp(-since_beat / 0.07)  # side-chained to the kick
@@ -345,9 +370,19 @@ def _hiphop(song: _Song) -> np.ndarray:
     for bar in range(song.n_bars):
         root = song.chord(bar)[0] - 24
         for b in kicks:
-            _note(song, sub, song.t(bar, b), 0.7 * song.beat, root, wave="sine", gain=0.9 * tr.bass, decay=0.6,
-                  sustain=0.6, release=0.08)
-        for b in ([0, 2.5] if rng.random() < 0.6 else [0]):
+            _note(
+                song,
+                sub,
+                song.t(bar, b),
+                0.7 * song.beat,
+                root,
+                wave="sine",
+                gain=0.9 * tr.bass,
+                decay=0.6,
+                sustain=0.6,
+                release=0.08,
+            )
+        for b in [0, 2.5] if rng.random() < 0.6 else [0]:
             for midi in song.chord(bar, size=4):
                 _keys(song, keys, "rhodes", song.t(bar, b), 1.2 * song.beat, midi, 0.2 * tr.harmony)
     keys = _filter(keys, 1800.0 * tr.bright, sample_rate)
@@ -433,14 +468,23 @@ def _rock(song: _Song) -> np.ndarray:
         for midi in (root, root + 7, root + 12):  # power chord
             if chug:
                 for k in range(8):
-                    _note(song, guitar, song.t(bar, k / 2), 0.45 * song.beat, midi, gain=0.4, decay=0.2, sustain=0.5,
-                          detune=tr.detune)
+                    _note(
+                        song,
+                        guitar,
+                        song.t(bar, k / 2),
+                        0.45 * song.beat,
+                        midi,
+                        gain=0.4,
+                        decay=0.2,
+                        sustain=0.5,
+                        detune=tr.detune,
+                    )
             else:
-                _note(song, guitar, song.t(bar, 0), 4 * song.beat - 0.05, midi, gain=0.4, decay=1.0, sustain=0.7,
-                      detune=tr.detune)
+                _note(
+                    song, guitar, song.t(bar, 0), 4 * song.beat - 0.05, midi, gain=0.4, decay=1.0, sustain=0.7, detune=tr.detune
+                )
         for k in range(8):
-            _note(song, bass, song.t(bar, k / 2), 0.45 * song.beat, root - 12, gain=0.7 * tr.bass, decay=0.25,
-                  sustain=0.5)
+            _note(song, bass, song.t(bar, k / 2), 0.45 * song.beat, root - 12, gain=0.7 * tr.bass, decay=0.25, sustain=0.5)
         if bar % 4 == 3:  # a snare fill ends each phrase
             _place(song, drums, snare[: int(0.15 * sample_rate)], [song.t(bar, 3 + k / 4) for k in range(4)], 0.7)
     drive = 4.0 + 6.0 * rng.random()
@@ -449,7 +493,11 @@ def _rock(song: _Song) -> np.ndarray:
 
 
 _RENDERERS: dict[str, Callable[[_Song], np.ndarray]] = {
-    "ambient": _ambient, "electronic": _electronic, "hiphop": _hiphop, "jazz": _jazz, "rock": _rock,
+    "ambient": _ambient,
+    "electronic": _electronic,
+    "hiphop": _hiphop,
+    "jazz": _jazz,
+    "rock": _rock,
 }
 
 
@@ -467,8 +515,19 @@ def _lead(song: _Song, appeal: float) -> np.ndarray:
         for k, on in enumerate(rhythm):
             if on:
                 length = 0.5 * song.beat * (2 if k + 1 < 16 and not rhythm[k + 1] else 1) * 0.9
-                _note(song, lead, song.t(bar, k / 2), length, pitches[steps[k]], wave=wave, attack=0.01,
-                      decay=0.2, sustain=0.7, release=0.06, vibrato=0.004)
+                _note(
+                    song,
+                    lead,
+                    song.t(bar, k / 2),
+                    length,
+                    pitches[steps[k]],
+                    wave=wave,
+                    attack=0.01,
+                    decay=0.2,
+                    sustain=0.7,
+                    release=0.06,
+                    vibrato=0.004,
+                )
     lead = _filter(lead, 1500.0 + 5000.0 * appeal, song.sample_rate)
     delay = int(0.75 * song.beat * song.sample_rate)
     lead[delay:] += 0.3 * lead[:-delay]
@@ -508,8 +567,9 @@ def _artist_traits(style: str, artist_seed: int) -> _Traits:
     )
 
 
-def synthesize_song(style: str, *, artist_seed: int, song_seed: int, appeal: float, duration: float,
-                    sample_rate: int) -> np.ndarray:
+def synthesize_song(
+    style: str, *, artist_seed: int, song_seed: int, appeal: float, duration: float, sample_rate: int
+) -> np.ndarray:
     """Render one synthetic song.
 
     Args:

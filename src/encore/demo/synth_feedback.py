@@ -87,8 +87,9 @@ def _play_ms(enjoy: float, duration_ms: float, rng: np.random.Generator) -> int:
     return max(1, int(round(ms)))
 
 
-def _listener_events(songs: list[SongSpec], rng: np.random.Generator, popularity: np.ndarray,
-                     style_index: np.ndarray) -> list[tuple[float, str, str, str]]:
+def _listener_events(
+    songs: list[SongSpec], rng: np.random.Generator, popularity: np.ndarray, style_index: np.ndarray
+) -> list[tuple[float, str, str, str]]:
     """All events of one listener as ``(seconds after start, track_id, kind, value)``."""
     reliability = rng.beta(30.0, 2.0) if rng.random() < 0.8 else rng.beta(4.0, 5.0)
     bias = rng.normal(0.0, 0.7)
@@ -121,8 +122,9 @@ def _listener_events(songs: list[SongSpec], rng: np.random.Generator, popularity
             stars = int(np.clip(round(1.0 + 4.0 * enjoy + rng.normal(0.0, 0.5)), 1, 5))
             events.append((first + rng.uniform(5, 120), tid, "rating", str(stars)))
         if rng.random() < tag_rate:
-            events += [(first + rng.uniform(10, 300), tid, "tag", tag)
-                       for tag in _song_tags(song.style, reliability, enjoy, habit, rng)]
+            events += [
+                (first + rng.uniform(10, 300), tid, "tag", tag) for tag in _song_tags(song.style, reliability, enjoy, habit, rng)
+            ]
     return events
 
 
@@ -144,9 +146,14 @@ def _song_tags(style: str, reliability: float, enjoy: float, habit: int, rng: np
     return list(dict.fromkeys(_spell(tag, habit, rng) for tag in tags))
 
 
-def simulate_feedback(songs: Sequence[SongSpec], *, n_listeners: int = 80, seed: int = 0,
-                      start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc),
-                      n_bad_rows: int = 0) -> pd.DataFrame:
+def simulate_feedback(
+    songs: Sequence[SongSpec],
+    *,
+    n_listeners: int = 80,
+    seed: int = 0,
+    start: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc),
+    n_bad_rows: int = 0,
+) -> pd.DataFrame:
     """Simulate listener feedback events for the demo catalogue.
 
     With the default catalogue (120 songs) and 80 listeners this gives roughly 10,000
@@ -190,8 +197,9 @@ def simulate_feedback(songs: Sequence[SongSpec], *, n_listeners: int = 80, seed:
     rows = []
     for number in range(1, n_listeners + 1):
         listener_id = f"u{number:0{width}d}"
-        rows += [(t, tid, listener_id, kind, value)
-                 for t, tid, kind, value in _listener_events(songs, rng, popularity, style_index)]
+        rows += [
+            (t, tid, listener_id, kind, value) for t, tid, kind, value in _listener_events(songs, rng, popularity, style_index)
+        ]
     rows.sort(key=lambda row: row[0])
 
     def stamp(seconds: float) -> str:
@@ -203,13 +211,20 @@ def simulate_feedback(songs: Sequence[SongSpec], *, n_listeners: int = 80, seed:
     for i in range(n_bad_rows):
         tid, lid = songs[i % len(songs)].track_id, f"u{i % n_listeners + 1:0{width}d}"
         when = stamp((rows[-1][0] if rows else 0.0) + 60.0 * (i + 1))
-        records.append([
-            (unknown, lid, "play", "5000", when, "demo"),
-            (tid, lid, "rating", "7", when, "demo"),
-            (tid, lid, "like", "", "not-a-date", "demo"),
-            (tid, lid, "clap", "", when, "demo"),
-        ][i % 4])
+        records.append(
+            [
+                (unknown, lid, "play", "5000", when, "demo"),
+                (tid, lid, "rating", "7", when, "demo"),
+                (tid, lid, "like", "", "not-a-date", "demo"),
+                (tid, lid, "clap", "", when, "demo"),
+            ][i % 4]
+        )
     frame = pd.DataFrame.from_records(records, columns=list(FEEDBACK_COLUMNS)).astype(str)
-    logger.info("simulated %d feedback events from %d listeners on %d songs (+%d bad rows)",
-                len(frame) - n_bad_rows, n_listeners, len(songs), n_bad_rows)
+    logger.info(
+        "simulated %d feedback events from %d listeners on %d songs (+%d bad rows)",
+        len(frame) - n_bad_rows,
+        n_listeners,
+        len(songs),
+        n_bad_rows,
+    )
     return frame

@@ -48,7 +48,9 @@ def check_class_indices(y_true: Sequence[int] | np.ndarray, n_classes: int | Non
         arr = arr.astype(np.int64)
     if arr.size and arr.dtype.kind not in "iu":
         if arr.dtype.kind != "f" or not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ParameterError(f"{name} must hold integer class indices, got dtype {arr.dtype}; pass label indices, not names or scores")
+            raise ParameterError(
+                f"{name} must hold integer class indices, got dtype {arr.dtype}; pass label indices, not names or scores"
+            )
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
         raise ParameterError(f"{name} holds a negative class index ({arr.min()}); class indices start at 0")
@@ -77,8 +79,7 @@ def check_probs(y_true: Sequence[int] | np.ndarray, probs: np.ndarray) -> tuple[
     y_shape = np.shape(y_true)
     if p.ndim != 2:
         raise ParameterError(
-            f"probs must have shape (n, n_classes), got {p.shape}; "
-            "for a binary score p use np.stack([1 - p, p], axis=1)"
+            f"probs must have shape (n, n_classes), got {p.shape}; for a binary score p use np.stack([1 - p, p], axis=1)"
         )
     if len(y_shape) != 1 or y_shape[0] != p.shape[0]:
         raise ParameterError(f"y_true has shape {y_shape} but probs has shape {p.shape}; both need one row per song")
@@ -221,7 +222,9 @@ def fit_temperature(
     result = minimize_scalar(nll, bounds=(np.log(low), np.log(high)), method="bounded", options={"xatol": 1e-5})
     temperature = float(np.exp(result.x))
     if np.isclose(temperature, low, rtol=1e-3) or np.isclose(temperature, high, rtol=1e-3):
-        logger.warning("fitted temperature %.4g sits at the edge of the range searched %s; the fit is not trustworthy", temperature, bounds)
+        logger.warning(
+            "fitted temperature %.4g sits at the edge of the range searched %s; the fit is not trustworthy", temperature, bounds
+        )
     logger.debug("fitted temperature %.4f (NLL %.4f -> %.4f)", temperature, nll(0.0), float(result.fun))
     return temperature
 

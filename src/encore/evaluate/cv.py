@@ -193,10 +193,15 @@ def assign_folds(manifest: Manifest, *, n_folds: int, seed: int = 0) -> pd.DataF
             f"{n_groups}; lower --folds or add songs by more artists"
         )
     folds = kfold_by_artist(frame, n_folds=n_folds, artist_col="artist", label_col="label", seed=seed)
-    return pd.DataFrame({
-        "track_id": frame["track_id"].astype(str), "artist": frame["artist"].where(~no_artist, None),
-        "label": frame["label"] if "label" in frame else None, "group": group, "fold": folds.to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "track_id": frame["track_id"].astype(str),
+            "artist": frame["artist"].where(~no_artist, None),
+            "label": frame["label"] if "label" in frame else None,
+            "group": group,
+            "fold": folds.to_numpy(),
+        }
+    )
 
 
 def fold_manifest(manifest: Manifest, folds: pd.DataFrame, fold: int, *, val_fraction: float, seed: int = 0) -> Manifest:
@@ -211,13 +216,19 @@ def fold_manifest(manifest: Manifest, folds: pd.DataFrame, fold: int, *, val_fra
     if val_fraction > 0:
         train = frame[~test]
         if folds.loc[~test, "group"].nunique() >= 2:
-            inner = split_by_artist(train, artist_col="artist", label_col="label", val_fraction=val_fraction,
-                                    test_fraction=0.0, seed=seed + fold)
+            inner = split_by_artist(
+                train, artist_col="artist", label_col="label", val_fraction=val_fraction, test_fraction=0.0, seed=seed + fold
+            )
             split[np.flatnonzero(~test)] = inner.to_numpy()
     frame["split"] = split
     info = {**manifest.info, "cv_fold": fold, "cv_val_fraction": val_fraction}
-    return Manifest(frame=frame, label_names=list(manifest.label_names), tag_names=list(manifest.tag_names),
-                    regression_names=list(manifest.regression_names), info=info)
+    return Manifest(
+        frame=frame,
+        label_names=list(manifest.label_names),
+        tag_names=list(manifest.tag_names),
+        regression_names=list(manifest.regression_names),
+        info=info,
+    )
 
 
 # --------------------------------------------------------------------------- the plan on disk
@@ -231,9 +242,13 @@ def _plan_record(plan: CVPlan, manifest_path: Path, manifest: Manifest) -> dict[
 
     return {
         "manifest": {"path": str(manifest_path), "digest": manifest.digest()},
-        "n_folds": plan.n_folds, "fold_seed": plan.fold_seed, "val_fraction": plan.val_fraction,
-        "models": {m.name: {"kind": m.kind, "config_path": m.config_path or plan.config_path, "config": config_of(m)}
-                   for m in plan.models},
+        "n_folds": plan.n_folds,
+        "fold_seed": plan.fold_seed,
+        "val_fraction": plan.val_fraction,
+        "models": {
+            m.name: {"kind": m.kind, "config_path": m.config_path or plan.config_path, "config": config_of(m)}
+            for m in plan.models
+        },
         "seeds": list(plan.seeds),
     }
 
@@ -243,8 +258,12 @@ def _reconcile(path: Path, record: dict[str, Any], out_dir: Path) -> dict[str, A
     if not path.is_file():
         return record
     earlier = json.loads(path.read_text(encoding="utf-8"))
-    for key, what in (("manifest", "manifest (rebuilt by `encore labels` since?)"), ("n_folds", "--folds"),
-                      ("fold_seed", "--fold-seed"), ("val_fraction", "--val-fraction")):
+    for key, what in (
+        ("manifest", "manifest (rebuilt by `encore labels` since?)"),
+        ("n_folds", "--folds"),
+        ("fold_seed", "--fold-seed"),
+        ("val_fraction", "--val-fraction"),
+    ):
         mine = record[key]["digest"] if key == "manifest" else record[key]
         theirs = earlier[key]["digest"] if key == "manifest" else earlier[key]
         if mine != theirs:
@@ -281,15 +300,24 @@ def _write_atomic_csv(frame: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def heldout_frame(manifest: Manifest, test: pd.DataFrame, arrays: Mapping[str, np.ndarray], predictor: Any,
-                  *, seed: int, fold: int, seconds: float) -> pd.DataFrame:
+def heldout_frame(
+    manifest: Manifest,
+    test: pd.DataFrame,
+    arrays: Mapping[str, np.ndarray],
+    predictor: Any,
+    *,
+    seed: int,
+    fold: int,
+    seconds: float,
+) -> pd.DataFrame:
     """One row per held-out song: its targets (``true:*``) and the model's predictions.
 
     Columns: ``seed, fold, track_id, artist, true:label, pred:label, prob:<class>...,
     true:<score>, pred:<score>, true:tag:<tag>, pred:tag:<tag>, train_seconds``.
     """
-    out = pd.DataFrame({"seed": seed, "fold": fold, "track_id": test["track_id"].astype(str).to_numpy(),
-                        "artist": test["artist"].to_numpy()})
+    out = pd.DataFrame(
+        {"seed": seed, "fold": fold, "track_id": test["track_id"].astype(str).to_numpy(), "artist": test["artist"].to_numpy()}
+    )
     if "class_probs" in arrays and manifest.label_names:
         names = list(predictor.label_names)
         if sorted(names) != sorted(manifest.label_names):
@@ -334,14 +362,26 @@ def _predict(predictor: Any, songs: list[np.ndarray], cache: Any) -> dict[str, n
 
     if isinstance(predictor, BaselinePredictor):
         s = predictor.card["feature_settings"]
-        features = compute_feature_matrix(songs, sample_rate=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"],
-                                          cache=cache)
+        features = compute_feature_matrix(
+            songs, sample_rate=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"], cache=cache
+        )
         return predictor.predict_features(features)
     return predictor.predict_arrays(songs)
 
 
-def _run_unit(ws: Workspace, spec: ModelSpec, config: EncoreConfig, manifest_path: Path, manifest: Manifest,
-              waveforms: Mapping, run_dir: Path, *, seed: int, fold: int, progress: CVProgress) -> None:
+def _run_unit(
+    ws: Workspace,
+    spec: ModelSpec,
+    config: EncoreConfig,
+    manifest_path: Path,
+    manifest: Manifest,
+    waveforms: Mapping,
+    run_dir: Path,
+    *,
+    seed: int,
+    fold: int,
+    progress: CVProgress,
+) -> None:
     from encore.features.cache import FeatureCache
     from encore.inference import load_predictor
     from encore.train.runs import TrainContext, get_trainer
@@ -431,12 +471,18 @@ def run_cv(
     for fold in range(plan.n_folds):
         for with_val in {plan.val_fraction > 0, False}:
             path = out_dir / "folds" / f"fold{fold}{'' if with_val else '-noval'}.csv"
-            fold_manifest(manifest, folds, fold, val_fraction=plan.val_fraction if with_val else 0.0,
-                          seed=plan.fold_seed).write(path)
+            fold_manifest(manifest, folds, fold, val_fraction=plan.val_fraction if with_val else 0.0, seed=plan.fold_seed).write(
+                path
+            )
             fold_paths[fold, with_val] = path
 
-    pending = [(m, s, k) for m in plan.models for s in plan.seeds for k in range(plan.n_folds)
-               if not (out_dir / "runs" / m.name / f"seed{s}-fold{k}" / HELDOUT_FILE).is_file()]
+    pending = [
+        (m, s, k)
+        for m in plan.models
+        for s in plan.seeds
+        for k in range(plan.n_folds)
+        if not (out_dir / "runs" / m.name / f"seed{s}-fold{k}" / HELDOUT_FILE).is_file()
+    ]
     for m, s, k in [(m, s, k) for m in plan.models for s in plan.seeds for k in range(plan.n_folds)]:
         if (m, s, k) not in pending:
             progress.unit_done(m.name, s, k, 0.0, skipped=True)
@@ -450,18 +496,41 @@ def run_cv(
             path = fold_paths[fold, trainer.uses_validation and plan.val_fraction > 0]
             run_dir = out_dir / "runs" / spec.name / f"seed{seed}-fold{fold}"
             logger.info("%s seed %d fold %d: training in %s", spec.name, seed, fold, run_dir)
-            _run_unit(ws, spec, config, path, Manifest.read(path), decoded[trainer.sample_rate(config)], run_dir,
-                      seed=seed, fold=fold, progress=progress)
+            _run_unit(
+                ws,
+                spec,
+                config,
+                path,
+                Manifest.read(path),
+                decoded[trainer.sample_rate(config)],
+                run_dir,
+                seed=seed,
+                fold=fold,
+                progress=progress,
+            )
 
     predictions = {m.name: collect_predictions(out_dir, m, plan.seeds, plan.n_folds) for m in plan.models}
-    report = summarise_cv(manifest, folds, {k: v for k, v in predictions.items() if v is not None},
-                          kinds={m.name: m.kind for m in plan.models}, n_boot=plan.n_boot)
-    report["plan"] = {**{k: record[k] for k in ("manifest", "n_folds", "fold_seed", "val_fraction")},
-                      "seeds": list(plan.seeds),
-                      "models": {m.name: {"kind": m.kind, "config_path": m.config_path or plan.config_path,
-                                          "uses_validation": get_trainer(m.kind).uses_validation and plan.val_fraction > 0}
-                                 for m in plan.models},
-                      "overrides": list(plan.overrides), "device": plan.device}
+    report = summarise_cv(
+        manifest,
+        folds,
+        {k: v for k, v in predictions.items() if v is not None},
+        kinds={m.name: m.kind for m in plan.models},
+        n_boot=plan.n_boot,
+    )
+    report["plan"] = {
+        **{k: record[k] for k in ("manifest", "n_folds", "fold_seed", "val_fraction")},
+        "seeds": list(plan.seeds),
+        "models": {
+            m.name: {
+                "kind": m.kind,
+                "config_path": m.config_path or plan.config_path,
+                "uses_validation": get_trainer(m.kind).uses_validation and plan.val_fraction > 0,
+            }
+            for m in plan.models
+        },
+        "overrides": list(plan.overrides),
+        "device": plan.device,
+    }
     report["decode_failures"] = [{"path": f.path, "reason": f.reason} for f in failures]
     report["predictions"] = {m: str(out_dir / "predictions" / f"{m}.csv") for m, v in predictions.items() if v is not None}
     report["report_html"] = str(write_cv_report(out_dir, report, title=f"encore cross-validation: {name}"))

@@ -45,7 +45,7 @@ MEAN_TAG_SPEARMAN = "mean_tag_spearman"
 
 
 def _columns(frame: pd.DataFrame, prefix: str) -> list[str]:
-    return [c[len(prefix):] for c in frame.columns if c.startswith(prefix)]
+    return [c[len(prefix) :] for c in frame.columns if c.startswith(prefix)]
 
 
 def score_names(frame: pd.DataFrame) -> list[str]:
@@ -65,8 +65,9 @@ def _class_arrays(frame: pd.DataFrame, label_names: Sequence[str]) -> tuple[np.n
     return truth, probs
 
 
-def pooled_metrics(frame: pd.DataFrame, label_names: Sequence[str], *, n_boot: int = 1000, seed: int = 0,
-                   point_only: bool = False) -> dict[str, Any]:
+def pooled_metrics(
+    frame: pd.DataFrame, label_names: Sequence[str], *, n_boot: int = 1000, seed: int = 0, point_only: bool = False
+) -> dict[str, Any]:
     """Metrics of one set of held-out predictions (one seed; all folds or one).
 
     Args:
@@ -96,13 +97,16 @@ def pooled_metrics(frame: pd.DataFrame, label_names: Sequence[str], *, n_boot: i
             truth = frame[f"true:{prefix}{name}"].to_numpy(dtype=np.float64)
             if np.isnan(truth).all():
                 continue
-            m = regression_metrics(truth, frame[f"pred:{prefix}{name}"].to_numpy(dtype=np.float64),
-                                   n_boot=1 if point_only else n_boot, seed=seed)
+            m = regression_metrics(
+                truth, frame[f"pred:{prefix}{name}"].to_numpy(dtype=np.float64), n_boot=1 if point_only else n_boot, seed=seed
+            )
             head[f"spearman:{prefix}{name}"] = m["spearman"]["value"]
             metrics[name] = m
             if kind == "scores" and not point_only and "scatter" not in out:  # the report's observed-against-predicted plot
-                out["scatter"] = {"appeal_true": [None if np.isnan(v) else float(v) for v in truth],
-                                  "appeal_pred": frame[f"pred:{name}"].astype(float).tolist()}
+                out["scatter"] = {
+                    "appeal_true": [None if np.isnan(v) else float(v) for v in truth],
+                    "appeal_pred": frame[f"pred:{name}"].astype(float).tolist(),
+                }
         if not point_only:
             out[kind] = metrics or None
     tag_values = [v for k, v in head.items() if k.startswith("spearman:tag:") and np.isfinite(v)]
@@ -113,8 +117,13 @@ def pooled_metrics(frame: pd.DataFrame, label_names: Sequence[str], *, n_boot: i
         targets = frame[[f"true:tag:{t}" for t in names]].to_numpy(dtype=np.float64)
         known = ~np.isnan(targets).any(axis=1)
         if known.sum() > 1:
-            out["tags"] = multilabel_metrics(targets[known], frame.loc[known, [f"pred:tag:{t}" for t in names]].to_numpy(),
-                                             names, threshold=TAG_THRESHOLD, seed=seed)
+            out["tags"] = multilabel_metrics(
+                targets[known],
+                frame.loc[known, [f"pred:tag:{t}" for t in names]].to_numpy(),
+                names,
+                threshold=TAG_THRESHOLD,
+                seed=seed,
+            )
     return out
 
 
@@ -129,15 +138,25 @@ def headline_keys(frame: pd.DataFrame, label_names: Sequence[str]) -> list[str]:
 
 def _spread(values: Sequence[float]) -> dict[str, Any]:
     finite = [float(v) for v in values if v is not None and np.isfinite(v)]
-    return {"mean": float(np.mean(finite)) if finite else None,
-            "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else None, "values": [float(v) for v in values]}
+    return {
+        "mean": float(np.mean(finite)) if finite else None,
+        "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else None,
+        "values": [float(v) for v in values],
+    }
 
 
 # --------------------------------------------------------------------------- paired comparison
 
 
-def paired_over_seeds(truth: np.ndarray, preds_a: Sequence[np.ndarray], preds_b: Sequence[np.ndarray], metric: str,
-                      *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def paired_over_seeds(
+    truth: np.ndarray,
+    preds_a: Sequence[np.ndarray],
+    preds_b: Sequence[np.ndarray],
+    metric: str,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Paired bootstrap of the seed-mean of ``metric(a) - metric(b)`` on the same songs.
 
     Args:
@@ -189,9 +208,17 @@ def paired_over_seeds(truth: np.ndarray, preds_a: Sequence[np.ndarray], preds_b:
     boot = np.mean([stat(a, idx) - stat(b, idx) for a, b in zip(preds_a, preds_b, strict=True)], axis=0)
     ci = _interval(value_a - value_b, boot, 0.95, f"paired {metric}")
     low, high = ci["ci_low"], ci["ci_high"]
-    return {"metric": metric, "n": int(len(y)), "value_a": value_a, "value_b": value_b, "difference": ci["value"],
-            "ci_low": low, "ci_high": high, "seeds": len(preds_a),
-            "excludes_zero": bool(np.isfinite(low) and np.isfinite(high) and (low > 0.0 or high < 0.0))}
+    return {
+        "metric": metric,
+        "n": int(len(y)),
+        "value_a": value_a,
+        "value_b": value_b,
+        "difference": ci["value"],
+        "ci_low": low,
+        "ci_high": high,
+        "seeds": len(preds_a),
+        "excludes_zero": bool(np.isfinite(low) and np.isfinite(high) and (low > 0.0 or high < 0.0)),
+    }
 
 
 def _compare(a: str, b: str, frames: Mapping[str, pd.DataFrame], label_names: Sequence[str], n_boot: int) -> list[dict]:
@@ -221,8 +248,9 @@ def _compare(a: str, b: str, frames: Mapping[str, pd.DataFrame], label_names: Se
     tags = [t for t in tag_names(fa) if t in tag_names(fb)]
     if tags:
         truth = first[[f"true:tag:{t}" for t in tags]].to_numpy(float)
-        tasks.append(("mean_spearman", "tags' mean Spearman", truth,
-                      lambda f: f[[f"pred:tag:{t}" for t in tags]].to_numpy(float)))
+        tasks.append(
+            ("mean_spearman", "tags' mean Spearman", truth, lambda f: f[[f"pred:tag:{t}" for t in tags]].to_numpy(float))
+        )
         for t in tags:
             truth = first[f"true:tag:{t}"].to_numpy(float)
             tasks.append(("spearman", f"{t} Spearman", truth, lambda f, c=f"pred:tag:{t}": f[c].to_numpy()))
@@ -250,16 +278,34 @@ def _data_summary(manifest: Manifest, folds: pd.DataFrame) -> dict[str, Any]:
     per_fold = []
     for fold, rows in folds.groupby("fold"):
         labels = rows["label"].dropna().value_counts().sort_index()
-        per_fold.append({"fold": int(fold), "songs": int(len(rows)), "artist_groups": int(rows["group"].nunique()),
-                         "labels": {str(k): int(v) for k, v in labels.items()}})
-    return {"songs": int(len(folds)), "artist_groups": int(folds["group"].nunique()),
-            "songs_without_artist": int(alone.sum()), "labelled": int(folds["label"].notna().sum()),
-            "label_names": list(manifest.label_names), "tag_names": list(manifest.tag_names),
-            "score_names": list(manifest.regression_names), "folds": per_fold}
+        per_fold.append(
+            {
+                "fold": int(fold),
+                "songs": int(len(rows)),
+                "artist_groups": int(rows["group"].nunique()),
+                "labels": {str(k): int(v) for k, v in labels.items()},
+            }
+        )
+    return {
+        "songs": int(len(folds)),
+        "artist_groups": int(folds["group"].nunique()),
+        "songs_without_artist": int(alone.sum()),
+        "labelled": int(folds["label"].notna().sum()),
+        "label_names": list(manifest.label_names),
+        "tag_names": list(manifest.tag_names),
+        "score_names": list(manifest.regression_names),
+        "folds": per_fold,
+    }
 
 
-def summarise_cv(manifest: Manifest, folds: pd.DataFrame, predictions: Mapping[str, pd.DataFrame], *,
-                 kinds: Mapping[str, str] | None = None, n_boot: int = 1000) -> dict[str, Any]:
+def summarise_cv(
+    manifest: Manifest,
+    folds: pd.DataFrame,
+    predictions: Mapping[str, pd.DataFrame],
+    *,
+    kinds: Mapping[str, str] | None = None,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
     """The report of a cross-validation.
 
     Args:
@@ -285,11 +331,21 @@ def summarise_cv(manifest: Manifest, folds: pd.DataFrame, predictions: Mapping[s
             per_seed[str(s)] = pooled_metrics(rows, label_names, n_boot=n_boot)
             for fold, fold_rows in rows.groupby("fold"):
                 metrics = pooled_metrics(fold_rows, label_names, point_only=True)
-                per_fold.append({"seed": s, "fold": int(fold), "n": metrics["n"], **metrics["headline"],
-                                 "train_seconds": float(fold_rows["train_seconds"].iloc[0])})
+                per_fold.append(
+                    {
+                        "seed": s,
+                        "fold": int(fold),
+                        "n": metrics["n"],
+                        **metrics["headline"],
+                        "train_seconds": float(fold_rows["train_seconds"].iloc[0]),
+                    }
+                )
         complete = {s: per_seed[str(s)]["n"] for s in seeds}
         models[name] = {
-            "kind": (kinds or {}).get(name), "headline_keys": keys, "seeds": per_seed, "folds": per_fold,
+            "kind": (kinds or {}).get(name),
+            "headline_keys": keys,
+            "seeds": per_seed,
+            "folds": per_fold,
             "songs_per_seed": complete,
             "over_seeds": {k: _spread([per_seed[str(s)]["headline"].get(k, float("nan")) for s in seeds]) for k in keys},
             "train_seconds": _spread([f["train_seconds"] for f in per_fold]),
@@ -297,5 +353,4 @@ def summarise_cv(manifest: Manifest, folds: pd.DataFrame, predictions: Mapping[s
     comparisons = []
     for a, b in itertools.combinations(list(predictions), 2):
         comparisons += _compare(a, b, predictions, label_names, n_boot)
-    return {"data": _data_summary(manifest, folds), "ceilings": _ceilings(manifest), "models": models,
-            "comparisons": comparisons}
+    return {"data": _data_summary(manifest, folds), "ceilings": _ceilings(manifest), "models": models, "comparisons": comparisons}

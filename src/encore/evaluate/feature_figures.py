@@ -50,9 +50,7 @@ def family_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, float
     return sorted(out, key=lambda r: -r[2])
 
 
-def plot_family_importance(
-    rows: Sequence[tuple[str, str, float]], *, top: int = 25, xlabel: str = "importance"
-) -> bytes:
+def plot_family_importance(rows: Sequence[tuple[str, str, float]], *, top: int = 25, xlabel: str = "importance") -> bytes:
     """Family totals (left) and the ``top`` features coloured by family (right), as PNG bytes."""
     families = list(dict.fromkeys(family for _, family, _ in rows))
     totals = {f: sum(v for _, fam, v in rows if fam == f) for f in families}
@@ -65,9 +63,7 @@ def plot_family_importance(
             float(np.clip(0.3 * max(len(shown), len(families)) + 1.4, 3.0, 9.0)),
         )
     )
-    left, right = fig.subplots(
-        1, 2, gridspec_kw={"width_ratios": [1, 1.4], "wspace": 0.7}
-    )
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4], "wspace": 0.7})
     y = np.arange(len(families))
     left.barh(y, [totals[f] for f in families], color=[colour[f] for f in families])
     left.set_yticks(y, labels=[f.replace("_", " ") for f in families])
@@ -95,10 +91,7 @@ def selection_table_rows(
         by_family: dict[str, list[str]] = {}
         for name in entry.get("kept", []):
             by_family.setdefault(feature_family(str(name)), []).append(str(name))
-        listed = "; ".join(
-            f"<b>{html.escape(f)}</b>: {html.escape(', '.join(names))}"
-            for f, names in by_family.items()
-        )
+        listed = "; ".join(f"<b>{html.escape(f)}</b>: {html.escape(', '.join(names))}" for f, names in by_family.items())
         rows.append(
             [
                 (html.escape(str(head)), False),

@@ -51,7 +51,7 @@ def _png(fig: Figure) -> bytes:
 def figure_html(png: bytes, alt: str, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (
-        f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{html.escape(str(alt), quote=True)}\">"
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(str(alt), quote=True)}">'
         f"<figcaption>{html.escape(str(caption), quote=True)}</figcaption></figure>"
     )
 
@@ -87,8 +87,13 @@ def plot_per_class(per_class: Sequence[Mapping]) -> bytes:
     width = 0.27
     for offset, key, colour in ((-width, "precision", "#4c72b0"), (0.0, "recall", "#dd8452"), (width, "f1", "#55a868")):
         ax.bar(x + offset, [float(row.get(key) or 0.0) for row in per_class], width, label=key, color=colour)
-    ax.set_xticks(x, labels=[_plain(row.get("label", i)) for i, row in enumerate(per_class)], rotation=30, ha="right",
-                  rotation_mode="anchor")
+    ax.set_xticks(
+        x,
+        labels=[_plain(row.get("label", i)) for i, row in enumerate(per_class)],
+        rotation=30,
+        ha="right",
+        rotation_mode="anchor",
+    )
     ax.set_ylim(0.0, 1.05)
     ax.set_ylabel("score")
     ax.grid(axis="y", alpha=0.3)

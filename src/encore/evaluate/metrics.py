@@ -178,7 +178,15 @@ def _per_class(cm: np.ndarray, label_names: Sequence[str]) -> list[dict]:
         precision = tp[k] / predicted[k] if predicted[k] else 0.0
         recall = tp[k] / support[k] if support[k] else 0.0
         f1 = 2.0 * tp[k] / (support[k] + predicted[k]) if support[k] + predicted[k] else 0.0
-        rows.append({"label": str(name), "precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(support[k])})
+        rows.append(
+            {
+                "label": str(name),
+                "precision": float(precision),
+                "recall": float(recall),
+                "f1": float(f1),
+                "support": int(support[k]),
+            }
+        )
     return rows
 
 

@@ -33,8 +33,19 @@ __all__ = ["QUEUE_COLUMNS", "UNCERTAINTY", "build_label_queue", "uncertainty", "
 
 UNCERTAINTY = ("entropy", "margin")
 QUEUE_COLUMNS = (
-    "rank", "track_id", "artist", "title", "path", "predicted", "confidence", "margin", "entropy",
-    "listener_id", "kind", "timestamp", "label",
+    "rank",
+    "track_id",
+    "artist",
+    "title",
+    "path",
+    "predicted",
+    "confidence",
+    "margin",
+    "entropy",
+    "listener_id",
+    "kind",
+    "timestamp",
+    "label",
 )
 
 
@@ -112,20 +123,22 @@ def build_label_queue(
     score = uncertainty(probs, by=by)
     top2 = np.sort(probs, axis=1)[:, -2:]
     when = (timestamp or datetime.now(timezone.utc)).replace(microsecond=0).isoformat()
-    queue = pd.DataFrame({
-        "track_id": songs["track_id"].astype(str).to_numpy(),
-        "artist": songs["artist"].to_numpy() if "artist" in songs else None,
-        "title": songs["title"].to_numpy() if "title" in songs else None,
-        "path": songs["path"].to_numpy() if "path" in songs else None,
-        "predicted": [predictor.label_names[i] for i in probs.argmax(axis=1)],
-        "confidence": probs.max(axis=1).round(4),
-        "margin": (top2[:, 1] - top2[:, 0]).round(4),
-        "entropy": uncertainty(probs, by="entropy").round(4),
-        "listener_id": str(labeller).strip(),
-        "kind": "tag",
-        "timestamp": when,
-        "label": "",
-    })
+    queue = pd.DataFrame(
+        {
+            "track_id": songs["track_id"].astype(str).to_numpy(),
+            "artist": songs["artist"].to_numpy() if "artist" in songs else None,
+            "title": songs["title"].to_numpy() if "title" in songs else None,
+            "path": songs["path"].to_numpy() if "path" in songs else None,
+            "predicted": [predictor.label_names[i] for i in probs.argmax(axis=1)],
+            "confidence": probs.max(axis=1).round(4),
+            "margin": (top2[:, 1] - top2[:, 0]).round(4),
+            "entropy": uncertainty(probs, by="entropy").round(4),
+            "listener_id": str(labeller).strip(),
+            "kind": "tag",
+            "timestamp": when,
+            "label": "",
+        }
+    )
     order = np.lexsort((queue["track_id"].to_numpy(), -score))  # most uncertain first, ties by track id
     queue = queue.iloc[order].reset_index(drop=True)
     if limit is not None:

@@ -163,7 +163,10 @@ def _summary_value(value: Any) -> str:
 
 
 def _data_section(summary: Mapping) -> str:
-    rows = [[(_e(str(k).replace("_", " ")), False), (_summary_value(v), isinstance(v, (int, float, np.number)))] for k, v in summary.items()]
+    rows = [
+        [(_e(str(k).replace("_", " ")), False), (_summary_value(v), isinstance(v, (int, float, np.number)))]
+        for k, v in summary.items()
+    ]
     return "<section id='data'><h2>Data</h2>\n" + _table(["item", "value"], rows) + "</section>"
 
 
@@ -210,14 +213,16 @@ def _comparison_section(comparisons: Sequence[Mapping]) -> str:
         low, high = c.get("ci_low"), c.get("ci_high")
         interval = f"[{_fmt(low, 3)}, {_fmt(high, 3)}]"
         excludes = bool(c.get("excludes_zero"))
-        rows.append([
-            (_e(c.get("a", "A")), False),
-            (_e(c.get("b", "B")), False),
-            (_e(c.get("metric", "–")), False),
-            (_fmt(c.get("difference"), 3), True),
-            (interval, True),
-            ("<span class='yes'>yes</span>" if excludes else "<span class='no'>no</span>", False),
-        ])
+        rows.append(
+            [
+                (_e(c.get("a", "A")), False),
+                (_e(c.get("b", "B")), False),
+                (_e(c.get("metric", "–")), False),
+                (_fmt(c.get("difference"), 3), True),
+                (interval, True),
+                ("<span class='yes'>yes</span>" if excludes else "<span class='no'>no</span>", False),
+            ]
+        )
     return (
         "<section id='comparisons'><h2>Paired comparisons</h2>\n"
         "<p class='note'>Paired bootstrap over the same songs: difference = metric(A) − metric(B), with its 95 % "
@@ -233,8 +238,13 @@ def _classification_blocks(name: str, cls: Mapping) -> tuple[list[str], list[str
     per_class = cls.get("per_class") or []
     if per_class:
         rows = [
-            [(_e(row.get("label")), False), (_fmt(row.get("precision")), True), (_fmt(row.get("recall")), True),
-             (_fmt(row.get("f1")), True), (_e(row.get("support", "–")), True)]
+            [
+                (_e(row.get("label")), False),
+                (_fmt(row.get("precision")), True),
+                (_fmt(row.get("recall")), True),
+                (_fmt(row.get("f1")), True),
+                (_e(row.get("support", "–")), True),
+            ]
             for row in per_class
         ]
         tables.append("<h3>Per class</h3>\n" + _table(["class", "precision", "recall", "F1", "support"], rows))
@@ -242,26 +252,32 @@ def _classification_blocks(name: str, cls: Mapping) -> tuple[list[str], list[str
     if cm is not None and np.size(cm):
         cm = np.asarray(cm, dtype=np.int64)
         labels = names if len(names) == cm.shape[0] else [str(i) for i in range(cm.shape[0])]
-        figures.append(figure_html(
-            plot_confusion(cm, labels),
-            f"Confusion matrix for {name}: rows are true classes, columns predicted classes, cells give song counts",
-            f"{name}: confusion matrix (rows true, columns predicted). Numbers are song counts; "
-            "colour is the fraction of each true class.",
-        ))
+        figures.append(
+            figure_html(
+                plot_confusion(cm, labels),
+                f"Confusion matrix for {name}: rows are true classes, columns predicted classes, cells give song counts",
+                f"{name}: confusion matrix (rows true, columns predicted). Numbers are song counts; "
+                "colour is the fraction of each true class.",
+            )
+        )
     if per_class:
-        figures.append(figure_html(
-            plot_per_class(per_class),
-            f"Bar chart of precision, recall and F1 per class for {name}",
-            f"{name}: precision, recall and F1 per class on the held-out songs.",
-        ))
+        figures.append(
+            figure_html(
+                plot_per_class(per_class),
+                f"Bar chart of precision, recall and F1 per class for {name}",
+                f"{name}: precision, recall and F1 per class on the held-out songs.",
+            )
+        )
     reliability = cls.get("reliability")
     if reliability and sum(reliability.get("bin_count", [])) > 0:
-        figures.append(figure_html(
-            plot_reliability(reliability),
-            f"Reliability diagram for {name}: accuracy against top-class probability per bin",
-            f"{name}: reliability diagram (ECE {_fmt(cls.get('ece'), 3)}). Bars below the diagonal mean "
-            "over-confidence; the lower panel counts songs per bin.",
-        ))
+        figures.append(
+            figure_html(
+                plot_reliability(reliability),
+                f"Reliability diagram for {name}: accuracy against top-class probability per bin",
+                f"{name}: reliability diagram (ECE {_fmt(cls.get('ece'), 3)}). Bars below the diagonal mean "
+                "over-confidence; the lower panel counts songs per bin.",
+            )
+        )
     return tables, figures
 
 
@@ -290,16 +306,22 @@ def _score_tables(r: Mapping) -> list[str]:
     for target, metrics in scores.items():
         if not metrics:
             continue
-        rows = [[(_e(label), False), (_fmt_ci(metrics.get(key), 3), True)] for label, key in
-                (("Spearman", "spearman"), ("Pearson", "pearson"), ("MAE", "mae"))]
-        rows.append([("songs (missing target)", False), (f"{_e(metrics.get('n', '–'))} ({_e(metrics.get('n_missing', 0))})", True)])
+        rows = [
+            [(_e(label), False), (_fmt_ci(metrics.get(key), 3), True)]
+            for label, key in (("Spearman", "spearman"), ("Pearson", "pearson"), ("MAE", "mae"))
+        ]
+        rows.append(
+            [("songs (missing target)", False), (f"{_e(metrics.get('n', '–'))} ({_e(metrics.get('n_missing', 0))})", True)]
+        )
         reliability = metrics.get("reliability") or {}
         note = ""
         if reliability:
             rows.append([("target reliability (split-half)", False), (_fmt(reliability.get("reliability"), 3), True)])
             rows.append([("ceiling on correlation", False), (_fmt(reliability.get("ceiling"), 3), True)])
-            note = ("<p class='note'>The ceiling is the highest correlation any model can reach against targets this "
-                    "noisy; read the model's Pearson beside it.</p>\n")
+            note = (
+                "<p class='note'>The ceiling is the highest correlation any model can reach against targets this "
+                "noisy; read the model's Pearson beside it.</p>\n"
+            )
         tables.append(f"<h3>{_e(target.capitalize())}</h3>\n" + note + _table(["metric", "value [95 % interval]"], rows))
     return tables
 
@@ -337,12 +359,20 @@ def _model_section(index: int, r: Mapping) -> str:
         tables.append(
             "<h3>Calibration</h3>\n<p class='note'>Temperature scaling divides the class logits by T"
             + (f", fitted on the {_e(fitted)} split" if fitted else "; this card has none (retrain to fit one)")
-            + ". ECE on the songs above, 10 bins.</p>\n" + _table(["", "value"], rows)
+            + ". ECE on the songs above, 10 bins.</p>\n"
+            + _table(["", "value"], rows)
         )
     tags = r.get("tags")
     if tags:
-        rows = [[(_e(t.get("tag")), False), (_fmt(t.get("roc_auc")), True), (_fmt(t.get("pr_auc")), True),
-                 (_e(t.get("support", "–")), True)] for t in tags.get("per_tag", [])]
+        rows = [
+            [
+                (_e(t.get("tag")), False),
+                (_fmt(t.get("roc_auc")), True),
+                (_fmt(t.get("pr_auc")), True),
+                (_e(t.get("support", "–")), True),
+            ]
+            for t in tags.get("per_tag", [])
+        ]
         tables.append(
             f"<h3>Tags</h3>\n<p class='note'>macro ROC-AUC {_fmt_ci(tags.get('macro_roc_auc'))}, macro PR-AUC "
             f"{_fmt_ci(tags.get('macro_pr_auc'))}; tags with one class only show – and are left out.</p>\n"
@@ -352,11 +382,13 @@ def _model_section(index: int, r: Mapping) -> str:
     if history:
         epochs, losses, scores = learning_series(history)
         if losses or scores:
-            figures.append(figure_html(
-                plot_history(epochs, losses, scores),
-                f"Learning curves for {name}: loss and validation scores per epoch",
-                f"{name}: learning curves per epoch.",
-            ))
+            figures.append(
+                figure_html(
+                    plot_history(epochs, losses, scores),
+                    f"Learning curves for {name}: loss and validation scores per epoch",
+                    f"{name}: learning curves per epoch.",
+                )
+            )
     predictions = r.get("predictions") or {}
     if predictions.get("appeal_true") is not None and predictions.get("appeal_pred") is not None:
         observed = np.array([np.nan if v is None else float(v) for v in predictions["appeal_true"]])
@@ -364,14 +396,18 @@ def _model_section(index: int, r: Mapping) -> str:
         keep = np.isfinite(observed) & np.isfinite(predicted) if observed.shape == predicted.shape else np.zeros(0, bool)
         if keep.any():
             spearman = (appeal or {}).get("spearman")
-            figures.append(figure_html(
-                plot_appeal(observed[keep], predicted[keep]),
-                f"Scatter plot of predicted against observed appeal for {name}",
-                f"{name}: predicted against observed appeal, {int(keep.sum())} songs"
-                + (f", Spearman {_fmt_ci(spearman)}." if spearman else "."),
-            ))
+            figures.append(
+                figure_html(
+                    plot_appeal(observed[keep], predicted[keep]),
+                    f"Scatter plot of predicted against observed appeal for {name}",
+                    f"{name}: predicted against observed appeal, {int(keep.sum())} songs"
+                    + (f", Spearman {_fmt_ci(spearman)}." if spearman else "."),
+                )
+            )
         elif observed.shape != predicted.shape:
-            logger.warning("report: %s has %d appeal targets but %d predictions; scatter left out", name, observed.size, predicted.size)
+            logger.warning(
+                "report: %s has %d appeal targets but %d predictions; scatter left out", name, observed.size, predicted.size
+            )
     for key, label, xlabel in _IMPORTANCES:
         rows_in = r.get(key)
         if not rows_in:
@@ -385,17 +421,23 @@ def _model_section(index: int, r: Mapping) -> str:
             by_band = {_importance_name(row): float(row["f_low_hz"]) for row in rows_in}
             chart, order = sorted(pairs, key=lambda p: -by_band[p[0]]), "by frequency, highest band on top"
         if key != "feature_importance":
-            rows = [[(_e(n), False), (_fmt(v, 4), True), (_fmt(row.get("std"), 4), True)]
-                    for (n, v), row in zip(pairs, sorted(rows_in, key=lambda q: -float(q["importance"])))]
+            rows = [
+                [(_e(n), False), (_fmt(v, 4), True), (_fmt(row.get("std"), 4), True)]
+                for (n, v), row in zip(pairs, sorted(rows_in, key=lambda q: -float(q["importance"])))
+            ]
             tables.append(f"<h3>{_e(label)}</h3>\n" + _table(["rank order", xlabel, "sd"], rows))
         if key in ("feature_importance", "permutation_importance"):
             figures.append(_family_figure(name, rows_in, label, xlabel))  # the classical features, by family
             continue
-        figures.append(figure_html(
-            plot_importance(chart, xlabel=xlabel),
-            f"Bar chart of the {len(pairs)} highest {label.lower()} for {name}",
-            f"{name}: {label.lower()}, {len(pairs)} {order}." if order != "highest" else f"{name}: {label.lower()}, highest {len(pairs)}.",
-        ))
+        figures.append(
+            figure_html(
+                plot_importance(chart, xlabel=xlabel),
+                f"Bar chart of the {len(pairs)} highest {label.lower()} for {name}",
+                f"{name}: {label.lower()}, {len(pairs)} {order}."
+                if order != "highest"
+                else f"{name}: {label.lower()}, highest {len(pairs)}.",
+            )
+        )
     if r.get("feature_selection"):
         tables.append(
             "<h3>Features kept by selection</h3>\n<p class='note'>Ranked by importance on the training songs; how many "
@@ -462,14 +504,16 @@ def write_report(
     from encore import __version__
 
     created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    payload = to_jsonable({
-        "title": title,
-        "created": created,
-        "encore_version": __version__,
-        "data_summary": dict(data_summary) if data_summary else None,
-        "results": [dict(r) for r in results],
-        "comparisons": [dict(c) for c in comparisons],
-    })
+    payload = to_jsonable(
+        {
+            "title": title,
+            "created": created,
+            "encore_version": __version__,
+            "data_summary": dict(data_summary) if data_summary else None,
+            "results": [dict(r) for r in results],
+            "comparisons": [dict(c) for c in comparisons],
+        }
+    )
     json_path = out / "report.json"
     json_path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 

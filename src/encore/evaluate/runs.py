@@ -71,7 +71,9 @@ def _decode(frame, predictor, waveforms, cache_dir) -> dict[str, np.ndarray | No
     missing = [p for t, p in zip(frame["track_id"], frame["path"]) if waveforms is None or t not in waveforms]
     out = dict(waveforms or {})
     if missing:
-        decoded, _ = load_waveforms(missing, sample_rate=predictor.sample_rate, cache=FeatureCache(cache_dir) if cache_dir else None)
+        decoded, _ = load_waveforms(
+            missing, sample_rate=predictor.sample_rate, cache=FeatureCache(cache_dir) if cache_dir else None
+        )
         by_path = dict(zip(missing, decoded, strict=True))
         out.update({t: by_path[p] for t, p in zip(frame["track_id"], frame["path"]) if p in by_path})
     return out
@@ -104,7 +106,8 @@ def _calibration(
         "ece_before": expected_calibration_error(classes[known], raw[known]),
         "ece_after": (
             expected_calibration_error(classes[known], served[known])
-            if "temperature" in calibration and calibration.get("kept", True) else None
+            if "temperature" in calibration and calibration.get("kept", True)
+            else None
         ),
     }
 
@@ -119,8 +122,10 @@ def _global_importance(predictor: Any, manifest: Manifest, waveforms: Mapping[st
         logger.info("no decodable validation songs; global importances left out")
         return
     if _trained_on_validation(predictor):
-        logger.info("the classical model trained on the validation songs; permutation importance there would "
-                    "measure memorisation, so the report shows its training-song importances instead")
+        logger.info(
+            "the classical model trained on the validation songs; permutation importance there would "
+            "measure memorisation, so the report shows its training-song importances instead"
+        )
         return
     songs = [waveforms[t] for t in frame["track_id"]]
     classes = manifest.class_targets(frame)
@@ -140,8 +145,11 @@ def _trained_on_validation(predictor: Any) -> bool:
 
 def _importance_note(predictor: Any, manifest: Manifest, asked: bool, result: Mapping[str, Any]) -> str:
     """One sentence on which importances the result holds, and how to get the others."""
-    names = {"feature_importance": "impurity importance (from training)",
-             "permutation_importance": "permutation importance", "mel_band_importance": "mel-band importance"}
+    names = {
+        "feature_importance": "impurity importance (from training)",
+        "permutation_importance": "permutation importance",
+        "mel_band_importance": "mel-band importance",
+    }
     done = [name for key, name in names.items() if result.get(key)]
     n_val = int((manifest.frame["split"] == "val").sum())
     costly = "mel-band importance" if isinstance(predictor, Predictor) else "permutation importance"
@@ -273,5 +281,7 @@ def evaluate_run(
         _global_importance(predictor, manifest, waveforms, result)
     result["importance_note"] = _importance_note(predictor, manifest, importance, result)
     result["predictions"] = predictions
-    (run_dir / f"evaluation-{split}.json").write_text(json.dumps(to_jsonable(result), indent=2, allow_nan=False), encoding="utf-8")
+    (run_dir / f"evaluation-{split}.json").write_text(
+        json.dumps(to_jsonable(result), indent=2, allow_nan=False), encoding="utf-8"
+    )
     return result

@@ -234,7 +234,9 @@ def _batched(f: Callable[[Tensor], Tensor], inputs: Tensor) -> Tensor:
 def grid_slices(n_frames: int, n_mels: int, *, n_segments: int, n_bands: int) -> tuple[list[slice], list[slice]]:
     """Time segments and mel bands of the occlusion grid, as near-equal slices."""
     if n_segments < 1 or n_bands < 1:
-        raise ParameterError(f"the grid needs at least one time segment and one mel band (--segments, --bands), got {n_segments} and {n_bands}")
+        raise ParameterError(
+            f"the grid needs at least one time segment and one mel band (--segments, --bands), got {n_segments} and {n_bands}"
+        )
     t_edges = np.unique(np.linspace(0, n_frames, min(n_segments, n_frames) + 1).round().astype(int))
     f_edges = np.unique(np.linspace(0, n_mels, min(n_bands, n_mels) + 1).round().astype(int))
     return ([slice(a, b) for a, b in zip(t_edges[:-1], t_edges[1:])], [slice(a, b) for a, b in zip(f_edges[:-1], f_edges[1:])])
@@ -263,7 +265,9 @@ def occlusion(f: Callable[[Tensor], Tensor], song: SongLogMel, *, n_segments: in
     t_lo, t_hi = torch.tensor([t.start for t, _ in cells]), torch.tensor([t.stop for t, _ in cells])
     b_lo, b_hi = torch.tensor([b.start for _, b in cells]), torch.tensor([b.stop for _, b in cells])
     # (cell, chunk) pairs where the chunk hears the cell's time segment
-    hears = (song.index[None] >= t_lo[:, None, None]) & (song.index[None] < t_hi[:, None, None])  # (cells, n_chunks, chunk_frames)
+    hears = (song.index[None] >= t_lo[:, None, None]) & (
+        song.index[None] < t_hi[:, None, None]
+    )  # (cells, n_chunks, chunk_frames)
     cell, chunk = hears.any(-1).nonzero(as_tuple=True)
     mels = torch.arange(n_mels)
     alone = _batched(f, chunks.unsqueeze(1)).double()  # each chunk as a one-chunk song

@@ -57,7 +57,9 @@ def permutation_importance_forest(
 
     models = getattr(predictor, "models", None)
     if not isinstance(models, dict) or "classifier" not in models:
-        raise ParameterError("permutation importance needs a random-forest run with a classifier (model_card.json + model.joblib)")
+        raise ParameterError(
+            "permutation importance needs a random-forest run with a classifier (model_card.json + model.joblib)"
+        )
     y = _check_songs(waveforms, y_true)
     known = np.flatnonzero(y >= 0)
     if known.size < 2:
@@ -65,10 +67,14 @@ def permutation_importance_forest(
     from encore.features.handcrafted import compute_handcrafted
 
     settings = predictor.card["feature_settings"]
-    features = np.stack([
-        compute_handcrafted(waveforms[i], sample_rate=settings["sample_rate"], n_fft=settings["n_fft"], hop_length=settings["hop_length"])
-        for i in known
-    ])
+    features = np.stack(
+        [
+            compute_handcrafted(
+                waveforms[i], sample_rate=settings["sample_rate"], n_fft=settings["n_fft"], hop_length=settings["hop_length"]
+            )
+            for i in known
+        ]
+    )
     result = permutation_importance(
         models["classifier"], features, y[known], scoring="accuracy", n_repeats=n_repeats, random_state=seed, n_jobs=1
     )
@@ -126,8 +132,13 @@ def mel_band_importance(
     rows = []
     for k, band in enumerate(bands):
         low, high = float(edges[band.start, 0]), float(edges[band.stop - 1, 1])
-        rows.append({
-            "band": format_hz_range(low, high), "f_low_hz": round(low, 1), "f_high_hz": round(high, 1),
-            "importance": float(table[:, k].mean()), "std": float(table[:, k].std()),
-        })
+        rows.append(
+            {
+                "band": format_hz_range(low, high),
+                "f_low_hz": round(low, 1),
+                "f_high_hz": round(high, 1),
+                "importance": float(table[:, k].mean()),
+                "std": float(table[:, k].std()),
+            }
+        )
     return sorted(rows, key=lambda r: -float(r["importance"]))

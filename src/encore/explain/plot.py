@@ -52,8 +52,11 @@ def _label_bands(ax, explanation: SongExplanation) -> None:
     ax.set_yticks([start - 0.5 for start, _ in rows] + [n_mels - 0.5], minor=True)
     ax.tick_params(axis="y", which="minor", length=6)
     if len(rows) <= _MAX_RANGE_LABELS:
-        ax.set_yticks([(start + stop) / 2.0 for start, stop in rows],
-                      labels=[format_hz_range(edges[start, 0], edges[stop, 1]) for start, stop in rows], fontsize=8)
+        ax.set_yticks(
+            [(start + stop) / 2.0 for start, stop in rows],
+            labels=[format_hz_range(edges[start, 0], edges[stop, 1]) for start, stop in rows],
+            fontsize=8,
+        )
         ax.tick_params(axis="y", which="major", length=0)
         ax.set_ylabel("mel band")
     else:
@@ -96,19 +99,48 @@ def draw_explanation(explanation: SongExplanation) -> Figure:
     points_per_second = box.width * fig.get_figwidth() * 72.0 / (extent[1] - extent[0])
     for rank, seg in enumerate(explanation.segments, start=1):
         low, high = _segment_rows(edges, seg, n_mels)
-        bottom.add_patch(Rectangle((seg["start_s"], low - 0.5), seg["end_s"] - seg["start_s"], high - low + 1,
-                                   fill=False, edgecolor="#00e5ff", linewidth=1.4))
-        fontsize = min(8.0, 0.75 * (high - low + 1) * points_per_row,
-                       0.9 * (seg["end_s"] - seg["start_s"]) * points_per_second / len(str(rank)))
-        bottom.text((seg["start_s"] + seg["end_s"]) / 2.0, (low + high) / 2.0, str(rank), color="white",
-                    fontsize=max(fontsize, 4.0), fontweight="bold", ha="center", va="center", clip_on=True,
-                    bbox={"boxstyle": "square,pad=0.1", "facecolor": "black", "alpha": 0.6, "linewidth": 0})
+        bottom.add_patch(
+            Rectangle(
+                (seg["start_s"], low - 0.5),
+                seg["end_s"] - seg["start_s"],
+                high - low + 1,
+                fill=False,
+                edgecolor="#00e5ff",
+                linewidth=1.4,
+            )
+        )
+        fontsize = min(
+            8.0,
+            0.75 * (high - low + 1) * points_per_row,
+            0.9 * (seg["end_s"] - seg["start_s"]) * points_per_second / len(str(rank)),
+        )
+        bottom.text(
+            (seg["start_s"] + seg["end_s"]) / 2.0,
+            (low + high) / 2.0,
+            str(rank),
+            color="white",
+            fontsize=max(fontsize, 4.0),
+            fontweight="bold",
+            ha="center",
+            va="center",
+            clip_on=True,
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "black", "alpha": 0.6, "linewidth": 0},
+        )
         lines.append(f"{rank}  {seg['share']:6.1%}  {seg['start_s']:.2f}-{seg['end_s']:.2f} s")
         lines.append(f"   {format_hz_range(seg['f_low_hz'], seg['f_high_hz'])}")
     if not explanation.segments:
         lines.append("none: no cell raises it")
-    bottom.text(1.02, 1.0, "\n".join(lines), transform=bottom.transAxes, ha="left", va="top", fontsize=8,
-                family="monospace", gid="segment-list")
+    bottom.text(
+        1.02,
+        1.0,
+        "\n".join(lines),
+        transform=bottom.transAxes,
+        ha="left",
+        va="top",
+        fontsize=8,
+        family="monospace",
+        gid="segment-list",
+    )
     bottom.set_title(
         f"{explanation.method.replace('_', ' ')} for {explanation.kind} '{explanation.target}' "
         f"(value {explanation.value:.3f}); red: raises it",

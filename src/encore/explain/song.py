@@ -133,13 +133,15 @@ def top_segments(
         for b in bands:
             share = float(positive[b, t].sum()) / total
             if share > 0.0:
-                cells.append({
-                    "start_s": round(float(song.frame_seconds[t.start]), 3),
-                    "end_s": round(min(float(song.frame_seconds[t.stop - 1]) + hop, song.duration), 3),
-                    "f_low_hz": round(float(song.band_edges_hz[b.start, 0]), 1),
-                    "f_high_hz": round(float(song.band_edges_hz[b.stop - 1, 1]), 1),
-                    "share": round(share, 4),
-                })
+                cells.append(
+                    {
+                        "start_s": round(float(song.frame_seconds[t.start]), 3),
+                        "end_s": round(min(float(song.frame_seconds[t.stop - 1]) + hop, song.duration), 3),
+                        "f_low_hz": round(float(song.band_edges_hz[b.start, 0]), 1),
+                        "f_high_hz": round(float(song.band_edges_hz[b.stop - 1, 1]), 1),
+                        "share": round(share, 4),
+                    }
+                )
     return sorted(cells, key=lambda c: -c["share"])[:top_k]
 
 
@@ -189,7 +191,9 @@ def explain_waveform(
     model.eval()
     song = prepare_song(model, waveform, chunk_samples=predictor.chunk_samples, hop_samples=predictor.hop_samples)
     with torch.no_grad():
-        probs = head_outputs(model, predictor.card, "class", song.chunks.unsqueeze(0))[0].numpy() if predictor.label_names else None
+        probs = (
+            head_outputs(model, predictor.card, "class", song.chunks.unsqueeze(0))[0].numpy() if predictor.label_names else None
+        )
         name, head, index = resolve_target(predictor, target, probs)
         value = float(head_outputs(model, predictor.card, head, song.chunks.unsqueeze(0))[0, index])
         f = target_function(model, predictor.card, head, index)

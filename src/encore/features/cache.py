@@ -92,9 +92,7 @@ def settings_digest(settings: Mapping[str, Any]) -> str:
 
 def write_atomic(path: Path, write: Callable[[Any], None]) -> None:
     """Write via a temporary file in ``path``'s folder, fsync, then rename over ``path``."""
-    handle = tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     try:
         with handle:
             write(handle)
@@ -142,9 +140,7 @@ class FeatureCache:
     def path(self, audio_digest: str, settings: Mapping[str, Any]) -> Path:
         """Where the entry for ``audio_digest`` under ``settings`` lives (it may not exist)."""
         if not isinstance(audio_digest, str) or not _DIGEST_PATTERN.fullmatch(audio_digest):
-            raise ParameterError(
-                f"audio_digest={audio_digest!r} must be a hex digest such as file_digest(path) returns"
-            )
+            raise ParameterError(f"audio_digest={audio_digest!r} must be a hex digest such as file_digest(path) returns")
         return self.root / settings_digest(settings) / audio_digest[:2] / f"{audio_digest}.npy"
 
     def get(self, audio_digest: str, settings: Mapping[str, Any]) -> np.ndarray | None:
@@ -194,9 +190,7 @@ class FeatureCache:
         write_atomic(path, lambda handle: np.save(handle, array, allow_pickle=False))
         return path
 
-    def get_or_compute(
-        self, audio_digest: str, settings: Mapping[str, Any], compute: Callable[[], np.ndarray]
-    ) -> np.ndarray:
+    def get_or_compute(self, audio_digest: str, settings: Mapping[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
         """The cached array, or ``compute()``'s result, stored before it is returned.
 
         Args:

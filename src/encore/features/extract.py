@@ -58,12 +58,16 @@ KINDS = ("handcrafted", "logmel")
 _STREAM_BLOCK_SECONDS = 60.0
 
 
-def handcrafted_settings(
-    *, sample_rate: int, n_fft: int = 2048, hop_length: int = 512, n_mfcc: int = 20
-) -> dict[str, Any]:
+def handcrafted_settings(*, sample_rate: int, n_fft: int = 2048, hop_length: int = 512, n_mfcc: int = 20) -> dict[str, Any]:
     """Cache settings for :func:`~encore.features.compute_handcrafted` features of a file."""
-    return {"kind": "handcrafted", "version": HANDCRAFTED_VERSION, "sample_rate": int(sample_rate),
-            "n_fft": int(n_fft), "hop_length": int(hop_length), "n_mfcc": int(n_mfcc)}
+    return {
+        "kind": "handcrafted",
+        "version": HANDCRAFTED_VERSION,
+        "sample_rate": int(sample_rate),
+        "n_fft": int(n_fft),
+        "hop_length": int(hop_length),
+        "n_mfcc": int(n_mfcc),
+    }
 
 
 def logmel_settings(frontend_settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,9 +228,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     """
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
     if not match or int(match[2]) < 1 or int(match[1]) >= int(match[2]):
-        raise ParameterError(
-            f"--shard {text!r} must be 'i/n' with 0 <= i < n, e.g. 0/4 for the first of four shards"
-        )
+        raise ParameterError(f"--shard {text!r} must be 'i/n' with 0 <= i < n, e.g. 0/4 for the first of four shards")
     return int(match[1]), int(match[2])
 
 
@@ -242,9 +244,7 @@ def select_shard(keys: Sequence[str], index: int, count: int) -> list[int]:
     return [position for position, key in enumerate(keys) if shard_of(str(key), count) == index]
 
 
-def write_shard_index(
-    cache: FeatureCache, settings: Mapping[str, Any], shard: tuple[int, int], result: ExtractionResult
-) -> Path:
+def write_shard_index(cache: FeatureCache, settings: Mapping[str, Any], shard: tuple[int, int], result: ExtractionResult) -> Path:
     """Record a shard's outcome (path, digest, status, reason) in one CSV, replaced whole by a rerun."""
     index, count = shard
     folder = cache.root / settings_digest(settings) / "shards"

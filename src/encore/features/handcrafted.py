@@ -34,6 +34,7 @@ _MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98,
 
 def _layout(n_mfcc: int) -> list[tuple[str, list[str]]]:
     """``(family, names)`` blocks in vector order."""
+
     def summary(rows: list[str]) -> list[str]:
         return [f"{row}_mean" for row in rows] + [f"{row}_std" for row in rows]
 
@@ -256,8 +257,7 @@ def compute_handcrafted(
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 1:
         raise ParameterError(
-            f"waveform has shape {waveform.shape}; compute_handcrafted needs mono (n_samples,), "
-            "e.g. load_audio(..., mono=True)"
+            f"waveform has shape {waveform.shape}; compute_handcrafted needs mono (n_samples,), e.g. load_audio(..., mono=True)"
         )
     duration = waveform.shape[0] / sample_rate
     if waveform.shape[0] < n_fft:

@@ -153,7 +153,11 @@ def mel_filterbank(
         logger.warning(
             "%d of %d mel filters are empty (features.n_mels=%d is too many for features.n_fft=%d at %d Hz); "
             "lower features.n_mels or raise features.n_fft",
-            int(empty.sum()), n_mels, n_mels, n_fft, sample_rate,
+            int(empty.sum()),
+            n_mels,
+            n_mels,
+            n_fft,
+            sample_rate,
         )
     return weights.astype(np.float32)
 
@@ -254,9 +258,7 @@ class LogMelSpectrogram(nn.Module):
         self.hop_length = _positive_int("hop_length", hop_length)
         self.win_length = None if win_length is None else _positive_int("win_length", win_length)
         if self.win_length is not None and self.win_length > self.n_fft:
-            raise ParameterError(
-                f"win_length={win_length} is longer than n_fft={n_fft}; raise n_fft or shorten the window"
-            )
+            raise ParameterError(f"win_length={win_length} is longer than n_fft={n_fft}; raise n_fft or shorten the window")
         self.n_mels = _positive_int("n_mels", n_mels)
         self.f_min = _finite_float("f_min", f_min, minimum=0.0)
         nyquist = self.sample_rate / 2.0
@@ -264,8 +266,7 @@ class LogMelSpectrogram(nn.Module):
         upper = nyquist if self.f_max is None else self.f_max
         if self.f_max is not None and self.f_max > nyquist:
             raise ParameterError(
-                f"f_max={f_max} is above the Nyquist frequency sample_rate/2={nyquist:g} Hz; "
-                "lower f_max or pass None"
+                f"f_max={f_max} is above the Nyquist frequency sample_rate/2={nyquist:g} Hz; lower f_max or pass None"
             )
         if self.f_min >= upper:
             raise ParameterError(f"f_min={f_min} must be below f_max={upper:g} Hz")

@@ -46,17 +46,13 @@ def _edge(samples: Tensor, pad: int, pad_mode: str, side: str) -> Tensor:
     if pad_mode == "replicate":
         return samples[:1].expand(pad) if side == "left" else samples[-1:].expand(pad)
     if samples.shape[0] <= pad:
-        raise ParameterError(
-            f"reflect padding needs more than n_fft // 2 = {pad} samples of audio; got {samples.shape[0]}"
-        )
+        raise ParameterError(f"reflect padding needs more than n_fft // 2 = {pad} samples of audio; got {samples.shape[0]}")
     # reflect: F.pad's "reflect" excludes the edge sample itself
     return samples[1 : pad + 1].flip(0) if side == "left" else samples[-pad - 1 : -1].flip(0)
 
 
 @torch.no_grad()
-def stream_log_mel(
-    blocks: Iterable[np.ndarray | Tensor], frontend: LogMelSpectrogram
-) -> Iterator[Tensor]:
+def stream_log_mel(blocks: Iterable[np.ndarray | Tensor], frontend: LogMelSpectrogram) -> Iterator[Tensor]:
     """Log-mel frames of a stream of mono blocks, as the whole concatenated clip would give.
 
     Frames are yielded as soon as their samples have arrived. Without ``top_db`` they

@@ -35,8 +35,15 @@ import pandas as pd
 from encore.exceptions import ParameterError
 
 __all__ = [
-    "APPEAL_COLUMNS", "EVIDENCE_COLUMNS", "EXPLICIT_WEIGHT", "IMPLICIT_WEIGHT", "appeal_evidence", "compute_appeal",
-    "score_appeal", "skip_rates", "skip_thresholds",
+    "APPEAL_COLUMNS",
+    "EVIDENCE_COLUMNS",
+    "EXPLICIT_WEIGHT",
+    "IMPLICIT_WEIGHT",
+    "appeal_evidence",
+    "compute_appeal",
+    "score_appeal",
+    "skip_rates",
+    "skip_thresholds",
 ]
 
 logger = logging.getLogger(__name__)
@@ -50,7 +57,14 @@ play may be background listening), so four plays count as much as one like: the
 listen component's trials are counted at this weight, which widens its posterior."""
 
 APPEAL_COLUMNS: tuple[str, ...] = (
-    "track_id", "appeal", "appeal_sd", "n_events", "n_listeners", "like_rate", "rating_mean", "skip_rate",
+    "track_id",
+    "appeal",
+    "appeal_sd",
+    "n_events",
+    "n_listeners",
+    "like_rate",
+    "rating_mean",
+    "skip_rate",
 )
 
 DEFAULT_STRENGTH = 2.0
@@ -208,17 +222,25 @@ def compute_appeal(
     missing = [name for name in ("track_id", "kind", value_column) if name not in events.columns]
     if missing:
         raise ParameterError(
-            f"events lack column(s) {missing}; found {list(events.columns)}. Pass events as "
-            "Store.events() returns them"
+            f"events lack column(s) {missing}; found {list(events.columns)}. Pass events as Store.events() returns them"
         )
 
-    per_song = appeal_evidence(events, durations=durations, skip_ms=skip_ms, skip_fraction=skip_fraction,
-                               value_column=value_column)
+    per_song = appeal_evidence(
+        events, durations=durations, skip_ms=skip_ms, skip_fraction=skip_fraction, value_column=value_column
+    )
     return score_appeal(per_song, prior_strength=prior_strength)
 
 
 EVIDENCE_COLUMNS: tuple[str, ...] = (
-    "likes", "opinions", "rating_success", "ratings", "stars", "completes", "listens", "n_events", "n_listeners",
+    "likes",
+    "opinions",
+    "rating_success",
+    "ratings",
+    "stars",
+    "completes",
+    "listens",
+    "n_events",
+    "n_listeners",
 )
 """Per-song appeal evidence, the input of :func:`score_appeal`: ``likes`` over ``opinions``
 (likes and dislikes); ``rating_success`` (sum of ``(stars - 1) / 4``) over ``ratings``,

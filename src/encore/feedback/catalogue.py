@@ -30,7 +30,11 @@ class CatalogueMixin:
     _bulk_insert: Any  # Store._bulk_insert(table, index_elements, columns, what) -> stored
 
     def add_catalogue_labels(
-        self, label_set: str, labels: pd.DataFrame, *, version: int | None = None,
+        self,
+        label_set: str,
+        labels: pd.DataFrame,
+        *,
+        version: int | None = None,
     ) -> int:
         """Stores one version of a named catalogue label set.
 
@@ -51,9 +55,7 @@ class CatalogueMixin:
         """
         if not isinstance(label_set, str) or not label_set.strip():
             raise ParameterError(f"label_set={label_set!r} must be a non-empty name, e.g. 'catalogue'")
-        if version is not None and (
-            isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1
-        ):
+        if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1):
             raise ParameterError(f"version={version!r} must be a positive integer, or None for a new version")
         require_columns(labels, ["track_id", "label"], "add_catalogue_labels")
         track_ids = text_column(labels, "track_id")
@@ -109,15 +111,12 @@ class CatalogueMixin:
         """
         sets = self.label_sets()
         if label_set not in sets:
-            raise ParameterError(
-                f"label_set={label_set!r} not in the store; stored sets: {sorted(sets) or 'none'}"
-            )
+            raise ParameterError(f"label_set={label_set!r} not in the store; stored sets: {sorted(sets) or 'none'}")
         if version is None:
             version = max(sets[label_set])
         elif version not in sets[label_set]:
             raise ParameterError(
-                f"version={version} of label set {label_set!r} not in the store; "
-                f"stored versions: {sets[label_set]}"
+                f"version={version} of label set {label_set!r} not in the store; stored versions: {sets[label_set]}"
             )
         table = schema.catalogue_labels
         statement = (

@@ -149,6 +149,5 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> N
     missing = [name for name in columns if name not in frame.columns]
     if missing:
         raise FeedbackDataError(
-            f"{what}: missing column(s) {missing}; found {list(frame.columns)}. "
-            f"Rename the columns to {list(columns)}"
+            f"{what}: missing column(s) {missing}; found {list(frame.columns)}. Rename the columns to {list(columns)}"
         )

@@ -172,8 +172,9 @@ def derive_single_labels(
     votes = votes[votes["key"].isin(keys)]
     if votes.empty:
         logger.warning("no tag events name any of the classes %s", class_names)
-        return pd.DataFrame({name: pd.Series(dtype=object if name in ("track_id", "label") else float)
-                             for name in LABEL_COLUMNS}).astype({"n_votes": "int64"})
+        return pd.DataFrame(
+            {name: pd.Series(dtype=object if name in ("track_id", "label") else float) for name in LABEL_COLUMNS}
+        ).astype({"n_votes": "int64"})
 
     song_codes, songs = pd.factorize(votes["track_id"], sort=True)
     listener_codes, listeners = pd.factorize(votes["listener"])
@@ -183,13 +184,20 @@ def derive_single_labels(
     named = ~pd.Series(listeners).str.startswith(ANONYMOUS_PREFIX)
     weighted = bool(weight_listeners and named.any())
     consensus, weights = _weighted_consensus(
-        song_codes, listener_codes, label_codes, share,
-        (len(songs), len(listeners), len(keys)), weighted, max_iter,
+        song_codes,
+        listener_codes,
+        label_codes,
+        share,
+        (len(songs), len(listeners), len(keys)),
+        weighted,
+        max_iter,
     )
     if weighted:
         logger.info(
             "listener weights: median %.2f, %d of %d at the floor (at or below chance)",
-            float(np.median(weights)), int(np.sum(weights <= WEIGHT_RANGE[0])), len(weights),
+            float(np.median(weights)),
+            int(np.sum(weights <= WEIGHT_RANGE[0])),
+            len(weights),
         )
 
     ranked = np.sort(consensus, axis=1)
@@ -210,7 +218,10 @@ def derive_single_labels(
     )
     logger.info(
         "single labels: %d of %d songs labelled (min_margin=%.2f, min_votes=%d)",
-        int(accepted.sum()), len(result), min_margin, min_votes,
+        int(accepted.sum()),
+        len(result),
+        min_margin,
+        min_votes,
     )
     return result
 
@@ -239,7 +250,9 @@ def labels_from_catalogue(store: Store, label_set: str, version: int | None = No
     if (~single).any():
         logger.warning(
             "label set %r: %d track(s) have several labels and are left unlabelled, e.g. %r",
-            label_set, int((~single).sum()), n_labels[~single].index[0],
+            label_set,
+            int((~single).sum()),
+            n_labels[~single].index[0],
         )
     return pd.DataFrame(
         {

@@ -31,7 +31,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from encore.exceptions import StoreError
 
 __all__ = [
-    "INITIAL_REVISION", "alembic_config", "current_revision", "head_revision", "store_revision", "upgrade_store",
+    "INITIAL_REVISION",
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "store_revision",
+    "upgrade_store",
 ]
 
 logger = logging.getLogger(__name__)

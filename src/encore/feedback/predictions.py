@@ -53,7 +53,9 @@ def _validated_predictions(frame: pd.DataFrame, run_id: str) -> pd.DataFrame:
     for name in ("track_id", "name"):
         empty = rows[name].isna() | (rows[name] == "")
         if empty.any():
-            raise FeedbackDataError(f"add_predictions: empty {name} in row {int(np.flatnonzero(empty)[0])}; every prediction needs one")
+            raise FeedbackDataError(
+                f"add_predictions: empty {name} in row {int(np.flatnonzero(empty)[0])}; every prediction needs one"
+            )
     bad_kind = ~rows["kind"].isin(PREDICTION_KINDS)
     if bad_kind.any():
         unknown = sorted(set(rows["kind"][bad_kind].fillna("<missing>")))

@@ -42,7 +42,10 @@ listener who gave none)."""
 
 
 def listener_responses(
-    events: pd.DataFrame, *, tags: Sequence[str] = (), synonyms: Mapping[str, str] | None = None,
+    events: pd.DataFrame,
+    *,
+    tags: Sequence[str] = (),
+    synonyms: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per (song, named listener) with any event on the song, and their responses.
 
@@ -158,14 +161,20 @@ def split_half_reliability(
             position[order] = np.arange(len(values)) - np.repeat(starts, counts)
             half = counts[song_codes] // 2
             first, second = position < half, (position >= half) & (position < 2 * half)
-            halves = [np.bincount(song_codes[mask], weights=values[mask], minlength=len(songs))
-                      / np.bincount(song_codes[mask], minlength=len(songs)) for mask in (first, second)]
+            halves = [
+                np.bincount(song_codes[mask], weights=values[mask], minlength=len(songs))
+                / np.bincount(song_codes[mask], minlength=len(songs))
+                for mask in (first, second)
+            ]
             rho = _spearman(*halves)
             if np.isfinite(rho):
                 corrected.append(2.0 * rho / (1.0 + rho) if rho > -1.0 else -1.0)
         reliability = float(np.mean(corrected)) if corrected else float("nan")
         ceiling = float(np.sqrt(max(reliability, 0.0))) if corrected else float("nan")
         result[target] = {"reliability": reliability, "ceiling": ceiling, "n_songs": int(len(songs))}
-    logger.info("split-half reliability over %d splits: %s", n_splits,
-                {name: round(value["reliability"], 2) for name, value in result.items()})
+    logger.info(
+        "split-half reliability over %d splits: %s",
+        n_splits,
+        {name: round(value["reliability"], 2) for name, value in result.items()},
+    )
     return result

@@ -37,9 +37,7 @@ def _artist_groups(frame: pd.DataFrame, artist_col: str) -> np.ndarray:
     return codes
 
 
-def _group_counts(
-    frame: pd.DataFrame, label_col: str | None, groups: np.ndarray, n_groups: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _group_counts(frame: pd.DataFrame, label_col: str | None, groups: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Songs per (artist group, label) and songs per group, for stratified dealing."""
     if label_col is not None:
         label_codes, label_names = pd.factorize(frame[label_col].astype("str"), sort=True)
@@ -52,7 +50,10 @@ def _group_counts(
 
 
 def _deal(
-    counts: np.ndarray, sizes: np.ndarray, fractions: np.ndarray, order: np.ndarray,
+    counts: np.ndarray,
+    sizes: np.ndarray,
+    fractions: np.ndarray,
+    order: np.ndarray,
 ) -> np.ndarray:
     """Assigns each group to a split.
 
@@ -144,8 +145,7 @@ def split_by_artist(
             raise ParameterError(f"{name}={value} must be in [0, 1)")
     if val_fraction + test_fraction >= 1.0:
         raise ParameterError(
-            f"val_fraction + test_fraction = {val_fraction + test_fraction:.2f} must be below 1 "
-            "to leave songs for training"
+            f"val_fraction + test_fraction = {val_fraction + test_fraction:.2f} must be below 1 to leave songs for training"
         )
     for column in (artist_col, label_col):
         if column is not None and column not in frame.columns:
@@ -172,7 +172,11 @@ def split_by_artist(
     shares = split.value_counts(normalize=True).reindex(list(SPLIT_NAMES), fill_value=0.0)
     logger.info(
         "split %d songs by %d artist groups: train %.2f, val %.2f, test %.2f",
-        len(frame), n_groups, shares["train"], shares["val"], shares["test"],
+        len(frame),
+        n_groups,
+        shares["train"],
+        shares["val"],
+        shares["test"],
     )
     return split
 
@@ -230,6 +234,11 @@ def kfold_by_artist(
             donors = np.flatnonzero(assignment == largest)
             assignment[donors[np.argmin(sizes[donors])]] = fold
     folds = pd.Series(assignment[groups], index=frame.index, name="fold").astype("int64")
-    logger.info("dealt %d songs by %d artist groups into %d folds of sizes %s",
-                len(frame), n_groups, n_folds, folds.value_counts().sort_index().tolist())
+    logger.info(
+        "dealt %d songs by %d artist groups into %d folds of sizes %s",
+        len(frame),
+        n_groups,
+        n_folds,
+        folds.value_counts().sort_index().tolist(),
+    )
     return folds

@@ -173,7 +173,11 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
     def _bulk_insert(
-        self, table: Table, index_elements: Sequence[str], columns: dict[str, Any], what: str,
+        self,
+        table: Table,
+        index_elements: Sequence[str],
+        columns: dict[str, Any],
+        what: str,
         progress: Callable[[int], None] | None = None,
     ) -> int:
         """Inserts rows in chunks, skipping conflicts on ``index_elements``.
@@ -225,7 +229,11 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
         return stored
 
     def _execute_chunks(
-        self, conn: Connection, statement: Any, values: dict[str, Any], n_rows: int,
+        self,
+        conn: Connection,
+        statement: Any,
+        values: dict[str, Any],
+        n_rows: int,
         progress: Callable[[int], None] | None = None,
     ) -> int:
         """Runs an ``INSERT ... ON CONFLICT DO NOTHING`` over all rows; how many went in.
@@ -279,9 +287,7 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
             durations = pd.to_numeric(tracks["duration"], errors="coerce")
             bad = durations.isna() & tracks["duration"].notna()
             if bad.any():
-                raise FeedbackDataError(
-                    f"add_tracks: duration={tracks['duration'][bad].iloc[0]!r} is not a number of seconds"
-                )
+                raise FeedbackDataError(f"add_tracks: duration={tracks['duration'][bad].iloc[0]!r} is not a number of seconds")
         else:
             durations = pd.Series(np.nan, index=tracks.index)
         first = ~track_ids.duplicated()
@@ -338,7 +344,10 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
         return keys
 
     def add_events(
-        self, events: pd.DataFrame, *, progress: Callable[[int], None] | None = None,
+        self,
+        events: pd.DataFrame,
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> tuple[int, int]:
         """Adds feedback events, skipping any already stored (same ``event_key``).
 
@@ -411,9 +420,7 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
         existing = {
             tuple(row)
             for row in self._read(
-                select(table.c.source_file, table.c.line, table.c.reason, table.c.raw).where(
-                    table.c.source_file.in_(files)
-                ),
+                select(table.c.source_file, table.c.line, table.c.reason, table.c.raw).where(table.c.source_file.in_(files)),
                 "add_quarantine",
             )
         }

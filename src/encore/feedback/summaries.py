@@ -131,7 +131,8 @@ class SummariesMixin:
         threshold = skip_thresholds(
             np.full(len(listens), track_id, dtype=object),
             {track_id: float(duration)} if duration is not None else None,
-            skip_ms=skip_ms, skip_fraction=skip_fraction,
+            skip_ms=skip_ms,
+            skip_fraction=skip_fraction,
         )
         played = pd.to_numeric(listens["value_num"]).astype(float).to_numpy()
         skipped = (listens["kind"].to_numpy() == "skip") | (played < threshold)

@@ -41,10 +41,34 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STOP_TAGS: frozenset[str] = frozenset(
     {
-        "favorites", "favourite", "favorite", "favourites", "favorite songs", "favourite songs",
-        "seen live", "my playlist", "playlist", "love it", "loved", "albums i own", "i own it",
-        "owned", "my music", "my collection", "check out", "to listen", "to check", "spotify",
-        "under 2000 listeners", "good", "great", "awesome", "best", "cool", "amazing", "favs",
+        "favorites",
+        "favourite",
+        "favorite",
+        "favourites",
+        "favorite songs",
+        "favourite songs",
+        "seen live",
+        "my playlist",
+        "playlist",
+        "love it",
+        "loved",
+        "albums i own",
+        "i own it",
+        "owned",
+        "my music",
+        "my collection",
+        "check out",
+        "to listen",
+        "to check",
+        "spotify",
+        "under 2000 listeners",
+        "good",
+        "great",
+        "awesome",
+        "best",
+        "cool",
+        "amazing",
+        "favs",
     }
 )
 """Personal or evaluative tags that describe the listener rather than the music.
@@ -168,9 +192,7 @@ def _tag_events(events: pd.DataFrame) -> pd.DataFrame:
     missing = [name for name in ("track_id",) if name not in events.columns]
     text_column = "value_text" if "value_text" in events.columns else "value"
     if missing or text_column not in events.columns:
-        raise ParameterError(
-            f"events need columns track_id and value_text (or value); found {list(events.columns)}"
-        )
+        raise ParameterError(f"events need columns track_id and value_text (or value); found {list(events.columns)}")
     tags = events[events["kind"] == "tag"] if "kind" in events.columns else events
     if "listener_id" in tags.columns:
         listener = tags["listener_id"].astype("str")
@@ -297,7 +319,10 @@ def build_tag_targets(
     tag_listeners.index.name = "tag"
     logger.info(
         "tag targets: %d songs, %d tags (of %d seen), median support %.1f",
-        len(soft), len(columns), len(per_tag), float(support.median()) if len(support) else 0.0,
+        len(soft),
+        len(columns),
+        len(per_tag),
+        float(support.median()) if len(support) else 0.0,
     )
     return TagTargets(soft=soft, support=support, agreement=agreement, tag_listeners=tag_listeners)
 

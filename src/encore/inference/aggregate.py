@@ -49,9 +49,7 @@ class SongAccumulator:
         tag_mean_logits: As ``mean_logits``, for the tags (:func:`card_mean_logits` reads both).
     """
 
-    def __init__(
-        self, *, mean_logits: bool, tag_mean_logits: bool, temperature: float, regression_stats: dict[str, Any]
-    ) -> None:
+    def __init__(self, *, mean_logits: bool, tag_mean_logits: bool, temperature: float, regression_stats: dict[str, Any]) -> None:
         self.mean_logits = mean_logits
         self.tag_mean_logits = tag_mean_logits
         self.temperature = temperature
@@ -143,8 +141,11 @@ def describe_arrays(
         distance = float(arrays["novelty_distance"])
         quantiles = np.asarray(novelty["quantiles"], dtype=np.float64)
         share = float(np.interp(distance, quantiles, np.linspace(0.0, 1.0, len(quantiles))))
-        out["novelty"] = {"score": round(share, 3), "novel": bool(distance > novelty["threshold"]),
-                          "distance": round(distance, 3)}
+        out["novelty"] = {
+            "score": round(share, 3),
+            "novel": bool(distance > novelty["threshold"]),
+            "distance": round(distance, 3),
+        }
     if "scores" in arrays and len(regression_names):
         out["scores"] = {n: round(float(v), 4) for n, v in zip(regression_names, arrays["scores"], strict=True)}
         if "score_intervals" in arrays:

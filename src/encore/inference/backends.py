@@ -37,8 +37,18 @@ BACKENDS = ("torch", "onnx", "eager")
 ``eager``: the model as trained, plain float32 (the reference for benchmarks)."""
 
 __all__ = [
-    "BACKENDS", "ChunkRunner", "bf16_supported", "card_wants_bf16", "EagerRunner", "OnnxRunner", "TorchRunner",
-    "create_runner", "fuse_for_inference", "model_device", "runner_device", "wants_bf16",
+    "BACKENDS",
+    "ChunkRunner",
+    "bf16_supported",
+    "card_wants_bf16",
+    "EagerRunner",
+    "OnnxRunner",
+    "TorchRunner",
+    "create_runner",
+    "fuse_for_inference",
+    "model_device",
+    "runner_device",
+    "wants_bf16",
 ]
 
 
@@ -219,7 +229,11 @@ class OnnxRunner:
 
 
 def create_runner(
-    model: EncoreModel, backend: str, *, onnx_path: str | os.PathLike | None = None, bf16: bool = False,
+    model: EncoreModel,
+    backend: str,
+    *,
+    onnx_path: str | os.PathLike | None = None,
+    bf16: bool = False,
     device: torch.device | None = None,
 ) -> Any:
     """The runner for ``backend`` (one of :data:`BACKENDS`).

@@ -37,7 +37,9 @@ class BaselinePredictor(SongPredictions):
         run_dir = Path(run_dir)
         card_path, model_path = run_dir / "model_card.json", run_dir / "model.joblib"
         if not card_path.is_file() or not model_path.is_file():
-            raise CheckpointError(f"{run_dir} is not a classical (random-forest or boosting) run; it needs model_card.json and model.joblib")
+            raise CheckpointError(
+                f"{run_dir} is not a classical (random-forest or boosting) run; it needs model_card.json and model.joblib"
+            )
         return cls(joblib.load(model_path), json.loads(card_path.read_text(encoding="utf-8")))
 
     @property
@@ -59,7 +61,10 @@ class BaselinePredictor(SongPredictions):
     def _features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         s = self.card["feature_settings"]
         features = np.stack(
-            [compute_handcrafted(w, sample_rate=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"]) for w in waveforms]
+            [
+                compute_handcrafted(w, sample_rate=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"])
+                for w in waveforms
+            ]
         )
         return features[:, : len(self.card["feature_names"])]
 

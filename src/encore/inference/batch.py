@@ -70,7 +70,10 @@ class FileResult:
 
 
 def predict_files(
-    predictor: Any, paths: Iterable[str | os.PathLike], *, progress: Callable[[int], None] | None = None,
+    predictor: Any,
+    paths: Iterable[str | os.PathLike],
+    *,
+    progress: Callable[[int], None] | None = None,
     workers: int = 0,
 ) -> Iterator[FileResult]:
     """Predict each file; an undecodable one gives a result with ``error`` and the rest go on.

@@ -58,8 +58,14 @@ def export_onnx_bytes(model: EncoreModel, *, n_samples: int | None = None) -> by
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and folding notes
         torch.onnx.export(
-            _TupleOutputs(model), (example,), buffer, dynamo=False, opset_version=OPSET,
-            input_names=["waveform"], output_names=heads, dynamic_axes=axes,
+            _TupleOutputs(model),
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["waveform"],
+            output_names=heads,
+            dynamic_axes=axes,
         )
     return buffer.getvalue()
 

@@ -59,11 +59,16 @@ class DecodedPieces(IterableDataset):
                 yield index, None, 0, None
 
 
-def decoded_pieces(sources: Sequence[str | os.PathLike], predictor: Any, *, workers: int, decode_only: bool = False) -> DataLoader:
+def decoded_pieces(
+    sources: Sequence[str | os.PathLike], predictor: Any, *, workers: int, decode_only: bool = False
+) -> DataLoader:
     """The loader of :class:`DecodedPieces` over ``workers`` processes."""
     return DataLoader(
-        DecodedPieces(sources, predictor, decode_only=decode_only), batch_size=None, num_workers=workers,
-        prefetch_factor=PREFETCH, persistent_workers=False,
+        DecodedPieces(sources, predictor, decode_only=decode_only),
+        batch_size=None,
+        num_workers=workers,
+        prefetch_factor=PREFETCH,
+        persistent_workers=False,
     )
 
 

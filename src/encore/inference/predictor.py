@@ -54,8 +54,12 @@ class SongPredictions:
     def describe(self, arrays: dict[str, np.ndarray], *, top_tags: int = 5) -> dict[str, Any]:
         """JSON-ready view of one song's arrays (label, probs, tags, scores, intervals)."""
         return describe_arrays(
-            arrays, label_names=self.label_names, tag_names=self.tag_names,
-            regression_names=self.regression_names, top_tags=top_tags, novelty=self.card.get("novelty"),
+            arrays,
+            label_names=self.label_names,
+            tag_names=self.tag_names,
+            regression_names=self.regression_names,
+            top_tags=top_tags,
+            novelty=self.card.get("novelty"),
         )
 
     def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:
@@ -112,7 +116,11 @@ class Predictor(SongPredictions):
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, *, batch_size: int | None = None, backend: str = DEFAULT_BACKEND,
+        cls,
+        path: str | os.PathLike,
+        *,
+        batch_size: int | None = None,
+        backend: str = DEFAULT_BACKEND,
         device: str = "auto",
     ) -> Predictor:
         """Load a run folder or ``checkpoint.pt``; nothing else is asked for.
@@ -129,8 +137,11 @@ class Predictor(SongPredictions):
         target = runner_device(model, device, backend)
         onnx_path = Path(path) / "model.onnx" if Path(path).is_dir() else Path(path).with_name("model.onnx")
         runner = create_runner(
-            model, backend, onnx_path=onnx_path if backend == "onnx" and onnx_path.is_file() else None,
-            bf16=wants_bf16(card, target), device=target,
+            model,
+            backend,
+            onnx_path=onnx_path if backend == "onnx" and onnx_path.is_file() else None,
+            bf16=wants_bf16(card, target),
+            device=target,
         )
         return cls(model, card, batch_size=batch_size, runner=runner)
 
@@ -177,14 +188,18 @@ class Predictor(SongPredictions):
         calibration = self.card.get("calibration") or {}
         value = float(calibration.get("temperature", self.card.get("temperature", 1.0)))
         if not value > 0:
-            raise ParameterError(f"the model card's temperature {value!r} must be positive; the checkpoint is damaged, train the run again")
+            raise ParameterError(
+                f"the model card's temperature {value!r} must be positive; the checkpoint is damaged, train the run again"
+            )
         return value
 
     def new_accumulator(self) -> SongAccumulator:
         """An empty running aggregate for one song (see :meth:`run_chunks`)."""
         classes, tags = card_mean_logits(self.card)
         return SongAccumulator(
-            mean_logits=classes, tag_mean_logits=tags, temperature=self.temperature,
+            mean_logits=classes,
+            tag_mean_logits=tags,
+            temperature=self.temperature,
             regression_stats=self.card.get("regression_stats") or {},
         )
 
@@ -196,9 +211,7 @@ class Predictor(SongPredictions):
             raise ParameterError(f"waveform has shape {waveform.shape}; pass a mono (n_samples,) waveform")
         if not first and len(waveform) < MIN_FRACTION * self.chunk_samples:
             return np.zeros((0, self.chunk_samples), np.float32)  # a later window's short tail, as whole-song chunking drops it
-        return chunk_waveform(
-            waveform, chunk_samples=self.chunk_samples, hop_samples=self.hop_samples, min_fraction=MIN_FRACTION
-        )
+        return chunk_waveform(waveform, chunk_samples=self.chunk_samples, hop_samples=self.hop_samples, min_fraction=MIN_FRACTION)
 
     def run_chunks(
         self, tagged: Iterable[tuple[int, np.ndarray]], accumulators: Mapping[int, SongAccumulator] | Sequence[SongAccumulator]
@@ -273,8 +286,9 @@ class Predictor(SongPredictions):
         span, offset, first = step + chunk - hop, 0, True
         while True:
             try:
-                waveform = load_audio(source, sample_rate=self.sample_rate, offset=offset / self.sample_rate,
-                                      duration=span / self.sample_rate)
+                waveform = load_audio(
+                    source, sample_rate=self.sample_rate, offset=offset / self.sample_rate, duration=span / self.sample_rate
+                )
             except AudioDecodeError:
                 if first:
                     raise
@@ -288,9 +302,7 @@ class Predictor(SongPredictions):
                 return
             offset, first = offset + step, False
 
-    def predict_source(
-        self, source: AudioSource, *, max_seconds: float | None = None
-    ) -> tuple[dict[str, np.ndarray], float]:
+    def predict_source(self, source: AudioSource, *, max_seconds: float | None = None) -> tuple[dict[str, np.ndarray], float]:
         """Song-level arrays and duration (seconds) for a file, bytes or file object.
 
         Args:

@@ -167,8 +167,8 @@ class EncoreModel(nn.Module):
             centers = mel_frequencies(n_mels + 2, f_min=settings["f_min"], f_max=f_max, mel_scale=settings["mel_scale"])[1:-1]
             self.spec_augment = SpecAugment(**spec_augment, mel_center_hz=centers)
         make_backbone = lambda: create_model(backbone, n_mels=n_mels, **(backbone_kwargs or {}))  # noqa: E731
-        self.backbone: nn.Module = make_backbone() if self.n_members == 1 else nn.ModuleList(
-            make_backbone() for _ in range(self.n_members)
+        self.backbone: nn.Module = (
+            make_backbone() if self.n_members == 1 else nn.ModuleList(make_backbone() for _ in range(self.n_members))
         )
         self.dropout = nn.Dropout(dropout)
         self.label_names = list(label_names)
@@ -191,14 +191,17 @@ class EncoreModel(nn.Module):
         n_statistics = 3 * n_mels + 2 * self.cepstral_statistics if self.band_statistics else 0
         self.embedding_dim = self.deep_dim + n_statistics
         sizes = {"class": len(self.label_names), "tags": len(self.tag_names), "regression": len(self.regression_names)}
-        self.heads = nn.ModuleDict({
-            name: nn.Linear(dim, n) if self.n_members == 1 else MemberLinear(self.n_members, dim, n)
-            for name, n in sizes.items() if n
-        })
+        self.heads = nn.ModuleDict(
+            {
+                name: nn.Linear(dim, n) if self.n_members == 1 else MemberLinear(self.n_members, dim, n)
+                for name, n in sizes.items()
+                if n
+            }
+        )
         self.novelty = NoveltyProjection(self.deep_dim + 3 * n_mels) if novelty else None
-        self.band_heads = nn.ModuleDict({
-            name: SongLinear(n_statistics, n) for name, n in sizes.items() if n and n_statistics and name != "class"
-        })
+        self.band_heads = nn.ModuleDict(
+            {name: SongLinear(n_statistics, n) for name, n in sizes.items() if n and n_statistics and name != "class"}
+        )
 
     def log_mel(self, waveform: Tensor) -> Tensor:
         """(batch, n_samples) -> normalised (batch, n_mels, n_frames), before augmentation.

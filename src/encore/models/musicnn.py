@@ -28,8 +28,17 @@ from encore.models.registry import register_model
 __all__ = ["MUSICNN_FRONTEND", "MUSICNN_N_FRAMES", "Musicnn", "MusicnnVGG"]
 
 MUSICNN_FRONTEND = {
-    "sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 96, "mel_scale": "slaney", "mel_norm": "slaney",
-    "power": 2.0, "center": True, "pad_mode": "constant", "compression": "log10_1p", "compression_gain": 10000.0,
+    "sample_rate": 16000,
+    "n_fft": 512,
+    "hop_length": 256,
+    "n_mels": 96,
+    "mel_scale": "slaney",
+    "mel_norm": "slaney",
+    "power": 2.0,
+    "center": True,
+    "pad_mode": "constant",
+    "compression": "log10_1p",
+    "compression_gain": 10000.0,
 }
 """musicnn's input as :class:`~encore.features.LogMelSpectrogram` settings (librosa's
 ``melspectrogram`` defaults, as ``musicnn.extractor.batch_data`` calls it)."""
@@ -100,9 +109,7 @@ class Musicnn(nn.Module):
         super().__init__()
         self.input_bn = _tf_bn(1, 2)
         timbral_filters, temporal_filters = int(1.6 * 128), int(1.6 * 32)
-        self.timbral = nn.ModuleList(
-            _ConvReluBN(1, timbral_filters, (7, int(share * n_mels))) for share in (0.4, 0.7)
-        )
+        self.timbral = nn.ModuleList(_ConvReluBN(1, timbral_filters, (7, int(share * n_mels))) for share in (0.4, 0.7))
         self.temporal_kernels = (128, 64, 32)
         self.temporal = nn.ModuleList(_ConvReluBN(1, temporal_filters, (k, 1)) for k in self.temporal_kernels)
         frontend_channels = 2 * timbral_filters + 3 * temporal_filters
@@ -160,9 +167,15 @@ class MusicnnVGG(nn.Module):
         self.n_frames = n_frames
         self.input_bn = _tf_bn(1, 2)
         self.blocks = nn.ModuleList(_ConvReluBN(1 if i == 0 else channels, channels, (3, 3), padding=1) for i in range(5))
-        self.pools = nn.ModuleList([
-            nn.MaxPool2d((4, 1), stride=(2, 2)), nn.MaxPool2d(2), nn.MaxPool2d(2), nn.MaxPool2d(2), nn.MaxPool2d(4),
-        ])
+        self.pools = nn.ModuleList(
+            [
+                nn.MaxPool2d((4, 1), stride=(2, 2)),
+                nn.MaxPool2d(2),
+                nn.MaxPool2d(2),
+                nn.MaxPool2d(2),
+                nn.MaxPool2d(4),
+            ]
+        )
         self.block_dropout = nn.Dropout(0.25)
         height, width = n_frames, n_mels
         for kernel, stride in (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((4, 4), (4, 4))):

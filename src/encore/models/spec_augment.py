@@ -111,7 +111,9 @@ class SpecAugment(nn.Module):
         if self.time_stretch or self.pitch_shift_semitones:
             batch, device = log_mel.shape[0], log_mel.device
             rates = 1 + (torch.rand(batch, device=device) * 2 - 1) * self.time_stretch if self.time_stretch else None
-            shifts = (torch.rand(batch, device=device) * 2 - 1) * self.pitch_shift_semitones if self.pitch_shift_semitones else None
+            shifts = (
+                (torch.rand(batch, device=device) * 2 - 1) * self.pitch_shift_semitones if self.pitch_shift_semitones else None
+            )
             log_mel = self.warp(log_mel, rates, shifts)
         log_mel = self._mask(log_mel, 1, self.freq_masks, self.freq_mask_bins)
         return self._mask(log_mel, 2, self.time_masks, self.time_mask_frames)

@@ -10,5 +10,11 @@ from encore.pretrained.catalogue import PRETRAINED, PretrainedSpec, pretrained_s
 from encore.pretrained.store import PRETRAINED_PREFIX, default_models_dir, pretrained_path, resolve_run
 
 __all__ = [
-    "PRETRAINED", "PRETRAINED_PREFIX", "PretrainedSpec", "default_models_dir", "pretrained_path", "pretrained_spec", "resolve_run",
+    "PRETRAINED",
+    "PRETRAINED_PREFIX",
+    "PretrainedSpec",
+    "default_models_dir",
+    "pretrained_path",
+    "pretrained_spec",
+    "resolve_run",
 ]

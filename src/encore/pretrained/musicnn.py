@@ -64,7 +64,9 @@ def locate_checkpoint(spec: PretrainedSpec) -> tuple[str, str]:
     """
     found = importlib.util.find_spec(spec.package)  # finds the package without running its code
     if found is None or not found.submodule_search_locations:
-        raise ParameterError(f"converting {spec.name!r} reads the weights from the {spec.package!r} package, which is not installed; {INSTALL_HINT}")
+        raise ParameterError(
+            f"converting {spec.name!r} reads the weights from the {spec.package!r} package, which is not installed; {INSTALL_HINT}"
+        )
     folder = Path(next(iter(found.submodule_search_locations))) / spec.checkpoint
     if not (folder / ".index").is_file():
         raise ParameterError(
@@ -89,7 +91,9 @@ def read_tf_checkpoint(prefix: str) -> dict[str, np.ndarray]:
     try:
         import tensorflow as tf
     except ImportError:
-        raise ParameterError(f"converting a TensorFlow checkpoint needs TensorFlow, which is not installed; {INSTALL_HINT}") from None
+        raise ParameterError(
+            f"converting a TensorFlow checkpoint needs TensorFlow, which is not installed; {INSTALL_HINT}"
+        ) from None
     try:
         reader = tf.compat.v1.train.NewCheckpointReader(prefix)
     except Exception as err:  # noqa: BLE001 - TensorFlow raises its own error kinds
@@ -127,7 +131,9 @@ def variable_map(backbone: str) -> dict[str, tuple[str, Transform]]:
         mapping |= _layer("dense", "backbone.dense", _dense) | _layer("dense_1", "heads.tags", _dense)
     elif backbone == "musicnn_vgg":
         for i in range(5):
-            mapping |= _layer(f"{i + 1}CNN", f"backbone.blocks.{i}.conv", _conv2d) | _bn(_bn_name(i + 1), f"backbone.blocks.{i}.bn")
+            mapping |= _layer(f"{i + 1}CNN", f"backbone.blocks.{i}.conv", _conv2d) | _bn(
+                _bn_name(i + 1), f"backbone.blocks.{i}.bn"
+            )
         mapping |= _layer("dense", "heads.tags", _dense)
     else:
         raise ParameterError(f"no TensorFlow variable map for backbone {backbone!r}")
@@ -177,8 +183,13 @@ def model_kwargs(spec: PretrainedSpec) -> dict[str, Any]:
     if spec.backbone == "musicnn_vgg":
         kwargs.setdefault("n_frames", MUSICNN_N_FRAMES)
     return {
-        "frontend": dict(MUSICNN_FRONTEND), "backbone": spec.backbone, "backbone_kwargs": kwargs,
-        "label_names": [], "tag_names": list(spec.tag_names), "regression_names": [], "dropout": 0.5,
+        "frontend": dict(MUSICNN_FRONTEND),
+        "backbone": spec.backbone,
+        "backbone_kwargs": kwargs,
+        "label_names": [],
+        "tag_names": list(spec.tag_names),
+        "regression_names": [],
+        "dropout": 0.5,
     }
 
 
@@ -195,14 +206,26 @@ def build_card(spec: PretrainedSpec, version: str, n_tensors: int) -> dict[str, 
         "regression_stats": {"mean": [], "std": []},
         "pretrained": spec.name,
         "origin": {
-            "paper": spec.paper, "package": spec.package, "package_version": version, "checkpoint": spec.checkpoint,
-            "url": spec.url, "dataset": spec.dataset, "converted_by": f"encore {encore.__version__}",
-            "converted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "tensors": n_tensors,
+            "paper": spec.paper,
+            "package": spec.package,
+            "package_version": version,
+            "checkpoint": spec.checkpoint,
+            "url": spec.url,
+            "dataset": spec.dataset,
+            "converted_by": f"encore {encore.__version__}",
+            "converted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "tensors": n_tensors,
         },
         "licence": spec.licence,
         "input_spec": {
-            "sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 96, "mel_filters": "librosa (Slaney)",
-            "compression": "log10(1 + 10000 * mel)", "patch_frames": MUSICNN_N_FRAMES, "patch_seconds": MUSICNN_CHUNK_SECONDS,
+            "sample_rate": 16000,
+            "n_fft": 512,
+            "hop_length": 256,
+            "n_mels": 96,
+            "mel_filters": "librosa (Slaney)",
+            "compression": "log10(1 + 10000 * mel)",
+            "patch_frames": MUSICNN_N_FRAMES,
+            "patch_seconds": MUSICNN_CHUNK_SECONDS,
         },
     }
 

@@ -64,8 +64,14 @@ def create_app(settings: ServeSettings, *, predictor: Any = None, store: Any = N
         from encore.workspace import Workspace
 
         store = Workspace.open(settings.workspace).open_store()
-    state = ServiceState(settings=settings, predictor=predictor, run_id=run_id,
-                         pool=InferencePool(settings.workers, queue_bytes=settings.queue_bytes, queue_timeout=settings.queue_timeout), metrics=ServiceMetrics(), store=store)
+    state = ServiceState(
+        settings=settings,
+        predictor=predictor,
+        run_id=run_id,
+        pool=InferencePool(settings.workers, queue_bytes=settings.queue_bytes, queue_timeout=settings.queue_timeout),
+        metrics=ServiceMetrics(),
+        store=store,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -73,7 +79,9 @@ def create_app(settings: ServeSettings, *, predictor: Any = None, store: Any = N
         state.pool.shutdown()
 
     app = FastAPI(
-        title="encore", version=encore.__version__, lifespan=lifespan,
+        title="encore",
+        version=encore.__version__,
+        lifespan=lifespan,
         description="Classify and score songs from their audio; collect listener feedback. "
         "Writes need `Authorization: Bearer <token>`.",
     )
@@ -88,8 +96,15 @@ def create_app(settings: ServeSettings, *, predictor: Any = None, store: Any = N
     def healthz(request: Request) -> dict[str, Any]:
         """Liveness and load: the model served and the predictions in flight."""
         s = get_state(request)
-        return {"status": "ok", "run": s.run_id, "backend": getattr(s.predictor, "backend", "forest"),
-                "in_flight": s.pool.in_flight, "waiting": s.pool.waiting, "workers": s.pool.workers, "store": s.store is not None}
+        return {
+            "status": "ok",
+            "run": s.run_id,
+            "backend": getattr(s.predictor, "backend", "forest"),
+            "in_flight": s.pool.in_flight,
+            "waiting": s.pool.waiting,
+            "workers": s.pool.workers,
+            "store": s.store is not None,
+        }
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     def metrics(request: Request) -> Response:

@@ -78,8 +78,11 @@ def validation_message(error: dict[str, Any]) -> str:
     """Pydantic's message, with a JSON syntax error's reason spelt out."""
     if error.get("type") == "json_invalid":
         reason = (error.get("ctx") or {}).get("error", "")
-        return f"not valid JSON ({reason}); send a JSON object such as {{\"events\": [...]}}" if reason else \
-            "not valid JSON; send a JSON object such as {\"events\": [...]}"
+        return (
+            f'not valid JSON ({reason}); send a JSON object such as {{"events": [...]}}'
+            if reason
+            else 'not valid JSON; send a JSON object such as {"events": [...]}'
+        )
     return str(error.get("msg", ""))
 
 

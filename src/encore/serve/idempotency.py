@@ -53,7 +53,8 @@ class IdempotencyRecords:
             return None
         if record[1] != digest:
             raise ApiError(
-                409, "idempotency_key_reused",
+                409,
+                "idempotency_key_reused",
                 f"Idempotency-Key {key!r} was already used for a request with another body; a retry must send "
                 "the same body, and a new request needs a new key",
             )

@@ -95,8 +95,13 @@ class InferencePool:
         """Where the call with ``ticket`` is: ``{"state": "waiting", "position": 3, ...}``, or None."""
         for ahead, entry in enumerate(self._queue):
             if entry.ticket == ticket:
-                return {"state": "waiting", "position": ahead + 1, "ahead": ahead, "workers": self.workers,
-                        "estimated_seconds": round(self._seconds_per_call * (ahead + 1) / self.workers, 1)}
+                return {
+                    "state": "waiting",
+                    "position": ahead + 1,
+                    "ahead": ahead,
+                    "workers": self.workers,
+                    "estimated_seconds": round(self._seconds_per_call * (ahead + 1) / self.workers, 1),
+                }
         if any(entry.ticket == ticket for entry in self._running):
             return {"state": "running", "position": 0, "ahead": 0, "workers": self.workers}
         return None
@@ -107,7 +112,8 @@ class InferencePool:
     def _admit(self, nbytes: int, ticket: str | None) -> _Entry:
         if self._admitted and self._bytes + nbytes > self.queue_bytes:
             raise ApiError(
-                503, "queue_full",
+                503,
+                "queue_full",
                 f"the queue is full: {self._admitted} requests hold {format_bytes(self._bytes)} of uploads, and this "
                 f"one's {format_bytes(nbytes)} would pass the limit of {format_bytes(self.queue_bytes)} "
                 "(encore serve --queue-mb, or ENCORE_SERVE_QUEUE_BYTES); retry after the seconds in Retry-After",
@@ -149,15 +155,15 @@ class InferencePool:
             if isinstance(error, asyncio.CancelledError):
                 raise
             raise ApiError(
-                503, "queue_timeout",
+                503,
+                "queue_timeout",
                 f"waited {self.queue_timeout:g} s for one of the {self.workers} inference workers "
                 f"({self.waiting} requests still wait); retry after the seconds in Retry-After, or raise "
                 "the wait with encore serve --queue-timeout (ENCORE_SERVE_QUEUE_TIMEOUT)",
                 headers={"Retry-After": self._retry_after()},
             ) from None
 
-    async def run(self, fn: Callable[..., T], *args: Any, nbytes: int = 0, ticket: str | None = None,
-                  **kwargs: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, nbytes: int = 0, ticket: str | None = None, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on a worker thread when its turn comes.
 
         Args:
@@ -207,14 +213,21 @@ class BodyLimitMiddleware:
 
     async def _reject(self, send: Callable[..., Any], limit: int, upload: bool) -> None:
         if upload:
-            hint = ("send a smaller file or fewer files, or start the server with a larger "
-                    "encore serve --max-upload-mb (ENCORE_SERVE_MAX_UPLOAD_BYTES)")
+            hint = (
+                "send a smaller file or fewer files, or start the server with a larger "
+                "encore serve --max-upload-mb (ENCORE_SERVE_MAX_UPLOAD_BYTES)"
+            )
         else:
             hint = "send fewer events per request, or start the server with a larger ENCORE_SERVE_MAX_JSON_BYTES"
         message = f"request body is larger than {limit} bytes ({format_bytes(limit)}); {hint}"
         body = json.dumps(error_body("upload_too_large", message)).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: dict, receive: Callable[..., Any], send: Callable[..., Any]) -> None:

@@ -18,19 +18,25 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "encore_http_requests", "HTTP requests by route, method and status", ["route", "method", "status"],
+            "encore_http_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "encore_http_request_seconds", "Request latency by route", ["route"], registry=self.registry,
+            "encore_http_request_seconds",
+            "Request latency by route",
+            ["route"],
+            registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.songs = Counter("encore_songs_predicted", "Songs predicted", registry=self.registry)
         self.events = Counter("encore_feedback_events", "Feedback events by outcome", ["outcome"], registry=self.registry)
         self.in_flight = Gauge("encore_inference_in_flight", "Predictions running or waiting", registry=self.registry)
         self.waiting = Gauge("encore_inference_waiting", "Predictions waiting for a worker", registry=self.registry)
-        self.queued_bytes = Gauge("encore_queue_bytes", "Bytes of uploads held by predictions running or waiting",
-                                  registry=self.registry)
+        self.queued_bytes = Gauge(
+            "encore_queue_bytes", "Bytes of uploads held by predictions running or waiting", registry=self.registry
+        )
 
     def observe(self, route: str, method: str, status: int, started: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -38,7 +44,6 @@ class ServiceMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
 
 
 class MetricsMiddleware:

@@ -62,7 +62,8 @@ def add_feedback(
     response: Response,
     body: FeedbackRequest,
     idempotency_key: Annotated[
-        str | None, Header(min_length=8, max_length=200, description="retry-safe request id, 8-200 characters"),
+        str | None,
+        Header(min_length=8, max_length=200, description="retry-safe request id, 8-200 characters"),
     ] = None,
 ) -> dict[str, Any]:
     """Store listener events, each once by its content; a retry with the same Idempotency-Key gets the first answer.
@@ -78,8 +79,12 @@ def add_feedback(
     store = require_store(state)
     limit = state.settings.max_events
     if len(body.events) > limit:
-        raise ApiError(422, "too_many_events", f"{len(body.events)} events sent; at most {limit} per request "
-                       "(ENCORE_SERVE_MAX_EVENTS); send them in several requests")
+        raise ApiError(
+            422,
+            "too_many_events",
+            f"{len(body.events)} events sent; at most {limit} per request "
+            "(ENCORE_SERVE_MAX_EVENTS); send them in several requests",
+        )
     digest = body_digest(body.model_dump()) if idempotency_key else ""
     if idempotency_key:
         answer = state.idempotency.answer_for(idempotency_key, digest)
@@ -97,18 +102,25 @@ def add_feedback(
     bad = (reasons != "").to_numpy()
     rejected = [{"index": int(i), "reason": reasons.iloc[i]} for i in range(len(frame)) if bad[i]]
     if bad.all():
-        raise ApiError(422, "invalid_feedback", "no event could be stored: " + "; ".join(
-            f"events[{r['index']}]: {r['reason']}" for r in rejected[:10]))
+        raise ApiError(
+            422,
+            "invalid_feedback",
+            "no event could be stored: " + "; ".join(f"events[{r['index']}]: {r['reason']}" for r in rejected[:10]),
+        )
     if (untimed & ~bad).any():
         events["event_key"] = None
         events.loc[untimed & ~bad, "event_key"] = untimed_event_keys(events[untimed & ~bad], idempotency_key)
     stored, duplicate = store.add_events(events[~bad])
     if rejected:
         where = f"api:/v1/feedback {idempotency_key}" if idempotency_key else "api:/v1/feedback"
-        store.add_quarantine([
-            QuarantinedRow(where, r["index"] + 1, r["reason"], json.dumps(body.events[r["index"]].model_dump(exclude_none=True)))
-            for r in rejected
-        ])
+        store.add_quarantine(
+            [
+                QuarantinedRow(
+                    where, r["index"] + 1, r["reason"], json.dumps(body.events[r["index"]].model_dump(exclude_none=True))
+                )
+                for r in rejected
+            ]
+        )
     state.metrics.events.labels("stored").inc(stored)
     state.metrics.events.labels("duplicate").inc(duplicate)
     state.metrics.events.labels("rejected").inc(len(rejected))

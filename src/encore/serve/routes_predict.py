@@ -41,13 +41,19 @@ async def read_upload(upload: UploadFile, *, max_bytes: int) -> bytes:
     """The upload's bytes, refusing a wrong content type (415) or more than ``max_bytes`` (413)."""
     content_type = (upload.content_type or "").lower()
     if content_type and not content_type.startswith(ACCEPTED_TYPES):
-        raise ApiError(415, "unsupported_media_type",
-                       f"{display_name(upload.filename)}: content type {content_type!r} is not audio; upload an audio file")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"{display_name(upload.filename)}: content type {content_type!r} is not audio; upload an audio file",
+        )
     data = await upload.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ApiError(413, "upload_too_large",
-                       f"{display_name(upload.filename)} is larger than {max_bytes} bytes ({format_bytes(max_bytes)}); send a shorter "
-                       "or compressed file, or start the server with a larger encore serve --max-upload-mb")
+        raise ApiError(
+            413,
+            "upload_too_large",
+            f"{display_name(upload.filename)} is larger than {max_bytes} bytes ({format_bytes(max_bytes)}); send a shorter "
+            "or compressed file, or start the server with a larger encore serve --max-upload-mb",
+        )
     if not data:
         raise ApiError(415, "unsupported_audio", f"{display_name(upload.filename)} is empty; upload an audio file")
     return data
@@ -85,9 +91,12 @@ def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: boo
     predictor, settings = state.predictor, state.settings
     duration = audio_duration(data, name=name)
     if duration > settings.max_seconds:
-        raise ApiError(422, "audio_too_long",
-                       f"{name} is {duration:.0f} s long; the limit is {settings.max_seconds:g} s (ENCORE_SERVE_MAX_SECONDS); "
-                       "send an excerpt")
+        raise ApiError(
+            422,
+            "audio_too_long",
+            f"{name} is {duration:.0f} s long; the limit is {settings.max_seconds:g} s (ENCORE_SERVE_MAX_SECONDS); "
+            "send an excerpt",
+        )
     explanation = None
     if explain and settings.explain and getattr(predictor, "model", None) is not None:
         waveform = load_audio(data, sample_rate=predictor.sample_rate, name=name)
@@ -98,8 +107,14 @@ def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: boo
     else:  # the random forest reads the whole song
         waveform = load_audio(data, sample_rate=predictor.sample_rate, name=name)
         arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
-    row = {"track_id": upload_track_id(data), "name": name, "duration": round(duration, 3), "run": state.run_id,
-           **predictor.describe(arrays), "explanation": explanation}
+    row = {
+        "track_id": upload_track_id(data),
+        "name": name,
+        "duration": round(duration, 3),
+        "run": state.run_id,
+        **predictor.describe(arrays),
+        "explanation": explanation,
+    }
     return row, arrays
 
 
@@ -137,8 +152,9 @@ async def predict(
         require_store(state)
     data = await read_upload(file, max_bytes=state.settings.max_upload_bytes)
     name = display_name(file.filename)
-    row, arrays = await state.pool.run(predict_upload, state, data, name, explain=explain, nbytes=len(data),
-                                       ticket=request_ticket(request))
+    row, arrays = await state.pool.run(
+        predict_upload, state, data, name, explain=explain, nbytes=len(data), ticket=request_ticket(request)
+    )
     state.metrics.songs.inc()
     if store:
         await run_in_threadpool(store_prediction, state, row, arrays)
@@ -163,14 +179,19 @@ def _predict_many(state: ServiceState, uploads: list[tuple[str, bytes | ApiError
 
 @router.post("/predict/batch")
 async def predict_batch(
-    request: Request, files: Annotated[list[UploadFile], File(description="audio files")],
+    request: Request,
+    files: Annotated[list[UploadFile], File(description="audio files")],
 ) -> dict[str, Any]:
     """Predict several songs in one request; a bad file gets an error entry and the others go on."""
     state = get_state(request)
     limit = state.settings.max_batch_files
     if len(files) > limit:
-        raise ApiError(422, "too_many_files", f"{len(files)} files sent; at most {limit} per request (ENCORE_SERVE_MAX_BATCH_FILES); "
-                       "send the rest in another request")
+        raise ApiError(
+            422,
+            "too_many_files",
+            f"{len(files)} files sent; at most {limit} per request (ENCORE_SERVE_MAX_BATCH_FILES); "
+            "send the rest in another request",
+        )
     uploads: list[tuple[str, bytes | ApiError]] = []
     for upload in files:
         try:
@@ -208,24 +229,32 @@ def models(request: Request) -> dict[str, Any]:
     predictor, settings = state.predictor, state.settings
     card = predictor.card
     return {
-        "models": [{
-            "run": state.run_id,
-            "backend": getattr(predictor, "backend", "forest"),
-            "label_names": predictor.label_names,
-            "tag_names": predictor.tag_names,
-            "regression_names": predictor.regression_names,
-            "sample_rate": predictor.sample_rate,
-            "chunk_seconds": card.get("chunk_seconds"),
-            "chunk_hop_seconds": _hop_seconds(predictor),
-            "members": card.get("model_kwargs", {}).get("n_members", 1) if card.get("model_type") == "cnn" else None,
-            "metrics": card.get("metrics", {}),
-            "calibration": card.get("calibration"),
-            "created_at": card.get("created_at"),
-        }],
-        "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_seconds": settings.max_seconds,
-                   "max_batch_files": settings.max_batch_files, "max_events": settings.max_events,
-                   "max_json_bytes": settings.max_json_bytes, "queue_bytes": settings.queue_bytes,
-                   "queue_timeout": settings.queue_timeout, "workers": settings.workers},
+        "models": [
+            {
+                "run": state.run_id,
+                "backend": getattr(predictor, "backend", "forest"),
+                "label_names": predictor.label_names,
+                "tag_names": predictor.tag_names,
+                "regression_names": predictor.regression_names,
+                "sample_rate": predictor.sample_rate,
+                "chunk_seconds": card.get("chunk_seconds"),
+                "chunk_hop_seconds": _hop_seconds(predictor),
+                "members": card.get("model_kwargs", {}).get("n_members", 1) if card.get("model_type") == "cnn" else None,
+                "metrics": card.get("metrics", {}),
+                "calibration": card.get("calibration"),
+                "created_at": card.get("created_at"),
+            }
+        ],
+        "limits": {
+            "max_upload_bytes": settings.max_upload_bytes,
+            "max_seconds": settings.max_seconds,
+            "max_batch_files": settings.max_batch_files,
+            "max_events": settings.max_events,
+            "max_json_bytes": settings.max_json_bytes,
+            "queue_bytes": settings.queue_bytes,
+            "queue_timeout": settings.queue_timeout,
+            "workers": settings.workers,
+        },
         "writes": settings.writes,
         "store": state.store is not None,
     }

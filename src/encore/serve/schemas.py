@@ -20,12 +20,14 @@ class FeedbackEvent(BaseModel):
     track_id: str = Field(pattern=TRACK_ID_PATTERN)
     kind: str = Field(max_length=16, description="rating, like, dislike, play, skip or tag")
     value: str | float | None = Field(
-        None, description="stars 1-5; milliseconds listened (at most the track's duration + 10 s, 4 h when unknown); "
+        None,
+        description="stars 1-5; milliseconds listened (at most the track's duration + 10 s, 4 h when unknown); "
         "a whole number of plays; or the tag text",
     )
     listener_id: str | None = Field(None, max_length=200)
     timestamp: str | float | None = Field(
-        None, description="ISO 8601 or epoch seconds, at most 15 min in the future; default: when it arrives",
+        None,
+        description="ISO 8601 or epoch seconds, at most 15 min in the future; default: when it arrives",
     )
 
     @field_validator("track_id")
@@ -46,7 +48,9 @@ class FeedbackResponse(BaseModel):
     stored: int = Field(description="events newly stored")
     duplicate: int = Field(description="events already stored (the same content, or sent twice in this request)")
     rejected: list[dict[str, Any]] = Field(description="[{index, reason}] of events set aside (quarantined)")
-    replayed: bool = Field(False, description="true when this is the recorded answer to an earlier request with this Idempotency-Key")
+    replayed: bool = Field(
+        False, description="true when this is the recorded answer to an earlier request with this Idempotency-Key"
+    )
 
 
 class PredictResponse(BaseModel):

@@ -45,7 +45,9 @@ class ServeSettings(BaseModel):
     run: Path = Field(description="run folder (checkpoint.pt) or an exported .onnx file")
     workspace: Path | None = Field(None, description="workspace whose store receives feedback and predictions")
     backend: Literal["torch", "onnx"] = "torch"
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto (a CUDA GPU when present), cpu, cuda, cuda:N")
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto (a CUDA GPU when present), cpu, cuda, cuda:N"
+    )
     token: SecretStr | None = Field(None, description="bearer token for writes (env ENCORE_API_TOKEN)")
     dev: bool = Field(False, description="development mode: writes need no token (never expose this)")
     max_upload_bytes: int = Field(20_000_000, gt=0, description="largest accepted upload, per file")
@@ -53,11 +55,14 @@ class ServeSettings(BaseModel):
     max_batch_files: int = Field(8, gt=0, le=64, description="files per /v1/predict/batch request")
     max_events: int = Field(1000, gt=0, description="events per /v1/feedback request")
     max_json_bytes: int = Field(
-        5_000_000, gt=0, description="largest non-upload (JSON) request body; parsing JSON takes ~10x its size in memory",
+        5_000_000,
+        gt=0,
+        description="largest non-upload (JSON) request body; parsing JSON takes ~10x its size in memory",
     )
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0, description="inference threads")
     queue_bytes: int = Field(
-        default_factory=lambda: default_queue_bytes(), gt=0,
+        default_factory=lambda: default_queue_bytes(),
+        gt=0,
         description="most bytes of uploads waiting or running at once before 503 (default: a quarter of the "
         "memory available at start)",
     )
@@ -87,16 +92,12 @@ class ServeSettings(BaseModel):
         values: dict[str, Any] = {}
         for key, value in environ.items():
             if key.startswith(ENV_PREFIX):
-                values[key[len(ENV_PREFIX):].lower()] = value
+                values[key[len(ENV_PREFIX) :].lower()] = value
         if environ.get(ENV_TOKEN):
             values["token"] = environ[ENV_TOKEN]
         values.update({k: v for k, v in options.items() if v is not None})
         try:
             return cls(**values)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in err.errors()
-            )
-            raise ConfigError(
-                f"invalid serve settings ({problems}); check the options and {ENV_PREFIX}* variables"
-            ) from None
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in err.errors())
+            raise ConfigError(f"invalid serve settings ({problems}); check the options and {ENV_PREFIX}* variables") from None

@@ -54,13 +54,15 @@ def require_writer(request: Request) -> None:
         if settings.dev:
             return
         raise ApiError(
-            403, "writes_disabled",
+            403,
+            "writes_disabled",
             "this server accepts no writes: set ENCORE_API_TOKEN (or --token), or start it with --dev for local testing",
         )
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given:
-        raise ApiError(401, "unauthorized", "writes need an 'Authorization: Bearer <token>' header",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401, "unauthorized", "writes need an 'Authorization: Bearer <token>' header", headers={"WWW-Authenticate": "Bearer"}
+        )
     if not hmac.compare_digest(given.strip().encode(), settings.token.get_secret_value().encode()):
         raise ApiError(403, "forbidden", "the bearer token is not valid for this server")

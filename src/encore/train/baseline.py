@@ -50,7 +50,13 @@ class BaselineResult:
 
 
 def feature_settings(sample_rate: int, n_fft: int, hop_length: int) -> dict[str, Any]:
-    return {"kind": "handcrafted", "version": FEATURES_VERSION, "sample_rate": sample_rate, "n_fft": n_fft, "hop_length": hop_length}
+    return {
+        "kind": "handcrafted",
+        "version": FEATURES_VERSION,
+        "sample_rate": sample_rate,
+        "n_fft": n_fft,
+        "hop_length": hop_length,
+    }
 
 
 def compute_feature_matrix(
@@ -103,8 +109,12 @@ def training_songs(manifest: Manifest, waveforms: Mapping[str, np.ndarray | None
 
 def _forest(config: BaselineConfig, classification: bool) -> RandomForestClassifier | RandomForestRegressor:
     common: dict[str, Any] = {
-        "n_estimators": config.n_estimators, "max_depth": config.max_depth, "min_samples_leaf": config.min_samples_leaf,
-        "max_features": config.max_features, "n_jobs": config.n_jobs, "random_state": config.seed,
+        "n_estimators": config.n_estimators,
+        "max_depth": config.max_depth,
+        "min_samples_leaf": config.min_samples_leaf,
+        "max_features": config.max_features,
+        "n_jobs": config.n_jobs,
+        "random_state": config.seed,
     }
     if classification:
         return RandomForestClassifier(class_weight=None if config.class_weight == "none" else "balanced", **common)
@@ -112,7 +122,12 @@ def _forest(config: BaselineConfig, classification: bool) -> RandomForestClassif
 
 
 def fit_head(
-    X: np.ndarray, y: np.ndarray, config: BaselineConfig, *, classification: bool, names: Sequence[str],
+    X: np.ndarray,
+    y: np.ndarray,
+    config: BaselineConfig,
+    *,
+    classification: bool,
+    names: Sequence[str],
     sample_weight: np.ndarray | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """One head (class, tag shares or scores): optional selection, then the forest or boosting.
@@ -131,15 +146,25 @@ def fit_head(
     """
     sc = config.selection
     entry: dict[str, Any] = {}
-    ranking: dict[str, Any] = {"classification": classification, "n_estimators": sc.n_estimators, "seed": config.seed,
-                               "n_jobs": config.n_jobs, "sample_weight": sample_weight}
+    ranking: dict[str, Any] = {
+        "classification": classification,
+        "n_estimators": sc.n_estimators,
+        "seed": config.seed,
+        "n_jobs": config.n_jobs,
+        "sample_weight": sample_weight,
+    }
     if sc.enabled:
         selection = select_features(X, y, fractions=sc.fractions, n_folds=config.inner_folds, **ranking)
         columns, importance = selection.columns, selection.importance
         entry["selection"] = {
-            "kept": [names[c] for c in columns], "importance": [float(importance[c]) for c in columns],
-            "n_kept": len(columns), "n_features": X.shape[1], "candidates": selection.candidates,
-            "inner_scores": selection.scores, "inner_score_sd": selection.score_sd, "metric": selection.metric,
+            "kept": [names[c] for c in columns],
+            "importance": [float(importance[c]) for c in columns],
+            "n_kept": len(columns),
+            "n_features": X.shape[1],
+            "candidates": selection.candidates,
+            "inner_scores": selection.scores,
+            "inner_score_sd": selection.score_sd,
+            "metric": selection.metric,
             "rule": "fewest features within one standard error of the best inner-fold score",
         }
     else:
@@ -150,11 +175,23 @@ def fit_head(
             importance = model.feature_importances_
     else:
         bo = config.boosting
-        params = {"learning_rate": bo.learning_rate, "max_leaf_nodes": bo.max_leaf_nodes,
-                  "min_samples_leaf": bo.min_samples_leaf, "l2_regularization": bo.l2_regularization}
-        model, entry["boosting"] = fit_boosting(X[:, columns], y, classification=classification, params=params,
-                                                max_iter=bo.max_iter, n_folds=config.inner_folds, seed=config.seed,
-                                                sample_weight=sample_weight, n_threads=bo.n_threads)
+        params = {
+            "learning_rate": bo.learning_rate,
+            "max_leaf_nodes": bo.max_leaf_nodes,
+            "min_samples_leaf": bo.min_samples_leaf,
+            "l2_regularization": bo.l2_regularization,
+        }
+        model, entry["boosting"] = fit_boosting(
+            X[:, columns],
+            y,
+            classification=classification,
+            params=params,
+            max_iter=bo.max_iter,
+            n_folds=config.inner_folds,
+            seed=config.seed,
+            sample_weight=sample_weight,
+            n_threads=bo.n_threads,
+        )
         if importance is None:  # boosting has no impurity importance of its own: a forest ranks the features
             importance = rank_features(X, y, **ranking)
     entry["importance"] = [float(v) for v in importance]
@@ -214,7 +251,11 @@ def fit_baseline(
             y = targets[known]
             sample_weight = None if bc.target_weighting == "none" else weights[known].mean(axis=1)
             models[name], heads[name] = fit_head(
-                features[known], y[:, 0] if y.shape[1] == 1 else y, bc, classification=False, names=names,
+                features[known],
+                y[:, 0] if y.shape[1] == 1 else y,
+                bc,
+                classification=False,
+                names=names,
                 sample_weight=sample_weight,
             )
     card: dict[str, Any] = {

@@ -28,9 +28,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["PerTargetRegressor", "fit_boosting"]
 
-PATIENCE = (
-    30  # inner-fold iterations without a better held-out loss before that fold stops
-)
+PATIENCE = 30  # inner-fold iterations without a better held-out loss before that fold stops
 
 
 class PerTargetRegressor:
@@ -51,11 +49,7 @@ def _model(
     *,
     stop: bool = False,
 ):
-    cls = (
-        HistGradientBoostingClassifier
-        if classification
-        else HistGradientBoostingRegressor
-    )
+    cls = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
     extra: dict[str, Any] = {"class_weight": "balanced"} if classification else {}
     if stop:  # stop on the inner fold's held-out songs, passed to fit as X_val
         extra.update(
@@ -73,9 +67,7 @@ def _model(
     )
 
 
-def _stage_losses(
-    model, X: np.ndarray, y: np.ndarray, classification: bool, weight: np.ndarray | None
-) -> np.ndarray:
+def _stage_losses(model, X: np.ndarray, y: np.ndarray, classification: bool, weight: np.ndarray | None) -> np.ndarray:
     """Held-out loss after each boosting iteration: log loss, or weighted squared error."""
     losses = []
     if classification:
@@ -108,9 +100,7 @@ def _fit_one(
 ) -> tuple[Any, int, float]:
     """One target: ``(model on all songs, iterations chosen, best mean inner loss)``."""
     curves = []
-    for fit_idx, val_idx in inner_folds(
-        y, n_folds=n_folds, seed=seed, classification=classification
-    ):
+    for fit_idx, val_idx in inner_folds(y, n_folds=n_folds, seed=seed, classification=classification):
         model = _model(classification, params, max_iter, seed, stop=True)
         weight = None if sample_weight is None else sample_weight[val_idx]
         model.fit(

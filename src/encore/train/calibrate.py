@@ -61,7 +61,9 @@ def _fit(chunk_logits: Sequence[np.ndarray], truth: np.ndarray, aggregate: str) 
     """The temperature minimising song-level NLL (bounded search over log T)."""
     result = minimize_scalar(
         lambda log_t: _nll(song_log_probs(chunk_logits, float(np.exp(log_t)), aggregate), truth),
-        bounds=(np.log(BOUNDS[0]), np.log(BOUNDS[1])), method="bounded", options={"xatol": 1e-4},
+        bounds=(np.log(BOUNDS[0]), np.log(BOUNDS[1])),
+        method="bounded",
+        options={"xatol": 1e-4},
     )
     return float(np.exp(result.x))
 
@@ -79,7 +81,11 @@ def _halves(truth: np.ndarray, seed: int) -> np.ndarray:
 
 
 def choose_song_temperature(
-    chunk_logits: Sequence[np.ndarray], truth: np.ndarray, *, aggregate: str, halves: np.ndarray | None = None,
+    chunk_logits: Sequence[np.ndarray],
+    truth: np.ndarray,
+    *,
+    aggregate: str,
+    halves: np.ndarray | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Fits a temperature on labelled songs and keeps it only when it transfers.
@@ -159,7 +165,10 @@ def _chunk_class_logits(
         for waveform in waveforms:
             chunks = chunk_waveform(np.asarray(waveform, dtype=np.float32), chunk_samples=chunk_samples, hop_samples=hop_samples)
             parts = [
-                model(torch.from_numpy(np.ascontiguousarray(chunks[i : i + batch_size])).to(device))["class"].float().cpu().numpy()
+                model(torch.from_numpy(np.ascontiguousarray(chunks[i : i + batch_size])).to(device))["class"]
+                .float()
+                .cpu()
+                .numpy()
                 for i in range(0, len(chunks), batch_size)
             ]
             out.append(np.concatenate(parts).astype(np.float64))
@@ -195,6 +204,10 @@ def fit_song_temperature(
     chosen = choose_song_temperature(logits, classes[known], aggregate=aggregate, seed=seed)
     logger.info(
         "temperature %.3f fitted on %d validation songs (NLL %.4f -> %.4f); %s",
-        chosen["fitted_temperature"], chosen["n_songs"], chosen["nll_before"], chosen["nll_after"], chosen["reason"],
+        chosen["fitted_temperature"],
+        chosen["n_songs"],
+        chosen["nll_before"],
+        chosen["nll_after"],
+        chosen["reason"],
     )
     return chosen

@@ -138,6 +138,12 @@ def setup_distributed(device: str = "auto") -> DistributedContext:
 def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
     """The single-node ``torchrun`` command that reruns ``encore`` with ``argv`` on ``nproc`` processes."""
     return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-        "-m", "encore.cli.main", *argv,
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "encore.cli.main",
+        *argv,
     ]

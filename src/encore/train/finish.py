@@ -53,8 +53,9 @@ def finish_checkpoint(
     model, card = load_model(path)
     bf16 = card_wants_bf16(card)
     if refit:
-        report = refit_heads(model, train, refit, chunk_samples=chunk_samples, hop_samples=hop_samples,
-                             scores=train_scores, bf16=bf16, seed=seed)
+        report = refit_heads(
+            model, train, refit, chunk_samples=chunk_samples, hop_samples=hop_samples, scores=train_scores, bf16=bf16, seed=seed
+        )
         card["refit"] = report
         if "tags" in report:
             card["aggregate_tags"] = "mean_logits"  # exact: the refit model is a linear map of the mean embedding
@@ -70,6 +71,7 @@ def finish_checkpoint(
         card["temperature"] = fitted["temperature"]
         card["calibration"] = {**fitted, "method": "temperature", "fitted_on": "validation"}
     if novelty:
-        card["novelty"] = fit_novelty(model, train.waveforms, val.waveforms, chunk_samples=chunk_samples,
-                                      hop_samples=hop_samples, bf16=bf16)
+        card["novelty"] = fit_novelty(
+            model, train.waveforms, val.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16
+        )
     save_checkpoint(path, model, card)

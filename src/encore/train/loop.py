@@ -44,10 +44,23 @@ from encore.train.distributed import DistributedContext, setup_distributed
 from encore.train.ema import WeightAverage
 from encore.train.feed import CropBank, to_device
 from encore.train.objectives import (
-    SplitData, compute_losses, select_split, selection_score, target_weights, validation_metrics,
+    SplitData,
+    compute_losses,
+    select_split,
+    selection_score,
+    target_weights,
+    validation_metrics,
 )
 from encore.train.finish import finish_checkpoint
-from encore.train.transfer import adopt_source, default_embedding_cache, fit_probe, freeze_body, load_body, scale_body_lr, set_body_eval
+from encore.train.transfer import (
+    adopt_source,
+    default_embedding_cache,
+    fit_probe,
+    freeze_body,
+    load_body,
+    scale_body_lr,
+    set_body_eval,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +146,9 @@ def _standardise(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     count = finite.sum(axis=0)
     filled = np.where(finite, scores, 0.0)
     mean = np.divide(filled.sum(axis=0), count, out=np.zeros(scores.shape[1:]), where=count > 0)
-    var = np.divide((np.where(finite, scores - mean, 0.0) ** 2).sum(axis=0), count,
-                    out=np.zeros(scores.shape[1:]), where=count > 0)
+    var = np.divide(
+        (np.where(finite, scores - mean, 0.0) ** 2).sum(axis=0), count, out=np.zeros(scores.shape[1:]), where=count > 0
+    )
     std = np.sqrt(var)
     std = np.where(std < 1e-6, 1.0, std)
     mean, std = mean.astype(scores.dtype), std.astype(scores.dtype)
@@ -153,7 +167,9 @@ def _balance(train: SplitData, n_classes: int, mode: str) -> tuple[torch.Tensor 
     return None, np.array([inv[c] if c >= 0 else 1.0 for c in train.classes])
 
 
-def _build_card(config: EncoreConfig, manifest: Manifest, model_kwargs: dict, stats: tuple, manifest_path: str | None) -> dict[str, Any]:
+def _build_card(
+    config: EncoreConfig, manifest: Manifest, model_kwargs: dict, stats: tuple, manifest_path: str | None
+) -> dict[str, Any]:
     return {
         "model_type": "cnn",
         "encore_version": encore.__version__,
@@ -280,8 +296,11 @@ def fit(
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     amp_dtype = resolve_precision(tc.precision, ctx.device)
-    card["training"] = {"precision": str(amp_dtype or torch.float32).replace("torch.", ""), "channels_last": tc.channels_last,
-                        "world_size": ctx.world_size}
+    card["training"] = {
+        "precision": str(amp_dtype or torch.float32).replace("torch.", ""),
+        "channels_last": tc.channels_last,
+        "world_size": ctx.world_size,
+    }
     if tc.freeze_backbone:
         return _fit_probe(model, card, train, val, run_dir, chunk_samples, hop_samples, train_scores, tc.seed, ctx)
     on_gpu = ctx.device.type == "cuda"
@@ -350,8 +369,13 @@ def fit(
             batch = augment_waveforms(crops, ac, generator)
             classes, tags, scores, tag_w, score_w = (
                 to_device(a, ctx.device)
-                for a in (train.classes[global_idx], train.tags[global_idx], train_scores[global_idx].astype(np.float32),
-                          tag_weights[global_idx], score_weights[global_idx])
+                for a in (
+                    train.classes[global_idx],
+                    train.tags[global_idx],
+                    train_scores[global_idx].astype(np.float32),
+                    tag_weights[global_idx],
+                    score_weights[global_idx],
+                )
             )
             classes_b, lam = classes, 1.0
             if ac.mixup_alpha > 0:
@@ -394,7 +418,11 @@ def fit(
             if ctx.is_main and (step_in_epoch + 1) % tc.log_every == 0:
                 logger.info(
                     "epoch %d [%d/%d] loss %.4f lr %.2e %.1f samples/s",
-                    epoch, step_in_epoch + 1, steps_per_epoch, loss.item(), lr,
+                    epoch,
+                    step_in_epoch + 1,
+                    steps_per_epoch,
+                    loss.item(),
+                    lr,
                     n_seen * ctx.world_size / (time.perf_counter() - t0),
                 )
 
@@ -419,7 +447,8 @@ def fit(
         if score > best_score:
             best_score, best_epoch, stale, best_metrics = score, epoch, 0, dict(val_metrics)
             card.update(
-                metrics={"validation": best_metrics}, best_epoch=best_epoch,
+                metrics={"validation": best_metrics},
+                best_epoch=best_epoch,
                 created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             )
             if ctx.is_main:
@@ -429,30 +458,58 @@ def fit(
         if ctx.is_main:
             _write_history(run_dir / "metrics.csv", history)
             save_checkpoint(
-                last_path, model, card, optimizer_state=optimizer.state_dict(), epoch=epoch, best_score=best_score,
-                best_epoch=best_epoch, stale=stale, best_metrics=best_metrics, history=history,
+                last_path,
+                model,
+                card,
+                optimizer_state=optimizer.state_dict(),
+                epoch=epoch,
+                best_score=best_score,
+                best_epoch=best_epoch,
+                stale=stale,
+                best_metrics=best_metrics,
+                history=history,
                 **({"ema_state": average.module.state_dict()} if average is not None else {}),
             )
             logger.info(
                 "epoch %d done: train loss %.4f, %s (best epoch %d)",
-                epoch, row["train_loss"], ", ".join(f"{k} {v:.3f}" for k, v in val_metrics.items()), best_epoch,
+                epoch,
+                row["train_loss"],
+                ", ".join(f"{k} {v:.3f}" for k, v in val_metrics.items()),
+                best_epoch,
             )
             if callback is not None:
                 callback(row)
         ctx.barrier()
 
     if ctx.is_main and best_path.exists():
-        finish_checkpoint(best_path, train, val, refit=list(tc.refit_heads), aggregate=tc.aggregate,
-                          novelty=config.model.novelty, chunk_samples=chunk_samples, hop_samples=hop_samples,
-                          train_scores=train_scores, seed=tc.seed)
+        finish_checkpoint(
+            best_path,
+            train,
+            val,
+            refit=list(tc.refit_heads),
+            aggregate=tc.aggregate,
+            novelty=config.model.novelty,
+            chunk_samples=chunk_samples,
+            hop_samples=hop_samples,
+            train_scores=train_scores,
+            seed=tc.seed,
+        )
     ctx.barrier()
     ctx.close()
     return FitResult(run_dir=run_dir, checkpoint=best_path, best_epoch=best_epoch, best_metrics=best_metrics, history=history)
 
 
 def _fit_probe(
-    model: EncoreModel, card: dict[str, Any], train: SplitData, val: SplitData, run_dir: Path, chunk_samples: int,
-    hop_samples: int, train_scores: np.ndarray, seed: int, ctx: DistributedContext,
+    model: EncoreModel,
+    card: dict[str, Any],
+    train: SplitData,
+    val: SplitData,
+    run_dir: Path,
+    chunk_samples: int,
+    hop_samples: int,
+    train_scores: np.ndarray,
+    seed: int,
+    ctx: DistributedContext,
 ) -> FitResult:
     """``freeze_backbone``: the song-level probe instead of the epoch loop (see :func:`encore.train.transfer.fit_probe`)."""
     best_path = run_dir / "checkpoint.pt"
@@ -460,16 +517,34 @@ def _fit_probe(
     if ctx.is_main:
         card["aggregate"] = card["aggregate_tags"] = "mean_logits"  # exact: each head is a linear map of the mean embedding
         published = "origin" in load_checkpoint(card["transfer"]["source"])["model_card"]
-        report = fit_probe(model, train, chunk_samples=chunk_samples, hop_samples=hop_samples, scores=train_scores,
-                           bf16=card_wants_bf16(card), seed=seed, cache_dir=default_embedding_cache() if published else None)
+        report = fit_probe(
+            model,
+            train,
+            chunk_samples=chunk_samples,
+            hop_samples=hop_samples,
+            scores=train_scores,
+            bf16=card_wants_bf16(card),
+            seed=seed,
+            cache_dir=default_embedding_cache() if published else None,
+        )
         card["probe"] = report
         card["refit"] = {k: v for k, v in report.items() if k != "class"}  # what refit_checkpoint may refit again
         if val.track_ids:
             metrics = validation_metrics(Predictor(model.eval(), card, batch_size=64).predict_arrays(val.waveforms), val)
             card["metrics"] = {"validation": metrics}
         save_checkpoint(best_path, model, card)
-        finish_checkpoint(best_path, train, val, refit=[], aggregate="mean_logits", novelty=False,
-                          chunk_samples=chunk_samples, hop_samples=hop_samples, train_scores=train_scores, seed=seed)
+        finish_checkpoint(
+            best_path,
+            train,
+            val,
+            refit=[],
+            aggregate="mean_logits",
+            novelty=False,
+            chunk_samples=chunk_samples,
+            hop_samples=hop_samples,
+            train_scores=train_scores,
+            seed=seed,
+        )
     ctx.barrier()
     ctx.close()
     return FitResult(run_dir=run_dir, checkpoint=best_path, best_epoch=0, best_metrics=metrics, history=[])

@@ -15,7 +15,13 @@ from sklearn.metrics import f1_score
 from encore.data.manifest import Manifest
 
 __all__ = [
-    "SplitData", "compute_losses", "evidence_weights", "select_split", "selection_score", "target_weights", "validation_metrics",
+    "SplitData",
+    "compute_losses",
+    "evidence_weights",
+    "select_split",
+    "selection_score",
+    "target_weights",
+    "validation_metrics",
 ]
 
 
@@ -117,6 +123,7 @@ def compute_losses(
     give each member its own loss on the same targets; the losses returned are the
     members' mean, so each member learns as it would alone.
     """
+
     def head_losses(out: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         losses: dict[str, torch.Tensor] = {}
         if "class" in out:

@@ -48,7 +48,13 @@ from encore.train.objectives import SplitData
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "REFIT_HEADS", "STRENGTHS", "fit_novelty", "fit_ridge", "fit_soft_logistic", "refit_checkpoint", "refit_heads",
+    "REFIT_HEADS",
+    "STRENGTHS",
+    "fit_novelty",
+    "fit_ridge",
+    "fit_soft_logistic",
+    "refit_checkpoint",
+    "refit_heads",
     "song_embeddings",
 ]
 NOVELTY_PERCENTILES = np.arange(0, 101, 5)
@@ -82,8 +88,12 @@ def song_embeddings(
     device = next(model.parameters()).device
     out: np.ndarray | None = None
     for i, waveform in enumerate(waveforms):
-        chunks = chunk_waveform(np.asarray(waveform, dtype=np.float32), chunk_samples=chunk_samples,
-                                hop_samples=hop_samples, min_fraction=MIN_FRACTION)
+        chunks = chunk_waveform(
+            np.asarray(waveform, dtype=np.float32),
+            chunk_samples=chunk_samples,
+            hop_samples=hop_samples,
+            min_fraction=MIN_FRACTION,
+        )
         total = 0.0
         for start in range(0, len(chunks), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(chunks[start : start + batch_size])).to(device)
@@ -127,8 +137,13 @@ def fit_novelty(
     reference = song_embeddings(model, reference_waveforms, **kwargs) if len(reference_waveforms) else train
     distances = (((reference - center) @ whitening.T) ** 2).sum(axis=1)
     return {
-        "fitted": True, "features": int(train.shape[1]), "shrinkage": round(shrinkage, 4), "train_songs": len(train),
-        "reference": reference_name, "reference_songs": len(reference), "percentiles": NOVELTY_PERCENTILES.tolist(),
+        "fitted": True,
+        "features": int(train.shape[1]),
+        "shrinkage": round(shrinkage, 4),
+        "train_songs": len(train),
+        "reference": reference_name,
+        "reference_songs": len(reference),
+        "percentiles": NOVELTY_PERCENTILES.tolist(),
         "quantiles": np.percentile(distances, NOVELTY_PERCENTILES).tolist(),
         "threshold": float(np.percentile(distances, NOVELTY_THRESHOLD_PERCENTILE)),
         "threshold_percentile": NOVELTY_THRESHOLD_PERCENTILE,
@@ -289,7 +304,11 @@ def refit_heads(
 
 
 def refit_checkpoint(
-    checkpoint: str | Path, train: SplitData, *, band_statistics: bool, cepstral_statistics: int = 0,
+    checkpoint: str | Path,
+    train: SplitData,
+    *,
+    band_statistics: bool,
+    cepstral_statistics: int = 0,
     hop_seconds: float | None = None,
 ) -> tuple[EncoreModel, dict[str, Any]]:
     """A trained run's network with its song-level heads refit under another wide path.
@@ -325,7 +344,14 @@ def refit_checkpoint(
     scores = (train.scores - np.asarray(stats["mean"])) / np.asarray(stats["std"])
     hop = card["chunk_hop_seconds"] if hop_seconds is None else hop_seconds
     sample_rate = kwargs["frontend"]["sample_rate"]
-    report = refit_heads(model, train, list(card["refit"]), chunk_samples=int(round(card["chunk_seconds"] * sample_rate)),
-                         hop_samples=int(round(hop * sample_rate)), scores=scores, bf16=card_wants_bf16(card),
-                         seed=card["config"]["train"]["seed"])
+    report = refit_heads(
+        model,
+        train,
+        list(card["refit"]),
+        chunk_samples=int(round(card["chunk_seconds"] * sample_rate)),
+        hop_samples=int(round(hop * sample_rate)),
+        scores=scores,
+        bf16=card_wants_bf16(card),
+        seed=card["config"]["train"]["seed"],
+    )
     return model, {**card, "model_kwargs": kwargs, "refit": report, "chunk_hop_seconds": hop}

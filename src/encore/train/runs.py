@@ -81,12 +81,23 @@ class Trainer:
 
 
 TRAINERS: dict[str, Trainer] = {
-    "cnn": Trainer(_fit_cnn, lambda c: c.features.sample_rate, uses_validation=True, resumable=True,
-                   epochs=lambda c: c.train.epochs),
-    "random_forest": Trainer(_classical("random_forest"), lambda c: c.features.sample_rate, uses_validation=False,
-                             resumable=False, epochs=lambda c: None),
-    "gradient_boosting": Trainer(_classical("gradient_boosting"), lambda c: c.features.sample_rate,
-                                 uses_validation=False, resumable=False, epochs=lambda c: None),
+    "cnn": Trainer(
+        _fit_cnn, lambda c: c.features.sample_rate, uses_validation=True, resumable=True, epochs=lambda c: c.train.epochs
+    ),
+    "random_forest": Trainer(
+        _classical("random_forest"),
+        lambda c: c.features.sample_rate,
+        uses_validation=False,
+        resumable=False,
+        epochs=lambda c: None,
+    ),
+    "gradient_boosting": Trainer(
+        _classical("gradient_boosting"),
+        lambda c: c.features.sample_rate,
+        uses_validation=False,
+        resumable=False,
+        epochs=lambda c: None,
+    ),
 }
 """Model kind -> trainer; one row per model kind."""
 

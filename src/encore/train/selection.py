@@ -57,9 +57,7 @@ class Selection:
     metric: str = "accuracy"
 
 
-def inner_folds(
-    y: np.ndarray, *, n_folds: int, seed: int, classification: bool
-) -> list[tuple[np.ndarray, np.ndarray]]:
+def inner_folds(y: np.ndarray, *, n_folds: int, seed: int, classification: bool) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(train, validation)`` index pairs over the training songs, stratified by class where possible."""
     n_folds = min(n_folds, len(y))
     if classification and np.bincount(y).min(initial=len(y)) >= n_folds:
@@ -68,27 +66,19 @@ def inner_folds(
     return list(KFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y))))
 
 
-def score_predictions(
-    y: np.ndarray, predicted: np.ndarray, *, classification: bool
-) -> float:
+def score_predictions(y: np.ndarray, predicted: np.ndarray, *, classification: bool) -> float:
     """Accuracy, or the mean Spearman over the targets' columns (a constant column counts 0)."""
     if classification:
         return float((y == predicted).mean())
     y2, p2 = y.reshape(len(y), -1), predicted.reshape(len(predicted), -1)
     rhos = []
     for j in range(y2.shape[1]):
-        rho = (
-            spearmanr(y2[:, j], p2[:, j]).statistic
-            if np.ptp(p2[:, j]) > 0 and np.ptp(y2[:, j]) > 0
-            else 0.0
-        )
+        rho = spearmanr(y2[:, j], p2[:, j]).statistic if np.ptp(p2[:, j]) > 0 and np.ptp(y2[:, j]) > 0 else 0.0
         rhos.append(0.0 if not np.isfinite(rho) else float(rho))
     return float(np.mean(rhos))
 
 
-def _forest(
-    classification: bool, *, n_estimators: int, seed: int, n_jobs: int
-) -> RandomForestClassifier | RandomForestRegressor:
+def _forest(classification: bool, *, n_estimators: int, seed: int, n_jobs: int) -> RandomForestClassifier | RandomForestRegressor:
     if classification:
         return RandomForestClassifier(
             n_estimators=n_estimators,
@@ -96,9 +86,7 @@ def _forest(
             n_jobs=n_jobs,
             random_state=seed,
         )
-    return RandomForestRegressor(
-        n_estimators=n_estimators, max_features="sqrt", n_jobs=n_jobs, random_state=seed
-    )
+    return RandomForestRegressor(n_estimators=n_estimators, max_features="sqrt", n_jobs=n_jobs, random_state=seed)
 
 
 def rank_features(
@@ -112,9 +100,7 @@ def rank_features(
     sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Impurity importance of every column of ``X`` (sums to 1) from one forest on ``(X, y)``."""
-    forest = _forest(
-        classification, n_estimators=n_estimators, seed=seed, n_jobs=n_jobs
-    )
+    forest = _forest(classification, n_estimators=n_estimators, seed=seed, n_jobs=n_jobs)
     forest.fit(X, y, sample_weight=sample_weight)
     return np.asarray(forest.feature_importances_, dtype=np.float64)
 
@@ -152,13 +138,9 @@ def select_features(
     """
     n_features = X.shape[1]
     if not fractions or any(not 0 < f <= 1 for f in fractions):
-        raise ParameterError(
-            f"baseline.selection.fractions={list(fractions)} must be shares in (0, 1]"
-        )
+        raise ParameterError(f"baseline.selection.fractions={list(fractions)} must be shares in (0, 1]")
     if len(X) < 2 * n_folds:
-        raise ParameterError(
-            f"{len(X)} training songs are too few for {n_folds} inner folds of feature selection"
-        )
+        raise ParameterError(f"{len(X)} training songs are too few for {n_folds} inner folds of feature selection")
     candidates = sorted({max(1, round(f * n_features)) for f in fractions})
     folds = inner_folds(y, n_folds=n_folds, seed=seed, classification=classification)
     per_fold = np.zeros((len(folds), len(candidates)))
@@ -176,9 +158,7 @@ def select_features(
             )
         )
         for j, k in enumerate(candidates):
-            forest = _forest(
-                classification, n_estimators=n_estimators, seed=seed, n_jobs=n_jobs
-            )
+            forest = _forest(classification, n_estimators=n_estimators, seed=seed, n_jobs=n_jobs)
             forest.fit(X[fit_idx][:, order[:k]], y[fit_idx], sample_weight=weight)
             per_fold[i, j] = score_predictions(
                 y[val_idx],
@@ -234,12 +214,8 @@ class KeptColumns(BaseEstimator):
         self.estimator = estimator
         self.columns = columns
 
-    def fit(
-        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
-    ) -> KeptColumns:
-        self.estimator.fit(
-            np.asarray(X)[:, list(self.columns)], y, sample_weight=sample_weight
-        )
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> KeptColumns:
+        self.estimator.fit(np.asarray(X)[:, list(self.columns)], y, sample_weight=sample_weight)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:

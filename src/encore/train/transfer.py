@@ -37,7 +37,17 @@ from encore.train.objectives import SplitData
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BODY_PREFIXES", "EMBEDDING_CACHE_ENV", "adopt_source", "cached_song_embeddings", "default_embedding_cache", "fit_probe", "fit_softmax", "freeze_body", "load_body", "scale_body_lr", "set_body_eval",
+    "BODY_PREFIXES",
+    "EMBEDDING_CACHE_ENV",
+    "adopt_source",
+    "cached_song_embeddings",
+    "default_embedding_cache",
+    "fit_probe",
+    "fit_softmax",
+    "freeze_body",
+    "load_body",
+    "scale_body_lr",
+    "set_body_eval",
 ]
 
 BODY_PREFIXES = ("frontend.", "input_norm.", "backbone.")
@@ -51,6 +61,7 @@ _SETTING = {
     "n_members": "model.members",
 }
 """The config key a model card entry comes from, for messages."""
+
 
 def _checkpoint_path(source: str | os.PathLike) -> Path:
     from encore.pretrained.store import PRETRAINED_PREFIX, pretrained_path
@@ -68,7 +79,9 @@ def _checkpoint_path(source: str | os.PathLike) -> Path:
     return path
 
 
-def adopt_source(model_kwargs: dict[str, Any], source: str | os.PathLike, *, sample_rate: int) -> tuple[dict[str, Any], float | None]:
+def adopt_source(
+    model_kwargs: dict[str, Any], source: str | os.PathLike, *, sample_rate: int
+) -> tuple[dict[str, Any], float | None]:
     """A published source's front end, backbone and chunk length, in place of the config's.
 
     Args:
@@ -93,8 +106,13 @@ def adopt_source(model_kwargs: dict[str, Any], source: str | os.PathLike, *, sam
             f"init_from={str(source)!r} reads {old['frontend']['sample_rate']} Hz audio but features.sample_rate={sample_rate}; "
             f"set features.sample_rate={old['frontend']['sample_rate']}"
         )
-    adopted = {**model_kwargs, "frontend": dict(old["frontend"]), "backbone": old["backbone"],
-               "backbone_kwargs": dict(old.get("backbone_kwargs") or {}), "n_members": old.get("n_members", 1)}
+    adopted = {
+        **model_kwargs,
+        "frontend": dict(old["frontend"]),
+        "backbone": old["backbone"],
+        "backbone_kwargs": dict(old.get("backbone_kwargs") or {}),
+        "n_members": old.get("n_members", 1),
+    }
     logger.info("init_from %s: front end, backbone and %.3f-s chunks come from its card", source, card["chunk_seconds"])
     return adopted, float(card["chunk_seconds"])
 
@@ -117,7 +135,9 @@ def load_body(model: EncoreModel, model_kwargs: dict[str, Any], source: str | os
     state = load_checkpoint(path)
     card = state.get("model_card", {})
     if card.get("model_type") != "cnn":
-        raise ParameterError(f"--init-from (train.init_from) {str(source)!r} is a {card.get('model_type')!r} run; transfer needs a CNN run")
+        raise ParameterError(
+            f"--init-from (train.init_from) {str(source)!r} is a {card.get('model_type')!r} run; transfer needs a CNN run"
+        )
     old = card["model_kwargs"]
     for key in ("backbone", "backbone_kwargs", "frontend", "n_members"):
         default = 1 if key == "n_members" else None  # cards before ensembles had one network
@@ -204,7 +224,12 @@ def default_embedding_cache() -> Path:
 
 
 def cached_song_embeddings(
-    model: EncoreModel, waveforms: list[np.ndarray], *, chunk_samples: int, hop_samples: int, bf16: bool,
+    model: EncoreModel,
+    waveforms: list[np.ndarray],
+    *,
+    chunk_samples: int,
+    hop_samples: int,
+    bf16: bool,
     cache_dir: str | os.PathLike,
 ) -> np.ndarray:
     """:func:`~encore.train.refit.song_embeddings`, each song's kept on disk under the digests of
@@ -220,21 +245,40 @@ def cached_song_embeddings(
         if key.startswith(BODY_PREFIXES):
             body.update(key.encode())
             body.update(value.detach().cpu().contiguous().numpy().tobytes())
-    settings = {"kind": "song_embedding", "body": body.hexdigest(), "chunk_samples": chunk_samples,
-                "hop_samples": hop_samples, "bf16": bool(bf16), "band_statistics": model.band_statistics,
-                "cepstral_statistics": model.cepstral_statistics}
+    settings = {
+        "kind": "song_embedding",
+        "body": body.hexdigest(),
+        "chunk_samples": chunk_samples,
+        "hop_samples": hop_samples,
+        "bf16": bool(bf16),
+        "band_statistics": model.band_statistics,
+        "cepstral_statistics": model.cepstral_statistics,
+    }
     cache = FeatureCache(cache_dir)
     rows = []
     for waveform in waveforms:
         samples = np.ascontiguousarray(waveform, dtype=np.float32)
-        rows.append(cache.get_or_compute(hashlib.sha256(samples.tobytes()).hexdigest(), settings, lambda: song_embeddings(
-            model, [samples], chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)[0]))
+        rows.append(
+            cache.get_or_compute(
+                hashlib.sha256(samples.tobytes()).hexdigest(),
+                settings,
+                lambda: song_embeddings(model, [samples], chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)[0],
+            )
+        )
     return np.stack(rows) if rows else np.zeros((0, model.embedding_dim))
 
 
 def fit_probe(
-    model: EncoreModel, train: SplitData, *, chunk_samples: int, hop_samples: int, scores: np.ndarray,
-    bf16: bool = False, n_folds: int = 5, seed: int = 0, cache_dir: str | os.PathLike | None = None,
+    model: EncoreModel,
+    train: SplitData,
+    *,
+    chunk_samples: int,
+    hop_samples: int,
+    scores: np.ndarray,
+    bf16: bool = False,
+    n_folds: int = 5,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """The song-level probe: fit every head of ``model`` (in place) on the training songs' mean embeddings.
 
@@ -254,8 +298,9 @@ def fit_probe(
     from encore.train.refit import _install, refit_heads, song_embeddings
 
     if cache_dir is not None:
-        embeddings = cached_song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples,
-                                            bf16=bf16, cache_dir=cache_dir)
+        embeddings = cached_song_embeddings(
+            model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16, cache_dir=cache_dir
+        )
     else:
         embeddings = song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
     report: dict[str, Any] = {}
@@ -272,8 +317,20 @@ def fit_probe(
         _install(model, "class", weight / scale[:, None], bias - (center / scale) @ weight, range(n_classes))
         report["class"] = {"strength": strength, "cv_cross_entropy": loss, "songs": int(known.sum()), "loss": "softmax"}
     heads = [h for h in ("tags", "regression") if h in model.heads]
-    report.update(refit_heads(model, train, heads, chunk_samples=chunk_samples, hop_samples=hop_samples, scores=scores,
-                              bf16=bf16, n_folds=n_folds, seed=seed, embeddings=embeddings))
+    report.update(
+        refit_heads(
+            model,
+            train,
+            heads,
+            chunk_samples=chunk_samples,
+            hop_samples=hop_samples,
+            scores=scores,
+            bf16=bf16,
+            n_folds=n_folds,
+            seed=seed,
+            embeddings=embeddings,
+        )
+    )
     logger.info("song-level probe on %d training songs: %s", len(train.track_ids), report)
     return report
 

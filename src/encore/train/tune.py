@@ -93,7 +93,10 @@ def tune_run(
     manifest = Manifest.read(manifest_path)
     storage = f"sqlite:///{(ws.root / 'tune.db').resolve()}"
     study = optuna.create_study(
-        study_name=study_name, storage=storage, direction="maximize", load_if_exists=True,
+        study_name=study_name,
+        storage=storage,
+        direction="maximize",
+        load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=config.train.seed),
         pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
     )

@@ -18,8 +18,15 @@ from encore.feedback.importers.tables import read_table
 __all__ = ["EMOTIFY_OFFSETS", "GEMS_EMOTIONS", "read_emotify_annotations", "read_emotify_tracks"]
 
 GEMS_EMOTIONS: tuple[str, ...] = (
-    "amazement", "solemnity", "tenderness", "nostalgia", "calmness",
-    "power", "joyful_activation", "tension", "sadness",
+    "amazement",
+    "solemnity",
+    "tenderness",
+    "nostalgia",
+    "calmness",
+    "power",
+    "joyful_activation",
+    "tension",
+    "sadness",
 )
 """The nine GEMS emotion columns of the Emotify annotations, in file order."""
 
@@ -50,17 +57,14 @@ def read_emotify_annotations(path: str | os.PathLike[str]) -> pd.DataFrame:
     missing = [name for name in expected if name not in frame.columns]
     if missing:
         raise FeedbackDataError(
-            f"{path}: not an Emotify annotations file, column(s) {missing} missing; "
-            f"columns found: {list(frame.columns)}"
+            f"{path}: not an Emotify annotations file, column(s) {missing} missing; columns found: {list(frame.columns)}"
         )
     track_ids = pd.to_numeric(frame["track id"], errors="coerce")
     if track_ids.isna().any():
         line = int(frame.index[track_ids.isna()][0])
         raise FeedbackDataError(f"{path}: line {line}: 'track id' is not a number")
     listener = [f"emotify-{row}" for row in range(len(frame))]
-    base = pd.DataFrame(
-        {"track_id": track_ids.astype("int64").astype("str").to_numpy(), "listener_id": listener}
-    )
+    base = pd.DataFrame({"track_id": track_ids.astype("int64").astype("str").to_numpy(), "listener_id": listener})
     parts = [base.assign(kind="play", value=None, order=-1)]
     for kind, column in (("like", "liked"), ("dislike", "disliked")):
         chosen = (pd.to_numeric(frame[column], errors="coerce") == 1).to_numpy()
@@ -94,8 +98,14 @@ def read_emotify_tracks(root: str | os.PathLike[str]) -> pd.DataFrame:
     for genre, offset in EMOTIFY_OFFSETS.items():
         for file in sorted((root / "audio" / genre).glob("*.mp3")):
             if file.stem.isdigit():
-                rows.append({"track_id": str(int(file.stem) + offset), "path": str(file.resolve()),
-                             "title": f"{genre} {file.stem}", "label": genre})
+                rows.append(
+                    {
+                        "track_id": str(int(file.stem) + offset),
+                        "path": str(file.resolve()),
+                        "title": f"{genre} {file.stem}",
+                        "label": genre,
+                    }
+                )
     if not rows:
         raise FeedbackDataError(f"{root}: no audio/<genre>/<n>.mp3 files; is this the Emotify folder?")
     return pd.DataFrame(rows)

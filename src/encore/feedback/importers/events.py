@@ -84,8 +84,7 @@ def _resolve_columns(columns: list[str], mapping: Mapping[str, str] | None, wher
         if canonical in mapping:
             if mapping[canonical] not in columns:
                 raise FeedbackDataError(
-                    f"{where}: --map {canonical}={mapping[canonical]} names no column; "
-                    f"columns found: {', '.join(columns)}"
+                    f"{where}: --map {canonical}={mapping[canonical]} names no column; columns found: {', '.join(columns)}"
                 )
             resolved[canonical] = mapping[canonical]
         elif canonical in columns:
@@ -151,14 +150,17 @@ def _either(values: pd.Series, present: str, empty: str) -> pd.Series:
 def _ahead(delta: pd.Series) -> pd.Series:
     """How far ahead a time is, in words: ``3.0 h``, ``8 days``, ``400 years``."""
     hours = delta.dt.total_seconds() / 3600
-    words = hours.map(lambda h: f"{h / 8766:.0f} years" if h >= 8766 else f"{h / 24:.0f} days" if h >= 48
-                      else f"{h:.1f} h")
+    words = hours.map(lambda h: f"{h / 8766:.0f} years" if h >= 8766 else f"{h / 24:.0f} days" if h >= 48 else f"{h:.1f} h")
     return words.astype("str")
 
 
 def validate_events(
-    frame: pd.DataFrame, columns: dict[str, str], known_tracks: Mapping[str, float] | set[str], default_source: str,
-    *, now: pd.Timestamp | None = None,
+    frame: pd.DataFrame,
+    columns: dict[str, str],
+    known_tracks: Mapping[str, float] | set[str],
+    default_source: str,
+    *,
+    now: pd.Timestamp | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Canonical events from rows of text and, per row, why it is bad.
 
@@ -208,18 +210,28 @@ def validate_events(
         ),
         (
             timestamp.isna(),
-            lambda m: _either(text("timestamp")[m], "unparsable timestamp '{}'", "timestamp is empty")
-            + " (use ISO 8601, e.g. 2024-05-01T12:00:00Z)",
+            lambda m: (
+                _either(text("timestamp")[m], "unparsable timestamp '{}'", "timestamp is empty")
+                + " (use ISO 8601, e.g. 2024-05-01T12:00:00Z)"
+            ),
         ),
         (
             ahead > MAX_CLOCK_SKEW,
-            lambda m: "timestamp " + timestamp[m].dt.strftime("%Y-%m-%dT%H:%M:%SZ") + " is " + _ahead(ahead[m])
-            + f" in the future (at most {MAX_CLOCK_SKEW.total_seconds() / 60:.0f} min ahead of this machine's clock); "
-            "check the clock, or the time zone of times written without one (they are read as UTC)",
+            lambda m: (
+                "timestamp "
+                + timestamp[m].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+                + " is "
+                + _ahead(ahead[m])
+                + f" in the future (at most {MAX_CLOCK_SKEW.total_seconds() / 60:.0f} min ahead of this machine's clock); "
+                "check the clock, or the time zone of times written without one (they are read as UTC)"
+            ),
         ),
         (
             (kind == "rating") & ~(finite & number.between(1, 5) & ((number * 2) % 1 == 0)),
-            lambda m: _either(value[m], "rating '{}' is not", "rating value is empty; give") + " a number of stars in 1..5 (half stars allowed)",
+            lambda m: (
+                _either(value[m], "rating '{}' is not", "rating value is empty; give")
+                + " a number of stars in 1..5 (half stars allowed)"
+            ),
         ),
         (
             kind.isin(["play", "skip"]) & value.notna() & ~(finite & (number >= 0)),
@@ -227,17 +239,27 @@ def validate_events(
         ),
         (
             listened & duration_ms.notna() & (number > longest_ms),
-            lambda m: kind[m] + " value " + value[m] + " ms is longer than the track (" + (duration_ms[m] / 1000).round(1).astype(str)
-            + f" s; at most its duration plus {PLAY_SLACK_MS // 1000} s is counted); is the column in milliseconds?",
+            lambda m: (
+                kind[m]
+                + " value "
+                + value[m]
+                + " ms is longer than the track ("
+                + (duration_ms[m] / 1000).round(1).astype(str)
+                + f" s; at most its duration plus {PLAY_SLACK_MS // 1000} s is counted); is the column in milliseconds?"
+            ),
         ),
         (
             listened & duration_ms.isna() & (number > MAX_PLAY_MS),
-            lambda m: kind[m] + " value " + value[m] + f" ms is more than {MAX_PLAY_MS // 3_600_000} hours, the most "
-            "counted for a track of unknown duration; is the column in milliseconds?",
+            lambda m: (
+                kind[m] + " value " + value[m] + f" ms is more than {MAX_PLAY_MS // 3_600_000} hours, the most "
+                "counted for a track of unknown duration; is the column in milliseconds?"
+            ),
         ),
         (
             (kind == "play_count") & ~(finite & (number >= 0) & (number % 1 == 0)),
-            lambda m: _either(value[m], "play_count '{}' is not", "play_count value is empty; give") + " a non-negative whole number",
+            lambda m: (
+                _either(value[m], "play_count '{}' is not", "play_count value is empty; give") + " a non-negative whole number"
+            ),
         ),
         ((kind == "tag") & value.isna(), "empty tag text"),
         (text("event_key").str.len() > 64, "event_key longer than 64 characters"),
@@ -265,7 +287,11 @@ def validate_events(
 
 
 def import_table(
-    store: Store, table: RawTable, where: str, mapping: Mapping[str, str] | None, source: str,
+    store: Store,
+    table: RawTable,
+    where: str,
+    mapping: Mapping[str, str] | None,
+    source: str,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Validates a read table, stores its good rows and quarantines the bad ones.
@@ -281,7 +307,11 @@ def import_table(
     report = finish_import(store, len(frame) + len(table.rejects), stored, duplicate, quarantine)
     logger.info(
         "%s: read %d, stored %d, duplicate %d, quarantined %d",
-        where, report.read, report.stored, report.duplicate, report.quarantined,
+        where,
+        report.read,
+        report.stored,
+        report.duplicate,
+        report.quarantined,
     )
     if quarantine:  # the report lists them; a warning here would print the first one twice
         logger.debug("%s: first quarantined row, line %d: %s", where, quarantine[0].line, quarantine[0].reason)

@@ -84,7 +84,10 @@ def _read_dat(path: Path, encoding: str) -> RawTable:
         found = sorted(p.name for p in path.parent.glob("*.dat"))
         raise FeedbackDataError(f"{path}: missing; a HetRec Last.fm folder holds {list(LASTFM_FILES)}, found {found}")
     text, undecoded = quarantine_undecodable_lines(
-        decode_text(path.read_bytes(), encoding, str(path)), encoding, str(path), header=True,
+        decode_text(path.read_bytes(), encoding, str(path)),
+        encoding,
+        str(path),
+        header=True,
     )
     if undecoded and path.name == "tags.dat":  # a lookup table: a lost line would misname other files' rows
         raise FeedbackDataError(
@@ -114,7 +117,10 @@ def _read_dat(path: Path, encoding: str) -> RawTable:
 
 
 def read_lastfm_tags(
-    path: str | os.PathLike[str], *, encoding: str = "utf-8", tags_encoding: str = TAGS_ENCODING,
+    path: str | os.PathLike[str],
+    *,
+    encoding: str = "utf-8",
+    tags_encoding: str = TAGS_ENCODING,
 ) -> RawTable:
     """The tag assignments as canonical ``tag`` events, one per row of ``user_taggedartists.dat``.
 
@@ -142,13 +148,16 @@ def read_lastfm_tags(
     rejects = list(table.rejects)
     for position in np.flatnonzero(~known):
         line = int(frame.index[position])
-        rejects.append(QuarantinedRow(str(root / "user_taggedartists.dat"), line,
-                                      f"tagID {tag_ids.iloc[position]!r} not in tags.dat", table.raw[position]))
+        rejects.append(
+            QuarantinedRow(
+                str(root / "user_taggedartists.dat"),
+                line,
+                f"tagID {tag_ids.iloc[position]!r} not in tags.dat",
+                table.raw[position],
+            )
+        )
     frame, tag_ids = frame[known], tag_ids[known]
-    date = (
-        frame["year"].str.strip() + "-" + frame["month"].str.strip().str.zfill(2)
-        + "-" + frame["day"].str.strip().str.zfill(2)
-    )
+    date = frame["year"].str.strip() + "-" + frame["month"].str.strip().str.zfill(2) + "-" + frame["day"].str.strip().str.zfill(2)
     events = pd.DataFrame(
         {
             "track_id": lastfm_track_id(frame["artistID"]),
@@ -200,8 +209,9 @@ def read_lastfm_tracks(path: str | os.PathLike[str], *, encoding: str = "utf-8")
     """
     root = _root(path)
     artists = _read_dat(root / "artists.dat", encoding).frame
-    named = pd.DataFrame({"track_id": lastfm_track_id(artists["id"]).to_numpy(),
-                          "artist": artists["name"].str.strip().to_numpy()})
+    named = pd.DataFrame(
+        {"track_id": lastfm_track_id(artists["id"]).to_numpy(), "artist": artists["name"].str.strip().to_numpy()}
+    )
     seen = pd.concat(
         [_read_dat(root / name, encoding).frame["artistID"] for name in ("user_taggedartists.dat", "user_artists.dat")]
     )
@@ -215,7 +225,11 @@ def read_lastfm_tracks(path: str | os.PathLike[str], *, encoding: str = "utf-8")
 
 
 def import_lastfm(
-    store: Store, path: str | os.PathLike[str], *, encoding: str = "utf-8", tags_encoding: str = TAGS_ENCODING,
+    store: Store,
+    path: str | os.PathLike[str],
+    *,
+    encoding: str = "utf-8",
+    tags_encoding: str = TAGS_ENCODING,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Imports the tag assignments and play counts; the artists must be in the store
@@ -231,9 +245,16 @@ def import_lastfm(
     """
     root = _root(path)
     reports = [
-        import_table(store, read_lastfm_tags(root, encoding=encoding, tags_encoding=tags_encoding),
-                     str(root / "user_taggedartists.dat"), None, SOURCE, progress),
-        import_table(store, read_lastfm_play_counts(root, encoding=encoding), str(root / "user_artists.dat"), None,
-                     SOURCE, progress),
+        import_table(
+            store,
+            read_lastfm_tags(root, encoding=encoding, tags_encoding=tags_encoding),
+            str(root / "user_taggedartists.dat"),
+            None,
+            SOURCE,
+            progress,
+        ),
+        import_table(
+            store, read_lastfm_play_counts(root, encoding=encoding), str(root / "user_artists.dat"), None, SOURCE, progress
+        ),
     ]
     return merge_reports(reports)

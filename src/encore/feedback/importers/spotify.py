@@ -76,7 +76,9 @@ def _read_entries(path: Path, encoding: str) -> tuple[pd.DataFrame, list[str], l
     try:
         entries = json.loads(decode_text(path.read_bytes(), encoding, str(path)))
     except json.JSONDecodeError as error:
-        raise FeedbackDataError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}); is it a Spotify export?") from error
+        raise FeedbackDataError(
+            f"{path}: not valid JSON ({error.msg} at line {error.lineno}); is it a Spotify export?"
+        ) from error
     if not isinstance(entries, list):
         raise FeedbackDataError(f"{path}: expected a JSON array of plays, found {type(entries).__name__}")
     rows, raw, positions, rejects = [], [], [], []
@@ -84,8 +86,9 @@ def _read_entries(path: Path, encoding: str) -> tuple[pd.DataFrame, list[str], l
         text = json.dumps(entry, ensure_ascii=False)
         bad_bytes = undecodable(text, encoding)
         if bad_bytes is not None:  # a byte invalid in the encoding: this entry is set aside, the others go in
-            rejects.append(QuarantinedRow(str(path), position, f"{bad_bytes}; Spotify writes UTF-8",
-                                          restore_text(text, encoding)))
+            rejects.append(
+                QuarantinedRow(str(path), position, f"{bad_bytes}; Spotify writes UTF-8", restore_text(text, encoding))
+            )
             continue
         if not isinstance(entry, dict) or any(name not in entry for name in FIELDS):
             found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
@@ -100,7 +103,10 @@ def _read_entries(path: Path, encoding: str) -> tuple[pd.DataFrame, list[str], l
 
 
 def read_spotify_history(
-    path: str | os.PathLike[str], *, listener_id: str | None = None, encoding: str = "utf-8",
+    path: str | os.PathLike[str],
+    *,
+    listener_id: str | None = None,
+    encoding: str = "utf-8",
 ) -> list[tuple[Path, RawTable]]:
     """Each export file as canonical ``play`` events (see the module docstring).
 
@@ -133,10 +139,19 @@ def read_spotify_history(
             occurrence = occurrences.get(identity, 0)
             occurrences[identity] = occurrence + 1
             track_ids.append(track_id)
-            keys.append(hashlib.sha256(f"{SOURCE}\x1f{listener}\x1f{track_id}\x1f{e}\x1f{m}\x1f{occurrence}".encode()).hexdigest())
+            keys.append(
+                hashlib.sha256(f"{SOURCE}\x1f{listener}\x1f{track_id}\x1f{e}\x1f{m}\x1f{occurrence}".encode()).hexdigest()
+            )
         events = pd.DataFrame(
-            {"track_id": track_ids, "listener_id": listener, "kind": "play", "value": played.to_numpy(),
-             "timestamp": end.to_numpy(), "source": SOURCE, "event_key": keys},
+            {
+                "track_id": track_ids,
+                "listener_id": listener,
+                "kind": "play",
+                "value": played.to_numpy(),
+                "timestamp": end.to_numpy(),
+                "source": SOURCE,
+                "event_key": keys,
+            },
             index=frame.index,
         )
         tables.append((file, RawTable(events, raw, rejects)))
@@ -170,7 +185,11 @@ def read_spotify_tracks(path: str | os.PathLike[str], *, encoding: str = "utf-8"
 
 
 def import_spotify(
-    store: Store, path: str | os.PathLike[str], *, listener_id: str | None = None, encoding: str = "utf-8",
+    store: Store,
+    path: str | os.PathLike[str],
+    *,
+    listener_id: str | None = None,
+    encoding: str = "utf-8",
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Imports a streaming history; its tracks must be in the store first

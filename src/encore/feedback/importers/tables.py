@@ -114,8 +114,7 @@ def _detect_format(path: Path, format: str) -> str:
     detected = _SUFFIX_FORMATS.get(suffixes[-1]) if suffixes else None
     if detected is None:
         raise ParameterError(
-            f"cannot tell the format of {path.name!r} from its suffix; give it with --format, one of "
-            f"{', '.join(FORMATS)}"
+            f"cannot tell the format of {path.name!r} from its suffix; give it with --format, one of {', '.join(FORMATS)}"
         )
     return detected
 
@@ -137,11 +136,9 @@ def decode_text(data: bytes, encoding: str, where: str) -> str:
     try:
         codec = codecs.lookup(encoding).name
     except LookupError as error:
-        raise ParameterError(
-            f"--encoding {encoding} is not a known text encoding; try utf-8, latin-1 or cp1252"
-        ) from error
+        raise ParameterError(f"--encoding {encoding} is not a known text encoding; try utf-8, latin-1 or cp1252") from error
     if codec == "utf-8" and data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]  # a byte-order mark is not part of the first column's name
+        data = data[len(codecs.BOM_UTF8) :]  # a byte-order mark is not part of the first column's name
     try:
         return data.decode(codec, errors="surrogateescape")
     except UnicodeError as error:  # e.g. UTF-16 with an odd number of bytes
@@ -168,7 +165,11 @@ def restore_text(text: str, encoding: str) -> str:
 
 
 def quarantine_undecodable_lines(
-    text: str, encoding: str, where: str, *, header: bool,
+    text: str,
+    encoding: str,
+    where: str,
+    *,
+    header: bool,
 ) -> tuple[str, list[QuarantinedRow]]:
     """Set aside the lines of ``text`` that held bytes invalid in ``encoding``.
 
@@ -197,7 +198,7 @@ def quarantine_undecodable_lines(
         first = rejects[0]
         raise FeedbackDataError(
             f"{where}: {len(rejects)} of {n_lines} lines are not valid {encoding} text (first on line {first.line}: "
-            f"{first.reason[first.reason.index('(') + 1:first.reason.rindex(')')]}); give the file's encoding, "
+            f"{first.reason[first.reason.index('(') + 1 : first.reason.rindex(')')]}); give the file's encoding, "
             "e.g. --encoding latin-1 or --encoding cp1252"
         )
     logger.info("%s: %d line(s) not valid %s text set aside", where, len(rejects), encoding)
@@ -245,8 +246,9 @@ def _read_simple_delimited(path: Path, text: str, delimiter: str) -> RawTable | 
             io.BytesIO(text.encode("utf-8", errors="surrogatepass")),
             read_options=pyarrow_csv.ReadOptions(column_names=header, skip_rows=1),
             parse_options=pyarrow_csv.ParseOptions(delimiter=delimiter, quote_char=False),
-            convert_options=pyarrow_csv.ConvertOptions(column_types={name: pa.string() for name in header},
-                                                       strings_can_be_null=False),
+            convert_options=pyarrow_csv.ConvertOptions(
+                column_types={name: pa.string() for name in header}, strings_can_be_null=False
+            ),
         )
     except (pa.ArrowInvalid, UnicodeError):  # anything Arrow reads differently: the careful path decides
         return None
@@ -331,10 +333,14 @@ def read_raw(path: str | os.PathLike[str], format: str, encoding: str) -> RawTab
     try:
         data = _read_bytes(path)
     except (OSError, EOFError, zlib.error) as error:  # gzip: not gzip data, or cut short
-        raise FeedbackDataError(f"{path}: cannot read the file ({error}); check that it is complete and, "
-                                "for .gz, really gzip-compressed") from error
+        raise FeedbackDataError(
+            f"{path}: cannot read the file ({error}); check that it is complete and, for .gz, really gzip-compressed"
+        ) from error
     text, undecoded = quarantine_undecodable_lines(
-        decode_text(data, encoding, str(path)), encoding, str(path), header=format != "jsonl",
+        decode_text(data, encoding, str(path)),
+        encoding,
+        str(path),
+        header=format != "jsonl",
     )
     try:
         if format == "jsonl":
@@ -351,7 +357,10 @@ def read_raw(path: str | os.PathLike[str], format: str, encoding: str) -> RawTab
 
 
 def read_table(
-    path: str | os.PathLike[str], *, format: str = "auto", encoding: str = "utf-8",
+    path: str | os.PathLike[str],
+    *,
+    format: str = "auto",
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
     """Reads a CSV, TSV, JSON-lines or Parquet file.
 
@@ -377,7 +386,10 @@ def read_table(
     if table.rejects:
         logger.warning(
             "%s: left out %d unparsable row(s), first on line %d: %s",
-            path, len(table.rejects), table.rejects[0].line, table.rejects[0].reason,
+            path,
+            len(table.rejects),
+            table.rejects[0].line,
+            table.rejects[0].reason,
         )
     return table.frame
 
@@ -423,14 +435,10 @@ def quarantine_rows(table: RawTable, where: str, lines: pd.Index, reasons: pd.Se
     return quarantine
 
 
-def finish_import(
-    store: Store, read: int, stored: int, duplicate: int, quarantine: list[QuarantinedRow]
-) -> ImportReport:
+def finish_import(store: Store, read: int, stored: int, duplicate: int, quarantine: list[QuarantinedRow]) -> ImportReport:
     """Record the quarantined rows and count what happened."""
     store.add_quarantine(quarantine)
-    return ImportReport(
-        read=read, stored=stored, duplicate=duplicate, quarantined=len(quarantine), quarantine=quarantine
-    )
+    return ImportReport(read=read, stored=stored, duplicate=duplicate, quarantined=len(quarantine), quarantine=quarantine)
 
 
 def merge_reports(reports: list[ImportReport]) -> ImportReport:

@@ -67,7 +67,8 @@ def _scan_folder(root: Path) -> pd.DataFrame:
     """Audio files under ``root`` as a track table, labelled when folder-per-label."""
     root = root.resolve()
     files = sorted(
-        path for path in root.rglob("*")
+        path
+        for path in root.rglob("*")
         if path.suffix.lower() in AUDIO_SUFFIXES
         and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
@@ -75,9 +76,7 @@ def _scan_folder(root: Path) -> pd.DataFrame:
     relative = [path.relative_to(root) for path in files]
     per_label = bool(files) and all(len(rel.parts) == 2 for rel in relative)
     if not per_label and any(len(rel.parts) > 1 for rel in relative):
-        logger.info(
-            "%s: audio files at mixed depths; not a <label>/<file> layout, so no folder labels", root
-        )
+        logger.info("%s: audio files at mixed depths; not a <label>/<file> layout, so no folder labels", root)
     frame = pd.DataFrame(
         {
             "track_id": [stable_track_id(_relative_key(path, root), path.stem) for path in files],
@@ -92,7 +91,10 @@ def _scan_folder(root: Path) -> pd.DataFrame:
 
 
 def _validate_tracks(
-    frame: pd.DataFrame, base: Path, where: str, stored_ids: dict[str, str] | None = None,
+    frame: pd.DataFrame,
+    base: Path,
+    where: str,
+    stored_ids: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Resolved track rows and, per row, why it is bad ("" when good).
 
@@ -112,10 +114,7 @@ def _validate_tracks(
         return as_text(frame[lookup[name]])
 
     paths = text("path")
-    resolved = [
-        None if pd.isna(raw) else str((base / Path(raw).expanduser()).resolve())
-        for raw in paths
-    ]
+    resolved = [None if pd.isna(raw) else str((base / Path(raw).expanduser()).resolve()) for raw in paths]
     exists = pd.Series([path is not None and os.path.isfile(path) for path in resolved], index=frame.index)
     track_id = text("track_id")
     stored_ids = stored_ids or {}
@@ -227,9 +226,7 @@ def _fill_stored_artists(store: Store, artists: pd.DataFrame) -> None:
 
     table = schema.tracks
     statement = (
-        update(table)
-        .where(table.c.track_id == bindparam("key"), table.c.artist.is_(None))
-        .values(artist=bindparam("name"))
+        update(table).where(table.c.track_id == bindparam("key"), table.c.artist.is_(None)).values(artist=bindparam("name"))
     )
     with store.engine.begin() as conn:
         conn.execute(statement, [{"key": t, "name": a} for t, a in zip(artists["track_id"], artists["artist"])])
@@ -255,7 +252,11 @@ def _update_label_set(store: Store, name: str, labels: pd.DataFrame) -> tuple[in
 
 
 def import_tracks(
-    store: Store, source: str | os.PathLike[str], *, label_set: str | None = None, layout: str = "auto",
+    store: Store,
+    source: str | os.PathLike[str],
+    *,
+    label_set: str | None = None,
+    layout: str = "auto",
 ) -> TrackImportReport:
     """Adds tracks from a track list or a folder of audio files.
 
@@ -329,9 +330,7 @@ def import_tracks(
         tracks, reasons = _validate_tracks(table.frame, source.resolve().parent, str(source), stored_ids)
         default_set = "catalogue"
     else:
-        raise FeedbackDataError(
-            f"{source}: no such file or folder; give a track list (CSV) or a folder of audio files"
-        )
+        raise FeedbackDataError(f"{source}: no such file or folder; give a track list (CSV) or a folder of audio files")
 
     bad = (reasons != "").to_numpy()
     quarantine = quarantine_rows(table, str(source), tracks.index, reasons, bad)
@@ -365,6 +364,10 @@ def import_tracks(
         report.label_version, report.label_set_new_version = _update_label_set(store, report.label_set, labels)
     logger.info(
         "%s: read %d, stored %d tracks, %d already present, quarantined %d",
-        source, report.read, report.stored, report.duplicate, report.quarantined,
+        source,
+        report.read,
+        report.stored,
+        report.duplicate,
+        report.quarantined,
     )
     return report
