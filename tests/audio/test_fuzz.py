@@ -6,6 +6,7 @@ Bounded for CI (a few seconds); raise ``max_examples`` locally for a longer run.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,3 +58,12 @@ def test_mutated_files(name, data):
         original[position] = data.draw(st.integers(0, 255), label="byte")
     cut = data.draw(st.integers(1, len(original)), label="length")
     _decode_or_report(bytes(original[:cut]))
+
+
+REGRESSIONS = sorted((Path(__file__).parent / "regressions").glob("*.bin"))
+
+
+@pytest.mark.parametrize("path", REGRESSIONS, ids=[path.stem for path in REGRESSIONS])
+def test_inputs_the_atheris_harness_once_crashed_on(path):
+    """Each file made load_audio raise something other than AudioDecodeError once (see its name)."""
+    _decode_or_report(path.read_bytes())

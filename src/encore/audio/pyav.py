@@ -124,12 +124,17 @@ def _pieces(
         if stream.start_time is not None and stream.time_base and stream.start_time > 0:
             origin = float(stream.start_time * stream.time_base)
         position: int | None = None  # sample index of the next decoded frame
+        channels: int | None = None  # the first frame's; later frames are matched to it
         n_yielded = 0
         try:
             for frame in container.decode(stream):
                 if position is None:  # anchor on the first frame's timestamp
                     position = _frame_position(frame, origin, native_rate)
                 samples = frame_to_float(frame)
+                if channels is None:
+                    channels = samples.shape[0]
+                elif samples.shape[0] != channels:  # the layout changed mid-stream (a corrupt header)
+                    samples = np.broadcast_to(samples.mean(axis=0, keepdims=True), (channels, samples.shape[1]))
                 frame_start, position = position, position + samples.shape[1]
                 lo = max(start - frame_start, 0)
                 hi = samples.shape[1] if stop is None else min(stop - frame_start, samples.shape[1])
