@@ -17,12 +17,11 @@ from typer.testing import CliRunner
 from encore.cli.main import app
 from encore.exceptions import ParameterError
 from encore.features import FeatureCache, LogMelSpectrogram, compute_handcrafted, handcrafted_feature_names
+from encore.shards import parse_shard, shard_positions
 from encore.features.extract import (
     extract_features,
     handcrafted_settings,
     logmel_settings,
-    parse_shard,
-    select_shard,
 )
 
 SAMPLE_RATE = 16000
@@ -83,11 +82,11 @@ def test_bad_settings():
 
 def test_shards_are_disjoint_and_cover_the_catalogue():
     keys = [f"artist{i % 7}/song{i}.mp3" for i in range(200)]
-    shards = [select_shard(keys, index, 4) for index in range(4)]
+    shards = [shard_positions(keys, index, 4) for index in range(4)]
     together = sorted(position for shard in shards for position in shard)
     assert together == list(range(200))  # covering, and disjoint (no position twice)
     assert all(len(shard) > 20 for shard in shards)
-    assert select_shard(keys, 1, 4) == shards[1]  # stable
+    assert shard_positions(keys, 1, 4) == shards[1]  # stable
     assert parse_shard("2/4") == (2, 4)
     for bad in ("4/4", "1", "-1/3", "a/b", "0/0"):
         with pytest.raises(ParameterError, match="shard"):

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from encore.cli.main import app
 from encore.exceptions import ParameterError
-from encore.inference.batch import parse_shard, select_shard
+from encore.shards import parse_shard, select_shard
 from encore.workspace import Workspace
 
 runner = CliRunner()

@@ -21,34 +21,6 @@ from encore.cli.common import (
 from encore.exceptions import ParameterError, WorkspaceError
 from encore.workspace import Workspace
 
-AUDIO_EXTENSIONS = {
-    ".wav",
-    ".flac",
-    ".ogg",
-    ".oga",
-    ".opus",
-    ".mp3",
-    ".m4a",
-    ".aac",
-    ".aiff",
-    ".aif",
-    ".au",
-    ".wma",
-    ".webm",
-    ".mka",
-}
-
-
-def _collect(sources: list[Path]) -> list[str]:
-    """Audio files named, or found (recursively, by extension) under named folders."""
-    paths: list[str] = []
-    for source in sources:
-        if source.is_dir():
-            paths += sorted(str(p) for p in source.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-        else:
-            paths.append(str(source))  # a missing file is reported as a failure, not fatal
-    return paths
-
 
 @handle_errors
 def extract_command(
@@ -77,7 +49,9 @@ def extract_command(
 
     cfg = load_config(config, set)
     if sources:
-        paths = _collect(sources)
+        from encore.audio.files import expand_audio_paths
+
+        paths = [str(path) for path in expand_audio_paths(sources, missing_ok=True)]  # a missing file is reported as failed
         if cache is None:
             cache = Workspace.open(workspace).cache_dir
     else:
@@ -100,7 +74,7 @@ def extract_command(
         raise ParameterError(f"--kind {kind!r} is unknown; use handcrafted or logmel")
     shard_spec = parse_shard(shard) if shard else None
     if shard_spec is not None:
-        paths = [paths[i] for i in select_shard(paths, *shard_spec)]
+        paths = select_shard(paths, shard_spec)
     feature_cache = FeatureCache(cache)
     where = f" (shard {shard_spec[0]}/{shard_spec[1]})" if shard_spec else ""
     step(f"extracting {kind} features of {len(paths)} files{where} with {workers} worker(s) into {feature_cache.root}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import glob
 import json
 import sys
 from pathlib import Path
@@ -15,30 +14,8 @@ from encore.cli.common import DeviceOption, WorkspaceOption, console, handle_err
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".aiff", ".aif", ".au"})
 STORE_BATCH = 64
 """Songs per store transaction with --store."""
-
-
-def expand_paths(items: list[str]) -> list[Path]:
-    """Files, folders (searched recursively for audio) and globs, in order, without repeats."""
-    paths: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            paths.extend(sorted(f for f in p.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS))
-        elif p.exists():
-            paths.append(p)
-        else:
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
-            if not matches:
-                raise ParameterError(f"{item!r} is not a file, folder or matching glob")
-            paths.extend(matches)
-    seen: set[Path] = set()
-    unique = [p for p in paths if not (p in seen or seen.add(p))]
-    if not unique:
-        raise ParameterError(f"no audio files in {', '.join(items)} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
-    return unique
 
 
 def decode_jobs(jobs: int | None, predictor: Any) -> int:
@@ -83,13 +60,14 @@ def predict_command(
     """
     import pandas as pd
 
+    from encore.audio.files import expand_audio_paths
     from encore.inference import load_predictor
     from encore.inference.batch import predict_files, predictions_frame, select_shard
     from encore.pretrained.store import resolve_run
 
     run_dir = resolve_run(run, workspace)
     predictor = load_predictor(run_dir, backend=backend, device=device)
-    files = select_shard(expand_paths(paths), shard)
+    files = select_shard(expand_audio_paths(paths), shard)
     db = Workspace.open(workspace).open_store() if store else None
     known = catalogue_ids(db) if db is not None else {}
     run_id = run_dir.name if run_dir.is_dir() else run_dir.parent.name

@@ -6,8 +6,8 @@ content-addressed :class:`~encore.features.FeatureCache` as soon as it is comput
 atomically, so a run that is killed leaves only whole entries and a rerun skips them. A
 file that cannot be decoded is reported and skipped while the others go on.
 
-:func:`select_shard` splits a catalogue into ``n`` disjoint shards that together cover it,
-by a stable hash of each file's key, so ``encore extract --shard i/n`` can run as ``n``
+:func:`~encore.shards.select_shard` splits a catalogue into ``n`` disjoint shards that
+together cover it (every n-th file by name), so ``encore extract --shard i/n`` can run as ``n``
 jobs (a Slurm array, Kubernetes jobs, torchrun ranks). Shard ``i`` records what it did in
 ``<cache>/<settings digest>/shards/shard-<i>-of-<n>.csv``, replaced whole by a rerun.
 
@@ -21,12 +21,10 @@ Example:
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import logging
 import multiprocessing
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -39,6 +37,7 @@ import numpy as np
 from encore.audio import AudioChecks, load_audio, stream_audio
 from encore.exceptions import AudioDecodeError, ParameterError
 from encore.features.cache import FeatureCache, file_digest, settings_digest, write_atomic
+from encore.shards import parse_shard, select_shard  # re-exported: the shard rule lives in encore.shards
 
 logger = logging.getLogger(__name__)
 
@@ -218,30 +217,6 @@ def extract_features(
 
 
 # --------------------------------------------------------------------------- shards
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"i/n"`` to ``(i, n)``, with ``0 <= i < n``.
-
-    Raises:
-        ParameterError: Not of that form.
-    """
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
-    if not match or int(match[2]) < 1 or int(match[1]) >= int(match[2]):
-        raise ParameterError(f"--shard {text!r} must be 'i/n' with 0 <= i < n, e.g. 0/4 for the first of four shards")
-    return int(match[1]), int(match[2])
-
-
-def shard_of(key: str, count: int) -> int:
-    """The shard (``0 .. count-1``) a key belongs to: a stable hash, the same on every machine."""
-    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % count
-
-
-def select_shard(keys: Sequence[str], index: int, count: int) -> list[int]:
-    """Positions of the keys in shard ``index`` of ``count``; the shards are disjoint and cover all keys."""
-    if not 0 <= index < count:
-        raise ParameterError(f"shard index {index} must be in 0..{count - 1}")
-    return [position for position, key in enumerate(keys) if shard_of(str(key), count) == index]
 
 
 def write_shard_index(cache: FeatureCache, settings: Mapping[str, Any], shard: tuple[int, int], result: ExtractionResult) -> Path:

@@ -1,8 +1,8 @@
 """Batch prediction over a catalogue: shards, per-file errors, rows for the store.
 
 ``encore predict`` is a thin wrapper over these. A catalogue is split with
-:func:`select_shard` (``--shard i/n``: the i-th of n disjoint shards that together
-cover the list), each file is predicted on its own so one undecodable file is reported
+:func:`~encore.shards.select_shard` (``--shard i/n``: the i-th of n disjoint shards that
+together cover the list), each file is predicted on its own so one undecodable file is reported
 and skipped while the rest go on, and :func:`predictions_frame` turns a song's arrays
 into the long rows :meth:`encore.feedback.store.Store.add_predictions` stores (which
 replaces a run's earlier rows for the same track, so rerunning a shard never
@@ -13,50 +13,20 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from encore.exceptions import AudioDecodeError, ParameterError
+from encore.exceptions import AudioDecodeError
+from encore.shards import parse_shard, select_shard  # re-exported: the shard rule lives in encore.shards
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["FileResult", "parse_shard", "predict_files", "predictions_frame", "select_shard"]
-
-T = TypeVar("T")
-_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
-
-
-def parse_shard(shard: str) -> tuple[int, int]:
-    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n`` (0-based, like torchrun ranks and Slurm arrays).
-
-    Raises:
-        ParameterError: Not of the form ``i/n`` or ``i`` out of range.
-    """
-    match = _SHARD.match(str(shard))
-    if not match:
-        raise ParameterError(f"--shard {shard!r} must look like 'i/n', e.g. '0/4' for the first of 4 shards")
-    index, count = int(match.group(1)), int(match.group(2))
-    if count < 1 or not 0 <= index < count:
-        raise ParameterError(f"--shard {shard!r}: need 0 <= i < n (shards are numbered from 0), e.g. '{count - 1}/{count}'")
-    return index, count
-
-
-def select_shard(items: Sequence[T], shard: str | None) -> list[T]:
-    """Every n-th item starting at i: shards are disjoint, balanced, and together cover ``items``.
-
-    The split depends only on the order of ``items``, so every shard must be given the
-    same list (``encore predict`` sorts folder contents, so the same command line does).
-    """
-    if shard is None:
-        return list(items)
-    index, count = parse_shard(shard)
-    return list(items[index::count])
 
 
 @dataclass(frozen=True)

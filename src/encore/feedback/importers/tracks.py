@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from encore.audio.files import AUDIO_EXTENSIONS, find_audio_files
 from encore.exceptions import FeedbackDataError, ParameterError
 from encore.feedback import schema
 from encore.feedback.importers.emotify import read_emotify_tracks
@@ -40,9 +41,8 @@ logger = logging.getLogger(__name__)
 LAYOUTS: tuple[str, ...] = ("auto", "emotify", "lastfm", "spotify")
 """Song sources :func:`import_tracks` knows: ``auto`` is a track list or an audio folder."""
 
-AUDIO_SUFFIXES: frozenset[str] = frozenset(
-    {".mp3", ".wav", ".ogg", ".oga", ".opus", ".flac", ".m4a", ".aac", ".aif", ".aiff", ".wma", ".mp4"}
-)
+AUDIO_SUFFIXES = AUDIO_EXTENSIONS
+"""The audio file endings a folder import takes (:data:`encore.audio.files.AUDIO_EXTENSIONS`)."""
 
 
 def stable_track_id(key: str, stem: str) -> str:
@@ -66,13 +66,7 @@ def _relative_key(path: Path, base: Path) -> str:
 def _scan_folder(root: Path) -> pd.DataFrame:
     """Audio files under ``root`` as a track table, labelled when folder-per-label."""
     root = root.resolve()
-    files = sorted(
-        path
-        for path in root.rglob("*")
-        if path.suffix.lower() in AUDIO_SUFFIXES
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
+    files = find_audio_files(root)
     relative = [path.relative_to(root) for path in files]
     per_label = bool(files) and all(len(rel.parts) == 2 for rel in relative)
     if not per_label and any(len(rel.parts) > 1 for rel in relative):
