@@ -30,6 +30,7 @@ from encore.audio.sources import (
     check_sample_rate,
     check_window,
     downmix,
+    unsupported_format,
 )
 from encore.exceptions import AudioDecodeError
 
@@ -79,6 +80,33 @@ def open_soundfile(src: Source) -> soundfile.SoundFile:
     return handle
 
 
+def window_start(handle: soundfile.SoundFile, src: Source, offset: float) -> int:
+    """The frame at ``offset`` seconds, or AudioDecodeError when that is beyond the end of the audio."""
+    start = int(round(offset * handle.samplerate))
+    if start >= handle.frames:
+        raise AudioDecodeError(
+            f"{src.name}: the window starts at {offset} s, beyond the end of the audio "
+            f"({handle.frames / handle.samplerate:.3f} s); use a smaller offset"
+        )
+    return start
+
+
+def read_frames(handle: soundfile.SoundFile, src: Source, n_frames: int, *, start: int = 0) -> np.ndarray:
+    """``(n, channels)`` float32 frames read with libsndfile (from ``start`` when it is not 0; ``n_frames=-1``: all).
+
+    Raises:
+        AudioDecodeError: libsndfile fails part-way (a truncated or corrupt file).
+    """
+    try:
+        if start > 0:
+            handle.seek(start)
+        return handle.read(frames=n_frames, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise AudioDecodeError(
+            f"{src.name}: decoding failed part-way ({soundfile_reason(exc)}); the file is truncated or corrupt"
+        ) from exc
+
+
 def _read_soundfile(src: Source, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     """Read a window with soundfile.
 
@@ -90,23 +118,11 @@ def _read_soundfile(src: Source, offset: float, duration: float | None) -> tuple
         native_rate, total = handle.samplerate, handle.frames
         if total <= 0:
             raise AudioDecodeError(f"{src.name}: audio has zero length (no samples)")
-        start = int(round(offset * native_rate))
-        if start >= total:
-            raise AudioDecodeError(
-                f"{src.name}: the window starts at {offset} s, beyond the end of the audio "
-                f"({total / native_rate:.3f} s); use a smaller offset"
-            )
+        start = window_start(handle, src, offset)
         if handle.format == "MP3" and start > 0:
             raise NotReadable("MP3 windows are read with FFmpeg here (libsndfile mis-seeks in VBR MP3)")
         n_frames = -1 if duration is None else max(1, int(round(duration * native_rate)))
-        try:
-            if start > 0:
-                handle.seek(start)
-            frames = handle.read(frames=n_frames, dtype="float32", always_2d=True)
-        except (soundfile.LibsndfileError, RuntimeError) as exc:
-            raise AudioDecodeError(
-                f"{src.name}: decoding failed part-way ({soundfile_reason(exc)}); the file is truncated or corrupt"
-            ) from exc
+        frames = read_frames(handle, src, n_frames, start=start)
     if frames.shape[0] == 0:
         raise AudioDecodeError(f"{src.name}: audio has zero length (no samples)")
     expected = total - start if n_frames < 0 else min(n_frames, total - start)
@@ -133,7 +149,7 @@ def _decode(src: Source, offset: float, duration: float | None) -> tuple[np.ndar
         except NotReadable as exc:
             logger.debug("%s: %s cannot read it: %s", src.name, name, exc)
             reasons.append(f"{name}: {decoder_reason(exc, src.name)}")
-    raise AudioDecodeError(f"{src.name}: not a recognised or supported audio format ({'; '.join(reasons)}); {CONVERT_HINT}")
+    raise unsupported_format(src.name, reasons)
 
 
 def load_audio(

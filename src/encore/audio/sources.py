@@ -40,6 +40,11 @@ def decoder_reason(exc: BaseException, name: str) -> str:
     return text.rstrip(". ") or type(exc).__name__
 
 
+def unsupported_format(name: str, reasons: list[str]) -> AudioDecodeError:
+    """The error for audio no decoder reads: each decoder's reason, and the fix."""
+    return AudioDecodeError(f"{name}: not a recognised or supported audio format ({'; '.join(reasons)}); {CONVERT_HINT}")
+
+
 class NotReadable(Exception):
     """The decoder does not understand this format; try the next one."""
 

@@ -20,16 +20,17 @@ import numpy as np
 import soundfile
 import soxr
 
-from encore.audio.io import open_soundfile, soundfile_reason
+from encore.audio.io import open_soundfile, read_frames, window_start
 from encore.audio.pyav import iter_pyav_window
 from encore.audio.sources import (
-    CONVERT_HINT,
     AudioSource,
     NotReadable,
     Source,
     check_sample_rate,
     check_window,
     decoder_reason,
+    downmix,
+    unsupported_format,
 )
 from encore.exceptions import AudioDecodeError, ParameterError
 
@@ -43,23 +44,12 @@ def _soundfile_pieces(
 ) -> Iterator[np.ndarray]:
     """``(n, channels)`` float32 pieces of the window, read ``block_frames`` at a time."""
     with handle:
-        start = int(round(offset * handle.samplerate))
-        if start >= handle.frames:
-            raise AudioDecodeError(
-                f"{src.name}: the window starts at {offset} s, beyond the end of the audio "
-                f"({handle.frames / handle.samplerate:.3f} s); use a smaller offset"
-            )
+        start = window_start(handle, src, offset)
         remaining = -1 if duration is None else max(1, int(round(duration * handle.samplerate)))
-        if start > 0:
-            handle.seek(start)
         while remaining != 0:
             want = block_frames if remaining < 0 else min(block_frames, remaining)
-            try:
-                piece = handle.read(frames=want, dtype="float32", always_2d=True)
-            except (soundfile.LibsndfileError, RuntimeError) as exc:
-                raise AudioDecodeError(
-                    f"{src.name}: decoding failed part-way ({soundfile_reason(exc)}); the file is truncated or corrupt"
-                ) from exc
+            piece = read_frames(handle, src, want, start=start)
+            start = 0
             if piece.shape[0] == 0:
                 break
             if remaining > 0:
@@ -83,9 +73,7 @@ def _open_pieces(src: Source, offset: float, duration: float | None, block_secon
         native_rate, pieces = iter_pyav_window(src, offset, duration)
     except NotReadable as exc:
         reasons.append(f"FFmpeg: {decoder_reason(exc, src.name)}")
-        raise AudioDecodeError(
-            f"{src.name}: not a recognised or supported audio format ({'; '.join(reasons)}); {CONVERT_HINT}"
-        ) from exc
+        raise unsupported_format(src.name, reasons) from exc
     return native_rate, (piece.T for piece in pieces)
 
 
@@ -106,7 +94,7 @@ def _blocks(
 
     try:
         for piece in pieces:
-            mono = piece.mean(axis=1, dtype=np.float32) if piece.shape[1] > 1 else piece[:, 0]
+            mono = downmix(piece)
             out = resampler.resample_chunk(mono) if resampler is not None else mono
             if out.size:
                 pending.append(out)
@@ -115,9 +103,7 @@ def _blocks(
                 n_out += block_samples
                 yield take(block_samples)
     except NotReadable as exc:  # PyAV decoded nothing at all
-        raise AudioDecodeError(
-            f"{src.name}: not a recognised or supported audio format (FFmpeg: {decoder_reason(exc, src.name)}); {CONVERT_HINT}"
-        ) from exc
+        raise unsupported_format(src.name, [f"FFmpeg: {decoder_reason(exc, src.name)}"]) from exc
     if resampler is not None:
         tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
         if tail.size:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from encore.cli.common import DeviceOption, WorkspaceOption, console, handle_errors, progress_bar, report_skipped
+from encore.csvfile import write_csv_rows
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
@@ -122,10 +122,4 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         for name, (low, high) in row.get("intervals", {}).items():
             item.update({f"intervals.{name}.low": low, f"intervals.{name}.high": high})
         flat.append(item)
-    keys: list[str] = []
-    for item in flat:
-        keys.extend(k for k in item if k not in keys)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(flat)
+    write_csv_rows(path, flat)

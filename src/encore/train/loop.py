@@ -15,7 +15,6 @@ trains on its share of each batch, DDP averages the gradients, only rank 0 write
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import math
 import os
@@ -33,6 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 import encore
 from encore.audio.chunking import random_crop
 from encore.config import EncoreConfig, save_config
+from encore.csvfile import write_csv_rows
 from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
 from encore.inference.backends import bf16_supported, card_wants_bf16
@@ -456,7 +456,7 @@ def fit(
         else:
             stale += 1
         if ctx.is_main:
-            _write_history(run_dir / "metrics.csv", history)
+            write_csv_rows(run_dir / "metrics.csv", history)
             save_checkpoint(
                 last_path,
                 model,
@@ -548,15 +548,3 @@ def _fit_probe(
     ctx.barrier()
     ctx.close()
     return FitResult(run_dir=run_dir, checkpoint=best_path, best_epoch=0, best_metrics=metrics, history=[])
-
-
-def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    keys: list[str] = []
-    for row in history:
-        keys.extend(k for k in row if k not in keys)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, path)

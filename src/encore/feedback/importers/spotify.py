@@ -35,9 +35,8 @@ from encore.feedback.importers.tables import (
     ImportReport,
     RawTable,
     decode_text,
+    quarantine_undecodable,
     merge_reports,
-    restore_text,
-    undecodable,
 )
 from encore.feedback.schema import QuarantinedRow
 from encore.feedback.store import Store
@@ -84,11 +83,9 @@ def _read_entries(path: Path, encoding: str) -> tuple[pd.DataFrame, list[str], l
     rows, raw, positions, rejects = [], [], [], []
     for position, entry in enumerate(entries, start=1):
         text = json.dumps(entry, ensure_ascii=False)
-        bad_bytes = undecodable(text, encoding)
-        if bad_bytes is not None:  # a byte invalid in the encoding: this entry is set aside, the others go in
-            rejects.append(
-                QuarantinedRow(str(path), position, f"{bad_bytes}; Spotify writes UTF-8", restore_text(text, encoding))
-            )
+        reject = quarantine_undecodable(text, encoding, str(path), position, hint="Spotify writes UTF-8")
+        if reject is not None:  # a byte invalid in the encoding: this entry is set aside, the others go in
+            rejects.append(reject)
             continue
         if not isinstance(entry, dict) or any(name not in entry for name in FIELDS):
             found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__

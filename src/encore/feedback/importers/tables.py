@@ -38,6 +38,7 @@ __all__ = [
     "as_text",
     "combine_reasons",
     "decode_text",
+    "quarantine_undecodable",
     "finish_import",
     "merge_reports",
     "quarantine_rows",
@@ -157,6 +158,14 @@ def undecodable(text: str, encoding: str) -> str | None:
     return f"not valid {encoding} text (byte 0x{byte:02x} at character {found.start() + 1})"
 
 
+def quarantine_undecodable(text: str, encoding: str, where: str, line: int, *, hint: str = "") -> QuarantinedRow | None:
+    """A quarantined row for ``text`` when it holds bytes invalid in ``encoding`` (reason, then ``hint``), else None."""
+    reason = undecodable(text, encoding)
+    if reason is None:
+        return None
+    return QuarantinedRow(where, line, f"{reason}; {hint}" if hint else reason, restore_text(text, encoding).rstrip("\r"))
+
+
 def restore_text(text: str, encoding: str) -> str:
     """Text from :func:`decode_text` with each undecodable byte written as ``\\xNN`` (storable)."""
     if _UNDECODABLE.search(text) is None:
@@ -189,9 +198,9 @@ def quarantine_undecodable_lines(
     lines = text.split("\n")
     rejects = []
     for number, line in enumerate(lines, start=1):
-        reason = undecodable(line, encoding)
-        if reason is not None:
-            rejects.append(QuarantinedRow(where, number, reason, restore_text(line, encoding).rstrip("\r")))
+        reject = quarantine_undecodable(line, encoding, where, number)
+        if reject is not None:
+            rejects.append(reject)
             lines[number - 1] = ""
     n_lines = sum(1 for line in lines if line.strip()) + len(rejects)
     if (header and rejects[0].line == 1) or len(rejects) > max(1, MAX_UNDECODABLE_SHARE * n_lines):
