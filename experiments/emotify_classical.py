@@ -5,7 +5,7 @@ Usage:
     python experiments/emotify_classical.py [--data ../shared/data/emotify] [--seeds 0,1,2] [--folds 5]
                                             [--extract-only] [--out experiments/emotify_classical.json]
 
-The folds are bench/bench_emotify_cv.py's (the CNNs'): stratified by genre, ``--seed`` s
+The folds are experiments/emotify_cv.py's (the CNNs'): stratified by genre, ``--seed`` s
 gives ``StratifiedKFold(5, shuffle=True, random_state=s)``, no validation songs (every
 classical model trains on all of a fold's 320 training songs). Features are computed once
 per song into the feature cache, so the 3 seeds x 5 folds only fit models. Every setting a
@@ -46,7 +46,7 @@ GENRE_OFFSETS = {"classical": 0, "rock": 100, "electronic": 200, "pop": 300}
 logger = logging.getLogger("emotify_classical")
 
 
-# ---- targets and folds: copied from bench/bench_emotify_cv.py (read_targets, make_manifest, fold_splits with val_fraction 0)
+# ---- targets and folds: copied from experiments/emotify_cv.py (read_targets, make_manifest, fold_splits with val_fraction 0)
 def read_targets(data: Path) -> pd.DataFrame:
     """Per-song genre, emotion rates and appeal from the annotations."""
     votes = pd.read_csv(data / "annotations.csv", skipinitialspace=True)

@@ -58,7 +58,7 @@ def test_shipped_configs_load(path):
 
 
 def test_emotify_walkthrough_trains_the_cross_validated_cnn():
-    """The README's Emotify walk-through uses the CNN settings bench/RESULTS.md reports."""
+    """The README's Emotify walk-through uses the CNN settings experiments/NOTES.md reports."""
     walk, cv = load_config(CONFIGS / "emotify.yaml"), load_config(CONFIGS / "emotify_cv.yaml")
     assert walk.features == cv.features and walk.model == cv.model and walk.augment == cv.augment
     assert walk.train == cv.train and walk.baseline == cv.baseline

@@ -1,10 +1,10 @@
 """Emotify 5-fold cross-validation through ``encore cv``: the CNN against the random forest.
 
 Usage:
-    python bench/bench_emotify_cv.py [--data ../shared/data/emotify] [--workspace /tmp/encore-bench-ws-emotify]
+    python experiments/emotify_cv.py [--data ../shared/data/emotify] [--workspace /tmp/encore-bench-ws-emotify]
                                      [--models cnn,rf] [--config configs/emotify_cv.yaml] [--set train.epochs=30 ...]
                                      [--folds 5] [--seeds 0] [--val-fraction 0] [--name bench] [--restart]
-                                     [--out bench/emotify_cv.json] [--predictions predictions.csv]
+                                     [--out experiments/emotify_cv.json] [--predictions predictions.csv]
 
 The workspace is built once as a new user builds it (``encore init``, ``encore import
 --layout emotify``, ``encore feedback import --format emotify``, ``encore labels -c
@@ -15,12 +15,12 @@ liked/disliked votes, and each target's split-half reliability. Then
 (Emotify names no artists, so each song is its own group), the same for both models;
 both train on all of a fold's training songs by default (``--val-fraction 0``: the CNN
 runs its full schedule, ``train.select: last``). A killed run resumes at the next
-unfinished fold. The table printed is the one ``bench/RESULTS.md`` records; the whole
+unfinished fold. The table printed is the one ``experiments/NOTES.md`` records; the whole
 report is in ``WORKSPACE/cv/NAME/report.html``.
 
-Results up to 2026-11-29 in ``bench/RESULTS.md`` came from the earlier version of this
+Results up to 2026-11-29 in ``experiments/NOTES.md`` came from the earlier version of this
 script (its own targets and scikit-learn's ``StratifiedKFold`` folds; see
-``bench/emotify_history.py``, which the analysis scripts still read).
+``experiments/emotify_history.py``, which the analysis scripts still read).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from emotify_history import EMOTIONS, GENRE_OFFSETS, REPO, fold_splits, make_manifest, read_targets, refit_song_heads  # noqa: F401
+from emotify_history import REPO
 
 from encore.evaluate.cv import CVPlan, ModelSpec, run_cv
 from encore.workspace import Workspace

@@ -1,9 +1,9 @@
 """Where the appeal correlation comes from: genre against ranking within a genre.
 
 Usage:
-    python bench/emotify_appeal.py PREDICTIONS.csv [--data ../shared/data/emotify] [--folds 5] [--seed 0]
+    python experiments/emotify_appeal.py PREDICTIONS.csv [--data ../shared/data/emotify] [--folds 5] [--seed 0]
 
-Reads the held-out predictions that ``bench_emotify_cv.py --predictions`` writes (same
+Reads the held-out predictions that ``emotify_cv.py --predictions`` writes (same
 ``--folds`` and ``--seed``) and prints, per model, the appeal Spearman over all songs and
 within each genre, next to two references that know only the genre:
 - the true genre's mean appeal over all 400 songs: what genre alone gives (it sees the
@@ -16,15 +16,13 @@ within each genre, next to two references that know only the genre:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_emotify_cv import GENRE_OFFSETS, REPO, fold_splits, read_targets  # noqa: E402
+from emotify_history import GENRE_OFFSETS, REPO, fold_splits, read_targets  # noqa: E402
 
 
 def main() -> None:

@@ -1,11 +1,11 @@
 """Emotify: what the band statistics add to the song-level heads of the same trained networks.
 
 Usage:
-    python bench/emotify_band_ablation.py --runs RUNS [--data ../shared/data/emotify] [--folds 5] [--seed 0]
+    python experiments/emotify_band_ablation.py --runs RUNS [--data ../shared/data/emotify] [--folds 5] [--seed 0]
                                           [--only-folds 0,1]
                                           [--config configs/emotify_cv.yaml]
 
-RUNS is the --runs folder of a ``bench/bench_emotify_cv.py`` run whose config has
+RUNS is the --runs folder of a ``experiments/emotify_cv.py`` run whose config has
 ``model.band_statistics: true`` (the shipped ``configs/emotify_cv.yaml``). The band
 statistics' path is zero in training, so each fold's network trained exactly as it would
 have without it; only the song-level refit differs. For each fold this script takes the
@@ -20,14 +20,12 @@ are kept in its run folder (``band_ablation.npz``), so a second call only prints
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_emotify_cv import EMOTIONS, fold_splits, make_manifest, read_targets, refit_song_heads  # noqa: E402
+from emotify_history import EMOTIONS, fold_splits, make_manifest, read_targets, refit_song_heads  # noqa: E402
 
 from encore.config import load_config  # noqa: E402
 from encore.data.waveforms import load_waveforms  # noqa: E402

@@ -5,7 +5,7 @@ Reads what ``encore predict pretrained:NAME /work/shared/data/emotify/audio`` wr
 per genre, the share of songs with each ``--tag`` among the top 3 and the most common top tag.
 
     encore predict pretrained:musicnn-mtt ../shared/data/emotify/audio > mtt.jsonl
-    python bench/emotify_pretrained_tags.py mtt.jsonl --tag classical
+    python experiments/emotify_pretrained_tags.py mtt.jsonl --tag classical
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The Emotify cross-validation as the earlier ``bench_emotify_cv.py`` dealt it, for the analysis scripts.
+"""The Emotify cross-validation as the earlier ``emotify_cv.py`` dealt it, for the analysis scripts.
 
-``bench/bench_emotify_cv.py`` now runs ``encore cv`` on an Emotify workspace (artist-grouped
+``experiments/emotify_cv.py`` now runs ``encore cv`` on an Emotify workspace (artist-grouped
 folds from the product; Emotify names no artists, so each song is its own group). The
-numbers in ``bench/RESULTS.md`` up to 2026-11-29 were made by the earlier script, which
+numbers in ``experiments/NOTES.md`` up to 2026-11-29 were made by the earlier script, which
 read the targets straight from ``annotations.csv`` (appeal = mean of liked minus
 disliked) and dealt genre-stratified folds with scikit-learn's ``StratifiedKFold``.
 ``emotify_appeal.py`` and ``emotify_band_ablation.py`` analyse the runs and prediction
