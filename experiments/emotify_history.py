@@ -108,12 +108,12 @@ def fold_splits(songs: pd.DataFrame, n_folds: int, seed: int, val_fraction: floa
     return out
 
 
-WIDE_PATH = ("band_statistics", "cepstral_statistics")
+WIDE_PATH = ("band_statistics",)
 """Model settings that only the song-level refit reads: the networks train the same without them."""
 
 
 def refit_song_heads(
-    run_dir: Path, manifest: Manifest, waveforms: dict, *, hop_seconds: float, band_statistics: bool, cepstral_statistics: int = 0
+    run_dir: Path, manifest: Manifest, waveforms: dict, *, hop_seconds: float, band_statistics: bool
 ) -> Predictor:
     """The run's trained network with its tag and score heads refit on the fold's training
     songs, the wide path set as given (see :func:`encore.train.refit.refit_checkpoint`)."""
@@ -121,7 +121,6 @@ def refit_song_heads(
         run_dir / "checkpoint.pt",
         select_split(manifest, "train", waveforms),
         band_statistics=band_statistics,
-        cepstral_statistics=cepstral_statistics,
         hop_seconds=hop_seconds,
     )
     return Predictor(model, card)

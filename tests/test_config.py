@@ -74,13 +74,3 @@ def test_an_untrained_score_head_needs_the_refit():
     with pytest.raises(ConfigError, match=r"train.appeal_weight=0 leaves the score head untrained; add regression"):
         load_config(None, {"train.appeal_weight": 0})
     assert load_config(None, {"train.appeal_weight": 0, "train.refit_heads": ["regression"]}).train.appeal_weight == 0
-
-
-def test_cepstral_statistics_need_the_band_statistics_and_fit_the_mel_bands():
-    refit = {"train.refit_heads": ["regression"]}
-    with pytest.raises(ConfigError, match=r"model.cepstral_statistics=20 .* set model.band_statistics=true"):
-        load_config(None, {**refit, "model.cepstral_statistics": 20})
-    with pytest.raises(ConfigError, match=r"model.cepstral_statistics=200 .* features.n_mels=\d+; use at most"):
-        load_config(None, {**refit, "model.band_statistics": True, "model.cepstral_statistics": 200})
-    config = load_config(None, {**refit, "model.band_statistics": True, "model.cepstral_statistics": 20})
-    assert config.model.cepstral_statistics == 20

@@ -79,12 +79,6 @@ class ModelConfig(_Strict):
         description="song-level heads also read each mel band's mean, spread and flux over the chunk (a wide linear "
         "path beside the backbone, fitted by train.refit_heads after training; needs train.refit_heads)",
     )
-    cepstral_statistics: int = Field(
-        0,
-        ge=0,
-        description="with band_statistics, the wide path also reads the spread and flux over the chunk of each "
-        "frame's first N cepstral coefficients (the DCT of the log-mel, as MFCCs); 0 = none",
-    )
     novelty: bool = Field(
         True,
         description="after training, fit a shrunk Mahalanobis distance from the training songs (backbone embedding "
@@ -292,16 +286,6 @@ class EncoreConfig(_Strict):
             raise ValueError(
                 "train.appeal_weight=0 leaves the score head untrained; add regression to train.refit_heads "
                 "(fitted on whole songs after training) or set train.appeal_weight above 0"
-            )
-        if self.model.cepstral_statistics and not self.model.band_statistics:
-            raise ValueError(
-                f"model.cepstral_statistics={self.model.cepstral_statistics} feeds the band statistics' wide path; "
-                "set model.band_statistics=true or model.cepstral_statistics=0"
-            )
-        if self.model.cepstral_statistics > self.features.n_mels:
-            raise ValueError(
-                f"model.cepstral_statistics={self.model.cepstral_statistics} is more coefficients than "
-                f"features.n_mels={self.features.n_mels}; use at most {self.features.n_mels} (20 is usual)"
             )
         return self
 

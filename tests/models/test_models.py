@@ -5,7 +5,7 @@ import torch
 from encore.exceptions import CheckpointError, ParameterError
 from encore.models import EncoreModel, create_model, list_models
 from encore.models.checkpoint import load_model, save_checkpoint
-from encore.models.classifier import cepstral_basis, mel_band_statistics
+from encore.models.classifier import mel_band_statistics
 
 FRONTEND = {"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 64}
 
@@ -146,26 +146,6 @@ def test_band_statistics_are_mean_spread_and_flux_per_band():
     assert not torch.allclose(shuffled[:, 10:], stats[:, 10:])
 
 
-def test_cepstral_statistics_are_the_spread_and_flux_of_each_frames_dct():
-    from scipy.fft import dct
-
-    x = torch.randn(2, 12, 30, dtype=torch.float64)
-    stats = mel_band_statistics(x, cepstral_basis(12, 5))
-    assert stats.shape == (2, 3 * 12 + 2 * 5)
-    torch.testing.assert_close(stats[:, :36], mel_band_statistics(x))  # the band statistics come first, unchanged
-    cepstra = dct(x.numpy(), type=2, norm="ortho", axis=1)[:, :5]  # (batch, coefficient, frame), as MFCCs
-    np.testing.assert_allclose(stats[:, 36:41].numpy(), cepstra.std(-1), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(stats[:, 41:].numpy(), np.abs(np.diff(cepstra, axis=-1)).mean(-1), rtol=1e-4, atol=1e-5)
-    # a level change common to every band moves only coefficient 0
-    lifted = mel_band_statistics(x + torch.linspace(0, 3, 30, dtype=torch.float64), cepstral_basis(12, 5))
-    torch.testing.assert_close(lifted[:, 37:41], stats[:, 37:41], rtol=1e-4, atol=1e-5)
-    assert not torch.allclose(lifted[:, 36], stats[:, 36])
-    with pytest.raises(ParameterError, match=r"n_coefficients=13 must be between 1 and n_mels=12"):
-        cepstral_basis(12, 13)
-    with pytest.raises(ParameterError, match=r"cepstral_statistics=4 .* set band_statistics=True"):
-        make_model(cepstral_statistics=4)
-
-
 def test_the_band_statistics_path_is_silent_until_set_and_only_the_song_heads_read_it():
     plain, wide = make_model().eval(), make_model(band_statistics=True).eval()
     wide.load_state_dict(plain.state_dict(), strict=False)
@@ -202,3 +182,24 @@ def test_musicnn_has_the_published_shapes_and_normalises_its_own_input():
     assert vgg.forward_features(waveform).shape == (2, 256)
     with pytest.raises(ParameterError, match="187 frames"):
         vgg(torch.randn(1, 16000))
+
+
+def test_a_checkpoint_naming_the_removed_cepstral_statistics_loads_when_they_were_off(tmp_path):
+    model = make_model()
+    kwargs = {
+        "frontend": FRONTEND,
+        "backbone": "small_cnn",
+        "backbone_kwargs": {"channels": [8, 16, 16, 16], "embedding_dim": 16},
+        "label_names": ["a", "b", "c"],
+        "tag_names": ["x", "y"],
+        "regression_names": ["appeal"],
+    }
+    for value, loads in ((0, True), (20, False)):  # written the old way: the option in the model arguments
+        path = save_checkpoint(tmp_path / f"old-{value}.pt", model, {"model_kwargs": {**kwargs, "cepstral_statistics": value}})
+        if loads:
+            loaded, card = load_model(path)
+            assert "cepstral_statistics" not in card["model_kwargs"]
+            torch.testing.assert_close(loaded.state_dict(), model.state_dict())
+        else:
+            with pytest.raises(CheckpointError, match="cepstral statistics"):
+                load_model(path)

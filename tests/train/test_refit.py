@@ -59,22 +59,20 @@ def test_noisier_targets_get_a_stronger_penalty():
     assert noisy > 10 * clean
 
 
-def _toy_model(n_members: int = 1, band_statistics: bool = False, cepstral_statistics: int = 0) -> EncoreModel:
+def _toy_model(n_members: int = 1, band_statistics: bool = False) -> EncoreModel:
     torch.manual_seed(0)
-    return EncoreModel(
-        **TINY, n_members=n_members, band_statistics=band_statistics, cepstral_statistics=cepstral_statistics
-    ).eval()
+    return EncoreModel(**TINY, n_members=n_members, band_statistics=band_statistics).eval()
 
 
 @pytest.mark.parametrize(
-    ("n_members", "band_statistics", "cepstral_statistics"),
-    [(1, False, 0), (2, False, 0), (1, True, 0), (2, True, 0), (1, True, 6)],
+    ("n_members", "band_statistics"),
+    [(1, False), (2, False), (1, True), (2, True)],
 )
-def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members, band_statistics, cepstral_statistics):
+def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members, band_statistics):
     manifest, waveforms = make_toy()
     train = select_split(manifest, "train", waveforms)
-    model = _toy_model(n_members, band_statistics, cepstral_statistics)
-    assert model.embedding_dim == 8 * n_members + (3 * 32 + 2 * cepstral_statistics if band_statistics else 0)
+    model = _toy_model(n_members, band_statistics)
+    assert model.embedding_dim == 8 * n_members + (3 * 32 if band_statistics else 0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     scores = (train.scores - np.nanmean(train.scores, 0)) / np.nanstd(train.scores, 0)
     report = refit_heads(model, train, ["tags", "regression"], chunk_samples=8000, hop_samples=4000, scores=scores)
@@ -95,7 +93,6 @@ def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members, b
             **TINY,
             "n_members": n_members,
             "band_statistics": band_statistics,
-            "cepstral_statistics": cepstral_statistics,
         },
         "chunk_seconds": 1.0,
         "chunk_hop_seconds": 0.5,
@@ -150,12 +147,12 @@ def test_band_statistics_leave_training_alone_and_the_refit_fits_their_path(tmp_
         "train.chunk_hop_seconds": 0.5,
         "train.precision": "auto",
     }  # bf16 where the CPU has it: the embedding dtypes then differ
-    wide_settings = {"model.band_statistics": True, "model.cepstral_statistics": 8}
+    wide_settings = {"model.band_statistics": True}
     wide = fit(manifest, waveforms, toy_config(**settings, **wide_settings), tmp_path / "wide")
     plain = fit(manifest, waveforms, toy_config(**settings), tmp_path / "plain")
     model, card = load_model(wide.checkpoint)
-    assert card["model_kwargs"]["band_statistics"] is True and card["model_kwargs"]["cepstral_statistics"] == 8
-    assert model.band_heads["regression"].weight.shape == (1, 3 * 32 + 2 * 8)
+    assert card["model_kwargs"]["band_statistics"] is True
+    assert model.band_heads["regression"].weight.shape == (1, 3 * 32)
     # the path is zero in training, so the epochs are the plain run's to the last digit
     wide_log, plain_log = (pd.read_csv(r.run_dir / "metrics.csv") for r in (wide, plain))
     losses = [c for c in plain_log.columns if c.startswith(("train_", "val_"))]
@@ -183,11 +180,11 @@ def test_a_runs_heads_refit_under_another_wide_path_are_what_a_run_with_it_write
         "model.band_statistics": True,
     }
     bands = fit(manifest, waveforms, toy_config(**settings), tmp_path / "bands")
-    cepstra = fit(manifest, waveforms, toy_config(**settings, **{"model.cepstral_statistics": 8}), tmp_path / "cepstra")
+    plain = fit(manifest, waveforms, toy_config(**{**settings, "model.band_statistics": False}), tmp_path / "plain")
     train = select_split(manifest, "train", waveforms)
-    model, card = refit_checkpoint(bands.checkpoint, train, band_statistics=True, cepstral_statistics=8)
-    written, written_card = load_model(cepstra.checkpoint)
-    assert card["model_kwargs"]["cepstral_statistics"] == 8
+    model, card = refit_checkpoint(plain.checkpoint, train, band_statistics=True)
+    written, written_card = load_model(bands.checkpoint)
+    assert card["model_kwargs"]["band_statistics"] is True
     assert card["refit"]["tags"]["strength"] == written_card["refit"]["tags"]["strength"]
     for name, value in written.state_dict().items():  # the network to the last bit; the refit heads to rounding
         refit = name.startswith(("heads.tags", "heads.regression", "band_heads."))
@@ -196,13 +193,12 @@ def test_a_runs_heads_refit_under_another_wide_path_are_what_a_run_with_it_write
         )
     songs = [waveforms[t] for t in manifest.subset("test")["track_id"][:3]]
     got = Predictor(model, card, backend="eager").predict_arrays(songs)
-    want = Predictor.from_checkpoint(cepstra.checkpoint, backend="eager").predict_arrays(songs)
+    want = Predictor.from_checkpoint(bands.checkpoint, backend="eager").predict_arrays(songs)
     for key in ("class_probs", "tag_probs", "scores"):
         np.testing.assert_allclose(got[key], want[key], atol=1e-5, err_msg=key)
     # and back to the backbone alone: the band paths are gone, the network is the same
-    bare, _ = refit_checkpoint(cepstra.checkpoint, train, band_statistics=False)
+    bare, _ = refit_checkpoint(bands.checkpoint, train, band_statistics=False)
     assert not bare.band_heads and bare.embedding_dim == bare.deep_dim
-    plain = fit(manifest, waveforms, toy_config(**{**settings, "model.band_statistics": False}), tmp_path / "plain")
     with pytest.raises(ParameterError, match=r"trained without train.refit_heads"):
         refit_checkpoint(
             fit(manifest, waveforms, toy_config(**{"train.epochs": 1}), tmp_path / "none").checkpoint, train, band_statistics=True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,19 +80,27 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar (shown only on a terminal); yields an ``advance(n)`` callback."""
-    enabled = console.is_terminal and not console.is_dumb_terminal
-    with Progress(
+def shows_progress() -> bool:
+    """Whether progress bars are drawn: only on a terminal that can draw them."""
+    return console.is_terminal and not console.is_dumb_terminal
+
+
+def progress_bars() -> Progress:
+    """Rich progress bars (description, bar, done of total, time), hidden unless :func:`shows_progress`."""
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        disable=not enabled,
-        transient=False,
-    ) as progress:
+        disable=not shows_progress(),
+    )
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar (shown only on a terminal); yields an ``advance(n)`` callback."""
+    with progress_bars() as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)
 
@@ -107,7 +114,3 @@ def report_skipped(path: str, reason: str, *, indent: str = "") -> None:
 def step(message: str) -> None:
     """A line saying what the command is doing now (to stderr, so stdout stays data)."""
     console.print(f"[cyan]>[/] {message}", highlight=False)
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()

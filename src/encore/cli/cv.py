@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, console, handle_errors, out, step
+from encore.cli.common import (
+    ConfigOption,
+    SetOption,
+    WorkspaceOption,
+    handle_errors,
+    out,
+    progress_bars,
+    shows_progress,
+    step,
+)
 from encore.exceptions import ParameterError
 
 if TYPE_CHECKING:
@@ -24,19 +33,10 @@ def _parse_seeds(text: str) -> list[int]:
 
 def _progress(units: int) -> tuple[Any, Progress]:
     """The rich progress callbacks of a run (bars only on a terminal)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from encore.evaluate.cv import CVProgress
 
-    enabled = console.is_terminal and not console.is_dumb_terminal
-    bars = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not enabled,
-    )
+    enabled = shows_progress()
+    bars = progress_bars()
     overall = bars.add_task("model x seed x fold", total=units)
 
     class Bars(CVProgress):

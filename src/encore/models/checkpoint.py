@@ -70,6 +70,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"checkpoint {str(path)!r} has model card version {card.get('card_version')!r}, "
             f"this encore reads version {CARD_VERSION}; retrain or use a matching encore"
         )
+    _drop_removed_options(card, path)
     return payload
 
 
@@ -83,3 +84,12 @@ def load_model(path: str | os.PathLike) -> tuple[EncoreModel, dict[str, Any]]:
     except RuntimeError as err:
         raise CheckpointError(f"checkpoint {str(path)!r} weights do not fit its model card: {err}") from err
     return model.eval(), card
+
+
+def _drop_removed_options(card: dict[str, Any], path: str | os.PathLike) -> None:
+    """Checkpoints written before ``model.cepstral_statistics`` was removed carry it (as 0) in their model arguments."""
+    kwargs = card.get("model_kwargs")
+    if isinstance(kwargs, dict) and kwargs.pop("cepstral_statistics", 0):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} uses cepstral statistics, which this encore no longer has; retrain the run without them"
+        )

@@ -18,35 +18,16 @@ from encore.models.novelty import NoveltyProjection
 from encore.models.registry import create_model, model_entry
 from encore.models.spec_augment import SpecAugment
 
-__all__ = ["EncoreModel", "MemberLinear", "SongLinear", "SpecAugment", "cepstral_basis", "mel_band_statistics"]
+__all__ = ["EncoreModel", "MemberLinear", "SongLinear", "SpecAugment", "mel_band_statistics"]
 
 
-def cepstral_basis(n_mels: int, n_coefficients: int) -> Tensor:
-    """The first ``n_coefficients`` rows of the orthonormal DCT-II over ``n_mels`` bands,
-    ``(n_coefficients, n_mels)``: applied to a frame's log-mel, its cepstrum (as MFCCs
-    are taken from a log-mel; row 0 is the frame's overall level)."""
-    if not 0 < n_coefficients <= n_mels:
-        raise ParameterError(f"n_coefficients={n_coefficients!r} must be between 1 and n_mels={n_mels}")
-    k = torch.arange(n_coefficients, dtype=torch.float64)[:, None]
-    m = torch.arange(n_mels, dtype=torch.float64)[None, :]
-    basis = torch.cos(torch.pi * k * (2 * m + 1) / (2 * n_mels)) * (2.0 / n_mels) ** 0.5
-    basis[0] /= 2.0**0.5
-    return basis.float()
-
-
-def mel_band_statistics(log_mel: Tensor, cepstral: Tensor | None = None) -> Tensor:
-    """(batch, n_mels, n_frames) -> (batch, 3 * n_mels [+ 2 * n_coefficients]), float32:
-    per band, the mean over time, the standard deviation over time, and the mean absolute
-    frame-to-frame change (the band's flux), in that order; with ``cepstral`` (a
-    :func:`cepstral_basis`), then the standard deviation over time and the flux of each
-    frame's first cepstral coefficients. The bands' spreads see each band alone; the
-    cepstral spreads see how the bands move together (the spectral envelope's motion).
+def mel_band_statistics(log_mel: Tensor) -> Tensor:
+    """(batch, n_mels, n_frames) -> (batch, 3 * n_mels), float32: per band, the mean over
+    time, the standard deviation over time, and the mean absolute frame-to-frame change
+    (the band's flux), in that order.
     """
     x = log_mel.float()
     blocks = [x.mean(dim=-1), x.std(dim=-1, unbiased=False), (x[..., 1:] - x[..., :-1]).abs().mean(dim=-1)]
-    if cepstral is not None:
-        c = torch.einsum("km,bmt->bkt", cepstral.to(x.dtype), x)
-        blocks += [c.std(dim=-1, unbiased=False), (c[..., 1:] - c[..., :-1]).abs().mean(dim=-1)]
     return torch.cat(blocks, dim=1)
 
 
@@ -121,10 +102,6 @@ class EncoreModel(nn.Module):
             Deep Learning"). The path is zero in training, so the backbone and every head
             train exactly as without it; the song-level refit fits it with the head. The
             class head never reads it.
-        cepstral_statistics: With ``band_statistics``, the wide path also reads the
-            spread and flux over the chunk of each frame's first ``cepstral_statistics``
-            cepstral coefficients (:func:`cepstral_basis` of the normalised log-mel).
-            0 = none.
         novelty: Give the model a :class:`NoveltyProjection` of :meth:`novelty_features`
             (fitted after training, see :mod:`encore.models.novelty`); in eval mode its
             output ``"novelty"``, whitened features rather than logits, is beside the heads'.
@@ -149,7 +126,6 @@ class EncoreModel(nn.Module):
         spec_augment: dict[str, int] | None = None,
         n_members: int = 1,
         band_statistics: bool = False,
-        cepstral_statistics: int = 0,
         novelty: bool = False,
     ) -> None:
         super().__init__()
@@ -177,18 +153,7 @@ class EncoreModel(nn.Module):
         dim = self.backbone.embedding_dim if self.n_members == 1 else self.backbone[0].embedding_dim
         self.deep_dim = dim * self.n_members
         self.band_statistics = bool(band_statistics)
-        self.cepstral_statistics = int(cepstral_statistics)
-        if self.cepstral_statistics and not self.band_statistics:
-            raise ParameterError(
-                f"cepstral_statistics={cepstral_statistics!r} feeds the band statistics' wide path; "
-                "set band_statistics=True or cepstral_statistics=0"
-            )
-        self.register_buffer(  # not in the state dict: a fixed function of the shapes
-            "cepstral_basis",
-            cepstral_basis(n_mels, self.cepstral_statistics) if self.cepstral_statistics else None,
-            persistent=False,
-        )
-        n_statistics = 3 * n_mels + 2 * self.cepstral_statistics if self.band_statistics else 0
+        n_statistics = 3 * n_mels if self.band_statistics else 0
         self.embedding_dim = self.deep_dim + n_statistics
         sizes = {"class": len(self.label_names), "tags": len(self.tag_names), "regression": len(self.regression_names)}
         self.heads = nn.ModuleDict(
@@ -214,7 +179,7 @@ class EncoreModel(nn.Module):
 
     def forward_features(self, waveform: Tensor) -> Tensor:
         """(batch, n_samples) -> (batch, embedding_dim): members' embeddings side by side,
-        then (with ``band_statistics``) the band statistics (and cepstral statistics)."""
+        then (with ``band_statistics``) the band statistics."""
         return self.forward_features_from_log_mel(self.log_mel(waveform))
 
     def forward_features_from_log_mel(self, log_mel: Tensor) -> Tensor:
@@ -235,7 +200,7 @@ class EncoreModel(nn.Module):
         # it adds nothing to the backward pass either (not even a zero of another memory layout,
         # which would change the rounding of the log-mel's gradient). In eval, gradient-based
         # explanations see it.
-        return mel_band_statistics(log_mel.detach() if self.training else log_mel, self.cepstral_basis)
+        return mel_band_statistics(log_mel.detach() if self.training else log_mel)
 
     def forward_head(self, embedding: Tensor, *, members: bool = False) -> dict[str, Tensor]:
         """(batch, embedding_dim) -> logits per head: ``(batch, n)``, the members' mean, or
@@ -285,7 +250,3 @@ class EncoreModel(nn.Module):
     @staticmethod
     def _novelty_features(deep: Tensor, log_mel: Tensor) -> Tensor:
         return torch.cat([deep.float(), mel_band_statistics(log_mel)], dim=1)
-
-    @torch.no_grad()
-    def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())

@@ -196,7 +196,6 @@ def _model_kwargs(config: EncoreConfig, manifest: Manifest) -> dict[str, Any]:
         "dropout": config.model.dropout,
         "n_members": config.model.members,
         "band_statistics": config.model.band_statistics,
-        "cepstral_statistics": config.model.cepstral_statistics,
         "novelty": config.model.novelty,
         "spec_augment": {
             "time_masks": ac.time_masks,

@@ -308,12 +308,11 @@ def refit_checkpoint(
     train: SplitData,
     *,
     band_statistics: bool,
-    cepstral_statistics: int = 0,
     hop_seconds: float | None = None,
 ) -> tuple[EncoreModel, dict[str, Any]]:
     """A trained run's network with its song-level heads refit under another wide path.
 
-    The wide path (``model.band_statistics``, ``model.cepstral_statistics``) is zero in
+    The wide path (``model.band_statistics``) is zero in
     training, so the network a run trains does not depend on it; only the song-level refit
     reads it. This takes a checkpoint trained with ``train.refit_heads``, keeps its network,
     sets the wide path as given and refits the same heads on ``train`` (the run's training
@@ -324,7 +323,6 @@ def refit_checkpoint(
         checkpoint: The run's checkpoint.
         train: The run's training songs.
         band_statistics: The wide path's band statistics (False: heads on the backbone alone).
-        cepstral_statistics: Its cepstral coefficients (needs ``band_statistics``).
         hop_seconds: Chunk hop for the song embeddings; None = the card's.
 
     Returns:
@@ -333,7 +331,7 @@ def refit_checkpoint(
     served, card = load_model(checkpoint)
     if not card.get("refit"):
         raise ParameterError(f"{checkpoint} was trained without train.refit_heads: it has no song-level heads to refit")
-    kwargs = {**card["model_kwargs"], "band_statistics": band_statistics, "cepstral_statistics": cepstral_statistics}
+    kwargs = {**card["model_kwargs"], "band_statistics": band_statistics}
     model = EncoreModel(**kwargs)
     missing, unexpected = model.load_state_dict(
         {k: v for k, v in served.state_dict().items() if not k.startswith("band_heads.")}, strict=False

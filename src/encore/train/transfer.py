@@ -252,7 +252,6 @@ def cached_song_embeddings(
         "hop_samples": hop_samples,
         "bf16": bool(bf16),
         "band_statistics": model.band_statistics,
-        "cepstral_statistics": model.cepstral_statistics,
     }
     cache = FeatureCache(cache_dir)
     rows = []
