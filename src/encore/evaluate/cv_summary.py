@@ -23,12 +23,8 @@ import numpy as np
 import pandas as pd
 
 from encore.data.manifest import Manifest
+from encore.evaluate.bootstrap import _COUNT_METRICS, _SCORE_METRICS, _confusion_counts, _interval, _resample_indices
 from encore.evaluate.metrics import (
-    _COUNT_METRICS,
-    _SCORE_METRICS,
-    _confusion_counts,
-    _interval,
-    _resample_indices,
     classification_metrics,
     multilabel_metrics,
     regression_metrics,
