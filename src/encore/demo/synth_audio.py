@@ -16,12 +16,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, lfilter
 
+from encore.demo import sounds
 from encore.exceptions import ParameterError
 
 logger = logging.getLogger(__name__)
@@ -135,84 +134,6 @@ class _Song:
         return np.zeros_like(self.buf)
 
 
-def _hz(midi: float | np.ndarray) -> float | np.ndarray:
-    return 440.0 * 2.0 ** ((np.asarray(midi) - 69.0) / 12.0)
-
-
-def _filter(
-    x: np.ndarray, cutoff: float | tuple[float, float], sample_rate: int, kind: str = "low", order: int = 2
-) -> np.ndarray:
-    """Butterworth low-, high- or band-pass; cutoffs in Hz are clamped below Nyquist."""
-    nyq = 0.5 * sample_rate
-    if isinstance(cutoff, tuple):
-        wn = (max(cutoff[0] / nyq, 1e-3), min(cutoff[1] / nyq, 0.95))
-    else:
-        wn = min(max(cutoff / nyq, 1e-3), 0.95)
-    b, a = butter(order, wn, btype=kind)
-    return lfilter(b, a, x).astype(np.float32)
-
-
-_TABLE_SIZE = 2048
-
-
-@lru_cache(maxsize=256)
-def _wavetable(wave: str, n_harmonics: int) -> np.ndarray:
-    """One period of a band-limited saw or square with ``n_harmonics`` partials."""
-    spectrum = np.zeros(_TABLE_SIZE // 2 + 1, dtype=np.complex128)
-    k = np.arange(1, min(n_harmonics, _TABLE_SIZE // 2 - 1) + 1)
-    amp = 1.0 / k
-    if wave == "square":
-        amp = np.where(k % 2 == 1, 2.0 * amp, 0.0)
-    spectrum[k] = -1j * amp * _TABLE_SIZE / np.pi
-    return np.fft.irfft(spectrum, _TABLE_SIZE).astype(np.float32)
-
-
-def _osc(freq: float, n: int, sample_rate: int, wave: str, phase0: float = 0.0, vibrato: float = 0.0) -> np.ndarray:
-    """Sine, or band-limited saw or square (wavetable), from ``freq`` in Hz."""
-    if vibrato:
-        inst = freq * (1.0 + vibrato * np.sin(2 * np.pi * 5.2 * np.arange(n) / sample_rate))
-        phase = phase0 + np.cumsum(inst) / sample_rate
-    else:
-        phase = phase0 + (freq / sample_rate) * np.arange(n)
-    if wave == "sine":
-        return np.sin(2 * np.pi * phase)
-    table = _wavetable(wave, max(1, int(0.5 * sample_rate / (freq * (1.0 + vibrato)))))
-    return table[(phase * _TABLE_SIZE).astype(np.int64) & (_TABLE_SIZE - 1)]
-
-
-def _env(n_hold: int, n_total: int, sample_rate: int, attack: float, decay: float, sustain: float) -> np.ndarray:
-    """Attack ramp, exponential decay to ``sustain``, linear release after ``n_hold``.
-
-    Envelopes of notes up to a second long are cached (read-only): drums, bass and keys
-    repeat the same few lengths many times per song.
-    """
-    if n_total <= sample_rate:
-        return _short_env(n_hold, n_total, sample_rate, attack, decay, sustain)
-    return _make_env(n_hold, n_total, sample_rate, attack, decay, sustain)
-
-
-def _make_env(n_hold: int, n_total: int, sample_rate: int, attack: float, decay: float, sustain: float) -> np.ndarray:
-    t = np.arange(n_total) / sample_rate
-    env = sustain + (1.0 - sustain) * np.exp(-t / decay)
-    if attack > 0:
-        env *= np.minimum(1.0, t / attack)
-    if n_total > n_hold:
-        env[n_hold:] *= np.linspace(1.0, 0.0, n_total - n_hold)
-    env = env.astype(np.float32)
-    env.setflags(write=False)
-    return env
-
-
-_short_env = lru_cache(maxsize=512)(_make_env)
-
-
-def _add(buf: np.ndarray, start: float, seg: np.ndarray, sample_rate: int, gain: float = 1.0) -> None:
-    i = int(round(start * sample_rate))
-    if 0 <= i < len(buf):
-        end = min(len(buf), i + len(seg))
-        buf[i:end] += gain * seg[: end - i]
-
-
 def _note(
     song: _Song,
     buf: np.ndarray,
@@ -233,55 +154,19 @@ def _note(
     n_hold, n_total = int(length * sample_rate), int((length + release) * sample_rate)
     if n_total <= 0:
         return
-    tone = _osc(_hz(midi), n_total, sample_rate, wave, song.rng.random(), vibrato)
+    tone = sounds.oscillator(sounds.midi_hz(midi), n_total, sample_rate, wave, song.rng.random(), vibrato)
     if detune:
-        tone = 0.5 * (tone + _osc(_hz(midi + detune / 100.0), n_total, sample_rate, wave, song.rng.random(), vibrato))
-    _add(buf, start, tone * _env(n_hold, n_total, sample_rate, attack, decay, sustain), sample_rate, gain)
-
-
-# --- drums -------------------------------------------------------------------------------
-
-
-def _kick(sample_rate: int, hz: float, decay: float, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(int(0.45 * sample_rate)) / sample_rate
-    freq = hz * (1.0 + 2.5 * np.exp(-t / 0.035))
-    body = np.sin(2 * np.pi * np.cumsum(freq) / sample_rate) * np.exp(-t / decay)
-    click = rng.standard_normal(len(t)) * np.exp(-t / 0.003) * 0.3
-    return (body + click).astype(np.float32)
-
-
-def _noise_hit(
-    sample_rate: int, band: tuple[float, float], decay: float, length: float, rng: np.random.Generator, attack: float = 0.0
-) -> np.ndarray:
-    t = np.arange(int(length * sample_rate)) / sample_rate
-    env = np.exp(-t / decay)
-    if attack:
-        env *= np.minimum(1.0, t / attack)
-    noise = rng.standard_normal(len(t))
-    if band[1] >= 0.45 * sample_rate:  # cymbal-like: a steep high-pass up to Nyquist
-        return _filter(noise, band[0], sample_rate, "high", order=4) * env
-    return _filter(noise, band, sample_rate, "band") * env
-
-
-def _snare(sample_rate: int, hz: float, decay: float, bright: float, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(int(0.35 * sample_rate)) / sample_rate
-    tone = np.sin(2 * np.pi * hz * t) * np.exp(-t / 0.04)
-    return 0.6 * tone + 1.6 * _noise_hit(sample_rate, (900.0, 5200.0 * bright), decay, 0.35, rng)
-
-
-def _cymbal(sample_rate: int, decay: float, rng: np.random.Generator, ring: float = 1.0) -> np.ndarray:
-    """Metallic ride/crash: inharmonic squares (808 style) plus high noise."""
-    n = int(min(2.0, 5 * decay) * sample_rate)
-    t = np.arange(n) / sample_rate
-    metal = sum(np.sign(np.sin(2 * np.pi * f * ring * t)) for f in (205.3, 304.4, 369.6, 522.7, 540.0, 800.0))
-    body = _filter(0.15 * metal + rng.standard_normal(n), (3000.0, 7800.0), sample_rate, "band")
-    return body * np.exp(-t / decay)
+        tone = 0.5 * (
+            tone
+            + sounds.oscillator(sounds.midi_hz(midi + detune / 100.0), n_total, sample_rate, wave, song.rng.random(), vibrato)
+        )
+    sounds.mix_in(buf, start, tone * sounds.envelope(n_hold, n_total, sample_rate, attack, decay, sustain), sample_rate, gain)
 
 
 def _place(song: _Song, buf: np.ndarray, sample: np.ndarray, times: list[float], gains: list[float] | float = 1.0) -> None:
     gains = [gains] * len(times) if np.isscalar(gains) else gains
     for when, gain in zip(times, gains):
-        _add(buf, when, sample, song.sample_rate, gain)
+        sounds.mix_in(buf, when, sample, song.sample_rate, gain)
 
 
 def _bar_times(song: _Song, beats: list[float]) -> list[float]:
@@ -297,7 +182,7 @@ def _swung_sixteenths(song: _Song) -> list[float]:
 
 
 def _hat(song: _Song, decay: float, length: float) -> np.ndarray:
-    return _noise_hit(song.sample_rate, (song.traits.hat_hz, 7900.0), decay, length, song.rng)
+    return sounds.noise_hit(song.sample_rate, (song.traits.hat_hz, 7900.0), decay, length, song.rng)
 
 
 def _ambient(song: _Song) -> np.ndarray:
@@ -324,20 +209,20 @@ def _ambient(song: _Song) -> np.ndarray:
                 release=1.5,
                 detune=tr.detune,
             )
-    pad = _filter(pad, 900.0 * tr.bright, sample_rate)
+    pad = sounds.butter_filter(pad, 900.0 * tr.bright, sample_rate)
     t = np.arange(len(pad)) / sample_rate
     swell = 0.6 + 0.4 * np.sin(2 * np.pi * t / rng.uniform(5.0, 9.0) + rng.uniform(0, 6.3))
-    bed = _filter(rng.standard_normal(len(pad)), (200.0, 1800.0 * tr.bright), sample_rate, "band") * swell
+    bed = sounds.butter_filter(rng.standard_normal(len(pad)), (200.0, 1800.0 * tr.bright), sample_rate, "band") * swell
     return tr.harmony * pad + 0.05 * tr.drums * bed.astype(np.float32)
 
 
 def _electronic(song: _Song) -> np.ndarray:
     tr, sample_rate, rng = song.traits, song.sample_rate, song.rng
     drums, synths = song.stem(), song.stem()
-    _place(song, drums, _kick(sample_rate, tr.kick_hz, 0.22, rng), _bar_times(song, [0, 1, 2, 3]))
+    _place(song, drums, sounds.kick(sample_rate, tr.kick_hz, 0.22, rng), _bar_times(song, [0, 1, 2, 3]))
     _place(song, drums, _hat(song, 0.14, 0.3), _bar_times(song, [0.5, 1.5, 2.5, 3.5]), 0.7)  # open, off-beat
     if tr.variant:  # clap on 2 and 4
-        _place(song, drums, _noise_hit(sample_rate, (1200.0, 4000.0), 0.08, 0.25, rng), _bar_times(song, [1, 3]), 0.8)
+        _place(song, drums, sounds.noise_hit(sample_rate, (1200.0, 4000.0), 0.08, 0.25, rng), _bar_times(song, [1, 3]), 0.8)
     if rng.random() < 0.6:
         _place(song, drums, _hat(song, 0.025, 0.08), _bar_times(song, [k / 4 for k in range(16)]), 0.25)
     wave = "saw" if tr.variant != 1 else "square"
@@ -353,7 +238,7 @@ def _electronic(song: _Song) -> np.ndarray:
         for b in stabs:
             for midi in song.chord(bar, octave=1):
                 _note(song, synths, song.t(bar, b), 0.1, midi, gain=0.18 * tr.harmony, decay=0.06, sustain=0.2, detune=tr.detune)
-    synths = _filter(synths, 1400.0 * tr.bright, sample_rate)
+    synths = sounds.butter_filter(synths, 1400.0 * tr.bright, sample_rate)
     since_beat = (np.arange(len(synths)) / sample_rate) % song.beat
     pump = 1.0 - 0.6 * np.exp(-since_beat / 0.07)  # side-chained to the kick
     return tr.drums * drums + synths * pump.astype(np.float32)
@@ -363,8 +248,8 @@ def _hiphop(song: _Song) -> np.ndarray:
     tr, sample_rate, rng = song.traits, song.sample_rate, song.rng
     drums, keys, sub = song.stem(), song.stem(), song.stem()
     kicks = [0, 1.5] + ([2.75] if rng.random() < 0.5 else []) + ([3.5] if tr.variant else [])
-    _place(song, drums, _kick(sample_rate, tr.kick_hz, 0.3, rng), _bar_times(song, kicks))
-    _place(song, drums, _snare(sample_rate, tr.snare_hz, 0.16, 0.8 * tr.bright, rng), _bar_times(song, [1, 3]))
+    _place(song, drums, sounds.kick(sample_rate, tr.kick_hz, 0.3, rng), _bar_times(song, kicks))
+    _place(song, drums, sounds.snare(sample_rate, tr.snare_hz, 0.16, 0.8 * tr.bright, rng), _bar_times(song, [1, 3]))
     hat_times = _bar_times(song, _swung_sixteenths(song))
     _place(song, drums, _hat(song, 0.03, 0.1), hat_times, list(rng.uniform(0.15, 0.45, len(hat_times))))
     for bar in range(song.n_bars):
@@ -385,61 +270,35 @@ def _hiphop(song: _Song) -> np.ndarray:
         for b in [0, 2.5] if rng.random() < 0.6 else [0]:
             for midi in song.chord(bar, size=4):
                 _keys(song, keys, "rhodes", song.t(bar, b), 1.2 * song.beat, midi, 0.2 * tr.harmony)
-    keys = _filter(keys, 1800.0 * tr.bright, sample_rate)
+    keys = sounds.butter_filter(keys, 1800.0 * tr.bright, sample_rate)
     n_clicks = int(8 * len(keys) / sample_rate)
     crackle = np.zeros(len(keys), dtype=np.float32)
     crackle[rng.integers(0, len(keys), n_clicks)] = rng.uniform(-1, 1, n_clicks)
-    hiss = 0.02 * _filter(rng.standard_normal(len(keys)), 3000.0, sample_rate)
-    return tr.drums * drums + sub + keys + 0.3 * _filter(crackle, 2500.0, sample_rate, "high") + hiss
-
-
-@lru_cache(maxsize=256)
-def _keys_tone(instrument: str, midi: int, n_hold: int, n_total: int, sample_rate: int) -> np.ndarray:
-    """Cached enveloped tone of a keyboard-like instrument (read-only).
-
-    ``"rhodes"``: FM with the modulator at the carrier frequency and a decaying index;
-    ``"pluck"``: upright-bass-like sine with a fast-decaying second harmonic;
-    ``"piano"``: five slightly stretched partials, the higher ones decaying faster.
-    """
-    t = np.arange(n_total) / sample_rate
-    f = _hz(midi)
-    if instrument == "rhodes":
-        index = 0.3 + 1.8 * np.exp(-t / 0.15)
-        tone = np.sin(2 * np.pi * f * t + index * np.sin(2 * np.pi * f * t))
-        env = _env(n_hold, n_total, sample_rate, 0.002, 0.8, 0.3)
-    elif instrument == "pluck":
-        tone = np.sin(2 * np.pi * f * t) + 0.4 * np.sin(4 * np.pi * f * t) * np.exp(-t / 0.08)
-        env = _env(n_hold, n_total, sample_rate, 0.004, 0.35, 0.1)
-    else:
-        decay = np.exp(-t / 0.6)
-        tone = sum(np.sin(2 * np.pi * k * f * 1.0005**k * t) * decay**k / k for k in range(1, 6))
-        env = _env(n_hold, n_total, sample_rate, 0.002, 1.0, 0.4)
-    out = (tone * env).astype(np.float32)
-    out.setflags(write=False)
-    return out
+    hiss = 0.02 * sounds.butter_filter(rng.standard_normal(len(keys)), 3000.0, sample_rate)
+    return tr.drums * drums + sub + keys + 0.3 * sounds.butter_filter(crackle, 2500.0, sample_rate, "high") + hiss
 
 
 def _keys(song: _Song, buf: np.ndarray, instrument: str, start: float, length: float, midi: int, gain: float) -> None:
     sample_rate = song.sample_rate
     release = {"rhodes": 0.2, "pluck": 0.05}.get(instrument, 0.15)
     n_hold, n_total = int(length * sample_rate), int((length + release) * sample_rate)
-    _add(buf, start, _keys_tone(instrument, int(midi), n_hold, n_total, sample_rate), sample_rate, gain)
+    sounds.mix_in(buf, start, sounds.keys_tone(instrument, int(midi), n_hold, n_total, sample_rate), sample_rate, gain)
 
 
 def _jazz(song: _Song) -> np.ndarray:
     tr, sample_rate, rng = song.traits, song.sample_rate, song.rng
     drums, bass, piano = song.stem(), song.stem(), song.stem()
     sw = tr.swing
-    ride = _cymbal(sample_rate, 0.45, rng, ring=tr.kick_hz / 55.0)  # "ding, ding-a ding, ding-a"
+    ride = sounds.cymbal(sample_rate, 0.45, rng, ring=tr.kick_hz / 55.0)  # "ding, ding-a ding, ding-a"
     ride_gains = [0.55, 0.65, 0.4, 0.55, 0.65, 0.4] * song.n_bars
     _place(song, drums, ride, _bar_times(song, [0, 1, 1 + sw, 2, 3, 3 + sw]), ride_gains)
-    _place(song, drums, _noise_hit(sample_rate, (3000.0, 7800.0), 0.02, 0.06, rng), _bar_times(song, [1, 3]), 0.3)
-    brush = _noise_hit(sample_rate, (800.0, 5000.0 * tr.bright), 0.12, 0.3, rng, attack=0.02)
+    _place(song, drums, sounds.noise_hit(sample_rate, (3000.0, 7800.0), 0.02, 0.06, rng), _bar_times(song, [1, 3]), 0.3)
+    brush = sounds.noise_hit(sample_rate, (800.0, 5000.0 * tr.bright), 0.12, 0.3, rng, attack=0.02)
     _place(song, drums, brush, _bar_times(song, [1, 3]), 0.5)
     t = np.arange(len(drums)) / sample_rate
-    swish = _filter(rng.standard_normal(len(drums)), (1500.0, 6000.0), sample_rate, "band")
+    swish = sounds.butter_filter(rng.standard_normal(len(drums)), (1500.0, 6000.0), sample_rate, "band")
     drums += 0.12 * swish * np.abs(np.sin(np.pi * t / song.beat)).astype(np.float32)
-    _place(song, drums, _kick(sample_rate, tr.kick_hz, 0.15, rng), _bar_times(song, [0, 1, 2, 3]), 0.2)
+    _place(song, drums, sounds.kick(sample_rate, tr.kick_hz, 0.15, rng), _bar_times(song, [0, 1, 2, 3]), 0.2)
     for bar in range(song.n_bars):
         chord = song.chord(bar, size=4, octave=-1)
         approach = song.chord(min(bar + 1, song.n_bars - 1), octave=-1)[0] + (1 if rng.random() < 0.5 else -1)
@@ -450,18 +309,22 @@ def _jazz(song: _Song) -> np.ndarray:
         for b in rng.choice([0.0, 1 + sw, 2.0, 2 + sw, 3 + sw], size=2, replace=False):
             for midi in voicing:
                 _keys(song, piano, "piano", song.t(bar, float(b)), 0.6 * song.beat, midi, 0.12 * tr.harmony)
-    return tr.drums * drums + _filter(bass, 900.0, sample_rate) + _filter(piano, 3500.0 * tr.bright, sample_rate)
+    return (
+        tr.drums * drums
+        + sounds.butter_filter(bass, 900.0, sample_rate)
+        + sounds.butter_filter(piano, 3500.0 * tr.bright, sample_rate)
+    )
 
 
 def _rock(song: _Song) -> np.ndarray:
     tr, sample_rate, rng = song.traits, song.sample_rate, song.rng
     drums, guitar, bass = song.stem(), song.stem(), song.stem()
     kicks = [0, 2] + ([2.5] if rng.random() < 0.5 else [])
-    snare = _snare(sample_rate, tr.snare_hz, 0.2, tr.bright, rng)
-    _place(song, drums, _kick(sample_rate, tr.kick_hz, 0.2, rng), _bar_times(song, kicks))
+    snare = sounds.snare(sample_rate, tr.snare_hz, 0.2, tr.bright, rng)
+    _place(song, drums, sounds.kick(sample_rate, tr.kick_hz, 0.2, rng), _bar_times(song, kicks))
     _place(song, drums, snare, _bar_times(song, [1, 3]), 1.5)
     _place(song, drums, _hat(song, 0.04, 0.12), _bar_times(song, [k / 2 for k in range(8)]), 0.35)
-    _place(song, drums, _cymbal(sample_rate, 0.9, rng), [song.t(bar, 0) for bar in range(0, song.n_bars, 4)], 0.8)
+    _place(song, drums, sounds.cymbal(sample_rate, 0.9, rng), [song.t(bar, 0) for bar in range(0, song.n_bars, 4)], 0.8)
     chug = rng.random() < 0.5
     for bar in range(song.n_bars):
         root = song.chord(bar)[0] - 12
@@ -488,8 +351,10 @@ def _rock(song: _Song) -> np.ndarray:
         if bar % 4 == 3:  # a snare fill ends each phrase
             _place(song, drums, snare[: int(0.15 * sample_rate)], [song.t(bar, 3 + k / 4) for k in range(4)], 0.7)
     drive = 4.0 + 6.0 * rng.random()
-    guitar = _filter(np.tanh(drive * _filter(guitar, 120.0, sample_rate, "high")), 3200.0 * tr.bright, sample_rate)
-    return tr.drums * drums + 0.35 * tr.harmony * guitar + _filter(bass, 700.0, sample_rate)
+    guitar = sounds.butter_filter(
+        np.tanh(drive * sounds.butter_filter(guitar, 120.0, sample_rate, "high")), 3200.0 * tr.bright, sample_rate
+    )
+    return tr.drums * drums + 0.35 * tr.harmony * guitar + sounds.butter_filter(bass, 700.0, sample_rate)
 
 
 _RENDERERS: dict[str, Callable[[_Song], np.ndarray]] = {
@@ -528,7 +393,7 @@ def _lead(song: _Song, appeal: float) -> np.ndarray:
                     release=0.06,
                     vibrato=0.004,
                 )
-    lead = _filter(lead, 1500.0 + 5000.0 * appeal, song.sample_rate)
+    lead = sounds.butter_filter(lead, 1500.0 + 5000.0 * appeal, song.sample_rate)
     delay = int(0.75 * song.beat * song.sample_rate)
     lead[delay:] += 0.3 * lead[:-delay]
     return lead
@@ -598,7 +463,7 @@ def synthesize_song(
     song = _Song(style, traits, rng, duration, sample_rate)
     backing = _RENDERERS[style](song)
     muddy = 0.25 * (1.0 - appeal)  # low appeal: a duller, less clear mix
-    backing = (1.0 - muddy) * backing + muddy * _filter(backing, 1200.0, sample_rate)
+    backing = (1.0 - muddy) * backing + muddy * sounds.butter_filter(backing, 1200.0, sample_rate)
     backing_rms = float(np.sqrt(np.mean(backing[: song.n] ** 2))) + 1e-9
     amount = float(np.clip((appeal - 0.08) / 0.92, 0.0, 1.0)) ** 1.3
     if amount > 0:
