@@ -18,6 +18,7 @@ from encore.cli.common import (
     shows_progress,
     step,
 )
+from encore.cli.evaluate import comparisons_table
 from encore.exceptions import ParameterError
 
 if TYPE_CHECKING:
@@ -88,24 +89,6 @@ def _summary_table(report: dict) -> Any:
             cells.append("-" if mean is None else f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else ""))
         ceiling = (ceilings.get(key.removeprefix("spearman:")) or {}).get("ceiling") if key.startswith("spearman:") else None
         table.add_row(metric_label(key), *cells, *([f"{ceiling:.2f}" if ceiling is not None else ""] if ceilings else []))
-    return table
-
-
-def _comparisons_table(comparisons: list[dict]) -> Any:
-    from rich.table import Table
-
-    table = Table(title="paired bootstrap over songs (A - B, mean over seeds, 95 % interval)")
-    for col in ("A - B", "metric", "songs", "difference", "interval", "excludes 0"):
-        table.add_column(col)
-    for c in comparisons:
-        table.add_row(
-            f"{c['a']} - {c['b']}",
-            c["metric"],
-            str(c["n"]),
-            f"{c['difference']:+.3f}",
-            f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]",
-            "[green]yes[/]" if c["excludes_zero"] else "no",
-        )
     return table
 
 
@@ -181,7 +164,7 @@ def cv_command(
         out.print(f"[yellow]skipped[/] {failure['path']}: {failure['reason']}", highlight=False)
     out.print(_summary_table(report))
     if report["comparisons"]:
-        out.print(_comparisons_table(report["comparisons"]))
+        out.print(comparisons_table(report["comparisons"], "paired bootstrap over songs (A - B, mean over seeds, 95 % interval)"))
     for model_name, path in report["predictions"].items():
         out.print(f"predictions {model_name}: {path}", highlight=False)
     out.print(f"report {report['report_html']}", highlight=False)

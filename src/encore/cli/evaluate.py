@@ -63,9 +63,11 @@ def results_table(results: list[dict]) -> Table:
     return table
 
 
-def comparisons_table(comparisons: list[dict]) -> Table:
-    """Paired differences (first run minus each other) with their intervals."""
-    table = Table(title="paired differences on shared songs (A - B, 95 % bootstrap interval)")
+def comparisons_table(
+    comparisons: list[dict], title: str = "paired differences on shared songs (A - B, 95 % bootstrap interval)"
+) -> Table:
+    """Paired differences (first run minus each other, or each pair of models) with their intervals."""
+    table = Table(title=title)
     for col in ("A - B", "metric", "songs", "difference", "interval", "excludes 0"):
         table.add_column(col, overflow="fold")
     for c in comparisons:

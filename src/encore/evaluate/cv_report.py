@@ -17,7 +17,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from encore.evaluate.report import _CSS, _comparison_section, _e, _fmt, _fmt_ci, _model_section, _table, to_jsonable
+from encore.evaluate.report import (
+    _comparison_section,
+    _e,
+    _fmt,
+    _fmt_ci,
+    _model_section,
+    _table,
+    _write_page,
+    to_jsonable,
+)
 
 __all__ = ["metric_label", "write_cv_report"]
 
@@ -212,11 +221,4 @@ def write_cv_report(out_dir: str | os.PathLike, report: Mapping[str, Any], *, ti
         "<footer>Self-contained report: no external resources. The same numbers are in report.json; "
         "every held-out prediction is in predictions/.</footer>",
     ]
-    page = (
-        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
-    )
-    html_path = out / "report.html"
-    html_path.write_text(page, encoding="utf-8")
-    return html_path
+    return _write_page(out / "report.html", title, body)

@@ -465,6 +465,17 @@ def _check_results(results: Sequence[Mapping]) -> list[Mapping]:
     return checked
 
 
+def _write_page(path: Path, title: str, body: list[str]) -> Path:
+    """A self-contained HTML page of ``body``'s parts under ``title``, with the report's style."""
+    page = (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    )
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
 def write_report(
     out_dir: str | os.PathLike,
     results: Sequence[Mapping],
@@ -530,12 +541,6 @@ def write_report(
     body.extend(_model_section(i + 1, r) for i, r in enumerate(results))
     body.append("</main>")
     body.append("<footer>Self-contained report: no external resources. The same numbers are in report.json.</footer>")
-    page = (
-        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
-    )
-    html_path = out / "report.html"
-    html_path.write_text(page, encoding="utf-8")
+    html_path = _write_page(out / "report.html", title, body)
     logger.info("wrote %s and %s", html_path, json_path)
     return html_path

@@ -11,6 +11,7 @@ early itself (every training song is fitted). Several numeric targets get one mo
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -152,55 +153,14 @@ def fit_boosting(
         several targets; ``info`` has the iterations chosen (``n_iter``, one per target) and
         the mean inner-fold loss there (``inner_loss``).
     """
+    fit_target = functools.partial(
+        _fit_one, X, params=params, max_iter=max_iter, n_folds=n_folds, seed=seed, sample_weight=sample_weight
+    )
     with threadpool_limits(limits=n_threads, user_api="openmp"):
-        return _fit_all(
-            X,
-            y,
-            classification=classification,
-            params=params,
-            max_iter=max_iter,
-            n_folds=n_folds,
-            seed=seed,
-            sample_weight=sample_weight,
-        )
-
-
-def _fit_all(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    classification: bool,
-    params: Mapping[str, Any],
-    max_iter: int,
-    n_folds: int,
-    seed: int,
-    sample_weight: np.ndarray | None,
-) -> tuple[Any, dict[str, Any]]:
-    if classification or y.ndim == 1:
-        model, n_iter, loss = _fit_one(
-            X,
-            y,
-            classification=classification,
-            params=params,
-            max_iter=max_iter,
-            n_folds=n_folds,
-            seed=seed,
-            sample_weight=sample_weight,
-        )
-        return model, {"n_iter": [n_iter], "inner_loss": [loss]}
-    fitted = [
-        _fit_one(
-            X,
-            y[:, j],
-            classification=False,
-            params=params,
-            max_iter=max_iter,
-            n_folds=n_folds,
-            seed=seed,
-            sample_weight=sample_weight,
-        )
-        for j in range(y.shape[1])
-    ]
+        if classification or y.ndim == 1:
+            model, n_iter, loss = fit_target(y, classification=classification)
+            return model, {"n_iter": [n_iter], "inner_loss": [loss]}
+        fitted = [fit_target(y[:, j], classification=False) for j in range(y.shape[1])]
     logger.info("gradient boosting: %s iterations per target", [f[1] for f in fitted])
     return PerTargetRegressor([f[0] for f in fitted]), {
         "n_iter": [f[1] for f in fitted],
