@@ -65,9 +65,9 @@ def expand_audio_paths(items: Iterable[str | os.PathLike[str]], *, missing_ok: b
     Raises:
         ParameterError: A name matches nothing (unless ``missing_ok``), or nothing at all is found.
     """
-    items = [os.fspath(item) for item in items]
+    names = [os.fspath(item) for item in items]
     paths: list[Path] = []
-    for item in items:
+    for item in names:
         path = Path(item)
         if path.is_dir():
             paths.extend(find_audio_files(path))
@@ -78,8 +78,7 @@ def expand_audio_paths(items: Iterable[str | os.PathLike[str]], *, missing_ok: b
             if not matches and not missing_ok:
                 raise ParameterError(f"{item!r} is not a file, folder or matching glob")
             paths.extend(matches or [path])
-    seen: set[Path] = set()
-    unique = [path for path in paths if not (path in seen or seen.add(path))]
+    unique = list(dict.fromkeys(paths))
     if not unique:
-        raise ParameterError(f"no audio files in {', '.join(items)} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
+        raise ParameterError(f"no audio files in {', '.join(names)} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
     return unique

@@ -8,6 +8,7 @@ band-limited wavetable saws and squares, sine and FM tones, noise drums, and fil
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 from scipy.signal import butter, lfilter
@@ -31,10 +32,15 @@ def midi_hz(midi: float | np.ndarray) -> float | np.ndarray:
 
 
 def butter_filter(
-    x: np.ndarray, cutoff: float | tuple[float, float], sample_rate: int, kind: str = "low", order: int = 2
+    x: np.ndarray,
+    cutoff: float | tuple[float, float],
+    sample_rate: int,
+    kind: Literal["low", "high", "band"] = "low",
+    order: int = 2,
 ) -> np.ndarray:
     """Butterworth low-, high- or band-pass; cutoffs in Hz are clamped below Nyquist."""
     nyq = 0.5 * sample_rate
+    wn: float | tuple[float, float]
     if isinstance(cutoff, tuple):
         wn = (max(cutoff[0] / nyq, 1e-3), min(cutoff[1] / nyq, 0.95))
     else:
@@ -51,15 +57,14 @@ def _wavetable(wave: str, n_harmonics: int) -> np.ndarray:
     """One period of a band-limited saw or square with ``n_harmonics`` partials."""
     spectrum = np.zeros(_TABLE_SIZE // 2 + 1, dtype=np.complex128)
     k = np.arange(1, min(n_harmonics, _TABLE_SIZE // 2 - 1) + 1)
-    amp = 1.0 / k
-    if wave == "square":
-        amp = np.where(k % 2 == 1, 2.0 * amp, 0.0)
+    amp = np.where(k % 2 == 1, 2.0, 0.0) / k if wave == "square" else 1.0 / k
     spectrum[k] = -1j * amp * _TABLE_SIZE / np.pi
     return np.fft.irfft(spectrum, _TABLE_SIZE).astype(np.float32)
 
 
 def oscillator(freq: float, n: int, sample_rate: int, wave: str, phase0: float = 0.0, vibrato: float = 0.0) -> np.ndarray:
     """Sine, or band-limited saw or square (wavetable), from ``freq`` in Hz."""
+    phase: np.ndarray
     if vibrato:
         inst = freq * (1.0 + vibrato * np.sin(2 * np.pi * 5.2 * np.arange(n) / sample_rate))
         phase = phase0 + np.cumsum(inst) / sample_rate
