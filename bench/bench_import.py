@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from encore.feedback.appeal import score_appeal, skip_rates
+from encore.targets.appeal import score_appeal, skip_rates
 from encore.feedback.importers import (
     import_feedback,
     import_feedback_frame,
@@ -43,8 +43,8 @@ from encore.feedback.importers import (
     import_tracks,
     read_emotify_annotations,
 )
-from encore.feedback.store import Store
-from encore.feedback.tags import tag_vocabulary
+from encore.store import Store
+from encore.targets.tags import tag_vocabulary
 
 REPO = Path(__file__).resolve().parent.parent
 N_TRACKS, N_LISTENERS = 20_000, 50_000

@@ -116,6 +116,6 @@ class Workspace:
 
     def open_store(self):
         """The feedback store this workspace points at."""
-        from encore.feedback.store import Store
+        from encore.store import Store
 
         return Store.open(self.store_url)

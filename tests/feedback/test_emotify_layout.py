@@ -4,7 +4,7 @@ import soundfile as sf
 
 from encore.exceptions import FeedbackDataError, ParameterError
 from encore.feedback.importers import import_feedback_frame, import_tracks, read_emotify_annotations, read_emotify_tracks
-from encore.feedback.store import Store
+from encore.store import Store
 
 HEADER = (
     "track id, genre, amazement, solemnity, tenderness, nostalgia, calmness, power, joyful_activation, "

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from encore.exceptions import EncoreError
 from encore.feedback.importers import import_feedback, import_lastfm, import_spotify, import_tracks
-from encore.feedback.store import Store
+from encore.store import Store
 
 VALID_CSV = (
     b"track_id,listener_id,kind,value,timestamp\n"

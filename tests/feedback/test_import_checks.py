@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from encore.exceptions import FeedbackDataError
 from encore.feedback.importers import import_feedback, import_spotify, import_tracks
 from encore.feedback.importers.events import MAX_CLOCK_SKEW, validate_events
-from encore.feedback.store import Store
+from encore.store import Store
 
 HEADER = b"track_id,listener_id,kind,value,timestamp\n"
 

@@ -12,7 +12,7 @@ from encore.cli.main import app
 from encore.exceptions import FeedbackDataError
 from encore.feedback.importers import import_lastfm, import_spotify, import_tracks
 from encore.feedback.importers.spotify import spotify_track_id
-from encore.feedback.store import Store
+from encore.store import Store
 
 runner = CliRunner()
 

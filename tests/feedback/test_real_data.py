@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from encore.feedback.appeal import compute_appeal, skip_rates
+from encore.targets.appeal import compute_appeal, skip_rates
 from encore.feedback.importers import (
     GEMS_EMOTIONS,
     import_feedback_frame,
@@ -25,9 +25,9 @@ from encore.feedback.importers import (
 )
 from encore.feedback.importers.events import import_table
 from encore.feedback.importers.lastfm import read_lastfm_tags
-from encore.feedback.reliability import listener_responses, song_rates, split_half_reliability
-from encore.feedback.store import Store
-from encore.feedback.tags import normalize_tag, tag_key, tag_vocabulary
+from encore.targets.reliability import listener_responses, song_rates, split_half_reliability
+from encore.store import Store
+from encore.targets.tags import normalize_tag, tag_key, tag_vocabulary
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -19,7 +19,7 @@ with atheris.instrument_imports(include=["encore"]):
     from encore.audio import load_audio
     from encore.exceptions import EncoreError
     from encore.feedback.importers import import_feedback
-    from encore.feedback.store import Store
+    from encore.store import Store
 
 import pandas as pd
 

@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from encore.exceptions import StoreError
-from encore.feedback.store import Store
+from encore.store import Store
 
 from .procs import (
     AUTH,

@@ -36,7 +36,7 @@ from encore.feedback.importers import (
     import_spotify,
     read_emotify_annotations,
 )
-from encore.feedback.store import Store
+from encore.store import Store
 
 from .procs import HERE, child_env
 

@@ -25,13 +25,13 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from encore.feedback.store import Store
+from encore.store import Store
 
 from .procs import ENCORE, child_env, init_workspace, with_app_name
 
 N_ROWS = 40_000
 N_TRACKS = 40
-_EVENTS_LOCK = 0x656E03  # encore.feedback.store's advisory lock key for feedback_events
+_EVENTS_LOCK = 0x656E03  # encore.store's advisory lock key for feedback_events
 
 
 def write_events_csv(path: Path, n_rows: int, seed: int = 0) -> tuple[set[int], int, int]:

@@ -19,7 +19,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from encore.feedback.store import Store
+from encore.store import Store
 
 from .procs import AUTH, encore_serve, init_workspace
 

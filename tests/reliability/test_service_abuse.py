@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from encore.feedback.store import Store
+from encore.store import Store
 
 from .procs import AUTH, ENCORE, TOKEN, child_env, free_port, init_workspace, peak_rss_bytes, start_server, stop_process_group
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from encore.config import LabelsConfig
-from encore.data.targets import build_manifest
-from encore.feedback.store import Store
+from encore.targets.build import build_manifest
+from encore.store import Store
 from encore.train.loop import fit
 
 from toy import CLASSES, tone_song, toy_config

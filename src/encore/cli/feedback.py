@@ -16,7 +16,7 @@ from encore.workspace import Workspace
 
 if TYPE_CHECKING:
     from encore.feedback.importers import ImportReport
-    from encore.feedback.store import Store
+    from encore.store import Store
 
 app = typer.Typer(help="Listener feedback: ratings, likes, dislikes, plays, skips and tags.", no_args_is_help=True)
 
@@ -58,7 +58,7 @@ def import_named(
 
 def print_skip_rate(db: Store, top: int = 10) -> None:
     """After a Spotify import: the skip rate (plays under 30 s) overall and per most-played track."""
-    from encore.feedback.appeal import skip_rates
+    from encore.targets.appeal import skip_rates
 
     rates = skip_rates(db.events(["play", "skip"]), durations=db.tracks().set_index("track_id")["duration"].dropna().to_dict())
     tracks = db.tracks().set_index("track_id")

@@ -36,7 +36,7 @@ def labels_command(
     if ctx.invoked_subcommand is not None:
         return
     from encore.config import load_config
-    from encore.data.targets import build_manifest
+    from encore.targets.build import build_manifest
 
     ws = Workspace.open(workspace)
     cfg = load_config(config, set)
@@ -116,8 +116,8 @@ def show_command(
     """Print the label vocabulary from listener tags: support (listeners, songs), agreement,
     and the raw spellings merged into each label (synonyms and stop tags from the config)."""
     from encore.config import load_config
-    from encore.data.targets import load_synonyms
-    from encore.feedback.tags import DEFAULT_STOP_TAGS, tag_vocabulary
+    from encore.targets.build import load_synonyms
+    from encore.targets.tags import DEFAULT_STOP_TAGS, tag_vocabulary
 
     ws = Workspace.open(workspace)
     cfg = load_config(config, set).labels

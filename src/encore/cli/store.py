@@ -18,8 +18,8 @@ app = typer.Typer(help="The workspace's feedback store: schema migrations and su
 @handle_errors
 def current_command(workspace: WorkspaceOption = None) -> None:
     """Print the store's schema revision and the newest one this encore knows (no changes made)."""
-    from encore.feedback.dbvalues import resolve_url, safe_url
-    from encore.feedback.migrate import head_revision, store_revision
+    from encore.store.dbvalues import resolve_url, safe_url
+    from encore.store.migrate import head_revision, store_revision
 
     ws = Workspace.open(workspace)
     url = resolve_url(ws.store_url)
@@ -36,9 +36,9 @@ def upgrade_command(workspace: WorkspaceOption = None) -> None:
 
     A store made before migrations existed is recognised and stamped first; its data stays.
     """
-    from encore.feedback.dbvalues import resolve_url, safe_url
-    from encore.feedback.migrate import store_revision
-    from encore.feedback.store import Store
+    from encore.store.dbvalues import resolve_url, safe_url
+    from encore.store.migrate import store_revision
+    from encore.store import Store
 
     ws = Workspace.open(workspace)
     url = resolve_url(ws.store_url)

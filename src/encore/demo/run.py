@@ -21,7 +21,7 @@ import yaml
 
 from encore.config import EncoreConfig, load_config
 from encore.data.manifest import Manifest
-from encore.data.targets import build_manifest
+from encore.targets.build import build_manifest
 from encore.demo.synth import STYLES, TAG_SYNONYMS, generate_catalogue, generate_song_file, simulate_feedback
 from encore.evaluate.report import write_report
 from encore.evaluate.runs import compare_results, evaluate_run

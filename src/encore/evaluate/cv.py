@@ -1,7 +1,7 @@
 """Cross-validation of several models on one workspace manifest: the same folds for all.
 
 Songs are dealt into ``k`` folds stratified by class label with no artist in two folds
-(:func:`encore.feedback.splits.kfold_by_artist`; a song with no artist is a group of its
+(:func:`encore.targets.splits.kfold_by_artist`; a song with no artist is a group of its
 own). Round ``i`` tests on fold ``i`` and trains on the others; a model whose trainer
 reads a validation split (the CNN: early stopping, calibration) gets an artist-grouped,
 stratified share of the training folds held out as ``val``, any other trains on all of
@@ -41,7 +41,7 @@ from encore.config import EncoreConfig, load_config
 from encore.data.manifest import TAG_PREFIX, Manifest
 from encore.devices import DEVICE_HELP, DEVICE_PATTERN
 from encore.exceptions import ParameterError
-from encore.feedback.splits import kfold_by_artist, split_by_artist
+from encore.targets.splits import kfold_by_artist, split_by_artist
 from encore.workspace import Workspace
 
 logger = logging.getLogger(__name__)

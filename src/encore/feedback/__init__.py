@@ -1,13 +1,15 @@
-"""Listener feedback: the store, imports, and song targets built from it (no torch here).
+"""Listener feedback: its importers, and the face of the store and the targets (no torch here).
 
-The flow: :func:`import_tracks` and :func:`import_feedback` (or a named export's
+The importers live here (:mod:`encore.feedback.importers`); the store is
+:mod:`encore.store` and the target maths :mod:`encore.targets`, whose main names this
+package re-exports so ``from encore.feedback import Store, build_tag_targets`` keeps
+working. The flow: :func:`import_tracks` and :func:`import_feedback` (or a named export's
 importer: Emotify, :func:`import_lastfm`, :func:`import_spotify`) fill a :class:`Store`;
 :func:`build_tag_targets`, :func:`derive_single_labels` and :func:`compute_appeal` turn
 its events into per-song targets, :func:`split_half_reliability` says how far they can
 be trusted; :func:`split_by_artist` and :func:`kfold_by_artist` split songs for training.
 """
 
-from encore.feedback.appeal import compute_appeal, skip_rates
 from encore.feedback.importers import (
     EVENT_KINDS,
     ImportReport,
@@ -20,11 +22,23 @@ from encore.feedback.importers import (
     read_emotify_annotations,
     read_table,
 )
-from encore.feedback.labels import derive_single_labels, labels_from_catalogue
-from encore.feedback.reliability import listener_responses, song_rates, split_half_reliability
-from encore.feedback.splits import kfold_by_artist, split_by_artist
-from encore.feedback.store import Store
-from encore.feedback.tags import DEFAULT_STOP_TAGS, TagTargets, build_tag_targets, normalize_tag, tag_vocabulary
+from encore.store import Store
+from encore.targets import (
+    DEFAULT_STOP_TAGS,
+    TagTargets,
+    build_tag_targets,
+    compute_appeal,
+    derive_single_labels,
+    kfold_by_artist,
+    labels_from_catalogue,
+    listener_responses,
+    normalize_tag,
+    skip_rates,
+    song_rates,
+    split_by_artist,
+    split_half_reliability,
+    tag_vocabulary,
+)
 
 __all__ = [
     "DEFAULT_STOP_TAGS",

@@ -4,7 +4,7 @@
 :func:`~encore.shards.select_shard` (``--shard i/n``: the i-th of n disjoint shards that
 together cover the list), each file is predicted on its own so one undecodable file is reported
 and skipped while the rest go on, and :func:`predictions_frame` turns a song's arrays
-into the long rows :meth:`encore.feedback.store.Store.add_predictions` stores (which
+into the long rows :meth:`encore.store.Store.add_predictions` stores (which
 replaces a run's earlier rows for the same track, so rerunning a shard never
 duplicates).
 """

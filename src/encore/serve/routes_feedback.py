@@ -17,9 +17,9 @@ from typing import Annotated, Any
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 
-from encore.feedback.dbvalues import compute_event_keys
+from encore.store.dbvalues import compute_event_keys
 from encore.feedback.importers.events import track_durations, validate_events
-from encore.feedback.schema import QuarantinedRow
+from encore.store.schema import QuarantinedRow
 from encore.serve.errors import ApiError
 from encore.serve.idempotency import body_digest
 from encore.serve.schemas import TRACK_ID_PATTERN, FeedbackRequest, FeedbackResponse

@@ -16,7 +16,7 @@ from encore.feedback.importers.lastfm import import_lastfm, read_lastfm_play_cou
 from encore.feedback.importers.spotify import import_spotify, read_spotify_history, read_spotify_tracks
 from encore.feedback.importers.tables import FORMATS, ImportReport, read_table
 from encore.feedback.importers.tracks import AUDIO_SUFFIXES, LAYOUTS, import_tracks
-from encore.feedback.schema import EVENT_KINDS, QuarantinedRow
+from encore.store.schema import EVENT_KINDS, QuarantinedRow
 
 __all__ = [
     "AUDIO_SUFFIXES",

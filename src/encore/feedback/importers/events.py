@@ -35,9 +35,9 @@ from encore.feedback.importers.tables import (
     quarantine_rows,
     read_raw,
 )
-from encore.feedback import schema
-from encore.feedback.schema import EVENT_KINDS
-from encore.feedback.store import Store
+from encore.store import schema
+from encore.store.schema import EVENT_KINDS
+from encore.store import Store
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -179,7 +179,7 @@ def validate_events(
         now: The present, for the future check; this machine's clock by default.
 
     Returns:
-        ``(events, reasons)``: the events as :meth:`~encore.feedback.store.Store.add_events`
+        ``(events, reasons)``: the events as :meth:`~encore.store.Store.add_events`
         takes them, and per row the reasons it is bad joined by "; " ("" when good).
     """
 
@@ -332,7 +332,7 @@ def import_feedback(
 
     Per kind, ``value`` is: stars in 1..5 (half stars allowed) for ``rating``;
     milliseconds listened (>= 0; empty when unknown) for ``play`` and ``skip``; the tag text for ``tag``
-    (stored as given, stripped; normalised later by :mod:`encore.feedback.tags`);
+    (stored as given, stripped; normalised later by :mod:`encore.targets.tags`);
     a whole number of plays for ``play_count``; ignored for ``like`` and ``dislike``.
     An optional ``event_key`` column replaces the computed deduplication key. Timestamps are ISO 8601 (naive means UTC) or
     epoch seconds/milliseconds. Importing the same file again stores nothing new.

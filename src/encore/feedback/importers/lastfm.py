@@ -39,8 +39,8 @@ from encore.feedback.importers.tables import (
     merge_reports,
     quarantine_undecodable_lines,
 )
-from encore.feedback.schema import QuarantinedRow
-from encore.feedback.store import Store
+from encore.store.schema import QuarantinedRow
+from encore.store import Store
 
 __all__ = [
     "LASTFM_FILES",

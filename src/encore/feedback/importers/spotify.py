@@ -7,7 +7,7 @@ Spotify's "download your data" gives ``StreamingHistory0.json``, ``StreamingHist
 - a track's id is derived from its artist and name, compared ignoring case and
   surrounding spaces: ``spotify-<slug>-<10 hex of SHA-1>`` (stable across exports);
 - each entry is a ``play`` event with ``value`` = ``msPlayed``; a play shorter than the
-  skip threshold (30 s by default, see :func:`~encore.feedback.appeal.compute_appeal`)
+  skip threshold (30 s by default, see :func:`~encore.targets.appeal.compute_appeal`)
   counts as a skip wherever rates are computed;
 - the listener is ``spotify-<folder name>`` unless given;
 - the event key hashes artist, track, end time, milliseconds and the occurrence number
@@ -38,8 +38,8 @@ from encore.feedback.importers.tables import (
     quarantine_undecodable,
     merge_reports,
 )
-from encore.feedback.schema import QuarantinedRow
-from encore.feedback.store import Store
+from encore.store.schema import QuarantinedRow
+from encore.store import Store
 
 __all__ = ["import_spotify", "read_spotify_history", "read_spotify_tracks", "spotify_track_id"]
 

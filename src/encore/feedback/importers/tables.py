@@ -28,8 +28,8 @@ import pyarrow as pa
 from pyarrow import csv as pyarrow_csv
 
 from encore.exceptions import FeedbackDataError, ParameterError
-from encore.feedback.schema import QuarantinedRow
-from encore.feedback.store import Store
+from encore.store.schema import QuarantinedRow
+from encore.store import Store
 
 __all__ = [
     "FORMATS",

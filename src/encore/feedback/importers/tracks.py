@@ -19,7 +19,7 @@ import pandas as pd
 
 from encore.audio.files import AUDIO_EXTENSIONS, find_audio_files
 from encore.exceptions import FeedbackDataError, ParameterError
-from encore.feedback import schema
+from encore.store import schema
 from encore.feedback.importers.emotify import read_emotify_tracks
 from encore.feedback.importers.lastfm import read_lastfm_tracks
 from encore.feedback.importers.spotify import read_spotify_tracks
@@ -32,7 +32,7 @@ from encore.feedback.importers.tables import (
     quarantine_rows,
     read_raw,
 )
-from encore.feedback.store import Store
+from encore.store import Store
 
 __all__ = ["AUDIO_SUFFIXES", "LAYOUTS", "TrackImportReport", "import_tracks", "read_artist_tag", "stable_track_id"]
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from encore.exceptions import ParameterError
-from encore.feedback.splits import kfold_by_artist, split_by_artist
+from encore.targets.splits import kfold_by_artist, split_by_artist
 
 
 @pytest.fixture

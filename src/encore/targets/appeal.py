@@ -261,7 +261,7 @@ def appeal_evidence(
     Returns:
         Index ``track_id`` (sorted), the :data:`EVIDENCE_COLUMNS`. The store computes the
         same table in SQL for big catalogues
-        (:meth:`~encore.feedback.store.Store.appeal_evidence`).
+        (:meth:`~encore.store.Store.appeal_evidence`).
     """
     used = events[events["kind"].isin(_APPEAL_KINDS)].copy()
     used["track_id"] = used["track_id"].astype("str")

@@ -259,7 +259,7 @@ def build_tag_targets(
     without a listener id counts as its own listener.
 
     Args:
-        events: Feedback events as :meth:`~encore.feedback.store.Store.events` returns
+        events: Feedback events as :meth:`~encore.store.Store.events` returns
             them; only ``kind == "tag"`` rows are used.
         stop_tags: Tags to drop, compared after normalisation.
         synonyms: Spelling to preferred spelling, see :func:`normalize_tag`.

@@ -1,6 +1,6 @@
 """Alembic environment of the feedback store.
 
-Run programmatically by :func:`encore.feedback.migrate.upgrade_store`, which hands over
+Run programmatically by :func:`encore.store.migrate.upgrade_store`, which hands over
 an open connection in ``config.attributes["connection"]``. Run from the ``alembic``
 command line, the database URL comes from ``-x url=...`` or ``sqlalchemy.url``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from encore.feedback.schema import metadata
+from encore.store.schema import metadata
 
 config = context.config
 

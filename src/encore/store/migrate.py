@@ -1,7 +1,7 @@
 """Bringing a store's database to the current schema with its Alembic migrations.
 
-:func:`upgrade_store` is what :meth:`~encore.feedback.store.Store.open` runs: it upgrades
-the database to the newest revision in :mod:`encore.feedback.migrations`. A database
+:func:`upgrade_store` is what :meth:`~encore.store.Store.open` runs: it upgrades
+the database to the newest revision in :mod:`encore.store.migrations`. A database
 made before migrations existed (by ``metadata.create_all``: the four first tables and
 no ``alembic_version`` table) is stamped at revision ``0001``, which is that schema,
 and upgraded from there. Concurrent openers wait for each other: PostgreSQL through an
@@ -10,7 +10,7 @@ work done.
 
 ``encore store upgrade`` and ``encore store current`` are the command line. Plain
 ``alembic`` works too, with an ini file holding ``[alembic]`` and
-``script_location = encore.feedback:migrations``, and the URL given as
+``script_location = encore.store:migrations``, and the URL given as
 ``alembic -c that.ini -x url=sqlite:////abs/ws/encore.sqlite upgrade head``.
 """
 

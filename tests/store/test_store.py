@@ -7,10 +7,10 @@ import sqlite3
 import pandas as pd
 import pytest
 
-import encore.feedback.store as store_module
+import encore.store.engine as store_module
 from encore.exceptions import FeedbackDataError, ParameterError, StoreError
-from encore.feedback.schema import QuarantinedRow
-from encore.feedback.store import Store
+from encore.store.schema import QuarantinedRow
+from encore.store import Store
 
 
 def _events(**overrides) -> pd.DataFrame:
@@ -202,7 +202,7 @@ def test_event_keys_are_the_documented_sha256_of_the_normalised_fields():
     import hashlib
     from datetime import datetime, timedelta, timezone
 
-    from encore.feedback.dbvalues import KEY_SEPARATOR, compute_event_keys
+    from encore.store.dbvalues import KEY_SEPARATOR, compute_event_keys
 
     events = pd.DataFrame(
         {
@@ -237,7 +237,7 @@ def test_sqlite_datetimes_are_sqlalchemys_own_text():
     from sqlalchemy import DateTime
     from sqlalchemy.dialects import sqlite
 
-    from encore.feedback.dbvalues import sqlite_datetimes
+    from encore.store.dbvalues import sqlite_datetimes
 
     values = pd.Series(
         pd.to_datetime(

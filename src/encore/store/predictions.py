@@ -1,12 +1,12 @@
 """Model predictions in the store.
 
-:class:`PredictionsMixin` is part of :class:`~encore.feedback.store.Store`; it is kept
+:class:`PredictionsMixin` is part of :class:`~encore.store.Store`; it is kept
 in its own module so the store's import and label code stays readable. A prediction
 row is what one model run said about one track: a class probability (``kind="class"``),
 a tag probability (``"tag"``) or a score such as appeal (``"score"``). Writing a run's
 predictions for a track replaces that run's earlier rows for the track, so rerunning
 a prediction never duplicates. :class:`PredictionsMixin` is part of
-:class:`~encore.feedback.store.Store`.
+:class:`~encore.store.Store`.
 
 Example:
     >>> store.add_predictions(pd.DataFrame({"track_id": ["t1", "t1"], "kind": ["class", "score"],
@@ -27,9 +27,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from encore.exceptions import FeedbackDataError, ParameterError, StoreError
-from encore.feedback import schema
-from encore.feedback.dbvalues import require_columns, safe_url, text_column
-from encore.feedback.schema import PREDICTION_KINDS
+from encore.store import schema
+from encore.store.dbvalues import require_columns, safe_url, text_column
+from encore.store.schema import PREDICTION_KINDS
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -68,7 +68,7 @@ def _validated_predictions(frame: pd.DataFrame, run_id: str) -> pd.DataFrame:
 
 
 class PredictionsMixin:
-    """Prediction and summary methods of :class:`~encore.feedback.store.Store`."""
+    """Prediction and summary methods of :class:`~encore.store.Store`."""
 
     url: str
     engine: Engine

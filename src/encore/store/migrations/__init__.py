@@ -1,7 +1,7 @@
 """Alembic migrations of the feedback store (``env.py``, ``versions/``).
 
-:func:`encore.feedback.migrate.upgrade_store` runs them; ``encore store upgrade`` is the
+:func:`encore.store.migrate.upgrade_store` runs them; ``encore store upgrade`` is the
 command line. The revision files are the schema's history: every change to
-:mod:`encore.feedback.schema` needs a new file in ``versions/`` (a test compares the
+:mod:`encore.store.schema` needs a new file in ``versions/`` (a test compares the
 migrated database with the schema and fails otherwise).
 """

@@ -10,9 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from encore.exceptions import StoreError
-from encore.feedback import schema
-from encore.feedback.migrate import INITIAL_REVISION, alembic_config, current_revision, head_revision, upgrade_store
-from encore.feedback.store import Store
+from encore.store import schema
+from encore.store.migrate import INITIAL_REVISION, alembic_config, current_revision, head_revision, upgrade_store
+from encore.store import Store
 
 _FIRST_TABLES = [schema.tracks, schema.catalogue_labels, schema.feedback_events, schema.quarantine]
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from encore.exceptions import ParameterError
-from encore.feedback.labels import derive_single_labels, labels_from_catalogue
+from encore.targets.labels import derive_single_labels, labels_from_catalogue
 
 CLASSES = ["rock", "jazz", "pop"]
 

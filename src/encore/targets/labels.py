@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from encore.exceptions import ParameterError
-from encore.feedback.tags import ANONYMOUS_PREFIX, normalize_tag, prepare_tag_votes, tag_key
+from encore.targets.tags import ANONYMOUS_PREFIX, normalize_tag, prepare_tag_votes, tag_key
 
 if TYPE_CHECKING:
-    from encore.feedback.store import Store
+    from encore.store import Store
 
 __all__ = ["LABEL_COLUMNS", "derive_single_labels", "labels_from_catalogue"]
 
@@ -148,7 +148,7 @@ def derive_single_labels(
         events: Feedback events (``track_id``, ``kind``, ``listener_id``, ``value_text``).
         classes: The class names, e.g. ``["rock", "jazz", "classical"]``.
         synonyms: Tag spelling to preferred spelling, as for
-            :func:`~encore.feedback.tags.normalize_tag`.
+            :func:`~encore.targets.tags.normalize_tag`.
         min_margin: Smallest lead of the top class's consensus share over the second's
             for a song to be labelled.
         min_votes: Fewest distinct voting listeners for a song to be labelled.

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from encore.exceptions import ParameterError
-from encore.feedback.reliability import listener_responses, song_rates, split_half_reliability
+from encore.targets.reliability import listener_responses, song_rates, split_half_reliability
 
 
 def _responses(signal: float, n_songs: int = 60, n_listeners: int = 20, seed: int = 0) -> pd.DataFrame:

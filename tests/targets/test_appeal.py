@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from encore.exceptions import ParameterError
-from encore.feedback.appeal import compute_appeal
+from encore.targets.appeal import compute_appeal
 
 
 def _events(rows):

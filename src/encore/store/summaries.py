@@ -1,6 +1,6 @@
 """Summaries of the store's feedback computed in the database: one track, or every track's appeal evidence.
 
-:class:`SummariesMixin` is part of :class:`~encore.feedback.store.Store`.
+:class:`SummariesMixin` is part of :class:`~encore.store.Store`.
 :meth:`~SummariesMixin.appeal_evidence` aggregates in SQL (one ``GROUP BY`` over the
 events), so appeal scores for ten million events need no Python object per event.
 """
@@ -15,10 +15,10 @@ import pandas as pd
 from sqlalchemy import Float, and_, case, distinct, func, literal, select
 
 from encore.exceptions import ParameterError
-from encore.feedback import schema
-from encore.feedback.appeal import EVIDENCE_COLUMNS, skip_thresholds
-from encore.feedback.schema import EVENT_KINDS
-from encore.feedback.tags import DEFAULT_STOP_TAGS, prepare_tag_votes
+from encore.store import schema
+from encore.targets.appeal import EVIDENCE_COLUMNS, skip_thresholds
+from encore.store.schema import EVENT_KINDS
+from encore.targets.tags import DEFAULT_STOP_TAGS, prepare_tag_votes
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -31,7 +31,7 @@ TOP_TAGS = 10
 
 
 class SummariesMixin:
-    """Summary methods of :class:`~encore.feedback.store.Store`."""
+    """Summary methods of :class:`~encore.store.Store`."""
 
     url: str
     engine: Engine
@@ -40,17 +40,17 @@ class SummariesMixin:
     def appeal_evidence(self, *, skip_ms: float = 30000.0, skip_fraction: float = 0.3) -> pd.DataFrame:
         """Every track's appeal evidence, aggregated in the database.
 
-        The same table as :func:`~encore.feedback.appeal.appeal_evidence`, with one
+        The same table as :func:`~encore.targets.appeal.appeal_evidence`, with one
         difference: every like, dislike and rating counts, not only each listener's
         latest (exports rarely repeat opinions; the event-level path handles that).
-        Feed it to :func:`~encore.feedback.appeal.score_appeal`.
+        Feed it to :func:`~encore.targets.appeal.score_appeal`.
 
         Args:
             skip_ms: A play shorter than this (milliseconds) is a skip...
             skip_fraction: ...or shorter than this share of the track's known duration.
 
         Returns:
-            Index ``track_id`` (sorted), the :data:`~encore.feedback.appeal.EVIDENCE_COLUMNS`.
+            Index ``track_id`` (sorted), the :data:`~encore.targets.appeal.EVIDENCE_COLUMNS`.
 
         Raises:
             ParameterError: An option is out of range.
@@ -103,7 +103,7 @@ class SummariesMixin:
             skip_ms: A play shorter than this (milliseconds) counts as a skip...
             skip_fraction: ...or shorter than this share of the track, when its duration
                 is known (the smaller threshold applies), as in
-                :func:`~encore.feedback.appeal.compute_appeal`.
+                :func:`~encore.targets.appeal.compute_appeal`.
 
         Returns:
             ``{"track_id", "in_catalogue", "n_events", "n_listeners", "counts"

@@ -16,7 +16,7 @@ PostgreSQL):
   score), unique per ``run_id, track_id, kind, name``; ``track_id`` has no foreign key
   because predicted songs need not be in the catalogue.
 
-Schema changes go through the Alembic migrations in :mod:`encore.feedback.migrations`:
+Schema changes go through the Alembic migrations in :mod:`encore.store.migrations`:
 edit these tables *and* add a revision file there (a test fails when the two differ).
 """
 

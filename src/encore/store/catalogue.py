@@ -1,6 +1,6 @@
 """Catalogue label sets in the store: several named, versioned label sets side by side.
 
-:class:`CatalogueMixin` is part of :class:`~encore.feedback.store.Store`: an editorial
+:class:`CatalogueMixin` is part of :class:`~encore.store.Store`: an editorial
 genre list and a folder-per-label set (say) live side by side for the same songs, each
 revision a new version, so an old manifest's labels can always be rebuilt.
 """
@@ -15,8 +15,8 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from encore.exceptions import ParameterError
-from encore.feedback import schema
-from encore.feedback.dbvalues import object_values, require_columns, text_column
+from encore.store import schema
+from encore.store.dbvalues import object_values, require_columns, text_column
 
 __all__ = ["CatalogueMixin"]
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 class CatalogueMixin:
-    """Label-set methods of :class:`~encore.feedback.store.Store`."""
+    """Label-set methods of :class:`~encore.store.Store`."""
 
     _read: Any  # Store._read(statement, what) -> rows
     _bulk_insert: Any  # Store._bulk_insert(table, index_elements, columns, what) -> stored

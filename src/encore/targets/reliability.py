@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from encore.exceptions import ParameterError
-from encore.feedback.tags import normalize_tag, prepare_tag_votes, tag_key
+from encore.targets.tags import normalize_tag, prepare_tag_votes, tag_key
 
 __all__ = ["RESPONSE_TARGETS", "listener_responses", "song_rates", "split_half_reliability"]
 
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 RESPONSE_TARGETS: tuple[str, ...] = ("like_rate", "like_minus_dislike", "appeal")
 """Targets every response table has: ``like_rate`` (1 if the listener liked the song),
 ``like_minus_dislike`` (+1, 0 or -1), ``appeal`` (the listener's mean like/dislike/
-rating evidence as in :func:`~encore.feedback.appeal.compute_appeal`; missing for a
+rating evidence as in :func:`~encore.targets.appeal.compute_appeal`; missing for a
 listener who gave none)."""
 
 
@@ -50,11 +50,11 @@ def listener_responses(
     """One row per (song, named listener) with any event on the song, and their responses.
 
     Args:
-        events: Events as :meth:`~encore.feedback.store.Store.events` returns them;
+        events: Events as :meth:`~encore.store.Store.events` returns them;
             events without a listener id are left out (their halves cannot be formed).
         tags: Tag names to give a ``tag:<name>`` column each (1 if the listener used a
             tag normalising to it, else 0).
-        synonyms: As for :func:`~encore.feedback.tags.normalize_tag`.
+        synonyms: As for :func:`~encore.targets.tags.normalize_tag`.
 
     Returns:
         Columns ``track_id``, ``listener``, the :data:`RESPONSE_TARGETS` and one

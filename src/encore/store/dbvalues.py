@@ -1,6 +1,6 @@
 """Converting pandas columns to and from what the store's database drivers take.
 
-Helpers of :mod:`encore.feedback.store` and :mod:`encore.feedback.predictions`: URL
+Helpers of :mod:`encore.store.store` and :mod:`encore.store.predictions`: URL
 handling, SQLite connection settings, text, number and UTC timestamp columns, and the
 event deduplication key :func:`compute_event_keys`.
 """

@@ -13,11 +13,11 @@ import yaml
 from encore.config import LabelsConfig
 from encore.data.manifest import TAG_PREFIX, Manifest
 from encore.exceptions import ConfigError, ParameterError
-from encore.feedback.appeal import compute_appeal
-from encore.feedback.labels import derive_single_labels, labels_from_catalogue
-from encore.feedback.reliability import listener_responses, split_half_reliability
-from encore.feedback.splits import split_by_artist
-from encore.feedback.tags import DEFAULT_STOP_TAGS, build_tag_targets, normalize_tag
+from encore.targets.appeal import compute_appeal
+from encore.targets.labels import derive_single_labels, labels_from_catalogue
+from encore.targets.reliability import listener_responses, split_half_reliability
+from encore.targets.splits import split_by_artist
+from encore.targets.tags import DEFAULT_STOP_TAGS, build_tag_targets, normalize_tag
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def target_reliability(
 
     Keys: ``appeal``, ``like_rate``, ``like_minus_dislike`` and ``tag:<name>`` per tag;
     targets the votes do not allow (no named listeners, fewer than three songs with two
-    listeners) are left out. See :mod:`encore.feedback.reliability`.
+    listeners) are left out. See :mod:`encore.targets.reliability`.
     """
     if events.empty or events["listener_id"].notna().sum() == 0:
         return {}
@@ -108,7 +108,7 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
     """Turn the store's tracks and feedback into training targets and artist-safe splits.
 
     Args:
-        store: An open :class:`encore.feedback.store.Store`.
+        store: An open :class:`encore.store.Store`.
         config: How labels, tags, appeal and splits are made.
         base_dir: Where a relative ``synonyms_file`` is looked up.
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import encore.feedback.store as store_module
+import encore.store.engine as store_module
 from encore.exceptions import FeedbackDataError, ParameterError, StoreError
-from encore.feedback.appeal import appeal_evidence, score_appeal
+from encore.targets.appeal import appeal_evidence, score_appeal
 
 
 def _predictions(

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from encore.exceptions import ParameterError
-from encore.feedback.tags import build_tag_targets, normalize_tag, tag_key
+from encore.targets.tags import build_tag_targets, normalize_tag, tag_key
 
 
 @pytest.mark.parametrize(
