@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from encore.data.manifest import Manifest
-from encore.data.waveforms import load_waveforms
+from encore.data.waveforms import decode_songs
 from encore.evaluate.calibration import expected_calibration_error
 from encore.evaluate.compare import compare_results
 from encore.evaluate.metrics import classification_metrics, multilabel_metrics, regression_metrics
 from encore.evaluate.report import to_jsonable
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
-from encore.inference import Predictor, load_predictor
+from encore.inference import Predictor, SongPredictor, load_predictor
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +68,15 @@ def _class_columns(model_names: list[str], manifest_names: list[str], run_dir: P
     return np.array([model_names.index(n) for n in manifest_names])
 
 
-def _decode(frame, predictor, waveforms, cache_dir) -> dict[str, np.ndarray | None]:
-    missing = [p for t, p in zip(frame["track_id"], frame["path"]) if waveforms is None or t not in waveforms]
-    out = dict(waveforms or {})
-    if missing:
-        decoded, _ = load_waveforms(
-            missing, sample_rate=predictor.sample_rate, cache=FeatureCache(cache_dir) if cache_dir else None
-        )
-        by_path = dict(zip(missing, decoded, strict=True))
-        out.update({t: by_path[p] for t, p in zip(frame["track_id"], frame["path"]) if p in by_path})
-    return out
+def _decode(
+    frame: pd.DataFrame,
+    predictor: SongPredictor,
+    waveforms: Mapping[str, np.ndarray | None] | None,
+    cache_dir: str | os.PathLike | None,
+) -> dict[str, np.ndarray | None]:
+    """``waveforms`` and the frame's other songs, decoded at the predictor's rate (failures are left out as None)."""
+    cache = FeatureCache(cache_dir) if cache_dir else None
+    return decode_songs(frame, sample_rate=predictor.sample_rate, cache=cache, decoded=waveforms)[0]
 
 
 def _calibration(

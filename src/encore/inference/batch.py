@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from encore.exceptions import AudioDecodeError, ParameterError
+from encore.inference.interface import SongPredictor
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class FileResult:
 
 
 def predict_files(
-    predictor: Any,
+    predictor: SongPredictor,
     paths: Iterable[str | os.PathLike],
     *,
     progress: Callable[[int], None] | None = None,
@@ -79,7 +80,7 @@ def predict_files(
     """Predict each file; an undecodable one gives a result with ``error`` and the rest go on.
 
     Args:
-        predictor: A :class:`~encore.inference.Predictor` or
+        predictor: A CNN's :class:`~encore.inference.Predictor` or a classical model's
             :class:`~encore.inference.BaselinePredictor`.
         paths: Audio files.
         progress: Called with 1 after each file.
@@ -104,13 +105,7 @@ def predict_files(
     for path in paths:
         path = Path(path)
         try:
-            if hasattr(predictor, "predict_source"):
-                arrays, duration = predictor.predict_source(os.fspath(path))
-            else:
-                from encore.audio import load_audio
-
-                waveform = load_audio(path, sample_rate=predictor.sample_rate)
-                arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
+            arrays, duration = predictor.predict_source(os.fspath(path))
         except AudioDecodeError as err:
             logger.info("skipped %s", err)  # the caller reports FileResult.error (the CLI prints it once)
             yield FileResult(path, error=str(err))
@@ -121,7 +116,7 @@ def predict_files(
             progress(1)
 
 
-def predictions_frame(track_id: str, arrays: dict[str, np.ndarray], predictor: Any) -> pd.DataFrame:
+def predictions_frame(track_id: str, arrays: dict[str, np.ndarray], predictor: SongPredictor) -> pd.DataFrame:
     """Long rows ``track_id, kind, name, value`` for every class, tag and score of a song."""
     parts = []
     for key, kind, names in (
