@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,13 +45,41 @@ WINDOW_CHUNKS = 32
 """Chunks decoded at a time from a file (96 s of audio for 3-s chunks)."""
 
 
-class SongPredictions:
+class SongPredictions(ABC):
     """What every predictor shares: a JSON view of song arrays and prediction from a file.
 
-    Subclasses give the rest of :class:`~encore.inference.interface.SongPredictor`:
-    ``card``, ``backend``, ``device``, ``sample_rate``, the names, ``predict_source``,
-    ``predict_waveform`` and ``predict_arrays``.
+    Subclasses give the rest of :class:`~encore.inference.interface.SongPredictor` (the
+    abstract members here), which callers take instead of either class.
     """
+
+    card: Any
+    backend: str
+    device: str
+
+    @property
+    @abstractmethod
+    def sample_rate(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def label_names(self) -> list[str]: ...
+
+    @property
+    @abstractmethod
+    def tag_names(self) -> list[str]: ...
+
+    @property
+    @abstractmethod
+    def regression_names(self) -> list[str]: ...
+
+    @abstractmethod
+    def predict_source(self, source: AudioSource, *, max_seconds: float | None = None) -> tuple[dict[str, np.ndarray], float]: ...
+
+    @abstractmethod
+    def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]: ...
 
     def describe(self, arrays: dict[str, np.ndarray], *, top_tags: int = 5) -> dict[str, Any]:
         """JSON-ready view of one song's arrays (label, probs, tags, scores, intervals)."""
