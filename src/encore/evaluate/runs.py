@@ -80,7 +80,7 @@ def _decode(
 
 
 def _calibration(
-    predictor: Any, songs: list[np.ndarray], classes: np.ndarray, served: np.ndarray, columns: np.ndarray
+    predictor: SongPredictor, songs: list[np.ndarray], classes: np.ndarray, served: np.ndarray, columns: np.ndarray
 ) -> dict[str, Any] | None:
     """ECE of the CNN's raw probabilities (T = 1) and of the served ones (the card's T)."""
     if not isinstance(predictor, Predictor):
@@ -112,7 +112,9 @@ def _calibration(
     }
 
 
-def _global_importance(predictor: Any, manifest: Manifest, waveforms: Mapping[str, Any], result: dict[str, Any]) -> None:
+def _global_importance(
+    predictor: SongPredictor, manifest: Manifest, waveforms: Mapping[str, Any], result: dict[str, Any]
+) -> None:
     """Permutation importance (forest) or mel-band importance (CNN) on the validation songs."""
     from encore.explain.importance import mel_band_importance, permutation_importance_forest
 
@@ -143,7 +145,7 @@ def _trained_on_validation(predictor: Any) -> bool:
     return "val" in getattr(predictor, "card", {}).get("trained_on", {}).get("splits", [])
 
 
-def _importance_note(predictor: Any, manifest: Manifest, asked: bool, result: Mapping[str, Any]) -> str:
+def _importance_note(predictor: SongPredictor, manifest: Manifest, asked: bool, result: Mapping[str, Any]) -> str:
     """One sentence on which importances the result holds, and how to get the others."""
     names = {
         "feature_importance": "impurity importance (from training)",
