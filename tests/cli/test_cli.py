@@ -116,3 +116,10 @@ def test_demo_takes_the_workspace_option_and_hides_the_old_one():
     result = runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200"})
     assert "--workspace" in result.output and "-w" in result.output
     assert "--out" not in result.output
+
+
+def test_train_offers_every_row_of_the_trainer_table():
+    from encore.cli.train import MODEL_KINDS
+    from encore.train.runs import TRAINERS
+
+    assert MODEL_KINDS == tuple(TRAINERS)

@@ -82,10 +82,19 @@ def comparisons_table(
     return table
 
 
+ManifestOption = Annotated[
+    Path | None, typer.Option(help="Judge every run on this manifest (same classes) instead of each run's own.")
+]
+
+
 @handle_errors
 def evaluate_command(
-    runs: Annotated[list[str], typer.Argument(help="Run folders or names under runs/; the first is compared with the others.")],
+    runs: Annotated[
+        list[str],
+        typer.Argument(help="Run folders, names under runs/ or pretrained:NAME; the first is compared with the others."),
+    ],
     workspace: WorkspaceOption = None,
+    manifest: ManifestOption = None,
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: the first run's folder).")] = None,
     n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 1000,
@@ -97,26 +106,23 @@ def evaluate_command(
     ] = False,
     device: DeviceOption = "auto",
 ) -> None:
-    """Evaluate runs on held-out songs and write report.html and report.json."""
-    check_split(split)
-    from encore.data.manifest import Manifest
-    from encore.evaluate.compare import compare_results
-    from encore.evaluate.report import write_report
-    from encore.evaluate.runs import evaluate_run
-    from encore.workspace import Workspace
+    """Evaluate runs on held-out songs and write report.html and report.json.
 
-    ws = Workspace.open(workspace)
-    run_dirs = [ws.resolve_run(r) for r in runs]
-    results = []
-    for run_dir in run_dirs:
-        step(f"evaluating {run_dir.name} on the {split} split")
-        results.append(
-            evaluate_run(run_dir, split=split, cache_dir=ws.cache_dir, n_boot=n_boot, importance=importance, device=device)
-        )
-    comparisons = compare_results(results, n_boot=n_boot)
-    summary = Manifest.read(results[0]["manifest"]).summary()
-    report = write_report(
-        out_dir or run_dirs[0], results, title="encore evaluation", data_summary=summary, comparisons=comparisons
+    With two or more runs (CNN against forest, before against after retraining, two
+    taxonomies), the first is also compared with each other one on the songs both were
+    evaluated on: a paired bootstrap interval of the difference and whether it excludes
+    zero. Runs with different classes are compared on accuracy, each against its own labels.
+    """
+    results, comparisons, report = evaluate_runs(
+        runs,
+        workspace=workspace,
+        manifest=manifest,
+        split=split,
+        out_dir=out_dir,
+        n_boot=n_boot,
+        importance=importance,
+        device=device,
+        only_differences=False,
     )
     out.print(results_table(results))
     if comparisons:
@@ -127,3 +133,97 @@ def evaluate_command(
             out.print(f"{result['name']}: temperature {reason}", highlight=False)
         out.print(f"{result['name']}: {result['importance_note']}", highlight=False)
     out.print(f"report {report}", highlight=False)
+
+
+@handle_errors
+def compare_command(
+    runs: Annotated[list[str], typer.Argument(help="Two or more run folders or names; the first is the reference.")],
+    workspace: WorkspaceOption = None,
+    manifest: ManifestOption = None,
+    split: Annotated[str, typer.Option(help="test or val.")] = "test",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default reports/compare).")] = None,
+    n_boot: Annotated[int, typer.Option(min=1, help="Bootstrap resamples.")] = 1000,
+    device: DeviceOption = "auto",
+) -> None:
+    """`encore evaluate` of two or more runs that prints only their paired differences.
+
+    The first run is compared with each other one on the songs both were evaluated on, as
+    `encore evaluate RUN_A RUN_B ...` does (the same report); `encore evaluate` also prints
+    each run's own metrics.
+    """
+    if len(runs) < 2:
+        raise ParameterError(f"compare needs at least two runs, got {len(runs)}; for one run use `encore evaluate`")
+    _, comparisons, report = evaluate_runs(
+        runs,
+        workspace=workspace,
+        manifest=manifest,
+        split=split,
+        out_dir=out_dir,
+        n_boot=n_boot,
+        importance=False,
+        device=device,
+        only_differences=True,
+    )
+    if comparisons:
+        out.print(comparisons_table(comparisons))
+    else:
+        out.print("[yellow]no paired comparison:[/] the runs share fewer than two songs with targets", highlight=False)
+    out.print(f"per-run metrics: `encore evaluate {' '.join(runs)}` or the report; report {report}", highlight=False)
+
+
+def evaluate_runs(
+    runs: list[str],
+    *,
+    workspace: Path | None,
+    manifest: Path | None,
+    split: str,
+    out_dir: Path | None,
+    n_boot: int,
+    importance: bool,
+    device: str,
+    only_differences: bool,
+) -> tuple[list[dict], list[dict], Path]:
+    """What `encore evaluate` and `encore compare` share: evaluate each run, compare the
+    first with the others, write the report; returns the results, the comparisons and the
+    report's path.
+
+    ``only_differences`` (compare) titles the report a comparison and writes it under the
+    workspace's ``reports/compare`` unless ``out_dir`` is given; else it goes into the first
+    run's folder.
+    """
+    check_split(split)
+    from encore.data.manifest import Manifest
+    from encore.evaluate.compare import compare_results
+    from encore.evaluate.report import write_report
+    from encore.evaluate.runs import evaluate_run
+    from encore.inference.runs import resolve_run, run_folder
+    from encore.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    run_dirs = [run_folder(resolve_run(r, ws.root)) for r in runs]
+    results = []
+    for run_dir in run_dirs:
+        step(f"evaluating {run_dir.name} on the {split} split")
+        results.append(
+            evaluate_run(
+                run_dir,
+                split=split,
+                cache_dir=ws.cache_dir,
+                n_boot=n_boot,
+                manifest_path=manifest,
+                importance=importance,
+                device=device,
+            )
+        )
+    names = [r["name"] for r in results]
+    if len(set(names)) < len(names):  # runs from different workspaces may share a folder name
+        for i, r in enumerate(results):
+            r["name"] = f"{r['name']} ({i + 1})"
+    comparisons = compare_results(results, n_boot=n_boot)
+    summary = Manifest.read(results[0]["manifest"]).summary()
+    if only_differences:
+        folder, title = out_dir or ws.reports_dir / "compare", "encore comparison"
+    else:
+        folder, title = out_dir or run_dirs[0], "encore evaluation"
+    report = write_report(folder, results, title=title, data_summary=summary, comparisons=comparisons)
+    return results, comparisons, report

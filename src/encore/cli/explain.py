@@ -47,15 +47,16 @@ def explain_command(
     from encore.audio import load_audio
     from encore.explain import explain_waveform
     from encore.inference import Predictor
-    from encore.pretrained.store import resolve_run
+    from encore.inference.runs import load_predictor, resolve_run
 
     ws = Workspace.open(workspace)
     run_dir = resolve_run(run, ws.root)
-    if not (run_dir / "checkpoint.pt").is_file():
+    if not (run_dir / "checkpoint.pt").is_file():  # explanations need the CNN's model: not an ONNX file, not a forest
         raise ParameterError(
             f"{run_dir} is not a CNN run (no checkpoint.pt); the forest's importances are in `encore evaluate`'s report"
         )
-    predictor = Predictor.from_checkpoint(run_dir, device=device)
+    predictor = load_predictor(run_dir, device=device)
+    assert isinstance(predictor, Predictor)  # a folder with checkpoint.pt loads as the CNN's predictor
     waveform = load_audio(song, sample_rate=predictor.sample_rate)
     folder = out_dir or ws.reports_dir / "explain" / song.stem
     folder.mkdir(parents=True, exist_ok=True)

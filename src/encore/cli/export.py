@@ -9,7 +9,6 @@ import typer
 
 from encore.cli.common import WorkspaceOption, console, handle_errors, step
 from encore.exceptions import ParameterError
-from encore.pretrained.store import resolve_run
 
 FORMATS = ("onnx",)
 
@@ -28,11 +27,12 @@ def export_command(
     if format not in FORMATS:
         raise ParameterError(f"--format {format!r} is not supported; use {' or '.join(FORMATS)}")
     from encore.inference.export import export_onnx
+    from encore.inference.runs import resolve_run, run_folder
     from encore.models.checkpoint import load_model
 
     run_dir = resolve_run(run, workspace)
     step(f"exporting {run_dir} to ONNX")
     model, card = load_model(run_dir)
-    target = out or (run_dir if run_dir.is_dir() else run_dir.parent) / "model.onnx"
+    target = out or run_folder(run_dir) / "model.onnx"
     path = export_onnx(model, card, target)
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", highlight=False)

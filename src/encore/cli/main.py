@@ -8,7 +8,6 @@ import typer
 
 from encore import __version__
 from encore.cli import (
-    compare,
     demo,
     evaluate,
     explain,
@@ -66,7 +65,7 @@ app.command("extract")(extract.extract_command)
 app.command("train")(train.train_command)
 app.command("tune")(tune.tune_command)
 app.command("evaluate")(evaluate.evaluate_command)
-app.command("compare")(compare.compare_command)
+app.command("compare")(evaluate.compare_command)  # the name users know for evaluate's paired differences
 app.command("explain")(explain.explain_command)
 app.command("suggest")(suggest.suggest_command)
 app.command("predict")(predict.predict_command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,11 +14,14 @@ from encore.csvfile import write_csv_rows
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
+if TYPE_CHECKING:
+    from encore.inference.interface import SongPredictor
+
 STORE_BATCH = 64
 """Songs per store transaction with --store."""
 
 
-def decode_jobs(jobs: int | None, predictor: Any) -> int:
+def decode_jobs(jobs: int | None, predictor: SongPredictor) -> int:
     """``--jobs``, or its default: on a GPU decoding is the bottleneck, so up to 8 workers; on a
     CPU the model and the decoders share the cores, so none (see bench/RESULTS.md)."""
     if jobs is not None:
@@ -27,7 +30,7 @@ def decode_jobs(jobs: int | None, predictor: Any) -> int:
         return jobs
     import os
 
-    return min(8, max(1, (os.cpu_count() or 2) - 1)) if str(getattr(predictor, "device", "cpu")).startswith("cuda") else 0
+    return min(8, max(1, (os.cpu_count() or 2) - 1)) if predictor.device.startswith("cuda") else 0
 
 
 def catalogue_ids(store: Any) -> dict[Path, str]:
@@ -61,16 +64,14 @@ def predict_command(
     import pandas as pd
 
     from encore.audio.files import expand_audio_paths
-    from encore.inference import load_predictor
     from encore.inference.batch import predict_files, predictions_frame, select_shard
-    from encore.pretrained.store import resolve_run
+    from encore.inference.runs import load_run
 
-    run_dir = resolve_run(run, workspace)
-    predictor = load_predictor(run_dir, backend=backend, device=device)
+    loaded = load_run(run, workspace, backend=backend, device=device)
+    predictor, run_id = loaded.predictor, loaded.run_id
     files = select_shard(expand_audio_paths(paths), shard)
     db = Workspace.open(workspace).open_store() if store else None
     known = catalogue_ids(db) if db is not None else {}
-    run_id = run_dir.name if run_dir.is_dir() else run_dir.parent.name
     rows, failed, pending, stored, novel = [], [], [], 0, 0
     with progress_bar("predict", len(files)) as advance:
         for result in predict_files(predictor, files, progress=advance, workers=decode_jobs(jobs, predictor)):

@@ -50,13 +50,13 @@ def suggest_command(
     from encore.evaluate.queue import UNCERTAINTY, build_label_queue, unlabelled_tracks, write_label_queue
     from encore.evaluate.runs import run_manifest_path
     from encore.features.cache import FeatureCache
-    from encore.inference import load_predictor
+    from encore.inference.runs import load_run
 
     if by not in UNCERTAINTY:
         raise ParameterError(f"--by {by!r} is unknown; rank by {' or '.join(UNCERTAINTY)}")
     ws = Workspace.open(workspace)
-    run_dir = ws.resolve_run(run)
-    predictor = load_predictor(run_dir, device=device)
+    loaded = load_run(run, ws.root, device=device)
+    predictor, run_dir = loaded.predictor, loaded.folder
     with ws.open_store() as db:
         tracks = db.tracks()
     if songs:

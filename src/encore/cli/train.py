@@ -21,7 +21,8 @@ from encore.cli.common import (
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
-MODEL_KINDS = ("cnn", "random_forest")
+MODEL_KINDS = ("cnn", "random_forest", "gradient_boosting")
+"""The rows of :data:`encore.train.runs.TRAINERS`, named here so that ``--help`` imports no numpy (a test checks they agree)."""
 
 
 @handle_errors

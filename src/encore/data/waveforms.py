@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,9 +14,12 @@ from encore.audio import load_audio
 from encore.exceptions import AudioDecodeError
 from encore.features.cache import FeatureCache, file_digest
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["DecodeFailure", "load_waveforms"]
+__all__ = ["DecodeFailure", "decode_songs", "load_waveforms"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,34 @@ def load_waveforms(
         if callback is not None:
             callback(1)
     return waveforms, failures
+
+
+def decode_songs(
+    songs: pd.DataFrame,
+    *,
+    sample_rate: int,
+    cache: FeatureCache | None = None,
+    decoded: Mapping[str, np.ndarray | None] | None = None,
+    callback: Callable[[int], None] | None = None,
+) -> tuple[dict[str, np.ndarray | None], list[DecodeFailure]]:
+    """The songs of manifest rows decoded at ``sample_rate``, by track id (None where a file failed).
+
+    Training, tuning, cross-validation and evaluation all decode a manifest's songs here.
+
+    Args:
+        songs: Manifest rows (``track_id`` and ``path`` columns), e.g. ``manifest.frame``
+            or one split of it.
+        sample_rate: Target rate in Hz.
+        cache: Where decoded waveforms are kept, keyed by file content and rate.
+        decoded: Songs already decoded at ``sample_rate``, by track id: kept, not decoded
+            again, and returned with the others.
+        callback: Called with 1 after each decoded file (for a progress bar).
+
+    Returns:
+        ``decoded`` and the newly decoded songs by track id, and the new failures.
+    """
+    out = dict(decoded or {})
+    todo = [(t, p) for t, p in zip(songs["track_id"], songs["path"], strict=True) if t not in out]
+    waveforms, failures = load_waveforms([p for _, p in todo], sample_rate=sample_rate, cache=cache, callback=callback)
+    out.update({t: w for (t, _), w in zip(todo, waveforms, strict=True)})
+    return out, failures

@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from encore.data.manifest import Manifest
-from encore.data.waveforms import load_waveforms
+from encore.data.waveforms import decode_songs
 from encore.evaluate.calibration import expected_calibration_error
 from encore.evaluate.compare import compare_results
 from encore.evaluate.metrics import classification_metrics, multilabel_metrics, regression_metrics
 from encore.evaluate.report import to_jsonable
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
-from encore.inference import Predictor, load_predictor
+from encore.inference import Predictor, SongPredictor, load_predictor
 
 logger = logging.getLogger(__name__)
 
@@ -67,20 +68,19 @@ def _class_columns(model_names: list[str], manifest_names: list[str], run_dir: P
     return np.array([model_names.index(n) for n in manifest_names])
 
 
-def _decode(frame, predictor, waveforms, cache_dir) -> dict[str, np.ndarray | None]:
-    missing = [p for t, p in zip(frame["track_id"], frame["path"]) if waveforms is None or t not in waveforms]
-    out = dict(waveforms or {})
-    if missing:
-        decoded, _ = load_waveforms(
-            missing, sample_rate=predictor.sample_rate, cache=FeatureCache(cache_dir) if cache_dir else None
-        )
-        by_path = dict(zip(missing, decoded, strict=True))
-        out.update({t: by_path[p] for t, p in zip(frame["track_id"], frame["path"]) if p in by_path})
-    return out
+def _decode(
+    frame: pd.DataFrame,
+    predictor: SongPredictor,
+    waveforms: Mapping[str, np.ndarray | None] | None,
+    cache_dir: str | os.PathLike | None,
+) -> dict[str, np.ndarray | None]:
+    """``waveforms`` and the frame's other songs, decoded at the predictor's rate (failures are left out as None)."""
+    cache = FeatureCache(cache_dir) if cache_dir else None
+    return decode_songs(frame, sample_rate=predictor.sample_rate, cache=cache, decoded=waveforms)[0]
 
 
 def _calibration(
-    predictor: Any, songs: list[np.ndarray], classes: np.ndarray, served: np.ndarray, columns: np.ndarray
+    predictor: SongPredictor, songs: list[np.ndarray], classes: np.ndarray, served: np.ndarray, columns: np.ndarray
 ) -> dict[str, Any] | None:
     """ECE of the CNN's raw probabilities (T = 1) and of the served ones (the card's T)."""
     if not isinstance(predictor, Predictor):
@@ -112,7 +112,9 @@ def _calibration(
     }
 
 
-def _global_importance(predictor: Any, manifest: Manifest, waveforms: Mapping[str, Any], result: dict[str, Any]) -> None:
+def _global_importance(
+    predictor: SongPredictor, manifest: Manifest, waveforms: Mapping[str, Any], result: dict[str, Any]
+) -> None:
     """Permutation importance (forest) or mel-band importance (CNN) on the validation songs."""
     from encore.explain.importance import mel_band_importance, permutation_importance_forest
 
@@ -143,7 +145,7 @@ def _trained_on_validation(predictor: Any) -> bool:
     return "val" in getattr(predictor, "card", {}).get("trained_on", {}).get("splits", [])
 
 
-def _importance_note(predictor: Any, manifest: Manifest, asked: bool, result: Mapping[str, Any]) -> str:
+def _importance_note(predictor: SongPredictor, manifest: Manifest, asked: bool, result: Mapping[str, Any]) -> str:
     """One sentence on which importances the result holds, and how to get the others."""
     names = {
         "feature_importance": "impurity importance (from training)",

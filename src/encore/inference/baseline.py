@@ -1,4 +1,5 @@
-"""Predictions from a classical run (random forest or gradient boosting), with the same interface as :class:`Predictor`."""
+"""Predictions from a classical run (random forest or gradient boosting), with the same interface as :class:`Predictor`
+(:class:`~encore.inference.interface.SongPredictor`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 import joblib
 import numpy as np
 
+from encore.audio import load_audio
+from encore.audio.io import AudioSource
 from encore.exceptions import CheckpointError
 from encore.features.handcrafted import compute_handcrafted
 from encore.inference.predictor import SongPredictions
@@ -26,6 +29,11 @@ class BaselinePredictor(SongPredictions):
     earlier feature version reads the first ``len(feature_names)`` entries, which later
     versions keep unchanged.
     """
+
+    backend = "forest"
+    """What runs the model, as the service reports it (the CNN's is ``torch``, ``eager`` or ``onnx``)."""
+    device = "cpu"
+    """scikit-learn runs on the CPU."""
 
     def __init__(self, models: dict[str, Any], model_card: dict[str, Any]) -> None:
         self.models = models
@@ -86,3 +94,17 @@ class BaselinePredictor(SongPredictions):
 
     def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
         return {k: v[0] for k, v in self.predict_arrays([waveform]).items()}
+
+    def predict_source(self, source: AudioSource, *, max_seconds: float | None = None) -> tuple[dict[str, np.ndarray], float]:
+        """Song-level arrays and duration (seconds) for a file, bytes or file object.
+
+        The features summarise the whole song, so it is decoded whole (the CNN decodes in windows).
+
+        Raises:
+            AudioDecodeError: The audio cannot be decoded.
+            ParameterError: The audio is longer than ``max_seconds``.
+        """
+        if max_seconds is not None:
+            self.source_duration(source, max_seconds)
+        waveform = load_audio(source, sample_rate=self.sample_rate)
+        return self.predict_waveform(waveform), len(waveform) / self.sample_rate

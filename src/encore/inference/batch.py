@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from encore.exceptions import AudioDecodeError
+from encore.inference.interface import SongPredictor
 from encore.shards import parse_shard, select_shard  # re-exported: the shard rule lives in encore.shards
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class FileResult:
 
 
 def predict_files(
-    predictor: Any,
+    predictor: SongPredictor,
     paths: Iterable[str | os.PathLike],
     *,
     progress: Callable[[int], None] | None = None,
@@ -49,7 +50,7 @@ def predict_files(
     """Predict each file; an undecodable one gives a result with ``error`` and the rest go on.
 
     Args:
-        predictor: A :class:`~encore.inference.Predictor` or
+        predictor: A CNN's :class:`~encore.inference.Predictor` or a classical model's
             :class:`~encore.inference.BaselinePredictor`.
         paths: Audio files.
         progress: Called with 1 after each file.
@@ -74,13 +75,7 @@ def predict_files(
     for path in paths:
         path = Path(path)
         try:
-            if hasattr(predictor, "predict_source"):
-                arrays, duration = predictor.predict_source(os.fspath(path))
-            else:
-                from encore.audio import load_audio
-
-                waveform = load_audio(path, sample_rate=predictor.sample_rate)
-                arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
+            arrays, duration = predictor.predict_source(os.fspath(path))
         except AudioDecodeError as err:
             logger.info("skipped %s", err)  # the caller reports FileResult.error (the CLI prints it once)
             yield FileResult(path, error=str(err))
@@ -91,7 +86,7 @@ def predict_files(
             progress(1)
 
 
-def predictions_frame(track_id: str, arrays: dict[str, np.ndarray], predictor: Any) -> pd.DataFrame:
+def predictions_frame(track_id: str, arrays: dict[str, np.ndarray], predictor: SongPredictor) -> pd.DataFrame:
     """Long rows ``track_id, kind, name, value`` for every class, tag and score of a song."""
     parts = []
     for key, kind, names in (

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,41 @@ WINDOW_CHUNKS = 32
 """Chunks decoded at a time from a file (96 s of audio for 3-s chunks)."""
 
 
-class SongPredictions:
+class SongPredictions(ABC):
     """What every predictor shares: a JSON view of song arrays and prediction from a file.
 
-    Subclasses give ``card``, ``sample_rate``, ``label_names``, ``tag_names``,
-    ``regression_names`` and ``predict_waveform``.
+    Subclasses give the rest of :class:`~encore.inference.interface.SongPredictor` (the
+    abstract members here), which callers take instead of either class.
     """
+
+    card: Any
+    backend: str
+    device: str
+
+    @property
+    @abstractmethod
+    def sample_rate(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def label_names(self) -> list[str]: ...
+
+    @property
+    @abstractmethod
+    def tag_names(self) -> list[str]: ...
+
+    @property
+    @abstractmethod
+    def regression_names(self) -> list[str]: ...
+
+    @abstractmethod
+    def predict_source(self, source: AudioSource, *, max_seconds: float | None = None) -> tuple[dict[str, np.ndarray], float]: ...
+
+    @abstractmethod
+    def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]: ...
 
     def describe(self, arrays: dict[str, np.ndarray], *, top_tags: int = 5) -> dict[str, Any]:
         """JSON-ready view of one song's arrays (label, probs, tags, scores, intervals)."""
@@ -62,11 +92,22 @@ class SongPredictions:
             novelty=self.card.get("novelty"),
         )
 
+    @staticmethod
+    def source_duration(source: AudioSource, max_seconds: float | None = None) -> float:
+        """The duration (seconds) the audio's header gives, refused over ``max_seconds`` before any decoding.
+
+        Raises:
+            ParameterError: The audio is longer than ``max_seconds``.
+        """
+        duration = audio_duration(source)
+        if max_seconds is not None and duration > max_seconds:
+            raise ParameterError(f"audio is {duration:.0f} s long, over the limit of {max_seconds:g} s; send an excerpt")
+        return duration
+
     def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:
-        """Decode ``path`` at the model's rate and describe its prediction."""
-        waveform = load_audio(path, sample_rate=self.sample_rate)
-        arrays = self.predict_waveform(waveform)
-        return {"path": str(Path(path)), "duration": round(len(waveform) / self.sample_rate, 3), **self.describe(arrays)}
+        """Predict ``path`` (:meth:`predict_source`) and describe it (path, duration, label, ...)."""
+        arrays, duration = self.predict_source(os.fspath(path))
+        return {"path": str(Path(path)), "duration": round(duration, 3), **self.describe(arrays)}
 
 
 class Predictor(SongPredictions):
@@ -313,17 +354,10 @@ class Predictor(SongPredictions):
             AudioDecodeError: The audio cannot be decoded.
             ParameterError: The audio is longer than ``max_seconds``.
         """
-        duration = audio_duration(source)
-        if max_seconds is not None and duration > max_seconds:
-            raise ParameterError(f"audio is {duration:.0f} s long, over the limit of {max_seconds:g} s; send an excerpt")
+        duration = self.source_duration(source, max_seconds)
         accumulator = self.new_accumulator()
         decoded = 0
         for chunks, new_samples in self.window_chunks(source, duration):
             decoded += new_samples
             self.run_chunks([(0, chunks)], [accumulator])
         return accumulator.result(), decoded / self.sample_rate
-
-    def predict_file(self, path: str | os.PathLike) -> dict[str, Any]:
-        """Decode ``path`` in windows and describe its prediction (path, duration, label, ...)."""
-        arrays, duration = self.predict_source(os.fspath(path))
-        return {"path": str(Path(path)), "duration": round(duration, 3), **self.describe(arrays)}

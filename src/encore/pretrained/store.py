@@ -56,6 +56,11 @@ def resolve_run(run: str | os.PathLike, workspace: str | os.PathLike | None = No
     path = Path(text)
     if path.exists():
         return path
+    from encore.exceptions import WorkspaceError
     from encore.workspace import Workspace
 
-    return Workspace.open(workspace).resolve_run(text)
+    try:
+        ws = Workspace.open(workspace)
+    except WorkspaceError as err:  # the user may have meant a path: say that it is not one either
+        raise WorkspaceError(f"run {text!r} is not a file or folder, nor a run name: {err}") from None
+    return ws.resolve_run(text)

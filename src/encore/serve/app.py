@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import encore
+from encore.inference.interface import SongPredictor
 from encore.serve.errors import register_error_handlers
 from encore.serve.limits import BodyLimitMiddleware, InferencePool
 from encore.serve.metrics import MetricsMiddleware, ServiceMetrics
@@ -33,20 +34,15 @@ __all__ = ["create_app", "load_service_predictor"]
 STATIC_DIR = Path(str(resources.files("encore.serve") / "static"))
 
 
-def load_service_predictor(settings: ServeSettings) -> tuple[Any, str]:
+def load_service_predictor(settings: ServeSettings) -> tuple[SongPredictor, str]:
     """The predictor for ``settings.run`` and the run's name (used as ``run_id`` in the store)."""
-    from encore.inference import load_predictor
-    from encore.pretrained.store import resolve_run
+    from encore.inference.runs import load_run
 
-    run = settings.run
-    if not run.exists() and (settings.workspace is not None or str(run).startswith("pretrained:")):
-        run = resolve_run(run, settings.workspace)
-    predictor = load_predictor(run, backend=settings.backend, device=settings.device)
-    run_id = run.name if run.is_dir() else run.parent.name
-    return predictor, run_id
+    loaded = load_run(settings.run, settings.workspace, backend=settings.backend, device=settings.device)
+    return loaded.predictor, loaded.run_id
 
 
-def create_app(settings: ServeSettings, *, predictor: Any = None, store: Any = None) -> FastAPI:
+def create_app(settings: ServeSettings, *, predictor: SongPredictor | None = None, store: Any = None) -> FastAPI:
     """Build the service.
 
     Args:
@@ -99,7 +95,7 @@ def create_app(settings: ServeSettings, *, predictor: Any = None, store: Any = N
         return {
             "status": "ok",
             "run": s.run_id,
-            "backend": getattr(s.predictor, "backend", "forest"),
+            "backend": s.predictor.backend,
             "in_flight": s.pool.in_flight,
             "waiting": s.pool.waiting,
             "workers": s.pool.workers,

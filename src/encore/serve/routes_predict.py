@@ -17,6 +17,8 @@ from encore.audio import audio_duration, load_audio
 from encore.audio.sources import UNNAMED as UNNAMED_AUDIO
 from encore.exceptions import AudioDecodeError, EncoreError, ParameterError
 from encore.inference.batch import predictions_frame
+from encore.inference.interface import SongPredictor
+from encore.inference.predictor import Predictor
 from encore.serve.errors import ApiError, error_body
 from encore.serve.limits import format_bytes
 from encore.serve.schemas import PredictResponse
@@ -98,15 +100,12 @@ def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: boo
             "send an excerpt",
         )
     explanation = None
-    if explain and settings.explain and getattr(predictor, "model", None) is not None:
+    if explain and settings.explain and isinstance(predictor, Predictor) and predictor.model is not None:
         waveform = load_audio(data, sample_rate=predictor.sample_rate, name=name)
         arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
         explanation = explain_song(predictor, waveform)
-    elif hasattr(predictor, "predict_source"):
+    else:
         arrays, duration = predictor.predict_source(data)
-    else:  # the random forest reads the whole song
-        waveform = load_audio(data, sample_rate=predictor.sample_rate, name=name)
-        arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
     row = {
         "track_id": upload_track_id(data),
         "name": name,
@@ -118,7 +117,7 @@ def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: boo
     return row, arrays
 
 
-def explain_song(predictor: Any, waveform: Any) -> dict[str, Any] | None:
+def explain_song(predictor: Predictor, waveform: Any) -> dict[str, Any] | None:
     """The explanation summary with its picture as a data URL, or None when it cannot be made."""
     try:
         from encore.explain import explain_waveform
@@ -204,10 +203,9 @@ async def predict_batch(
     return {"results": results}
 
 
-def _hop_seconds(predictor: Any) -> float | None:
-    """Seconds between the starts of a song's chunks (equal to ``chunk_seconds`` without overlap)."""
-    hop = getattr(predictor, "hop_samples", None)
-    return None if hop is None else hop / predictor.sample_rate
+def _hop_seconds(predictor: SongPredictor) -> float | None:
+    """Seconds between the starts of a CNN's chunks (equal to ``chunk_seconds`` without overlap); None for a whole-song model."""
+    return predictor.hop_samples / predictor.sample_rate if isinstance(predictor, Predictor) else None
 
 
 @router.get("/queue/{ticket}")
@@ -232,7 +230,7 @@ def models(request: Request) -> dict[str, Any]:
         "models": [
             {
                 "run": state.run_id,
-                "backend": getattr(predictor, "backend", "forest"),
+                "backend": predictor.backend,
                 "label_names": predictor.label_names,
                 "tag_names": predictor.tag_names,
                 "regression_names": predictor.regression_names,

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Request
 
+from encore.inference.interface import SongPredictor
 from encore.serve.errors import ApiError
 from encore.serve.idempotency import IdempotencyRecords
 from encore.serve.limits import InferencePool
@@ -25,7 +26,7 @@ class ServiceState:
     """One running service."""
 
     settings: ServeSettings
-    predictor: Any
+    predictor: SongPredictor
     run_id: str
     pool: InferencePool
     metrics: ServiceMetrics

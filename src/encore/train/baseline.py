@@ -121,6 +121,47 @@ def _forest(config: BaselineConfig, classification: bool) -> RandomForestClassif
     return RandomForestRegressor(**common)
 
 
+def _fit_forest(
+    X: np.ndarray, y: np.ndarray, config: BaselineConfig, *, classification: bool, sample_weight: np.ndarray | None, entry: dict
+) -> tuple[Any, np.ndarray | None]:
+    """A random forest and its impurity importances."""
+    model = _forest(config, classification).fit(X, y, sample_weight=sample_weight)
+    return model, model.feature_importances_
+
+
+def _fit_boosting(
+    X: np.ndarray, y: np.ndarray, config: BaselineConfig, *, classification: bool, sample_weight: np.ndarray | None, entry: dict
+) -> tuple[Any, np.ndarray | None]:
+    """Gradient boosting, its number of iterations chosen on inner folds (recorded in ``entry``); no importances of its own."""
+    bo = config.boosting
+    params = {
+        "learning_rate": bo.learning_rate,
+        "max_leaf_nodes": bo.max_leaf_nodes,
+        "min_samples_leaf": bo.min_samples_leaf,
+        "l2_regularization": bo.l2_regularization,
+    }
+    model, entry["boosting"] = fit_boosting(
+        X,
+        y,
+        classification=classification,
+        params=params,
+        max_iter=bo.max_iter,
+        n_folds=config.inner_folds,
+        seed=config.seed,
+        sample_weight=sample_weight,
+        n_threads=bo.n_threads,
+    )
+    return model, None
+
+
+ESTIMATORS: dict[str, Callable[..., tuple[Any, np.ndarray | None]]] = {
+    "random_forest": _fit_forest,
+    "gradient_boosting": _fit_boosting,
+}
+"""``baseline.estimator`` -> ``fit(X, y, config, classification=, sample_weight=, entry=)`` giving
+``(model, importances or None)``; one row per classical estimator."""
+
+
 def fit_head(
     X: np.ndarray,
     y: np.ndarray,
@@ -169,31 +210,11 @@ def fit_head(
         }
     else:
         columns, importance = list(range(X.shape[1])), None
-    if config.estimator == "random_forest":
-        model = _forest(config, classification).fit(X[:, columns], y, sample_weight=sample_weight)
-        if importance is None:
-            importance = model.feature_importances_
-    else:
-        bo = config.boosting
-        params = {
-            "learning_rate": bo.learning_rate,
-            "max_leaf_nodes": bo.max_leaf_nodes,
-            "min_samples_leaf": bo.min_samples_leaf,
-            "l2_regularization": bo.l2_regularization,
-        }
-        model, entry["boosting"] = fit_boosting(
-            X[:, columns],
-            y,
-            classification=classification,
-            params=params,
-            max_iter=bo.max_iter,
-            n_folds=config.inner_folds,
-            seed=config.seed,
-            sample_weight=sample_weight,
-            n_threads=bo.n_threads,
-        )
-        if importance is None:  # boosting has no impurity importance of its own: a forest ranks the features
-            importance = rank_features(X, y, **ranking)
+    model, own_importance = ESTIMATORS[config.estimator](
+        X[:, columns], y, config, classification=classification, sample_weight=sample_weight, entry=entry
+    )
+    if importance is None:  # no selection: the estimator's own ranking, or (boosting has none) a forest's
+        importance = own_importance if own_importance is not None else rank_features(X, y, **ranking)
     entry["importance"] = [float(v) for v in importance]
     entry["columns"] = [int(c) for c in columns]
     if sc.enabled:

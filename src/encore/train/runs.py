@@ -16,7 +16,7 @@ import numpy as np
 
 from encore.config import EncoreConfig
 from encore.data.manifest import Manifest
-from encore.data.waveforms import DecodeFailure, load_waveforms
+from encore.data.waveforms import DecodeFailure, decode_songs
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
 from encore.workspace import Workspace
@@ -117,12 +117,8 @@ def get_trainer(kind: str) -> Trainer:
 def decode_manifest(
     manifest: Manifest, ws: Workspace, *, sample_rate: int, callback: Callable[[int], None] | None = None
 ) -> tuple[dict[str, np.ndarray | None], list[DecodeFailure]]:
-    """Every song of the manifest decoded at ``sample_rate`` through the workspace cache."""
-    frame = manifest.frame
-    waveforms, failures = load_waveforms(
-        list(frame["path"]), sample_rate=sample_rate, cache=FeatureCache(ws.cache_dir), callback=callback
-    )
-    return dict(zip(frame["track_id"], waveforms, strict=True)), failures
+    """Every song of the manifest decoded at ``sample_rate`` through the workspace cache (:func:`decode_songs`)."""
+    return decode_songs(manifest.frame, sample_rate=sample_rate, cache=FeatureCache(ws.cache_dir), callback=callback)
 
 
 def train_run(
