@@ -57,6 +57,30 @@ def test_batch_reports_bad_files_and_predicts_the_rest(make_client):
     assert results[1]["status"] == 415 and results[1]["error"]["code"] == "unsupported_audio"
 
 
+def test_a_batch_decoded_in_worker_processes_answers_as_one_file_at_a_time(make_client):
+    """decode_workers > 0: the files are decoded in processes and their chunks batched across
+    songs; the rows (probabilities, scores, errors and their order) are the same."""
+    files = [
+        ("files", ("a.wav", wav_bytes(2.5), "audio/wav")),
+        ("files", ("bad.mp3", b"\x00garbage" * 50, "audio/mpeg")),
+        ("files", ("b.wav", wav_bytes(1.0, seed=2), "audio/wav")),
+        ("files", ("long.wav", wav_bytes(3.0, seed=3), "audio/wav")),
+        ("files", ("c.wav", wav_bytes(4.0, seed=5), "audio/wav")),
+    ]
+    serial = make_client(decode_workers=0, max_seconds=3.5).post("/v1/predict/batch", files=files).json()["results"]
+    parallel = make_client(decode_workers=2, max_seconds=3.5).post("/v1/predict/batch", files=files).json()["results"]
+    assert [r["name"] for r in parallel] == [r["name"] for r in serial] == ["a.wav", "bad.mp3", "b.wav", "long.wav", "c.wav"]
+    assert [r.get("status") for r in parallel] == [r.get("status") for r in serial] == [None, 415, None, None, 422]
+    assert "bad.mp3" in parallel[1]["error"]["message"] and "no file name" not in parallel[1]["error"]["message"]
+    for one, other in zip(serial, parallel):
+        if "probs" in one:
+            assert one["track_id"] == other["track_id"] and one["duration"] == pytest.approx(other["duration"])
+            for label, prob in one["probs"].items():
+                assert other["probs"][label] == pytest.approx(prob, abs=1e-5)
+            for name, score in one["scores"].items():
+                assert other["scores"][name] == pytest.approx(score, abs=1e-5)
+
+
 @pytest.mark.parametrize(
     ("data", "content_type", "options", "status", "code"),
     [

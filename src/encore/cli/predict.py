@@ -28,9 +28,9 @@ def decode_jobs(jobs: int | None, predictor: SongPredictor) -> int:
         if jobs < 0:
             raise ParameterError(f"--jobs {jobs} must be 0 (decode here) or a number of decoding processes")
         return jobs
-    import os
+    from encore.inference.parallel import default_decode_workers
 
-    return min(8, max(1, (os.cpu_count() or 2) - 1)) if predictor.device.startswith("cuda") else 0
+    return default_decode_workers(predictor.device)
 
 
 def catalogue_ids(store: Any) -> dict[Path, str]:

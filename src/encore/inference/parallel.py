@@ -21,13 +21,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from encore.audio import audio_duration
+from encore.audio import AudioSource, audio_duration
 from encore.exceptions import AudioDecodeError
 
-__all__ = ["DecodedPieces", "predict_sources_parallel"]
+__all__ = ["DecodedPieces", "default_decode_workers", "predict_sources_parallel"]
 
 PREFETCH = 2
 """Pieces each worker may have decoded ahead of the model (bounds memory)."""
+
+
+def default_decode_workers(device: str) -> int:
+    """Decoding processes when the user names none: on a GPU decoding is the bottleneck, so
+    up to 8 (one core left to feed the GPU); on a CPU the model and the decoders share the
+    cores, so none (``bench/bench_catalogue.py``, bench/RESULTS.md)."""
+    return min(8, max(1, (os.cpu_count() or 2) - 1)) if device.startswith("cuda") else 0
 
 
 class DecodedPieces(IterableDataset):
@@ -38,7 +45,7 @@ class DecodedPieces(IterableDataset):
     bound that ``bench/bench_catalogue.py`` measures).
     """
 
-    def __init__(self, sources: Sequence[str | os.PathLike], predictor: Any, *, decode_only: bool = False) -> None:
+    def __init__(self, sources: Sequence[AudioSource], predictor: Any, *, decode_only: bool = False) -> None:
         self.sources = list(sources)
         self.predictor = predictor
         self.decode_only = decode_only
@@ -48,7 +55,8 @@ class DecodedPieces(IterableDataset):
         start, step = (info.id, info.num_workers) if info is not None else (0, 1)
         torch.set_num_threads(1)  # decoding is one core's work; the model runs in the main process
         for index in range(start, len(self.sources), step):
-            source = os.fspath(self.sources[index])
+            item = self.sources[index]
+            source = item if isinstance(item, (bytes, bytearray, memoryview)) else os.fspath(item)  # an upload's bytes, or a path
             try:
                 duration = audio_duration(source)
                 for chunks, new_samples in self.predictor.window_chunks(source, duration):
@@ -59,9 +67,7 @@ class DecodedPieces(IterableDataset):
                 yield index, None, 0, None
 
 
-def decoded_pieces(
-    sources: Sequence[str | os.PathLike], predictor: Any, *, workers: int, decode_only: bool = False
-) -> DataLoader:
+def decoded_pieces(sources: Sequence[AudioSource], predictor: Any, *, workers: int, decode_only: bool = False) -> DataLoader:
     """The loader of :class:`DecodedPieces` over ``workers`` processes."""
     return DataLoader(
         DecodedPieces(sources, predictor, decode_only=decode_only),
@@ -74,7 +80,7 @@ def decoded_pieces(
 
 def predict_sources_parallel(
     predictor: Any,
-    sources: Sequence[str | os.PathLike],
+    sources: Sequence[AudioSource],
     *,
     workers: int,
     progress: Callable[[int], None] | None = None,
@@ -83,7 +89,7 @@ def predict_sources_parallel(
 
     Args:
         predictor: A CNN :class:`~encore.inference.Predictor`.
-        sources: Audio files.
+        sources: Audio files, or audio in memory (an upload's bytes).
         workers: Decoding processes (at least 1).
         progress: Called with 1 after each file.
     """

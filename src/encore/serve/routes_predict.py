@@ -89,16 +89,33 @@ def predict_upload(state: ServiceState, data: bytes, name: str, *, explain: bool
         raise AudioDecodeError(str(err).replace(UNNAMED_AUDIO, name)) from None
 
 
-def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: bool) -> tuple[dict[str, Any], dict]:
-    predictor, settings = state.predictor, state.settings
-    duration = audio_duration(data, name=name)
-    if duration > settings.max_seconds:
+def _check_length(state: ServiceState, data: bytes, name: str) -> None:
+    """Refuse (422) audio whose header says it is longer than the service takes."""
+    duration, limit = audio_duration(data, name=name), state.settings.max_seconds
+    if duration > limit:
         raise ApiError(
             422,
             "audio_too_long",
-            f"{name} is {duration:.0f} s long; the limit is {settings.max_seconds:g} s (ENCORE_SERVE_MAX_SECONDS); "
-            "send an excerpt",
+            f"{name} is {duration:.0f} s long; the limit is {limit:g} s (ENCORE_SERVE_MAX_SECONDS); send an excerpt",
         )
+
+
+def _song_row(
+    state: ServiceState, data: bytes, name: str, arrays: dict, duration: float, *, explanation: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "track_id": upload_track_id(data),
+        "name": name,
+        "duration": round(duration, 3),
+        "run": state.run_id,
+        **state.predictor.describe(arrays),
+        "explanation": explanation,
+    }
+
+
+def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: bool) -> tuple[dict[str, Any], dict]:
+    predictor, settings = state.predictor, state.settings
+    _check_length(state, data, name)
     explanation = None
     if explain and settings.explain and isinstance(predictor, Predictor) and predictor.model is not None:
         waveform = load_audio(data, sample_rate=predictor.sample_rate, name=name)
@@ -106,15 +123,7 @@ def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: boo
         explanation = explain_song(predictor, waveform)
     else:
         arrays, duration = predictor.predict_source(data)
-    row = {
-        "track_id": upload_track_id(data),
-        "name": name,
-        "duration": round(duration, 3),
-        "run": state.run_id,
-        **predictor.describe(arrays),
-        "explanation": explanation,
-    }
-    return row, arrays
+    return _song_row(state, data, name, arrays, duration, explanation=explanation), arrays
 
 
 def explain_song(predictor: Predictor, waveform: Any) -> dict[str, Any] | None:
@@ -161,19 +170,60 @@ async def predict(
     return row
 
 
+def _error_entry(name: str, err: ApiError | EncoreError) -> dict[str, Any]:
+    """A batch result for a file that could not be predicted (the others go on)."""
+    if isinstance(err, ApiError):
+        return {"name": name, **error_body(err.code, err.message), "status": err.status}
+    status, code = (415, "unsupported_audio") if not isinstance(err, ParameterError) else (422, "invalid_value")
+    return {"name": name, **error_body(code, str(err)), "status": status}
+
+
 def _predict_many(state: ServiceState, uploads: list[tuple[str, bytes | ApiError]]) -> list[dict[str, Any]]:
+    predictor, settings = state.predictor, state.settings
+    if isinstance(predictor, Predictor) and predictor.model is not None:
+        from encore.inference.parallel import default_decode_workers
+
+        workers = default_decode_workers(predictor.device) if settings.decode_workers is None else settings.decode_workers
+        if workers > 0 and sum(isinstance(data, bytes) for _, data in uploads) > 1:
+            return _predict_many_parallel(state, uploads, workers=workers)
     results = []
     for name, data in uploads:
         try:
             if isinstance(data, ApiError):
                 raise data
             results.append(predict_upload(state, data, name, explain=False)[0])
-        except ApiError as err:
-            results.append({"name": name, **error_body(err.code, err.message), "status": err.status})
-        except EncoreError as err:
-            status, code = (415, "unsupported_audio") if not isinstance(err, ParameterError) else (422, "invalid_value")
-            results.append({"name": name, **error_body(code, str(err)), "status": status})
+        except (ApiError, EncoreError) as err:
+            results.append(_error_entry(name, err))
     return results
+
+
+def _predict_many_parallel(
+    state: ServiceState, uploads: list[tuple[str, bytes | ApiError]], *, workers: int
+) -> list[dict[str, Any]]:
+    """The batch with its files decoded in ``workers`` processes while the model runs here on chunks of
+    several files at once (:mod:`encore.inference.parallel`); the same rows as one file at a time."""
+    from encore.inference.parallel import predict_sources_parallel
+
+    results: list[dict[str, Any] | None] = [None] * len(uploads)
+    accepted: list[int] = []  # indices of the uploads whose header passed the length check
+    for index, (name, data) in enumerate(uploads):
+        try:
+            if isinstance(data, ApiError):
+                raise data
+            _check_length(state, data, name)
+            accepted.append(index)
+        except (ApiError, EncoreError) as err:
+            results[index] = _error_entry(name, err)
+    predictor = state.predictor
+    sources = [uploads[index][1] for index in accepted]
+    for position, arrays, duration, error in predict_sources_parallel(predictor, sources, workers=min(workers, len(sources))):
+        index = accepted[position]
+        name, data = uploads[index]
+        if error is not None or arrays is None:
+            results[index] = _error_entry(name, AudioDecodeError(str(error).replace(UNNAMED_AUDIO, name)))
+        else:
+            results[index] = _song_row(state, data, name, arrays, duration, explanation=None)
+    return [row for row in results if row is not None]
 
 
 @router.post("/predict/batch")

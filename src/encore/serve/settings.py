@@ -60,6 +60,12 @@ class ServeSettings(BaseModel):
         description="largest non-upload (JSON) request body; parsing JSON takes ~10x its size in memory",
     )
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0, description="inference threads")
+    decode_workers: int | None = Field(
+        None,
+        ge=0,
+        description="processes decoding a /v1/predict/batch request's files while the model runs on their chunks "
+        "(default: up to 8 on a GPU, none on a CPU, as encore predict --jobs)",
+    )
     queue_bytes: int = Field(
         default_factory=lambda: default_queue_bytes(),
         gt=0,
