@@ -151,6 +151,8 @@ VARIANTS = {  # name: (feature set, overrides of the baseline settings)
     "forest_v2_selected": ("v2", {"selection": {"enabled": True}}),
     "boosting_v2": ("v2", {"estimator": "gradient_boosting"}),
     "boosting_v2_selected": ("v2", {"estimator": "gradient_boosting", "selection": {"enabled": True}}),
+    # added 2026-12-04 (second session), its grids fixed before its one run: baseline.svm's defaults
+    "svm_v2": ("v2", {"estimator": "svm"}),
 }
 TARGETS = EMOTIONS + ["appeal"]
 

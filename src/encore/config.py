@@ -210,13 +210,26 @@ class BoostingConfig(_Strict):
     n_threads: int = Field(1, gt=0, description="OpenMP threads per fit (more only pays on thousands of songs)")
 
 
-class BaselineConfig(_Strict):
-    """The classical baseline: a random forest or gradient boosting on handcrafted features."""
+class SvmConfig(_Strict):
+    """RBF support-vector machines for the classical baseline (see encore.train.svm)."""
 
-    estimator: Literal["random_forest", "gradient_boosting"] = "random_forest"
+    c_grid: list[float] = Field(
+        default_factory=lambda: [0.3, 1.0, 3.0, 10.0, 30.0], description="candidate C values, chosen on inner folds"
+    )
+    gamma_scales: list[float] = Field(
+        default_factory=lambda: [0.3, 1.0, 3.0],
+        description="candidate kernel widths as multiples of 1/n_features (standardised features), chosen on inner folds",
+    )
+
+
+class BaselineConfig(_Strict):
+    """The classical baseline: a random forest, gradient boosting or an SVM on handcrafted features."""
+
+    estimator: Literal["random_forest", "gradient_boosting", "svm"] = "random_forest"
     inner_folds: int = Field(3, ge=2, description="inner cross-validation folds for selection and early stopping")
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     boosting: BoostingConfig = Field(default_factory=BoostingConfig)
+    svm: SvmConfig = Field(default_factory=SvmConfig)
     n_estimators: int = Field(300, gt=0)
     max_depth: int | None = None
     min_samples_leaf: int = Field(1, gt=0)

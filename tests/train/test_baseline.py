@@ -64,6 +64,21 @@ def test_boosting_stops_early_on_noise_and_grows_on_signal():
     assert (clf.predict(X) == classes).mean() > 0.8
 
 
+def test_the_svm_chooses_its_regularisation_on_inner_folds_and_learns():
+    from encore.train.svm import fit_svm
+
+    X, classes, targets = _informative()
+    X = X * np.array([1000.0] + [1.0] * (X.shape[1] - 1))  # a feature on another scale: standardised away
+    clf, chosen = fit_svm(X, classes, classification=True, c_grid=[0.01, 1.0, 10.0], gamma_scales=[1.0], n_folds=3, seed=0)
+    assert chosen["C"][0] in (1.0, 10.0), chosen  # C = 0.01 cannot separate the classes
+    assert (clf.predict(X) == classes).mean() > 0.85 and clf.predict_proba(X).shape == (len(X), 3)
+    several, chosen = fit_svm(X, targets, classification=False, c_grid=[0.1, 1.0], gamma_scales=[0.3, 1.0], n_folds=3, seed=0)
+    predicted = several.predict(X)
+    assert isinstance(several, PerTargetRegressor) and predicted.shape == (len(X), 2) and len(chosen["C"]) == 2
+    for column in range(2):
+        assert np.corrcoef(predicted[:, column], targets[:, column])[0, 1] > 0.7
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     """One feature cache for the module: the toy songs' features are computed once."""
@@ -94,7 +109,7 @@ def test_the_forest_trains_on_every_song_outside_the_test_split_and_says_so(tmp_
     assert _accuracy(BaselinePredictor.from_run(tmp_path / "rf"), manifest, waveforms) > 0.9
 
 
-@pytest.mark.parametrize("estimator", ["random_forest", "gradient_boosting"])
+@pytest.mark.parametrize("estimator", ["random_forest", "gradient_boosting", "svm"])
 def test_selection_and_boosting_are_served_like_the_forest(tmp_path, cache, estimator):
     manifest, waveforms = make_toy()
     config = toy_config(
@@ -119,6 +134,8 @@ def test_selection_and_boosting_are_served_like_the_forest(tmp_path, cache, esti
         assert selection["importance"] == sorted(selection["importance"], reverse=True)
         if estimator == "gradient_boosting":
             assert 1 <= min(card["heads"][head]["boosting"]["n_iter"]) <= 20
+        if estimator == "svm":
+            assert set(card["heads"][head]["svm"]["C"]) <= set(config.baseline.svm.c_grid)
     predictor = BaselinePredictor.from_run(tmp_path / "run")
     assert isinstance(predictor.models["classifier"], KeptColumns)
     test = select_split(manifest, "test", waveforms)

@@ -154,9 +154,29 @@ def _fit_boosting(
     return model, None
 
 
+def _fit_svm(
+    X: np.ndarray, y: np.ndarray, config: BaselineConfig, *, classification: bool, sample_weight: np.ndarray | None, entry: dict
+) -> tuple[Any, np.ndarray | None]:
+    """An RBF SVM, ``C`` and ``gamma`` chosen on inner folds (recorded in ``entry``); no importances of its own."""
+    from encore.train.svm import fit_svm
+
+    model, entry["svm"] = fit_svm(
+        X,
+        y,
+        classification=classification,
+        c_grid=config.svm.c_grid,
+        gamma_scales=config.svm.gamma_scales,
+        n_folds=config.inner_folds,
+        seed=config.seed,
+        sample_weight=sample_weight,
+    )
+    return model, None
+
+
 ESTIMATORS: dict[str, Callable[..., tuple[Any, np.ndarray | None]]] = {
     "random_forest": _fit_forest,
     "gradient_boosting": _fit_boosting,
+    "svm": _fit_svm,
 }
 """``baseline.estimator`` -> ``fit(X, y, config, classification=, sample_weight=, entry=)`` giving
 ``(model, importances or None)``; one row per classical estimator."""

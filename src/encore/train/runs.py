@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["TRAINERS", "Trainer", "decode_manifest", "get_trainer", "train_run"]
 
 ModelKind = str
-"""A key of :data:`TRAINERS` (``cnn``, ``random_forest``, ``gradient_boosting``)."""
+"""A key of :data:`TRAINERS` (``cnn``, ``random_forest``, ``gradient_boosting``, ``svm``)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,9 @@ TRAINERS: dict[str, Trainer] = {
         uses_validation=False,
         resumable=False,
         epochs=lambda c: None,
+    ),
+    "svm": Trainer(
+        _classical("svm"), lambda c: c.features.sample_rate, uses_validation=False, resumable=False, epochs=lambda c: None
     ),
 }
 """Model kind -> trainer; one row per model kind."""
