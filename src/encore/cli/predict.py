@@ -34,8 +34,7 @@ def expand_paths(items: list[str]) -> list[Path]:
             if not matches:
                 raise ParameterError(f"{item!r} is not a file, folder or matching glob")
             paths.extend(matches)
-    seen: set[Path] = set()
-    unique = [p for p in paths if not (p in seen or seen.add(p))]
+    unique = list(dict.fromkeys(paths))  # first occurrence of each, in order
     if not unique:
         raise ParameterError(f"no audio files in {', '.join(items)} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})")
     return unique
@@ -101,6 +100,7 @@ def predict_command(
                 failed.append(result.path)
                 continue
             row = result.row
+            assert row is not None and result.arrays is not None  # given whenever error is None
             if row.get("novelty", {}).get("novel"):
                 novel += 1
                 console.print(

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from scipy.signal import butter, lfilter
@@ -140,10 +141,15 @@ def _hz(midi: float | np.ndarray) -> float | np.ndarray:
 
 
 def _filter(
-    x: np.ndarray, cutoff: float | tuple[float, float], sample_rate: int, kind: str = "low", order: int = 2
+    x: np.ndarray,
+    cutoff: float | tuple[float, float],
+    sample_rate: int,
+    kind: Literal["low", "high", "band"] = "low",
+    order: int = 2,
 ) -> np.ndarray:
     """Butterworth low-, high- or band-pass; cutoffs in Hz are clamped below Nyquist."""
     nyq = 0.5 * sample_rate
+    wn: float | tuple[float, float]
     if isinstance(cutoff, tuple):
         wn = (max(cutoff[0] / nyq, 1e-3), min(cutoff[1] / nyq, 0.95))
     else:
@@ -171,7 +177,7 @@ def _osc(freq: float, n: int, sample_rate: int, wave: str, phase0: float = 0.0, 
     """Sine, or band-limited saw or square (wavetable), from ``freq`` in Hz."""
     if vibrato:
         inst = freq * (1.0 + vibrato * np.sin(2 * np.pi * 5.2 * np.arange(n) / sample_rate))
-        phase = phase0 + np.cumsum(inst) / sample_rate
+        phase: np.ndarray = phase0 + np.cumsum(inst) / sample_rate
     else:
         phase = phase0 + (freq / sample_rate) * np.arange(n)
     if wave == "sine":
@@ -233,9 +239,9 @@ def _note(
     n_hold, n_total = int(length * sample_rate), int((length + release) * sample_rate)
     if n_total <= 0:
         return
-    tone = _osc(_hz(midi), n_total, sample_rate, wave, song.rng.random(), vibrato)
+    tone = _osc(float(_hz(midi)), n_total, sample_rate, wave, song.rng.random(), vibrato)
     if detune:
-        tone = 0.5 * (tone + _osc(_hz(midi + detune / 100.0), n_total, sample_rate, wave, song.rng.random(), vibrato))
+        tone = 0.5 * (tone + _osc(float(_hz(midi + detune / 100.0)), n_total, sample_rate, wave, song.rng.random(), vibrato))
     _add(buf, start, tone * _env(n_hold, n_total, sample_rate, attack, decay, sustain), sample_rate, gain)
 
 
@@ -279,8 +285,7 @@ def _cymbal(sample_rate: int, decay: float, rng: np.random.Generator, ring: floa
 
 
 def _place(song: _Song, buf: np.ndarray, sample: np.ndarray, times: list[float], gains: list[float] | float = 1.0) -> None:
-    gains = [gains] * len(times) if np.isscalar(gains) else gains
-    for when, gain in zip(times, gains):
+    for when, gain in zip(times, gains if isinstance(gains, list) else [gains] * len(times)):
         _add(buf, when, sample, song.sample_rate, gain)
 
 
