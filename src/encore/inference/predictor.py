@@ -19,7 +19,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +50,20 @@ class SongPredictions:
     Subclasses give ``card``, ``sample_rate``, ``label_names``, ``tag_names``,
     ``regression_names`` and ``predict_waveform``.
     """
+
+    card: dict[str, Any]
+
+    if TYPE_CHECKING:  # given by each subclass
+
+        @property
+        def sample_rate(self) -> int: ...
+        @property
+        def label_names(self) -> list[str]: ...
+        @property
+        def tag_names(self) -> list[str]: ...
+        @property
+        def regression_names(self) -> list[str]: ...
+        def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]: ...
 
     def describe(self, arrays: dict[str, np.ndarray], *, top_tags: int = 5) -> dict[str, Any]:
         """JSON-ready view of one song's arrays (label, probs, tags, scores, intervals)."""
@@ -107,7 +121,7 @@ class Predictor(SongPredictions):
             from encore.inference.backends import create_runner, runner_device, wants_bf16
 
             target = runner_device(self.model, device, backend)
-            runner = create_runner(self.model, backend, bf16=wants_bf16(model_card, target), device=target)
+            runner = create_runner(model, backend, bf16=wants_bf16(model_card, target), device=target)
         self.runner = runner
         self.backend = runner.name
         self.device = str(getattr(runner, "device", "cpu"))
@@ -231,7 +245,8 @@ class Predictor(SongPredictions):
                 for song in np.unique(part):
                     rows = part == song
                     accumulators[song].add({k: v[rows] for k, v in logits.items()})
-            pending.clear(), owners.clear()
+            pending.clear()
+            owners.clear()
             n_pending = 0
 
         for song, chunks in tagged:
