@@ -30,6 +30,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench experiments
 	$(BIN)/ruff format --check src tests bench experiments
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -381,8 +381,9 @@ def _key_lines(text: str) -> dict[tuple[str, ...], int]:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if isinstance(key, yaml.ScalarNode):
-                    lines[(*prefix, str(key.value))] = key.start_mark.line + 1
-                    walk(value, (*prefix, str(key.value)))
+                    path = (*prefix, str(key.value))
+                    lines[path] = key.start_mark.line + 1
+                    walk(value, path)
 
     try:
         walk(yaml.compose(text), ())

@@ -211,7 +211,7 @@ def cases(root: Path) -> dict[str, Case]:
         "bad extract shard": Case(["extract", good, "-w", ws, "--shard", "x"], ["--shard"]),
         "zero workers": Case(["extract", good, "-w", ws, "--workers", "0"], ["--workers"], usage=True),
         "empty catalogue (extract)": Case(["extract", "-w", ws], ["encore import"]),
-        "bad model": Case(["train", "-w", ws, "--model", "svm"], ["--model", "svm"]),
+        "bad model": Case(["train", "-w", ws, "--model", "lstm"], ["--model", "lstm"]),
         "zero trials": Case(["tune", "-w", ws, "--trials", "0"], ["--trials"], usage=True),
         "bad suggest ranking": Case(["suggest", "tiny", "-w", ws, "--by", "luck"], ["--by", "luck"]),
         "zero suggest limit": Case(["suggest", "tiny", "-w", ws, "--limit", "0"], ["--limit"], usage=True),

@@ -245,7 +245,7 @@ def test_model_specs_and_their_errors():
     assert (spec.name, spec.kind, spec.config_path) == ("big", "cnn", "configs/big.yaml")
     assert parse_model_spec("random_forest=a.yaml").name == "random_forest"
     with pytest.raises(ParameterError, match="unknown"):
-        parse_model_spec("svm")
+        parse_model_spec("lstm")
     with pytest.raises(ParameterError, match="KIND=CONFIG"):
         parse_model_spec("cnn=")
     with pytest.raises(ParameterError, match="named 'cnn'"):
@@ -279,7 +279,7 @@ def test_cli_runs_resumes_and_reports_in_its_own_words(tmp_path):
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "trained and scored" not in again.output
     for bad, words in (
-        (["--model", "svm"], "unknown"),
+        (["--model", "lstm"], "unknown"),
         (["--device", "gpu"], "--device"),
         (["--seeds", "a"], "--seeds"),
         (["--folds", "3"], "another --folds"),
@@ -328,6 +328,6 @@ def test_train_finds_its_trainer_in_the_same_table(tmp_path):
     result = runner.invoke(app, ["train", "-w", str(ws.root), "-c", str(config), "--model", "random_forest", "--name", "rf"])
     assert result.exit_code == 0, result.output
     assert (ws.runs_dir / "rf" / "model_card.json").is_file()
-    result = runner.invoke(app, ["train", "-w", str(ws.root), "-c", str(config), "--model", "svm", "--name", "svm"])
-    assert result.exit_code == 1 and "'svm' is unknown" in result.output and "random_forest" in result.output
-    assert not (ws.runs_dir / "svm").exists()  # refused before a run folder is made
+    result = runner.invoke(app, ["train", "-w", str(ws.root), "-c", str(config), "--model", "lstm", "--name", "lstm"])
+    assert result.exit_code == 1 and "'lstm' is unknown" in result.output and "random_forest" in result.output
+    assert not (ws.runs_dir / "lstm").exists()  # refused before a run folder is made

@@ -102,7 +102,11 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
     """A rich progress bar (shown only on a terminal); yields an ``advance(n)`` callback."""
     with progress_bars() as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            progress.advance(task, n)
+
+        yield advance
 
 
 def report_skipped(path: str, reason: str, *, indent: str = "") -> None:

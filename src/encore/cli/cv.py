@@ -45,7 +45,11 @@ def _progress(units: int) -> tuple[Any, Progress]:
 
         def decoding(self, sample_rate: int, total: int) -> Callable[[int], None]:
             task = bars.add_task(f"decode at {sample_rate} Hz", total=total)
-            return lambda n=1: bars.advance(task, n)
+
+            def advance(n: int = 1) -> None:
+                bars.advance(task, n)
+
+            return advance
 
         def unit_started(self, model: str, seed: int, fold: int, epochs: int | None) -> Callable[[dict], None] | None:
             bars.update(overall, description=f"{model} seed {seed} fold {fold}")

@@ -80,6 +80,7 @@ def predict_command(
                 failed.append(result.path)
                 continue
             row = result.row
+            assert row is not None and result.arrays is not None  # given whenever error is None
             if row.get("novelty", {}).get("novel"):
                 novel += 1
                 console.print(

@@ -55,7 +55,7 @@ def load_waveforms(
                 waveform = load_audio(path, sample_rate=sample_rate)
             else:
                 digest = file_digest(path)
-                waveform = cache.get_or_compute(digest, settings, lambda p=path: load_audio(p, sample_rate=sample_rate))
+                waveform = cache.get_or_compute(digest, settings, lambda: load_audio(path, sample_rate=sample_rate))
             waveforms.append(np.asarray(waveform, dtype=np.float32))
         except (AudioDecodeError, OSError) as err:
             logger.info("skipping %s: %s", path, err)  # returned in failures, for the caller to report once

@@ -154,18 +154,19 @@ def _note(
     n_hold, n_total = int(length * sample_rate), int((length + release) * sample_rate)
     if n_total <= 0:
         return
-    tone = sounds.oscillator(sounds.midi_hz(midi), n_total, sample_rate, wave, song.rng.random(), vibrato)
+    tone = sounds.oscillator(float(sounds.midi_hz(midi)), n_total, sample_rate, wave, song.rng.random(), vibrato)
     if detune:
         tone = 0.5 * (
             tone
-            + sounds.oscillator(sounds.midi_hz(midi + detune / 100.0), n_total, sample_rate, wave, song.rng.random(), vibrato)
+            + sounds.oscillator(
+                float(sounds.midi_hz(midi + detune / 100.0)), n_total, sample_rate, wave, song.rng.random(), vibrato
+            )
         )
     sounds.mix_in(buf, start, tone * sounds.envelope(n_hold, n_total, sample_rate, attack, decay, sustain), sample_rate, gain)
 
 
 def _place(song: _Song, buf: np.ndarray, sample: np.ndarray, times: list[float], gains: list[float] | float = 1.0) -> None:
-    gains = [gains] * len(times) if np.isscalar(gains) else gains
-    for when, gain in zip(times, gains):
+    for when, gain in zip(times, gains if isinstance(gains, list) else [gains] * len(times)):
         sounds.mix_in(buf, when, sample, song.sample_rate, gain)
 
 

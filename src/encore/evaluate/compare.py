@@ -31,7 +31,7 @@ def _index(predictions: Mapping[str, Any]) -> dict[str, int]:
 def _classification_pairs(a: Mapping, b: Mapping, same_classes: bool, shared: list[str], n_boot: int, seed: int) -> list[dict]:
     pa, pb = a["predictions"], b["predictions"]
     ia, ib = _index(pa), _index(pb)
-    out = []
+    out: list[dict] = []
     if same_classes:
         rows = [t for t in shared if pa["y_true"][ia[t]] >= 0 and pa["y_true"][ia[t]] == pb["y_true"][ib[t]]]
         if len(rows) < 2:

@@ -98,7 +98,7 @@ def _headline_section(report: Mapping) -> str:
     keys: list[str] = []
     for m in models.values():
         keys += [k for k in m["headline_keys"] if k not in keys and not k.startswith("spearman:tag:")]
-    rows = []
+    rows: list[list[tuple[str, bool]]] = []
     for name, m in models.items():
         seeds = list(m["seeds"])
         first = m["seeds"][seeds[0]]

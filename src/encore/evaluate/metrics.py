@@ -316,10 +316,10 @@ def compare_paired(
             raise ParameterError("compare_paired needs at least one song with a target; all targets are NaN")
         if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and np.all(np.isfinite(yt))):
             raise ParameterError("pred_a and pred_b must be finite on songs with a target; fix the model output first")
-        fn = _SCORE_METRICS[metric]
+        score = _SCORE_METRICS[metric]
         idx = _resample_indices(yt.size, n_boot, seed)
-        value_a, value_b = float(fn(yt, a)), float(fn(yt, b))
-        boot = fn(yt[idx], a[idx]) - fn(yt[idx], b[idx])
+        value_a, value_b = float(score(yt, a)), float(score(yt, b))
+        boot = score(yt[idx], a[idx]) - score(yt[idx], b[idx])
     ci = _interval(value_a - value_b, boot, 0.95, f"paired {metric}")
     low, high = ci["ci_low"], ci["ci_high"]
     return {

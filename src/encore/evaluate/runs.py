@@ -203,8 +203,8 @@ def evaluate_run(
     run_dir = Path(run_dir)
     predictor = load_predictor(run_dir, device=device)
     card = predictor.card
-    own_manifest = run_manifest_path(card, run_dir) if manifest_path is None else None
-    path = str(manifest_path) if manifest_path is not None else own_manifest
+    own_manifest = manifest_path is None
+    path = run_manifest_path(card, run_dir) if manifest_path is None else str(manifest_path)
     if not Path(path).is_file():
         raise ParameterError(f"manifest {path!r} does not exist; build one with `encore labels`")
     manifest = Manifest.read(path)
@@ -215,7 +215,7 @@ def evaluate_run(
     frame = frame[[waveforms.get(t) is not None for t in frame["track_id"]]].reset_index(drop=True)
     if frame.empty:
         raise ParameterError(f"the {split} split of {path} has no decodable songs to evaluate")
-    songs = [waveforms[t] for t in frame["track_id"]]
+    songs = [song for t in frame["track_id"] if (song := waveforms[t]) is not None]  # all: frame kept the decoded ones
     arrays = predictor.predict_arrays(songs)
 
     result: dict[str, Any] = {

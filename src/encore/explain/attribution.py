@@ -35,6 +35,7 @@ from encore.exceptions import ParameterError
 from encore.features.logmel import mel_frequencies
 from encore.inference.aggregate import card_mean_logits
 from encore.inference.predictor import MIN_FRACTION
+from encore.models.classifier import EncoreModel
 
 __all__ = [
     "SongLogMel",
@@ -102,9 +103,7 @@ class SongLogMel:
         return out.cpu().numpy()
 
 
-def prepare_song(
-    model: torch.nn.Module, waveform: np.ndarray, *, chunk_samples: int, hop_samples: int | None = None
-) -> SongLogMel:
+def prepare_song(model: EncoreModel, waveform: np.ndarray, *, chunk_samples: int, hop_samples: int | None = None) -> SongLogMel:
     """Chunk ``waveform`` as the Predictor does and compute each chunk's log-mel.
 
     Args:
@@ -169,7 +168,7 @@ def band_ranges_hz(points: np.ndarray) -> np.ndarray:
     return np.stack([low, high], axis=1)
 
 
-def head_outputs(model: torch.nn.Module, card: dict, head: str, chunks: Tensor) -> Tensor:
+def head_outputs(model: EncoreModel, card: dict, head: str, chunks: Tensor) -> Tensor:
     """Song-level outputs of one head, ``(batch, n_outputs)``, for ``(batch, n_chunks, n_mels, chunk_frames)``.
 
     Chunk outputs are aggregated as the Predictor aggregates them: class probabilities
@@ -199,7 +198,7 @@ def head_outputs(model: torch.nn.Module, card: dict, head: str, chunks: Tensor) 
     return logits.mean(1) * std + mean
 
 
-def target_function(model: torch.nn.Module, card: dict, head: str, index: int) -> Callable[[Tensor], Tensor]:
+def target_function(model: EncoreModel, card: dict, head: str, index: int) -> Callable[[Tensor], Tensor]:
     """``f(chunks (batch, n_chunks, n_mels, chunk_frames)) -> (batch,)``: the evidence for one output.
 
     For a class or a tag the evidence is its log-odds averaged over chunks (for a class,
@@ -277,11 +276,11 @@ def occlusion(f: Callable[[Tensor], Tensor], song: SongLogMel, *, n_segments: in
         in_band = (mels[None] >= b_lo[k, None]) & (mels[None] < b_hi[k, None])
         mask = in_band[:, :, None] & hears[k, c][:, None, :]
         occluded.append(f(torch.where(mask, torch.full((), fill), chunks[c]).unsqueeze(1)).double())
-    drops = torch.zeros(len(cells), dtype=torch.float64).index_add_(0, cell, alone[chunk] - torch.cat(occluded))
-    drops = (drops / chunks.shape[0]).numpy()
+    drop_sums = torch.zeros(len(cells), dtype=torch.float64).index_add_(0, cell, alone[chunk] - torch.cat(occluded))
+    drops = (drop_sums / chunks.shape[0]).numpy()
     attribution = np.zeros((n_mels, n_frames))
-    for k, (t, b) in enumerate(cells):
-        attribution[b, t] = drops[k] / ((b.stop - b.start) * (t.stop - t.start))
+    for j, (t, b) in enumerate(cells):
+        attribution[b, t] = drops[j] / ((b.stop - b.start) * (t.stop - t.start))
     return attribution
 
 
@@ -303,5 +302,6 @@ def integrated_gradients(f: Callable[[Tensor], Tensor], song: SongLogMel, *, ste
         path = (baseline + a * (chunks - baseline)).requires_grad_(True)
         with torch.enable_grad():
             f(path).sum().backward()
+        assert path.grad is not None  # backward() filled it: path requires grad
         total += path.grad.sum(0)
     return song.fold((chunks - baseline) * total / steps)

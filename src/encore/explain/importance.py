@@ -72,14 +72,14 @@ def permutation_importance_forest(
             compute_handcrafted(
                 waveforms[i], sample_rate=settings["sample_rate"], n_fft=settings["n_fft"], hop_length=settings["hop_length"]
             )
-            for i in known
+            for i in known.tolist()
         ]
     )
     result = permutation_importance(
         models["classifier"], features, y[known], scoring="accuracy", n_repeats=n_repeats, random_state=seed, n_jobs=1
     )
     names = list(predictor.card["feature_names"])
-    rows = [
+    rows: list[dict[str, float | str]] = [
         {"feature": str(name), "importance": float(mean), "std": float(std)}
         for name, mean, std in zip(names, result.importances_mean, result.importances_std, strict=True)
     ]
@@ -129,7 +129,8 @@ def mel_band_importance(
         drops.append(float(f(chunks)[0]) - f(perturbed).double().numpy())
         edges = song.band_edges_hz
     table = np.stack(drops)
-    rows = []
+    assert edges is not None  # set by the loop: waveforms is not empty
+    rows: list[dict[str, float | str]] = []
     for k, band in enumerate(bands):
         low, high = float(edges[band.start, 0]), float(edges[band.stop - 1, 1])
         rows.append(

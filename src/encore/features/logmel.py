@@ -386,7 +386,7 @@ class LogMelSpectrogram(nn.Module):
 
     def _mel_power(self, flat: Tensor, center: bool) -> Tensor:
         """``(batch, n_samples)`` to ``(batch, n_mels, n_frames)`` mel power."""
-        stft_args = {
+        stft_args: dict[str, Any] = {
             "n_fft": self.n_fft,
             "hop_length": self.hop_length,
             "win_length": self.n_fft,  # the window buffer is already padded to n_fft

@@ -95,7 +95,7 @@ class SongAccumulator:
             mean = self.sums["tags"] / n
             out["tag_probs"] = (_sigmoid(mean) if self.tag_mean_logits else mean).astype(np.float32)
         if "novelty" in self.sums:
-            out["novelty_distance"] = np.float32(np.sum((self.sums["novelty"] / n) ** 2))
+            out["novelty_distance"] = np.asarray(np.sum((self.sums["novelty"] / n) ** 2), dtype=np.float32)
         if "regression" in self.sums and self.score_squares is not None:
             mean = self.sums["regression"] / n
             spread = np.sqrt(np.maximum(self.score_squares / n - mean**2, 0.0))

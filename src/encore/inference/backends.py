@@ -95,7 +95,7 @@ def fuse_for_inference(model: EncoreModel) -> EncoreModel:
                 setattr(parent, name, _FusedConvBlock(fuse_conv_bn_eval(module.conv, module.bn), module.pool))
     for param in fused.parameters():
         param.requires_grad_(False)
-    return fused.to(memory_format=torch.channels_last)
+    return fused.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented; torch's overloads omit it
 
 
 def _to_model_device(model: nn.Module, chunks: np.ndarray) -> torch.Tensor:

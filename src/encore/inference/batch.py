@@ -63,14 +63,15 @@ def predict_files(
     if workers > 0 and isinstance(predictor, Predictor):
         from encore.inference.parallel import predict_sources_parallel
 
-        paths = [Path(p) for p in paths]
-        for index, arrays, duration, error in predict_sources_parallel(predictor, paths, workers=workers, progress=progress):
+        files = [Path(p) for p in paths]
+        for index, arrays, duration, error in predict_sources_parallel(predictor, files, workers=workers, progress=progress):
             if error is not None:
                 logger.warning("skipped %s", error)
-                yield FileResult(paths[index], error=error)
+                yield FileResult(files[index], error=error)
             else:
-                row = {"path": str(paths[index]), "duration": round(duration, 3), **predictor.describe(arrays)}
-                yield FileResult(paths[index], row=row, arrays=arrays)
+                assert arrays is not None  # given whenever error is None
+                row = {"path": str(files[index]), "duration": round(duration, 3), **predictor.describe(arrays)}
+                yield FileResult(files[index], row=row, arrays=arrays)
         return
     for path in paths:
         path = Path(path)

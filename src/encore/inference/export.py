@@ -60,7 +60,7 @@ def export_onnx_bytes(model: EncoreModel, *, n_samples: int | None = None) -> by
         torch.onnx.export(
             _TupleOutputs(model),
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # torch annotates a path; the TorchScript exporter also takes a file object
             dynamo=False,
             opset_version=OPSET,
             input_names=["waveform"],

@@ -56,7 +56,7 @@ class DecodedPieces(IterableDataset):
         torch.set_num_threads(1)  # decoding is one core's work; the model runs in the main process
         for index in range(start, len(self.sources), step):
             item = self.sources[index]
-            source = item if isinstance(item, (bytes, bytearray, memoryview)) else os.fspath(item)  # an upload's bytes, or a path
+            source = os.fspath(item) if isinstance(item, (str, os.PathLike)) else item  # a path, or an upload's bytes
             try:
                 duration = audio_duration(source)
                 for chunks, new_samples in self.predictor.window_chunks(source, duration):

@@ -148,7 +148,7 @@ class Predictor(SongPredictions):
             from encore.inference.backends import create_runner, runner_device, wants_bf16
 
             target = runner_device(self.model, device, backend)
-            runner = create_runner(self.model, backend, bf16=wants_bf16(model_card, target), device=target)
+            runner = create_runner(model, backend, bf16=wants_bf16(model_card, target), device=target)
         self.runner = runner
         self.backend = runner.name
         self.device = str(getattr(runner, "device", "cpu"))
@@ -272,7 +272,8 @@ class Predictor(SongPredictions):
                 for song in np.unique(part):
                     rows = part == song
                     accumulators[song].add({k: v[rows] for k, v in logits.items()})
-            pending.clear(), owners.clear()
+            pending.clear()
+            owners.clear()
             n_pending = 0
 
         for song, chunks in tagged:

@@ -7,7 +7,7 @@ the HTTP service and ONNX export all share one preprocessing path.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -41,6 +41,8 @@ class SongLinear(nn.Module):
     Shape:
         ``(batch, in_features)`` -> ``(batch, out_features)``.
     """
+
+    weight: Tensor  # a buffer
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
@@ -113,6 +115,8 @@ class EncoreModel(nn.Module):
         torch.Size([2, 2])
     """
 
+    cepstral_basis: Tensor | None  # a buffer (None without cepstral statistics)
+
     def __init__(
         self,
         *,
@@ -150,7 +154,8 @@ class EncoreModel(nn.Module):
         self.label_names = list(label_names)
         self.tag_names = list(tag_names)
         self.regression_names = list(regression_names)
-        dim = self.backbone.embedding_dim if self.n_members == 1 else self.backbone[0].embedding_dim
+        first = self.backbone if self.n_members == 1 else next(self.backbone.children())
+        dim = cast(int, first.embedding_dim)  # every registered backbone has one (models/registry.py)
         self.deep_dim = dim * self.n_members
         self.band_statistics = bool(band_statistics)
         n_statistics = 3 * n_mels if self.band_statistics else 0
@@ -191,7 +196,7 @@ class EncoreModel(nn.Module):
     def _deep(self, log_mel: Tensor) -> Tensor:
         if self.n_members == 1:
             return self.backbone(self.spec_augment(log_mel))
-        return torch.cat([member(self.spec_augment(log_mel)) for member in self.backbone], dim=1)
+        return torch.cat([member(self.spec_augment(log_mel)) for member in self.backbone.children()], dim=1)
 
     def _statistics(self, log_mel: Tensor) -> Tensor | None:
         if not self.band_statistics:

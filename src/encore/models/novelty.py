@@ -31,6 +31,9 @@ class NoveltyProjection(nn.Module):
     model and exported with it to ONNX. Always float32, also under a bfloat16 autocast.
     """
 
+    center: Tensor  # buffers
+    whitening: Tensor
+
     def __init__(self, in_features: int) -> None:
         super().__init__()
         self.register_buffer("center", torch.zeros(in_features))

@@ -35,6 +35,8 @@ class SpecAugment(nn.Module):
         mel_center_hz: Centre frequency of each mel band (needed for pitch shift).
     """
 
+    log2_center_hz: Tensor  # a buffer
+
     def __init__(
         self,
         *,

@@ -205,20 +205,20 @@ def _predict_many_parallel(
     from encore.inference.parallel import predict_sources_parallel
 
     results: list[dict[str, Any] | None] = [None] * len(uploads)
-    accepted: list[int] = []  # indices of the uploads whose header passed the length check
+    accepted: list[tuple[int, bytes]] = []  # the uploads whose header passed the length check
     for index, (name, data) in enumerate(uploads):
         try:
             if isinstance(data, ApiError):
                 raise data
             _check_length(state, data, name)
-            accepted.append(index)
+            accepted.append((index, data))
         except (ApiError, EncoreError) as err:
             results[index] = _error_entry(name, err)
     predictor = state.predictor
-    sources = [uploads[index][1] for index in accepted]
+    sources = [data for _, data in accepted]
     for position, arrays, duration, error in predict_sources_parallel(predictor, sources, workers=min(workers, len(sources))):
-        index = accepted[position]
-        name, data = uploads[index]
+        index, data = accepted[position]
+        name = uploads[index][0]
         if error is not None or arrays is None:
             results[index] = _error_entry(name, AudioDecodeError(str(error).replace(UNNAMED_AUDIO, name)))
         else:

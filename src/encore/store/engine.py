@@ -103,11 +103,10 @@ class Database:
 
     def _insert_ignoring(self, table: Table, index_elements: Sequence[str]) -> Any:
         """``INSERT ... ON CONFLICT (index_elements) DO NOTHING`` for this dialect."""
-        if self.engine.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        return insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql  # one upsert API, typed apart
+        return dialect.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
 
     @staticmethod
     def _count(conn: Connection, table: Table) -> int:
@@ -210,7 +209,7 @@ class Database:
     def _read(self, statement: Any, what: str) -> list[Any]:
         try:
             with self.engine.connect() as conn:
-                return conn.execute(statement).all()
+                return list(conn.execute(statement).all())
         except SQLAlchemyError as error:
             raise StoreError(f"{what}: reading from {safe_url(self.url)!r} failed: {error}") from error
 
@@ -230,7 +229,7 @@ class Database:
         if where is not None:
             statement = statement.where(where)
         rows = self._read(statement, what)
-        values = list(zip(*rows)) if rows else [[] for _ in columns]
+        values = list(zip(*rows)) if rows else [() for _ in columns]
         frame = pd.DataFrame({name: pd.Series(list(column), dtype=object) for name, column in zip(columns, values)})
         for name in columns:
             if isinstance(table.c[name].type, DateTime):

@@ -71,8 +71,12 @@ class PredictionsMixin:
     """Prediction and summary methods of :class:`~encore.store.Store`."""
 
     url: str
-    engine: Engine
     _read: Any  # Store._read(statement, what) -> rows
+
+    if TYPE_CHECKING:  # Store's engine property
+
+        @property
+        def engine(self) -> Engine: ...
 
     def add_predictions(self, frame: pd.DataFrame, *, run_id: str) -> int:
         """Stores one run's predictions, replacing the run's earlier rows for these tracks.
@@ -107,11 +111,10 @@ class PredictionsMixin:
             {"track_id": t, "run_id": run_id, "kind": k, "name": n, "value": float(v), "created_at": now}
             for t, k, n, v in rows[["track_id", "kind", "name", "value"]].itertuples(index=False, name=None)
         ]
-        if self.engine.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        statement = insert(table)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql  # one upsert API, typed apart
+        statement = dialect.insert(table)
         # A concurrent writer of the same run and track may insert between our delete
         # and insert: the upsert makes the last writer win instead of failing.
         statement = statement.on_conflict_do_update(

@@ -34,8 +34,12 @@ class SummariesMixin:
     """Summary methods of :class:`~encore.store.Store`."""
 
     url: str
-    engine: Engine
     _read: Any  # Store._read(statement, what) -> rows
+
+    if TYPE_CHECKING:  # Store's engine property
+
+        @property
+        def engine(self) -> Engine: ...
 
     def appeal_evidence(self, *, skip_ms: float = 30000.0, skip_fraction: float = 0.3) -> pd.DataFrame:
         """Every track's appeal evidence, aggregated in the database.

@@ -74,7 +74,7 @@ def _deal(
     assignment = np.full(len(sizes), -1)
     for group in order:
         costs = np.full(len(fractions), np.inf)
-        for split in np.flatnonzero(fractions > 0):
+        for split in np.flatnonzero(fractions > 0).tolist():
             after = filled.copy()
             after[split] += counts[group]
             size_after = size_filled.copy()

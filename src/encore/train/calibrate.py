@@ -126,10 +126,10 @@ def choose_song_temperature(
     temperatures = []
     for k in (0, 1):
         fit_on, score_on = np.flatnonzero(halves == k), np.flatnonzero(halves != k)
-        t_k = _fit([chunk_logits[i] for i in fit_on], truth[fit_on], aggregate)
+        t_k = _fit([chunk_logits[i] for i in fit_on.tolist()], truth[fit_on], aggregate)
         temperatures.append(t_k)
-        scaled[score_on] = song_log_probs([chunk_logits[i] for i in score_on], t_k, aggregate)
-    cross = {
+        scaled[score_on] = song_log_probs([chunk_logits[i] for i in score_on.tolist()], t_k, aggregate)
+    cross: dict[str, Any] = {
         "temperatures": temperatures,
         "nll_raw": _nll(raw, truth),
         "nll_scaled": _nll(scaled, truth),
@@ -199,7 +199,7 @@ def fit_song_temperature(
         return None
     was_training = model.training
     model.eval()
-    logits = _chunk_class_logits(model, [waveforms[i] for i in known], chunk_samples, hop_samples, batch_size)
+    logits = _chunk_class_logits(model, [waveforms[i] for i in known.tolist()], chunk_samples, hop_samples, batch_size)
     model.train(was_training)
     chosen = choose_song_temperature(logits, classes[known], aggregate=aggregate, seed=seed)
     logger.info(

@@ -9,14 +9,17 @@ by its random start. BatchNorm statistics are copied, not averaged.
 from __future__ import annotations
 
 import copy
+from typing import Generic, TypeVar
 
 import torch
 from torch import nn
 
 __all__ = ["WeightAverage"]
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
-class WeightAverage:
+
+class WeightAverage(Generic[ModuleT]):
     """Keeps ``module``, an averaged copy of a model.
 
     Args:
@@ -24,7 +27,7 @@ class WeightAverage:
         decay: The long-run decay per optimiser step, e.g. 0.99.
     """
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
+    def __init__(self, model: ModuleT, decay: float) -> None:
         self.decay = decay
         self.module = copy.deepcopy(model).eval()
         for param in self.module.parameters():
@@ -36,5 +39,5 @@ class WeightAverage:
         decay = min(self.decay, (1 + step) / (10 + step))
         for averaged, current in zip(self.module.parameters(), model.parameters(), strict=True):
             averaged.lerp_(current.detach(), 1 - decay)
-        for averaged, current in zip(self.module.buffers(), model.buffers(), strict=True):
-            averaged.copy_(current)
+        for averaged_buffer, buffer in zip(self.module.buffers(), model.buffers(), strict=True):
+            averaged_buffer.copy_(buffer)

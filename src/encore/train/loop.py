@@ -116,8 +116,8 @@ def clip_gradients(model: EncoreModel, max_norm: float) -> None:
         return
     member_params = {id(p) for p in model.backbone.parameters()} | {id(p) for p in model.heads.parameters()}
     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if id(p) not in member_params], max_norm)
-    for k in range(k_members):
-        grads = [p.grad for p in model.backbone[k].parameters() if p.grad is not None]
+    for k, member in enumerate(model.backbone.children()):
+        grads = [p.grad for p in member.parameters() if p.grad is not None]
         grads += [p.grad[k] for p in model.heads.parameters() if p.grad is not None]  # MemberLinear: member first
         if not grads:
             continue
@@ -128,7 +128,8 @@ def clip_gradients(model: EncoreModel, max_norm: float) -> None:
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -293,7 +294,7 @@ def fit(
         raise ParameterError("train.freeze_backbone=true needs train.init_from (a run whose backbone to keep)")
     model = model.to(ctx.device)
     if tc.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented; torch's overloads omit it
     amp_dtype = resolve_precision(tc.precision, ctx.device)
     card["training"] = {
         "precision": str(amp_dtype or torch.float32).replace("torch.", ""),
@@ -329,7 +330,7 @@ def fit(
     average = WeightAverage(model, tc.ema_decay) if tc.ema_decay else None
     if average is not None and "ema_state" in state:
         average.module.load_state_dict(state["ema_state"])
-    net = DistributedDataParallel(model) if ctx.active else model
+    net: Callable[..., Any] = DistributedDataParallel(model) if ctx.active else model
     if tc.compile:
         net = torch.compile(net)
     autocast = (lambda: torch.autocast(ctx.device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
@@ -351,7 +352,8 @@ def fit(
         model.train()
         if tc.freeze_backbone:
             set_body_eval(model)
-        t0, sums, n_seen, lr = time.perf_counter(), {}, 0, tc.lr
+        t0, n_seen, lr = time.perf_counter(), 0, tc.lr
+        sums: dict[str, torch.Tensor] = {}
         for step_in_epoch, start in enumerate(range(0, n_draws, tc.batch_size)):
             global_idx = order[start : start + tc.batch_size]
             if len(global_idx) < 2 * ctx.world_size:  # BatchNorm needs two items per process

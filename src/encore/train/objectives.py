@@ -46,7 +46,7 @@ def select_split(manifest: Manifest, name: str, waveforms: Mapping[str, np.ndarr
     tag_noise, score_noise = manifest.target_noise(frame)
     return SplitData(
         track_ids=list(frame["track_id"]),
-        waveforms=[waveforms[t] for t in frame["track_id"]],
+        waveforms=[w for t in frame["track_id"] if (w := waveforms[t]) is not None],  # all: frame kept the decoded ones
         classes=manifest.class_targets(frame),
         tags=manifest.tag_targets(frame),
         scores=manifest.regression_targets(frame),
@@ -181,9 +181,9 @@ def validation_metrics(arrays: Mapping[str, np.ndarray], split: SplitData) -> di
             metrics["val_appeal_spearman"] = rhos[0]
     if "tag_probs" in arrays and split.tags.size:
         rhos = [_spearman(arrays["tag_probs"][:, j], split.tags[:, j]) for j in range(split.tags.shape[1])]
-        rhos = [r for r in rhos if r is not None]
-        if rhos:
-            metrics["val_tags_spearman"] = float(np.mean(rhos))
+        found = [r for r in rhos if r is not None]
+        if found:
+            metrics["val_tags_spearman"] = float(np.mean(found))
     return metrics
 
 

@@ -35,13 +35,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from encore.audio import chunk_waveform
 from encore.exceptions import ParameterError
 from encore.inference.backends import card_wants_bf16
 from encore.inference.predictor import MIN_FRACTION
 from encore.models.checkpoint import load_model
-from encore.models.classifier import EncoreModel
+from encore.models.classifier import EncoreModel, MemberLinear, SongLinear
 from encore.models.novelty import fit_whitening
 from encore.train.objectives import SplitData
 
@@ -94,7 +95,7 @@ def song_embeddings(
             hop_samples=hop_samples,
             min_fraction=MIN_FRACTION,
         )
-        total = 0.0
+        total: float | np.ndarray = 0.0
         for start in range(0, len(chunks), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(chunks[start : start + batch_size])).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -129,7 +130,12 @@ def fit_novelty(
         raise ParameterError("this model has no novelty projection; train it with model.novelty: true")
     if len(train_waveforms) < 3:
         return {"fitted": False, "reason": f"{len(train_waveforms)} training songs; the fit needs at least 3"}
-    kwargs = {"chunk_samples": chunk_samples, "hop_samples": hop_samples, "bf16": bf16, "features": model.novelty_features}
+    kwargs: dict[str, Any] = {
+        "chunk_samples": chunk_samples,
+        "hop_samples": hop_samples,
+        "bf16": bf16,
+        "features": model.novelty_features,
+    }
     train = song_embeddings(model, train_waveforms, **kwargs)
     center, whitening, shrinkage = fit_whitening(train)
     model.novelty.set(center, whitening)
@@ -211,9 +217,11 @@ def _install(model: EncoreModel, head: str, weight: np.ndarray, bias: np.ndarray
     """Write a linear map of the (concatenated) embedding into ``head``'s outputs ``columns``:
     the members' part into the head, the band statistics' part into its wide path."""
     module = model.heads[head]
+    assert isinstance(module, nn.Linear | MemberLinear)  # EncoreModel's heads
     cols = list(columns)
     if head in model.band_heads:
         wide = model.band_heads[head]
+        assert isinstance(wide, SongLinear)  # EncoreModel's wide paths
         wide.weight[cols] = torch.as_tensor(weight[model.deep_dim :].T, dtype=wide.weight.dtype)
         weight = weight[: model.deep_dim]
     weight_t = torch.as_tensor(weight.T, dtype=module.weight.dtype)  # (n_out, members' embedding)

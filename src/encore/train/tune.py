@@ -37,7 +37,7 @@ MODEL_SIZES: dict[str, dict[str, Any]] = {
 """Model sizes searched for ``small_cnn`` (other backbones keep their own arguments)."""
 
 
-def suggest_config(trial: optuna.Trial, base: EncoreConfig) -> EncoreConfig:
+def suggest_config(trial: optuna.trial.BaseTrial, base: EncoreConfig) -> EncoreConfig:
     """``base`` with this trial's learning rate, augmentation, regularisation and size."""
     tree = base.model_dump()
     train, augment, model = tree["train"], tree["augment"], tree["model"]

@@ -139,6 +139,7 @@ def read_lastfm_tags(
     """
     root = _root(path)
     table = _read_dat(root / "user_taggedartists.dat", encoding)
+    assert table.raw is not None  # _read_dat keeps each row's text
     tags = _read_dat(root / "tags.dat", tags_encoding).frame
     names = pd.Series(tags["tagValue"].to_numpy(), index=tags["tagID"].str.strip().to_numpy())
     names = names[~names.index.duplicated()]

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -411,7 +411,7 @@ def as_text(values: pd.Series) -> pd.Series:
     return values.astype("str").str.strip().replace("", np.nan)
 
 
-Reason = str | pd.Series | Callable[[pd.Series], pd.Series]
+Reason: TypeAlias = str | pd.Series | Callable[[pd.Series], pd.Series]
 """A check's reason: fixed text, text per row, or a function of the failing rows' mask
 that builds their texts (so messages are only built for rows that fail)."""
 
