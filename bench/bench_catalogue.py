@@ -30,6 +30,7 @@ import torch
 from encore.config import load_config
 from encore.data.manifest import Manifest
 from encore.inference import Predictor
+from encore.models.card import TrainingRecord
 from encore.inference.batch import predict_files
 from encore.inference.parallel import decoded_pieces
 from encore.models.checkpoint import save_checkpoint
@@ -63,11 +64,11 @@ def save_run(folder: Path, config_path: Path, model: str) -> Path:
         tag_names=[],
         regression_names=[],
     )
-    kwargs = loop._model_kwargs(config, manifest)
+    network = loop._network(config, manifest)
     torch.manual_seed(0)
-    card = loop._build_card(config, manifest, kwargs, (np.zeros(0), np.ones(0)), None)
-    card["training"] = {"precision": "float32"}
-    save_checkpoint(folder / "checkpoint.pt", EncoreModel(**kwargs), card)
+    card = loop._build_card(config, manifest, network, (np.zeros(0), np.ones(0)), None)
+    card.training = TrainingRecord(precision="float32")
+    save_checkpoint(folder / "checkpoint.pt", EncoreModel(**network.model_kwargs()), card)
     return folder
 
 

@@ -22,6 +22,7 @@ import torch
 from encore.audio import load_audio
 from encore.explain import explain_waveform
 from encore.inference import Predictor
+from encore.models.card import ChunkSpec, ModelCard, NetworkSpec, RegressionStats
 from encore.models.classifier import EncoreModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,13 +36,9 @@ def untrained_predictor() -> Predictor:
         "label_names": ["a", "b", "c", "d"],
         "regression_names": ["appeal"],
     }
-    card = {
-        "model_kwargs": kwargs,
-        "chunk_seconds": 3.0,
-        "aggregate": "mean_probs",
-        "temperature": 1.0,
-        "regression_stats": {"mean": [0.0], "std": [1.0]},
-    }
+    card = ModelCard(
+        network=NetworkSpec(**kwargs), chunk=ChunkSpec(seconds=3.0), regression_stats=RegressionStats(mean=[0.0], std=[1.0])
+    )
     return Predictor(EncoreModel(**kwargs).eval(), card)
 
 

@@ -96,7 +96,7 @@ def synthetic(config, manifest, device, *, steps: int, bf16: bool, compile_: boo
     tc = config.train
     chunk_samples = int(round(tc.chunk_seconds * config.features.sample_rate))
     torch.manual_seed(0)
-    model = EncoreModel(**loop._model_kwargs(config, manifest)).to(device).to(memory_format=torch.channels_last)
+    model = EncoreModel(**loop._network(config, manifest).model_kwargs()).to(device).to(memory_format=torch.channels_last)
     flops = flops_per_sample(model, chunk_samples, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cuda")
     net = torch.compile(model) if compile_ else model

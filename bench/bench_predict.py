@@ -34,6 +34,7 @@ import torch
 from encore.audio import load_audio
 from encore.config import load_config
 from encore.inference import Predictor
+from encore.models.card import ChunkSpec, ModelCard, NetworkSpec, RegressionStats, TrainingRecord
 from encore.inference.backends import bf16_supported
 from encore.models.checkpoint import load_model, save_checkpoint
 from encore.models.classifier import EncoreModel
@@ -65,14 +66,13 @@ def default_run(folder: Path) -> Path:
     }
     # as `encore train` records it on this machine: trained (and validated) under bfloat16 autocast where supported
     precision = "bfloat16" if bf16_supported() else "float32"
-    card = {
-        "model_type": "cnn",
-        "model_kwargs": kwargs,
-        "chunk_seconds": config.train.chunk_seconds,
-        "aggregate": config.train.aggregate,
-        "regression_stats": {"mean": [0.0], "std": [1.0]},
-        "training": {"precision": precision},
-    }
+    card = ModelCard(
+        network=NetworkSpec(**kwargs),
+        chunk=ChunkSpec(seconds=config.train.chunk_seconds),
+        aggregate=config.train.aggregate,
+        regression_stats=RegressionStats(mean=[0.0], std=[1.0]),
+        training=TrainingRecord(precision=precision),
+    )
     torch.manual_seed(0)
     save_checkpoint(folder / "checkpoint.pt", EncoreModel(**kwargs).eval(), card)
     return folder
@@ -121,7 +121,9 @@ def main() -> None:
         variants = {
             "eager, all chunks in one batch (reference)": Predictor(model, card, backend="eager", batch_size=10_000),
             "torch default (fused, channels-last, batch 4)": Predictor.from_checkpoint(run),
-            "torch fused float32, batch 4": Predictor(model, {**card, "training": {"precision": "float32"}}),
+            "torch fused float32, batch 4": Predictor(
+                model, card.model_copy(update={"training": TrainingRecord(precision="float32")})
+            ),
             "torch fused, batch 10": Predictor.from_checkpoint(run, batch_size=10),
             "onnx runtime, batch 4": Predictor.from_checkpoint(run, backend="onnx"),
         }
@@ -137,7 +139,7 @@ def main() -> None:
     reference = best[reference_name]
     print(
         f"{args.songs} x 30-s Emotify MP3 excerpts -> JSON, 1 thread, best of {args.rounds} rounds, "
-        f"model {card['model_kwargs']['backbone']} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters)"
+        f"model {card.model_name} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters)"
     )
     for name, seconds in best.items():
         diff = max(abs(a["probs"][k] - b["probs"][k]) for a, b in zip(rows[name], rows[reference_name]) for k in a["probs"])

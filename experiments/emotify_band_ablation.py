@@ -73,7 +73,7 @@ def main() -> None:
                 ("with", served),
                 ("without", refit_song_heads(run_dir, manifest, waveforms, hop_seconds=hop, band_statistics=False)),
             ):
-                predictor.card["chunk_hop_seconds"] = hop
+                predictor.card.chunk = predictor.card.chunk.model_copy(update={"hop_seconds": hop})
                 arrays = predictor.predict_arrays(songs_k)
                 got[name] = np.column_stack([arrays["tag_probs"], arrays["scores"][:, :1]])
             np.savez(saved, ids=np.array(test), **got)

@@ -38,7 +38,8 @@ from encore.data.manifest import TAG_PREFIX, Manifest
 from encore.data.waveforms import load_waveforms
 from encore.features.cache import FeatureCache
 from encore.features.handcrafted import handcrafted_feature_names
-from encore.train.baseline import compute_feature_matrix, fit_head
+from encore.features.extract import compute_feature_matrix
+from encore.train.baseline import fit_head
 
 REPO = Path(__file__).resolve().parents[1]
 EMOTIONS = ["amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension", "sadness"]

@@ -38,8 +38,7 @@ def main() -> None:
     genres = sorted({p.parent.name for p in paths})
     labels = np.array([genres.index(p.parent.name) for p in paths])
     model, card = load_model(resolve_run(args.model))
-    sample_rate = card["model_kwargs"]["frontend"]["sample_rate"]
-    chunk = int(round(card["chunk_seconds"] * sample_rate))
+    sample_rate, chunk = card.sample_rate, card.chunk_samples
     t0 = time.perf_counter()
     waveforms, failures = load_waveforms(paths, sample_rate=sample_rate)
     t1 = time.perf_counter()

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from encore.models.card import ModelCard
 from encore.models.classifier import EncoreModel
 
 SAMPLE_RATE = 8000
@@ -27,6 +28,18 @@ def tiny_model_kwargs(*, width: int = 16, tag_names: tuple[str, ...] = ("calm", 
         "regression_names": ["appeal"],
         "dropout": 0.0,
     }
+
+
+def tiny_card(*, network: dict[str, Any] | None = None, **fields: Any) -> ModelCard:
+    """The tiny CNN's model card: 1-s chunks, mean probabilities, appeal scaled by 0.2 about 0.5; ``fields`` replace entries."""
+    stored = {
+        "card_version": 2,
+        "network": network or tiny_model_kwargs(),
+        "chunk": {"seconds": 1.0},
+        "aggregate": "mean_probs",
+        "regression_stats": {"mean": [0.5], "std": [0.2]},
+    }
+    return ModelCard.from_dict({**stored, **fields})
 
 
 def build_tiny_model(seed: int = 0) -> EncoreModel:

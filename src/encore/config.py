@@ -40,24 +40,48 @@ class _Strict(BaseModel):
 
 
 class FeatureConfig(_Strict):
-    """Log-mel front end settings; they travel inside the model and its checkpoint."""
+    """Log-mel front end settings; they travel inside the model and its checkpoint.
+
+    The one set of front-end defaults: :class:`~encore.features.logmel.LogMelSpectrogram`
+    takes its keyword defaults from here, and a model card's front end is this class.
+    """
 
     sample_rate: int = Field(16000, gt=0)
     n_fft: int = Field(512, gt=0)
     hop_length: int = Field(256, gt=0)
+    win_length: int | None = Field(None, gt=0, description="Hann window length (<= n_fft); null = n_fft")
     n_mels: int = Field(64, gt=0)
     f_min: float = Field(0.0, ge=0)
-    f_max: float | None = 8000.0
-    top_db: float | None = None
+    f_max: float | None = Field(None, gt=0, description="highest mel frequency in Hz; null = half the sample rate")
+    power: float = Field(2.0, gt=0, description="exponent of the STFT magnitude (2 power, 1 magnitude)")
+    mel_scale: Literal["slaney", "htk"] = "slaney"
+    mel_norm: Literal["slaney"] | None = Field("slaney", description="slaney area normalisation of the filters, or null")
+    center: bool = True
+    pad_mode: Literal["constant", "reflect", "replicate", "circular"] = Field(
+        "constant", description="padding at the ends when center (constant = zeros, as librosa)"
+    )
+    amin: float = Field(1e-10, gt=0, description="floor before the log (power units)")
+    top_db: float | None = Field(None, ge=0)
+    compression: Literal["db", "log10_1p"] = Field(
+        "db", description="db: 10*log10(max(amin, mel)); log10_1p: log10(1 + compression_gain*mel), musicnn's"
+    )
+    compression_gain: float = Field(10000.0, gt=0)
 
     @model_validator(mode="after")
     def _band(self) -> FeatureConfig:
-        upper = self.f_max if self.f_max is not None else self.sample_rate / 2
+        nyquist = self.sample_rate / 2
+        upper = self.f_max if self.f_max is not None else nyquist
+        if upper > nyquist:
+            raise ValueError(f"f_max {upper:g} Hz is above half the sample rate ({nyquist:g} Hz); lower features.f_max")
         if self.f_min >= upper:
             raise ValueError(
                 f"f_min {self.f_min:g} Hz must lie below f_max {upper:g} Hz (null f_max: half of sample_rate); "
                 "lower features.f_min or raise features.f_max"
             )
+        if self.win_length is not None and self.win_length > self.n_fft:
+            raise ValueError(f"win_length {self.win_length} is longer than n_fft {self.n_fft}; raise features.n_fft")
+        if self.compression != "db" and self.top_db is not None:
+            raise ValueError("features.top_db applies to compression: db only; set it to null")
         return self
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from tiny_cnn import SAMPLE_RATE, build_tiny_model, tiny_model_kwargs
+from tiny_cnn import SAMPLE_RATE, build_tiny_model, tiny_card
 from typer.testing import CliRunner
 
 from encore.cli.main import app
@@ -125,14 +125,7 @@ def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("voice")
     ws = root / "ws"
     assert runner.invoke(app, ["init", "-w", str(ws)]).exit_code == 0
-    card = {
-        "model_type": "cnn",
-        "model_kwargs": tiny_model_kwargs(),
-        "chunk_seconds": 1.0,
-        "aggregate": "mean_probs",
-        "regression_stats": {"mean": [0.5], "std": [0.2]},
-    }
-    save_checkpoint(ws / "runs" / "tiny" / "checkpoint.pt", build_tiny_model(), card)
+    save_checkpoint(ws / "runs" / "tiny" / "checkpoint.pt", build_tiny_model(), tiny_card())
     (ws / "runs" / "broken").mkdir()
     (ws / "runs" / "broken" / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
     (ws / "runs" / "forest").mkdir()

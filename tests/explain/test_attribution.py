@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_cnn import SAMPLE_RATE, build_tiny_model, tiny_model_kwargs
+from tiny_cnn import SAMPLE_RATE, build_tiny_model, tiny_card
 
 from encore.explain import explain_waveform
 from encore.explain.attribution import grid_slices, occlusion, prepare_song, target_function
 from encore.inference import Predictor
+from encore.models.card import ModelCard
 
 SECOND = SAMPLE_RATE
 
@@ -21,15 +22,8 @@ def song(seconds: float, seed: int = 0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * rng.uniform(200, 1500) * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
 
 
-def card(hop: float | None) -> dict:
-    return {
-        "model_type": "cnn",
-        "model_kwargs": tiny_model_kwargs(),
-        "chunk_seconds": 1.0,
-        "chunk_hop_seconds": hop,
-        "aggregate": "mean_probs",
-        "regression_stats": {"mean": [0.5], "std": [0.2]},
-    }
+def card(hop: float | None) -> ModelCard:
+    return tiny_card(chunk={"seconds": 1.0, "hop_seconds": hop})
 
 
 @pytest.mark.parametrize("hop", [None, SECOND // 2, 3 * SECOND // 10])

@@ -6,21 +6,7 @@ plumbing and numerics, not accuracy.
 from __future__ import annotations
 
 import numpy as np
-from tiny_cnn import SAMPLE_RATE, build_tiny_model, tiny_model_kwargs  # noqa: F401 - build_tiny_model re-exported
-
-CARD_KWARGS = tiny_model_kwargs()
-
-
-def tiny_card(**extra) -> dict:
-    card = {
-        "model_type": "cnn",
-        "model_kwargs": CARD_KWARGS,
-        "chunk_seconds": 1.0,
-        "aggregate": "mean_probs",
-        "regression_stats": {"mean": [0.5], "std": [0.2]},
-    }
-    card.update(extra)
-    return card
+from tiny_cnn import SAMPLE_RATE, build_tiny_model, tiny_card  # noqa: F401 - re-exported for the inference tests
 
 
 def song(seconds: float, seed: int = 0) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 from inference_helpers import SAMPLE_RATE, build_tiny_model, song, tiny_card
 
 import encore.inference.predictor as predictor_module
-from encore.exceptions import ParameterError
+from encore.exceptions import CheckpointError, ParameterError
 from encore.inference import Predictor
 
 
@@ -58,14 +58,15 @@ def test_calibration_temperature_divides_class_logits(tiny_run):
     probs = calibrated.predict_waveform(waveform)["class_probs"]
     np.testing.assert_allclose(probs, eager_reference(plain.model, waveform, plain.chunk_samples, 3.0)["class_probs"], atol=1e-5)
     assert probs.max() < plain.predict_waveform(waveform)["class_probs"].max()
-    with pytest.raises(ParameterError, match="temperature"):
+    with pytest.raises(CheckpointError, match="temperature"):  # a damaged card is refused when it is read
         Predictor(plain.model, tiny_card(calibration={"temperature": 0.0})).predict_waveform(waveform)
 
 
 @pytest.mark.parametrize("hop_fraction", [1.0, 0.5, 0.3])
 def test_long_file_is_decoded_in_bounded_windows_with_the_same_result(tiny_run, tmp_path, monkeypatch, hop_fraction):
     predictor = Predictor.from_checkpoint(tiny_run, batch_size=8)
-    predictor.card["chunk_hop_seconds"] = predictor.card["chunk_seconds"] * hop_fraction  # overlapping chunks
+    chunk = predictor.card.chunk
+    predictor.card.chunk = chunk.model_copy(update={"hop_seconds": chunk.seconds * hop_fraction})  # overlapping chunks
     waveform = song(predictor_module.WINDOW_CHUNKS * 2.3, seed=3)  # 2 full windows and a partial one
     path = tmp_path / "long.wav"
     sf.write(path, waveform, SAMPLE_RATE, subtype="FLOAT")

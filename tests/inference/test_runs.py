@@ -3,7 +3,6 @@ the same ways and answering the same calls."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import joblib
@@ -16,7 +15,7 @@ from encore.exceptions import CheckpointError, ParameterError, WorkspaceError
 from encore.features.handcrafted import compute_handcrafted, handcrafted_feature_names
 from encore.inference import BaselinePredictor, Predictor, load_run
 from encore.inference.batch import predict_files
-from encore.train.baseline import feature_settings
+from encore.models.card import ClassicalCard, HandcraftedSettings
 from encore.workspace import Workspace
 from inference_helpers import SAMPLE_RATE, song
 
@@ -32,18 +31,16 @@ def forest_run(tmp_path_factory):
     features = np.stack([compute_handcrafted(w, sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH) for w in songs])
     names = handcrafted_feature_names()
     forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(features[:, : len(names)], [0, 1, 0, 1, 0, 1])
-    card = {
-        "model_type": "random_forest",
-        "sample_rate": SAMPLE_RATE,
-        "feature_settings": feature_settings(SAMPLE_RATE, N_FFT, HOP_LENGTH),
-        "feature_names": names,
-        "label_names": ["calm", "busy"],
-        "regression_names": [],
-        "tag_names": [],
-        "classes_": [0, 1],
-    }
+    card = ClassicalCard(
+        model_type="random_forest",
+        sample_rate=SAMPLE_RATE,
+        feature_settings=HandcraftedSettings(sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH),
+        feature_names=names,
+        label_names=["calm", "busy"],
+        classes_=[0, 1],
+    )
     joblib.dump({"classifier": forest}, run / "model.joblib")
-    (run / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    card.write(run / "model_card.json")
     return run
 
 

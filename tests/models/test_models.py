@@ -4,6 +4,8 @@ import torch
 
 from encore.exceptions import CheckpointError, ParameterError
 from encore.models import EncoreModel, create_model, list_models
+from encore.config import FeatureConfig
+from encore.models.card import ChunkSpec, ModelCard, NetworkSpec
 from encore.models.checkpoint import load_model, save_checkpoint
 from encore.models.classifier import mel_band_statistics
 
@@ -80,23 +82,20 @@ def test_spec_augment_only_in_training():
 
 def test_checkpoint_round_trip_gives_the_same_logits(tmp_path):
     model = make_model().eval()
-    card = {
-        "model_kwargs": {
-            "frontend": FRONTEND,
-            "backbone": "small_cnn",
-            "backbone_kwargs": {"channels": [8, 16, 16, 16], "embedding_dim": 16},
-            "label_names": ["a", "b", "c"],
-            "tag_names": ["x", "y"],
-            "regression_names": ["appeal"],
-        },
-        "chunk_seconds": 3.0,
-    }
-    path = save_checkpoint(tmp_path / "checkpoint.pt", model, card)
+    network = NetworkSpec(
+        frontend=FeatureConfig(**FRONTEND),
+        backbone="small_cnn",
+        backbone_kwargs={"channels": [8, 16, 16, 16], "embedding_dim": 16},
+        label_names=["a", "b", "c"],
+        tag_names=["x", "y"],
+        regression_names=["appeal"],
+    )
+    path = save_checkpoint(tmp_path / "checkpoint.pt", model, ModelCard(network=network, chunk=ChunkSpec(seconds=3.0)))
     loaded, loaded_card = load_model(path)
     x = torch.randn(2, 48000) * 0.1
     with torch.no_grad():
         torch.testing.assert_close(model(x)["class"], loaded(x)["class"])
-    assert loaded_card["chunk_seconds"] == 3.0
+    assert loaded_card.chunk.seconds == 3.0 and loaded_card.chunk_samples == 48000
     assert not list(tmp_path.glob(".*tmp*"))
 
 
@@ -195,10 +194,12 @@ def test_a_checkpoint_naming_the_removed_cepstral_statistics_loads_when_they_wer
         "regression_names": ["appeal"],
     }
     for value, loads in ((0, True), (20, False)):  # written the old way: the option in the model arguments
-        path = save_checkpoint(tmp_path / f"old-{value}.pt", model, {"model_kwargs": {**kwargs, "cepstral_statistics": value}})
+        path = tmp_path / f"old-{value}.pt"
+        card = {"model_kwargs": {**kwargs, "cepstral_statistics": value}, "chunk_seconds": 3.0, "card_version": 1}
+        torch.save({"model_state": model.state_dict(), "model_card": card}, path)
         if loads:
             loaded, card = load_model(path)
-            assert "cepstral_statistics" not in card["model_kwargs"]
+            assert "cepstral_statistics" not in card.network.model_kwargs()
             torch.testing.assert_close(loaded.state_dict(), model.state_dict())
         else:
             with pytest.raises(CheckpointError, match="cepstral statistics"):

@@ -100,7 +100,7 @@ def test_port_matches_the_original_on_the_same_audio(converted, name, tf_name, r
     from encore.models.checkpoint import load_model
 
     model, card = load_model(converted[name])
-    chunk = int(round(card["chunk_seconds"] * SAMPLE_RATE))
+    chunk = card.chunk.samples(SAMPLE_RATE)
     waveform = music_like(3 * chunk / SAMPLE_RATE)
     chunks = waveform.reshape(3, chunk)  # what the Predictor feeds: 2.976-s chunks, each one 187-frame patch
 
@@ -130,10 +130,10 @@ def test_a_variable_that_does_not_map_is_an_error_naming_it():
     from encore.exceptions import CheckpointError
     from encore.models import EncoreModel
     from encore.pretrained.catalogue import pretrained_spec
-    from encore.pretrained.musicnn import map_variables, model_kwargs, variable_map
+    from encore.pretrained.musicnn import map_variables, network_spec, variable_map
 
     spec = pretrained_spec("musicnn-mtt-vgg")
-    model = EncoreModel(**model_kwargs(spec))
+    model = EncoreModel(**network_spec(spec).model_kwargs())
     state = model.state_dict()
     variables = {}
     for tf_name, (key, _) in variable_map("musicnn_vgg").items():

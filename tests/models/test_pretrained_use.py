@@ -22,7 +22,7 @@ from encore.models import EncoreModel
 from encore.models.checkpoint import load_model, save_checkpoint
 from encore.pretrained import pretrained_spec, resolve_run
 from encore.pretrained.catalogue import MSD_TAGS
-from encore.pretrained.musicnn import build_card, convert_pretrained, model_kwargs
+from encore.pretrained.musicnn import build_card, convert_pretrained, network_spec
 
 runner = CliRunner()
 
@@ -35,7 +35,7 @@ def models_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("ENCORE_EMBEDDING_CACHE", str(tmp_path / "embeddings"))
     spec = pretrained_spec("musicnn-msd")
     torch.manual_seed(0)
-    model = EncoreModel(**model_kwargs(spec)).eval()
+    model = EncoreModel(**network_spec(spec).model_kwargs()).eval()
     save_checkpoint(folder / "musicnn-msd" / "checkpoint.pt", model, build_card(spec, "0.1.0", 0))
     return folder
 
@@ -50,13 +50,11 @@ def _wav(path, seconds=7.0, sample_rate=22050):
 
 def test_the_card_records_origin_licence_tags_and_input_spec(models_dir):
     model, card = load_model(resolve_run("pretrained:musicnn-msd"))
-    from encore.models.checkpoint import PRETRAINED_CARD_KEYS
-
-    assert set(PRETRAINED_CARD_KEYS) <= set(card)
-    assert card["licence"] == "ISC"
-    assert card["origin"]["package"] == "musicnn" and "Pons" in card["origin"]["paper"]
-    assert card["model_kwargs"]["tag_names"] == list(MSD_TAGS) and len(MSD_TAGS) == 50
-    assert card["input_spec"]["compression"] == "log10(1 + 10000 * mel)" and card["input_spec"]["patch_frames"] == 187
+    assert card.published and card.pretrained == "musicnn-msd"
+    assert card.licence == "ISC"
+    assert card.origin.package == "musicnn" and "Pons" in card.origin.paper
+    assert card.tag_names == list(MSD_TAGS) and len(MSD_TAGS) == 50
+    assert card.input_spec["compression"] == "log10(1 + 10000 * mel)" and card.input_spec["patch_frames"] == 187
     assert model.frontend.settings()["compression"] == "log10_1p"
 
 
@@ -152,11 +150,11 @@ def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir,
     for key, value in source.items():
         if key.startswith("backbone."):
             torch.testing.assert_close(state["model_state"][key], value)
-    assert card["model_kwargs"]["frontend"]["compression"] == "log10_1p"  # the source's front end, not the config's
-    assert card["chunk_seconds"] == pytest.approx(2.976) and card["model_kwargs"]["backbone"] == "musicnn"
-    assert set(card["probe"]) == {"class", "tags", "regression"} and card["aggregate"] == "mean_logits"
+    assert card.network.frontend.compression == "log10_1p"  # the source's front end, not the config's
+    assert card.chunk.seconds == pytest.approx(2.976) and card.network.backbone == "musicnn"
+    assert set(card.probe) == {"class", "tags", "regression"} and card.aggregate == "mean_logits"
     assert result.history == []  # no epoch loop
-    assert card["metrics"]["validation"]["val_accuracy"] > 1 / 3  # the tones are separable on random features too
+    assert card.metrics["validation"]["val_accuracy"] > 1 / 3  # the tones are separable on random features too
     cached = sorted((tmp_path / "embeddings").rglob("*.npy"))
     assert len(cached) == len(manifest.subset("train"))  # one embedding per training song, kept for the next fold
     again = fit(manifest, waveforms, config, tmp_path / "probe-again")  # from the cache: the same heads

@@ -61,7 +61,7 @@ def test_warps_are_training_only_and_random_per_item():
 def test_warp_options_reach_the_model_from_the_config():
     from encore.config import load_config
     from encore.data.manifest import Manifest
-    from encore.train.loop import _model_kwargs
+    from encore.train.loop import _network
 
     import pandas as pd
 
@@ -69,5 +69,5 @@ def test_warp_options_reach_the_model_from_the_config():
     manifest = Manifest(
         frame=pd.DataFrame({"track_id": ["a"], "path": ["a.wav"], "artist": ["x"], "split": ["train"]}), label_names=["a", "b"]
     )
-    model = EncoreModel(**_model_kwargs(config, manifest))
+    model = EncoreModel(**_network(config, manifest).model_kwargs())
     assert model.spec_augment.time_stretch == 0.1 and model.spec_augment.pitch_shift_semitones == 2

@@ -43,17 +43,12 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from encore.models.checkpoint import save_checkpoint
     from encore.models.classifier import EncoreModel
 
+    from tiny_cnn import tiny_card
+
     from .procs import TINY_MODEL_KWARGS
 
     torch.manual_seed(0)
     model = EncoreModel(**TINY_MODEL_KWARGS).eval()
     run = tmp_path_factory.mktemp("reliability-runs") / "tiny"
-    card = {
-        "model_type": "cnn",
-        "model_kwargs": TINY_MODEL_KWARGS,
-        "chunk_seconds": 1.0,
-        "aggregate": "mean_probs",
-        "regression_stats": {"mean": [0.5], "std": [0.2]},
-    }
-    save_checkpoint(run / "checkpoint.pt", model, card)
+    save_checkpoint(run / "checkpoint.pt", model, tiny_card(network=TINY_MODEL_KWARGS))
     return run

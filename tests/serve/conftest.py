@@ -10,6 +10,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 from serve_helpers import MODEL_KWARGS
+from tiny_cnn import tiny_card
 
 from encore.models.checkpoint import save_checkpoint
 from encore.models.classifier import EncoreModel
@@ -22,14 +23,7 @@ def serve_run(tmp_path_factory):
     torch.manual_seed(0)
     model = EncoreModel(**MODEL_KWARGS).eval()
     run = tmp_path_factory.mktemp("serve-runs") / "tiny"
-    card = {
-        "model_type": "cnn",
-        "model_kwargs": MODEL_KWARGS,
-        "chunk_seconds": 1.0,
-        "aggregate": "mean_probs",
-        "regression_stats": {"mean": [0.5], "std": [0.2]},
-    }
-    save_checkpoint(run / "checkpoint.pt", model, card)
+    save_checkpoint(run / "checkpoint.pt", model, tiny_card(network=MODEL_KWARGS))
     return run
 
 

@@ -186,7 +186,8 @@ def test_models_health_metrics_docs_and_404(make_client):
 def test_models_reports_the_cards_chunk_hop_and_ensemble_members(make_client, serve_run, tmp_path):
     assert make_client().get("/v1/models").json()["models"][0]["members"] == 1
     old = load_checkpoint(serve_run)["model_card"]
-    card = {**old, "chunk_hop_seconds": 0.25, "model_kwargs": {**old["model_kwargs"], "n_members": 2}}
+    network = old.network.model_copy(update={"n_members": 2})
+    card = old.model_copy(update={"chunk": old.chunk.model_copy(update={"hop_seconds": 0.25}), "network": network})
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "hop" / "checkpoint.pt", EncoreModel(**{**MODEL_KWARGS, "n_members": 2}).eval(), card)
     info = make_client(run=tmp_path / "hop").get("/v1/models").json()["models"][0]

@@ -12,6 +12,7 @@ from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
 from encore.features.handcrafted import handcrafted_feature_names
 from encore.inference.baseline import BaselinePredictor
+from encore.models.card import ClassicalCard
 from encore.train.baseline import fit_baseline, training_songs
 from encore.train.boosting import PerTargetRegressor, fit_boosting
 from encore.train.objectives import select_split
@@ -156,17 +157,18 @@ def test_a_card_of_the_first_feature_version_reads_its_92_features(tmp_path):
 
     manifest, waveforms = make_toy()
     train = select_split(manifest, "train", waveforms)
-    predictor = BaselinePredictor(
-        {},
+    card = ClassicalCard.from_dict(  # as a version-1 card of the first feature version was written
         {
+            "model_type": "random_forest",
             "feature_names": handcrafted_feature_names()[:92],
             "sample_rate": 8000,
-            "feature_settings": {"sample_rate": 8000, "n_fft": 2048, "hop_length": 512},
+            "feature_settings": {"kind": "handcrafted", "version": 1, "sample_rate": 8000, "n_fft": 2048, "hop_length": 512},
             "label_names": ["low", "mid", "high"],
             "classes_": [0, 1, 2],
-        },
+        }
     )
-    features = predictor._features(train.waveforms)
+    predictor = BaselinePredictor({}, card)
+    features = predictor.features(train.waveforms)
     assert features.shape == (len(train.track_ids), 92)
     known = train.classes >= 0
     predictor.models["classifier"] = RandomForestClassifier(10, random_state=0).fit(features[known], train.classes[known])

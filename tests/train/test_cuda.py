@@ -35,7 +35,7 @@ def test_a_gpu_fit_learns_and_its_checkpoint_loads_on_the_cpu(gpu_run):
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert result.best_metrics["val_accuracy"] >= 0.9
     model, card = load_model(result.checkpoint)
-    assert next(model.parameters()).device.type == "cpu" and card["training"]["precision"] == "float32"
+    assert next(model.parameters()).device.type == "cpu" and card.training is not None and card.training.precision == "float32"
 
 
 def test_gpu_predictions_equal_the_cpu_path(gpu_run):

@@ -92,7 +92,7 @@ def test_an_ensemble_trains_saves_and_serves_through_every_backend(tmp_path):
     config = toy_config(**{"model.members": 2, "train.epochs": 3})
     result = fit(manifest, waveforms, config, tmp_path / "ens")
     model, card = load_model(result.checkpoint)
-    assert model.n_members == 2 and card["model_kwargs"]["n_members"] == 2
+    assert model.n_members == 2 and card.network.n_members == 2
     assert np.isfinite(result.history[-1]["train_loss"])
     songs = [waveforms[t] for t in manifest.subset("test")["track_id"][:3]]
     eager = Predictor.from_checkpoint(result.checkpoint, backend="eager").predict_arrays(songs)

@@ -42,8 +42,8 @@ def test_fit_learns_and_checkpoint_round_trips(toy, tmp_path):
 
     predictor = Predictor.from_checkpoint(result.checkpoint)
     card = predictor.card
-    assert card["model_kwargs"]["label_names"] == CLASSES
-    assert card["manifest"]["digest"] == manifest.digest()
+    assert card.label_names == CLASSES
+    assert card.manifest is not None and card.manifest.digest == manifest.digest()
     test = manifest.subset("test")
     arrays = predictor.predict_arrays([waveforms[t] for t in test["track_id"]])
     accuracy = (arrays["class_probs"].argmax(1) == manifest.class_targets(test)).mean()
@@ -113,7 +113,7 @@ def test_the_card_carries_the_hop_and_validation_scores_overlapping_chunks(toy, 
     manifest, waveforms = toy
     result = fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "train.chunk_hop_seconds": 0.5}), tmp_path / "run")
     predictor = Predictor.from_checkpoint(result.checkpoint)
-    assert predictor.card["chunk_hop_seconds"] == 0.5 and predictor.hop_samples * 2 == predictor.chunk_samples
+    assert predictor.card.chunk.hop_seconds == 0.5 and predictor.hop_samples * 2 == predictor.chunk_samples
     song = waveforms[manifest.subset("test")["track_id"][0]]
     assert len(song) == 3 * predictor.chunk_samples
     assert len(predictor._chunks(song)) == 6  # 0, 0.5, ..., 2 s whole, and the half-filled one at 2.5 s

@@ -31,9 +31,9 @@ def unlike_songs() -> list[np.ndarray]:
 def test_the_card_holds_a_calibrated_novelty_and_new_kinds_of_audio_are_flagged(novelty_run):
     result, manifest, waveforms = novelty_run
     model, card = load_model(result.checkpoint)
-    novelty = card["novelty"]
-    assert novelty["fitted"] and novelty["reference"] == "validation" and novelty["reference_songs"] == 12
-    assert novelty["features"] == model.deep_dim + 3 * 32 and novelty["quantiles"] == sorted(novelty["quantiles"])
+    novelty = card.novelty
+    assert novelty.fitted and novelty.reference == "validation" and novelty.reference_songs == 12
+    assert novelty.features == model.deep_dim + 3 * 32 and novelty.quantiles == sorted(novelty.quantiles)
     predictor = Predictor.from_checkpoint(result.checkpoint)
     test_rows = [
         predictor.describe(predictor.predict_waveform(waveforms[t]))["novelty"] for t in manifest.subset("test")["track_id"]
@@ -62,6 +62,6 @@ def test_without_novelty_components_there_is_no_novelty(tmp_path):
     manifest, waveforms = make_toy()
     result = fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "model.novelty": False}), tmp_path / "run")
     model, card = load_model(result.checkpoint)
-    assert model.novelty is None and "novelty" not in card
+    assert model.novelty is None and card.novelty is None
     predictor = Predictor.from_checkpoint(result.checkpoint)
     assert "novelty" not in predictor.describe(predictor.predict_waveform(waveforms["test-low-0-0"]))

@@ -11,6 +11,7 @@ from toy import make_toy, toy_config
 
 from encore.exceptions import ParameterError
 from encore.inference import Predictor
+from encore.models.card import ChunkSpec, ModelCard, NetworkSpec, RegressionStats
 from encore.models.checkpoint import load_model
 from encore.models.classifier import EncoreModel
 from encore.train.loop import fit
@@ -87,19 +88,13 @@ def test_refit_heads_are_exactly_the_fitted_song_models_when_served(n_members, b
     standard = (embeddings - embeddings.mean(0)) / np.where(spread > 1e-8, spread, 1.0)  # dead units stay 0
     weight, bias = fit_soft_logistic(standard, train.tags.astype(np.float64), report["tags"]["strength"])
     expected_logits = standard @ weight + bias
-    card = {
-        "model_type": "cnn",
-        "model_kwargs": {
-            **TINY,
-            "n_members": n_members,
-            "band_statistics": band_statistics,
-        },
-        "chunk_seconds": 1.0,
-        "chunk_hop_seconds": 0.5,
-        "aggregate": "mean_probs",
-        "aggregate_tags": "mean_logits",
-        "regression_stats": {"mean": [0.0], "std": [1.0]},
-    }
+    card = ModelCard(
+        network=NetworkSpec(**{**TINY, "n_members": n_members, "band_statistics": band_statistics}),
+        chunk=ChunkSpec(seconds=1.0, hop_seconds=0.5),
+        aggregate="mean_probs",
+        aggregate_tags="mean_logits",
+        regression_stats=RegressionStats(mean=[0.0], std=[1.0]),
+    )
     served = Predictor(model, card, backend="eager").predict_arrays(train.waveforms)
     np.testing.assert_allclose(served["tag_probs"], 1 / (1 + np.exp(-expected_logits)), atol=1e-4)
     ridge_w, ridge_b = fit_ridge(standard, scores, report["regression"][0]["strength"])
@@ -122,9 +117,9 @@ def test_a_run_with_refit_heads_records_it_and_every_backend_serves_it(tmp_path)
     config = toy_config(**{"train.epochs": 2, "train.refit_heads": ["tags", "regression"], "train.chunk_hop_seconds": 0.5})
     result = fit(manifest, waveforms, config, tmp_path / "refit")
     _, card = load_model(result.checkpoint)
-    assert card["aggregate_tags"] == "mean_logits" and card["aggregate"] == "mean_probs"
-    assert set(card["refit"]) == {"tags", "regression"} and card["refit"]["tags"]["strength"] > 0
-    assert "validation_before_refit" in card["metrics"] and "val_accuracy" in card["metrics"]["validation"]
+    assert card.aggregate_tags == "mean_logits" and card.aggregate == "mean_probs"
+    assert card.refit is not None and set(card.refit) == {"tags", "regression"} and card.refit["tags"]["strength"] > 0
+    assert "validation_before_refit" in card.metrics and "val_accuracy" in card.metrics["validation"]
     songs = [waveforms[t] for t in manifest.subset("test")["track_id"][:3]]
     eager = Predictor.from_checkpoint(result.checkpoint, backend="eager").predict_arrays(songs)
     onnx = Predictor.from_checkpoint(result.checkpoint, backend="onnx").predict_arrays(songs)
@@ -133,7 +128,7 @@ def test_a_run_with_refit_heads_records_it_and_every_backend_serves_it(tmp_path)
     # the same run without the refit keeps the heads as trained (and averages tag probabilities)
     plain = fit(manifest, waveforms, toy_config(**{"train.epochs": 2, "train.chunk_hop_seconds": 0.5}), tmp_path / "plain")
     _, plain_card = load_model(plain.checkpoint)
-    assert "refit" not in plain_card and "aggregate_tags" not in plain_card
+    assert plain_card.refit is None and plain_card.aggregate_tags is None
     plain_probs = Predictor.from_checkpoint(plain.checkpoint, backend="eager").predict_arrays(songs)
     np.testing.assert_allclose(plain_probs["class_probs"], eager["class_probs"], atol=1e-6)  # the class head is untouched
     assert not np.allclose(plain_probs["tag_probs"], eager["tag_probs"])
@@ -151,7 +146,7 @@ def test_band_statistics_leave_training_alone_and_the_refit_fits_their_path(tmp_
     wide = fit(manifest, waveforms, toy_config(**settings, **wide_settings), tmp_path / "wide")
     plain = fit(manifest, waveforms, toy_config(**settings), tmp_path / "plain")
     model, card = load_model(wide.checkpoint)
-    assert card["model_kwargs"]["band_statistics"] is True
+    assert card.network.band_statistics is True
     assert model.band_heads["regression"].weight.shape == (1, 3 * 32)
     # the path is zero in training, so the epochs are the plain run's to the last digit
     wide_log, plain_log = (pd.read_csv(r.run_dir / "metrics.csv") for r in (wide, plain))
@@ -184,8 +179,9 @@ def test_a_runs_heads_refit_under_another_wide_path_are_what_a_run_with_it_write
     train = select_split(manifest, "train", waveforms)
     model, card = refit_checkpoint(plain.checkpoint, train, band_statistics=True)
     written, written_card = load_model(bands.checkpoint)
-    assert card["model_kwargs"]["band_statistics"] is True
-    assert card["refit"]["tags"]["strength"] == written_card["refit"]["tags"]["strength"]
+    assert card.network.band_statistics is True
+    assert card.refit is not None and written_card.refit is not None
+    assert card.refit["tags"]["strength"] == written_card.refit["tags"]["strength"]
     for name, value in written.state_dict().items():  # the network to the last bit; the refit heads to rounding
         refit = name.startswith(("heads.tags", "heads.regression", "band_heads."))
         torch.testing.assert_close(

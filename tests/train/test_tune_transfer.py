@@ -73,7 +73,7 @@ def test_transfer_copies_the_backbone_and_a_frozen_probe_keeps_it(toy, source_ru
     for key in body:  # frozen: weights and BatchNorm statistics unchanged
         torch.testing.assert_close(state["model_state"][key], source[key])
     assert not torch.equal(state["model_state"]["heads.class.weight"], source["heads.class.weight"])
-    assert state["model_card"]["transfer"]["frozen"] is True
+    assert state["model_card"].transfer["frozen"] is True
 
     tuned = fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "train.init_from": str(source_run)}), tmp_path / "ft")
     changed = load_checkpoint(tuned.checkpoint)["model_state"]
@@ -89,13 +89,13 @@ def test_transfer_refuses_a_different_backbone(toy, source_run, tmp_path):
 
 def test_card_records_precision_and_a_fitted_temperature(source_run):
     card = load_checkpoint(source_run / "checkpoint.pt")["model_card"]
-    assert card["training"]["precision"] in ("bfloat16", "float32")
-    calibration = card["calibration"]
-    assert card["temperature"] == calibration["temperature"] > 0
-    assert calibration["nll_after"] <= calibration["nll_before"] + 1e-9
+    assert card.training.precision in ("bfloat16", "float32")
+    calibration = card.calibration
+    assert card.temperature == calibration.temperature > 0
+    assert calibration.nll_after <= calibration.nll_before + 1e-9
     # the fitted temperature is served only when the cross-fit says it transfers; the card says why
-    assert calibration["temperature"] == (calibration["fitted_temperature"] if calibration["kept"] else 1.0)
-    assert calibration["reason"].startswith("kept" if calibration["kept"] else "not kept")
+    assert calibration.temperature == (calibration.fitted_temperature if calibration.kept else 1.0)
+    assert calibration.reason.startswith("kept" if calibration.kept else "not kept")
 
 
 def test_weight_average_is_what_gets_validated_saved_and_resumed(toy, tmp_path):

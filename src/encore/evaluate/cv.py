@@ -358,14 +358,9 @@ def _predict(predictor: Any, songs: list[np.ndarray], cache: Any) -> dict[str, n
     """Held-out predictions; a forest's features come through the workspace cache, as its
     training features did (a song tested in one round trained in the others)."""
     from encore.inference import BaselinePredictor
-    from encore.train.baseline import compute_feature_matrix
 
     if isinstance(predictor, BaselinePredictor):
-        s = predictor.card["feature_settings"]
-        features = compute_feature_matrix(
-            songs, sample_rate=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"], cache=cache
-        )
-        return predictor.predict_features(features)
+        return predictor.predict_features(predictor.features(songs, cache=cache))
     return predictor.predict_arrays(songs)
 
 

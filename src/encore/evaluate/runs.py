@@ -28,6 +28,7 @@ from encore.evaluate.report import to_jsonable
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
 from encore.inference import Predictor, SongPredictor, load_predictor
+from encore.models.card import ClassicalCard, ModelCard
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ def _read_history(run_dir: Path) -> list[dict[str, float]] | None:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
 
 
-def run_manifest_path(card: Mapping[str, Any], run_dir: Path) -> str:
+def run_manifest_path(card: ModelCard | ClassicalCard, run_dir: Path) -> str:
     """The manifest a run was trained from, checked to exist."""
-    path = card.get("manifest", {}).get("path")
+    path = card.manifest.path if card.manifest is not None else None
     if not path or not Path(path).is_file():
         if not path:
             raise ParameterError(f"run {run_dir} records no manifest in its model card; build one with `encore labels`")
@@ -85,28 +86,25 @@ def _calibration(
     """ECE of the CNN's raw probabilities (T = 1) and of the served ones (the card's T)."""
     if not isinstance(predictor, Predictor):
         return None
-    card = predictor.card
-    calibration = dict(card.get("calibration") or {})
-    temperature = float(calibration.get("temperature", card.get("temperature", 1.0)) or 1.0)
+    calibration = predictor.card.calibration
     known = classes >= 0
     if known.sum() == 0:
         return None
-    if np.isclose(temperature, 1.0):
+    if np.isclose(calibration.temperature, 1.0):
         raw = served
     else:
-        raw_card = {k: v for k, v in card.items() if k != "calibration"}
-        raw_card["temperature"] = 1.0
+        raw_card = predictor.card.uncalibrated()
         raw_predictor = Predictor(predictor.model, raw_card, batch_size=predictor.batch_size, runner=predictor.runner)
         raw = raw_predictor.predict_arrays(songs)["class_probs"][:, columns]
     return {
-        "temperature": temperature,
-        "fitted_on": calibration.get("fitted_on"),
-        "kept": calibration.get("kept"),
-        "reason": calibration.get("reason"),
+        "temperature": calibration.temperature,
+        "fitted_on": calibration.fitted_on,
+        "kept": calibration.kept,
+        "reason": calibration.reason,
         "ece_before": expected_calibration_error(classes[known], raw[known]),
         "ece_after": (
             expected_calibration_error(classes[known], served[known])
-            if "temperature" in calibration and calibration.get("kept", True)
+            if calibration.method is not None and calibration.kept is not False
             else None
         ),
     }
@@ -140,9 +138,9 @@ def _global_importance(
         logger.warning("global importance left out: %s", err)
 
 
-def _trained_on_validation(predictor: Any) -> bool:
+def _trained_on_validation(predictor: SongPredictor) -> bool:
     """A classical model trains on the validation songs too (its card's ``trained_on``)."""
-    return "val" in getattr(predictor, "card", {}).get("trained_on", {}).get("splits", [])
+    return isinstance(predictor.card, ClassicalCard) and predictor.card.trained_on_validation
 
 
 def _importance_note(predictor: SongPredictor, manifest: Manifest, asked: bool, result: Mapping[str, Any]) -> str:
@@ -208,7 +206,7 @@ def evaluate_run(
     if not Path(path).is_file():
         raise ParameterError(f"manifest {path!r} does not exist; build one with `encore labels`")
     manifest = Manifest.read(path)
-    if own_manifest and manifest.digest() != card["manifest"]["digest"]:
+    if own_manifest and card.manifest is not None and manifest.digest() != card.manifest.digest:
         logger.warning("manifest %s changed since run %s was trained; evaluating on its current contents", path, run_dir)
     frame = manifest.subset(split)
     waveforms = _decode(frame, predictor, waveforms, cache_dir)
@@ -220,7 +218,7 @@ def evaluate_run(
 
     result: dict[str, Any] = {
         "name": run_dir.name,
-        "model": card.get("model_kwargs", {}).get("backbone", card.get("model_type")),
+        "model": card.model_name,
         "run_dir": str(run_dir),
         "manifest": path,
         "split": split,
@@ -270,13 +268,12 @@ def evaluate_run(
             result["tags"] = multilabel_metrics(
                 targets[known], arrays["tag_probs"][known], manifest.tag_names, threshold=TAG_THRESHOLD, seed=seed
             )
-    impurity = card.get("feature_importance", {}).get("classifier")
-    if impurity:
-        ranked = sorted(zip(card["feature_names"], impurity, strict=True), key=lambda p: -p[1])
-        result["feature_importance"] = [{"feature": f, "importance": float(v)} for f, v in ranked]
-    selection = {head: entry["selection"] for head, entry in card.get("heads", {}).items() if "selection" in entry}
-    if selection:  # the classical baseline's features kept by selection (issue 23)
-        result["feature_selection"] = selection
+    if isinstance(card, ClassicalCard):
+        ranked = card.ranked_importance("classifier")
+        if ranked:
+            result["feature_importance"] = [{"feature": f, "importance": float(v)} for f, v in ranked]
+        if card.selections:  # the classical baseline's features kept by selection (issue 23)
+            result["feature_selection"] = card.selections
     if importance:
         val_frame = manifest.subset("val")
         waveforms = _decode(val_frame, predictor, waveforms, cache_dir)

@@ -33,14 +33,13 @@ from torch import Tensor
 from encore.audio import chunk_waveform
 from encore.exceptions import ParameterError
 from encore.features.logmel import mel_frequencies
-from encore.inference.aggregate import card_mean_logits
+from encore.models.card import ModelCard
 from encore.inference.predictor import MIN_FRACTION
 from encore.models.classifier import EncoreModel
 
 __all__ = [
     "SongLogMel",
     "band_ranges_hz",
-    "card_temperature",
     "grid_slices",
     "head_outputs",
     "integrated_gradients",
@@ -50,12 +49,6 @@ __all__ = [
 ]
 
 _MAX_BATCH_CHUNKS = 64
-
-
-def card_temperature(card: dict) -> float:
-    """The class temperature a model card carries (``calibration.temperature``, else 1)."""
-    calibration = card.get("calibration") or {}
-    return float(calibration.get("temperature", card.get("temperature", 1.0)) or 1.0)
 
 
 @dataclass
@@ -168,7 +161,7 @@ def band_ranges_hz(points: np.ndarray) -> np.ndarray:
     return np.stack([low, high], axis=1)
 
 
-def head_outputs(model: EncoreModel, card: dict, head: str, chunks: Tensor) -> Tensor:
+def head_outputs(model: EncoreModel, card: ModelCard, head: str, chunks: Tensor) -> Tensor:
     """Song-level outputs of one head, ``(batch, n_outputs)``, for ``(batch, n_chunks, n_mels, chunk_frames)``.
 
     Chunk outputs are aggregated as the Predictor aggregates them: class probabilities
@@ -186,19 +179,18 @@ def head_outputs(model: EncoreModel, card: dict, head: str, chunks: Tensor) -> T
     flat = chunks.reshape(batch * n_chunks, *chunks.shape[2:])
     outputs = model.forward_head(model.forward_features_from_log_mel(model.input_norm(flat)))
     logits = outputs[head].reshape(batch, n_chunks, -1).float()
-    mean_logits, tag_mean_logits = card_mean_logits(card)
+    mean_logits, tag_mean_logits = card.mean_logits
     if head == "class":
-        logits = logits / card_temperature(card)
+        logits = logits / card.temperature
         return torch.softmax(logits.mean(1), -1) if mean_logits else torch.softmax(logits, -1).mean(1)
     if head == "tags":
         return torch.sigmoid(logits.mean(1)) if tag_mean_logits else torch.sigmoid(logits).mean(1)
-    stats = card.get("regression_stats", {})
-    mean = torch.as_tensor(np.asarray(stats.get("mean", 0.0), dtype=np.float32))
-    std = torch.as_tensor(np.asarray(stats.get("std", 1.0), dtype=np.float32))
+    mean = torch.as_tensor(card.regression_stats.shift, dtype=torch.float32)
+    std = torch.as_tensor(card.regression_stats.scale, dtype=torch.float32)
     return logits.mean(1) * std + mean
 
 
-def target_function(model: EncoreModel, card: dict, head: str, index: int) -> Callable[[Tensor], Tensor]:
+def target_function(model: EncoreModel, card: ModelCard, head: str, index: int) -> Callable[[Tensor], Tensor]:
     """``f(chunks (batch, n_chunks, n_mels, chunk_frames)) -> (batch,)``: the evidence for one output.
 
     For a class or a tag the evidence is its log-odds averaged over chunks (for a class,
@@ -206,7 +198,7 @@ def target_function(model: EncoreModel, card: dict, head: str, index: int) -> Ca
     does not saturate at 1, so removing one of several cells that each suffice still
     shows. For a score it is the song's score itself.
     """
-    temperature = card_temperature(card)
+    temperature = card.temperature
 
     def f(chunks: Tensor) -> Tensor:
         if head == "regression":

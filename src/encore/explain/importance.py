@@ -64,21 +64,11 @@ def permutation_importance_forest(
     known = np.flatnonzero(y >= 0)
     if known.size < 2:
         raise ParameterError(f"permutation importance needs at least two labelled songs, got {known.size}")
-    from encore.features.handcrafted import compute_handcrafted
-
-    settings = predictor.card["feature_settings"]
-    features = np.stack(
-        [
-            compute_handcrafted(
-                waveforms[i], sample_rate=settings["sample_rate"], n_fft=settings["n_fft"], hop_length=settings["hop_length"]
-            )
-            for i in known.tolist()
-        ]
-    )
+    features = predictor.features([waveforms[i] for i in known.tolist()])
     result = permutation_importance(
         models["classifier"], features, y[known], scoring="accuracy", n_repeats=n_repeats, random_state=seed, n_jobs=1
     )
-    names = list(predictor.card["feature_names"])
+    names = list(predictor.card.feature_names)
     rows: list[dict[str, float | str]] = [
         {"feature": str(name), "importance": float(mean), "std": float(std)}
         for name, mean, std in zip(names, result.importances_mean, result.importances_std, strict=True)

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import multiprocessing
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "ExtractionFailure",
     "ExtractionResult",
+    "compute_feature_matrix",
     "extract_features",
     "handcrafted_settings",
     "logmel_settings",
@@ -67,6 +69,36 @@ def handcrafted_settings(*, sample_rate: int, n_fft: int = 2048, hop_length: int
         "hop_length": int(hop_length),
         "n_mfcc": int(n_mfcc),
     }
+
+
+def compute_feature_matrix(
+    waveforms: Sequence[np.ndarray],
+    *,
+    sample_rate: int,
+    n_fft: int,
+    hop_length: int,
+    cache: FeatureCache | None = None,
+    callback: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """(n_songs, n_features) handcrafted features of decoded songs, cached by the waveform's content.
+
+    What the classical models train and predict on; ``cache`` keys an entry by the
+    waveform's digest and :func:`handcrafted_settings`.
+    """
+    from encore.features.handcrafted import compute_handcrafted
+
+    settings = handcrafted_settings(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length)
+    rows = []
+    for waveform in waveforms:
+        compute = lambda w=waveform: compute_handcrafted(w, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length)
+        if cache is None:
+            rows.append(compute())
+        else:
+            digest = hashlib.sha256(np.ascontiguousarray(waveform, dtype=np.float32).tobytes()).hexdigest()
+            rows.append(cache.get_or_compute(digest, settings, compute))
+        if callback is not None:
+            callback(1)
+    return np.stack(rows).astype(np.float32)
 
 
 def logmel_settings(frontend_settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,9 +21,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from encore.config import FeatureConfig
 from encore.exceptions import ParameterError
 
 logger = logging.getLogger(__name__)
+
+_DEFAULTS = FeatureConfig()
+"""The front end's one set of defaults (``features:`` in the YAML, the model card's front end)."""
 
 MEL_SCALES = ("slaney", "htk")
 MEL_NORMS = ("slaney", None)
@@ -235,22 +239,22 @@ class LogMelSpectrogram(nn.Module):
     def __init__(
         self,
         *,
-        sample_rate: int = 16000,
-        n_fft: int = 512,
-        hop_length: int = 256,
-        win_length: int | None = None,
-        n_mels: int = 64,
-        f_min: float = 0.0,
-        f_max: float | None = None,
-        power: float = 2.0,
-        mel_scale: str = "slaney",
-        mel_norm: str | None = "slaney",
-        center: bool = True,
-        pad_mode: str = "constant",
-        amin: float = 1e-10,
-        top_db: float | None = None,
-        compression: str = "db",
-        compression_gain: float = 10000.0,
+        sample_rate: int = _DEFAULTS.sample_rate,
+        n_fft: int = _DEFAULTS.n_fft,
+        hop_length: int = _DEFAULTS.hop_length,
+        win_length: int | None = _DEFAULTS.win_length,
+        n_mels: int = _DEFAULTS.n_mels,
+        f_min: float = _DEFAULTS.f_min,
+        f_max: float | None = _DEFAULTS.f_max,
+        power: float = _DEFAULTS.power,
+        mel_scale: str = _DEFAULTS.mel_scale,
+        mel_norm: str | None = _DEFAULTS.mel_norm,
+        center: bool = _DEFAULTS.center,
+        pad_mode: str = _DEFAULTS.pad_mode,
+        amin: float = _DEFAULTS.amin,
+        top_db: float | None = _DEFAULTS.top_db,
+        compression: str = _DEFAULTS.compression,
+        compression_gain: float = _DEFAULTS.compression_gain,
     ) -> None:
         super().__init__()
         self.sample_rate = _positive_int("sample_rate", sample_rate)
@@ -303,6 +307,11 @@ class LogMelSpectrogram(nn.Module):
         )
         self.register_buffer("window", torch.from_numpy(window))
         self.register_buffer("mel_fb", torch.from_numpy(fb))
+
+    @classmethod
+    def from_config(cls, config: FeatureConfig) -> LogMelSpectrogram:
+        """The front end a ``features:`` section (or a model card's front end) describes."""
+        return cls(**config.model_dump())
 
     def settings(self) -> dict[str, Any]:
         """Every constructor argument, JSON-able; ``LogMelSpectrogram(**settings)`` rebuilds it.

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INTERVAL_Z", "SongAccumulator", "card_mean_logits", "describe_arrays"]
+from encore.models.card import NoveltyCalibration, RegressionStats
+
+__all__ = ["INTERVAL_Z", "SongAccumulator", "describe_arrays"]
 
 INTERVAL_Z = 1.96
 """Half-width of a score interval in standard deviations of the song's chunk scores."""
@@ -27,29 +29,20 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-def card_mean_logits(card: dict[str, Any]) -> tuple[bool, bool]:
-    """Whether the class and the tag heads average logits (else probabilities) over chunks.
-
-    The card's ``aggregate`` sets both; ``aggregate_tags`` (written by the song-level
-    refit of the tag head, :mod:`encore.train.refit`) overrides it for the tags.
-    """
-    classes = card.get("aggregate", "mean_probs") == "mean_logits"
-    tags = card.get("aggregate_tags", card.get("aggregate", "mean_probs")) == "mean_logits"
-    return classes, tags
-
-
 class SongAccumulator:
     """Running sums of one song's chunk outputs.
 
     Args:
         mean_logits: Average logits then squash (``True``) or squash then average.
         temperature: Class logits are divided by it before the softmax.
-        regression_stats: ``{"mean": [...], "std": [...]}`` that undo the training-time
+        regression_stats: The card's score means and spreads, which undo the training-time
             standardisation of scores.
-        tag_mean_logits: As ``mean_logits``, for the tags (:func:`card_mean_logits` reads both).
+        tag_mean_logits: As ``mean_logits``, for the tags (the card's ``mean_logits`` gives both).
     """
 
-    def __init__(self, *, mean_logits: bool, tag_mean_logits: bool, temperature: float, regression_stats: dict[str, Any]) -> None:
+    def __init__(
+        self, *, mean_logits: bool, tag_mean_logits: bool, temperature: float, regression_stats: RegressionStats
+    ) -> None:
         self.mean_logits = mean_logits
         self.tag_mean_logits = tag_mean_logits
         self.temperature = temperature
@@ -99,8 +92,7 @@ class SongAccumulator:
         if "regression" in self.sums and self.score_squares is not None:
             mean = self.sums["regression"] / n
             spread = np.sqrt(np.maximum(self.score_squares / n - mean**2, 0.0))
-            scale = np.asarray(self.regression_stats.get("std", 1.0), dtype=np.float64)
-            shift = np.asarray(self.regression_stats.get("mean", 0.0), dtype=np.float64)
+            scale, shift = self.regression_stats.scale, self.regression_stats.shift
             score = mean * scale + shift
             half = INTERVAL_Z * spread * np.abs(scale)
             out["scores"] = score.astype(np.float32)
@@ -115,7 +107,7 @@ def describe_arrays(
     tag_names: Sequence[str],
     regression_names: Sequence[str],
     top_tags: int = 5,
-    novelty: dict[str, Any] | None = None,
+    novelty: NoveltyCalibration | None = None,
 ) -> dict[str, Any]:
     """JSON-ready view of one song's arrays.
 
@@ -137,13 +129,13 @@ def describe_arrays(
     if "tag_probs" in arrays and len(tag_names):
         order = np.argsort(arrays["tag_probs"])[::-1][:top_tags]
         out["tags"] = {tag_names[i]: round(float(arrays["tag_probs"][i]), 4) for i in order}
-    if "novelty_distance" in arrays and novelty and novelty.get("quantiles"):
+    if "novelty_distance" in arrays and novelty is not None and novelty.usable:
         distance = float(arrays["novelty_distance"])
-        quantiles = np.asarray(novelty["quantiles"], dtype=np.float64)
+        quantiles = np.asarray(novelty.quantiles, dtype=np.float64)
         share = float(np.interp(distance, quantiles, np.linspace(0.0, 1.0, len(quantiles))))
         out["novelty"] = {
             "score": round(share, 3),
-            "novel": bool(distance > novelty["threshold"]),
+            "novel": bool(distance > float(novelty.threshold or 0.0)),
             "distance": round(distance, 3),
         }
     if "scores" in arrays and len(regression_names):

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from encore.exceptions import CheckpointError, ParameterError
+from encore.models.card import ModelCard
 from encore.models.classifier import EncoreModel
 from encore.models.cnn import ConvBlock
 
@@ -130,7 +131,7 @@ def runner_device(model: nn.Module | None, device: str | torch.device | None, ba
     return resolve_device(device)
 
 
-def wants_bf16(card: dict[str, Any], device: torch.device) -> bool:
+def wants_bf16(card: ModelCard, device: torch.device) -> bool:
     """bfloat16 autocast for serving: on a GPU that has it always (checked equal to the
     float32 CPU path within the tolerance in ``tests/inference/test_cuda.py``); on a CPU as
     :func:`card_wants_bf16` says."""
@@ -171,9 +172,9 @@ def bf16_supported(device: torch.device | None = None, *, native: bool = True) -
     return runs and bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def card_wants_bf16(card: dict[str, Any]) -> bool:
+def card_wants_bf16(card: ModelCard) -> bool:
     """A model trained and validated under bfloat16 autocast is served the same way, where supported."""
-    return card.get("training", {}).get("precision") == "bfloat16" and bf16_supported()
+    return card.trained_in_bf16 and bf16_supported()
 
 
 class TorchRunner:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +14,8 @@ import numpy as np
 from encore.audio import load_audio
 from encore.audio.io import AudioSource
 from encore.exceptions import CheckpointError
-from encore.features.handcrafted import compute_handcrafted
 from encore.inference.predictor import SongPredictions
+from encore.models.card import ClassicalCard
 
 __all__ = ["BaselinePredictor"]
 
@@ -35,9 +34,9 @@ class BaselinePredictor(SongPredictions):
     device = "cpu"
     """scikit-learn runs on the CPU."""
 
-    def __init__(self, models: dict[str, Any], model_card: dict[str, Any]) -> None:
+    def __init__(self, models: dict[str, Any], model_card: ClassicalCard) -> None:
         self.models = models
-        self.card = model_card
+        self.card: ClassicalCard = model_card
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike) -> BaselinePredictor:
@@ -48,39 +47,40 @@ class BaselinePredictor(SongPredictions):
             raise CheckpointError(
                 f"{run_dir} is not a classical (random-forest or boosting) run; it needs model_card.json and model.joblib"
             )
-        return cls(joblib.load(model_path), json.loads(card_path.read_text(encoding="utf-8")))
+        return cls(joblib.load(model_path), ClassicalCard.read(card_path))
 
     @property
     def sample_rate(self) -> int:
-        return int(self.card["sample_rate"])
+        return self.card.sample_rate
 
     @property
     def label_names(self) -> list[str]:
-        return list(self.card["label_names"])
+        return list(self.card.label_names)
 
     @property
     def tag_names(self) -> list[str]:
-        return list(self.card.get("tag_names", [])) if "tagger" in self.models else []
+        return list(self.card.tag_names) if "tagger" in self.models else []
 
     @property
     def regression_names(self) -> list[str]:
-        return list(self.card["regression_names"]) if "regressor" in self.models else []
+        return list(self.card.regression_names) if "regressor" in self.models else []
 
-    def _features(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
-        s = self.card["feature_settings"]
-        features = np.stack(
-            [
-                compute_handcrafted(w, sample_rate=s["sample_rate"], n_fft=s["n_fft"], hop_length=s["hop_length"])
-                for w in waveforms
-            ]
+    def features(self, waveforms: Sequence[np.ndarray], cache: Any = None) -> np.ndarray:
+        """The handcrafted features the models read, computed as the card's settings say
+        (through a :class:`~encore.features.cache.FeatureCache` when given)."""
+        from encore.train.baseline import compute_feature_matrix
+
+        s = self.card.feature_settings
+        features = compute_feature_matrix(
+            waveforms, sample_rate=s.sample_rate, n_fft=s.n_fft, hop_length=s.hop_length, cache=cache
         )
-        return features[:, : len(self.card["feature_names"])]
+        return features[:, : len(self.card.feature_names)]
 
     def predict_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         if "classifier" in self.models:
             probs = np.zeros((len(features), len(self.label_names)), dtype=np.float32)
-            probs[:, self.card["classes_"]] = self.models["classifier"].predict_proba(features)
+            probs[:, self.card.classes_] = self.models["classifier"].predict_proba(features)
             out["class_probs"] = probs
         if "regressor" in self.models:
             out["scores"] = self.models["regressor"].predict(features).reshape(len(features), -1).astype(np.float32)
@@ -90,7 +90,7 @@ class BaselinePredictor(SongPredictions):
         return out
 
     def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        return self.predict_features(self._features(waveforms)) if len(waveforms) else {}
+        return self.predict_features(self.features(waveforms)) if len(waveforms) else {}
 
     def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
         return {k: v[0] for k, v in self.predict_arrays([waveform]).items()}

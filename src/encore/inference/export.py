@@ -17,11 +17,11 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from encore.exceptions import CheckpointError
+from encore.models.card import ModelCard
 from encore.models.classifier import EncoreModel
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class _TupleOutputs(torch.nn.Module):
         return tuple(outputs[name] for name in output_names(self.model))
 
 
-def export_onnx(model: EncoreModel, model_card: dict[str, Any], path: str | os.PathLike) -> Path:
+def export_onnx(model: EncoreModel, model_card: ModelCard, path: str | os.PathLike) -> Path:
     """Write ``model`` to ``path`` as ONNX with its model card in the metadata.
 
     Args:
@@ -95,10 +95,9 @@ def export_onnx(model: EncoreModel, model_card: dict[str, Any], path: str | os.P
     """
     import onnx
 
-    chunk_samples = int(round(float(model_card["chunk_seconds"]) * model.frontend.settings()["sample_rate"]))
-    proto = onnx.load_from_string(export_onnx_bytes(model, n_samples=chunk_samples))
+    proto = onnx.load_from_string(export_onnx_bytes(model, n_samples=model_card.chunk_samples))
     entry = proto.metadata_props.add()
-    entry.key, entry.value = CARD_KEY, json.dumps(model_card, default=str)
+    entry.key, entry.value = CARD_KEY, json.dumps(model_card.to_dict())
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -108,7 +107,7 @@ def export_onnx(model: EncoreModel, model_card: dict[str, Any], path: str | os.P
     return path
 
 
-def read_onnx_card(path: str | os.PathLike) -> tuple[bytes, dict[str, Any]]:
+def read_onnx_card(path: str | os.PathLike) -> tuple[bytes, ModelCard]:
     """The bytes of an exported model and the model card in its metadata.
 
     Raises:
@@ -127,4 +126,8 @@ def read_onnx_card(path: str | os.PathLike) -> tuple[bytes, dict[str, Any]]:
     props = {p.key: p.value for p in proto.metadata_props}
     if CARD_KEY not in props:
         raise CheckpointError(f"{str(path)!r} has no encore model card; export it with `encore export`")
-    return data, json.loads(props[CARD_KEY])
+    try:
+        stored = json.loads(props[CARD_KEY])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{str(path)!r} has a damaged encore model card ({err}); re-export it") from None
+    return data, ModelCard.from_dict(stored, source=repr(str(path)))

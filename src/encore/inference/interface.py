@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from encore.audio.io import AudioSource
+from encore.models.card import ClassicalCard, ModelCard
 
 __all__ = ["SongPredictor"]
 
@@ -31,9 +32,13 @@ class SongPredictor(Protocol):
         device: Where it runs: ``cpu``, ``cuda`` or ``cuda:N``.
     """
 
-    card: Any
     backend: str
     device: str
+
+    @property
+    def card(self) -> ModelCard | ClassicalCard:
+        """The run's model card."""
+        ...
 
     @property
     def sample_rate(self) -> int:

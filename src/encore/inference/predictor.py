@@ -9,8 +9,8 @@ waveform at a time. A song gives the same result alone or in a batch: chunks nev
 across songs in the aggregation, and the model runs in eval mode (BatchNorm uses
 running statistics).
 
-If the card has ``"calibration": {"temperature": T}`` (or a top-level ``temperature``),
-class logits are divided by ``T`` before the softmax.
+If the card's calibration has a temperature ``T`` (1 = none), class logits are divided by
+``T`` before the softmax.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import numpy as np
 from encore.audio import audio_duration, chunk_waveform, load_audio
 from encore.audio.io import AudioSource
 from encore.exceptions import AudioDecodeError, ParameterError
-from encore.inference.aggregate import SongAccumulator, card_mean_logits, describe_arrays
+from encore.inference.aggregate import SongAccumulator, describe_arrays
+from encore.models.card import ClassicalCard, ModelCard, NoveltyCalibration
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class SongPredictions(ABC):
     abstract members here), which callers take instead of either class.
     """
 
-    card: Any
+    card: ModelCard | ClassicalCard
     backend: str
     device: str
 
@@ -89,8 +90,13 @@ class SongPredictions(ABC):
             tag_names=self.tag_names,
             regression_names=self.regression_names,
             top_tags=top_tags,
-            novelty=self.card.get("novelty"),
+            novelty=self.novelty_calibration,
         )
+
+    @property
+    def novelty_calibration(self) -> NoveltyCalibration | None:
+        """The card's novelty scale, where the model has one."""
+        return None
 
     @staticmethod
     def source_duration(source: AudioSource, max_seconds: float | None = None) -> float:
@@ -133,7 +139,7 @@ class Predictor(SongPredictions):
     def __init__(
         self,
         model: Any,
-        model_card: dict[str, Any],
+        model_card: ModelCard,
         *,
         batch_size: int | None = None,
         backend: str = DEFAULT_BACKEND,
@@ -143,7 +149,7 @@ class Predictor(SongPredictions):
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0):
             raise ParameterError(f"batch_size={batch_size!r} must be a positive integer (chunks per forward pass)")
         self.model = model.eval() if model is not None else None
-        self.card = model_card
+        self.card: ModelCard = model_card
         if runner is None:
             from encore.inference.backends import create_runner, runner_device, wants_bf16
 
@@ -199,49 +205,43 @@ class Predictor(SongPredictions):
 
     @property
     def sample_rate(self) -> int:
-        return int(self.card["model_kwargs"]["frontend"]["sample_rate"])
+        return self.card.sample_rate
 
     @property
     def chunk_samples(self) -> int:
-        return int(round(self.card["chunk_seconds"] * self.sample_rate))
+        return self.card.chunk_samples
 
     @property
     def hop_samples(self) -> int:
-        """Distance between chunk starts: the card's ``chunk_hop_seconds`` (older cards: no overlap)."""
-        hop = self.card.get("chunk_hop_seconds") or self.card["chunk_seconds"]
-        return min(self.chunk_samples, max(1, int(round(float(hop) * self.sample_rate))))
+        """Distance between chunk starts (the card's chunk spec)."""
+        return self.card.hop_samples
 
     @property
     def label_names(self) -> list[str]:
-        return list(self.card["model_kwargs"].get("label_names", []))
+        return self.card.label_names
 
     @property
     def tag_names(self) -> list[str]:
-        return list(self.card["model_kwargs"].get("tag_names", []))
+        return self.card.tag_names
 
     @property
     def regression_names(self) -> list[str]:
-        return list(self.card["model_kwargs"].get("regression_names", []))
+        return self.card.regression_names
 
     @property
     def temperature(self) -> float:
-        """Class-logit temperature: ``calibration.temperature``, else ``temperature``, else 1."""
-        calibration = self.card.get("calibration") or {}
-        value = float(calibration.get("temperature", self.card.get("temperature", 1.0)))
-        if not value > 0:
-            raise ParameterError(
-                f"the model card's temperature {value!r} must be positive; the checkpoint is damaged, train the run again"
-            )
-        return value
+        """Class-logit temperature (the card's calibration; 1 = none)."""
+        return self.card.temperature
+
+    @property
+    def novelty_calibration(self) -> NoveltyCalibration | None:
+        return self.card.novelty
 
     def new_accumulator(self) -> SongAccumulator:
         """An empty running aggregate for one song (see :meth:`run_chunks`)."""
-        classes, tags = card_mean_logits(self.card)
+        classes, tags = self.card.mean_logits
         return SongAccumulator(
-            mean_logits=classes,
-            tag_mean_logits=tags,
-            temperature=self.temperature,
-            regression_stats=self.card.get("regression_stats") or {},
+            mean_logits=classes, tag_mean_logits=tags, temperature=self.temperature, regression_stats=self.card.regression_stats
         )
 
     # -- running chunks ----------------------------------------------------------------

@@ -115,8 +115,6 @@ class EncoreModel(nn.Module):
         torch.Size([2, 2])
     """
 
-    cepstral_basis: Tensor | None  # a buffer (None without cepstral statistics)
-
     def __init__(
         self,
         *,

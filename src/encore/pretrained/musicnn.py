@@ -18,13 +18,14 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 import encore
 from encore.exceptions import CheckpointError, ParameterError
+from encore.config import FeatureConfig
+from encore.models.card import ChunkSpec, ModelCard, NetworkSpec, Origin
 from encore.models.checkpoint import save_checkpoint
 from encore.models.classifier import EncoreModel
 from encore.models.musicnn import MUSICNN_CHUNK_SECONDS, MUSICNN_FRONTEND, MUSICNN_N_FRAMES
@@ -32,7 +33,7 @@ from encore.pretrained.catalogue import PretrainedSpec, pretrained_spec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["build_card", "convert_pretrained", "locate_checkpoint", "map_variables", "read_tf_checkpoint"]
+__all__ = ["build_card", "convert_pretrained", "locate_checkpoint", "map_variables", "network_spec", "read_tf_checkpoint"]
 
 INSTALL_HINT = "install the conversion extra: pip install 'encore[musicnn]' && pip install --no-deps musicnn"
 OPTIMISER_VARIABLES = ("beta1_power", "beta2_power")
@@ -177,47 +178,40 @@ def map_variables(model: EncoreModel, variables: dict[str, np.ndarray], backbone
     return len(new_state)
 
 
-def model_kwargs(spec: PretrainedSpec) -> dict[str, Any]:
-    """The :class:`EncoreModel` arguments of ``spec``: musicnn's front end, backbone and its 50 tags."""
+def network_spec(spec: PretrainedSpec) -> NetworkSpec:
+    """The network of ``spec``: musicnn's front end, backbone and its 50 tags."""
     kwargs = dict(spec.backbone_kwargs)
     if spec.backbone == "musicnn_vgg":
         kwargs.setdefault("n_frames", MUSICNN_N_FRAMES)
-    return {
-        "frontend": dict(MUSICNN_FRONTEND),
-        "backbone": spec.backbone,
-        "backbone_kwargs": kwargs,
-        "label_names": [],
-        "tag_names": list(spec.tag_names),
-        "regression_names": [],
-        "dropout": 0.5,
-    }
+    return NetworkSpec(
+        frontend=FeatureConfig(**MUSICNN_FRONTEND),
+        backbone=spec.backbone,
+        backbone_kwargs=kwargs,
+        tag_names=list(spec.tag_names),
+        dropout=0.5,
+    )
 
 
-def build_card(spec: PretrainedSpec, version: str, n_tensors: int) -> dict[str, Any]:
+def build_card(spec: PretrainedSpec, version: str, n_tensors: int) -> ModelCard:
     """The model card of a converted model: how to rebuild it, and where it came from."""
-    return {
-        "model_type": "cnn",
-        "encore_version": encore.__version__,
-        "model_kwargs": model_kwargs(spec),
-        "chunk_seconds": MUSICNN_CHUNK_SECONDS,
-        "chunk_hop_seconds": MUSICNN_CHUNK_SECONDS,
-        "aggregate": "mean_probs",  # musicnn's taggram is averaged over patches
-        "temperature": 1.0,
-        "regression_stats": {"mean": [], "std": []},
-        "pretrained": spec.name,
-        "origin": {
-            "paper": spec.paper,
-            "package": spec.package,
-            "package_version": version,
-            "checkpoint": spec.checkpoint,
-            "url": spec.url,
-            "dataset": spec.dataset,
-            "converted_by": f"encore {encore.__version__}",
-            "converted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "tensors": n_tensors,
-        },
-        "licence": spec.licence,
-        "input_spec": {
+    return ModelCard(
+        network=network_spec(spec),
+        chunk=ChunkSpec(seconds=MUSICNN_CHUNK_SECONDS, hop_seconds=MUSICNN_CHUNK_SECONDS),
+        aggregate="mean_probs",  # musicnn's taggram is averaged over patches
+        pretrained=spec.name,
+        origin=Origin(
+            paper=spec.paper,
+            package=spec.package,
+            package_version=version,
+            checkpoint=spec.checkpoint,
+            url=spec.url,
+            dataset=spec.dataset,
+            converted_by=f"encore {encore.__version__}",
+            converted_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            tensors=n_tensors,
+        ),
+        licence=spec.licence,
+        input_spec={
             "sample_rate": 16000,
             "n_fft": 512,
             "hop_length": 256,
@@ -227,7 +221,7 @@ def build_card(spec: PretrainedSpec, version: str, n_tensors: int) -> dict[str, 
             "patch_frames": MUSICNN_N_FRAMES,
             "patch_seconds": MUSICNN_CHUNK_SECONDS,
         },
-    }
+    )
 
 
 def convert_pretrained(name: str, out_dir: str | os.PathLike) -> Path:
@@ -247,8 +241,7 @@ def convert_pretrained(name: str, out_dir: str | os.PathLike) -> Path:
     spec = pretrained_spec(name)
     prefix, version = locate_checkpoint(spec)
     variables = read_tf_checkpoint(prefix)
-    kwargs = model_kwargs(spec)
-    model = EncoreModel(**kwargs)
+    model = EncoreModel(**network_spec(spec).model_kwargs())
     n_tensors = map_variables(model, variables, spec.backbone, source=f"{spec.package} {version} {spec.checkpoint}")
     path = save_checkpoint(Path(out_dir) / name / "checkpoint.pt", model.eval(), build_card(spec, version, n_tensors))
     logger.info("converted %s (%d tensors) to %s", name, n_tensors, path)

@@ -19,6 +19,7 @@ from encore.exceptions import AudioDecodeError, EncoreError, ParameterError
 from encore.inference.batch import predictions_frame
 from encore.inference.interface import SongPredictor
 from encore.inference.predictor import Predictor
+from encore.models.card import ModelCard
 from encore.serve.errors import ApiError, error_body
 from encore.serve.limits import format_bytes
 from encore.serve.schemas import PredictResponse
@@ -285,12 +286,12 @@ def models(request: Request) -> dict[str, Any]:
                 "tag_names": predictor.tag_names,
                 "regression_names": predictor.regression_names,
                 "sample_rate": predictor.sample_rate,
-                "chunk_seconds": card.get("chunk_seconds"),
+                "chunk_seconds": card.chunk.seconds if isinstance(card, ModelCard) else None,
                 "chunk_hop_seconds": _hop_seconds(predictor),
-                "members": card.get("model_kwargs", {}).get("n_members", 1) if card.get("model_type") == "cnn" else None,
-                "metrics": card.get("metrics", {}),
-                "calibration": card.get("calibration"),
-                "created_at": card.get("created_at"),
+                "members": card.network.n_members if isinstance(card, ModelCard) else None,
+                "metrics": card.metrics,
+                "calibration": card.calibration.record() if isinstance(card, ModelCard) else None,
+                "created_at": card.created_at,
             }
         ],
         "limits": {

@@ -8,7 +8,6 @@ revision a new version, so an old manifest's labels can always be rebuilt.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +15,7 @@ from sqlalchemy import func, select
 
 from encore.exceptions import ParameterError
 from encore.store import schema
+from encore.store.engine import Database
 from encore.store.dbvalues import object_values, require_columns, text_column
 
 __all__ = ["CatalogueMixin"]
@@ -23,11 +23,8 @@ __all__ = ["CatalogueMixin"]
 logger = logging.getLogger(__name__)
 
 
-class CatalogueMixin:
+class CatalogueMixin(Database):
     """Label-set methods of :class:`~encore.store.Store`."""
-
-    _read: Any  # Store._read(statement, what) -> rows
-    _bulk_insert: Any  # Store._bulk_insert(table, index_elements, columns, what) -> stored
 
     def add_catalogue_labels(
         self,

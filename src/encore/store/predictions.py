@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,11 +28,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from encore.exceptions import FeedbackDataError, ParameterError, StoreError
 from encore.store import schema
+from encore.store.engine import Database
 from encore.store.dbvalues import require_columns, safe_url, text_column
 from encore.store.schema import PREDICTION_KINDS
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    pass
 
 __all__ = ["PREDICTION_COLUMNS", "PredictionsMixin"]
 
@@ -67,16 +68,8 @@ def _validated_predictions(frame: pd.DataFrame, run_id: str) -> pd.DataFrame:
     return rows.drop_duplicates(["track_id", "kind", "name"], keep="last")
 
 
-class PredictionsMixin:
+class PredictionsMixin(Database):
     """Prediction and summary methods of :class:`~encore.store.Store`."""
-
-    url: str
-    _read: Any  # Store._read(statement, what) -> rows
-
-    if TYPE_CHECKING:  # Store's engine property
-
-        @property
-        def engine(self) -> Engine: ...
 
     def add_predictions(self, frame: pd.DataFrame, *, run_id: str) -> int:
         """Stores one run's predictions, replacing the run's earlier rows for these tracks.

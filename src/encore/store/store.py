@@ -45,7 +45,7 @@ from encore.store.dbvalues import (
     text_column,
     to_utc,
 )
-from encore.store.engine import CHUNK_SIZE, Database
+from encore.store.engine import CHUNK_SIZE
 from encore.store.predictions import PredictionsMixin
 from encore.store.schema import EVENT_KINDS, QuarantinedRow
 from encore.store.summaries import SummariesMixin
@@ -59,7 +59,7 @@ _TRACK_COLUMNS = ["track_id", "path", "artist", "title", "duration", "added_at"]
 _QUARANTINE_COLUMNS = ["source_file", "line", "reason", "raw", "quarantined_at"]
 
 
-class Store(Database, CatalogueMixin, PredictionsMixin, SummariesMixin):
+class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
     """The feedback store over one database.
 
     Args:

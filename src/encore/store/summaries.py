@@ -16,12 +16,13 @@ from sqlalchemy import Float, and_, case, distinct, func, literal, select
 
 from encore.exceptions import ParameterError
 from encore.store import schema
+from encore.store.engine import Database
 from encore.targets.appeal import EVIDENCE_COLUMNS, skip_thresholds
 from encore.store.schema import EVENT_KINDS
 from encore.targets.tags import DEFAULT_STOP_TAGS, prepare_tag_votes
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    pass
 
 __all__ = ["SummariesMixin"]
 
@@ -30,16 +31,8 @@ logger = logging.getLogger(__name__)
 TOP_TAGS = 10
 
 
-class SummariesMixin:
+class SummariesMixin(Database):
     """Summary methods of :class:`~encore.store.Store`."""
-
-    url: str
-    _read: Any  # Store._read(statement, what) -> rows
-
-    if TYPE_CHECKING:  # Store's engine property
-
-        @property
-        def engine(self) -> Engine: ...
 
     def appeal_evidence(self, *, skip_ms: float = 30000.0, skip_fraction: float = 0.3) -> pd.DataFrame:
         """Every track's appeal evidence, aggregated in the database.

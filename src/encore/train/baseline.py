@@ -7,8 +7,6 @@ Trained on the same manifest as the CNN (on every labelled song outside the test
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -21,25 +19,23 @@ import joblib
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-import encore
 from encore.config import BaselineConfig, EncoreConfig, save_config
 from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
+from encore.features.extract import compute_feature_matrix
 from encore.features.handcrafted import (
-    compute_handcrafted,
     handcrafted_families,
     handcrafted_feature_names,
 )
+from encore.models.card import ClassicalCard, HandcraftedSettings, ManifestRecord
 from encore.train.boosting import fit_boosting
 from encore.train.objectives import SplitData, target_weights
 from encore.train.selection import KeptColumns, rank_features, select_features
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BaselineResult", "compute_feature_matrix", "fit_baseline", "fit_head", "training_songs"]
-
-FEATURES_VERSION = 2
+__all__ = ["BaselineResult", "fit_baseline", "fit_head", "training_songs"]
 
 
 @dataclass
@@ -47,40 +43,6 @@ class BaselineResult:
     run_dir: Path
     feature_names: list[str]
     validation: dict[str, float]
-
-
-def feature_settings(sample_rate: int, n_fft: int, hop_length: int) -> dict[str, Any]:
-    return {
-        "kind": "handcrafted",
-        "version": FEATURES_VERSION,
-        "sample_rate": sample_rate,
-        "n_fft": n_fft,
-        "hop_length": hop_length,
-    }
-
-
-def compute_feature_matrix(
-    waveforms: Sequence[np.ndarray],
-    *,
-    sample_rate: int,
-    n_fft: int,
-    hop_length: int,
-    cache: FeatureCache | None = None,
-    callback: Callable[[int], None] | None = None,
-) -> np.ndarray:
-    """(n_songs, n_features) handcrafted features, cached by the waveform's content."""
-    settings = feature_settings(sample_rate, n_fft, hop_length)
-    rows = []
-    for waveform in waveforms:
-        compute = lambda w=waveform: compute_handcrafted(w, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length)
-        if cache is None:
-            rows.append(compute())
-        else:
-            digest = hashlib.sha256(np.ascontiguousarray(waveform, dtype=np.float32).tobytes()).hexdigest()
-            rows.append(cache.get_or_compute(digest, settings, compute))
-        if callback is not None:
-            callback(1)
-    return np.stack(rows).astype(np.float32)
 
 
 TRAINED_ON = (
@@ -299,29 +261,28 @@ def fit_baseline(
                 names=names,
                 sample_weight=sample_weight,
             )
-    card: dict[str, Any] = {
-        "model_type": bc.estimator,
-        "encore_version": encore.__version__,
-        "sample_rate": sample_rate,
-        "feature_settings": feature_settings(sample_rate, bc.n_fft, bc.hop_length),
-        "feature_names": names,
-        "feature_families": handcrafted_families(),
-        "label_names": list(manifest.label_names),
-        "regression_names": list(manifest.regression_names),
-        "tag_names": list(manifest.tag_names),
-        "classes_": [int(c) for c in models["classifier"].classes_] if "classifier" in models else [],
-        "feature_importance": {head: entry.pop("importance") for head, entry in heads.items()},
-        "importance_kind": "random-forest impurity importance on the training songs",
-        "heads": heads,
-        "trained_on": {"splits": ["train", "val"], "n_songs": len(songs.track_ids), "note": TRAINED_ON},
-        "config": config.model_dump(mode="json"),
-        "manifest": {"path": manifest_path, "digest": manifest.digest(), "summary": manifest.summary()},
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "metrics": {"validation": {}},  # no held-out songs outside the test split: the inner folds choose settings
-    }
+    card = ClassicalCard(
+        model_type=bc.estimator,
+        sample_rate=sample_rate,
+        feature_settings=HandcraftedSettings(sample_rate=sample_rate, n_fft=bc.n_fft, hop_length=bc.hop_length),
+        feature_names=names,
+        feature_families=handcrafted_families(),
+        label_names=list(manifest.label_names),
+        regression_names=list(manifest.regression_names),
+        tag_names=list(manifest.tag_names),
+        classes_=[int(c) for c in models["classifier"].classes_] if "classifier" in models else [],
+        feature_importance={head: entry.pop("importance") for head, entry in heads.items()},
+        importance_kind="random-forest impurity importance on the training songs",
+        heads=heads,
+        trained_on={"splits": ["train", "val"], "n_songs": len(songs.track_ids), "note": TRAINED_ON},
+        config=config.model_dump(mode="json"),
+        manifest=ManifestRecord(path=manifest_path, digest=manifest.digest(), summary=manifest.summary()),
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        metrics={"validation": {}},  # no held-out songs outside the test split: the inner folds choose settings
+    )
     joblib.dump(models, run_dir / "model.joblib")
     BaselinePredictor(models, card)  # checks the card reads back
-    (run_dir / "model_card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+    card.write(run_dir / "model_card.json")
     kept = {head: entry["selection"]["n_kept"] for head, entry in heads.items() if "selection" in entry}
     logger.info("%s trained on %d songs%s", bc.estimator, len(songs.track_ids), f", features kept {kept}" if kept else "")
     return BaselineResult(run_dir=run_dir, feature_names=names, validation={})

@@ -15,6 +15,7 @@ import numpy as np
 
 from encore.inference.backends import card_wants_bf16
 from encore.inference.predictor import Predictor
+from encore.models.card import Calibration, NoveltyCalibration
 from encore.models.checkpoint import load_model, save_checkpoint
 from encore.train.calibrate import fit_song_temperature
 from encore.train.objectives import SplitData, validation_metrics
@@ -29,10 +30,7 @@ def finish_checkpoint(
     val: SplitData,
     *,
     refit: list[str],
-    aggregate: str,
     novelty: bool,
-    chunk_samples: int,
-    hop_samples: int,
     train_scores: np.ndarray,
     seed: int,
 ) -> None:
@@ -43,35 +41,31 @@ def finish_checkpoint(
         train: The training songs (refit, novelty).
         val: The validation songs (metrics after the refit, temperature, novelty calibration).
         refit: Heads to refit on whole songs (``tags``, ``regression``); [] = none.
-        aggregate: How class chunks are aggregated (the temperature is fitted through it).
         novelty: Fit the model's novelty projection (it must have one).
-        chunk_samples: Chunk length, as the Predictor cuts songs.
-        hop_samples: Chunk hop, likewise.
         train_scores: The training songs' standardised scores (the score head's refit targets).
         seed: For the refit's cross-validation folds.
     """
     model, card = load_model(path)
     bf16 = card_wants_bf16(card)
+    chunk_samples, hop_samples = card.chunk_samples, card.hop_samples  # as the Predictor cuts songs
     if refit:
         report = refit_heads(
             model, train, refit, chunk_samples=chunk_samples, hop_samples=hop_samples, scores=train_scores, bf16=bf16, seed=seed
         )
-        card["refit"] = report
+        card.refit = report
         if "tags" in report:
-            card["aggregate_tags"] = "mean_logits"  # exact: the refit model is a linear map of the mean embedding
+            card.aggregate_tags = "mean_logits"  # exact: the refit model is a linear map of the mean embedding
         if val.track_ids:
-            card.setdefault("metrics", {})["validation_before_refit"] = card.get("metrics", {}).get("validation", {})
-            card["metrics"]["validation"] = validation_metrics(
-                Predictor(model, card, batch_size=64).predict_arrays(val.waveforms), val
-            )
+            before = card.metrics.get("validation", {})
+            after = validation_metrics(Predictor(model, card, batch_size=64).predict_arrays(val.waveforms), val)
+            card.metrics = {**card.metrics, "validation_before_refit": before, "validation": after}
     fitted = fit_song_temperature(
-        model, val.waveforms, val.classes, chunk_samples=chunk_samples, hop_samples=hop_samples, aggregate=aggregate
+        model, val.waveforms, val.classes, chunk_samples=chunk_samples, hop_samples=hop_samples, aggregate=card.aggregate
     )
     if fitted is not None:
-        card["temperature"] = fitted["temperature"]
-        card["calibration"] = {**fitted, "method": "temperature", "fitted_on": "validation"}
+        card.calibration = Calibration(**{**fitted, "method": "temperature", "fitted_on": "validation"})
     if novelty:
-        card["novelty"] = fit_novelty(
-            model, train.waveforms, val.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16
+        card.novelty = NoveltyCalibration(
+            **fit_novelty(model, train.waveforms, val.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
         )
     save_checkpoint(path, model, card)

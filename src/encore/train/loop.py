@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-import encore
 from encore.audio.chunking import random_crop
 from encore.config import EncoreConfig, save_config
 from encore.csvfile import write_csv_rows
@@ -37,6 +36,7 @@ from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
 from encore.inference.backends import bf16_supported, card_wants_bf16
 from encore.inference.predictor import Predictor
+from encore.models.card import ChunkSpec, ManifestRecord, ModelCard, NetworkSpec, RegressionStats, TrainingRecord
 from encore.models.checkpoint import load_checkpoint, save_checkpoint
 from encore.models.classifier import EncoreModel
 from encore.train.augment import augment_waveforms
@@ -169,36 +169,33 @@ def _balance(train: SplitData, n_classes: int, mode: str) -> tuple[torch.Tensor 
 
 
 def _build_card(
-    config: EncoreConfig, manifest: Manifest, model_kwargs: dict, stats: tuple, manifest_path: str | None
-) -> dict[str, Any]:
-    return {
-        "model_type": "cnn",
-        "encore_version": encore.__version__,
-        "model_kwargs": model_kwargs,
-        "chunk_seconds": config.train.chunk_seconds,
-        "chunk_hop_seconds": config.train.chunk_hop_seconds or config.train.chunk_seconds,
-        "aggregate": config.train.aggregate,
-        "temperature": 1.0,
-        "regression_stats": {"mean": stats[0].tolist(), "std": stats[1].tolist()},
-        "config": config.model_dump(mode="json"),
-        "manifest": {"path": manifest_path, "digest": manifest.digest(), "summary": manifest.summary()},
-    }
+    config: EncoreConfig, manifest: Manifest, network: NetworkSpec, stats: tuple, manifest_path: str | None
+) -> ModelCard:
+    tc = config.train
+    return ModelCard(
+        network=network,
+        chunk=ChunkSpec(seconds=tc.chunk_seconds, hop_seconds=tc.chunk_hop_seconds or tc.chunk_seconds),
+        aggregate=tc.aggregate,
+        regression_stats=RegressionStats(mean=stats[0].tolist(), std=stats[1].tolist()),
+        config=config.model_dump(mode="json"),
+        manifest=ManifestRecord(path=manifest_path, digest=manifest.digest(), summary=manifest.summary()),
+    )
 
 
-def _model_kwargs(config: EncoreConfig, manifest: Manifest) -> dict[str, Any]:
+def _network(config: EncoreConfig, manifest: Manifest) -> NetworkSpec:
     ac = config.augment
-    return {
-        "frontend": config.features.model_dump(),
-        "backbone": config.model.name,
-        "backbone_kwargs": dict(config.model.kwargs),
-        "label_names": list(manifest.label_names),
-        "tag_names": list(manifest.tag_names),
-        "regression_names": list(manifest.regression_names),
-        "dropout": config.model.dropout,
-        "n_members": config.model.members,
-        "band_statistics": config.model.band_statistics,
-        "novelty": config.model.novelty,
-        "spec_augment": {
+    return NetworkSpec(
+        frontend=config.features,
+        backbone=config.model.name,
+        backbone_kwargs=dict(config.model.kwargs),
+        label_names=list(manifest.label_names),
+        tag_names=list(manifest.tag_names),
+        regression_names=list(manifest.regression_names),
+        dropout=config.model.dropout,
+        n_members=config.model.members,
+        band_statistics=config.model.band_statistics,
+        novelty=config.model.novelty,
+        spec_augment={
             "time_masks": ac.time_masks,
             "time_mask_frames": ac.time_mask_frames,
             "freq_masks": ac.freq_masks,
@@ -206,10 +203,10 @@ def _model_kwargs(config: EncoreConfig, manifest: Manifest) -> dict[str, Any]:
             "time_stretch": ac.time_stretch,
             "pitch_shift_semitones": ac.pitch_shift_semitones,
         },
-    }
+    )
 
 
-def _validate(model: EncoreModel, card: dict, val: SplitData, ctx: DistributedContext) -> dict[str, float]:
+def _validate(model: EncoreModel, card: ModelCard, val: SplitData, ctx: DistributedContext) -> dict[str, float]:
     """Song-level validation metrics; each rank predicts its share, rank 0's view is shared."""
     if not val.track_ids:
         return {}
@@ -250,11 +247,9 @@ def fit(
         Where the best checkpoint is and its validation metrics.
     """
     run_dir = Path(run_dir)
-    adopted_kwargs = None
+    network = _network(config, manifest)
     if config.train.init_from:  # a published model brings its own front end, backbone and chunk length
-        adopted_kwargs, chunk_seconds = adopt_source(
-            _model_kwargs(config, manifest), config.train.init_from, sample_rate=config.features.sample_rate
-        )
+        network, chunk_seconds = adopt_source(network, config.train.init_from, sample_rate=config.features.sample_rate)
         if chunk_seconds is not None:
             config = config.model_copy(update={"train": config.train.model_copy(update={"chunk_seconds": chunk_seconds})})
     tc, ac = config.train, config.augment
@@ -269,25 +264,23 @@ def fit(
     train, val = select_split(manifest, "train", waveforms), select_split(manifest, "val", waveforms)
     if not train.track_ids:
         raise ParameterError("the manifest's train split has no decodable songs; check `encore labels` output")
-    chunk_samples = int(round(tc.chunk_seconds * config.features.sample_rate))
     if tc.chunk_hop_seconds is not None and tc.chunk_hop_seconds > tc.chunk_seconds:
         raise ParameterError(
             f"train.chunk_hop_seconds={tc.chunk_hop_seconds} is longer than train.chunk_seconds={tc.chunk_seconds}: "
             "songs would be scored with gaps; use at most chunk_seconds"
         )
-    hop_samples = int(round((tc.chunk_hop_seconds or tc.chunk_seconds) * config.features.sample_rate))
     train_scores, score_mean, score_std = _standardise(train.scores)
     class_weights, song_weights = _balance(train, len(manifest.label_names), tc.balance)
     tag_weights, score_weights = target_weights(train, tc.target_weighting)
     if class_weights is not None:
         class_weights = class_weights.to(ctx.device)
 
-    model_kwargs = adopted_kwargs or _model_kwargs(config, manifest)
-    card = _build_card(config, manifest, model_kwargs, (score_mean, score_std), manifest_path)
+    card = _build_card(config, manifest, network, (score_mean, score_std), manifest_path)
+    chunk_samples, hop_samples = card.chunk_samples, card.hop_samples
     torch.manual_seed(tc.seed)
-    model = EncoreModel(**model_kwargs)
+    model = EncoreModel(**network.model_kwargs())
     if tc.init_from:
-        card["transfer"] = {**load_body(model, model_kwargs, tc.init_from), "frozen": tc.freeze_backbone}
+        card.transfer = {**load_body(model, network, tc.init_from), "frozen": tc.freeze_backbone}
         if tc.freeze_backbone:
             freeze_body(model)
     elif tc.freeze_backbone:
@@ -296,11 +289,9 @@ def fit(
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented; torch's overloads omit it
     amp_dtype = resolve_precision(tc.precision, ctx.device)
-    card["training"] = {
-        "precision": str(amp_dtype or torch.float32).replace("torch.", ""),
-        "channels_last": tc.channels_last,
-        "world_size": ctx.world_size,
-    }
+    card.training = TrainingRecord(
+        precision=str(amp_dtype or torch.float32).replace("torch.", ""), channels_last=tc.channels_last, world_size=ctx.world_size
+    )
     if tc.freeze_backbone:
         return _fit_probe(model, card, train, val, run_dir, chunk_samples, hop_samples, train_scores, tc.seed, ctx)
     on_gpu = ctx.device.type == "cuda"
@@ -447,11 +438,9 @@ def fit(
             score = float(epoch)
         if score > best_score:
             best_score, best_epoch, stale, best_metrics = score, epoch, 0, dict(val_metrics)
-            card.update(
-                metrics={"validation": best_metrics},
-                best_epoch=best_epoch,
-                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            )
+            card.metrics = {"validation": best_metrics}
+            card.best_epoch = best_epoch
+            card.created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
             if ctx.is_main:
                 save_checkpoint(best_path, scored, card)
         else:
@@ -488,10 +477,7 @@ def fit(
             train,
             val,
             refit=list(tc.refit_heads),
-            aggregate=tc.aggregate,
             novelty=config.model.novelty,
-            chunk_samples=chunk_samples,
-            hop_samples=hop_samples,
             train_scores=train_scores,
             seed=tc.seed,
         )
@@ -502,7 +488,7 @@ def fit(
 
 def _fit_probe(
     model: EncoreModel,
-    card: dict[str, Any],
+    card: ModelCard,
     train: SplitData,
     val: SplitData,
     run_dir: Path,
@@ -516,8 +502,8 @@ def _fit_probe(
     best_path = run_dir / "checkpoint.pt"
     metrics: dict[str, float] = {}
     if ctx.is_main:
-        card["aggregate"] = card["aggregate_tags"] = "mean_logits"  # exact: each head is a linear map of the mean embedding
-        published = "origin" in load_checkpoint(card["transfer"]["source"])["model_card"]
+        card.aggregate = card.aggregate_tags = "mean_logits"  # exact: each head is a linear map of the mean embedding
+        published = card.transfer is not None and load_checkpoint(card.transfer["source"])["model_card"].published
         report = fit_probe(
             model,
             train,
@@ -528,21 +514,18 @@ def _fit_probe(
             seed=seed,
             cache_dir=default_embedding_cache() if published else None,
         )
-        card["probe"] = report
-        card["refit"] = {k: v for k, v in report.items() if k != "class"}  # what refit_checkpoint may refit again
+        card.probe = report
+        card.refit = {k: v for k, v in report.items() if k != "class"}  # what refit_checkpoint may refit again
         if val.track_ids:
             metrics = validation_metrics(Predictor(model.eval(), card, batch_size=64).predict_arrays(val.waveforms), val)
-            card["metrics"] = {"validation": metrics}
+            card.metrics = {"validation": metrics}
         save_checkpoint(best_path, model, card)
         finish_checkpoint(
             best_path,
             train,
             val,
             refit=[],
-            aggregate="mean_logits",
             novelty=False,
-            chunk_samples=chunk_samples,
-            hop_samples=hop_samples,
             train_scores=train_scores,
             seed=seed,
         )

@@ -41,6 +41,7 @@ from encore.audio import chunk_waveform
 from encore.exceptions import ParameterError
 from encore.inference.backends import card_wants_bf16
 from encore.inference.predictor import MIN_FRACTION
+from encore.models.card import ModelCard
 from encore.models.checkpoint import load_model
 from encore.models.classifier import EncoreModel, MemberLinear, SongLinear
 from encore.models.novelty import fit_whitening
@@ -317,7 +318,7 @@ def refit_checkpoint(
     *,
     band_statistics: bool,
     hop_seconds: float | None = None,
-) -> tuple[EncoreModel, dict[str, Any]]:
+) -> tuple[EncoreModel, ModelCard]:
     """A trained run's network with its song-level heads refit under another wide path.
 
     The wide path (``model.band_statistics``) is zero in
@@ -334,30 +335,31 @@ def refit_checkpoint(
         hop_seconds: Chunk hop for the song embeddings; None = the card's.
 
     Returns:
-        The model and its card (``model_kwargs`` and ``refit`` updated).
+        The model and its card (network, chunk hop and ``refit`` updated).
     """
     served, card = load_model(checkpoint)
-    if not card.get("refit"):
+    if not card.refit:
         raise ParameterError(f"{checkpoint} was trained without train.refit_heads: it has no song-level heads to refit")
-    kwargs = {**card["model_kwargs"], "band_statistics": band_statistics}
-    model = EncoreModel(**kwargs)
+    network = card.network.model_copy(update={"band_statistics": band_statistics})
+    model = EncoreModel(**network.model_kwargs())
     missing, unexpected = model.load_state_dict(
         {k: v for k, v in served.state_dict().items() if not k.startswith("band_heads.")}, strict=False
     )
     if unexpected or any(not key.startswith("band_heads.") for key in missing):  # only the wide path is new
         raise ParameterError(f"{checkpoint}: the network does not fit its own card (missing {missing}, unexpected {unexpected})")
-    stats = card["regression_stats"]
-    scores = (train.scores - np.asarray(stats["mean"])) / np.asarray(stats["std"])
-    hop = card["chunk_hop_seconds"] if hop_seconds is None else hop_seconds
-    sample_rate = kwargs["frontend"]["sample_rate"]
+    stats = card.regression_stats
+    scores = (train.scores - stats.shift) / stats.scale
+    chunk = card.chunk if hop_seconds is None else card.chunk.model_copy(update={"hop_seconds": hop_seconds})
+    refitted = card.model_copy(update={"network": network, "chunk": chunk})
     report = refit_heads(
         model,
         train,
-        list(card["refit"]),
-        chunk_samples=int(round(card["chunk_seconds"] * sample_rate)),
-        hop_samples=int(round(hop * sample_rate)),
+        list(card.refit),
+        chunk_samples=refitted.chunk_samples,
+        hop_samples=refitted.hop_samples,
         scores=scores,
         bf16=card_wants_bf16(card),
-        seed=card["config"]["train"]["seed"],
+        seed=card.seed,
     )
-    return model, {**card, "model_kwargs": kwargs, "refit": report, "chunk_hop_seconds": hop}
+    refitted.refit = report
+    return model, refitted

@@ -80,27 +80,19 @@ class Trainer:
     epochs: Callable[[EncoreConfig], int | None]
 
 
+CLASSICAL_KINDS = ("random_forest", "gradient_boosting", "svm")
+"""The classical estimators (``baseline.estimator``): whole-song features, no epochs, no validation songs held out."""
+
 TRAINERS: dict[str, Trainer] = {
     "cnn": Trainer(
         _fit_cnn, lambda c: c.features.sample_rate, uses_validation=True, resumable=True, epochs=lambda c: c.train.epochs
     ),
-    "random_forest": Trainer(
-        _classical("random_forest"),
-        lambda c: c.features.sample_rate,
-        uses_validation=False,
-        resumable=False,
-        epochs=lambda c: None,
-    ),
-    "gradient_boosting": Trainer(
-        _classical("gradient_boosting"),
-        lambda c: c.features.sample_rate,
-        uses_validation=False,
-        resumable=False,
-        epochs=lambda c: None,
-    ),
-    "svm": Trainer(
-        _classical("svm"), lambda c: c.features.sample_rate, uses_validation=False, resumable=False, epochs=lambda c: None
-    ),
+    **{
+        kind: Trainer(
+            _classical(kind), lambda c: c.features.sample_rate, uses_validation=False, resumable=False, epochs=lambda c: None
+        )
+        for kind in CLASSICAL_KINDS
+    },
 }
 """Model kind -> trainer; one row per model kind."""
 

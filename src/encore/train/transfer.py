@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from encore.exceptions import CheckpointError, ParameterError
+from encore.models.card import ModelCard, NetworkSpec
 from encore.models.checkpoint import load_checkpoint
 from encore.models.classifier import EncoreModel
 from encore.train.objectives import SplitData
@@ -79,50 +80,49 @@ def _checkpoint_path(source: str | os.PathLike) -> Path:
     return path
 
 
-def adopt_source(
-    model_kwargs: dict[str, Any], source: str | os.PathLike, *, sample_rate: int
-) -> tuple[dict[str, Any], float | None]:
+def adopt_source(network: NetworkSpec, source: str | os.PathLike, *, sample_rate: int) -> tuple[NetworkSpec, float | None]:
     """A published source's front end, backbone and chunk length, in place of the config's.
 
     Args:
-        model_kwargs: The new model's arguments from the config.
+        network: The new model's network from the config.
         source: ``train.init_from``.
         sample_rate: The rate the songs were decoded at (``features.sample_rate``).
 
     Returns:
-        The model arguments to build, and the chunk length in seconds to train and
-        score with (None: the config's). An own run is returned unchanged (its settings
-        must match, see :func:`load_body`).
+        The network to build, and the chunk length in seconds to train and score with
+        (None: the config's). An own run is returned unchanged (its settings must match,
+        see :func:`load_body`).
 
     Raises:
         ParameterError: The songs are decoded at another rate than the source reads.
     """
-    card = load_checkpoint(_checkpoint_path(source))["model_card"]
-    if "origin" not in card:  # one of our own runs: the config must match it
-        return model_kwargs, None
-    old = card["model_kwargs"]
-    if int(old["frontend"]["sample_rate"]) != int(sample_rate):
+    card: ModelCard = load_checkpoint(_checkpoint_path(source))["model_card"]
+    if not card.published:  # one of our own runs: the config must match it
+        return network, None
+    if card.sample_rate != int(sample_rate):
         raise ParameterError(
-            f"init_from={str(source)!r} reads {old['frontend']['sample_rate']} Hz audio but features.sample_rate={sample_rate}; "
-            f"set features.sample_rate={old['frontend']['sample_rate']}"
+            f"init_from={str(source)!r} reads {card.sample_rate} Hz audio but features.sample_rate={sample_rate}; "
+            f"set features.sample_rate={card.sample_rate}"
         )
-    adopted = {
-        **model_kwargs,
-        "frontend": dict(old["frontend"]),
-        "backbone": old["backbone"],
-        "backbone_kwargs": dict(old.get("backbone_kwargs") or {}),
-        "n_members": old.get("n_members", 1),
-    }
-    logger.info("init_from %s: front end, backbone and %.3f-s chunks come from its card", source, card["chunk_seconds"])
-    return adopted, float(card["chunk_seconds"])
+    old = card.network
+    adopted = network.model_copy(
+        update={
+            "frontend": old.frontend,
+            "backbone": old.backbone,
+            "backbone_kwargs": dict(old.backbone_kwargs),
+            "n_members": old.n_members,
+        }
+    )
+    logger.info("init_from %s: front end, backbone and %.3f-s chunks come from its card", source, card.chunk.seconds)
+    return adopted, card.chunk.seconds
 
 
-def load_body(model: EncoreModel, model_kwargs: dict[str, Any], source: str | os.PathLike) -> dict[str, Any]:
+def load_body(model: EncoreModel, network: NetworkSpec, source: str | os.PathLike) -> dict[str, Any]:
     """Copy the front end, input norm and backbone of ``source`` into ``model``.
 
     Args:
         model: The new model (its heads stay as initialised).
-        model_kwargs: The new model's arguments, checked against the source's.
+        network: The new model's network, checked against the source's.
         source: A CNN run folder or checkpoint.
 
     Returns:
@@ -133,18 +133,14 @@ def load_body(model: EncoreModel, model_kwargs: dict[str, Any], source: str | os
     """
     path = _checkpoint_path(source)
     state = load_checkpoint(path)
-    card = state.get("model_card", {})
-    if card.get("model_type") != "cnn":
-        raise ParameterError(
-            f"--init-from (train.init_from) {str(source)!r} is a {card.get('model_type')!r} run; transfer needs a CNN run"
-        )
-    old = card["model_kwargs"]
+    old: NetworkSpec = state["model_card"].network
     for key in ("backbone", "backbone_kwargs", "frontend", "n_members"):
-        default = 1 if key == "n_members" else None  # cards before ensembles had one network
-        if old.get(key, default) != model_kwargs.get(key, default):
+        theirs, ours = getattr(old, key), getattr(network, key)
+        if theirs != ours:
+            shown = (theirs.model_dump(), ours.model_dump()) if key == "frontend" else (theirs, ours)
             raise ParameterError(
-                f"--init-from (train.init_from) {str(source)!r} was trained with {_SETTING[key]} {old.get(key, default)!r} "
-                f"but this run asks for {model_kwargs.get(key, default)!r}; "
+                f"--init-from (train.init_from) {str(source)!r} was trained with {_SETTING[key]} {shown[0]!r} "
+                f"but this run asks for {shown[1]!r}; "
                 f"use the same model and features settings as the source run"
             )
     body = {k: v for k, v in state["model_state"].items() if k.startswith(BODY_PREFIXES)}
@@ -156,7 +152,7 @@ def load_body(model: EncoreModel, model_kwargs: dict[str, Any], source: str | os
             f"({len(not_loaded)} tensors missing, {len(unexpected)} unexpected); use the source run's model settings"
         )
     logger.info("transferred %d tensors from %s", len(body), path)
-    return {"source": str(path), "backbone": old["backbone"], "tensors": len(body)}
+    return {"source": str(path), "backbone": old.backbone, "tensors": len(body)}
 
 
 def scale_body_lr(model: EncoreModel, groups: list[dict[str, Any]], lr_scale: float) -> list[dict[str, Any]]:
