@@ -31,82 +31,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
-from sklearn.model_selection import StratifiedKFold
 
 from encore.config import BaselineConfig, load_config
-from encore.data.manifest import TAG_PREFIX, Manifest
 from encore.data.waveforms import load_waveforms
 from encore.features.cache import FeatureCache
 from encore.features.handcrafted import handcrafted_feature_names
 from encore.features.extract import compute_feature_matrix
 from encore.train.baseline import fit_head
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from emotify_history import EMOTIONS, GENRE_OFFSETS, fold_splits, read_targets  # noqa: E402 - the sibling study's folds
+
 REPO = Path(__file__).resolve().parents[1]
-EMOTIONS = ["amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension", "sadness"]
-GENRE_OFFSETS = {"classical": 0, "rock": 100, "electronic": 200, "pop": 300}
 logger = logging.getLogger("emotify_classical")
-
-
-# ---- targets and folds: copied from experiments/emotify_cv.py (read_targets, make_manifest, fold_splits with val_fraction 0)
-def read_targets(data: Path) -> pd.DataFrame:
-    """Per-song genre, emotion rates and appeal from the annotations."""
-    votes = pd.read_csv(data / "annotations.csv", skipinitialspace=True)
-    votes.columns = [c.strip() for c in votes.columns]
-    votes["appeal"] = votes["liked"] - votes["disliked"]
-    songs = (
-        votes.groupby("track id")
-        .agg(
-            genre=("genre", "first"),
-            **{e: (e, "mean") for e in EMOTIONS},
-            appeal=("appeal", "mean"),
-            appeal_vote_sd=("appeal", "std"),
-            n_votes=("liked", "size"),
-        )
-        .reset_index()
-    )
-    songs["genre"] = songs["genre"].str.strip()
-    songs["path"] = [
-        str(data / "audio" / g / f"{t - GENRE_OFFSETS[g]}.mp3") for t, g in zip(songs["track id"], songs["genre"], strict=True)
-    ]
-    songs["track_id"] = songs["track id"].astype(str)
-    return songs
-
-
-def make_manifest(songs: pd.DataFrame, splits: np.ndarray) -> Manifest:
-    frame = pd.DataFrame(
-        {
-            "track_id": songs["track_id"],
-            "path": songs["path"],
-            "artist": "",
-            "title": "",
-            "split": splits,
-            "label": songs["genre"],
-            "appeal": songs["appeal"],
-            "appeal_sd": songs["appeal_vote_sd"] / np.sqrt(songs["n_votes"]),
-            "tag_support": songs["n_votes"],
-            **{TAG_PREFIX + e: songs[e] for e in EMOTIONS},
-        }
-    )
-    return Manifest(
-        frame=frame,
-        label_names=sorted(GENRE_OFFSETS),
-        tag_names=EMOTIONS,
-        regression_names=["appeal"],
-        info={"source": "emotify annotations"},
-    )
-
-
-def fold_splits(songs: pd.DataFrame, n_folds: int, seed: int) -> list[np.ndarray]:
-    genres = songs["genre"].to_numpy()
-    out = []
-    for _, test_idx in StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(genres, genres):
-        splits = np.array(["train"] * len(songs), dtype=object)
-        splits[test_idx] = "test"
-        out.append(splits)
-    return out
-
-
-# ---- end of the copied fold logic
 
 
 def load_features(songs: pd.DataFrame, config, cache: FeatureCache) -> tuple[dict, np.ndarray]:
@@ -293,7 +230,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     config = load_config(args.config, [])
-    songs = read_targets(args.data)
+    songs, _ = read_targets(args.data)
     _, features = load_features(songs, config, FeatureCache(args.cache))
     if args.extract_only:
         return
@@ -305,7 +242,7 @@ def main() -> None:
     selections: dict = {m: [] for m in models}
     for seed in (int(s) for s in args.seeds.split(",")):
         arrays = {m: {} for m in models}
-        for k, splits in enumerate(fold_splits(songs, args.folds, seed)):
+        for k, splits in enumerate(fold_splits(songs, args.folds, seed, val_fraction=0.0)):
             if args.only_folds and str(k) not in args.only_folds.split(","):
                 continue
             train, test = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "test")
