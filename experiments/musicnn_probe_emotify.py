@@ -27,6 +27,18 @@ from encore.pretrained import resolve_run
 from encore.train.transfer import _softmax_strength, cached_song_embeddings, default_embedding_cache, fit_softmax
 
 
+def probe_predict(
+    embeddings: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_classes: int, *, seed: int
+) -> np.ndarray:
+    """The probe fitted on ``train`` (standardised embeddings, L2 strength by inner 5-fold CV): classes of ``test``."""
+    center, scale = embeddings[train].mean(0), embeddings[train].std(0)
+    scale = np.where(scale > 1e-8, scale, 1.0)
+    x_train, x_test = (embeddings[train] - center) / scale, (embeddings[test] - center) / scale
+    strength, _ = _softmax_strength(x_train, y[train], n_classes, n_folds=5, seed=seed)
+    weight, bias = fit_softmax(x_train, y[train], strength, n_classes)
+    return np.argmax(x_test @ weight + bias, axis=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/emotify/audio"))
@@ -58,13 +70,9 @@ def main() -> None:
         accuracies, fit_seconds = [], []
         for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(embeddings, y):
             start = time.perf_counter()
-            center, scale = embeddings[train].mean(0), embeddings[train].std(0)
-            scale = np.where(scale > 1e-8, scale, 1.0)
-            x_train, x_test = (embeddings[train] - center) / scale, (embeddings[test] - center) / scale
-            strength, _ = _softmax_strength(x_train, y[train], len(genres), n_folds=5, seed=seed)
-            weight, bias = fit_softmax(x_train, y[train], strength, len(genres))
+            predicted = probe_predict(embeddings, y, train, test, len(genres), seed=seed)
             fit_seconds.append(time.perf_counter() - start)
-            accuracies.append(float(np.mean(np.argmax(x_test @ weight + bias, axis=1) == y[test])))
+            accuracies.append(float(np.mean(predicted == y[test])))
         print(
             f"seed {seed}: genre accuracy {np.mean(accuracies):.3f} (folds {', '.join(f'{a:.3f}' for a in accuracies)}); "
             f"probe fit {np.mean(fit_seconds):.1f} s a fold"

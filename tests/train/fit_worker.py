@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -45,8 +46,11 @@ def main() -> None:
 
     loop.augment_waveforms = augment
     result = loop.fit(manifest, waveforms, config, args.run_dir, callback=after_epoch)
-    if args.result is not None and result.history:
-        args.result.write_text(json.dumps({"history": result.history, "best_metrics": result.best_metrics}))
+    # every rank returns the history; rank 0 alone writes it (two writers interleave their bytes)
+    if args.result is not None and result.history and os.environ.get("RANK", "0") == "0":
+        tmp = args.result.with_name(f".{args.result.name}.tmp")
+        tmp.write_text(json.dumps({"history": result.history, "best_metrics": result.best_metrics}))
+        os.replace(tmp, args.result)
 
 
 if __name__ == "__main__":
