@@ -3,6 +3,11 @@
 Usage:
     PYTHONPATH=src python experiments/emotify_learning_curve.py [--data ../shared/data/emotify]
         [--seeds 0,1,2] [--sizes 10,25,50,all] [--cnn-sizes 10] [--out experiments/emotify_learning_curve.json]
+        [--resume]
+
+``--resume`` keeps the rows already in ``--out`` and runs only the missing (seed, fold, size,
+model) cells. The CNN trains in float32 whatever the CPU (``train.precision: fp32``), so
+the figures are the same on a CPU with and without bfloat16.
 
 The held-out folds are the CNN studies' (emotify_history.py's ``fold_splits`` with no
 validation share: 5 folds stratified by genre, ``random_state`` = the seed). From each
@@ -86,6 +91,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,25,50,all")
     parser.add_argument("--cnn-sizes", default="10")
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_learning_curve.json")
+    parser.add_argument("--resume", action="store_true", help="keep the rows already in --out")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     songs, _ = read_targets(args.data)
@@ -96,11 +102,13 @@ def main() -> None:
     embeddings = embed(songs, args.model)
     logger.info("embedded %d songs in %.0f s", len(embeddings), time.perf_counter() - t0)
     config = load_config(args.config)
+    config = config.model_copy(update={"train": config.train.model_copy(update={"precision": "fp32"})})
     waveforms: dict = {}
     if cnn_sizes:
         decoded, failures = load_waveforms(list(songs["path"]), sample_rate=config.features.sample_rate)
         waveforms = dict(zip(songs["track_id"], decoded, strict=True))
-    rows = []
+    rows = json.loads(args.out.read_text(encoding="utf-8"))["rows"] if args.resume and args.out.exists() else []
+    done = {(r["seed"], r["fold"], r["size"], r["model"]) for r in rows}
     for seed in (int(s) for s in args.seeds.split(",")):
         for fold, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):
             train, test = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "test")
@@ -112,6 +120,8 @@ def main() -> None:
                 if n in cnn_sizes:
                     models["cnn"] = lambda c=chosen: cnn_predict(songs, waveforms, c, test, config, seed)
                 for name, predict in models.items():
+                    if (seed, fold, "all" if n is None else n, name) in done:
+                        continue
                     start = time.perf_counter()
                     correct = predict() == y[test]
                     row = {
