@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pandas as pd
+import numpy as np
 import pytest
 
 import encore.store.engine as store_module
@@ -138,6 +139,23 @@ def test_events_filters_kinds(filled_store):
     assert filled_store.events(["tag", "like"])["kind"].tolist() == ["like", "tag"]
     with pytest.raises(ParameterError, match="'hug'"):
         filled_store.events(["hug"])
+
+
+def test_durations_and_artist_fill_go_through_the_store_and_fail_as_store_errors(store, tracks):
+    store.add_tracks(tracks.assign(artist=[None, "Ann", None, "Cy"]))
+    durations = store.track_durations()
+    assert durations["t1"] == 180.0 and durations["t4"] == 95.5 and np.isnan(durations["t3"])
+    assert store.track_durations(["t2", "t4", "absent"]) == {"t2": 200.0, "t4": 95.5}
+    store.fill_artists(pd.DataFrame({"track_id": ["t1", "t2"], "artist": ["Zed", "Not Ann"]}))
+    assert store.tracks()["artist"].tolist()[:2] == ["Zed", "Ann"]  # a named artist is kept
+    # a database that fails under the importer (here its tracks table gone, as a dropped
+    # connection would) is a StoreError naming the store, which the CLI prints as one line
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE tracks RENAME TO tracks_gone")
+    with pytest.raises(StoreError, match="reading from"):
+        store.track_durations()
+    with pytest.raises(StoreError, match="writing to"):
+        store.fill_artists(pd.DataFrame({"track_id": ["t3"], "artist": ["Bob"]}))
 
 
 def test_add_events_unknown_track_raises_and_stores_nothing(filled_store):

@@ -18,7 +18,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Header, Path, Request, Response
 
 from encore.store.dbvalues import compute_event_keys
-from encore.feedback.importers.events import track_durations, validate_events
+from encore.feedback.importers.events import validate_events
 from encore.store.schema import QuarantinedRow
 from encore.serve.errors import ApiError
 from encore.serve.idempotency import body_digest
@@ -97,7 +97,7 @@ def add_feedback(
     frame["timestamp"] = frame["timestamp"].where(~untimed, received.isoformat()).astype(str)
     frame["value"] = frame["value"].astype(object).where(frame["value"].notna(), None)
     frame.index = pd.RangeIndex(len(frame))
-    durations = track_durations(store, set(frame["track_id"]))
+    durations = store.track_durations(set(frame["track_id"]))
     events, reasons = validate_events(frame, {c: c for c in _COLUMNS}, durations, SOURCE, now=received)
     bad = (reasons != "").to_numpy()
     rejected = [{"index": int(i), "reason": reasons.iloc[i]} for i in range(len(frame)) if bad[i]]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from encore.exceptions import FeedbackDataError, ParameterError, StoreError
@@ -134,6 +134,24 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
         }
         stored = self._bulk_insert(schema.tracks, ["track_id"], columns, "add_tracks")
         return stored, len(tracks) - stored
+
+    def fill_artists(self, artists: pd.DataFrame) -> None:
+        """Sets the artist of stored tracks that have none (``track_id``, ``artist`` rows);
+        a track that already names an artist keeps it.
+
+        Raises:
+            StoreError: The write fails; nothing of this call is stored then.
+        """
+        table = schema.tracks
+        statement = (
+            update(table).where(table.c.track_id == bindparam("key"), table.c.artist.is_(None)).values(artist=bindparam("name"))
+        )
+        rows = [{"key": t, "name": a} for t, a in zip(artists["track_id"], artists["artist"], strict=True)]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement, rows)
+        except SQLAlchemyError as error:
+            raise StoreError(f"fill_artists: writing to {safe_url(self.url)!r} failed: {error}") from error
 
     def _prepare_events(self, events: pd.DataFrame) -> pd.DataFrame:
         """Validated, normalised events with their ``event_key``."""
@@ -278,6 +296,20 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
     def track_ids(self) -> set[str]:
         """The ids of every track in the catalogue."""
         return {row[0] for row in self._read(select(schema.tracks.c.track_id), "track_ids")}
+
+    def track_durations(self, track_ids: Iterable[str] | None = None) -> dict[str, float]:
+        """Track id to its duration in seconds (NaN when unknown), for every track in the
+        store or for those of ``track_ids`` that are in it (one indexed query).
+
+        Raises:
+            StoreError: The database cannot be read.
+        """
+        table = schema.tracks
+        query = select(table.c.track_id, table.c.duration)
+        if track_ids is not None:
+            query = query.where(table.c.track_id.in_(sorted(set(track_ids))))
+        rows = self._read(query, "track_durations")
+        return {track_id: np.nan if duration is None else float(duration) for track_id, duration in rows}
 
     def tracks(self) -> pd.DataFrame:
         """All tracks.

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 
 from encore.exceptions import FeedbackDataError, ParameterError
 from encore.feedback.importers.tables import (
@@ -35,7 +34,6 @@ from encore.feedback.importers.tables import (
     quarantine_rows,
     read_raw,
 )
-from encore.store import schema
 from encore.store.schema import EVENT_KINDS
 from encore.store import Store
 
@@ -47,7 +45,6 @@ __all__ = [
     "import_feedback",
     "import_feedback_frame",
     "import_table",
-    "track_durations",
     "validate_events",
 ]
 
@@ -127,17 +124,6 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
     if other.any():
         parsed[other] = pd.to_datetime(text[other], utc=True, errors="coerce", format="mixed")
     return parsed
-
-
-def track_durations(store: Store, track_ids: Iterable[str] | None = None) -> dict[str, float]:
-    """Track id to its duration in seconds (NaN when unknown), for every track in the store
-    or for those of ``track_ids`` that are in it (one indexed query)."""
-    table = schema.tracks
-    query = select(table.c.track_id, table.c.duration)
-    if track_ids is not None:
-        query = query.where(table.c.track_id.in_(sorted(set(track_ids))))
-    with store.engine.connect() as conn:
-        return {track_id: np.nan if duration is None else float(duration) for track_id, duration in conn.execute(query)}
 
 
 def _either(values: pd.Series, present: str, empty: str) -> pd.Series:
@@ -300,7 +286,7 @@ def import_table(
     """
     frame = table.frame
     columns = _resolve_columns([str(name) for name in frame.columns], mapping, where)
-    events, reasons = validate_events(frame, columns, track_durations(store), source)
+    events, reasons = validate_events(frame, columns, store.track_durations(), source)
     bad = (reasons != "").to_numpy()
     quarantine = quarantine_rows(table, where, frame.index, reasons, bad)
     stored, duplicate = store.add_events(events[~bad], progress=progress)

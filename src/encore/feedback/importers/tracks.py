@@ -19,7 +19,6 @@ import pandas as pd
 
 from encore.audio.files import AUDIO_EXTENSIONS, find_audio_files
 from encore.exceptions import FeedbackDataError, ParameterError
-from encore.store import schema
 from encore.feedback.importers.emotify import read_emotify_tracks
 from encore.feedback.importers.lastfm import read_lastfm_tracks
 from encore.feedback.importers.spotify import read_spotify_tracks
@@ -214,19 +213,6 @@ def _fill_artists_from_tags(tracks: pd.DataFrame) -> int:
     return len(found)
 
 
-def _fill_stored_artists(store: Store, artists: pd.DataFrame) -> None:
-    """Sets the artist of stored tracks that have none (``track_id``, ``artist`` rows)."""
-    from sqlalchemy import bindparam, update
-
-    table = schema.tracks
-    statement = (
-        update(table).where(table.c.track_id == bindparam("key"), table.c.artist.is_(None)).values(artist=bindparam("name"))
-    )
-    with store.engine.begin() as conn:
-        conn.execute(statement, [{"key": t, "name": a} for t, a in zip(artists["track_id"], artists["artist"])])
-    logger.info("artist filled in for %d stored songs that had none", len(artists))
-
-
 def _update_label_set(store: Store, name: str, labels: pd.DataFrame) -> tuple[int, bool]:
     """Writes a new version of a label set: the latest one with these tracks' labels
     replaced. Nothing is written when that equals the latest version.
@@ -344,7 +330,8 @@ def import_tracks(
     stored, present = store.add_tracks(good.drop(columns=["label"]))
     filled = good.loc[known & lacking & good["artist"].notna(), ["track_id", "artist"]]
     if len(filled):
-        _fill_stored_artists(store, filled)
+        store.fill_artists(filled)
+        logger.info("artist filled in for %d stored songs that had none", len(filled))
     base = finish_import(store, len(tracks) + len(table.rejects), stored, present, quarantine)
     report = TrackImportReport(**vars(base))
     report.artists_from_tags = from_tags
