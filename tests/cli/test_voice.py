@@ -259,3 +259,23 @@ def test_a_corrupt_song_in_a_batch_is_one_line_and_the_batch_goes_on(ws):
     assert "2 of 3 files could not be decoded" in result.stderr
     assert not python_leaks(result.stderr), python_leaks(result.stderr)
     assert "Errno" not in result.stderr
+
+
+def test_a_database_that_fails_under_a_command_is_one_line_naming_the_store(tmp_path):
+    """The store's tracks table gone under the importer (as a dropped connection would do
+    mid-import): one error line naming the store, no SQL, no library link, no traceback."""
+    import sqlite3
+
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["init", "-w", str(ws)]).exit_code == 0
+    events = tmp_path / "events.csv"
+    events.write_text("track_id,listener_id,kind,value,timestamp\nt1,u1,rating,4,2026-01-01T00:00:00Z\n", encoding="utf-8")
+    with sqlite3.connect(ws / "encore.sqlite") as conn:
+        conn.execute("ALTER TABLE tracks RENAME TO tracks_gone")
+    result = runner.invoke(app, ["feedback", "import", str(events), "-w", str(ws)])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "from the store at" in errors[0] and "encore.sqlite" in errors[0], result.output
+    assert "tracks" in errors[0] and "try again" in result.output
+    assert "SELECT" not in result.output and "sqlalche.me" not in result.output
+    assert not python_leaks(result.output), python_leaks(result.output)

@@ -152,9 +152,9 @@ def test_durations_and_artist_fill_go_through_the_store_and_fail_as_store_errors
     # connection would) is a StoreError naming the store, which the CLI prints as one line
     with store.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE tracks RENAME TO tracks_gone")
-    with pytest.raises(StoreError, match="reading from"):
+    with pytest.raises(StoreError, match="cannot read the track durations from the store at"):
         store.track_durations()
-    with pytest.raises(StoreError, match="writing to"):
+    with pytest.raises(StoreError, match="cannot write the artists to the store at .*nothing of this write was stored"):
         store.fill_artists(pd.DataFrame({"track_id": ["t3"], "artist": ["Bob"]}))
 
 

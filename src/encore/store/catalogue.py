@@ -71,7 +71,7 @@ class CatalogueMixin(Database):
             schema.catalogue_labels,
             ["label_set", "version", "track_id", "label"],
             columns,
-            f"add_catalogue_labels({label_set!r}, version={version})",
+            f"version {version} of label set {label_set!r}",
         )
         logger.info("label set %r version %d: stored %d labels", label_set, version, stored)
         return stored
@@ -81,7 +81,7 @@ class CatalogueMixin(Database):
         table = schema.catalogue_labels
         statement = select(table.c.label_set, table.c.version).distinct().order_by(table.c.label_set, table.c.version)
         sets: dict[str, list[int]] = {}
-        for name, version in self._read(statement, "label_sets"):
+        for name, version in self._read(statement, "the label sets"):
             sets.setdefault(name, []).append(int(version))
         return sets
 
@@ -89,7 +89,7 @@ class CatalogueMixin(Database):
         """The newest version of ``label_set``, or 0 when the set does not exist."""
         table = schema.catalogue_labels
         statement = select(func.max(table.c.version)).where(table.c.label_set == label_set)
-        latest = self._read(statement, "latest_version")[0][0]
+        latest = self._read(statement, "the label set's versions")[0][0]
         return int(latest or 0)
 
     def catalogue_labels(self, label_set: str, version: int | None = None) -> pd.DataFrame:
@@ -121,4 +121,4 @@ class CatalogueMixin(Database):
             .where(table.c.label_set == label_set, table.c.version == version)
             .order_by(table.c.track_id, table.c.label)
         )
-        return pd.DataFrame(self._read(statement, "catalogue_labels"), columns=["track_id", "label"])
+        return pd.DataFrame(self._read(statement, "the catalogue labels"), columns=["track_id", "label"])

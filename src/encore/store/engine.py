@@ -13,7 +13,7 @@ import itertools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pandas as pd
 from sqlalchemy import DateTime, Engine, Float, Integer, String, Table, create_engine, event, func, select, text, type_coerce
@@ -160,12 +160,12 @@ class Database:
                 stored = self._execute_chunks(conn, statement, values, n_rows, progress)
         except IntegrityError as error:
             raise StoreError(
-                f"{what}: rejected by {safe_url(self.url)!r} ({error.orig}). Every track_id "
-                "must already be in the tracks table: add the tracks first (add_tracks or "
-                "import_tracks)"
+                f"the store at {safe_url(self.url)!r} refused {what} ({_reason(error)}): every track_id "
+                "must already be in the tracks table, so add the tracks first (`encore import`); "
+                "nothing of this write was stored"
             ) from error
         except SQLAlchemyError as error:
-            raise StoreError(f"{what}: writing to {safe_url(self.url)!r} failed: {error}") from error
+            raise self._failure("write", what, error) from error
         return stored
 
     def _execute_chunks(
@@ -211,7 +211,18 @@ class Database:
             with self.engine.connect() as conn:
                 return list(conn.execute(statement).all())
         except SQLAlchemyError as error:
-            raise StoreError(f"{what}: reading from {safe_url(self.url)!r} failed: {error}") from error
+            raise self._failure("read", what, error) from error
+
+    def _failure(self, doing: Literal["read", "write"], what: str, error: SQLAlchemyError) -> StoreError:
+        """The error for a database that failed to read or write ``what`` (words, e.g. "the
+        tracks"): the store's URL without its password and the database's own reason, with
+        no SQL or library trace."""
+        where = f"{'from' if doing == 'read' else 'to'} the store at {safe_url(self.url)!r}"
+        kept = "" if doing == "read" else "; nothing of this write was stored"
+        return StoreError(
+            f"cannot {doing} {what} {where}: {_reason(error)}{kept}. "
+            "Check that the database is running and reachable, then try again"
+        )
 
     def _read_frame(self, table: Table, columns: Sequence[str], what: str, where: Any = None) -> pd.DataFrame:
         """Columns of ``table`` (rows ordered by its first primary-key column) as a frame.
@@ -241,3 +252,10 @@ class Database:
             else:
                 frame[name] = frame[name].astype("str")
         return frame
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    """The database's own message for ``error``, first line only (no SQL, no parameters, no link)."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else "no reason given by the database"

@@ -26,10 +26,10 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from encore.exceptions import FeedbackDataError, ParameterError, StoreError
+from encore.exceptions import FeedbackDataError, ParameterError
 from encore.store import schema
 from encore.store.engine import Database
-from encore.store.dbvalues import require_columns, safe_url, text_column
+from encore.store.dbvalues import require_columns, text_column
 from encore.store.schema import PREDICTION_KINDS
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class PredictionsMixin(Database):
                     conn.execute(delete(table).where(table.c.run_id == run_id, table.c.track_id.in_(chunk)))
                 conn.execute(statement, records)
         except SQLAlchemyError as error:
-            raise StoreError(f"add_predictions: writing to {safe_url(self.url)!r} failed: {error}") from error
+            raise self._failure("write", "the predictions", error) from error
         logger.debug("run %s: stored %d predictions for %d tracks", run_id, len(records), len(track_ids))
         return len(records)
 
@@ -144,7 +144,7 @@ class PredictionsMixin(Database):
         if run_id is not None:
             statement = statement.where(table.c.run_id == str(run_id))
         statement = statement.order_by(table.c.run_id, table.c.track_id, table.c.kind, table.c.name)
-        frame = pd.DataFrame(self._read(statement, "predictions"), columns=list(PREDICTION_COLUMNS))
+        frame = pd.DataFrame(self._read(statement, "the predictions"), columns=list(PREDICTION_COLUMNS))
         frame["value"] = frame["value"].astype(float)
         frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
         return frame

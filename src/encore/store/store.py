@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from encore.exceptions import FeedbackDataError, ParameterError, StoreError
+from encore.exceptions import FeedbackDataError, ParameterError
 from encore.store import schema
 from encore.store.catalogue import CatalogueMixin
 from encore.store.dbvalues import (
@@ -41,7 +41,6 @@ from encore.store.dbvalues import (
     python_floats,
     require_columns,
     resolve_url,
-    safe_url,
     text_column,
     to_utc,
 )
@@ -132,7 +131,7 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
             "duration": python_floats(durations[first]),
             "added_at": datetime.now(timezone.utc),
         }
-        stored = self._bulk_insert(schema.tracks, ["track_id"], columns, "add_tracks")
+        stored = self._bulk_insert(schema.tracks, ["track_id"], columns, "the tracks")
         return stored, len(tracks) - stored
 
     def fill_artists(self, artists: pd.DataFrame) -> None:
@@ -151,7 +150,7 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
             with self.engine.begin() as conn:
                 conn.execute(statement, rows)
         except SQLAlchemyError as error:
-            raise StoreError(f"fill_artists: writing to {safe_url(self.url)!r} failed: {error}") from error
+            raise self._failure("write", "the artists", error) from error
 
     def _prepare_events(self, events: pd.DataFrame) -> pd.DataFrame:
         """Validated, normalised events with their ``event_key``."""
@@ -244,7 +243,7 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
             "source": object_values(prepared["source"]),
             "imported_at": datetime.now(timezone.utc),
         }
-        stored = self._bulk_insert(schema.feedback_events, ["event_key"], columns, "add_events", progress)
+        stored = self._bulk_insert(schema.feedback_events, ["event_key"], columns, "the feedback events", progress)
         logger.debug("stored %d of %d events", stored, len(events))
         return stored, len(events) - stored
 
@@ -272,7 +271,7 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
             tuple(row)
             for row in self._read(
                 select(table.c.source_file, table.c.line, table.c.reason, table.c.raw).where(table.c.source_file.in_(files)),
-                "add_quarantine",
+                "the quarantine",
             )
         }
         records = []
@@ -288,14 +287,14 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
                 for start in range(0, len(records), CHUNK_SIZE):
                     conn.execute(schema.quarantine.insert(), records[start : start + CHUNK_SIZE])
         except SQLAlchemyError as error:
-            raise StoreError(f"add_quarantine: writing to {safe_url(self.url)!r} failed: {error}") from error
+            raise self._failure("write", "the quarantined rows", error) from error
         return len(records)
 
     # -- reading ---------------------------------------------------------------
 
     def track_ids(self) -> set[str]:
         """The ids of every track in the catalogue."""
-        return {row[0] for row in self._read(select(schema.tracks.c.track_id), "track_ids")}
+        return {row[0] for row in self._read(select(schema.tracks.c.track_id), "the track ids")}
 
     def track_durations(self, track_ids: Iterable[str] | None = None) -> dict[str, float]:
         """Track id to its duration in seconds (NaN when unknown), for every track in the
@@ -308,7 +307,7 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
         query = select(table.c.track_id, table.c.duration)
         if track_ids is not None:
             query = query.where(table.c.track_id.in_(sorted(set(track_ids))))
-        rows = self._read(query, "track_durations")
+        rows = self._read(query, "the track durations")
         return {track_id: np.nan if duration is None else float(duration) for track_id, duration in rows}
 
     def tracks(self) -> pd.DataFrame:
@@ -318,7 +317,7 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
             Columns ``track_id``, ``path``, ``artist``, ``title``, ``duration`` (seconds,
             NaN when unknown), ``added_at`` (UTC), ordered by ``track_id``.
         """
-        return self._read_frame(schema.tracks, _TRACK_COLUMNS, "tracks")
+        return self._read_frame(schema.tracks, _TRACK_COLUMNS, "the tracks")
 
     def events(self, kinds: Sequence[str] | None = None) -> pd.DataFrame:
         """Stored feedback events in time order; events at the same instant by track, listener and kind.
@@ -343,7 +342,7 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
             if unknown:
                 raise ParameterError(f"kinds={unknown} unknown; use a subset of {list(EVENT_KINDS)}")
             where = table.c.kind.in_(list(kinds))
-        frame = self._read_frame(table, _EVENT_COLUMNS, "events", where)
+        frame = self._read_frame(table, _EVENT_COLUMNS, "the feedback events", where)
         return frame.sort_values(["timestamp", "track_id", "listener_id", "kind"], kind="stable", ignore_index=True)
 
     def quarantined(self) -> pd.DataFrame:
@@ -352,7 +351,7 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
         Returns:
             Columns ``source_file``, ``line``, ``reason``, ``raw``, ``quarantined_at`` (UTC).
         """
-        return self._read_frame(schema.quarantine, _QUARANTINE_COLUMNS, "quarantined")
+        return self._read_frame(schema.quarantine, _QUARANTINE_COLUMNS, "the quarantine")
 
     def counts(self) -> dict[str, int]:
         """Row counts per table: ``tracks``, ``catalogue_labels``, ``feedback_events``, ``quarantine``."""
@@ -360,4 +359,4 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
             with self.engine.connect() as conn:
                 return {name: self._count(conn, table) for name, table in schema.metadata.tables.items()}
         except SQLAlchemyError as error:
-            raise StoreError(f"counts: reading from {safe_url(self.url)!r} failed: {error}") from error
+            raise self._failure("read", "the row counts", error) from error

@@ -86,7 +86,7 @@ class SummariesMixin(Database):
             .group_by(events.c.track_id)
             .order_by(events.c.track_id)
         )
-        rows = self._read(statement, "appeal_evidence")
+        rows = self._read(statement, "the appeal evidence")
         frame = pd.DataFrame(rows, columns=["track_id", *EVIDENCE_COLUMNS]).set_index("track_id")
         frame = frame.astype(float)
         frame[["n_events", "n_listeners"]] = frame[["n_events", "n_listeners"]].astype("int64")
@@ -114,10 +114,10 @@ class SummariesMixin(Database):
         """
         track_id = str(track_id)
         tracks, events_table = schema.tracks, schema.feedback_events
-        found = self._read(select(tracks.c.duration).where(tracks.c.track_id == track_id), "track_summary")
+        found = self._read(select(tracks.c.duration).where(tracks.c.track_id == track_id), "the track's duration")
         columns = ["listener_id", "kind", "value_num", "value_text"]
         statement = select(*(events_table.c[name] for name in columns)).where(events_table.c.track_id == track_id)
-        events = pd.DataFrame(self._read(statement, "track_summary"), columns=columns)
+        events = pd.DataFrame(self._read(statement, "the track's feedback"), columns=columns)
         kinds = events["kind"]
         counts = {kind: int((kinds == kind).sum()) for kind in EVENT_KINDS}
         likes, dislikes = counts["like"], counts["dislike"]
