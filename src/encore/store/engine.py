@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -206,12 +207,19 @@ class Database:
 
     # -- reading ---------------------------------------------------------------
 
-    def _read(self, statement: Any, what: str) -> list[Any]:
+    @contextmanager
+    def _connected(self, doing: Literal["read", "write"], what: str) -> Iterator[Connection]:
+        """A connection (a transaction for a write) whose database errors become one
+        StoreError saying what was being read or written (see :meth:`_failure`)."""
         try:
-            with self.engine.connect() as conn:
-                return list(conn.execute(statement).all())
+            with self.engine.connect() if doing == "read" else self.engine.begin() as conn:
+                yield conn
         except SQLAlchemyError as error:
-            raise self._failure("read", what, error) from error
+            raise self._failure(doing, what, error) from error
+
+    def _read(self, statement: Any, what: str) -> list[Any]:
+        with self._connected("read", what) as conn:
+            return list(conn.execute(statement).all())
 
     def _failure(self, doing: Literal["read", "write"], what: str, error: SQLAlchemyError) -> StoreError:
         """The error for a database that failed to read or write ``what`` (words, e.g. "the

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from sqlalchemy import delete, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from encore.exceptions import FeedbackDataError, ParameterError
 from encore.store import schema
@@ -115,14 +114,11 @@ class PredictionsMixin(Database):
             set_={"value": statement.excluded.value, "created_at": statement.excluded.created_at},
         )
         track_ids = sorted(rows["track_id"].unique())
-        try:
-            with self.engine.begin() as conn:
-                for start in range(0, len(track_ids), _DELETE_CHUNK):
-                    chunk = track_ids[start : start + _DELETE_CHUNK]
-                    conn.execute(delete(table).where(table.c.run_id == run_id, table.c.track_id.in_(chunk)))
-                conn.execute(statement, records)
-        except SQLAlchemyError as error:
-            raise self._failure("write", "the predictions", error) from error
+        with self._connected("write", "the predictions") as conn:
+            for start in range(0, len(track_ids), _DELETE_CHUNK):
+                chunk = track_ids[start : start + _DELETE_CHUNK]
+                conn.execute(delete(table).where(table.c.run_id == run_id, table.c.track_id.in_(chunk)))
+            conn.execute(statement, records)
         logger.debug("run %s: stored %d predictions for %d tracks", run_id, len(records), len(track_ids))
         return len(records)
 

@@ -30,7 +30,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from encore.exceptions import FeedbackDataError, ParameterError
 from encore.store import schema
@@ -146,11 +145,8 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
             update(table).where(table.c.track_id == bindparam("key"), table.c.artist.is_(None)).values(artist=bindparam("name"))
         )
         rows = [{"key": t, "name": a} for t, a in zip(artists["track_id"], artists["artist"], strict=True)]
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(statement, rows)
-        except SQLAlchemyError as error:
-            raise self._failure("write", "the artists", error) from error
+        with self._connected("write", "the artists") as conn:
+            conn.execute(statement, rows)
 
     def _prepare_events(self, events: pd.DataFrame) -> pd.DataFrame:
         """Validated, normalised events with their ``event_key``."""
@@ -282,12 +278,9 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
                 records.append(dict(zip(("source_file", "line", "reason", "raw"), key), quarantined_at=now))
         if not records:
             return 0
-        try:
-            with self.engine.begin() as conn:
-                for start in range(0, len(records), CHUNK_SIZE):
-                    conn.execute(schema.quarantine.insert(), records[start : start + CHUNK_SIZE])
-        except SQLAlchemyError as error:
-            raise self._failure("write", "the quarantined rows", error) from error
+        with self._connected("write", "the quarantined rows") as conn:
+            for start in range(0, len(records), CHUNK_SIZE):
+                conn.execute(schema.quarantine.insert(), records[start : start + CHUNK_SIZE])
         return len(records)
 
     # -- reading ---------------------------------------------------------------
@@ -355,8 +348,5 @@ class Store(CatalogueMixin, PredictionsMixin, SummariesMixin):
 
     def counts(self) -> dict[str, int]:
         """Row counts per table: ``tracks``, ``catalogue_labels``, ``feedback_events``, ``quarantine``."""
-        try:
-            with self.engine.connect() as conn:
-                return {name: self._count(conn, table) for name, table in schema.metadata.tables.items()}
-        except SQLAlchemyError as error:
-            raise self._failure("read", "the row counts", error) from error
+        with self._connected("read", "the row counts") as conn:
+            return {name: self._count(conn, table) for name, table in schema.metadata.tables.items()}
