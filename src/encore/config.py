@@ -198,7 +198,11 @@ class TrainConfig(_Strict):
         description="auto = CUDA when available; cpu; cuda; cuda:N (under torchrun each rank takes its LOCAL_RANK's GPU)",
     )
     compile: bool = Field(False, description="torch.compile the network for training (pays off on GPUs; minutes to compile)")
-    init_from: str | None = Field(None, description="a run folder or checkpoint whose backbone starts this run (transfer)")
+    init_from: str | list[str] | None = Field(
+        None,
+        description="a run folder or checkpoint whose backbone starts this run (transfer); or a list of published "
+        "models (pretrained:NAME) that read the same input, side by side as the members of one model",
+    )
     freeze_backbone: bool = Field(
         False,
         description="with init_from: keep the copied layers as they are and fit the heads on the training songs' "

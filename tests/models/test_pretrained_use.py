@@ -208,3 +208,79 @@ def test_the_service_serves_a_pretrained_model_by_name(models_dir, tmp_path):
         response = client.post("/v1/predict", files={"file": ("song.wav", song.read_bytes(), "audio/wav")})
     assert response.status_code == 200, response.text
     assert set(response.json()["tags"]) <= set(MSD_TAGS) and response.json()["run"] == "musicnn-msd"
+
+
+def _add_published(folder, name, seed):
+    """Another converted model in the models folder, with its own seeded random weights."""
+    spec = pretrained_spec(name)
+    torch.manual_seed(seed)
+    model = EncoreModel(**network_spec(spec).model_kwargs()).eval()
+    save_checkpoint(folder / name / "checkpoint.pt", model, build_card(spec, "0.1.0", 0))
+
+
+@pytest.mark.slow
+def test_two_published_models_side_by_side_are_one_probe_on_both_embeddings(models_dir, tmp_path):
+    from encore.models.checkpoint import load_checkpoint
+    from encore.train.loop import fit
+
+    _add_published(models_dir, "musicnn-mtt", seed=1)
+    manifest, waveforms, toy_config = _toy_at_16k()
+    sources = ["pretrained:musicnn-msd", "pretrained:musicnn-mtt"]
+    config = toy_config(**{"features.sample_rate": 16000, "train.init_from": sources, "train.freeze_backbone": True})
+    result = fit(manifest, waveforms, config, tmp_path / "pair")
+    model, card = load_model(result.checkpoint)
+    assert card.network.n_members == 2 and card.network.backbone == "musicnn"
+    assert [p.split("/")[-2] for p in card.transfer["source"]] == ["musicnn-msd", "musicnn-mtt"]
+    state = load_checkpoint(result.checkpoint)["model_state"]
+    for k, name in enumerate(["musicnn-msd", "musicnn-mtt"]):
+        source = load_checkpoint(models_dir / name / "checkpoint.pt")["model_state"]
+        for key, value in source.items():
+            if key.startswith("backbone."):
+                torch.testing.assert_close(state[f"backbone.{k}.{key[len('backbone.') :]}"], value)
+    # the embedding is the two models' side by side, and the probe reads all of it
+    msd, _ = load_model(resolve_run("pretrained:musicnn-msd"))
+    mtt, _ = load_model(resolve_run("pretrained:musicnn-mtt"))
+    batch = torch.from_numpy(np.stack([waveforms[t][: card.chunk_samples] for t in list(waveforms)[:3]]))
+    with torch.no_grad():
+        both = torch.cat([msd.eval().forward_features(batch), mtt.eval().forward_features(batch)], dim=1)
+        torch.testing.assert_close(model.eval().forward_features(batch), both)
+    weight = state["heads.class.weight"]  # (members, classes, 200)
+    assert weight.shape[0] == 2 and weight[0].abs().sum() > 0 and weight[1].abs().sum() > 0
+    assert card.metrics["validation"]["val_accuracy"] > 1 / 3
+
+
+def test_side_by_side_sources_must_be_published_and_read_the_same_input(models_dir, tmp_path):
+    from encore.train.loop import fit
+
+    _add_published(models_dir, "musicnn-msd-vgg", seed=2)
+    manifest, waveforms, toy_config = _toy_at_16k()
+    pair = ["pretrained:musicnn-msd", "pretrained:musicnn-msd-vgg"]
+    config = toy_config(**{"features.sample_rate": 16000, "train.init_from": pair, "train.freeze_backbone": True})
+    with pytest.raises(ParameterError, match="do not read the same input through the same architecture"):
+        fit(manifest, waveforms, config, tmp_path / "bad")
+    twice = ["pretrained:musicnn-msd", "pretrained:musicnn-msd"]
+    with pytest.raises(ParameterError, match="names a source twice"):
+        fit(manifest, waveforms, toy_config(**{"features.sample_rate": 16000, "train.init_from": twice}), tmp_path / "bad2")
+
+
+@pytest.mark.slow
+def test_train_takes_init_from_more_than_once(models_dir, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "evaluate"))
+    from test_cv import make_workspace
+
+    _add_published(models_dir, "musicnn-mtt", seed=1)
+    ws, config = make_workspace(tmp_path)
+    result = runner.invoke(
+        app,
+        [
+            "train", "-w", str(ws.root), "-c", str(config), "--set", "features.sample_rate=16000", "--name", "pair",
+            "--init-from", "pretrained:musicnn-msd", "--init-from", "pretrained:musicnn-mtt", "--freeze-backbone",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    _, card = load_model(ws.runs_dir / "pair" / "checkpoint.pt")
+    assert card.network.n_members == 2 and len(card.transfer["source"]) == 2 and card.transfer["frozen"]
+    assert set(card.probe) == {"class", "tags", "regression"}

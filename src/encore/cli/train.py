@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -37,9 +38,11 @@ def train_command(
         Path | None, typer.Option(help="Resume this run (folder or name under runs/) from its last checkpoint.")
     ] = None,
     init_from: Annotated[
-        Path | None,
+        list[str] | None,
         typer.Option(
-            help="Transfer: start from this CNN run's (or pretrained:NAME's) backbone with new heads (train.init_from)."
+            help="Transfer: start from this CNN run's (or pretrained:NAME's) backbone with new heads (train.init_from). "
+            "Repeat it to put several published models that read the same input side by side "
+            "(--init-from pretrained:musicnn-msd --init-from pretrained:musicnn-mtt)."
         ),
     ] = None,
     freeze_backbone: Annotated[
@@ -80,7 +83,9 @@ def train_command(
     ws = Workspace.open(workspace)
     if resume is not None and not resume.is_dir() and "LOCAL_RANK" not in os.environ:
         resume = ws.resolve_run(resume)  # a name under runs/; a typo is not a new folder (torchrun ranks may create it)
-    extra = [f"train.init_from={init_from}"] if init_from else []
+    extra = []
+    if init_from:  # JSON is YAML: a path with a colon or a comma stays one value
+        extra.append(f"train.init_from={json.dumps(init_from[0] if len(init_from) == 1 else init_from)}")
     if freeze_backbone:
         extra.append("train.freeze_backbone=true")
     if select_features:

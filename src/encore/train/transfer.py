@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "fit_probe",
     "fit_softmax",
     "freeze_body",
+    "init_sources",
     "load_body",
     "scale_body_lr",
     "set_body_eval",
@@ -80,12 +82,34 @@ def _checkpoint_path(source: str | os.PathLike) -> Path:
     return path
 
 
-def adopt_source(network: NetworkSpec, source: str | os.PathLike, *, sample_rate: int) -> tuple[NetworkSpec, float | None]:
+def init_sources(init_from: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[str]:
+    """``train.init_from`` as a list of sources: none, one, or several published models side by side."""
+    if init_from is None or init_from == "" or init_from == []:
+        return []
+    if isinstance(init_from, str | os.PathLike):
+        return [str(init_from)]
+    return [str(s) for s in init_from]
+
+
+def _source_network(source: str) -> tuple[ModelCard, NetworkSpec]:
+    card: ModelCard = load_checkpoint(_checkpoint_path(source))["model_card"]
+    return card, card.network
+
+
+def adopt_source(
+    network: NetworkSpec, source: str | os.PathLike | Sequence[str | os.PathLike], *, sample_rate: int
+) -> tuple[NetworkSpec, float | None]:
     """A published source's front end, backbone and chunk length, in place of the config's.
+
+    Several published sources become the members of one model (``n_members`` = their
+    number): each member's backbone starts from one source, the front end they share is
+    the first's, and the probe or the heads read their embeddings side by side. They must
+    read the same input (front end, chunk length, sample rate) through the same backbone
+    architecture, as musicnn's MSD and MTT taggers do.
 
     Args:
         network: The new model's network from the config.
-        source: ``train.init_from``.
+        source: ``train.init_from``: one source or a list of published ones.
         sample_rate: The rate the songs were decoded at (``features.sample_rate``).
 
     Returns:
@@ -94,14 +118,19 @@ def adopt_source(network: NetworkSpec, source: str | os.PathLike, *, sample_rate
         see :func:`load_body`).
 
     Raises:
-        ParameterError: The songs are decoded at another rate than the source reads.
+        ParameterError: The songs are decoded at another rate than the source reads, or
+            several sources are not published models that read the same input.
     """
-    card: ModelCard = load_checkpoint(_checkpoint_path(source))["model_card"]
+    sources = init_sources(source)
+    cards = [_source_network(s)[0] for s in sources]
+    if len(sources) > 1:
+        _check_side_by_side(sources, cards)
+    card = cards[0]
     if not card.published:  # one of our own runs: the config must match it
         return network, None
     if card.sample_rate != int(sample_rate):
         raise ParameterError(
-            f"init_from={str(source)!r} reads {card.sample_rate} Hz audio but features.sample_rate={sample_rate}; "
+            f"init_from={sources[0]!r} reads {card.sample_rate} Hz audio but features.sample_rate={sample_rate}; "
             f"set features.sample_rate={card.sample_rate}"
         )
     old = card.network
@@ -110,27 +139,70 @@ def adopt_source(network: NetworkSpec, source: str | os.PathLike, *, sample_rate
             "frontend": old.frontend,
             "backbone": old.backbone,
             "backbone_kwargs": dict(old.backbone_kwargs),
-            "n_members": old.n_members,
+            "n_members": old.n_members * len(sources),
         }
     )
-    logger.info("init_from %s: front end, backbone and %.3f-s chunks come from its card", source, card.chunk.seconds)
+    logger.info("init_from %s: front end, backbone and %.3f-s chunks come from its card", ", ".join(sources), card.chunk.seconds)
     return adopted, card.chunk.seconds
 
 
-def load_body(model: EncoreModel, network: NetworkSpec, source: str | os.PathLike) -> dict[str, Any]:
+def _check_side_by_side(sources: list[str], cards: list[ModelCard]) -> None:
+    """Several sources stack as members only if they are published single networks reading the same input."""
+    first = cards[0]
+    for source, card in zip(sources, cards, strict=True):
+        if not card.published:
+            raise ParameterError(
+                f"--init-from (train.init_from) {source!r} is one of our own runs; several sources side by side must "
+                "all be published models (pretrained:NAME); start from one run at a time"
+            )
+        if card.network.n_members != 1:
+            raise ParameterError(
+                f"--init-from (train.init_from) {source!r} is an ensemble; side by side, each source must be one network"
+            )
+        theirs = (
+            card.network.backbone,
+            card.network.backbone_kwargs,
+            card.network.frontend,
+            card.chunk.seconds,
+            card.sample_rate,
+        )
+        ours = (
+            first.network.backbone,
+            first.network.backbone_kwargs,
+            first.network.frontend,
+            first.chunk.seconds,
+            first.sample_rate,
+        )
+        if theirs != ours:
+            raise ParameterError(
+                f"--init-from (train.init_from) {source!r} and {sources[0]!r} do not read the same input through the same "
+                "architecture (backbone, front end, chunk length and sample rate must agree); use one of them"
+            )
+    if len(set(sources)) != len(sources):
+        raise ParameterError(f"--init-from (train.init_from) names a source twice: {', '.join(sources)}")
+
+
+def load_body(
+    model: EncoreModel, network: NetworkSpec, source: str | os.PathLike | Sequence[str | os.PathLike]
+) -> dict[str, Any]:
     """Copy the front end, input norm and backbone of ``source`` into ``model``.
 
     Args:
         model: The new model (its heads stay as initialised).
         network: The new model's network, checked against the source's.
-        source: A CNN run folder or checkpoint.
+        source: A CNN run folder or checkpoint, or several published sources (see
+            :func:`adopt_source`): member k's backbone from the k-th.
 
     Returns:
-        Provenance for the model card (source path, its backbone, tensors copied).
+        Provenance for the model card (source path, or paths, its backbone, tensors copied).
 
     Raises:
         ParameterError: The source has another backbone, backbone arguments or front end.
     """
+    sources = init_sources(source)
+    if len(sources) > 1:
+        return _load_members(model, network, sources)
+    source = sources[0]
     path = _checkpoint_path(source)
     state = load_checkpoint(path)
     old: NetworkSpec = state["model_card"].network
@@ -144,15 +216,45 @@ def load_body(model: EncoreModel, network: NetworkSpec, source: str | os.PathLik
                 f"use the same model and features settings as the source run"
             )
     body = {k: v for k, v in state["model_state"].items() if k.startswith(BODY_PREFIXES)}
+    _load_into(model, body, str(source))
+    logger.info("transferred %d tensors from %s", len(body), path)
+    return {"source": str(path), "backbone": old.backbone, "tensors": len(body)}
+
+
+def _load_into(model: EncoreModel, body: dict[str, torch.Tensor], named: str) -> None:
     missing, unexpected = model.load_state_dict(body, strict=False)
     not_loaded = [k for k in missing if k.startswith(BODY_PREFIXES)]
     if not_loaded or unexpected:
         raise CheckpointError(
-            f"--init-from (train.init_from) {str(source)!r}: its network does not fit this run's "
+            f"--init-from (train.init_from) {named!r}: its network does not fit this run's "
             f"({len(not_loaded)} tensors missing, {len(unexpected)} unexpected); use the source run's model settings"
         )
-    logger.info("transferred %d tensors from %s", len(body), path)
-    return {"source": str(path), "backbone": old.backbone, "tensors": len(body)}
+
+
+def _load_members(model: EncoreModel, network: NetworkSpec, sources: list[str]) -> dict[str, Any]:
+    """Member k's backbone from ``sources[k]``; the shared front end and input norm from the first."""
+    if network.n_members != len(sources):
+        raise ParameterError(
+            f"--init-from (train.init_from) names {len(sources)} sources for a model of {network.n_members} members; "
+            "leave model.members at 1"
+        )
+    paths = [_checkpoint_path(s) for s in sources]
+    states = [load_checkpoint(p)["model_state"] for p in paths]
+    shared = {k: v for k, v in states[0].items() if k.startswith(BODY_PREFIXES) and not k.startswith("backbone.")}
+    for source, state in zip(sources[1:], states[1:], strict=True):
+        for key, value in shared.items():
+            if key not in state or not torch.equal(state[key], value):
+                raise ParameterError(
+                    f"--init-from (train.init_from) {source!r} and {sources[0]!r} differ in {key}; "
+                    "side by side, sources must share their front end"
+                )
+    body = dict(shared)
+    for k, state in enumerate(states):
+        body.update({f"backbone.{k}.{key[len('backbone.') :]}": v for key, v in state.items() if key.startswith("backbone.")})
+    _load_into(model, body, ", ".join(sources))
+    logger.info("transferred %d tensors from %s", len(body), ", ".join(map(str, paths)))
+    first: ModelCard = load_checkpoint(paths[0])["model_card"]
+    return {"source": [str(p) for p in paths], "backbone": first.network.backbone, "tensors": len(body)}
 
 
 def scale_body_lr(model: EncoreModel, groups: list[dict[str, Any]], lr_scale: float) -> list[dict[str, Any]]:
