@@ -3,7 +3,7 @@
 Usage:
     PYTHONPATH=src python experiments/emotify_learning_curve.py [--data ../shared/data/emotify]
         [--seeds 0,1,2] [--sizes 10,25,50,all] [--cnn-sizes 10] [--out experiments/emotify_learning_curve.json]
-        [--resume]
+        [--model A[,B]] [--probe-name probe] [--resume]
 
 ``--resume`` keeps the rows already in ``--out`` and runs only the missing (seed, fold, size,
 model) cells. The CNN trains in float32 whatever the CPU (``train.precision: fp32``), so
@@ -85,7 +85,8 @@ def cnn_predict(songs, waveforms: dict, train: np.ndarray, test: np.ndarray, con
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
-    parser.add_argument("--model", default="pretrained:musicnn-msd")
+    parser.add_argument("--model", default="pretrained:musicnn-msd", help="one model, or several side by side (comma)")
+    parser.add_argument("--probe-name", default="probe", help="the probe's rows' model name (another for another --model)")
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "emotify_cv.yaml")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--sizes", default="10,25,50,all")
@@ -99,7 +100,7 @@ def main() -> None:
     sizes = [None if s == "all" else int(s) for s in args.sizes.split(",")]
     cnn_sizes = {None if s == "all" else int(s) for s in args.cnn_sizes.split(",") if s}
     t0 = time.perf_counter()
-    embeddings = embed(songs, args.model)
+    embeddings = np.concatenate([embed(songs, name) for name in args.model.split(",")], axis=1)  # several: side by side
     logger.info("embedded %d songs in %.0f s", len(embeddings), time.perf_counter() - t0)
     config = load_config(args.config)
     config = config.model_copy(update={"train": config.train.model_copy(update={"precision": "fp32"})})
@@ -116,7 +117,7 @@ def main() -> None:
             order = {g: rng.permutation(train[y[train] == g]) for g in np.unique(y[train])}
             for n in sizes:
                 chosen = np.sort(np.concatenate([own if n is None else own[:n] for own in order.values()]))
-                models = {"probe": lambda c=chosen: probe_predict(embeddings, y, c, test, len(GENRE_OFFSETS), seed=seed)}
+                models = {args.probe_name: lambda c=chosen: probe_predict(embeddings, y, c, test, len(GENRE_OFFSETS), seed=seed)}
                 if n in cnn_sizes:
                     models["cnn"] = lambda c=chosen: cnn_predict(songs, waveforms, c, test, config, seed)
                 for name, predict in models.items():
@@ -160,23 +161,27 @@ def summarise(rows: list[dict]) -> None:
     for (size, model), per_seed in by.items():
         values = [np.concatenate([r["correct"] for r in per_seed[s]]).mean() for s in seeds if s in per_seed]
         print(f"| {size} | {model} | {np.mean(values):.3f} ± {np.std(values):.3f} | {', '.join(f'{v:.3f}' for v in values)} |")
-    for size in sorted({r["size"] for r in rows if r["model"] == "cnn"}, key=str):
-        # per song, the probe's correctness minus the CNN's, averaged over the seeds; resampled over songs
-        per_song: dict[str, list[float]] = {}
-        for s in seeds:
-            got = {
-                m: {t: c for r in by[(size, m)].get(s, []) for t, c in zip(r["test"], r["correct"], strict=True)}
-                for m in ("probe", "cnn")
-            }
-            for t in got["probe"].keys() & got["cnn"].keys():
-                per_song.setdefault(t, []).append(got["probe"][t] - got["cnn"][t])
-        diff = np.array([np.mean(v) for v in per_song.values()])
-        rng = np.random.default_rng(0)
-        boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(1000)]
-        print(
-            f"probe - cnn at {size} a genre ({len(diff)} songs): {diff.mean():+.3f} "
-            f"[{np.percentile(boot, 2.5):+.3f}, {np.percentile(boot, 97.5):+.3f}]"
-        )
+    probes = sorted({r["model"] for r in rows if r["model"] != "cnn"})
+    for probe in probes:
+        for size in sorted({r["size"] for r in rows if r["model"] == "cnn"}, key=str):
+            if (size, probe) not in by:
+                continue
+            # per song, the probe's correctness minus the CNN's, averaged over the seeds; resampled over songs
+            per_song: dict[str, list[float]] = {}
+            for s in seeds:
+                got = {
+                    m: {t: c for r in by[(size, m)].get(s, []) for t, c in zip(r["test"], r["correct"], strict=True)}
+                    for m in (probe, "cnn")
+                }
+                for t in got[probe].keys() & got["cnn"].keys():
+                    per_song.setdefault(t, []).append(got[probe][t] - got["cnn"][t])
+            diff = np.array([np.mean(v) for v in per_song.values()])
+            rng = np.random.default_rng(0)
+            boot = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(1000)]
+            print(
+                f"{probe} - cnn at {size} a genre ({len(diff)} songs): {diff.mean():+.3f} "
+                f"[{np.percentile(boot, 2.5):+.3f}, {np.percentile(boot, 97.5):+.3f}]"
+            )
 
 
 if __name__ == "__main__":
