@@ -247,6 +247,14 @@ def test_two_published_models_side_by_side_are_one_probe_on_both_embeddings(mode
     weight = state["heads.class.weight"]  # (members, classes, 200)
     assert weight.shape[0] == 2 and weight[0].abs().sum() > 0 and weight[1].abs().sum() > 0
     assert card.metrics["validation"]["val_accuracy"] > 1 / 3
+    # each member's embeddings are cached under its own model's digest: msd alone embeds nothing again
+    n_train = len(manifest.subset("train"))
+    cached = lambda: sorted((tmp_path / "embeddings").rglob("*.npy"))  # noqa: E731
+    assert len(cached()) == 2 * n_train
+    single = toy_config(**{"features.sample_rate": 16000, "train.init_from": sources[0], "train.freeze_backbone": True})
+    alone = fit(manifest, waveforms, single, tmp_path / "msd")
+    assert len(cached()) == 2 * n_train
+    assert load_model(alone.checkpoint)[1].probe["class"]["songs"] == card.probe["class"]["songs"]
 
 
 def test_side_by_side_sources_must_be_published_and_read_the_same_input(models_dir, tmp_path):

@@ -332,37 +332,65 @@ def cached_song_embeddings(
 ) -> np.ndarray:
     """:func:`~encore.train.refit.song_embeddings`, each song's kept on disk under the digests of
     its waveform and of the model's front end and backbone, so the folds of a
-    cross-validation (or a rerun) embed every song once."""
+    cross-validation (or a rerun) embed every song once.
+
+    A model of several members (published models side by side) keeps each member's part
+    under that member's own digest, the one the published model has alone: a song embedded
+    once by musicnn-msd is not embedded again for musicnn-msd beside musicnn-mtt.
+    """
     import hashlib
+    from functools import partial
 
     from encore.features.cache import FeatureCache
     from encore.train.refit import song_embeddings
 
-    body = hashlib.sha256()
-    for key, value in sorted(model.state_dict().items()):
-        if key.startswith(BODY_PREFIXES):
+    state = model.state_dict()
+    members = range(model.n_members) if model.n_members > 1 and not model.band_statistics else [None]
+    cache = FeatureCache(cache_dir)
+    songs = [(samples, hashlib.sha256(samples.tobytes()).hexdigest()) for samples in map(_float32, waveforms)]
+    parts = []
+    for k in members:
+        body = hashlib.sha256()
+        for key, value in sorted(_member_body(state, k).items()):
             body.update(key.encode())
             body.update(value.detach().cpu().contiguous().numpy().tobytes())
-    settings = {
-        "kind": "song_embedding",
-        "body": body.hexdigest(),
-        "chunk_samples": chunk_samples,
-        "hop_samples": hop_samples,
-        "bf16": bool(bf16),
-        "band_statistics": model.band_statistics,
-    }
-    cache = FeatureCache(cache_dir)
-    rows = []
-    for waveform in waveforms:
-        samples = np.ascontiguousarray(waveform, dtype=np.float32)
-        rows.append(
-            cache.get_or_compute(
-                hashlib.sha256(samples.tobytes()).hexdigest(),
-                settings,
-                lambda: song_embeddings(model, [samples], chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)[0],
-            )
-        )
-    return np.stack(rows) if rows else np.zeros((0, model.embedding_dim))
+        settings = {
+            "kind": "song_embedding",
+            "body": body.hexdigest(),
+            "chunk_samples": chunk_samples,
+            "hop_samples": hop_samples,
+            "bf16": bool(bf16),
+            "band_statistics": model.band_statistics,
+        }
+        features = None if k is None else _member_features(model, k)
+
+        def embed_one(samples: np.ndarray, features: Any = features) -> np.ndarray:
+            return song_embeddings(
+                model, [samples], chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16, features=features
+            )[0]
+
+        rows = [cache.get_or_compute(digest, settings, partial(embed_one, samples)) for samples, digest in songs]
+        parts.append(np.stack(rows) if rows else np.zeros((0, model.embedding_dim // len(members))))
+    return np.concatenate(parts, axis=1)
+
+
+def _float32(waveform: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(waveform, dtype=np.float32)
+
+
+def _member_body(state: dict[str, torch.Tensor], member: int | None) -> dict[str, torch.Tensor]:
+    """The front end, input norm and backbone tensors, member ``member``'s named as a lone model's."""
+    if member is None:
+        return {k: v for k, v in state.items() if k.startswith(BODY_PREFIXES)}
+    own = f"backbone.{member}."
+    body = {k: v for k, v in state.items() if k.startswith(BODY_PREFIXES) and not k.startswith("backbone.")}
+    body.update({"backbone." + k[len(own) :]: v for k, v in state.items() if k.startswith(own)})
+    return body
+
+
+def _member_features(model: EncoreModel, member: int) -> Any:
+    backbone = list(model.backbone.children())[member]
+    return lambda waveform: backbone(model.log_mel(waveform))
 
 
 def fit_probe(
