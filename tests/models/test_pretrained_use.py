@@ -292,3 +292,25 @@ def test_train_takes_init_from_more_than_once(models_dir, tmp_path):
     _, card = load_model(ws.runs_dir / "pair" / "checkpoint.pt")
     assert card.network.n_members == 2 and len(card.transfer["source"]) == 2 and card.transfer["frozen"]
     assert set(card.probe) == {"class", "tags", "regression"}
+
+
+@pytest.mark.slow
+def test_cv_runs_the_shipped_side_by_side_probe_config(models_dir, tmp_path):
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "evaluate"))
+    from test_cv import make_workspace
+
+    _add_published(models_dir, "musicnn-mtt", seed=1)
+    ws, _ = make_workspace(tmp_path)
+    shipped = Path(__file__).parents[2] / "configs" / "musicnn_probe.yaml"
+    args = ["cv", "-w", str(ws.root), "--model", f"pair:cnn={shipped}", "--folds", "2", "--val-fraction", "0"]
+    result = runner.invoke(app, [*args, "--n-boot", "50", "--name", "pair", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    predictions = pd.read_csv(ws.root / "cv" / "pair" / "predictions" / "pair.csv")
+    assert sorted(predictions["track_id"]) == [f"s{i:02d}" for i in range(38)]  # every song held out once
+    _, card = load_model(next((ws.root / "cv" / "pair" / "runs" / "pair").glob("*/checkpoint.pt")))
+    assert card.network.n_members == 2 and card.transfer["frozen"] and card.sample_rate == 16000
