@@ -314,3 +314,28 @@ def test_cv_runs_the_shipped_side_by_side_probe_config(models_dir, tmp_path):
     assert sorted(predictions["track_id"]) == [f"s{i:02d}" for i in range(38)]  # every song held out once
     _, card = load_model(next((ws.root / "cv" / "pair" / "runs" / "pair").glob("*/checkpoint.pt")))
     assert card.network.n_members == 2 and card.transfer["frozen"] and card.sample_rate == 16000
+
+
+@pytest.mark.slow
+def test_fine_tuning_two_published_models_side_by_side_trains_both_members(models_dir, tmp_path):
+    from encore.models.checkpoint import load_checkpoint
+    from encore.train.loop import fit
+
+    _add_published(models_dir, "musicnn-mtt", seed=1)
+    manifest, waveforms, toy_config = _toy_at_16k()
+    sources = ["pretrained:musicnn-msd", "pretrained:musicnn-mtt"]
+    config = toy_config(
+        **{
+            "features.sample_rate": 16000,
+            "train.init_from": sources,
+            "train.init_lr_scale": 0.1,
+            "train.epochs": 1,
+            "train.chunks_per_song": 1,
+            "train.warmup_epochs": 0,
+        }
+    )
+    result = fit(manifest, waveforms, config, tmp_path / "ft")
+    tuned = load_checkpoint(result.checkpoint)["model_state"]
+    for k, name in enumerate(["musicnn-msd", "musicnn-mtt"]):
+        source = load_checkpoint(models_dir / name / "checkpoint.pt")["model_state"]
+        assert not torch.equal(tuned[f"backbone.{k}.dense.weight"], source["backbone.dense.weight"])  # each member learns
