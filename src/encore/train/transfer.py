@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -84,16 +84,16 @@ def _checkpoint_path(source: str | os.PathLike) -> Path:
 
 def init_sources(init_from: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[str]:
     """``train.init_from`` as a list of sources: none, one, or several published models side by side."""
-    if init_from is None or init_from == "" or init_from == []:
+    if not init_from:
         return []
     if isinstance(init_from, str | os.PathLike):
         return [str(init_from)]
     return [str(s) for s in init_from]
 
 
-def _source_network(source: str) -> tuple[ModelCard, NetworkSpec]:
+def _source_card(source: str) -> ModelCard:
     card: ModelCard = load_checkpoint(_checkpoint_path(source))["model_card"]
-    return card, card.network
+    return card
 
 
 def adopt_source(
@@ -122,7 +122,7 @@ def adopt_source(
             several sources are not published models that read the same input.
     """
     sources = init_sources(source)
-    cards = [_source_network(s)[0] for s in sources]
+    cards = [_source_card(s) for s in sources]
     if len(sources) > 1:
         _check_side_by_side(sources, cards)
     card = cards[0]
@@ -159,20 +159,7 @@ def _check_side_by_side(sources: list[str], cards: list[ModelCard]) -> None:
             raise ParameterError(
                 f"--init-from (train.init_from) {source!r} is an ensemble; side by side, each source must be one network"
             )
-        theirs = (
-            card.network.backbone,
-            card.network.backbone_kwargs,
-            card.network.frontend,
-            card.chunk.seconds,
-            card.sample_rate,
-        )
-        ours = (
-            first.network.backbone,
-            first.network.backbone_kwargs,
-            first.network.frontend,
-            first.chunk.seconds,
-            first.sample_rate,
-        )
+        theirs, ours = _input_and_architecture(card), _input_and_architecture(first)
         if theirs != ours:
             raise ParameterError(
                 f"--init-from (train.init_from) {source!r} and {sources[0]!r} do not read the same input through the same "
@@ -180,6 +167,11 @@ def _check_side_by_side(sources: list[str], cards: list[ModelCard]) -> None:
             )
     if len(set(sources)) != len(sources):
         raise ParameterError(f"--init-from (train.init_from) names a source twice: {', '.join(sources)}")
+
+
+def _input_and_architecture(card: ModelCard) -> tuple[Any, ...]:
+    network = card.network
+    return network.backbone, network.backbone_kwargs, network.frontend, card.chunk.seconds, card.sample_rate
 
 
 def load_body(
@@ -239,7 +231,8 @@ def _load_members(model: EncoreModel, network: NetworkSpec, sources: list[str]) 
             "leave model.members at 1"
         )
     paths = [_checkpoint_path(s) for s in sources]
-    states = [load_checkpoint(p)["model_state"] for p in paths]
+    checkpoints = [load_checkpoint(p) for p in paths]
+    states = [c["model_state"] for c in checkpoints]
     shared = {k: v for k, v in states[0].items() if k.startswith(BODY_PREFIXES) and not k.startswith("backbone.")}
     for source, state in zip(sources[1:], states[1:], strict=True):
         for key, value in shared.items():
@@ -253,8 +246,7 @@ def _load_members(model: EncoreModel, network: NetworkSpec, sources: list[str]) 
         body.update({f"backbone.{k}.{key[len('backbone.') :]}": v for key, v in state.items() if key.startswith("backbone.")})
     _load_into(model, body, ", ".join(sources))
     logger.info("transferred %d tensors from %s", len(body), ", ".join(map(str, paths)))
-    first: ModelCard = load_checkpoint(paths[0])["model_card"]
-    return {"source": [str(p) for p in paths], "backbone": first.network.backbone, "tensors": len(body)}
+    return {"source": [str(p) for p in paths], "backbone": checkpoints[0]["model_card"].network.backbone, "tensors": len(body)}
 
 
 def scale_body_lr(model: EncoreModel, groups: list[dict[str, Any]], lr_scale: float) -> list[dict[str, Any]]:
