@@ -164,6 +164,32 @@ def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir,
 
 
 @pytest.mark.slow
+def test_a_probe_predicts_from_cached_embeddings_what_the_predictor_does(models_dir, tmp_path):
+    from encore.inference import Predictor
+    from encore.train.loop import fit
+    from encore.train.transfer import cached_probe_arrays
+
+    manifest, waveforms, toy_config = _toy_at_16k()
+    config = toy_config(
+        **{"features.sample_rate": 16000, "train.init_from": "pretrained:musicnn-msd", "train.freeze_backbone": True}
+    )
+    result = fit(manifest, waveforms, config, tmp_path / "probe")
+    predictor = Predictor.from_checkpoint(result.checkpoint, device="cpu")
+    test = [waveforms[t] for t in manifest.subset("test")["track_id"]]
+    cache = tmp_path / "held-out"
+    cached = cached_probe_arrays(predictor, test, cache_dir=cache)
+    direct = predictor.predict_arrays(test)
+    assert cached is not None and set(cached) == set(direct) - {"score_intervals", "novelty_distance"}
+    assert {"class_probs", "tag_probs", "scores"} <= set(cached)
+    for key, value in cached.items():
+        np.testing.assert_allclose(value, direct[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    assert len(list(cache.rglob("*.npy"))) == len(test)  # each held-out song embedded once, kept
+    assert cached_probe_arrays(predictor, test, cache_dir=cache)["class_probs"].shape == (len(test), 3)
+    published = Predictor.from_checkpoint(models_dir / "musicnn-msd", device="cpu")
+    assert cached_probe_arrays(published, test, cache_dir=cache) is None  # not a probe: the network predicts
+
+
+@pytest.mark.slow
 def test_fine_tuning_from_a_pretrained_model_scales_the_copied_layers_learning_rate(models_dir, tmp_path):
     from encore.models.checkpoint import load_checkpoint
     from encore.train.loop import fit
@@ -314,6 +340,8 @@ def test_cv_runs_the_shipped_side_by_side_probe_config(models_dir, tmp_path):
     assert sorted(predictions["track_id"]) == [f"s{i:02d}" for i in range(38)]  # every song held out once
     _, card = load_model(next((ws.root / "cv" / "pair" / "runs" / "pair").glob("*/checkpoint.pt")))
     assert card.network.n_members == 2 and card.transfer["frozen"] and card.sample_rate == 16000
+    # the held-out songs were predicted from their cached embeddings: every song, each member, once
+    assert len(list((tmp_path / "embeddings").rglob("*.npy"))) == 2 * 38
 
 
 @pytest.mark.slow

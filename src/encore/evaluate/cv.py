@@ -355,13 +355,16 @@ def _decode_all(ws: Workspace, manifest: Manifest, rates: Sequence[int], progres
 
 
 def _predict(predictor: Any, songs: list[np.ndarray], cache: Any) -> dict[str, np.ndarray]:
-    """Held-out predictions; a forest's features come through the workspace cache, as its
-    training features did (a song tested in one round trained in the others)."""
+    """Held-out predictions; a forest's features come through the workspace cache, and a
+    song-level probe's mean embeddings through the embedding cache, as their training
+    songs' did (a song tested in one round trained in the others)."""
     from encore.inference import BaselinePredictor
+    from encore.train.transfer import cached_probe_arrays, default_embedding_cache
 
     if isinstance(predictor, BaselinePredictor):
         return predictor.predict_features(predictor.features(songs, cache=cache))
-    return predictor.predict_arrays(songs)
+    probe = cached_probe_arrays(predictor, songs, cache_dir=default_embedding_cache())
+    return probe if probe is not None else predictor.predict_arrays(songs)
 
 
 def _run_unit(

@@ -43,6 +43,7 @@ __all__ = [
     "EMBEDDING_CACHE_ENV",
     "adopt_source",
     "cached_song_embeddings",
+    "cached_probe_arrays",
     "default_embedding_cache",
     "fit_probe",
     "fit_softmax",
@@ -364,6 +365,50 @@ def cached_song_embeddings(
         rows = [cache.get_or_compute(digest, settings, partial(embed_one, samples)) for samples, digest in songs]
         parts.append(np.stack(rows) if rows else np.zeros((0, model.embedding_dim // len(members))))
     return np.concatenate(parts, axis=1)
+
+
+NOT_FROM_EMBEDDINGS = ("score_intervals", "novelty_distance")
+"""Song arrays a probe's cached mean embeddings cannot give (see :func:`cached_probe_arrays`)."""
+
+
+def cached_probe_arrays(
+    predictor: Any, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike
+) -> dict[str, np.ndarray] | None:
+    """A song-level probe's predictions from its songs' cached mean embeddings; None for any other model.
+
+    A probe (``freeze_backbone``) keeps the body it was fitted on and averages logits, so
+    each head's song output is a linear map of the song's mean embedding: these arrays
+    equal :meth:`~encore.inference.Predictor.predict_arrays` (up to float rounding) but for
+    ``score_intervals`` (they need the chunks' spread) and ``novelty_distance`` (it reads the
+    log-mel's band statistics too), which are left out. A
+    cross-validation predicts its held-out songs this way: a song tested in one fold was
+    embedded for training in the others, so no song goes through the network twice.
+    """
+    from encore.inference.backends import card_wants_bf16
+
+    card: ModelCard | None = getattr(predictor, "card", None)
+    model = getattr(predictor, "model", None)
+    if card is None or model is None or card.probe is None or not (card.transfer or {}).get("frozen"):
+        return None
+    if card.mean_logits != (True, True):
+        return None
+    embeddings = cached_song_embeddings(
+        model,
+        list(waveforms),
+        chunk_samples=card.chunk_samples,
+        hop_samples=card.hop_samples,
+        bf16=card_wants_bf16(card),
+        cache_dir=cache_dir,
+    )
+    accumulators = [predictor.new_accumulator() for _ in waveforms]
+    with torch.no_grad():
+        logits = model.forward_head(torch.from_numpy(embeddings).float())  # no "novelty": that is forward's
+    arrays = {k: v.numpy() for k, v in logits.items()}
+    for i, accumulator in enumerate(accumulators):
+        accumulator.add({k: v[i : i + 1] for k, v in arrays.items()})
+    per_song = [{k: v for k, v in a.result().items() if k not in NOT_FROM_EMBEDDINGS} for a in accumulators]
+    keys = per_song[0].keys() if per_song else ()
+    return {k: np.stack([p[k] for p in per_song]) for k in keys}
 
 
 def _float32(waveform: np.ndarray) -> np.ndarray:
