@@ -3,7 +3,7 @@
 Usage:
     PYTHONPATH=src python experiments/emotify_probe_layers.py extract [--data ../shared/data/emotify]
         [--models pretrained:musicnn-msd,pretrained:musicnn-mtt]
-    PYTHONPATH=src python experiments/emotify_probe_layers.py inner [--seeds 0,1,2]
+    PYTHONPATH=src python experiments/emotify_probe_layers.py inner [--seeds 0,1,2] [--vgg]
         [--out experiments/emotify_probe_layers.json]
 
 ``extract`` runs every Emotify song through each published model once, as the probe
@@ -21,7 +21,9 @@ the classical and CNN studies (``emotify_history.fold_splits``), it splits the f
 those inner folds alone: the probe's genre head (a multinomial logistic regression on
 standardised features, its C chosen by 3 further folds), and ridge for the nine emotions'
 vote shares and the appeal (``RidgeCV``'s efficient leave-one-out over a grid of
-strengths). The representation the inner folds favour is the one to pre-register for the
+strengths). ``--vgg`` compares the VGG-like taggers (``musicnn-msd-vgg``, ``musicnn-mtt-vgg``:
+``extract --models`` them first), alone and beside the pair, instead of the layers. The
+representation the inner folds favour is the one to pre-register for the
 held-out folds; this script prints no held-out figure.
 """
 
@@ -53,6 +55,16 @@ CANDIDATES = {
     "pair pooled": [("msd", "pooled"), ("mtt", "pooled")],
     "pair penultimate + pooled": [("msd", "penultimate"), ("mtt", "penultimate"), ("msd", "pooled"), ("mtt", "pooled")],
 }
+VGG_CANDIDATES = {
+    "msd-vgg": [("msd-vgg", "penultimate")],
+    "mtt-vgg": [("mtt-vgg", "penultimate")],
+    "both vgg": [("msd-vgg", "penultimate"), ("mtt-vgg", "penultimate")],
+    "msd + msd-vgg": [("msd", "penultimate"), ("msd-vgg", "penultimate")],
+    "pair + msd-vgg": [("msd", "penultimate"), ("mtt", "penultimate"), ("msd-vgg", "penultimate")],
+    "pair + mtt-vgg": [("msd", "penultimate"), ("mtt", "penultimate"), ("mtt-vgg", "penultimate")],
+    "pair + both vgg": [("msd", "penultimate"), ("mtt", "penultimate"), ("msd-vgg", "penultimate"), ("mtt-vgg", "penultimate")],
+}
+"""The VGG-like taggers (their flattened last pooling, 256-d), alone and beside the musicnn pair: ``inner --vgg``."""
 
 
 def layers_file(model_name: str) -> Path:
@@ -76,7 +88,9 @@ def extract(songs, model_name: str) -> None:
     def hook(_module: torch.nn.Module, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
         captured.append((inputs[0].detach().double().numpy(), output.detach().double().numpy()))
 
-    model.backbone.dense.register_forward_hook(hook)
+    dense = getattr(model.backbone, "dense", None)  # the VGG taggers have only their embedding
+    if dense is not None:
+        dense.register_forward_hook(hook)
     waveforms, failures = load_waveforms(list(songs["path"]), sample_rate=card.sample_rate)
     if failures:
         raise SystemExit(f"{len(failures)} songs failed to decode: {failures[:3]}")
@@ -85,28 +99,30 @@ def extract(songs, model_name: str) -> None:
     for i, waveform in enumerate(waveforms):
         captured.clear()
         penultimate = cached_song_embeddings(model, [waveform], cache_dir=default_embedding_cache(), **spec)[0]
-        if not captured:  # the product cache had this song: run it again for the other layers
-            song_embeddings(model, [waveform], **spec)
-        pooled = np.concatenate([c[0] for c in captured]).mean(0)
-        dense = np.concatenate([c[1] for c in captured]).mean(0)
         rows["penultimate"].append(penultimate)
-        rows["dense"].append(dense)
-        rows["pooled"].append(pooled)
+        if dense is not None:
+            if not captured:  # the product cache had this song: run it again for the other layers
+                song_embeddings(model, [waveform], **spec)
+            rows["dense"].append(np.concatenate([c[1] for c in captured]).mean(0))
+            rows["pooled"].append(np.concatenate([c[0] for c in captured]).mean(0))
         if i % 50 == 0:
             logger.info("%s: %d/%d songs", model_name, i, len(waveforms))
     path = layers_file(model_name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, track_id=songs["track_id"].to_numpy(str), **{k: np.stack(v) for k, v in rows.items()})
+    np.savez(path, track_id=songs["track_id"].to_numpy(str), **{k: np.stack(v) for k, v in rows.items() if v})
     logger.info("wrote %s", path)
 
 
 def load_layers(songs) -> dict[tuple[str, str], np.ndarray]:
     out = {}
-    for short in ("msd", "mtt"):
-        data = np.load(layers_file(f"pretrained:musicnn-{short}"), allow_pickle=True)
+    for short in ("msd", "mtt", "msd-vgg", "mtt-vgg"):
+        path = layers_file(f"pretrained:musicnn-{short}")
+        if not path.exists():
+            continue
+        data = np.load(path, allow_pickle=True)
         if list(data["track_id"]) != list(songs["track_id"]):
-            raise SystemExit(f"{layers_file(short)} holds other songs; run extract again")
-        out.update({(short, layer): data[layer] for layer in LAYERS})
+            raise SystemExit(f"{path} holds other songs; run extract again")
+        out.update({(short, layer): data[layer] for layer in LAYERS if layer in data})
     return out
 
 
@@ -140,7 +156,7 @@ def inner_scores(x: np.ndarray, y: np.ndarray, targets: np.ndarray, seed: int) -
     return {"accuracy": float(np.mean(classes == y)), "emotions_mean": float(np.mean(rho[:-1])), "appeal": float(rho[-1])}
 
 
-def inner(songs, seeds: list[int], out: Path) -> None:
+def inner(songs, seeds: list[int], out: Path, candidates: dict[str, list[tuple[str, str]]]) -> None:
     layers = load_layers(songs)
     y = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
     targets = songs[[*EMOTIONS, "appeal"]].to_numpy(float)
@@ -148,14 +164,14 @@ def inner(songs, seeds: list[int], out: Path) -> None:
     for seed in seeds:
         for fold, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):
             train = np.flatnonzero(splits == "train")
-            for name, parts in CANDIDATES.items():
+            for name, parts in candidates.items():
                 x = np.concatenate([layers[p] for p in parts], axis=1)[train]
                 scores = inner_scores(x, y[train], targets[train], seed)
                 rows.append({"seed": seed, "fold": fold, "candidate": name, **scores})
                 logger.info("seed %d fold %d %-30s %s", seed, fold, name, {k: round(v, 3) for k, v in scores.items()})
     summary = {}
     base = [r for r in rows if r["candidate"] == "pair penultimate (shipped)"]
-    for name in CANDIDATES:
+    for name in candidates:
         mine = [r for r in rows if r["candidate"] == name]
         summary[name] = {k: float(np.mean([r[k] for r in mine])) for k in ("accuracy", "emotions_mean", "appeal")}
         summary[name]["genre_ahead_of_pair"] = int(sum(m["accuracy"] > b["accuracy"] for m, b in zip(mine, base, strict=True)))
@@ -181,7 +197,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
     parser.add_argument("--models", default="pretrained:musicnn-msd,pretrained:musicnn-mtt")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_probe_layers.json")
+    parser.add_argument("--vgg", action="store_true", help="inner: the VGG taggers beside the pair, not the layers")
+    parser.add_argument("--out", type=Path, default=None, help="default experiments/emotify_probe_layers.json (_vgg)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     warnings.filterwarnings("ignore", category=FutureWarning)  # scikit-learn's announced changes of defaults
@@ -190,7 +207,10 @@ def main() -> None:
         for name in args.models.split(","):
             extract(songs, name)
     else:
-        inner(songs, [int(s) for s in args.seeds.split(",")], args.out)
+        pair = {"pair penultimate (shipped)": CANDIDATES["pair penultimate (shipped)"]}
+        candidates = {**pair, **VGG_CANDIDATES} if args.vgg else CANDIDATES
+        out = args.out or REPO / "experiments" / ("emotify_probe_vgg.json" if args.vgg else "emotify_probe_layers.json")
+        inner(songs, [int(s) for s in args.seeds.split(",")], out, candidates)
 
 
 if __name__ == "__main__":
