@@ -153,6 +153,7 @@ def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir,
     assert card.network.frontend.compression == "log10_1p"  # the source's front end, not the config's
     assert card.chunk.seconds == pytest.approx(2.976) and card.network.backbone == "musicnn"
     assert set(card.probe) == {"class", "tags", "regression"} and card.aggregate == "mean_logits"
+    assert card.transfer["published"] is True  # so the probe keeps its embeddings on disk (below)
     assert result.history == []  # no epoch loop
     assert card.metrics["validation"]["val_accuracy"] > 1 / 3  # the tones are separable on random features too
     cached = sorted((tmp_path / "embeddings").rglob("*.npy"))

@@ -62,7 +62,8 @@ def test_tune_prunes_trials_that_fall_behind(toy, tmp_path):
     assert list(trial.intermediate_values) == [1]  # stopped after its first epoch
 
 
-def test_transfer_copies_the_backbone_and_a_frozen_probe_keeps_it(toy, source_run, tmp_path):
+def test_transfer_copies_the_backbone_and_a_frozen_probe_keeps_it(toy, source_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("ENCORE_EMBEDDING_CACHE", str(tmp_path / "embeddings"))
     manifest, waveforms = toy
     source = load_checkpoint(source_run / "checkpoint.pt")["model_state"]
     config = toy_config(**{"train.epochs": 2, "train.init_from": str(source_run), "train.freeze_backbone": True})
@@ -74,6 +75,8 @@ def test_transfer_copies_the_backbone_and_a_frozen_probe_keeps_it(toy, source_ru
         torch.testing.assert_close(state["model_state"][key], source[key])
     assert not torch.equal(state["model_state"]["heads.class.weight"], source["heads.class.weight"])
     assert state["model_card"].transfer["frozen"] is True
+    assert state["model_card"].transfer["published"] is False
+    assert not (tmp_path / "embeddings").exists()  # our own run's embeddings are not kept on disk
 
     tuned = fit(manifest, waveforms, toy_config(**{"train.epochs": 1, "train.init_from": str(source_run)}), tmp_path / "ft")
     changed = load_checkpoint(tuned.checkpoint)["model_state"]

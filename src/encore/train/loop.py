@@ -503,9 +503,7 @@ def _fit_probe(
     metrics: dict[str, float] = {}
     if ctx.is_main:
         card.aggregate = card.aggregate_tags = "mean_logits"  # exact: each head is a linear map of the mean embedding
-        sources = card.transfer["source"] if card.transfer is not None else []
-        first = sources[0] if isinstance(sources, list) else sources
-        published = bool(first) and load_checkpoint(first)["model_card"].published
+        published = bool((card.transfer or {}).get("published"))
         report = fit_probe(
             model,
             train,

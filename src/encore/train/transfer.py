@@ -187,7 +187,8 @@ def load_body(
             :func:`adopt_source`): member k's backbone from the k-th.
 
     Returns:
-        Provenance for the model card (source path, or paths, its backbone, tensors copied).
+        Provenance for the model card (source path, or paths, its backbone, tensors copied,
+        whether it is a published model).
 
     Raises:
         ParameterError: The source has another backbone, backbone arguments or front end.
@@ -211,7 +212,8 @@ def load_body(
     body = {k: v for k, v in state["model_state"].items() if k.startswith(BODY_PREFIXES)}
     _load_into(model, body, str(source))
     logger.info("transferred %d tensors from %s", len(body), path)
-    return {"source": str(path), "backbone": old.backbone, "tensors": len(body)}
+    published = state["model_card"].published
+    return {"source": str(path), "backbone": old.backbone, "tensors": len(body), "published": published}
 
 
 def _load_into(model: EncoreModel, body: dict[str, torch.Tensor], named: str) -> None:
@@ -247,7 +249,8 @@ def _load_members(model: EncoreModel, network: NetworkSpec, sources: list[str]) 
         body.update({f"backbone.{k}.{key[len('backbone.') :]}": v for key, v in state.items() if key.startswith("backbone.")})
     _load_into(model, body, ", ".join(sources))
     logger.info("transferred %d tensors from %s", len(body), ", ".join(map(str, paths)))
-    return {"source": [str(p) for p in paths], "backbone": checkpoints[0]["model_card"].network.backbone, "tensors": len(body)}
+    first = checkpoints[0]["model_card"]
+    return {"source": [str(p) for p in paths], "backbone": first.network.backbone, "tensors": len(body), "published": True}
 
 
 def scale_body_lr(model: EncoreModel, groups: list[dict[str, Any]], lr_scale: float) -> list[dict[str, Any]]:
