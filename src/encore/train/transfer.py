@@ -382,10 +382,10 @@ def cached_probe_arrays(
     A probe (``freeze_backbone``) keeps the body it was fitted on and averages logits, so
     each head's song output is a linear map of the song's mean embedding: these arrays
     equal :meth:`~encore.inference.Predictor.predict_arrays` (up to float rounding) but for
-    ``score_intervals`` (they need the chunks' spread) and ``novelty_distance`` (it reads the
-    log-mel's band statistics too), which are left out. A
-    cross-validation predicts its held-out songs this way: a song tested in one fold was
-    embedded for training in the others, so no song goes through the network twice.
+    ``score_intervals`` (they need the chunks' spread) and ``novelty_distance`` (it reads
+    the log-mel's band statistics too), which are left out. A cross-validation predicts its
+    held-out songs this way: a song tested in one fold was embedded for training in the
+    others, so no song goes through the network twice.
     """
     from encore.inference.backends import card_wants_bf16
 
@@ -404,9 +404,10 @@ def cached_probe_arrays(
         cache_dir=cache_dir,
     )
     accumulators = [predictor.new_accumulator() for _ in waveforms]
-    with torch.no_grad():
-        logits = model.forward_head(torch.from_numpy(embeddings).float())  # no "novelty": that is forward's
-    arrays = {k: v.numpy() for k, v in logits.items()}
+    device = next(model.parameters()).device
+    with torch.no_grad():  # no "novelty" among the outputs: that is forward's
+        logits = model.forward_head(torch.from_numpy(embeddings).float().to(device))
+    arrays = {k: v.float().cpu().numpy() for k, v in logits.items()}
     for i, accumulator in enumerate(accumulators):
         accumulator.add({k: v[i : i + 1] for k, v in arrays.items()})
     per_song = [{k: v for k, v in a.result().items() if k not in NOT_FROM_EMBEDDINGS} for a in accumulators]
