@@ -132,6 +132,16 @@ def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nd
     return (train - center) / scale, (test - center) / scale
 
 
+def span_coordinates(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both in the coordinates of the training rows' span (their right singular vectors).
+
+    An L2-penalised linear model's weights lie in that span, so its fits and predictions
+    are the same there, with at most as many dimensions as songs.
+    """
+    basis = np.linalg.svd(x_train, full_matrices=False)[2].T
+    return x_train @ basis, x_test @ basis
+
+
 def inner_scores(x: np.ndarray, y: np.ndarray, targets: np.ndarray, seed: int) -> dict[str, float]:
     """5 inner folds of these (training) songs: genre accuracy, emotions' mean and appeal Spearman."""
     from sklearn.linear_model import LogisticRegressionCV, RidgeCV
@@ -140,12 +150,7 @@ def inner_scores(x: np.ndarray, y: np.ndarray, targets: np.ndarray, seed: int) -
     classes = np.zeros(len(y), dtype=int)
     predicted = np.zeros_like(targets)
     for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, y):
-        x_train, x_test = _standardise(x[train], x[test])
-        # An L2-penalised linear model's weights lie in the span of its training rows: in the
-        # coordinates of that span (the right singular vectors) the fits and predictions are
-        # the same, with at most as many dimensions as songs.
-        basis = np.linalg.svd(x_train, full_matrices=False)[2].T
-        x_train, x_test = x_train @ basis, x_test @ basis
+        x_train, x_test = span_coordinates(*_standardise(x[train], x[test]))
         search = LogisticRegressionCV(
             Cs=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0], cv=StratifiedKFold(3, shuffle=True, random_state=seed), max_iter=2000
         )

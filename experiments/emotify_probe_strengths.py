@@ -28,20 +28,15 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
+from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emotify_history import EMOTIONS, GENRE_OFFSETS, REPO, fold_splits, read_targets  # noqa: E402
-from emotify_probe_layers import CANDIDATES, _standardise, load_layers  # noqa: E402
+from emotify_probe_layers import CANDIDATES, _standardise, load_layers, span_coordinates  # noqa: E402
 
 from encore.train.refit import STRENGTHS, fit_soft_logistic  # noqa: E402
 
 logger = logging.getLogger("emotify_probe_strengths")
-
-
-def _span(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates in the training rows' span: the same L2-penalised fits, fewer dimensions."""
-    basis = np.linalg.svd(x_train, full_matrices=False)[2].T
-    return x_train @ basis, x_test @ basis
 
 
 def _column_bce(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -54,13 +49,13 @@ def predict_both(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, s
     losses = np.zeros((len(STRENGTHS), y_train.shape[1]))
     for held in np.array_split(order, 5):
         keep = np.setdiff1d(order, held)
-        a, b = _span(x_train[keep], x_train[held])
+        a, b = span_coordinates(x_train[keep], x_train[held])
         for i, strength in enumerate(STRENGTHS):
             weight, bias = fit_soft_logistic(a, y_train[keep], strength)
             losses[i] += _column_bce(b @ weight + bias, y_train[held])
     shared = int(np.argmin(losses.sum(1)))
     per_tag = np.argmin(losses, axis=0)
-    a, b = _span(x_train, x_test)
+    a, b = span_coordinates(x_train, x_test)
     fits = {i: fit_soft_logistic(a, y_train, STRENGTHS[i]) for i in {shared, *per_tag.tolist()}}
     logits = {i: b @ w + c for i, (w, c) in fits.items()}
     return {
@@ -86,8 +81,6 @@ def main() -> None:
     for seed in [int(s) for s in args.seeds.split(",")]:
         for fold, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):
             train = np.flatnonzero(splits == "train")
-            from sklearn.model_selection import StratifiedKFold
-
             predicted = {"shared": np.zeros((len(train), len(EMOTIONS))), "per_tag": np.zeros((len(train), len(EMOTIONS)))}
             for inner_train, inner_test in StratifiedKFold(5, shuffle=True, random_state=seed).split(train, y[train]):
                 x_train, x_test = _standardise(x_all[train][inner_train], x_all[train][inner_test])

@@ -6,14 +6,14 @@ constant memory and its result does not depend on how its chunks were batched.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from encore.models.card import NoveltyCalibration, RegressionStats
 
-__all__ = ["INTERVAL_Z", "SongAccumulator", "describe_arrays"]
+__all__ = ["INTERVAL_Z", "SongAccumulator", "describe_arrays", "stack_songs"]
 
 INTERVAL_Z = 1.96
 """Half-width of a score interval in standard deviations of the song's chunk scores."""
@@ -98,6 +98,12 @@ class SongAccumulator:
             out["scores"] = score.astype(np.float32)
             out["score_intervals"] = np.stack([score - half, score + half], axis=-1).astype(np.float32)
         return out
+
+
+def stack_songs(per_song: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Songs' result arrays (:meth:`SongAccumulator.result`) stacked: ``{key: (n_songs, ...)}``."""
+    keys = per_song[0].keys() if per_song else ()
+    return {k: np.stack([p[k] for p in per_song]) for k in keys}
 
 
 def describe_arrays(

@@ -27,7 +27,7 @@ import numpy as np
 from encore.audio import audio_duration, chunk_waveform, load_audio
 from encore.audio.io import AudioSource
 from encore.exceptions import AudioDecodeError, ParameterError
-from encore.inference.aggregate import SongAccumulator, describe_arrays
+from encore.inference.aggregate import SongAccumulator, describe_arrays, stack_songs
 from encore.models.card import ClassicalCard, ModelCard, NoveltyCalibration
 
 logger = logging.getLogger(__name__)
@@ -307,9 +307,7 @@ class Predictor(SongPredictions):
         """
         accumulators = [self.new_accumulator() for _ in waveforms]
         self.run_chunks(((i, self._chunks(w)) for i, w in enumerate(waveforms)), accumulators)
-        per_song = [a.result() for a in accumulators]
-        keys = per_song[0].keys() if per_song else ()
-        return {k: np.stack([p[k] for p in per_song]) for k in keys}
+        return stack_songs([a.result() for a in accumulators])
 
     def window_chunks(self, source: AudioSource, duration: float) -> Iterator[tuple[np.ndarray, int]]:
         """Decode ``source`` in windows of about :data:`WINDOW_CHUNKS` chunks; yield each one's chunks.

@@ -387,6 +387,7 @@ def cached_probe_arrays(
     held-out songs this way: a song tested in one fold was embedded for training in the
     others, so no song goes through the network twice.
     """
+    from encore.inference.aggregate import stack_songs
     from encore.inference.backends import card_wants_bf16
 
     card: ModelCard | None = getattr(predictor, "card", None)
@@ -410,9 +411,7 @@ def cached_probe_arrays(
     arrays = {k: v.float().cpu().numpy() for k, v in logits.items()}
     for i, accumulator in enumerate(accumulators):
         accumulator.add({k: v[i : i + 1] for k, v in arrays.items()})
-    per_song = [{k: v for k, v in a.result().items() if k not in NOT_FROM_EMBEDDINGS} for a in accumulators]
-    keys = per_song[0].keys() if per_song else ()
-    return {k: np.stack([p[k] for p in per_song]) for k in keys}
+    return stack_songs([{k: v for k, v in a.result().items() if k not in NOT_FROM_EMBEDDINGS} for a in accumulators])
 
 
 def _float32(waveform: np.ndarray) -> np.ndarray:
