@@ -208,6 +208,13 @@ class TrainConfig(_Strict):
         description="with init_from: keep the copied layers as they are and fit the heads on the training songs' "
         "mean embeddings (the song-level probe: one pass over the songs, no epoch loop)",
     )
+    tune_top: bool = Field(
+        False,
+        description="with freeze_backbone: after the probe, fine-tune the top of each copied backbone (musicnn's dense back "
+        "end) and the class head on every chunk of the training songs, for train.epochs at train.lr (the top at "
+        "train.init_lr_scale of it), from the frozen layers' output computed once (cached like the embeddings); the "
+        "tag and score heads are refitted on the tuned embeddings",
+    )
     init_lr_scale: float = Field(
         1.0,
         gt=0,
@@ -328,6 +335,13 @@ class EncoreConfig(_Strict):
                 "train.appeal_weight=0 leaves the score head untrained; add regression to train.refit_heads "
                 "(fitted on whole songs after training) or set train.appeal_weight above 0"
             )
+        if self.train.tune_top and not self.train.freeze_backbone:
+            raise ValueError(
+                "train.tune_top fine-tunes the top of a frozen pretrained backbone after the probe; "
+                "set train.freeze_backbone=true (with train.init_from) or train.tune_top=false"
+            )
+        if self.train.tune_top and self.model.band_statistics:
+            raise ValueError("train.tune_top does not take model.band_statistics; set one of them to false")
         return self
 
 

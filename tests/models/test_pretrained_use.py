@@ -368,3 +368,75 @@ def test_fine_tuning_two_published_models_side_by_side_trains_both_members(model
     for k, name in enumerate(["musicnn-msd", "musicnn-mtt"]):
         source = load_checkpoint(models_dir / name / "checkpoint.pt")["model_state"]
         assert not torch.equal(tuned[f"backbone.{k}.dense.weight"], source["backbone.dense.weight"])  # each member learns
+
+
+@pytest.mark.slow
+def test_tune_top_fine_tunes_each_members_top_from_cached_chunks_and_keeps_the_layers_below(models_dir, tmp_path):
+    from encore.inference import Predictor
+    from encore.models.checkpoint import load_checkpoint
+    from encore.train.loop import fit
+    from encore.train.transfer import cached_probe_arrays
+
+    _add_published(models_dir, "musicnn-mtt", seed=1)
+    manifest, waveforms, toy_config = _toy_at_16k()
+    settings = {
+        "features.sample_rate": 16000,
+        "train.init_from": ["pretrained:musicnn-msd", "pretrained:musicnn-mtt"],
+        "train.freeze_backbone": True,
+        "train.tune_top": True,
+        "train.epochs": 4,
+        "train.lr": 1e-3,
+        "train.init_lr_scale": 0.1,
+    }
+    result = fit(manifest, waveforms, toy_config(**settings), tmp_path / "tuned")
+    state = load_checkpoint(result.checkpoint)
+    card = state["model_card"]
+    assert card.transfer["tuned_top"] is True and card.transfer["frozen"] is True
+    top = card.probe["top"]
+    assert top["epochs"] == 4 and len(top["train_loss"]) == 4 and top["songs"] == card.probe["class"]["songs"]
+    assert top["train_loss"][-1] < top["train_loss"][0]  # the tones are learnable from the tops up
+    assert set(card.probe) == {"class", "tags", "regression", "top"}
+    for k, name in enumerate(["musicnn-msd", "musicnn-mtt"]):
+        source = load_checkpoint(models_dir / name / "checkpoint.pt")["model_state"]
+        for key, value in source.items():
+            if not key.startswith("backbone."):
+                continue
+            mine = state["model_state"][f"backbone.{k}.{key[len('backbone.') :]}"]
+            if key.startswith(("backbone.dense.", "backbone.dense_bn.", "backbone.pool_bn.")):
+                if key.endswith(("weight", "running_mean")):
+                    assert not torch.equal(mine, value), key  # the top moved
+            else:
+                torch.testing.assert_close(mine, value)  # the front and mid end did not
+    # every training chunk went through the frozen layers once per member, kept for the next fold
+    cache = tmp_path / "embeddings"
+    n_train = len(manifest.subset("train"))
+    bottoms = lambda: [p for p in cache.rglob("*.npy") if "song_bottom" in (p.parents[1] / "settings.json").read_text()]  # noqa: E731
+    assert len(bottoms()) == 2 * n_train
+    fit(manifest, waveforms, toy_config(**{**settings, "train.seed": 1}), tmp_path / "tuned-again")
+    assert len(bottoms()) == 2 * n_train
+    # a cross-validation predicts the held-out songs from their cached chunks through the tuned tops
+    predictor = Predictor.from_checkpoint(result.checkpoint, device="cpu")
+    test = [waveforms[t] for t in manifest.subset("test")["track_id"]]
+    cached = cached_probe_arrays(predictor, test, cache_dir=tmp_path / "held-out")
+    direct = predictor.predict_arrays(test)
+    assert cached is not None
+    for key, value in cached.items():
+        np.testing.assert_allclose(value, direct[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_tune_top_needs_a_frozen_backbone_with_a_top(models_dir):
+    from encore.config import load_config
+    from encore.exceptions import ConfigError
+    from encore.train.transfer import tune_top
+
+    with pytest.raises(ConfigError, match="set train.freeze_backbone=true"):
+        load_config(None, ["train.tune_top=true", "train.init_from=pretrained:musicnn-msd"])
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from tiny_cnn import tiny_model_kwargs
+
+    model = EncoreModel(**tiny_model_kwargs())  # the from-scratch CNN: no top to tune
+    with pytest.raises(ParameterError, match="needs a backbone with a top"):
+        tune_top(model, None, [[]], epochs=1, lr=1e-3, lr_scale=0.1, batch_size=4, weight_decay=0.0)  # type: ignore[arg-type]

@@ -133,16 +133,26 @@ class Musicnn(nn.Module):
             features.append(block(F.pad(x, (0, 0, before, kernel - 1 - before))).amax(dim=3))
         return torch.cat(features, dim=1)
 
-    def forward(self, log_mel: Tensor) -> Tensor:
-        """(batch, n_mels, n_frames) log-mel (``log10_1p``) -> (batch, embedding_dim)."""
+    top_modules = ("pool_bn", "dense", "dense_bn")
+    """The back end's trained layers: what :meth:`top` runs, and what ``train.tune_top`` fine-tunes."""
+
+    def bottom(self, log_mel: Tensor) -> Tensor:
+        """(batch, n_mels, n_frames) -> (batch, 1506): the front and mid end, max and mean over time."""
         frontend = self.frontend_features(log_mel)
         layers = [frontend, self.midend[0](frontend)]
         for conv in self.midend[1:]:
             layers.append(conv(layers[-1]) + layers[-1])
         features = torch.cat(layers, dim=1)  # (batch, 753, n_frames)
-        pooled = torch.stack([features.amax(dim=2), features.mean(dim=2)], dim=2).flatten(1)  # max, mean per channel
+        return torch.stack([features.amax(dim=2), features.mean(dim=2)], dim=2).flatten(1)  # max, mean per channel
+
+    def top(self, pooled: Tensor) -> Tensor:
+        """(batch, 1506) pooled features -> (batch, embedding_dim): the dense layer of the back end."""
         hidden = torch.relu(self.dense(self.pool_dropout(self.pool_bn(pooled))))
         return self.dense_bn(hidden)
+
+    def forward(self, log_mel: Tensor) -> Tensor:
+        """(batch, n_mels, n_frames) log-mel (``log10_1p``) -> (batch, embedding_dim)."""
+        return self.top(self.bottom(log_mel))
 
 
 @register_model("musicnn_vgg", default_chunk_seconds=MUSICNN_CHUNK_SECONDS, input_norm=False)

@@ -30,7 +30,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from encore.audio.chunking import random_crop
-from encore.config import EncoreConfig, save_config
+from encore.config import EncoreConfig, TrainConfig, save_config
 from encore.csvfile import write_csv_rows
 from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
@@ -52,14 +52,18 @@ from encore.train.objectives import (
     validation_metrics,
 )
 from encore.train.finish import finish_checkpoint
+from encore.train.refit import refit_heads
 from encore.train.transfer import (
     adopt_source,
+    cached_song_bottoms,
     default_embedding_cache,
     fit_probe,
     freeze_body,
     load_body,
     scale_body_lr,
     set_body_eval,
+    top_embeddings,
+    tune_top,
 )
 
 logger = logging.getLogger(__name__)
@@ -293,7 +297,7 @@ def fit(
         precision=str(amp_dtype or torch.float32).replace("torch.", ""), channels_last=tc.channels_last, world_size=ctx.world_size
     )
     if tc.freeze_backbone:
-        return _fit_probe(model, card, train, val, run_dir, chunk_samples, hop_samples, train_scores, tc.seed, ctx)
+        return _fit_probe(model, card, train, val, run_dir, chunk_samples, hop_samples, train_scores, tc, class_weights, ctx)
     on_gpu = ctx.device.type == "cuda"
     if on_gpu:
         torch.backends.cudnn.benchmark = True  # fixed chunk shapes: let cuDNN pick its fastest kernels once
@@ -495,25 +499,45 @@ def _fit_probe(
     chunk_samples: int,
     hop_samples: int,
     train_scores: np.ndarray,
-    seed: int,
+    tc: TrainConfig,
+    class_weights: torch.Tensor | None,
     ctx: DistributedContext,
 ) -> FitResult:
-    """``freeze_backbone``: the song-level probe instead of the epoch loop (see :func:`encore.train.transfer.fit_probe`)."""
+    """``freeze_backbone``: the song-level probe instead of the epoch loop (see :func:`encore.train.transfer.fit_probe`),
+    then with ``tune_top`` the backbone's top fine-tuned on cached chunks (:func:`encore.train.transfer.tune_top`)."""
     best_path = run_dir / "checkpoint.pt"
     metrics: dict[str, float] = {}
     if ctx.is_main:
         card.aggregate = card.aggregate_tags = "mean_logits"  # exact: each head is a linear map of the mean embedding
         published = bool((card.transfer or {}).get("published"))
+        cache_dir = default_embedding_cache() if published else None
+        spec: dict[str, Any] = {"chunk_samples": chunk_samples, "hop_samples": hop_samples, "bf16": card_wants_bf16(card)}
+        bottoms = cached_song_bottoms(model, train.waveforms, cache_dir=cache_dir, **spec) if tc.tune_top else None
         report = fit_probe(
             model,
             train,
-            chunk_samples=chunk_samples,
-            hop_samples=hop_samples,
             scores=train_scores,
-            bf16=card_wants_bf16(card),
-            seed=seed,
-            cache_dir=default_embedding_cache() if published else None,
+            seed=tc.seed,
+            cache_dir=cache_dir,
+            embeddings=top_embeddings(model, bottoms) if bottoms is not None else None,
+            **spec,
         )
+        if bottoms is not None:
+            embeddings, report["top"] = tune_top(
+                model,
+                train,
+                bottoms,
+                epochs=tc.epochs,
+                lr=tc.lr,
+                lr_scale=tc.init_lr_scale,
+                batch_size=tc.batch_size,
+                weight_decay=tc.weight_decay,
+                seed=tc.seed,
+                class_weights=class_weights,
+            )
+            heads = [h for h in ("tags", "regression") if h in model.heads]  # again, on the tuned embeddings
+            report.update(refit_heads(model, train, heads, scores=train_scores, seed=tc.seed, embeddings=embeddings, **spec))
+            card.transfer = {**(card.transfer or {}), "tuned_top": True}
         card.probe = report
         card.refit = {k: v for k, v in report.items() if k != "class"}  # what refit_checkpoint may refit again
         if val.track_ids:
@@ -527,7 +551,7 @@ def _fit_probe(
             refit=[],
             novelty=False,
             train_scores=train_scores,
-            seed=seed,
+            seed=tc.seed,
         )
     ctx.barrier()
     ctx.close()

@@ -14,7 +14,10 @@ learning rate (:func:`scale_body_lr`). ``freeze_backbone`` is the song-level pro
 embedding is computed once (and, for a published model, kept on disk by content, so the
 folds of a cross-validation embed each song once), and the heads are fitted on them (a softmax model for the
 classes, the song-level refit's logistic and ridge models for the tags and scores),
-with no epoch loop.
+with no epoch loop. ``tune_top`` then fine-tunes the top of each copied backbone (musicnn's
+dense back end) with the class head, on each training chunk's output of the frozen layers
+below it, computed once and kept on disk like the embeddings (:func:`tune_top`): the
+fine-tuning a CPU affords, since the frozen front end is nine tenths of the network's cost.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "adopt_source",
     "cached_song_embeddings",
     "cached_probe_arrays",
+    "cached_song_bottoms",
     "default_embedding_cache",
     "fit_probe",
     "fit_softmax",
@@ -52,6 +56,8 @@ __all__ = [
     "load_body",
     "scale_body_lr",
     "set_body_eval",
+    "top_embeddings",
+    "tune_top",
 ]
 
 BODY_PREFIXES = ("frontend.", "input_norm.", "backbone.")
@@ -396,14 +402,11 @@ def cached_probe_arrays(
         return None
     if card.mean_logits != (True, True):
         return None
-    embeddings = cached_song_embeddings(
-        model,
-        list(waveforms),
-        chunk_samples=card.chunk_samples,
-        hop_samples=card.hop_samples,
-        bf16=card_wants_bf16(card),
-        cache_dir=cache_dir,
-    )
+    spec: dict[str, Any] = {"chunk_samples": card.chunk_samples, "hop_samples": card.hop_samples, "bf16": card_wants_bf16(card)}
+    if (card.transfer or {}).get("tuned_top"):  # the frozen layers' chunks are cached; the tuned top runs here
+        embeddings = top_embeddings(model, cached_song_bottoms(model, list(waveforms), cache_dir=cache_dir, **spec))
+    else:
+        embeddings = cached_song_embeddings(model, list(waveforms), cache_dir=cache_dir, **spec)
     accumulators = [predictor.new_accumulator() for _ in waveforms]
     device = next(model.parameters()).device
     with torch.no_grad():  # no "novelty" among the outputs: that is forward's
@@ -412,6 +415,187 @@ def cached_probe_arrays(
     for i, accumulator in enumerate(accumulators):
         accumulator.add({k: v[i : i + 1] for k, v in arrays.items()})
     return stack_songs([{k: v for k, v in a.result().items() if k not in NOT_FROM_EMBEDDINGS} for a in accumulators])
+
+
+def _tops(model: EncoreModel) -> list[Any]:
+    """Each member's backbone, checked to have a top to fine-tune (``bottom``, ``top``, ``top_modules``)."""
+    members = [model.backbone] if model.n_members == 1 else list(model.backbone.children())
+    for backbone in members:
+        if not all(hasattr(backbone, name) for name in ("bottom", "top", "top_modules")):
+            raise ParameterError(
+                f"train.tune_top needs a backbone with a top to fine-tune (musicnn); {type(backbone).__name__} has none; "
+                "set train.tune_top=false"
+            )
+    return members
+
+
+def _body_digest(state: dict[str, torch.Tensor]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key, value in sorted(state.items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cached_song_bottoms(
+    model: EncoreModel,
+    waveforms: Sequence[np.ndarray],
+    *,
+    chunk_samples: int,
+    hop_samples: int,
+    bf16: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 64,
+) -> list[list[np.ndarray]]:
+    """Per member, per song: the output of the layers below the top for each chunk, ``(n_chunks, d)``.
+
+    Chunks are cut as the Predictor cuts them. With ``cache_dir`` each song's array is kept
+    under the digest of the song and of the member's weights below its top (not the top's),
+    so a tuned model's held-out songs, and every fold's training songs, go through the
+    frozen layers once.
+    """
+    import hashlib
+    from functools import partial
+
+    from encore.audio import chunk_waveform
+    from encore.features.cache import FeatureCache
+    from encore.inference.predictor import MIN_FRACTION
+
+    members = _tops(model)
+    model = model.eval()
+    device = next(model.parameters()).device
+    state = model.state_dict()
+    cache = FeatureCache(cache_dir) if cache_dir is not None else None
+    songs = [(samples, hashlib.sha256(samples.tobytes()).hexdigest()) for samples in map(_float32, waveforms)]
+
+    def bottom_of(backbone: Any, samples: np.ndarray) -> np.ndarray:
+        chunks = chunk_waveform(samples, chunk_samples=chunk_samples, hop_samples=hop_samples, min_fraction=MIN_FRACTION)
+        rows = []
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            for start in range(0, len(chunks), batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(chunks[start : start + batch_size])).to(device)
+                rows.append(backbone.bottom(model.log_mel(batch)).float().cpu().numpy())
+        return np.concatenate(rows).astype(np.float32)
+
+    out = []
+    for k, backbone in enumerate(members):
+        body = _member_body(state, None if model.n_members == 1 else k)
+        top_keys = tuple(f"backbone.{name}." for name in backbone.top_modules)
+        settings = {
+            "kind": "song_bottom",
+            "body": _body_digest({key: v for key, v in body.items() if not key.startswith(top_keys)}),
+            "chunk_samples": chunk_samples,
+            "hop_samples": hop_samples,
+            "bf16": bool(bf16),
+        }
+        if cache is None:
+            out.append([bottom_of(backbone, samples) for samples, _ in songs])
+        else:
+            out.append(
+                [cache.get_or_compute(digest, settings, partial(bottom_of, backbone, samples)) for samples, digest in songs]
+            )
+    return out
+
+
+def top_embeddings(model: EncoreModel, bottoms: list[list[np.ndarray]]) -> np.ndarray:
+    """``(n_songs, embedding_dim)``: each song's mean over its chunks of the members' tops, side by side."""
+    members = _tops(model)
+    device = next(model.parameters()).device
+    n_songs = len(bottoms[0]) if bottoms else 0
+    out = np.zeros((n_songs, model.embedding_dim), dtype=np.float64)
+    with torch.no_grad():
+        column = 0
+        for backbone, songs in zip(members, bottoms, strict=True):
+            backbone.eval()
+            for i, chunks in enumerate(songs):
+                embedded = backbone.top(torch.from_numpy(chunks).float().to(device)).double().mean(0).cpu().numpy()
+                out[i, column : column + embedded.size] = embedded
+            column += int(backbone.embedding_dim)
+    return out
+
+
+def tune_top(
+    model: EncoreModel,
+    train: SplitData,
+    bottoms: list[list[np.ndarray]],
+    *,
+    epochs: int,
+    lr: float,
+    lr_scale: float,
+    batch_size: int,
+    weight_decay: float,
+    seed: int = 0,
+    class_weights: torch.Tensor | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Fine-tune each member's top and the class head (in place) on the training songs' chunks.
+
+    Starts from the probe (the class head :func:`fit_probe` fitted: linear probing, then
+    fine-tuning, as Kumar et al. 2022 advise for a small labelled set). Each epoch visits
+    every chunk of every labelled training song once, in batches, with the cross-entropy of
+    the song's class; the top learns at ``lr * lr_scale``, the head at ``lr`` (AdamW,
+    constant rate). The layers below the top stay frozen, their output read from
+    ``bottoms`` (:func:`cached_song_bottoms`), so an epoch costs the top alone.
+
+    Returns:
+        The training songs' new mean embeddings (for refitting the tag and score heads)
+        and the card's report.
+    """
+    if "class" not in model.heads:
+        raise ParameterError(
+            "train.tune_top fine-tunes on the class labels, and this label set has none; set train.tune_top=false"
+        )
+    members = _tops(model)
+    device = next(model.parameters()).device
+    known = train.classes >= 0
+    counts = np.array([len(chunks) for chunks in bottoms[0]])
+    song_of = np.repeat(np.arange(len(counts)), counts)
+    chunks = np.flatnonzero(known[song_of])
+    if len(chunks) < 2:
+        raise ParameterError("train.tune_top needs labelled training songs; none has a class")
+    stacked = [torch.from_numpy(np.concatenate(songs)).float() for songs in bottoms]
+    labels = torch.from_numpy(train.classes[song_of]).long()
+    top_params = [p for backbone in members for name in backbone.top_modules for p in getattr(backbone, name).parameters()]
+    head_params = list(model.heads["class"].parameters())
+    for param in top_params + head_params:
+        param.requires_grad_(True)
+    optimizer = torch.optim.AdamW(
+        [{"params": top_params, "lr": lr * lr_scale}, {"params": head_params, "lr": lr}], weight_decay=weight_decay
+    )
+    weights = class_weights.to(device) if class_weights is not None else None
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    model.eval()  # the heads' dropout and the bottoms' layers stay as served; the tops train
+    losses = []
+    for _ in range(epochs):
+        for backbone in members:
+            backbone.train()
+        order, total, seen = chunks[rng.permutation(len(chunks))], 0.0, 0
+        for start in range(0, len(order), batch_size):
+            idx = torch.from_numpy(order[start : start + batch_size])
+            if len(idx) < 2:  # BatchNorm needs two
+                continue
+            embedding = torch.cat([backbone.top(x[idx].to(device)) for backbone, x in zip(members, stacked, strict=True)], dim=1)
+            loss = F.cross_entropy(model.forward_head(embedding)["class"], labels[idx].to(device), weight=weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, seen = total + float(loss.detach()) * len(idx), seen + len(idx)
+        losses.append(total / max(seen, 1))
+    model.eval()
+    for param in top_params:
+        param.requires_grad_(False)  # as the probe left them: the body frozen
+    report = {
+        "epochs": epochs,
+        "chunks": int(len(chunks)),
+        "songs": int(known.sum()),
+        "lr": lr,
+        "lr_scale": lr_scale,
+        "train_loss": [round(x, 5) for x in losses],
+    }
+    logger.info("fine-tuned the top of %d member(s) on %d chunks: loss %s", len(members), len(chunks), report["train_loss"])
+    return top_embeddings(model, bottoms), report
 
 
 def _float32(waveform: np.ndarray) -> np.ndarray:
@@ -444,6 +628,7 @@ def fit_probe(
     n_folds: int = 5,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
+    embeddings: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The song-level probe: fit every head of ``model`` (in place) on the training songs' mean embeddings.
 
@@ -456,13 +641,17 @@ def fit_probe(
     Args:
         cache_dir: Keep each song's embedding there (:func:`cached_song_embeddings`);
             None = compute them all.
+        embeddings: The training songs' mean embeddings when the caller has them
+            (:func:`top_embeddings`); None = compute them here.
 
     Returns:
         For the model card: per head, the strength, its held-out loss and the songs used.
     """
     from encore.train.refit import _install, refit_heads, song_embeddings
 
-    if cache_dir is not None:
+    if embeddings is not None:
+        pass
+    elif cache_dir is not None:
         embeddings = cached_song_embeddings(
             model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16, cache_dir=cache_dir
         )
