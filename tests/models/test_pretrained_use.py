@@ -440,3 +440,48 @@ def test_tune_top_needs_a_frozen_backbone_with_a_top(models_dir):
     model = EncoreModel(**tiny_model_kwargs())  # the from-scratch CNN: no top to tune
     with pytest.raises(ParameterError, match="needs a backbone with a top"):
         tune_top(model, None, [[]], epochs=1, lr=1e-3, lr_scale=0.1, batch_size=4, weight_decay=0.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_cv_runs_the_shipped_tuned_config_through_the_frozen_layers_once(models_dir, tmp_path):
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "evaluate"))
+    from test_cv import make_workspace
+
+    _add_published(models_dir, "musicnn-mtt", seed=1)
+    ws, _ = make_workspace(tmp_path)
+    shipped = Path(__file__).parents[2] / "configs" / "musicnn_tuned.yaml"
+    args = ["cv", "-w", str(ws.root), "--model", f"tuned:cnn={shipped}", "--folds", "2", "--val-fraction", "0"]
+    result = runner.invoke(app, [*args, "--set", "train.epochs=2", "--n-boot", "50", "--name", "tuned", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    predictions = pd.read_csv(ws.root / "cv" / "tuned" / "predictions" / "tuned.csv")
+    assert sorted(predictions["track_id"]) == [f"s{i:02d}" for i in range(38)]
+    _, card = load_model(next((ws.root / "cv" / "tuned" / "runs" / "tuned").glob("*/checkpoint.pt")))
+    assert card.transfer["tuned_top"] and card.probe["top"]["epochs"] == 2
+    # training and held-out songs alike went through each member's frozen layers once; no mean embedding was cached
+    assert len(list((tmp_path / "embeddings").rglob("*.npy"))) == 2 * 38
+
+
+@pytest.mark.slow
+def test_train_tune_top_flag(models_dir, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "evaluate"))
+    from test_cv import make_workspace
+
+    ws, config = make_workspace(tmp_path)
+    result = runner.invoke(
+        app,
+        [
+            "train", "-w", str(ws.root), "-c", str(config), "--set", "features.sample_rate=16000", "--set", "train.epochs=2",
+            "--name", "tuned", "--init-from", "pretrained:musicnn-msd", "--tune-top",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    _, card = load_model(ws.runs_dir / "tuned" / "checkpoint.pt")
+    assert card.transfer["frozen"] and card.transfer["tuned_top"] and len(card.probe["top"]["train_loss"]) == 2

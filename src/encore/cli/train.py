@@ -51,6 +51,14 @@ def train_command(
             help="With --init-from: keep the backbone and fit the heads on the songs' mean embeddings (the song-level probe)."
         ),
     ] = False,
+    tune_top: Annotated[
+        bool,
+        typer.Option(
+            help="With --init-from pretrained:NAME: the probe, then each tagger's top (musicnn's dense back end) "
+            "fine-tuned with the class head on cached chunks of the frozen layers below (train.tune_top; sets "
+            "--freeze-backbone; train.epochs, train.lr and train.init_lr_scale apply)."
+        ),
+    ] = False,
     select_features: Annotated[
         bool,
         typer.Option(
@@ -86,8 +94,10 @@ def train_command(
     extra = []
     if init_from:  # JSON is YAML: a path with a colon or a comma stays one value
         extra.append(f"train.init_from={json.dumps(init_from[0] if len(init_from) == 1 else init_from)}")
-    if freeze_backbone:
+    if freeze_backbone or tune_top:
         extra.append("train.freeze_backbone=true")
+    if tune_top:
+        extra.append("train.tune_top=true")
     if select_features:
         extra.append("baseline.selection.enabled=true")
     cfg = load_config(config, [*(set or []), *extra])
