@@ -342,6 +342,31 @@ def _ridge_predictions(train_x, train_t, test_x):
     return RidgeCV(alphas=np.logspace(-1, 5, 13)).fit((train_x - center) / scale, train_t).predict((test_x - center) / scale)
 
 
+def _setup(songs, model_names: list[str]):
+    """The cached pooled features, the frozen bodies, every song's probe embedding, and genre labels per song and patch."""
+    import torch
+
+    from encore.models.checkpoint import load_model
+    from encore.pretrained import resolve_run
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    members = _load_pooled(songs, model_names)
+    offsets = members[0][1]
+    pooled = [torch.from_numpy(m[2]) for m in members]
+    bodies = []
+    for name in model_names:
+        model, _ = load_model(resolve_run(name))
+        bodies.append(model.backbone.eval())
+    frozen = [Upper(b, np.zeros((4, 200)), np.zeros(4)) for b in bodies]
+    for u in frozen:
+        u.body.eval()
+    all_songs = np.arange(len(songs))
+    base_emb = _song_embeddings(frozen, pooled, offsets, all_songs)
+    song_of_patch = np.repeat(all_songs, np.diff(offsets))
+    y = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
+    return offsets, pooled, bodies, base_emb, song_of_patch, y, torch.from_numpy(y[song_of_patch]).long()
+
+
 def _tune(bodies, pooled, offsets, song_of_patch, y_patch, train_songs, eval_songs, weight, bias, epochs, seed):
     """The back end fine-tuned from the probe's head on ``train_songs``' patches (the settings in the docstring).
 
@@ -389,30 +414,11 @@ def _tune(bodies, pooled, offsets, song_of_patch, y_patch, train_songs, eval_son
 def backend_inner(songs, model_names: list[str], seeds: list[int], epochs: int, out: Path) -> None:
     """5 inner folds of every outer training fold: the probe against the back end fine-tuned, all targets."""
 
-    import torch
     from scipy.stats import spearmanr
     from sklearn.model_selection import StratifiedKFold
 
-    from encore.models.checkpoint import load_model
-    from encore.pretrained import resolve_run
-
-    torch.set_num_threads(os.cpu_count() or 1)
-    members = _load_pooled(songs, model_names)
-    offsets = members[0][1]
-    pooled = [torch.from_numpy(m[2]) for m in members]
-    bodies = []
-    for name in model_names:
-        model, _ = load_model(resolve_run(name))
-        bodies.append(model.backbone.eval())
-    frozen = [Upper(b, np.zeros((4, 200)), np.zeros(4)) for b in bodies]
-    for u in frozen:
-        u.body.eval()
-    all_songs = np.arange(len(songs))
-    base_emb = _song_embeddings(frozen, pooled, offsets, all_songs)
-    song_of_patch = np.repeat(all_songs, np.diff(offsets))
-    y_all = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
+    offsets, pooled, bodies, base_emb, song_of_patch, y_all, y_patch = _setup(songs, model_names)
     targets = songs[[*EMOTIONS, "appeal"]].to_numpy(float)
-    y_patch = torch.from_numpy(y_all[song_of_patch]).long()
     rows = []
     for seed in seeds:
         for fold, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):
@@ -475,31 +481,13 @@ def heldout(songs, model_names: list[str], seeds: list[int], epochs: int, out: P
     probe's, refitted on the tuned embeddings (as ``train.tune_top`` does). Paired bootstrap
     over songs, seed-averaged (``emotify_probe_targets.paired``).
     """
-    import torch
     from emotify_classical import TARGETS
     from emotify_probe_targets import paired, probe_fold
     from scipy.stats import spearmanr
 
-    from encore.models.checkpoint import load_model
-    from encore.pretrained import resolve_run
     from encore.train.transfer import _softmax_strength, fit_softmax
 
-    torch.set_num_threads(os.cpu_count() or 1)
-    members = _load_pooled(songs, model_names)
-    offsets = members[0][1]
-    pooled = [torch.from_numpy(m[2]) for m in members]
-    bodies = []
-    for name in model_names:
-        model, _ = load_model(resolve_run(name))
-        bodies.append(model.backbone.eval())
-    frozen = [Upper(b, np.zeros((4, 200)), np.zeros(4)) for b in bodies]
-    for u in frozen:
-        u.body.eval()
-    all_songs = np.arange(len(songs))
-    base_emb = _song_embeddings(frozen, pooled, offsets, all_songs)
-    song_of_patch = np.repeat(all_songs, np.diff(offsets))
-    y = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
-    y_patch = torch.from_numpy(y[song_of_patch]).long()
+    offsets, pooled, bodies, base_emb, song_of_patch, y, y_patch = _setup(songs, model_names)
     results = {name: {"classes": [], "scores": [], "per_seed": []} for name in ("probe", "tuned")}
     seconds = []
     for seed in seeds:
