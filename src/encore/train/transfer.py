@@ -352,13 +352,9 @@ def cached_song_embeddings(
     songs = [(samples, hashlib.sha256(samples.tobytes()).hexdigest()) for samples in map(_float32, waveforms)]
     parts = []
     for k in members:
-        body = hashlib.sha256()
-        for key, value in sorted(_member_body(state, k).items()):
-            body.update(key.encode())
-            body.update(value.detach().cpu().contiguous().numpy().tobytes())
         settings = {
             "kind": "song_embedding",
-            "body": body.hexdigest(),
+            "body": _body_digest(_member_body(state, k)),
             "chunk_samples": chunk_samples,
             "hop_samples": hop_samples,
             "bf16": bool(bf16),
