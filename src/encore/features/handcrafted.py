@@ -294,8 +294,10 @@ def compute_handcrafted(
         onset_envelope = librosa.onset.onset_strength(S=mel_db, sr=sample_rate, hop_length=hop_length)
         if onset_envelope.max() > 0:
             tempo_bpm, rhythm = rhythm_statistics(onset_envelope, sample_rate=sample_rate, hop_length=hop_length)
+            # float64: numba 0.68 / llvmlite 0.50 miscompile librosa's peak_pick for float32 on Intel Emerald
+            # Rapids (host CPU "emeraldrapids"): a segmentation fault, seen here; the float64 loop is sound
             onsets = librosa.onset.onset_detect(
-                onset_envelope=onset_envelope, sr=sample_rate, hop_length=hop_length, units="frames"
+                onset_envelope=onset_envelope.astype(np.float64), sr=sample_rate, hop_length=hop_length, units="frames"
             )
             onset_rate = len(onsets) / duration if duration > 0 else 0.0
     values.append(np.array([tempo_bpm, onset_rate]))
