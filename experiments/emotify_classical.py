@@ -91,6 +91,12 @@ VARIANTS = {  # name: (feature set, overrides of the baseline settings)
     "boosting_v2_selected": ("v2", {"estimator": "gradient_boosting", "selection": {"enabled": True}}),
     # added 2026-12-04 (second session), its grids fixed before its one run: baseline.svm's defaults
     "svm_v2": ("v2", {"estimator": "svm"}),
+    # added 2026-12-06: the soft vote of the forest and the SVM (baseline.ensemble's defaults), chosen on inner folds
+    "ensemble_v2": ("v2", {"estimator": "ensemble"}),
+}
+VOTES = {  # inner-fold study only: the vote's predictions as the equal-weight mean of its members' own
+    "vote_forest_svm": ("forest_v2", "svm_v2"),
+    "vote_forest_svm_boosting": ("forest_v2", "svm_v2", "boosting_v2"),
 }
 TARGETS = EMOTIONS + ["appeal"]
 
@@ -214,6 +220,89 @@ def format_report(report: dict, reference: str = "forest_v1") -> str:
     return "\n".join(lines)
 
 
+def _fold_metrics(songs: pd.DataFrame, arrays: dict, rows: np.ndarray) -> dict:
+    """Accuracy and each target's Spearman on the songs ``rows`` of pooled predictions."""
+    truth = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
+    out = {"accuracy": float((arrays["class_probs"][rows].argmax(1) == truth[rows]).mean())}
+    for t in TARGETS:
+        pred = arrays["scores"][rows, 0] if t == "appeal" else arrays["tag_probs"][rows, EMOTIONS.index(t)]
+        out[t] = float(spearmanr(pred, songs[t].to_numpy()[rows]).statistic)
+    out["emotions_mean"] = float(np.mean([out[e] for e in EMOTIONS]))
+    return out
+
+
+def run_inner(args, songs: pd.DataFrame, features: np.ndarray, config, models: list[str]) -> None:
+    """Inner cross-validation inside each outer fold's training songs; the outer test songs are never read.
+
+    Each outer fold's 320 training songs are split by ``StratifiedKFold(args.inner, shuffle=True,
+    random_state=seed)`` on genre; every candidate is fitted on the inner training songs and
+    predicts the inner held-out ones, pooled over the inner folds (320 songs). The votes in
+    ``VOTES`` average their members' pooled predictions (equal weights, as ``SoftVote``).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    names = handcrafted_feature_names()
+    votes = {v: members for v, members in VOTES.items() if set(members) <= set(models)}
+    per_fold: dict = {m: [] for m in [*models, *votes]}
+    genres = songs["genre"].to_numpy()
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for k, splits in enumerate(fold_splits(songs, args.folds, seed, val_fraction=0.0)):
+            train = np.flatnonzero(splits == "train")
+            arrays: dict = {m: {} for m in models}
+            inner = StratifiedKFold(args.inner, shuffle=True, random_state=seed).split(train, genres[train])
+            for inner_train, inner_test in inner:
+                for name in models:
+                    feature_set, overrides = VARIANTS[name]
+                    cols = columns_of(feature_set)
+                    bc = baseline_config(config, {**overrides, "seed": seed}, args.n_jobs)
+                    out, _ = run_fold(
+                        features[:, cols], songs, train[inner_train], train[inner_test], bc, [names[c] for c in cols]
+                    )
+                    for key, value in out.items():
+                        arrays[name].setdefault(key, np.zeros((len(songs),) + value.shape[1:]))[train[inner_test]] = value
+            for vote, members in votes.items():
+                arrays[vote] = {key: np.mean([arrays[m][key] for m in members], axis=0) for key in arrays[members[0]]}
+            for name, pooled in arrays.items():
+                per_fold[name].append({"seed": seed, "fold": k, **_fold_metrics(songs, pooled, train)})
+            logger.info(
+                "seed %d fold %d: %s",
+                seed,
+                k,
+                ", ".join(
+                    f"{n} {per_fold[n][-1]['accuracy']:.3f}/{per_fold[n][-1]['emotions_mean']:.3f}/{per_fold[n][-1]['appeal']:.3f}"
+                    for n in per_fold
+                ),
+            )
+        report = {"command": "python " + " ".join(sys.argv), "inner_folds": args.inner, "per_fold": per_fold, "mean": {}}
+        keys = ["accuracy", "emotions_mean", *TARGETS]
+        for name, rows in per_fold.items():
+            report["mean"][name] = {key: float(np.mean([r[key] for r in rows])) for key in keys}
+        report["ahead"] = {
+            f"{a} - {b}": {
+                key: {
+                    "mean": float(np.mean([x[key] - y[key] for x, y in zip(per_fold[a], per_fold[b], strict=True)])),
+                    "folds_ahead": int(sum(x[key] > y[key] for x, y in zip(per_fold[a], per_fold[b], strict=True))),
+                    "n_folds": len(per_fold[a]),
+                }
+                for key in ("accuracy", "emotions_mean", "appeal")
+            }
+            for a in per_fold
+            for b in per_fold
+            if a != b and a in votes
+        }
+        args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        lines = ["| candidate | accuracy | emotions' mean | appeal |", "| --- | --- | --- | --- |"]
+        lines += [
+            f"| {n} | {m['accuracy']:.3f} | {m['emotions_mean']:.3f} | {m['appeal']:.3f} |" for n, m in report["mean"].items()
+        ]
+        lines += [
+            f"{pair}: "
+            + "; ".join(f"{k} {d['mean']:+.3f} ({d['folds_ahead']}/{d['n_folds']} folds ahead)" for k, d in diff.items())
+            for pair, diff in report["ahead"].items()
+        ]
+        print(f"after seed {seed}:\n" + "\n".join(lines), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
@@ -226,6 +315,12 @@ def main() -> None:
     parser.add_argument("--extract-only", action="store_true")
     parser.add_argument("--reference", default="forest_v1", help="the model every other is compared with (paired)")
     parser.add_argument("--only-folds", default=None, help="comma-separated fold numbers (a timing run; no summary)")
+    parser.add_argument(
+        "--inner",
+        type=int,
+        default=0,
+        help="inner CV folds inside each outer fold's training songs (0: score the held-out folds)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_classical.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -236,6 +331,9 @@ def main() -> None:
         return
     names = handcrafted_feature_names()
     models = args.models.split(",")
+    if args.inner:
+        run_inner(args, songs, features, config, models)
+        return
     pooled: dict = {m: [] for m in models}
     times: dict = {m: [] for m in models}
     cpu: dict = {m: [] for m in models}
