@@ -257,14 +257,44 @@ class SvmConfig(_Strict):
     )
 
 
-class BaselineConfig(_Strict):
-    """The classical baseline: a random forest, gradient boosting or an SVM on handcrafted features."""
+ClassicalEstimator = Literal["random_forest", "gradient_boosting", "svm"]
 
-    estimator: Literal["random_forest", "gradient_boosting", "svm"] = "random_forest"
+
+class EnsembleConfig(_Strict):
+    """Soft voting over classical estimators for ``baseline.estimator: ensemble`` (see encore.train.vote)."""
+
+    members: list[ClassicalEstimator] = Field(
+        default_factory=lambda: ["random_forest", "svm"],
+        description="the estimators whose class probabilities and predictions are averaged, each with its own settings",
+    )
+    weights: list[float] | None = Field(None, description="one weight per member; null = equal weights")
+
+    @model_validator(mode="after")
+    def _members(self) -> EnsembleConfig:
+        if len(set(self.members)) != len(self.members) or len(self.members) < 2:
+            raise ValueError(
+                f"baseline.ensemble.members={self.members} must name at least two different estimators, "
+                "e.g. '[random_forest, svm]'"
+            )
+        if self.weights is not None and (
+            len(self.weights) != len(self.members) or min(self.weights) < 0 or sum(self.weights) <= 0
+        ):
+            raise ValueError(
+                f"baseline.ensemble.weights={self.weights} needs one non-negative weight per member "
+                f"({len(self.members)}), not all zero, or null for equal weights"
+            )
+        return self
+
+
+class BaselineConfig(_Strict):
+    """The classical baseline: a random forest, gradient boosting, an SVM or a vote of them on handcrafted features."""
+
+    estimator: Literal["random_forest", "gradient_boosting", "svm", "ensemble"] = "random_forest"
     inner_folds: int = Field(3, ge=2, description="inner cross-validation folds for selection and early stopping")
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     boosting: BoostingConfig = Field(default_factory=BoostingConfig)
     svm: SvmConfig = Field(default_factory=SvmConfig)
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
     n_estimators: int = Field(300, gt=0)
     max_depth: int | None = None
     min_samples_leaf: int = Field(1, gt=0)

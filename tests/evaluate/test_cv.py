@@ -331,3 +331,22 @@ def test_train_finds_its_trainer_in_the_same_table(tmp_path):
     result = runner.invoke(app, ["train", "-w", str(ws.root), "-c", str(config), "--model", "lstm", "--name", "lstm"])
     assert result.exit_code == 1 and "'lstm' is unknown" in result.output and "random_forest" in result.output
     assert not (ws.runs_dir / "lstm").exists()  # refused before a run folder is made
+
+
+def test_the_soft_vote_trains_and_predicts_from_the_cli(tmp_path):
+    ws, config = make_workspace(tmp_path)
+    runner = CliRunner()
+    train = ["train", "-w", str(ws.root), "-c", str(config), "--model", "ensemble", "--name", "vote"]
+    result = runner.invoke(app, [*train, "--set", "baseline.svm.c_grid=[1, 10]"])
+    assert result.exit_code == 0, result.output
+    card = json.loads((ws.runs_dir / "vote" / "model_card.json").read_text())
+    assert card["model_type"] == "ensemble"
+    assert card["heads"]["classifier"]["ensemble"]["members"] == ["random_forest", "svm"]
+    assert card["heads"]["classifier"]["svm"]["C"][0] in (1.0, 10.0)
+    song = tmp_path / "songs" / "s00.wav"
+    result = runner.invoke(app, ["predict", "vote", str(song), "-w", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output.strip().splitlines()[-1])
+    assert row["label"] == "low"  # s00 is a 220 Hz tone, the "low" class
+    result = runner.invoke(app, [*train, "--set", "baseline.ensemble.members=[svm]"])
+    assert result.exit_code == 1 and "at least two different estimators" in result.output and "Traceback" not in result.output

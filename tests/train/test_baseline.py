@@ -110,7 +110,7 @@ def test_the_forest_trains_on_every_song_outside_the_test_split_and_says_so(tmp_
     assert _accuracy(BaselinePredictor.from_run(tmp_path / "rf"), manifest, waveforms) > 0.9
 
 
-@pytest.mark.parametrize("estimator", ["random_forest", "gradient_boosting", "svm"])
+@pytest.mark.parametrize("estimator", ["random_forest", "gradient_boosting", "svm", "ensemble"])
 def test_selection_and_boosting_are_served_like_the_forest(tmp_path, cache, estimator):
     manifest, waveforms = make_toy()
     config = toy_config(
@@ -135,8 +135,14 @@ def test_selection_and_boosting_are_served_like_the_forest(tmp_path, cache, esti
         assert selection["importance"] == sorted(selection["importance"], reverse=True)
         if estimator == "gradient_boosting":
             assert 1 <= min(card["heads"][head]["boosting"]["n_iter"]) <= 20
-        if estimator == "svm":
+        if estimator in ("svm", "ensemble"):
             assert set(card["heads"][head]["svm"]["C"]) <= set(config.baseline.svm.c_grid)
+        if estimator == "ensemble":
+            assert card["heads"][head]["ensemble"] == {
+                "members": ["random_forest", "svm"],
+                "weights": [0.5, 0.5],
+                "voting": "soft",
+            }
     predictor = BaselinePredictor.from_run(tmp_path / "run")
     assert isinstance(predictor.models["classifier"], KeptColumns)
     test = select_split(manifest, "test", waveforms)

@@ -22,7 +22,7 @@ from encore.cli.common import (
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
-MODEL_KINDS = ("cnn", "random_forest", "gradient_boosting", "svm")
+MODEL_KINDS = ("cnn", "random_forest", "gradient_boosting", "svm", "ensemble")
 """The rows of :data:`encore.train.runs.TRAINERS`, named here so that ``--help`` imports no numpy (a test checks they agree)."""
 
 
@@ -31,7 +31,10 @@ def train_command(
     workspace: WorkspaceOption = None,
     config: ConfigOption = None,
     set: SetOption = None,
-    model: Annotated[str, typer.Option(help="cnn, random_forest, gradient_boosting or svm.")] = "cnn",
+    model: Annotated[
+        str,
+        typer.Option(help="cnn, random_forest, gradient_boosting, svm or ensemble (a soft vote of baseline.ensemble.members)."),
+    ] = "cnn",
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name under runs/ (default: the model kind).")] = None,
     resume: Annotated[
@@ -62,7 +65,7 @@ def train_command(
     select_features: Annotated[
         bool,
         typer.Option(
-            help="random_forest / gradient_boosting / svm: keep the most important features, how many chosen "
+            help="random_forest / gradient_boosting / svm / ensemble: keep the most important features, how many chosen "
             "by cross-validation on the training songs (baseline.selection.enabled)."
         ),
     ] = False,

@@ -54,7 +54,7 @@ CARD_VERSION: Final = 2
 """The card version this encore writes; it reads this one and version 1."""
 
 Aggregate = Literal["mean_probs", "mean_logits"]
-ClassicalKind = Literal["random_forest", "gradient_boosting", "svm"]
+ClassicalKind = Literal["random_forest", "gradient_boosting", "svm", "ensemble"]
 
 
 class _Part(BaseModel):

@@ -1,4 +1,4 @@
-"""The classical baseline: a random forest or gradient boosting on handcrafted features.
+"""The classical baseline: a random forest, gradient boosting, an SVM or a soft vote of them on handcrafted features.
 
 Trained on the same manifest as the CNN (on every labelled song outside the test split), saved beside it in a run folder
 (``model.joblib`` + ``model_card.json``) and read back through
@@ -135,10 +135,32 @@ def _fit_svm(
     return model, None
 
 
+def _fit_ensemble(
+    X: np.ndarray, y: np.ndarray, config: BaselineConfig, *, classification: bool, sample_weight: np.ndarray | None, entry: dict
+) -> tuple[Any, np.ndarray | None]:
+    """Soft voting over ``baseline.ensemble.members``, each fitted (and its settings chosen) as it would be alone.
+
+    Each member's choices go into ``entry`` under its own key (``svm``, ``boosting``) as
+    they do alone; the importances are the forest's when a forest votes.
+    """
+    from encore.train.vote import SoftVote
+
+    ec = config.ensemble
+    models, importance = [], None
+    for member in ec.members:
+        model, own = ESTIMATORS[member](X, y, config, classification=classification, sample_weight=sample_weight, entry=entry)
+        models.append(model)
+        importance = own if importance is None else importance
+    vote = SoftVote(models, ec.weights)
+    entry["ensemble"] = {"members": list(ec.members), "weights": [float(w) for w in vote.weights], "voting": "soft"}
+    return vote, importance
+
+
 ESTIMATORS: dict[str, Callable[..., tuple[Any, np.ndarray | None]]] = {
     "random_forest": _fit_forest,
     "gradient_boosting": _fit_boosting,
     "svm": _fit_svm,
+    "ensemble": _fit_ensemble,
 }
 """``baseline.estimator`` -> ``fit(X, y, config, classification=, sample_weight=, entry=)`` giving
 ``(model, importances or None)``; one row per classical estimator."""
@@ -153,7 +175,7 @@ def fit_head(
     names: Sequence[str],
     sample_weight: np.ndarray | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """One head (class, tag shares or scores): optional selection, then the forest or boosting.
+    """One head (class, tag shares or scores): optional selection, then the forest, boosting, the SVM or their vote.
 
     Args:
         X: Training features ``(n_songs, n_features)``, every handcrafted feature.
@@ -216,7 +238,8 @@ def fit_baseline(
 ) -> BaselineResult:
     """Fit the classical models (class, score and tag-share heads) on every labelled song outside the test split.
 
-    ``config.baseline.estimator`` picks a random forest or gradient boosting;
+    ``config.baseline.estimator`` picks a random forest, gradient boosting, an SVM or a
+    soft vote of several (``baseline.ensemble.members``);
     ``config.baseline.selection.enabled`` keeps only the most important features (see
     :func:`fit_head`). The run folder gets ``model.joblib``, ``model_card.json`` (feature
     names and families, importances, the kept features, the songs trained on) and

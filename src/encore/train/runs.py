@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["TRAINERS", "Trainer", "decode_manifest", "get_trainer", "train_run"]
 
 ModelKind = str
-"""A key of :data:`TRAINERS` (``cnn``, ``random_forest``, ``gradient_boosting``, ``svm``)."""
+"""A key of :data:`TRAINERS` (``cnn``, ``random_forest``, ``gradient_boosting``, ``svm``, ``ensemble``)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Trainer:
     epochs: Callable[[EncoreConfig], int | None]
 
 
-CLASSICAL_KINDS = ("random_forest", "gradient_boosting", "svm")
+CLASSICAL_KINDS = ("random_forest", "gradient_boosting", "svm", "ensemble")
 """The classical estimators (``baseline.estimator``): whole-song features, no epochs, no validation songs held out."""
 
 TRAINERS: dict[str, Trainer] = {
@@ -133,7 +133,7 @@ def train_run(
     Args:
         ws: The workspace.
         config: Resolved configuration.
-        kind: A key of :data:`TRAINERS` (``cnn``, ``random_forest``, ``gradient_boosting``).
+        kind: A key of :data:`TRAINERS` (``cnn`` or a classical kind of :data:`CLASSICAL_KINDS`).
         manifest_path: Default ``manifests/default.csv``.
         name: Run name under ``runs/`` (default the model kind); ignored with ``run_dir``.
         run_dir: Resume or write this run folder explicitly.
