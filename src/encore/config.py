@@ -260,11 +260,15 @@ class SvmConfig(_Strict):
 ClassicalEstimator = Literal["random_forest", "gradient_boosting", "svm"]
 
 
+def _forest_and_svm() -> list[ClassicalEstimator]:
+    return ["random_forest", "svm"]
+
+
 class EnsembleConfig(_Strict):
     """Soft voting over classical estimators for ``baseline.estimator: ensemble`` (see encore.train.vote)."""
 
     members: list[ClassicalEstimator] = Field(
-        default_factory=lambda: ["random_forest", "svm"],
+        default_factory=_forest_and_svm,
         description="the estimators whose class probabilities and predictions are averaged, each with its own settings",
     )
     weights: list[float] | None = Field(None, description="one weight per member; null = equal weights")
