@@ -48,14 +48,17 @@ logger = logging.getLogger("emotify_probe_targets")
 
 
 def probe_fold(embeddings: np.ndarray, songs, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int) -> dict:
-    """The probe's three heads fitted on ``train``: class indices, emotion shares and appeal of ``test``."""
+    """The probe's three heads fitted on ``train``: class indices and probabilities, emotion shares and appeal of ``test``."""
     center, scale = embeddings[train].mean(0), embeddings[train].std(0)
     scale = np.where(scale > 1e-8, scale, 1.0)
     x_train, x_test = (embeddings[train] - center) / scale, (embeddings[test] - center) / scale
     n_classes = len(GENRE_OFFSETS)
     strength, _ = _softmax_strength(x_train, y[train], n_classes, n_folds=5, seed=seed)
     weight, bias = fit_softmax(x_train, y[train], strength, n_classes)
-    classes = np.argmax(x_test @ weight + bias, axis=1)
+    logits = x_test @ weight + bias
+    classes = np.argmax(logits, axis=1)
+    class_probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    class_probs /= class_probs.sum(axis=1, keepdims=True)
     shares = songs[EMOTIONS].to_numpy(float)
     e_strength, _ = _choose_strength(fit_soft_logistic, _bce, x_train, shares[train], n_folds=5, seed=seed)
     e_weight, e_bias = fit_soft_logistic(x_train, shares[train], e_strength)
@@ -66,6 +69,7 @@ def probe_fold(embeddings: np.ndarray, songs, y: np.ndarray, train: np.ndarray, 
     a_weight, a_bias = fit_ridge(x_train, (appeal[train] - shift) / spread, a_strength)
     return {
         "classes": classes,
+        "class_probs": class_probs,
         "emotions": emotions,
         "appeal": (x_test @ a_weight + a_bias)[:, 0] * spread[0] + shift[0],
         "strengths": {"class": strength, "emotions": e_strength, "appeal": a_strength},
