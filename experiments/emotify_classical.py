@@ -168,16 +168,22 @@ def paired_over_seeds(truth: np.ndarray, a: np.ndarray, b: np.ndarray, metric: s
     return {"difference": full, "ci_low": float(low), "ci_high": float(high)}
 
 
+def stack_seeds(seeds: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each seed's pooled predictions stacked: class indices ``(n_seeds, n_songs)`` and each target's scores."""
+    classes = np.stack([s["class_probs"].argmax(1) for s in seeds])
+    scores = {
+        t: np.stack([s["scores"][:, 0] if t == "appeal" else s["tag_probs"][:, EMOTIONS.index(t)] for s in seeds])
+        for t in TARGETS
+    }
+    return classes, scores
+
+
 def summarise(songs: pd.DataFrame, pooled: dict, times: dict, reference: str = "forest_v1") -> dict:
     truth_class = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
     report: dict = {"models": {}, "minus_" + reference: {}}
     stacked = {}
     for name, seeds in pooled.items():
-        classes = np.stack([s["class_probs"].argmax(1) for s in seeds])
-        scores = {
-            t: np.stack([s["scores"][:, 0] if t == "appeal" else s["tag_probs"][:, EMOTIONS.index(t)] for s in seeds])
-            for t in TARGETS
-        }
+        classes, scores = stack_seeds(seeds)
         stacked[name] = (classes, scores)
         report["models"][name] = {
             "n_seeds": len(seeds),

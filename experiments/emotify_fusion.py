@@ -53,6 +53,7 @@ from emotify_classical import (  # noqa: E402
     load_features,
     paired_over_seeds,
     run_fold,
+    stack_seeds,
 )
 from emotify_history import EMOTIONS, GENRE_OFFSETS, REPO, fold_splits, read_targets  # noqa: E402
 from emotify_probe_targets import embed_side_by_side, probe_fold  # noqa: E402
@@ -165,11 +166,7 @@ def run_heldout(args, songs, y, embeddings, features, config) -> dict:
             pooled[name].append(arrays[name])
     models, stacked = {}, {}
     for name, seeds in pooled.items():
-        classes = np.stack([s["class_probs"].argmax(1) for s in seeds])
-        scores = {
-            t: np.stack([s["scores"][:, 0] if t == "appeal" else s["tag_probs"][:, EMOTIONS.index(t)] for s in seeds])
-            for t in TARGETS
-        }
+        classes, scores = stack_seeds(seeds)
         stacked[name] = (classes, scores)
         per_seed = [float((c == y).mean()) for c in classes]
         spearman = {t: [float(spearmanr(v, songs[t]).statistic) for v in scores[t]] for t in TARGETS}
