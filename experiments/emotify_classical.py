@@ -168,22 +168,16 @@ def paired_over_seeds(truth: np.ndarray, a: np.ndarray, b: np.ndarray, metric: s
     return {"difference": full, "ci_low": float(low), "ci_high": float(high)}
 
 
-def stack_seeds(seeds: list[dict]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Each seed's pooled predictions stacked: class indices ``(n_seeds, n_songs)`` and each target's scores."""
-    classes = np.stack([s["class_probs"].argmax(1) for s in seeds])
-    scores = {
-        t: np.stack([s["scores"][:, 0] if t == "appeal" else s["tag_probs"][:, EMOTIONS.index(t)] for s in seeds])
-        for t in TARGETS
-    }
-    return classes, scores
-
-
 def summarise(songs: pd.DataFrame, pooled: dict, times: dict, reference: str = "forest_v1") -> dict:
     truth_class = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
     report: dict = {"models": {}, "minus_" + reference: {}}
     stacked = {}
     for name, seeds in pooled.items():
-        classes, scores = stack_seeds(seeds)
+        classes = np.stack([s["class_probs"].argmax(1) for s in seeds])
+        scores = {
+            t: np.stack([s["scores"][:, 0] if t == "appeal" else s["tag_probs"][:, EMOTIONS.index(t)] for s in seeds])
+            for t in TARGETS
+        }
         stacked[name] = (classes, scores)
         report["models"][name] = {
             "n_seeds": len(seeds),
@@ -237,6 +231,18 @@ def _fold_metrics(songs: pd.DataFrame, arrays: dict, rows: np.ndarray) -> dict:
     return out
 
 
+def ahead_by_fold(rows_a: list[dict], rows_b: list[dict]) -> dict:
+    """Candidate a against b on the same inner-fold rows: the mean difference and how many folds a is ahead."""
+    return {
+        key: {
+            "mean": float(np.mean([x[key] - y[key] for x, y in zip(rows_a, rows_b, strict=True)])),
+            "folds_ahead": int(sum(x[key] > y[key] for x, y in zip(rows_a, rows_b, strict=True))),
+            "n_folds": len(rows_a),
+        }
+        for key in ("accuracy", "emotions_mean", "appeal")
+    }
+
+
 def run_inner(args, songs: pd.DataFrame, features: np.ndarray, config, models: list[str]) -> None:
     """Inner cross-validation inside each outer fold's training songs; the outer test songs are never read.
 
@@ -284,17 +290,7 @@ def run_inner(args, songs: pd.DataFrame, features: np.ndarray, config, models: l
         for name, rows in per_fold.items():
             report["mean"][name] = {key: float(np.mean([r[key] for r in rows])) for key in keys}
         report["ahead"] = {
-            f"{a} - {b}": {
-                key: {
-                    "mean": float(np.mean([x[key] - y[key] for x, y in zip(per_fold[a], per_fold[b], strict=True)])),
-                    "folds_ahead": int(sum(x[key] > y[key] for x, y in zip(per_fold[a], per_fold[b], strict=True))),
-                    "n_folds": len(per_fold[a]),
-                }
-                for key in ("accuracy", "emotions_mean", "appeal")
-            }
-            for a in per_fold
-            for b in per_fold
-            if a != b and a in votes
+            f"{a} - {b}": ahead_by_fold(per_fold[a], per_fold[b]) for a in per_fold for b in per_fold if a != b and a in votes
         }
         args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
         lines = ["| candidate | accuracy | emotions' mean | appeal |", "| --- | --- | --- | --- |"]

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,8 +58,7 @@ def probe_fold(embeddings: np.ndarray, songs, y: np.ndarray, train: np.ndarray, 
     weight, bias = fit_softmax(x_train, y[train], strength, n_classes)
     logits = x_test @ weight + bias
     classes = np.argmax(logits, axis=1)
-    class_probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    class_probs /= class_probs.sum(axis=1, keepdims=True)
+    class_probs = softmax(logits, axis=1)
     shares = songs[EMOTIONS].to_numpy(float)
     e_strength, _ = _choose_strength(fit_soft_logistic, _bce, x_train, shares[train], n_folds=5, seed=seed)
     e_weight, e_bias = fit_soft_logistic(x_train, shares[train], e_strength)
