@@ -424,6 +424,20 @@ def test_tune_top_fine_tunes_each_members_top_from_cached_chunks_and_keeps_the_l
         np.testing.assert_allclose(value, direct[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
 
+def test_the_tops_run_under_the_autocast_the_model_is_served_with(models_dir):
+    from encore.train.refit import song_embeddings
+    from encore.train.transfer import cached_song_bottoms, top_embeddings
+
+    model, card = load_model(models_dir / "musicnn-msd" / "checkpoint.pt")
+    rng = np.random.default_rng(0)
+    songs = [rng.standard_normal(16000 * seconds).astype(np.float32) * 0.1 for seconds in (4, 7)]
+    spec = {"chunk_samples": card.chunk_samples, "hop_samples": card.hop_samples}
+    for bf16 in (False, True):  # bfloat16 autocast runs on any CPU (emulated where it has no instructions)
+        served = song_embeddings(model, songs, bf16=bf16, **spec)  # the whole network, as a Predictor runs it
+        tuned = top_embeddings(model, cached_song_bottoms(model, songs, bf16=bf16, **spec), bf16=bf16)
+        np.testing.assert_allclose(tuned, served, rtol=1e-5, atol=1e-5, err_msg=f"bf16={bf16}")
+
+
 def test_tune_top_needs_a_frozen_backbone_with_a_top(models_dir):
     from encore.config import load_config
     from encore.exceptions import ConfigError

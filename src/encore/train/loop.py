@@ -519,7 +519,8 @@ def _fit_probe(
             scores=train_scores,
             seed=tc.seed,
             cache_dir=cache_dir,
-            embeddings=top_embeddings(model, bottoms) if bottoms is not None else None,
+            embeddings=top_embeddings(model, bottoms, bf16=spec["bf16"]) if bottoms is not None else None,
+            heads=["class"] if bottoms is not None else None,  # the others are fitted once, on the tuned embeddings
             **spec,
         )
         if bottoms is not None:
@@ -534,6 +535,7 @@ def _fit_probe(
                 weight_decay=tc.weight_decay,
                 seed=tc.seed,
                 class_weights=class_weights,
+                bf16=spec["bf16"],
             )
             heads = [h for h in ("tags", "regression") if h in model.heads]  # again, on the tuned embeddings
             report.update(refit_heads(model, train, heads, scores=train_scores, seed=tc.seed, embeddings=embeddings, **spec))

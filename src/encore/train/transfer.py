@@ -400,7 +400,8 @@ def cached_probe_arrays(
         return None
     spec: dict[str, Any] = {"chunk_samples": card.chunk_samples, "hop_samples": card.hop_samples, "bf16": card_wants_bf16(card)}
     if (card.transfer or {}).get("tuned_top"):  # the frozen layers' chunks are cached; the tuned top runs here
-        embeddings = top_embeddings(model, cached_song_bottoms(model, list(waveforms), cache_dir=cache_dir, **spec))
+        bottoms = cached_song_bottoms(model, list(waveforms), cache_dir=cache_dir, **spec)
+        embeddings = top_embeddings(model, bottoms, bf16=spec["bf16"])
     else:
         embeddings = cached_song_embeddings(model, list(waveforms), cache_dir=cache_dir, **spec)
     accumulators = [predictor.new_accumulator() for _ in waveforms]
@@ -495,13 +496,18 @@ def cached_song_bottoms(
     return out
 
 
-def top_embeddings(model: EncoreModel, bottoms: list[list[np.ndarray]]) -> np.ndarray:
-    """``(n_songs, embedding_dim)``: each song's mean over its chunks of the members' tops, side by side."""
+def top_embeddings(model: EncoreModel, bottoms: list[list[np.ndarray]], *, bf16: bool = False) -> np.ndarray:
+    """``(n_songs, embedding_dim)``: each song's mean over its chunks of the members' tops, side by side.
+
+    With ``bf16`` the tops run under the bfloat16 autocast the served model runs under
+    (:func:`encore.inference.backends.card_wants_bf16`), so the heads are fitted on what
+    serving computes.
+    """
     members = _tops(model)
     device = next(model.parameters()).device
     n_songs = len(bottoms[0]) if bottoms else 0
     out = np.zeros((n_songs, model.embedding_dim), dtype=np.float64)
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         column = 0
         for backbone, songs in zip(members, bottoms, strict=True):
             backbone.eval()
@@ -524,6 +530,7 @@ def tune_top(
     weight_decay: float,
     seed: int = 0,
     class_weights: torch.Tensor | None = None,
+    bf16: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Fine-tune each member's top and the class head (in place) on the training songs' chunks.
 
@@ -532,7 +539,9 @@ def tune_top(
     every chunk of every labelled training song once, in batches, with the cross-entropy of
     the song's class; the top learns at ``lr * lr_scale``, the head at ``lr`` (AdamW,
     constant rate). The layers below the top stay frozen, their output read from
-    ``bottoms`` (:func:`cached_song_bottoms`), so an epoch costs the top alone.
+    ``bottoms`` (:func:`cached_song_bottoms`), so an epoch costs the top alone. With
+    ``bf16`` the forward passes run under a bfloat16 autocast, as the epoch loop's do and
+    as the model will be served.
 
     Returns:
         The training songs' new mean embeddings (for refitting the tag and score heads)
@@ -572,8 +581,12 @@ def tune_top(
             idx = torch.from_numpy(order[start : start + batch_size])
             if len(idx) < 2:  # BatchNorm needs two
                 continue
-            embedding = torch.cat([backbone.top(x[idx].to(device)) for backbone, x in zip(members, stacked, strict=True)], dim=1)
-            loss = F.cross_entropy(model.forward_head(embedding)["class"], labels[idx].to(device), weight=weights)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                embedding = torch.cat(
+                    [backbone.top(x[idx].to(device)) for backbone, x in zip(members, stacked, strict=True)], dim=1
+                )
+                logits = model.forward_head(embedding)["class"]
+            loss = F.cross_entropy(logits.float(), labels[idx].to(device), weight=weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -591,7 +604,7 @@ def tune_top(
         "train_loss": [round(x, 5) for x in losses],
     }
     logger.info("fine-tuned the top of %d member(s) on %d chunks: loss %s", len(members), len(chunks), report["train_loss"])
-    return top_embeddings(model, bottoms), report
+    return top_embeddings(model, bottoms, bf16=bf16), report
 
 
 def _float32(waveform: np.ndarray) -> np.ndarray:
@@ -625,8 +638,9 @@ def fit_probe(
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
     embeddings: np.ndarray | None = None,
+    heads: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The song-level probe: fit every head of ``model`` (in place) on the training songs' mean embeddings.
+    """The song-level probe: fit the heads of ``model`` (in place) on the training songs' mean embeddings.
 
     The embeddings are computed once, with chunks cut as the Predictor cuts them; the
     class head is a softmax model, the tag and score heads are the song-level refit's
@@ -639,6 +653,8 @@ def fit_probe(
             None = compute them all.
         embeddings: The training songs' mean embeddings when the caller has them
             (:func:`top_embeddings`); None = compute them here.
+        heads: The heads to fit (``class``, ``tags``, ``regression``); None = every head the
+            model has. ``tune_top`` fits the class head here and the others after tuning.
 
     Returns:
         For the model card: per head, the strength, its held-out loss and the songs used.
@@ -654,7 +670,8 @@ def fit_probe(
     else:
         embeddings = song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
     report: dict[str, Any] = {}
-    if "class" in model.heads:
+    wanted = set(model.heads) if heads is None else set(heads) & set(model.heads)
+    if "class" in wanted:
         known = train.classes >= 0
         n_classes = len(model.label_names)
         if known.sum() < 2 * n_folds:
@@ -666,12 +683,12 @@ def fit_probe(
         weight, bias = fit_softmax(x, y, strength, n_classes)
         _install(model, "class", weight / scale[:, None], bias - (center / scale) @ weight, range(n_classes))
         report["class"] = {"strength": strength, "cv_cross_entropy": loss, "songs": int(known.sum()), "loss": "softmax"}
-    heads = [h for h in ("tags", "regression") if h in model.heads]
+    others = [h for h in ("tags", "regression") if h in wanted]
     report.update(
         refit_heads(
             model,
             train,
-            heads,
+            others,
             chunk_samples=chunk_samples,
             hop_samples=hop_samples,
             scores=scores,
