@@ -321,8 +321,11 @@ def test_train_takes_init_from_more_than_once(models_dir, tmp_path):
     assert set(card.probe) == {"class", "tags", "regression"}
 
 
-@pytest.mark.slow
-def test_cv_runs_the_shipped_side_by_side_probe_config(models_dir, tmp_path):
+def _cv_of_shipped_pair(models_dir, tmp_path, config: str, name: str, *extra: str):
+    """``encore cv`` (2 folds) of the musicnn pair's shipped ``configs/<config>`` on the cv tests' 38-song workspace.
+
+    Returns the card of its first fold's run, after checking every song was held out once.
+    """
     import sys
     from pathlib import Path
 
@@ -333,13 +336,18 @@ def test_cv_runs_the_shipped_side_by_side_probe_config(models_dir, tmp_path):
 
     _add_published(models_dir, "musicnn-mtt", seed=1)
     ws, _ = make_workspace(tmp_path)
-    shipped = Path(__file__).parents[2] / "configs" / "musicnn_probe.yaml"
-    args = ["cv", "-w", str(ws.root), "--model", f"pair:cnn={shipped}", "--folds", "2", "--val-fraction", "0"]
-    result = runner.invoke(app, [*args, "--n-boot", "50", "--name", "pair", "--device", "cpu"])
+    shipped = Path(__file__).parents[2] / "configs" / config
+    args = ["cv", "-w", str(ws.root), "--model", f"{name}:cnn={shipped}", "--folds", "2", "--val-fraction", "0", *extra]
+    result = runner.invoke(app, [*args, "--n-boot", "50", "--name", name, "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    predictions = pd.read_csv(ws.root / "cv" / "pair" / "predictions" / "pair.csv")
+    predictions = pd.read_csv(ws.root / "cv" / name / "predictions" / f"{name}.csv")
     assert sorted(predictions["track_id"]) == [f"s{i:02d}" for i in range(38)]  # every song held out once
-    _, card = load_model(next((ws.root / "cv" / "pair" / "runs" / "pair").glob("*/checkpoint.pt")))
+    return load_model(next((ws.root / "cv" / name / "runs" / name).glob("*/checkpoint.pt")))[1]
+
+
+@pytest.mark.slow
+def test_cv_runs_the_shipped_side_by_side_probe_config(models_dir, tmp_path):
+    card = _cv_of_shipped_pair(models_dir, tmp_path, "musicnn_probe.yaml", "pair")
     assert card.network.n_members == 2 and card.transfer["frozen"] and card.sample_rate == 16000
     # the held-out songs were predicted from their cached embeddings: every song, each member, once
     assert len(list((tmp_path / "embeddings").rglob("*.npy"))) == 2 * 38
@@ -458,23 +466,7 @@ def test_tune_top_needs_a_frozen_backbone_with_a_top(models_dir):
 
 @pytest.mark.slow
 def test_cv_runs_the_shipped_tuned_config_through_the_frozen_layers_once(models_dir, tmp_path):
-    import sys
-    from pathlib import Path
-
-    import pandas as pd
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "evaluate"))
-    from test_cv import make_workspace
-
-    _add_published(models_dir, "musicnn-mtt", seed=1)
-    ws, _ = make_workspace(tmp_path)
-    shipped = Path(__file__).parents[2] / "configs" / "musicnn_tuned.yaml"
-    args = ["cv", "-w", str(ws.root), "--model", f"tuned:cnn={shipped}", "--folds", "2", "--val-fraction", "0"]
-    result = runner.invoke(app, [*args, "--set", "train.epochs=2", "--n-boot", "50", "--name", "tuned", "--device", "cpu"])
-    assert result.exit_code == 0, result.output
-    predictions = pd.read_csv(ws.root / "cv" / "tuned" / "predictions" / "tuned.csv")
-    assert sorted(predictions["track_id"]) == [f"s{i:02d}" for i in range(38)]
-    _, card = load_model(next((ws.root / "cv" / "tuned" / "runs" / "tuned").glob("*/checkpoint.pt")))
+    card = _cv_of_shipped_pair(models_dir, tmp_path, "musicnn_tuned.yaml", "tuned", "--set", "train.epochs=2")
     assert card.transfer["tuned_top"] and card.probe["top"]["epochs"] == 2
     # training and held-out songs alike went through each member's frozen layers once; no mean embedding was cached
     assert len(list((tmp_path / "embeddings").rglob("*.npy"))) == 2 * 38
