@@ -64,6 +64,7 @@ N_FRAMES = 187
 
 def cache_file(model_name: str, suffix: str) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "encore" / "experiments"
+    cache.mkdir(parents=True, exist_ok=True)  # `pooled` may run before (or without) `extract`
     return cache / f"frontend_{model_name.split(':')[-1]}{suffix}"
 
 
