@@ -36,7 +36,7 @@ from encore.config import BaselineConfig, load_config
 from encore.data.waveforms import load_waveforms
 from encore.features.cache import FeatureCache
 from encore.features.handcrafted import handcrafted_feature_names
-from encore.features.extract import compute_feature_matrix
+from encore.features.extract import compute_feature_matrix, compute_feature_rows
 from encore.train.baseline import fit_head
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -99,6 +99,9 @@ VARIANTS = {  # name: (feature set, overrides of the baseline settings)
     # added 2026-12-06 (pre-registered in experiments/README.md): the SVM's grids widened by one step at each edge
     "svm_v2_wide": ("v2", {"estimator": "svm", "svm": WIDE_SVM}),
     "ensemble_v2_wide": ("v2", {"estimator": "ensemble", "svm": WIDE_SVM}),
+    # added 2026-12-06 (pre-registered in experiments/README.md): the product's bag of 10-s segments
+    "forest_v2_segments": ("v2", {"segment_seconds": 10.0}),
+    "ensemble_v2_segments": ("v2", {"estimator": "ensemble", "segment_seconds": 10.0}),
 }
 VOTES = {  # inner-fold study only: the vote's predictions as the equal-weight mean of its members' own
     "vote_forest_svm": ("forest_v2", "svm_v2"),
@@ -127,17 +130,38 @@ def baseline_config(config, overrides: dict, n_jobs: int):
     return BaselineConfig(**data)
 
 
-def run_fold(X: np.ndarray, songs: pd.DataFrame, train: np.ndarray, test: np.ndarray, bc, names: list[str]) -> tuple[dict, dict]:
-    """Fit the three heads on the fold's training songs (as fit_baseline does) and predict its test songs."""
+def run_fold(
+    X: np.ndarray, songs: pd.DataFrame, train: np.ndarray, test: np.ndarray, bc, names: list[str], owner: np.ndarray | None = None
+) -> tuple[dict, dict]:
+    """Fit the three heads on the fold's training songs (as fit_baseline does) and predict its test songs.
+
+    With ``owner`` (each row's song) the rows of ``X`` are segments: the heads train on the
+    training songs' segments, their inner folds grouped by song, and a test song is the
+    mean of its segments' predictions (as BaselinePredictor serves it).
+    """
     genre_index = {g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}
     classes = songs["genre"].map(genre_index).to_numpy()
+    owner = np.arange(len(songs)) if owner is None else owner
+    fit_rows, test_rows = np.flatnonzero(np.isin(owner, train)), np.flatnonzero(np.isin(owner, test))
+    groups = None if len(owner) == len(songs) else owner[fit_rows]
+    position = np.searchsorted(np.sort(test), owner[test_rows])
+    order = np.argsort(np.argsort(test))  # the sorted test songs back in the order of ``test``
+
+    def per_song(values: np.ndarray) -> np.ndarray:
+        values = values.reshape(len(test_rows), -1)
+        sums = np.zeros((len(test), values.shape[1]))
+        np.add.at(sums, position, values)
+        return (sums / np.bincount(position, minlength=len(test))[:, None])[order]
+
+    kw = {"names": names, "groups": groups}
+    X_fit, X_test, songs_fit = X[fit_rows], X[test_rows], owner[fit_rows]
     out, info = {}, {}
-    model, info["classifier"] = fit_head(X[train], classes[train], bc, classification=True, names=names)
-    out["class_probs"] = model.predict_proba(X[test])
-    model, info["tagger"] = fit_head(X[train], songs[EMOTIONS].to_numpy()[train], bc, classification=False, names=names)
-    out["tag_probs"] = np.clip(model.predict(X[test]).reshape(len(test), -1), 0, 1)
-    model, info["regressor"] = fit_head(X[train], songs["appeal"].to_numpy()[train], bc, classification=False, names=names)
-    out["scores"] = model.predict(X[test]).reshape(len(test), -1)
+    model, info["classifier"] = fit_head(X_fit, classes[songs_fit], bc, classification=True, **kw)
+    out["class_probs"] = per_song(model.predict_proba(X_test))
+    model, info["tagger"] = fit_head(X_fit, songs[EMOTIONS].to_numpy()[songs_fit], bc, classification=False, **kw)
+    out["tag_probs"] = np.clip(per_song(model.predict(X_test)), 0, 1)
+    model, info["regressor"] = fit_head(X_fit, songs["appeal"].to_numpy()[songs_fit], bc, classification=False, **kw)
+    out["scores"] = per_song(model.predict(X_test))
     for head in info.values():  # the JSON keeps what was chosen, not every column index and importance
         head.pop("importance", None)
         head.pop("columns", None)
@@ -262,6 +286,8 @@ def run_inner(args, songs: pd.DataFrame, features: np.ndarray, config, models: l
     """
     from sklearn.model_selection import StratifiedKFold
 
+    if any("segment_seconds" in VARIANTS[m][1] for m in models):
+        raise SystemExit("--inner scores song-level models; the segments' inner folds are emotify_segments.py's")
     names = handcrafted_feature_names()
     votes = {v: members for v, members in VOTES.items() if set(members) <= set(models)}
     per_fold: dict = {m: [] for m in [*models, *votes]}
@@ -337,11 +363,26 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     config = load_config(args.config, [])
     songs, _ = read_targets(args.data)
-    _, features = load_features(songs, config, FeatureCache(args.cache))
+    decoded, features = load_features(songs, config, FeatureCache(args.cache))
+    models = args.models.split(",")
+    segmented = {VARIANTS[m][1]["segment_seconds"] for m in models if "segment_seconds" in VARIANTS[m][1]}
+    rows = {}  # segment length -> (the segments' features, each one's song)
+    for seconds in sorted(segmented):
+        bc = config.baseline
+        t0 = time.perf_counter()
+        rows[seconds] = compute_feature_rows(
+            list(decoded.values()),
+            sample_rate=config.features.sample_rate,
+            n_fft=bc.n_fft,
+            hop_length=bc.hop_length,
+            segment_seconds=seconds,
+            max_segments=bc.max_segments,
+            cache=FeatureCache(args.cache),
+        )
+        logger.info("%d segments of %g s in %.0f s", len(rows[seconds][1]), seconds, time.perf_counter() - t0)
     if args.extract_only:
         return
     names = handcrafted_feature_names()
-    models = args.models.split(",")
     if args.inner:
         run_inner(args, songs, features, config, models)
         return
@@ -360,7 +401,8 @@ def main() -> None:
                 cols = columns_of(feature_set)
                 bc = baseline_config(config, {**overrides, "seed": seed}, args.n_jobs)
                 t0, c0 = time.perf_counter(), time.process_time()
-                out, info = run_fold(features[:, cols], songs, train, test, bc, [names[c] for c in cols])
+                X, owner = rows.get(overrides.get("segment_seconds"), (features, None))
+                out, info = run_fold(X[:, cols], songs, train, test, bc, [names[c] for c in cols], owner)
                 times[name].append(time.perf_counter() - t0)
                 cpu[name].append(time.process_time() - c0)
                 selections[name].append({"seed": seed, "fold": k, **info})

@@ -309,6 +309,13 @@ class BaselineConfig(_Strict):
     )
     n_fft: int = Field(2048, gt=0)
     hop_length: int = Field(512, gt=0)
+    segment_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="train on segments of this length, each with its song's targets, and predict a song as the mean "
+        "of its segments' predictions; null = one summary of the whole song",
+    )
+    max_segments: int = Field(6, ge=1, description="with segment_seconds: at most this many segments a song, evenly spaced")
     n_jobs: int = -1
     seed: int = 0
 

@@ -350,3 +350,25 @@ def test_the_soft_vote_trains_and_predicts_from_the_cli(tmp_path):
     assert row["label"] == "low"  # s00 is a 220 Hz tone, the "low" class
     result = runner.invoke(app, [*train, "--set", "baseline.ensemble.members=[svm]"])
     assert result.exit_code == 1 and "at least two different estimators" in result.output and "Traceback" not in result.output
+
+
+def test_a_vote_on_segments_trains_predicts_and_cross_validates_from_the_cli(tmp_path):
+    ws, config = make_workspace(tmp_path)
+    runner = CliRunner()
+    segments = ["--set", "baseline.segment_seconds=0.5", "--set", "baseline.svm.c_grid=[1, 10]"]
+    train = ["train", "-w", str(ws.root), "-c", str(config), "--model", "ensemble", "--name", "vote", *segments]
+    result = runner.invoke(app, train)
+    assert result.exit_code == 0, result.output
+    card = json.loads((ws.runs_dir / "vote" / "model_card.json").read_text())
+    assert card["segments"] == {"seconds": 0.5, "max_segments": 6}
+    assert card["trained_on"]["n_segments"] > card["trained_on"]["n_songs"]
+    result = runner.invoke(app, ["predict", "vote", str(tmp_path / "songs" / "s00.wav"), "-w", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["label"] == "low"  # s00 is a 220 Hz tone
+    args = ["cv", "-w", str(ws.root), "-c", str(config), "--model", "seg:ensemble", "--folds", "2", "--n-boot", "50"]
+    result = runner.invoke(app, [*args, *segments, "--name", "seg", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    predictions = pd.read_csv(ws.root / "cv" / "seg" / "predictions" / "seg.csv")
+    assert sorted(predictions["track_id"]) == [f"s{i:02d}" for i in range(38)]
+    result = runner.invoke(app, [*train, "--set", "baseline.segment_seconds=0"])
+    assert result.exit_code == 1 and "baseline.segment_seconds" in result.output and "Traceback" not in result.output

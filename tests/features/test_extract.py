@@ -131,3 +131,33 @@ def test_kill_9_mid_extraction_leaves_no_corrupt_entry_and_a_rerun_completes(tmp
     result = extract_features(paths, settings=settings, cache=FeatureCache(cache))
     assert result.n_cached >= len(entries) and result.n_cached + result.n_computed == len(paths)
     assert not result.failures and len(list(cache.rglob("*.npy"))) == len(paths)
+
+
+def test_segments_are_whole_pieces_a_last_half_piece_and_at_most_max_evenly_spaced():
+    from encore.features.extract import segment_waveforms
+
+    songs = [np.arange(35.0), np.arange(34.0), np.arange(3.0), np.arange(100.0)]
+    pieces, owner = segment_waveforms(songs, sample_rate=10, seconds=1.0, max_segments=4)
+    assert list(owner) == [0, 0, 0, 0, 1, 1, 1, 2, 3, 3, 3, 3]
+    assert [p[0] for p in pieces[:4]] == [0, 10, 20, 30] and len(pieces[3]) == 5  # a 5-sample tail is half a segment: kept
+    assert [len(p) for p in pieces[4:7]] == [10, 10, 10]  # a 4-sample tail is dropped
+    assert len(pieces[7]) == 3  # a song shorter than half a segment is one segment
+    assert [p[0] for p in pieces[8:]] == [0, 30, 60, 90]  # 10 pieces, 4 kept from first to last
+    with pytest.raises(ParameterError, match="positive"):
+        segment_waveforms(songs, sample_rate=10, seconds=0.0, max_segments=4)
+
+
+def test_feature_rows_of_segments_report_progress_once_a_song(tmp_path):
+    from encore.features.extract import compute_feature_matrix, compute_feature_rows
+
+    rng = np.random.default_rng(0)
+    songs = [rng.standard_normal(int(8000 * s)).astype(np.float32) * 0.1 for s in (2.5, 1.0)]
+    ticks = []
+    rows, owner = compute_feature_rows(
+        songs, sample_rate=8000, n_fft=512, hop_length=256, segment_seconds=1.0, max_segments=6, callback=ticks.append
+    )
+    assert list(owner) == [0, 0, 0, 1] and ticks == [1, 1]
+    whole, every = compute_feature_rows(songs, sample_rate=8000, n_fft=512, hop_length=256)
+    assert list(every) == [0, 1]
+    np.testing.assert_array_equal(whole, compute_feature_matrix(songs, sample_rate=8000, n_fft=512, hop_length=256))
+    np.testing.assert_array_equal(rows[3], whole[1])  # a 1-s song is its own one segment

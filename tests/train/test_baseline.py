@@ -174,8 +174,77 @@ def test_a_card_of_the_first_feature_version_reads_its_92_features(tmp_path):
         }
     )
     predictor = BaselinePredictor({}, card)
-    features = predictor.features(train.waveforms)
-    assert features.shape == (len(train.track_ids), 92)
+    features, owner = predictor.features(train.waveforms)
+    assert features.shape == (len(train.track_ids), 92) and list(owner) == list(range(len(train.track_ids)))
     known = train.classes >= 0
     predictor.models["classifier"] = RandomForestClassifier(10, random_state=0).fit(features[known], train.classes[known])
     assert predictor.predict_arrays(train.waveforms[:2])["class_probs"].shape == (2, 3)
+
+
+def test_inner_folds_keep_each_songs_segments_together():
+    from encore.train.selection import inner_folds
+
+    rng = np.random.default_rng(0)
+    song_class = np.repeat([0, 1, 2], 10)
+    groups = np.repeat(np.arange(30), rng.integers(2, 6, 30))  # 2-5 segments a song
+    y = song_class[groups]
+    for classification, target in ((True, y), (False, rng.standard_normal(len(y)))):
+        folds = inner_folds(target, n_folds=3, seed=0, classification=classification, groups=groups)
+        assert len(folds) == 3
+        held = np.concatenate([val for _, val in folds])
+        assert sorted(held) == list(range(len(y)))  # every row validated once
+        for fit_idx, val_idx in folds:
+            assert not set(groups[fit_idx]) & set(groups[val_idx])
+            if classification:
+                assert set(y[val_idx]) == {0, 1, 2}  # stratified by the songs' classes
+
+
+def test_the_svm_chooses_and_calibrates_on_folds_that_keep_songs_whole(monkeypatch):
+    import encore.train.svm as svm_module
+
+    X, classes, targets = _informative(n_songs=45)
+    groups = np.repeat(np.arange(45), 2)  # two segments a song, nearly alike
+    rows = X[groups] + 0.01 * np.random.default_rng(1).standard_normal((len(groups), X.shape[1]))
+    real, seen = svm_module.inner_folds, []
+
+    def spy(*args, **kwargs):
+        folds = real(*args, **kwargs)
+        seen.append((kwargs["groups"], folds))
+        return folds
+
+    monkeypatch.setattr(svm_module, "inner_folds", spy)
+    grid = {"c_grid": [1.0], "gamma_scales": [1.0], "n_folds": 3, "seed": 0, "groups": groups}
+    model, _ = svm_module.fit_svm(rows, classes[groups], classification=True, **grid)
+    svm_module.fit_svm(rows, targets[groups, 0], classification=False, **grid)
+    assert len(seen) == 2 and model.predict_proba(rows).shape == (len(rows), 3)
+    for g, folds in seen:  # the grid search's, Platt scaling's and the regressors' folds
+        for fit_idx, val_idx in folds:
+            assert not set(g[fit_idx]) & set(g[val_idx])
+
+
+@pytest.mark.parametrize("estimator", ["random_forest", "ensemble"])
+def test_segments_train_on_every_segment_and_serve_a_song_as_their_mean(tmp_path, cache, estimator):
+    from encore.features.extract import compute_feature_matrix, segment_waveforms
+
+    manifest, waveforms = make_toy()
+    settings = {"baseline.estimator": estimator, "baseline.n_estimators": 20, "baseline.n_jobs": 1}
+    config = toy_config(**settings, **{"baseline.segment_seconds": 1.0, "baseline.max_segments": 3})
+    fit_baseline(manifest, waveforms, config, tmp_path / "run", cache=cache)
+    card = json.loads((tmp_path / "run" / "model_card.json").read_text())
+    songs = training_songs(manifest, waveforms)
+    pieces, owner = segment_waveforms(songs.waveforms, sample_rate=8000, seconds=1.0, max_segments=3)
+    assert card["segments"] == {"seconds": 1.0, "max_segments": 3}
+    assert card["trained_on"]["n_songs"] == len(songs.track_ids) and card["trained_on"]["n_segments"] == len(pieces)
+    assert len(pieces) > len(songs.track_ids) and np.bincount(owner).max() == 3
+    predictor = BaselinePredictor.from_run(tmp_path / "run")
+    assert _accuracy(predictor, manifest, waveforms) > 0.9
+    test = select_split(manifest, "test", waveforms)
+    song = test.waveforms[0]
+    segments, _ = segment_waveforms([song], sample_rate=8000, seconds=1.0, max_segments=3)
+    rows = compute_feature_matrix(segments, sample_rate=8000, n_fft=2048, hop_length=512)
+    served = predictor.predict_waveform(song)
+    np.testing.assert_allclose(served["class_probs"], predictor.models["classifier"].predict_proba(rows).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(
+        served["scores"], predictor.models["regressor"].predict(rows).reshape(len(rows), -1).mean(0), rtol=1e-5
+    )
+    assert predictor.predict_arrays(test.waveforms)["class_probs"].shape == (len(test.track_ids), 3)

@@ -362,7 +362,7 @@ def _predict(predictor: Any, songs: list[np.ndarray], cache: Any) -> dict[str, n
     from encore.train.transfer import cached_probe_arrays, default_embedding_cache
 
     if isinstance(predictor, BaselinePredictor):
-        return predictor.predict_features(predictor.features(songs, cache=cache))
+        return predictor.predict_features(*predictor.features(songs, cache=cache))
     probe = cached_probe_arrays(predictor, songs, cache_dir=default_embedding_cache())
     return probe if probe is not None else predictor.predict_arrays(songs)
 

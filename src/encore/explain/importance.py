@@ -64,9 +64,9 @@ def permutation_importance_forest(
     known = np.flatnonzero(y >= 0)
     if known.size < 2:
         raise ParameterError(f"permutation importance needs at least two labelled songs, got {known.size}")
-    features = predictor.features([waveforms[i] for i in known.tolist()])
+    features, owner = predictor.features([waveforms[i] for i in known.tolist()])  # rows: songs, or their segments
     result = permutation_importance(
-        models["classifier"], features, y[known], scoring="accuracy", n_repeats=n_repeats, random_state=seed, n_jobs=1
+        models["classifier"], features, y[known][owner], scoring="accuracy", n_repeats=n_repeats, random_state=seed, n_jobs=1
     )
     names = list(predictor.card.feature_names)
     rows: list[dict[str, float | str]] = [

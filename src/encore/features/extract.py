@@ -46,10 +46,12 @@ __all__ = [
     "ExtractionFailure",
     "ExtractionResult",
     "compute_feature_matrix",
+    "compute_feature_rows",
     "extract_features",
     "handcrafted_settings",
     "logmel_settings",
     "parse_shard",
+    "segment_waveforms",
     "select_shard",
     "write_shard_index",
 ]
@@ -99,6 +101,63 @@ def compute_feature_matrix(
         if callback is not None:
             callback(1)
     return np.stack(rows).astype(np.float32)
+
+
+def segment_waveforms(
+    waveforms: Sequence[np.ndarray], *, sample_rate: int, seconds: float, max_segments: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Cut each song into non-overlapping segments of ``seconds``.
+
+    A last piece of at least half a segment is kept, a shorter one dropped; a song shorter
+    than half a segment is one segment. A song with more than ``max_segments`` keeps that
+    many, evenly spaced from its first to its last.
+
+    Returns:
+        ``(segments, owner)``: the segments in song order, and each one's song index.
+    """
+    if seconds <= 0 or max_segments < 1:
+        raise ParameterError(f"segments of {seconds} s, at most {max_segments} a song: both must be positive")
+    length = max(1, round(seconds * sample_rate))
+    pieces: list[np.ndarray] = []
+    owner: list[int] = []
+    for song, waveform in enumerate(waveforms):
+        starts = [s for s in range(0, max(len(waveform), 1), length) if s == 0 or len(waveform) - s >= length / 2]
+        if len(starts) > max_segments:
+            starts = [starts[k] for k in np.linspace(0, len(starts) - 1, max_segments).round().astype(int)]
+        pieces += [waveform[s : s + length] for s in starts]
+        owner += [song] * len(starts)
+    return pieces, np.asarray(owner, dtype=int)
+
+
+def compute_feature_rows(
+    waveforms: Sequence[np.ndarray],
+    *,
+    sample_rate: int,
+    n_fft: int,
+    hop_length: int,
+    segment_seconds: float | None = None,
+    max_segments: int = 6,
+    cache: FeatureCache | None = None,
+    callback: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a classical model reads: one per song, or with ``segment_seconds`` one per segment.
+
+    Returns:
+        ``(features, owner)``: :func:`compute_feature_matrix` of the songs or of their
+        segments (:func:`segment_waveforms`), and each row's song index. ``callback`` is
+        called once per song.
+    """
+    if segment_seconds is None:
+        rows = compute_feature_matrix(
+            waveforms, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, cache=cache, callback=callback
+        )
+        return rows, np.arange(len(waveforms))
+    pieces, owner = segment_waveforms(waveforms, sample_rate=sample_rate, seconds=segment_seconds, max_segments=max_segments)
+    last = np.r_[owner[1:] != owner[:-1], True] if len(owner) else np.zeros(0, dtype=bool)  # a song's last segment
+    done = iter(last)
+    tick = None if callback is None else (lambda _n: callback(1) if next(done) else None)
+    rows = compute_feature_matrix(pieces, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, cache=cache, callback=tick)
+    return rows, owner
 
 
 def logmel_settings(frontend_settings: Mapping[str, Any]) -> dict[str, Any]:

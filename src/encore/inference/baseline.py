@@ -21,9 +21,11 @@ __all__ = ["BaselinePredictor"]
 
 
 class BaselinePredictor(SongPredictions):
-    """Song-level predictions of a classical run (features from the whole song).
+    """Song-level predictions of a classical run.
 
-    The models read the full handcrafted vector; a model trained on selected features
+    The models read the full handcrafted vector of the whole song, or, when the card has
+    ``segments``, of each segment, and a song's prediction is the mean of its segments'
+    (class probabilities, tag shares, scores). A model trained on selected features
     picks its own columns (:class:`~encore.train.selection.KeptColumns`). A card of an
     earlier feature version reads the first ``len(feature_names)`` entries, which later
     versions keep unchanged.
@@ -65,18 +67,39 @@ class BaselinePredictor(SongPredictions):
     def regression_names(self) -> list[str]:
         return list(self.card.regression_names) if "regressor" in self.models else []
 
-    def features(self, waveforms: Sequence[np.ndarray], cache: Any = None) -> np.ndarray:
-        """The handcrafted features the models read, computed as the card's settings say
-        (through a :class:`~encore.features.cache.FeatureCache` when given)."""
-        from encore.train.baseline import compute_feature_matrix
+    def features(self, waveforms: Sequence[np.ndarray], cache: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of handcrafted features the models read and each row's song index
+        (one row a song, or one a segment), computed as the card's settings say (through a
+        :class:`~encore.features.cache.FeatureCache` when given)."""
+        from encore.features.extract import compute_feature_rows
 
-        s = self.card.feature_settings
-        features = compute_feature_matrix(
-            waveforms, sample_rate=s.sample_rate, n_fft=s.n_fft, hop_length=s.hop_length, cache=cache
+        s, segments = self.card.feature_settings, self.card.segments
+        features, owner = compute_feature_rows(
+            waveforms,
+            sample_rate=s.sample_rate,
+            n_fft=s.n_fft,
+            hop_length=s.hop_length,
+            segment_seconds=None if segments is None else segments.seconds,
+            max_segments=1 if segments is None else segments.max_segments,
+            cache=cache,
         )
-        return features[:, : len(self.card.feature_names)]
+        return features[:, : len(self.card.feature_names)], owner
 
-    def predict_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
+    def predict_features(self, features: np.ndarray, owner: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Song-level arrays from :meth:`features`' rows: each song's mean over its rows (``owner``; None = a row a song)."""
+        out = self._predict_rows(features)
+        if owner is None:
+            return out
+        n_songs = int(owner.max()) + 1 if len(owner) else 0
+        counts = np.bincount(owner, minlength=n_songs).astype(np.float64)[:, None]
+        means = {}
+        for key, rows in out.items():
+            sums = np.zeros((n_songs, rows.shape[1]), dtype=np.float64)
+            np.add.at(sums, owner, rows)
+            means[key] = (sums / counts).astype(np.float32)
+        return means
+
+    def _predict_rows(self, features: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         if "classifier" in self.models:
             probs = np.zeros((len(features), len(self.label_names)), dtype=np.float32)
@@ -90,7 +113,7 @@ class BaselinePredictor(SongPredictions):
         return out
 
     def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        return self.predict_features(self.features(waveforms)) if len(waveforms) else {}
+        return self.predict_features(*self.features(waveforms)) if len(waveforms) else {}
 
     def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
         return {k: v[0] for k, v in self.predict_arrays([waveform]).items()}
@@ -98,7 +121,7 @@ class BaselinePredictor(SongPredictions):
     def predict_source(self, source: AudioSource, *, max_seconds: float | None = None) -> tuple[dict[str, np.ndarray], float]:
         """Song-level arrays and duration (seconds) for a file, bytes or file object.
 
-        The features summarise the whole song, so it is decoded whole (the CNN decodes in windows).
+        The features summarise the whole song (or its segments), so it is decoded whole (the CNN decodes in windows).
 
         Raises:
             AudioDecodeError: The audio cannot be decoded.

@@ -46,6 +46,7 @@ __all__ = [
     "NoveltyCalibration",
     "Origin",
     "RegressionStats",
+    "SegmentSettings",
     "TrainingRecord",
     "migrate_card",
 ]
@@ -311,12 +312,22 @@ class HandcraftedSettings(_Part):
     n_mfcc: int = Field(20, gt=0)
 
 
+class SegmentSettings(_Part):
+    """How a classical run cuts songs into segments (:func:`encore.features.extract.segment_waveforms`)."""
+
+    seconds: float = Field(gt=0)
+    max_segments: int = Field(ge=1)
+
+
 class ClassicalCard(_Card):
     """A classical run's card (``model_card.json`` beside ``model.joblib``)."""
 
     model_type: ClassicalKind
     sample_rate: int = Field(gt=0)
     feature_settings: HandcraftedSettings
+    segments: SegmentSettings | None = Field(
+        None, description="the models read segments and a song is the mean of its segments; None = one row a song"
+    )
     feature_names: list[str]
     feature_families: dict[str, list[str]] = Field(default_factory=dict)
     label_names: list[str] = Field(default_factory=list)

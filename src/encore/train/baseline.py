@@ -23,12 +23,12 @@ from encore.config import BaselineConfig, EncoreConfig, save_config
 from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
-from encore.features.extract import compute_feature_matrix
+from encore.features.extract import compute_feature_rows
 from encore.features.handcrafted import (
     handcrafted_families,
     handcrafted_feature_names,
 )
-from encore.models.card import ClassicalCard, HandcraftedSettings, ManifestRecord
+from encore.models.card import ClassicalCard, HandcraftedSettings, ManifestRecord, SegmentSettings
 from encore.train.boosting import fit_boosting
 from encore.train.objectives import SplitData, target_weights
 from encore.train.selection import KeptColumns, rank_features, select_features
@@ -84,7 +84,14 @@ def _forest(config: BaselineConfig, classification: bool) -> RandomForestClassif
 
 
 def _fit_forest(
-    X: np.ndarray, y: np.ndarray, config: BaselineConfig, *, classification: bool, sample_weight: np.ndarray | None, entry: dict
+    X: np.ndarray,
+    y: np.ndarray,
+    config: BaselineConfig,
+    *,
+    classification: bool,
+    sample_weight: np.ndarray | None,
+    entry: dict,
+    groups: np.ndarray | None = None,
 ) -> tuple[Any, np.ndarray | None]:
     """A random forest and its impurity importances."""
     model = _forest(config, classification).fit(X, y, sample_weight=sample_weight)
@@ -92,7 +99,14 @@ def _fit_forest(
 
 
 def _fit_boosting(
-    X: np.ndarray, y: np.ndarray, config: BaselineConfig, *, classification: bool, sample_weight: np.ndarray | None, entry: dict
+    X: np.ndarray,
+    y: np.ndarray,
+    config: BaselineConfig,
+    *,
+    classification: bool,
+    sample_weight: np.ndarray | None,
+    entry: dict,
+    groups: np.ndarray | None = None,
 ) -> tuple[Any, np.ndarray | None]:
     """Gradient boosting, its number of iterations chosen on inner folds (recorded in ``entry``); no importances of its own."""
     bo = config.boosting
@@ -112,12 +126,20 @@ def _fit_boosting(
         seed=config.seed,
         sample_weight=sample_weight,
         n_threads=bo.n_threads,
+        groups=groups,
     )
     return model, None
 
 
 def _fit_svm(
-    X: np.ndarray, y: np.ndarray, config: BaselineConfig, *, classification: bool, sample_weight: np.ndarray | None, entry: dict
+    X: np.ndarray,
+    y: np.ndarray,
+    config: BaselineConfig,
+    *,
+    classification: bool,
+    sample_weight: np.ndarray | None,
+    entry: dict,
+    groups: np.ndarray | None = None,
 ) -> tuple[Any, np.ndarray | None]:
     """An RBF SVM, ``C`` and ``gamma`` chosen on inner folds (recorded in ``entry``); no importances of its own."""
     from encore.train.svm import fit_svm
@@ -131,12 +153,20 @@ def _fit_svm(
         n_folds=config.inner_folds,
         seed=config.seed,
         sample_weight=sample_weight,
+        groups=groups,
     )
     return model, None
 
 
 def _fit_ensemble(
-    X: np.ndarray, y: np.ndarray, config: BaselineConfig, *, classification: bool, sample_weight: np.ndarray | None, entry: dict
+    X: np.ndarray,
+    y: np.ndarray,
+    config: BaselineConfig,
+    *,
+    classification: bool,
+    sample_weight: np.ndarray | None,
+    entry: dict,
+    groups: np.ndarray | None = None,
 ) -> tuple[Any, np.ndarray | None]:
     """Soft voting over ``baseline.ensemble.members``, each fitted (and its settings chosen) as it would be alone.
 
@@ -148,7 +178,9 @@ def _fit_ensemble(
     ec = config.ensemble
     models, importance = [], None
     for member in ec.members:
-        model, own = ESTIMATORS[member](X, y, config, classification=classification, sample_weight=sample_weight, entry=entry)
+        model, own = ESTIMATORS[member](
+            X, y, config, classification=classification, sample_weight=sample_weight, entry=entry, groups=groups
+        )
         models.append(model)
         importance = own if importance is None else importance
     vote = SoftVote(models, ec.weights)
@@ -162,7 +194,7 @@ ESTIMATORS: dict[str, Callable[..., tuple[Any, np.ndarray | None]]] = {
     "svm": _fit_svm,
     "ensemble": _fit_ensemble,
 }
-"""``baseline.estimator`` -> ``fit(X, y, config, classification=, sample_weight=, entry=)`` giving
+"""``baseline.estimator`` -> ``fit(X, y, config, classification=, sample_weight=, entry=, groups=)`` giving
 ``(model, importances or None)``; one row per classical estimator."""
 
 
@@ -174,16 +206,20 @@ def fit_head(
     classification: bool,
     names: Sequence[str],
     sample_weight: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """One head (class, tag shares or scores): optional selection, then the forest, boosting, the SVM or their vote.
 
     Args:
-        X: Training features ``(n_songs, n_features)``, every handcrafted feature.
-        y: Class indices ``(n_songs,)`` or targets ``(n_songs,)`` / ``(n_songs, n_targets)``.
+        X: Training features ``(n_rows, n_features)``, every handcrafted feature: one row a
+            song, or one a segment.
+        y: Class indices ``(n_rows,)`` or targets ``(n_rows,)`` / ``(n_rows, n_targets)``.
         config: The ``baseline`` settings.
         classification: Whether ``y`` holds classes.
         names: Feature names, one per column of ``X``.
-        sample_weight: Optional weight per song.
+        sample_weight: Optional weight per row.
+        groups: Each row's song when the rows are segments; every inner fold (selection,
+            the SVM's grid and Platt scaling, boosting's early stopping) keeps a song whole.
 
     Returns:
         ``(model, entry)``: the model reads the full feature vector (a :class:`KeptColumns`
@@ -199,7 +235,7 @@ def fit_head(
         "sample_weight": sample_weight,
     }
     if sc.enabled:
-        selection = select_features(X, y, fractions=sc.fractions, n_folds=config.inner_folds, **ranking)
+        selection = select_features(X, y, fractions=sc.fractions, n_folds=config.inner_folds, groups=groups, **ranking)
         columns, importance = selection.columns, selection.importance
         entry["selection"] = {
             "kept": [names[c] for c in columns],
@@ -215,7 +251,7 @@ def fit_head(
     else:
         columns, importance = list(range(X.shape[1])), None
     model, own_importance = ESTIMATORS[config.estimator](
-        X[:, columns], y, config, classification=classification, sample_weight=sample_weight, entry=entry
+        X[:, columns], y, config, classification=classification, sample_weight=sample_weight, entry=entry, groups=groups
     )
     if importance is None:  # no selection: the estimator's own ranking, or (boosting has none) a forest's
         importance = own_importance if own_importance is not None else rank_features(X, y, **ranking)
@@ -257,25 +293,40 @@ def fit_baseline(
     songs = training_songs(manifest, waveforms)
     if not songs.track_ids:
         raise ParameterError("the manifest has no decodable songs outside the test split; check `encore labels` output")
-    features = compute_feature_matrix(
-        songs.waveforms, sample_rate=sample_rate, n_fft=bc.n_fft, hop_length=bc.hop_length, cache=cache, callback=callback
+    features, owner = compute_feature_rows(
+        songs.waveforms,
+        sample_rate=sample_rate,
+        n_fft=bc.n_fft,
+        hop_length=bc.hop_length,
+        segment_seconds=bc.segment_seconds,
+        max_segments=bc.max_segments,
+        cache=cache,
+        callback=callback,
     )
+    groups = None if bc.segment_seconds is None else owner  # segments: inner folds keep a song whole
     names = handcrafted_feature_names()
     models: dict[str, Any] = {}
     heads: dict[str, dict[str, Any]] = {}
-    labelled = songs.classes >= 0
-    if manifest.label_names and labelled.sum() >= 2:
+    labelled = songs.classes[owner] >= 0
+    if manifest.label_names and len(np.unique(owner[labelled])) >= 2:
         models["classifier"], heads["classifier"] = fit_head(
-            features[labelled], songs.classes[labelled], bc, classification=True, names=names
+            features[labelled],
+            songs.classes[owner[labelled]],
+            bc,
+            classification=True,
+            names=names,
+            groups=None if groups is None else groups[labelled],
         )
     # one model per kind of numeric target (scores, tag shares), on the songs that have all of it;
     # a multi-output forest takes one weight per song: the mean of its targets' weights
     tag_weights, score_weights = target_weights(songs, bc.target_weighting)
     for name, targets, weights in (("regressor", songs.scores, score_weights), ("tagger", songs.tags, tag_weights)):
-        known = ~np.isnan(targets).any(axis=1) if targets.size else np.zeros(0, dtype=bool)
-        if known.sum() >= 2:
-            y = targets[known]
-            sample_weight = None if bc.target_weighting == "none" else weights[known].mean(axis=1)
+        if not targets.size:
+            continue
+        known = ~np.isnan(targets[owner]).any(axis=1)
+        if len(np.unique(owner[known])) >= 2:
+            y = targets[owner[known]]
+            sample_weight = None if bc.target_weighting == "none" else weights[owner[known]].mean(axis=1)
             models[name], heads[name] = fit_head(
                 features[known],
                 y[:, 0] if y.shape[1] == 1 else y,
@@ -283,11 +334,15 @@ def fit_baseline(
                 classification=False,
                 names=names,
                 sample_weight=sample_weight,
+                groups=None if groups is None else groups[known],
             )
     card = ClassicalCard(
         model_type=bc.estimator,
         sample_rate=sample_rate,
         feature_settings=HandcraftedSettings(sample_rate=sample_rate, n_fft=bc.n_fft, hop_length=bc.hop_length),
+        segments=None
+        if bc.segment_seconds is None
+        else SegmentSettings(seconds=bc.segment_seconds, max_segments=bc.max_segments),
         feature_names=names,
         feature_families=handcrafted_families(),
         label_names=list(manifest.label_names),
@@ -297,7 +352,12 @@ def fit_baseline(
         feature_importance={head: entry.pop("importance") for head, entry in heads.items()},
         importance_kind="random-forest impurity importance on the training songs",
         heads=heads,
-        trained_on={"splits": ["train", "val"], "n_songs": len(songs.track_ids), "note": TRAINED_ON},
+        trained_on={
+            "splits": ["train", "val"],
+            "n_songs": len(songs.track_ids),
+            **({} if groups is None else {"n_segments": len(owner)}),
+            "note": TRAINED_ON,
+        },
         config=config.model_dump(mode="json"),
         manifest=ManifestRecord(path=manifest_path, digest=manifest.digest(), summary=manifest.summary()),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
 from encore.exceptions import ParameterError
 
@@ -57,8 +57,21 @@ class Selection:
     metric: str = "accuracy"
 
 
-def inner_folds(y: np.ndarray, *, n_folds: int, seed: int, classification: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(train, validation)`` index pairs over the training songs, stratified by class where possible."""
+def inner_folds(
+    y: np.ndarray, *, n_folds: int, seed: int, classification: bool, groups: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train, validation)`` index pairs over the training rows, stratified by class where possible.
+
+    With ``groups`` (each row's song, when the rows are segments) no group straddles a
+    split, so a song's segments never validate a model trained on its other segments.
+    """
+    if groups is not None:
+        n_folds = min(n_folds, len(np.unique(groups)))
+        song_classes = {g: c for g, c in zip(groups, y)} if classification else {}
+        if classification and np.bincount(list(song_classes.values())).min(initial=len(y)) >= n_folds:
+            splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)
+            return list(splitter.split(np.zeros(len(y)), y, groups))
+        return list(GroupKFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), groups=groups))
     n_folds = min(n_folds, len(y))
     if classification and np.bincount(y).min(initial=len(y)) >= n_folds:
         splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
@@ -116,6 +129,7 @@ def select_features(
     seed: int = 0,
     n_jobs: int = -1,
     sample_weight: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> Selection:
     """Choose how many of ``X``'s features to keep, and which, from the training songs alone.
 
@@ -129,6 +143,7 @@ def select_features(
         seed: Seed of the folds and forests.
         n_jobs: Forest worker threads (-1: all cores).
         sample_weight: Optional weight per song.
+        groups: Each row's song when the rows are segments (see :func:`inner_folds`).
 
     Returns:
         The :class:`Selection`.
@@ -142,7 +157,7 @@ def select_features(
     if len(X) < 2 * n_folds:
         raise ParameterError(f"{len(X)} training songs are too few for {n_folds} inner folds of feature selection")
     candidates = sorted({max(1, round(f * n_features)) for f in fractions})
-    folds = inner_folds(y, n_folds=n_folds, seed=seed, classification=classification)
+    folds = inner_folds(y, n_folds=n_folds, seed=seed, classification=classification, groups=groups)
     per_fold = np.zeros((len(folds), len(candidates)))
     for i, (fit_idx, val_idx) in enumerate(folds):
         weight = None if sample_weight is None else sample_weight[fit_idx]

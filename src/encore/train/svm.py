@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
 from encore.train.boosting import PerTargetRegressor
+from encore.train.selection import inner_folds
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def fit_svm(
     n_folds: int,
     seed: int,
     sample_weight: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Fit an RBF SVM (or one SVR per target column) with ``C`` and ``gamma`` chosen on inner folds.
 
@@ -58,6 +60,8 @@ def fit_svm(
         n_folds: Inner cross-validation folds (fewer when a class has fewer songs).
         seed: Seed of the inner folds and of Platt scaling.
         sample_weight: Optional weight per song (used in the final fit).
+        groups: Each row's song when the rows are segments: the inner folds (and Platt
+            scaling's) keep a song's segments together.
 
     Returns:
         ``(model, chosen)``: a fitted estimator with ``predict`` (and ``predict_proba`` for
@@ -66,19 +70,21 @@ def fit_svm(
     base_gamma = 1.0 / max(X.shape[1], 1)
     grid = {"svm__C": list(c_grid), "svm__gamma": [base_gamma * s for s in gamma_scales]}
     if classification:
-        counts = np.bincount(np.asarray(y, dtype=int))
+        songs = slice(None) if groups is None else np.unique(groups, return_index=True)[1]  # a segment's class is its song's
+        counts = np.bincount(np.asarray(y, dtype=int)[songs])
         folds = max(2, min(n_folds, int(counts[counts > 0].min())))
+        splits: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        if groups is not None:
+            splits = inner_folds(np.asarray(y, dtype=int), n_folds=folds, seed=seed, classification=True, groups=groups)
         estimator = Pipeline(
             [*((type(t).__name__.lower(), t) for t in _features()), ("svm", SVC(class_weight="balanced", random_state=seed))]
         )
-        search = GridSearchCV(estimator, grid, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), scoring="accuracy")
+        search = GridSearchCV(estimator, grid, cv=splits, scoring="accuracy")
         search.fit(X, y)
         best = search.best_params_
         svm = SVC(C=best["svm__C"], gamma=best["svm__gamma"], class_weight="balanced", random_state=seed)
         # Platt scaling on out-of-fold decision values; the SVM itself is then fitted on every song
-        calibrated = CalibratedClassifierCV(
-            svm, method="sigmoid", cv=StratifiedKFold(folds, shuffle=True, random_state=seed), ensemble=False
-        )
+        calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=splits, ensemble=False)
         model = make_pipeline(*_features(), calibrated)
         model.fit(X, y, calibratedclassifiercv__sample_weight=sample_weight)
         return model, {"C": [float(best["svm__C"])], "gamma": [float(best["svm__gamma"])]}
@@ -90,7 +96,9 @@ def fit_svm(
         search = GridSearchCV(
             TransformedTargetRegressor(estimator, transformer=StandardScaler()),
             {f"regressor__{k}": v for k, v in grid.items()},
-            cv=KFold(max(2, n_folds), shuffle=True, random_state=seed),
+            cv=KFold(max(2, n_folds), shuffle=True, random_state=seed)
+            if groups is None
+            else inner_folds(column, n_folds=max(2, n_folds), seed=seed, classification=False, groups=groups),
             scoring="r2",
         )
         search.fit(X, column)
