@@ -356,8 +356,8 @@ def test_a_vote_on_segments_trains_predicts_and_cross_validates_from_the_cli(tmp
     ws, config = make_workspace(tmp_path)
     runner = CliRunner()
     segments = ["--set", "baseline.segment_seconds=0.5", "--set", "baseline.svm.c_grid=[1, 10]"]
-    train = ["train", "-w", str(ws.root), "-c", str(config), "--model", "ensemble", "--name", "vote", *segments]
-    result = runner.invoke(app, train)
+    train = ["train", "-w", str(ws.root), "-c", str(config), "--model", "ensemble", "--name", "vote", "--segments", "0.5"]
+    result = runner.invoke(app, [*train, "--set", "baseline.svm.c_grid=[1, 10]"])
     assert result.exit_code == 0, result.output
     card = json.loads((ws.runs_dir / "vote" / "model_card.json").read_text())
     assert card["segments"] == {"seconds": 0.5, "max_segments": 6}
@@ -370,5 +370,7 @@ def test_a_vote_on_segments_trains_predicts_and_cross_validates_from_the_cli(tmp
     assert result.exit_code == 0, result.output
     predictions = pd.read_csv(ws.root / "cv" / "seg" / "predictions" / "seg.csv")
     assert sorted(predictions["track_id"]) == [f"s{i:02d}" for i in range(38)]
-    result = runner.invoke(app, [*train, "--set", "baseline.segment_seconds=0"])
+    result = runner.invoke(app, [*train[:-2], "--set", "baseline.segment_seconds=0"])
     assert result.exit_code == 1 and "baseline.segment_seconds" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, [*train[:-2], "--segments", "0"])
+    assert result.exit_code != 0 and "--segments" in result.output and "Traceback" not in result.output

@@ -69,6 +69,15 @@ def train_command(
             "by cross-validation on the training songs (baseline.selection.enabled)."
         ),
     ] = False,
+    segments: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="random_forest / gradient_boosting / svm / ensemble: train on segments of this many seconds, each with "
+            "its song's targets, and predict a song as the mean of its segments (baseline.segment_seconds; at most "
+            "baseline.max_segments a song).",
+        ),
+    ] = None,
     nproc: Annotated[
         int, typer.Option(min=1, help="Data-parallel CNN training on this many processes (runs torchrun for you).")
     ] = 1,
@@ -103,6 +112,8 @@ def train_command(
         extra.append("train.tune_top=true")
     if select_features:
         extra.append("baseline.selection.enabled=true")
+    if segments is not None:
+        extra.append(f"baseline.segment_seconds={segments}")
     cfg = load_config(config, [*(set or []), *extra])
     manifest_path = manifest or ws.manifest_path()
     songs = Manifest.read(manifest_path)
