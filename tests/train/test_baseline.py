@@ -248,3 +248,16 @@ def test_segments_train_on_every_segment_and_serve_a_song_as_their_mean(tmp_path
         served["scores"], predictor.models["regressor"].predict(rows).reshape(len(rows), -1).mean(0), rtol=1e-5
     )
     assert predictor.predict_arrays(test.waveforms)["class_probs"].shape == (len(test.track_ids), 3)
+
+
+def test_the_svm_grid_in_parallel_chooses_and_predicts_as_in_series():
+    from encore.train.svm import fit_svm
+
+    X, classes, targets = _informative(n_songs=90)
+    grid = {"c_grid": [0.3, 3.0, 30.0], "gamma_scales": [0.3, 3.0], "n_folds": 3, "seed": 0}
+    for y, classification in ((classes, True), (targets, False)):
+        series, chosen = fit_svm(X, y, classification=classification, n_jobs=1, **grid)
+        parallel, chosen_too = fit_svm(X, y, classification=classification, n_jobs=2, **grid)
+        assert chosen == chosen_too
+        predict = "predict_proba" if classification else "predict"
+        np.testing.assert_array_equal(getattr(series, predict)(X), getattr(parallel, predict)(X))

@@ -154,6 +154,7 @@ def _fit_svm(
         seed=config.seed,
         sample_weight=sample_weight,
         groups=groups,
+        n_jobs=config.n_jobs,
     )
     return model, None
 

@@ -47,6 +47,7 @@ def fit_svm(
     seed: int,
     sample_weight: np.ndarray | None = None,
     groups: np.ndarray | None = None,
+    n_jobs: int | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Fit an RBF SVM (or one SVR per target column) with ``C`` and ``gamma`` chosen on inner folds.
 
@@ -62,6 +63,8 @@ def fit_svm(
         sample_weight: Optional weight per song (used in the final fit).
         groups: Each row's song when the rows are segments: the inner folds (and Platt
             scaling's) keep a song's segments together.
+        n_jobs: Grid points fitted in parallel (-1: all cores; None: one). The choice is the
+            same whatever the number.
 
     Returns:
         ``(model, chosen)``: a fitted estimator with ``predict`` (and ``predict_proba`` for
@@ -79,7 +82,7 @@ def fit_svm(
         estimator = Pipeline(
             [*((type(t).__name__.lower(), t) for t in _features()), ("svm", SVC(class_weight="balanced", random_state=seed))]
         )
-        search = GridSearchCV(estimator, grid, cv=splits, scoring="accuracy")
+        search = GridSearchCV(estimator, grid, cv=splits, scoring="accuracy", n_jobs=n_jobs)
         search.fit(X, y)
         best = search.best_params_
         svm = SVC(C=best["svm__C"], gamma=best["svm__gamma"], class_weight="balanced", random_state=seed)
@@ -100,6 +103,7 @@ def fit_svm(
             if groups is None
             else inner_folds(column, n_folds=max(2, n_folds), seed=seed, classification=False, groups=groups),
             scoring="r2",
+            n_jobs=n_jobs,
         )
         search.fit(X, column)
         best = search.best_params_
