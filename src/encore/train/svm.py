@@ -82,7 +82,8 @@ def fit_svm(
         estimator = Pipeline(
             [*((type(t).__name__.lower(), t) for t in _features()), ("svm", SVC(class_weight="balanced", random_state=seed))]
         )
-        search = GridSearchCV(estimator, grid, cv=splits, scoring="accuracy", n_jobs=n_jobs)
+        # refit=False: the chosen settings are fitted below, Platt-scaled; the search's own refit would be thrown away
+        search = GridSearchCV(estimator, grid, cv=splits, scoring="accuracy", n_jobs=n_jobs, refit=False)
         search.fit(X, y)
         best = search.best_params_
         svm = SVC(C=best["svm__C"], gamma=best["svm__gamma"], class_weight="balanced", random_state=seed)
@@ -104,6 +105,7 @@ def fit_svm(
             else inner_folds(column, n_folds=max(2, n_folds), seed=seed, classification=False, groups=groups),
             scoring="r2",
             n_jobs=n_jobs,
+            refit=False,
         )
         search.fit(X, column)
         best = search.best_params_
