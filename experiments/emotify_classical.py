@@ -340,12 +340,18 @@ def run_inner(args, songs: pd.DataFrame, features: np.ndarray, config, models: l
         print(f"after seed {seed}:\n" + "\n".join(lines), flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def study_parser(doc: str) -> argparse.ArgumentParser:
+    """The classical studies' shared options: the data, the config, the feature cache, the seeds."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "emotify_cv.yaml")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/encore-classical-cache"))
     parser.add_argument("--seeds", default="0,1,2")
+    return parser
+
+
+def main() -> None:
+    parser = study_parser(__doc__)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--models", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--n-jobs", type=int, default=2, help="forest threads (the bar is 2 cores)")

@@ -29,7 +29,6 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-import argparse
 import json
 import logging
 import sys
@@ -51,7 +50,7 @@ from encore.train.baseline import _forest
 from encore.train.svm import _features
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emotify_classical import baseline_config  # noqa: E402
+from emotify_classical import baseline_config, study_parser  # noqa: E402
 from emotify_history import EMOTIONS, GENRE_OFFSETS, REPO, fold_splits, read_targets  # noqa: E402
 
 logger = logging.getLogger("emotify_segments")
@@ -116,11 +115,7 @@ def fit_predict(X, owner, classes, targets, train_songs, test_songs, bc, svm_con
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
-    parser.add_argument("--config", type=Path, default=REPO / "configs" / "emotify_cv.yaml")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/encore-classical-cache"))
-    parser.add_argument("--seeds", default="0,1,2")
+    parser = study_parser(__doc__)
     parser.add_argument("--inner", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_segments_inner.json")
     args = parser.parse_args()

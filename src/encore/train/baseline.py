@@ -83,31 +83,24 @@ def _forest(config: BaselineConfig, classification: bool) -> RandomForestClassif
     return RandomForestRegressor(**common)
 
 
-def _fit_forest(
-    X: np.ndarray,
-    y: np.ndarray,
-    config: BaselineConfig,
-    *,
-    classification: bool,
-    sample_weight: np.ndarray | None,
-    entry: dict,
-    groups: np.ndarray | None = None,
-) -> tuple[Any, np.ndarray | None]:
+@dataclass(frozen=True)
+class HeadRows:
+    """What one head trains on: the rows (songs or segments), their targets and what goes with them."""
+
+    X: np.ndarray
+    y: np.ndarray
+    classification: bool
+    sample_weight: np.ndarray | None = None
+    groups: np.ndarray | None = None  # each row's song when the rows are segments: inner folds keep a song whole
+
+
+def _fit_forest(rows: HeadRows, config: BaselineConfig, entry: dict) -> tuple[Any, np.ndarray | None]:
     """A random forest and its impurity importances."""
-    model = _forest(config, classification).fit(X, y, sample_weight=sample_weight)
+    model = _forest(config, rows.classification).fit(rows.X, rows.y, sample_weight=rows.sample_weight)
     return model, model.feature_importances_
 
 
-def _fit_boosting(
-    X: np.ndarray,
-    y: np.ndarray,
-    config: BaselineConfig,
-    *,
-    classification: bool,
-    sample_weight: np.ndarray | None,
-    entry: dict,
-    groups: np.ndarray | None = None,
-) -> tuple[Any, np.ndarray | None]:
+def _fit_boosting(rows: HeadRows, config: BaselineConfig, entry: dict) -> tuple[Any, np.ndarray | None]:
     """Gradient boosting, its number of iterations chosen on inner folds (recorded in ``entry``); no importances of its own."""
     bo = config.boosting
     params = {
@@ -117,58 +110,40 @@ def _fit_boosting(
         "l2_regularization": bo.l2_regularization,
     }
     model, entry["boosting"] = fit_boosting(
-        X,
-        y,
-        classification=classification,
+        rows.X,
+        rows.y,
+        classification=rows.classification,
         params=params,
         max_iter=bo.max_iter,
         n_folds=config.inner_folds,
         seed=config.seed,
-        sample_weight=sample_weight,
+        sample_weight=rows.sample_weight,
         n_threads=bo.n_threads,
-        groups=groups,
+        groups=rows.groups,
     )
     return model, None
 
 
-def _fit_svm(
-    X: np.ndarray,
-    y: np.ndarray,
-    config: BaselineConfig,
-    *,
-    classification: bool,
-    sample_weight: np.ndarray | None,
-    entry: dict,
-    groups: np.ndarray | None = None,
-) -> tuple[Any, np.ndarray | None]:
+def _fit_svm(rows: HeadRows, config: BaselineConfig, entry: dict) -> tuple[Any, np.ndarray | None]:
     """An RBF SVM, ``C`` and ``gamma`` chosen on inner folds (recorded in ``entry``); no importances of its own."""
     from encore.train.svm import fit_svm
 
     model, entry["svm"] = fit_svm(
-        X,
-        y,
-        classification=classification,
+        rows.X,
+        rows.y,
+        classification=rows.classification,
         c_grid=config.svm.c_grid,
         gamma_scales=config.svm.gamma_scales,
         n_folds=config.inner_folds,
         seed=config.seed,
-        sample_weight=sample_weight,
-        groups=groups,
+        sample_weight=rows.sample_weight,
+        groups=rows.groups,
         n_jobs=config.n_jobs,
     )
     return model, None
 
 
-def _fit_ensemble(
-    X: np.ndarray,
-    y: np.ndarray,
-    config: BaselineConfig,
-    *,
-    classification: bool,
-    sample_weight: np.ndarray | None,
-    entry: dict,
-    groups: np.ndarray | None = None,
-) -> tuple[Any, np.ndarray | None]:
+def _fit_ensemble(rows: HeadRows, config: BaselineConfig, entry: dict) -> tuple[Any, np.ndarray | None]:
     """Soft voting over ``baseline.ensemble.members``, each fitted (and its settings chosen) as it would be alone.
 
     Each member's choices go into ``entry`` under its own key (``svm``, ``boosting``) as
@@ -179,9 +154,7 @@ def _fit_ensemble(
     ec = config.ensemble
     models, importance = [], None
     for member in ec.members:
-        model, own = ESTIMATORS[member](
-            X, y, config, classification=classification, sample_weight=sample_weight, entry=entry, groups=groups
-        )
+        model, own = ESTIMATORS[member](rows, config, entry)
         models.append(model)
         importance = own if importance is None else importance
     vote = SoftVote(models, ec.weights)
@@ -195,8 +168,8 @@ ESTIMATORS: dict[str, Callable[..., tuple[Any, np.ndarray | None]]] = {
     "svm": _fit_svm,
     "ensemble": _fit_ensemble,
 }
-"""``baseline.estimator`` -> ``fit(X, y, config, classification=, sample_weight=, entry=, groups=)`` giving
-``(model, importances or None)``; one row per classical estimator."""
+"""``baseline.estimator`` -> ``fit(rows, config, entry)`` giving ``(model, importances or None)``; one row per
+classical estimator. Each records what it chose in ``entry`` (the head's part of the card)."""
 
 
 def fit_head(
@@ -251,9 +224,8 @@ def fit_head(
         }
     else:
         columns, importance = list(range(X.shape[1])), None
-    model, own_importance = ESTIMATORS[config.estimator](
-        X[:, columns], y, config, classification=classification, sample_weight=sample_weight, entry=entry, groups=groups
-    )
+    rows = HeadRows(X[:, columns], y, classification, sample_weight, groups)
+    model, own_importance = ESTIMATORS[config.estimator](rows, config, entry)
     if importance is None:  # no selection: the estimator's own ranking, or (boosting has none) a forest's
         importance = own_importance if own_importance is not None else rank_features(X, y, **ranking)
     entry["importance"] = [float(v) for v in importance]
