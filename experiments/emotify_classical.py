@@ -22,6 +22,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -37,6 +38,7 @@ from encore.data.waveforms import load_waveforms
 from encore.features.cache import FeatureCache
 from encore.features.handcrafted import handcrafted_feature_names
 from encore.features.extract import compute_feature_matrix, compute_feature_rows
+from encore.inference.baseline import song_means
 from encore.train.baseline import fit_head
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -144,14 +146,9 @@ def run_fold(
     owner = np.arange(len(songs)) if owner is None else owner
     fit_rows, test_rows = np.flatnonzero(np.isin(owner, train)), np.flatnonzero(np.isin(owner, test))
     groups = None if len(owner) == len(songs) else owner[fit_rows]
-    position = np.searchsorted(np.sort(test), owner[test_rows])
-    order = np.argsort(np.argsort(test))  # the sorted test songs back in the order of ``test``
-
-    def per_song(values: np.ndarray) -> np.ndarray:
-        values = values.reshape(len(test_rows), -1)
-        sums = np.zeros((len(test), values.shape[1]))
-        np.add.at(sums, position, values)
-        return (sums / np.bincount(position, minlength=len(test))[:, None])[order]
+    slot = np.full(len(songs), -1)
+    slot[test] = np.arange(len(test))
+    per_song = functools.partial(song_means, owner=slot[owner[test_rows]], n_songs=len(test))  # in the order of ``test``
 
     kw = {"names": names, "groups": groups}
     X_fit, X_test, songs_fit = X[fit_rows], X[test_rows], owner[fit_rows]

@@ -17,7 +17,15 @@ from encore.exceptions import CheckpointError
 from encore.inference.predictor import SongPredictions
 from encore.models.card import ClassicalCard
 
-__all__ = ["BaselinePredictor"]
+__all__ = ["BaselinePredictor", "song_means"]
+
+
+def song_means(rows: np.ndarray, owner: np.ndarray, n_songs: int) -> np.ndarray:
+    """``(n_songs, k)`` float64: each song's mean over its rows of ``rows`` (``(n_rows, k)``; ``owner``: each row's song)."""
+    rows = np.asarray(rows, dtype=np.float64).reshape(len(owner), -1)
+    sums = np.zeros((n_songs, rows.shape[1]))
+    np.add.at(sums, owner, rows)
+    return sums / np.bincount(owner, minlength=n_songs)[:, None]
 
 
 class BaselinePredictor(SongPredictions):
@@ -88,16 +96,10 @@ class BaselinePredictor(SongPredictions):
     def predict_features(self, features: np.ndarray, owner: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Song-level arrays from :meth:`features`' rows: each song's mean over its rows (``owner``; None = a row a song)."""
         out = self._predict_rows(features)
-        if owner is None:
+        n_songs = int(owner.max()) + 1 if owner is not None and len(owner) else 0
+        if owner is None or len(owner) == n_songs:  # a row a song: the rows are the songs
             return out
-        n_songs = int(owner.max()) + 1 if len(owner) else 0
-        counts = np.bincount(owner, minlength=n_songs).astype(np.float64)[:, None]
-        means = {}
-        for key, rows in out.items():
-            sums = np.zeros((n_songs, rows.shape[1]), dtype=np.float64)
-            np.add.at(sums, owner, rows)
-            means[key] = (sums / counts).astype(np.float32)
-        return means
+        return {key: song_means(rows, owner, n_songs).astype(np.float32) for key, rows in out.items()}
 
     def _predict_rows(self, features: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -276,7 +276,7 @@ def fit_baseline(
         cache=cache,
         callback=callback,
     )
-    groups = None if bc.segment_seconds is None else owner  # segments: inner folds keep a song whole
+    segmented = bc.segment_seconds is not None  # then inner folds keep each song's segments together
     names = handcrafted_feature_names()
     models: dict[str, Any] = {}
     heads: dict[str, dict[str, Any]] = {}
@@ -288,7 +288,7 @@ def fit_baseline(
             bc,
             classification=True,
             names=names,
-            groups=None if groups is None else groups[labelled],
+            groups=owner[labelled] if segmented else None,
         )
     # one model per kind of numeric target (scores, tag shares), on the songs that have all of it;
     # a multi-output forest takes one weight per song: the mean of its targets' weights
@@ -307,15 +307,13 @@ def fit_baseline(
                 classification=False,
                 names=names,
                 sample_weight=sample_weight,
-                groups=None if groups is None else groups[known],
+                groups=owner[known] if segmented else None,
             )
     card = ClassicalCard(
         model_type=bc.estimator,
         sample_rate=sample_rate,
         feature_settings=HandcraftedSettings(sample_rate=sample_rate, n_fft=bc.n_fft, hop_length=bc.hop_length),
-        segments=None
-        if bc.segment_seconds is None
-        else SegmentSettings(seconds=bc.segment_seconds, max_segments=bc.max_segments),
+        segments=SegmentSettings(seconds=bc.segment_seconds, max_segments=bc.max_segments) if segmented else None,
         feature_names=names,
         feature_families=handcrafted_families(),
         label_names=list(manifest.label_names),
@@ -328,7 +326,7 @@ def fit_baseline(
         trained_on={
             "splits": ["train", "val"],
             "n_songs": len(songs.track_ids),
-            **({} if groups is None else {"n_segments": len(owner)}),
+            **({"n_segments": len(owner)} if segmented else {}),
             "note": TRAINED_ON,
         },
         config=config.model_dump(mode="json"),

@@ -66,9 +66,9 @@ def inner_folds(
     split, so a song's segments never validate a model trained on its other segments.
     """
     if groups is not None:
-        n_folds = min(n_folds, len(np.unique(groups)))
-        song_classes = {g: c for g, c in zip(groups, y)} if classification else {}
-        if classification and np.bincount(list(song_classes.values())).min(initial=len(y)) >= n_folds:
+        first = np.unique(groups, return_index=True)[1]  # a row of each song: a segment's class is its song's
+        n_folds = min(n_folds, len(first))
+        if classification and np.bincount(y[first]).min(initial=len(y)) >= n_folds:
             splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)
             return list(splitter.split(np.zeros(len(y)), y, groups))
         return list(GroupKFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), groups=groups))
