@@ -40,9 +40,10 @@ from encore.features.handcrafted import handcrafted_feature_names
 from encore.features.extract import compute_feature_matrix, compute_feature_rows
 from encore.inference.baseline import song_means
 from encore.train.baseline import fit_head
+from encore.train.objectives import SplitData, target_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emotify_history import EMOTIONS, GENRE_OFFSETS, fold_splits, read_targets  # noqa: E402 - the sibling study's folds
+from emotify_history import EMOTIONS, GENRE_OFFSETS, fold_splits, make_manifest, read_targets  # noqa: E402 - the sibling study's folds
 
 REPO = Path(__file__).resolve().parents[1]
 logger = logging.getLogger("emotify_classical")
@@ -104,13 +105,22 @@ VARIANTS = {  # name: (feature set, overrides of the baseline settings)
     # added 2026-12-06 (pre-registered in experiments/README.md): the product's bag of 10-s segments
     "forest_v2_segments": ("v2", {"segment_seconds": 10.0}),
     "ensemble_v2_segments": ("v2", {"estimator": "ensemble", "segment_seconds": 10.0}),
+    # added 2026-12-06 (pre-registered in experiments/README.md): the tag and score heads weighted by their evidence
+    "ensemble_v2_segments_evidence": (
+        "v2",
+        {"estimator": "ensemble", "segment_seconds": 10.0, "target_weighting": "evidence"},
+    ),
 }
 VOTES = {  # inner-fold study only: the vote's predictions as the equal-weight mean of its members' own
     "vote_forest_svm": ("forest_v2", "svm_v2"),
     "vote_forest_svm_boosting": ("forest_v2", "svm_v2", "boosting_v2"),
     "vote_forest_svm_wide": ("forest_v2", "svm_v2_wide"),
 }
-CHALLENGES = {"svm_v2_wide": "svm_v2", "vote_forest_svm_wide": "vote_forest_svm"}
+CHALLENGES = {
+    "svm_v2_wide": "svm_v2",
+    "vote_forest_svm_wide": "vote_forest_svm",
+    "ensemble_v2_segments_evidence": "ensemble_v2_segments",
+}
 """Inner-fold comparisons beside the votes against their members: a candidate against what it would replace."""
 TARGETS = EMOTIONS + ["appeal"]
 
@@ -132,14 +142,51 @@ def baseline_config(config, overrides: dict, n_jobs: int):
     return BaselineConfig(**data)
 
 
+def evidence_of(songs: pd.DataFrame, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``baseline.target_weighting: evidence``'s weights of the songs ``train`` (sorted), as fit_baseline computes them.
+
+    The product's own path: the study's manifest (appeal_sd from the votes' spread,
+    tag_support the number of votes), its training songs' sampling variances
+    (``Manifest.target_noise``) and :func:`encore.train.objectives.target_weights`. Returns
+    one weight a song for the tag forest (the mean of its tags' weights, as a multi-output
+    model takes) and one for the appeal model.
+    """
+    splits = np.full(len(songs), "test", dtype=object)
+    splits[train] = "train"
+    manifest = make_manifest(songs, splits)
+    frame = manifest.subset("train")
+    tag_noise, score_noise = manifest.target_noise(frame)
+    split = SplitData(
+        track_ids=list(frame["track_id"]),
+        waveforms=[],
+        classes=manifest.class_targets(frame),
+        tags=manifest.tag_targets(frame),
+        scores=manifest.regression_targets(frame),
+        tag_noise=tag_noise,
+        score_noise=score_noise,
+    )
+    tag_w, score_w = target_weights(split, "evidence")
+    return tag_w.mean(axis=1), score_w.mean(axis=1)
+
+
 def run_fold(
-    X: np.ndarray, songs: pd.DataFrame, train: np.ndarray, test: np.ndarray, bc, names: list[str], owner: np.ndarray | None = None
+    X: np.ndarray,
+    songs: pd.DataFrame,
+    train: np.ndarray,
+    test: np.ndarray,
+    bc,
+    names: list[str],
+    owner: np.ndarray | None = None,
+    heads: tuple[str, ...] = ("classifier", "tagger", "regressor"),
 ) -> tuple[dict, dict]:
-    """Fit the three heads on the fold's training songs (as fit_baseline does) and predict its test songs.
+    """Fit the heads on the fold's training songs (as fit_baseline does) and predict its test songs.
 
     With ``owner`` (each row's song) the rows of ``X`` are segments: the heads train on the
     training songs' segments, their inner folds grouped by song, and a test song is the
-    mean of its segments' predictions (as BaselinePredictor serves it).
+    mean of its segments' predictions (as BaselinePredictor serves it). With
+    ``bc.target_weighting == "evidence"`` the tag and appeal heads weigh each row by its
+    song's evidence (:func:`evidence_of`). ``heads`` leaves out heads a study does not
+    compare (a head left out predicts NaN).
     """
     genre_index = {g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}
     classes = songs["genre"].map(genre_index).to_numpy()
@@ -152,13 +199,27 @@ def run_fold(
 
     kw = {"names": names, "groups": groups}
     X_fit, X_test, songs_fit = X[fit_rows], X[test_rows], owner[fit_rows]
+    tag_weight = appeal_weight = None
+    if bc.target_weighting == "evidence":
+        position = np.full(len(songs), -1)
+        position[train] = np.arange(len(train))
+        tag_w, appeal_w = evidence_of(songs, np.sort(train))
+        tag_weight, appeal_weight = tag_w[position[songs_fit]], appeal_w[position[songs_fit]]
     out, info = {}, {}
-    model, info["classifier"] = fit_head(X_fit, classes[songs_fit], bc, classification=True, **kw)
-    out["class_probs"] = per_song(model.predict_proba(X_test))
-    model, info["tagger"] = fit_head(X_fit, songs[EMOTIONS].to_numpy()[songs_fit], bc, classification=False, **kw)
-    out["tag_probs"] = np.clip(per_song(model.predict(X_test)), 0, 1)
-    model, info["regressor"] = fit_head(X_fit, songs["appeal"].to_numpy()[songs_fit], bc, classification=False, **kw)
-    out["scores"] = per_song(model.predict(X_test))
+    out["class_probs"] = np.full((len(test), len(GENRE_OFFSETS)), np.nan)
+    out["tag_probs"] = np.full((len(test), len(EMOTIONS)), np.nan)
+    out["scores"] = np.full((len(test), 1), np.nan)
+    if "classifier" in heads:
+        model, info["classifier"] = fit_head(X_fit, classes[songs_fit], bc, classification=True, **kw)
+        out["class_probs"] = per_song(model.predict_proba(X_test))
+    if "tagger" in heads:
+        tags = songs[EMOTIONS].to_numpy()[songs_fit]
+        model, info["tagger"] = fit_head(X_fit, tags, bc, classification=False, sample_weight=tag_weight, **kw)
+        out["tag_probs"] = np.clip(per_song(model.predict(X_test)), 0, 1)
+    if "regressor" in heads:
+        appeal = songs["appeal"].to_numpy()[songs_fit]
+        model, info["regressor"] = fit_head(X_fit, appeal, bc, classification=False, sample_weight=appeal_weight, **kw)
+        out["scores"] = per_song(model.predict(X_test))
     for head in info.values():  # the JSON keeps what was chosen, not every column index and importance
         head.pop("importance", None)
         head.pop("columns", None)
@@ -253,7 +314,8 @@ def format_report(report: dict, reference: str = "forest_v1") -> str:
 def _fold_metrics(songs: pd.DataFrame, arrays: dict, rows: np.ndarray) -> dict:
     """Accuracy and each target's Spearman on the songs ``rows`` of pooled predictions."""
     truth = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
-    out = {"accuracy": float((arrays["class_probs"][rows].argmax(1) == truth[rows]).mean())}
+    probs = arrays["class_probs"][rows]
+    out = {"accuracy": float((probs.argmax(1) == truth[rows]).mean()) if np.isfinite(probs).all() else float("nan")}
     for t in TARGETS:
         pred = arrays["scores"][rows, 0] if t == "appeal" else arrays["tag_probs"][rows, EMOTIONS.index(t)]
         out[t] = float(spearmanr(pred, songs[t].to_numpy()[rows]).statistic)
@@ -273,18 +335,20 @@ def ahead_by_fold(rows_a: list[dict], rows_b: list[dict]) -> dict:
     }
 
 
-def run_inner(args, songs: pd.DataFrame, features: np.ndarray, config, models: list[str]) -> None:
+def run_inner(args, songs: pd.DataFrame, features: np.ndarray, config, models: list[str], rows: dict) -> None:
     """Inner cross-validation inside each outer fold's training songs; the outer test songs are never read.
 
     Each outer fold's 320 training songs are split by ``StratifiedKFold(args.inner, shuffle=True,
     random_state=seed)`` on genre; every candidate is fitted on the inner training songs and
     predicts the inner held-out ones, pooled over the inner folds (320 songs). The votes in
     ``VOTES`` average their members' pooled predictions (equal weights, as ``SoftVote``).
+    Segment-level candidates read their segments' rows (``rows``, by segment length), as
+    the held-out run does. ``args.heads`` limits the heads fitted (a study of the tag and
+    score heads need not fit the class head its candidates share).
     """
     from sklearn.model_selection import StratifiedKFold
 
-    if any("segment_seconds" in VARIANTS[m][1] for m in models):
-        raise SystemExit("--inner scores song-level models; the segments' inner folds are emotify_segments.py's")
+    heads = tuple(args.heads.split(","))
     names = handcrafted_feature_names()
     votes = {v: members for v, members in VOTES.items() if set(members) <= set(models)}
     per_fold: dict = {m: [] for m in [*models, *votes]}
@@ -299,8 +363,9 @@ def run_inner(args, songs: pd.DataFrame, features: np.ndarray, config, models: l
                     feature_set, overrides = VARIANTS[name]
                     cols = columns_of(feature_set)
                     bc = baseline_config(config, {**overrides, "seed": seed}, args.n_jobs)
+                    X, owner = rows.get(overrides.get("segment_seconds"), (features, None))
                     out, _ = run_fold(
-                        features[:, cols], songs, train[inner_train], train[inner_test], bc, [names[c] for c in cols]
+                        X[:, cols], songs, train[inner_train], train[inner_test], bc, [names[c] for c in cols], owner, heads
                     )
                     for key, value in out.items():
                         arrays[name].setdefault(key, np.zeros((len(songs),) + value.shape[1:]))[train[inner_test]] = value
@@ -361,6 +426,11 @@ def main() -> None:
         default=0,
         help="inner CV folds inside each outer fold's training songs (0: score the held-out folds)",
     )
+    parser.add_argument(
+        "--heads",
+        default="classifier,tagger,regressor",
+        help="with --inner: the heads fitted, comma-separated (those left out score NaN)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_classical.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -387,7 +457,7 @@ def main() -> None:
         return
     names = handcrafted_feature_names()
     if args.inner:
-        run_inner(args, songs, features, config, models)
+        run_inner(args, songs, features, config, models, rows)
         return
     pooled: dict = {m: [] for m in models}
     times: dict = {m: [] for m in models}
