@@ -160,3 +160,51 @@ def test_cnn_and_forest_train_with_evidence_weights(tmp_path, monkeypatch):
     assert len(seen) == 2
     np.testing.assert_allclose(seen[0], score_w.mean(axis=1))
     np.testing.assert_allclose(seen[1], tag_w.mean(axis=1))
+
+
+def test_evidence_weights_reach_both_members_of_the_vote_on_every_segment_of_a_song(tmp_path, monkeypatch):
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.svm import SVR
+
+    from encore.features.extract import segment_waveforms
+    from encore.train.baseline import fit_baseline, training_songs
+
+    manifest, waveforms = make_toy()
+    rng = np.random.default_rng(1)
+    manifest.frame["tag_support"] = rng.integers(2, 30, len(manifest.frame))
+    manifest.frame["appeal_sd"] = rng.uniform(0.01, 0.2, len(manifest.frame))
+    config = toy_config(
+        **{
+            "baseline.estimator": "ensemble",
+            "baseline.target_weighting": "evidence",
+            "baseline.segment_seconds": 1.0,
+            "baseline.max_segments": 3,
+            "baseline.n_estimators": 5,
+            "baseline.n_jobs": 1,
+            "baseline.svm.c_grid": [1.0],
+            "baseline.svm.gamma_scales": [1.0],
+        }
+    )
+    seen: dict[str, list] = {"forest": [], "svr": []}
+    forest_fit, svr_fit = RandomForestRegressor.fit, SVR.fit
+
+    def forest_spy(self, X, y, sample_weight=None):
+        seen["forest"].append(sample_weight)
+        return forest_fit(self, X, y, sample_weight=sample_weight)
+
+    def svr_spy(self, X, y, sample_weight=None):
+        seen["svr"].append(sample_weight)
+        return svr_fit(self, X, y, sample_weight=sample_weight)
+
+    monkeypatch.setattr(RandomForestRegressor, "fit", forest_spy)
+    monkeypatch.setattr(SVR, "fit", svr_spy)
+    fit_baseline(manifest, waveforms, config, tmp_path / "vote")
+    songs = training_songs(manifest, waveforms)
+    _, owner = segment_waveforms(songs.waveforms, sample_rate=8000, seconds=1.0, max_segments=3)
+    assert len(owner) > len(songs.track_ids)
+    tag_w, score_w = target_weights(songs, "evidence")
+    assert score_w.std() > 0.1  # the songs' evidence differs, so a weight lost or misaligned shows
+    for expected in (score_w.mean(axis=1)[owner], tag_w.mean(axis=1)[owner]):
+        for member in ("forest", "svr"):  # the SVR's grid search fits unweighted; its final fits take the weights
+            weighted = [w for w in seen[member] if w is not None]
+            assert any(len(w) == len(owner) and np.allclose(w, expected) for w in weighted), member
