@@ -384,8 +384,8 @@ def run_inner(args, songs: pd.DataFrame, features: np.ndarray, config, models: l
             )
         report = {"command": "python " + " ".join(sys.argv), "inner_folds": args.inner, "per_fold": per_fold, "mean": {}}
         keys = ["accuracy", "emotions_mean", *TARGETS]
-        for name, rows in per_fold.items():
-            report["mean"][name] = {key: float(np.mean([r[key] for r in rows])) for key in keys}
+        for name, fold_rows in per_fold.items():
+            report["mean"][name] = {key: float(np.mean([r[key] for r in fold_rows])) for key in keys}
         pairs = [(a, b) for a in votes for b in per_fold if a != b]
         pairs += [(a, b) for a, b in CHALLENGES.items() if a in per_fold and b in per_fold]
         report["ahead"] = {f"{a} - {b}": ahead_by_fold(per_fold[a], per_fold[b]) for a, b in pairs}
