@@ -124,16 +124,35 @@ def test_weighted_losses_are_the_weighted_means():
         torch.testing.assert_close(ones[key], plain[key])
 
 
+def _toy_with_evidence(seed: int, max_sd: float):
+    """The toy catalogue with a number of tag voters and an appeal standard error a song."""
+    manifest, waveforms = make_toy()
+    rng = np.random.default_rng(seed)
+    manifest.frame["tag_support"] = rng.integers(2, 30, len(manifest.frame))
+    manifest.frame["appeal_sd"] = rng.uniform(0.01, max_sd, len(manifest.frame))
+    return manifest, waveforms
+
+
+def _record_weights(monkeypatch, estimator) -> list:
+    """Every ``sample_weight`` that ``estimator.fit`` is called with, in order."""
+    seen: list = []
+    original = estimator.fit
+
+    def spy(self, X, y, sample_weight=None):
+        seen.append(sample_weight)
+        return original(self, X, y, sample_weight=sample_weight)
+
+    monkeypatch.setattr(estimator, "fit", spy)
+    return seen
+
+
 def test_cnn_and_forest_train_with_evidence_weights(tmp_path, monkeypatch):
     from sklearn.ensemble import RandomForestRegressor
 
     from encore.train.baseline import fit_baseline, training_songs
     from encore.train.loop import fit
 
-    manifest, waveforms = make_toy()
-    rng = np.random.default_rng(0)
-    manifest.frame["tag_support"] = rng.integers(2, 30, len(manifest.frame))
-    manifest.frame["appeal_sd"] = rng.uniform(0.01, 0.05, len(manifest.frame))
+    manifest, waveforms = _toy_with_evidence(0, max_sd=0.05)
     config = toy_config(
         **{
             "train.epochs": 1,
@@ -146,14 +165,7 @@ def test_cnn_and_forest_train_with_evidence_weights(tmp_path, monkeypatch):
     result = fit(manifest, waveforms, config, tmp_path / "cnn")
     assert np.isfinite(result.history[0]["train_loss"])
 
-    seen = []
-    original = RandomForestRegressor.fit
-
-    def spy(self, X, y, sample_weight=None):
-        seen.append(sample_weight)
-        return original(self, X, y, sample_weight=sample_weight)
-
-    monkeypatch.setattr(RandomForestRegressor, "fit", spy)
+    seen = _record_weights(monkeypatch, RandomForestRegressor)
     fit_baseline(manifest, waveforms, config, tmp_path / "rf")
     train = training_songs(manifest, waveforms)  # the forest trains on every song outside the test split
     tag_w, score_w = target_weights(train, "evidence")
@@ -169,10 +181,7 @@ def test_evidence_weights_reach_both_members_of_the_vote_on_every_segment_of_a_s
     from encore.features.extract import segment_waveforms
     from encore.train.baseline import fit_baseline, training_songs
 
-    manifest, waveforms = make_toy()
-    rng = np.random.default_rng(1)
-    manifest.frame["tag_support"] = rng.integers(2, 30, len(manifest.frame))
-    manifest.frame["appeal_sd"] = rng.uniform(0.01, 0.2, len(manifest.frame))
+    manifest, waveforms = _toy_with_evidence(1, max_sd=0.2)
     config = toy_config(
         **{
             "baseline.estimator": "ensemble",
@@ -185,19 +194,7 @@ def test_evidence_weights_reach_both_members_of_the_vote_on_every_segment_of_a_s
             "baseline.svm.gamma_scales": [1.0],
         }
     )
-    seen: dict[str, list] = {"forest": [], "svr": []}
-    forest_fit, svr_fit = RandomForestRegressor.fit, SVR.fit
-
-    def forest_spy(self, X, y, sample_weight=None):
-        seen["forest"].append(sample_weight)
-        return forest_fit(self, X, y, sample_weight=sample_weight)
-
-    def svr_spy(self, X, y, sample_weight=None):
-        seen["svr"].append(sample_weight)
-        return svr_fit(self, X, y, sample_weight=sample_weight)
-
-    monkeypatch.setattr(RandomForestRegressor, "fit", forest_spy)
-    monkeypatch.setattr(SVR, "fit", svr_spy)
+    seen = {"forest": _record_weights(monkeypatch, RandomForestRegressor), "svr": _record_weights(monkeypatch, SVR)}
     fit_baseline(manifest, waveforms, config, tmp_path / "vote")
     songs = training_songs(manifest, waveforms)
     _, owner = segment_waveforms(songs.waveforms, sample_rate=8000, seconds=1.0, max_segments=3)
