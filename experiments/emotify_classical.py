@@ -40,7 +40,7 @@ from encore.features.handcrafted import handcrafted_feature_names
 from encore.features.extract import compute_feature_matrix, compute_feature_rows
 from encore.inference.baseline import song_means
 from encore.train.baseline import fit_head
-from encore.train.objectives import SplitData, target_weights
+from encore.train.objectives import select_split, target_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emotify_history import EMOTIONS, GENRE_OFFSETS, fold_splits, make_manifest, read_targets  # noqa: E402 - the sibling study's folds
@@ -143,30 +143,20 @@ def baseline_config(config, overrides: dict, n_jobs: int):
 
 
 def evidence_of(songs: pd.DataFrame, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``baseline.target_weighting: evidence``'s weights of the songs ``train`` (sorted), as fit_baseline computes them.
+    """``baseline.target_weighting: evidence``'s weights when the songs ``train`` are the training songs.
 
     The product's own path: the study's manifest (appeal_sd from the votes' spread,
-    tag_support the number of votes), its training songs' sampling variances
-    (``Manifest.target_noise``) and :func:`encore.train.objectives.target_weights`. Returns
-    one weight a song for the tag forest (the mean of its tags' weights, as a multi-output
-    model takes) and one for the appeal model.
+    tag_support the number of votes), ``select_split`` and ``target_weights``. Returns one
+    weight a song (0 outside ``train``) for the tag model (the mean of its tags' weights, as
+    a multi-output model takes) and one for the appeal model.
     """
     splits = np.full(len(songs), "test", dtype=object)
     splits[train] = "train"
-    manifest = make_manifest(songs, splits)
-    frame = manifest.subset("train")
-    tag_noise, score_noise = manifest.target_noise(frame)
-    split = SplitData(
-        track_ids=list(frame["track_id"]),
-        waveforms=[],
-        classes=manifest.class_targets(frame),
-        tags=manifest.tag_targets(frame),
-        scores=manifest.regression_targets(frame),
-        tag_noise=tag_noise,
-        score_noise=score_noise,
-    )
-    tag_w, score_w = target_weights(split, "evidence")
-    return tag_w.mean(axis=1), score_w.mean(axis=1)
+    decoded = dict.fromkeys(songs["track_id"], np.zeros(1, np.float32))  # the weights need no audio; every song "decoded"
+    tag_w, score_w = target_weights(select_split(make_manifest(songs, splits), "train", decoded), "evidence")
+    tag, appeal = np.zeros(len(songs)), np.zeros(len(songs))
+    tag[np.sort(train)], appeal[np.sort(train)] = tag_w.mean(axis=1), score_w.mean(axis=1)  # the split keeps the songs' order
+    return tag, appeal
 
 
 def run_fold(
@@ -201,10 +191,8 @@ def run_fold(
     X_fit, X_test, songs_fit = X[fit_rows], X[test_rows], owner[fit_rows]
     tag_weight = appeal_weight = None
     if bc.target_weighting == "evidence":
-        position = np.full(len(songs), -1)
-        position[train] = np.arange(len(train))
-        tag_w, appeal_w = evidence_of(songs, np.sort(train))
-        tag_weight, appeal_weight = tag_w[position[songs_fit]], appeal_w[position[songs_fit]]
+        tag_w, appeal_w = evidence_of(songs, train)
+        tag_weight, appeal_weight = tag_w[songs_fit], appeal_w[songs_fit]
     out, info = {}, {}
     out["class_probs"] = np.full((len(test), len(GENRE_OFFSETS)), np.nan)
     out["tag_probs"] = np.full((len(test), len(EMOTIONS)), np.nan)

@@ -29,6 +29,7 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+import functools
 import json
 import logging
 import sys
@@ -46,6 +47,7 @@ from encore.config import load_config
 from encore.data.waveforms import load_waveforms
 from encore.features.cache import FeatureCache
 from encore.features.extract import compute_feature_matrix
+from encore.inference.baseline import song_means
 from encore.train.baseline import _forest
 from encore.train.svm import _features
 
@@ -95,11 +97,7 @@ def fit_predict(X, owner, classes, targets, train_songs, test_songs, bc, svm_con
     """The forest and the SVM class head on the rows of ``train_songs``, song means over the rows of ``test_songs``."""
     rows_train, rows_test = np.isin(owner, train_songs), np.isin(owner, test_songs)
     order = np.searchsorted(test_songs, owner[rows_test])  # test_songs is sorted
-
-    def per_song(values: np.ndarray) -> np.ndarray:
-        sums = np.zeros((len(test_songs), values.shape[1]))
-        np.add.at(sums, order, values)
-        return sums / np.bincount(order, minlength=len(test_songs))[:, None]
+    per_song = functools.partial(song_means, owner=order, n_songs=len(test_songs))
 
     y = classes[owner[rows_train]]
     forest_c = _forest(bc, True).fit(X[rows_train], y)
