@@ -104,7 +104,13 @@ def main() -> None:
             train = np.flatnonzero(splits == "train")
             for head, scores in inner_heads(x[train], y[train], targets[train], seed).items():
                 rows.append({"seed": seed, "fold": fold, "head": head, **scores})
-                logger.info("seed %d fold %d %-13s %s", seed, fold, head, {k: round(scores[k], 3) for k in ("accuracy", "emotions_mean", "appeal")})
+                logger.info(
+                    "seed %d fold %d %-13s %s",
+                    seed,
+                    fold,
+                    head,
+                    {k: round(scores[k], 3) for k in ("accuracy", "emotions_mean", "appeal")},
+                )
     summary = {}
     base = [r for r in rows if r["head"] == "linear"]
     keys = ("accuracy", "emotions_mean", "appeal", *EMOTIONS)
@@ -113,7 +119,9 @@ def main() -> None:
         summary[head] = {k: float(np.mean([r[k] for r in mine])) for k in keys}
         for key in ("accuracy", "emotions_mean", "appeal"):
             summary[head][f"{key}_folds_ahead"] = int(sum(m[key] > b[key] for m, b in zip(mine, base, strict=True)))
-    print(f"| head (inner-CV means of {len(base)} training folds) | genre | emotions' mean | appeal | folds ahead of linear (genre, emotions, appeal) |")
+    print(
+        f"| head (inner-CV means of {len(base)} training folds) | genre | emotions' mean | appeal | folds ahead of linear (genre, emotions, appeal) |"
+    )
     print("| --- | --- | --- | --- | --- |")
     for head, s in summary.items():
         print(
