@@ -305,7 +305,9 @@ class BaselineConfig(_Strict):
     max_features: str | float = "sqrt"
     class_weight: Literal["balanced", "none"] = "balanced"
     target_weighting: Literal["none", "evidence"] = Field(
-        "none", description="as train.target_weighting, as sample weights of the score and tag forests"
+        "none",
+        description="as train.target_weighting, as sample weights of the score and tag models (each target its own where "
+        "a model is fitted a target at a time: the SVM, boosting; the mean of a song's targets' weights for a forest)",
     )
     n_fft: int = Field(2048, gt=0)
     hop_length: int = Field(512, gt=0)

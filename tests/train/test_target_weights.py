@@ -125,12 +125,20 @@ def test_weighted_losses_are_the_weighted_means():
 
 
 def _toy_with_evidence(seed: int, max_sd: float):
-    """The toy catalogue with a number of tag voters and an appeal standard error a song."""
+    """The toy catalogue with a second tag, a number of tag voters and an appeal standard error a song.
+
+    The second tag's shares spread less across songs than the first's, so its sampling
+    noise weighs more and its weights differ from the first tag's.
+    """
     manifest, waveforms = make_toy()
     rng = np.random.default_rng(seed)
-    manifest.frame["tag_support"] = rng.integers(2, 30, len(manifest.frame))
-    manifest.frame["appeal_sd"] = rng.uniform(0.01, max_sd, len(manifest.frame))
-    return manifest, waveforms
+    frame = manifest.frame.assign(**{TAG_PREFIX + "busy": rng.uniform(0.3, 0.5, len(manifest.frame))})
+    frame["tag_support"] = rng.integers(2, 30, len(frame))
+    frame["appeal_sd"] = rng.uniform(0.01, max_sd, len(frame))
+    tags = [*manifest.tag_names, "busy"]
+    return Manifest(
+        frame=frame, label_names=manifest.label_names, tag_names=tags, regression_names=manifest.regression_names
+    ), waveforms
 
 
 def _record_weights(monkeypatch, estimator) -> list:
@@ -174,7 +182,7 @@ def test_cnn_and_forest_train_with_evidence_weights(tmp_path, monkeypatch):
     np.testing.assert_allclose(seen[1], tag_w.mean(axis=1))
 
 
-def test_evidence_weights_reach_both_members_of_the_vote_on_every_segment_of_a_song(tmp_path, monkeypatch):
+def test_evidence_weights_reach_both_members_of_the_vote_each_target_its_own_on_every_segment(tmp_path, monkeypatch):
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.svm import SVR
 
@@ -201,7 +209,15 @@ def test_evidence_weights_reach_both_members_of_the_vote_on_every_segment_of_a_s
     assert len(owner) > len(songs.track_ids)
     tag_w, score_w = target_weights(songs, "evidence")
     assert score_w.std() > 0.1  # the songs' evidence differs, so a weight lost or misaligned shows
-    for expected in (score_w.mean(axis=1)[owner], tag_w.mean(axis=1)[owner]):
-        for member in ("forest", "svr"):  # the SVR's grid search fits unweighted; its final fits take the weights
-            weighted = [w for w in seen[member] if w is not None]
-            assert any(len(w) == len(owner) and np.allclose(w, expected) for w in weighted), member
+    assert np.abs(tag_w - tag_w.mean(axis=1, keepdims=True)).max() > 0.01  # and the tags' differ from their mean
+    # the multi-output forest takes the mean of a segment's targets' weights
+    forest = [w for w in seen["forest"] if w is not None]
+    assert [len(w) for w in forest] == [len(owner)] * 2
+    np.testing.assert_allclose(forest[0], score_w.mean(axis=1)[owner], rtol=1e-6)
+    np.testing.assert_allclose(forest[1], tag_w.mean(axis=1)[owner], rtol=1e-6)
+    # one SVR a target: the grid search fits unweighted, each final fit takes its own target's weights
+    svr = [w for w in seen["svr"] if w is not None]
+    expected = [w[owner] for w in (*score_w.T, *tag_w.T)]
+    assert len(svr) == len(expected)
+    for got, want in zip(svr, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -31,7 +31,7 @@ from encore.features.handcrafted import (
 from encore.models.card import ClassicalCard, HandcraftedSettings, ManifestRecord, SegmentSettings
 from encore.train.boosting import fit_boosting
 from encore.train.objectives import SplitData, target_weights
-from encore.train.selection import KeptColumns, rank_features, select_features
+from encore.train.selection import KeptColumns, rank_features, row_weight, select_features
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +90,18 @@ class HeadRows:
     X: np.ndarray
     y: np.ndarray
     classification: bool
-    sample_weight: np.ndarray | None = None
+    sample_weight: np.ndarray | None = None  # per row, or per row and target (n_rows, n_targets)
     groups: np.ndarray | None = None  # each row's song when the rows are segments: inner folds keep a song whole
+
+    @property
+    def row_weight(self) -> np.ndarray | None:
+        """One weight a row, for a model that fits every target at once: the mean of its targets' weights."""
+        return row_weight(self.sample_weight)
 
 
 def _fit_forest(rows: HeadRows, config: BaselineConfig, entry: dict) -> tuple[Any, np.ndarray | None]:
-    """A random forest and its impurity importances."""
-    model = _forest(config, rows.classification).fit(rows.X, rows.y, sample_weight=rows.sample_weight)
+    """A random forest and its impurity importances (a multi-output forest takes one weight a row)."""
+    model = _forest(config, rows.classification).fit(rows.X, rows.y, sample_weight=rows.row_weight)
     return model, model.feature_importances_
 
 
@@ -191,7 +196,9 @@ def fit_head(
         config: The ``baseline`` settings.
         classification: Whether ``y`` holds classes.
         names: Feature names, one per column of ``X``.
-        sample_weight: Optional weight per row.
+        sample_weight: Optional weight per row, or per row and target ``(n_rows, n_targets)``:
+            the models fitted one target at a time (the SVM's SVRs, boosting) take each
+            target's own, the forest and the selection's ranking the mean over targets.
         groups: Each row's song when the rows are segments; every inner fold (selection,
             the SVM's grid and Platt scaling, boosting's early stopping) keeps a song whole.
 
@@ -206,7 +213,7 @@ def fit_head(
         "n_estimators": sc.n_estimators,
         "seed": config.seed,
         "n_jobs": config.n_jobs,
-        "sample_weight": sample_weight,
+        "sample_weight": row_weight(sample_weight),
     }
     if sc.enabled:
         selection = select_features(X, y, fractions=sc.fractions, n_folds=config.inner_folds, groups=groups, **ranking)
@@ -291,7 +298,7 @@ def fit_baseline(
             groups=owner[labelled] if segmented else None,
         )
     # one model per kind of numeric target (scores, tag shares), on the songs that have all of it;
-    # a multi-output forest takes one weight per song: the mean of its targets' weights
+    # each target keeps its own weight (a multi-output forest takes their mean: HeadRows.row_weight)
     tag_weights, score_weights = target_weights(songs, bc.target_weighting)
     for name, targets, weights in (("regressor", songs.scores, score_weights), ("tagger", songs.tags, tag_weights)):
         if not targets.size:
@@ -299,14 +306,15 @@ def fit_baseline(
         known = ~np.isnan(targets[owner]).any(axis=1)
         if len(np.unique(owner[known])) >= 2:
             y = targets[owner[known]]
-            sample_weight = None if bc.target_weighting == "none" else weights[owner[known]].mean(axis=1)
+            sample_weight = None if bc.target_weighting == "none" else weights[owner[known]]
+            single = y.shape[1] == 1
             models[name], heads[name] = fit_head(
                 features[known],
-                y[:, 0] if y.shape[1] == 1 else y,
+                y[:, 0] if single else y,
                 bc,
                 classification=False,
                 names=names,
-                sample_weight=sample_weight,
+                sample_weight=sample_weight[:, 0] if single and sample_weight is not None else sample_weight,
                 groups=owner[known] if segmented else None,
             )
     card = ClassicalCard(

@@ -23,7 +23,7 @@ from sklearn.ensemble import (
 )
 from threadpoolctl import threadpool_limits
 
-from encore.train.selection import inner_folds
+from encore.train.selection import inner_folds, row_weight
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,8 @@ def fit_boosting(
         max_iter: Most boosting iterations tried on the inner folds.
         n_folds: Inner folds.
         seed: Seed of the folds and models.
-        sample_weight: Optional weight per song.
+        sample_weight: Optional weight per row; for several targets also ``(n_rows, n_targets)``,
+            each target's model taking its own column.
         n_threads: OpenMP threads per fit. On a few hundred songs one thread is as fast
             as several, and several spin-waiting threads on a busy machine are up to 50x slower.
         groups: Each row's song when the rows are segments: the inner folds keep a song together.
@@ -156,14 +157,16 @@ def fit_boosting(
         several targets; ``info`` has the iterations chosen (``n_iter``, one per target) and
         the mean inner-fold loss there (``inner_loss``).
     """
-    fit_target = functools.partial(
-        _fit_one, X, params=params, max_iter=max_iter, n_folds=n_folds, seed=seed, sample_weight=sample_weight, groups=groups
-    )
+    fit_target = functools.partial(_fit_one, X, params=params, max_iter=max_iter, n_folds=n_folds, seed=seed, groups=groups)
+    per_target = sample_weight is not None and sample_weight.ndim == 2
     with threadpool_limits(limits=n_threads, user_api="openmp"):
         if classification or y.ndim == 1:
-            model, n_iter, loss = fit_target(y, classification=classification)
+            model, n_iter, loss = fit_target(y, classification=classification, sample_weight=row_weight(sample_weight))
             return model, {"n_iter": [n_iter], "inner_loss": [loss]}
-        fitted = [fit_target(y[:, j], classification=False) for j in range(y.shape[1])]
+        fitted = [
+            fit_target(y[:, j], classification=False, sample_weight=sample_weight[:, j] if per_target else sample_weight)
+            for j in range(y.shape[1])
+        ]
     logger.info("gradient boosting: %s iterations per target", [f[1] for f in fitted])
     return PerTargetRegressor([f[0] for f in fitted]), {
         "n_iter": [f[1] for f in fitted],

@@ -30,6 +30,7 @@ __all__ = [
     "KeptColumns",
     "Selection",
     "inner_folds",
+    "row_weight",
     "rank_features",
     "score_predictions",
     "select_features",
@@ -55,6 +56,17 @@ class Selection:
     scores: list[float] = field(default_factory=list)
     score_sd: list[float] = field(default_factory=list)
     metric: str = "accuracy"
+
+
+def row_weight(sample_weight: np.ndarray | None) -> np.ndarray | None:
+    """``sample_weight`` as one weight a row: itself, or the mean over targets of a ``(n_rows, n_targets)`` one.
+
+    A model that fits every target at once (a multi-output forest, the selection's ranking)
+    takes one weight a row; the models fitted one target at a time take each target's own.
+    """
+    if sample_weight is None or sample_weight.ndim == 1:
+        return sample_weight
+    return sample_weight.mean(axis=1)
 
 
 def inner_folds(

@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
 from encore.train.boosting import PerTargetRegressor
-from encore.train.selection import inner_folds
+from encore.train.selection import inner_folds, row_weight
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ def fit_svm(
             features are standardised, so that is scikit-learn's ``"scale"``).
         n_folds: Inner cross-validation folds (fewer when a class has fewer songs).
         seed: Seed of the inner folds and of Platt scaling.
-        sample_weight: Optional weight per song (used in the final fit).
+        sample_weight: Optional weight per row (used in the final fit); for several targets
+            also ``(n_rows, n_targets)``, each SVR taking its own target's column.
         groups: Each row's song when the rows are segments: the inner folds (and Platt
             scaling's) keep a song's segments together.
         n_jobs: Grid points fitted in parallel (-1: all cores; None: one). The choice is the
@@ -90,12 +91,12 @@ def fit_svm(
         # Platt scaling on out-of-fold decision values; the SVM itself is then fitted on every song
         calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=splits, ensemble=False)
         model = make_pipeline(*_features(), calibrated)
-        model.fit(X, y, calibratedclassifiercv__sample_weight=sample_weight)
+        model.fit(X, y, calibratedclassifiercv__sample_weight=row_weight(sample_weight))
         return model, {"C": [float(best["svm__C"])], "gamma": [float(best["svm__gamma"])]}
     targets = np.asarray(y, dtype=float)
     columns = targets.reshape(len(targets), -1)
     models, chosen_c, chosen_gamma = [], [], []
-    for column in columns.T:
+    for j, column in enumerate(columns.T):
         estimator = Pipeline([*((type(t).__name__.lower(), t) for t in _features()), ("svm", SVR())])
         search = GridSearchCV(
             TransformedTargetRegressor(estimator, transformer=StandardScaler()),
@@ -113,7 +114,8 @@ def fit_svm(
             make_pipeline(*_features(), SVR(C=best["regressor__svm__C"], gamma=best["regressor__svm__gamma"])),
             transformer=StandardScaler(),
         )
-        model.fit(X, column, **({} if sample_weight is None else {"svr__sample_weight": sample_weight}))
+        weight = None if sample_weight is None else (sample_weight if sample_weight.ndim == 1 else sample_weight[:, j])
+        model.fit(X, column, **({} if weight is None else {"svr__sample_weight": weight}))
         models.append(model)
         chosen_c.append(float(best["regressor__svm__C"]))
         chosen_gamma.append(float(best["regressor__svm__gamma"]))
