@@ -2,6 +2,8 @@
 
 Usage:
     PYTHONPATH=src python experiments/emotify_fusion.py --inner 5 [--out experiments/emotify_fusion_inner.json]
+    PYTHONPATH=src python experiments/emotify_fusion.py --inner 3 --vote ensemble_v2_segments \
+        --out experiments/emotify_fusion_segments_inner.json      # 2026-12-07: the vote on 10-s segments
 
 Two models that see different things: the probe reads what musicnn learnt from a million
 songs (the mean embedding of musicnn-msd and musicnn-mtt side by side, as ``encore train
@@ -56,26 +58,32 @@ from emotify_probe_targets import embed_side_by_side, probe_fold  # noqa: E402
 
 from encore.config import load_config  # noqa: E402
 from encore.features.cache import FeatureCache  # noqa: E402
+from encore.features.extract import compute_feature_rows  # noqa: E402
 from encore.features.handcrafted import handcrafted_feature_names  # noqa: E402
 
 logger = logging.getLogger("emotify_fusion")
-CANDIDATES = ("probe", "vote", "fused")
 PAIR = "pretrained:musicnn-msd,pretrained:musicnn-mtt"
+FUSIONS = {"ensemble_v2": {"fused": 0.5}, "ensemble_v2_segments": {"fused_25": 0.25, "fused_50": 0.5}}
+"""The vote each study fuses with the probe -> the fused candidates and the vote's weight in each (2026-12-06; 2026-12-07)."""
 
 
-def predict_all(embeddings, features, songs, y, train, test, config, seed: int, n_jobs: int) -> dict:
-    """Each candidate fitted on ``train``: its class probabilities, emotion shares and appeal for ``test``."""
+def predict_all(embeddings, features, songs, y, train, test, config, seed: int, n_jobs: int, vote_name: str, owner=None) -> dict:
+    """Each candidate fitted on ``train``: its class probabilities, emotion shares and appeal for ``test``.
+
+    ``features`` are one row a song, or one a segment with ``owner`` (each row's song) for a vote on segments.
+    """
     probe = probe_fold(embeddings, songs, y, train, test, seed)
-    feature_set, overrides = VARIANTS["ensemble_v2"]
+    feature_set, overrides = VARIANTS[vote_name]
     cols = columns_of(feature_set)
     names = handcrafted_feature_names()
     bc = baseline_config(config, {**overrides, "seed": seed}, n_jobs)
-    vote, _ = run_fold(features[:, cols], songs, train, test, bc, [names[c] for c in cols])
+    vote, _ = run_fold(features[:, cols], songs, train, test, bc, [names[c] for c in cols], owner=owner)
     out = {
         "probe": {"class_probs": probe["class_probs"], "tag_probs": probe["emotions"], "scores": probe["appeal"][:, None]},
         "vote": vote,
     }
-    out["fused"] = {key: (out["probe"][key] + vote[key]) / 2.0 for key in vote}
+    for name, weight in FUSIONS[vote_name].items():
+        out[name] = {key: (1.0 - weight) * out["probe"][key] + weight * vote[key] for key in vote}
     return out
 
 
@@ -85,10 +93,11 @@ def _place(arrays: dict, out: dict, rows: np.ndarray, n_songs: int) -> None:
             arrays.setdefault(name, {}).setdefault(key, np.zeros((n_songs,) + value.shape[1:]))[rows] = value
 
 
-def run_inner(args, songs, y, embeddings, features, config) -> dict:
+def run_inner(args, songs, y, embeddings, features, config, owner=None) -> dict:
     from sklearn.model_selection import StratifiedKFold
 
-    per_fold: dict = {c: [] for c in CANDIDATES}
+    candidates = ("probe", "vote", *FUSIONS[args.vote])
+    per_fold: dict = {c: [] for c in candidates}
     for seed in args.seeds:
         for k, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):
             train = np.flatnonzero(splits == "train")
@@ -96,10 +105,20 @@ def run_inner(args, songs, y, embeddings, features, config) -> dict:
             t0 = time.perf_counter()
             for inner_train, inner_test in StratifiedKFold(args.inner, shuffle=True, random_state=seed).split(train, y[train]):
                 out = predict_all(
-                    embeddings, features, songs, y, train[inner_train], train[inner_test], config, seed, args.n_jobs
+                    embeddings,
+                    features,
+                    songs,
+                    y,
+                    train[inner_train],
+                    train[inner_test],
+                    config,
+                    seed,
+                    args.n_jobs,
+                    args.vote,
+                    owner,
                 )
                 _place(arrays, out, train[inner_test], len(songs))
-            for name in CANDIDATES:
+            for name in candidates:
                 per_fold[name].append({"seed": seed, "fold": k, **_fold_metrics(songs, arrays[name], train)})
             logger.info(
                 "seed %d fold %d (%.0f s): %s",
@@ -108,7 +127,7 @@ def run_inner(args, songs, y, embeddings, features, config) -> dict:
                 time.perf_counter() - t0,
                 ", ".join(
                     f"{n} {per_fold[n][-1]['accuracy']:.3f}/{per_fold[n][-1]['emotions_mean']:.3f}/{per_fold[n][-1]['appeal']:.3f}"
-                    for n in CANDIDATES
+                    for n in candidates
                 ),
             )
     keys = ["accuracy", "emotions_mean", *TARGETS]
@@ -116,13 +135,17 @@ def run_inner(args, songs, y, embeddings, features, config) -> dict:
         "inner_folds": args.inner,
         "per_fold": per_fold,
         "mean": {n: {key: float(np.mean([r[key] for r in rows])) for key in keys} for n, rows in per_fold.items()},
-        "fused_minus": {other: ahead_by_fold(per_fold["fused"], per_fold[other]) for other in ("probe", "vote")},
+        "fused_minus": {
+            f"{fused} - {other}": ahead_by_fold(per_fold[fused], per_fold[other])
+            for fused in FUSIONS[args.vote]
+            for other in ("probe", "vote")
+        },
     }
     lines = ["| candidate | accuracy | emotions' mean | appeal |", "| --- | --- | --- | --- |"]
     lines += [f"| {n} | {m['accuracy']:.3f} | {m['emotions_mean']:.3f} | {m['appeal']:.3f} |" for n, m in report["mean"].items()]
     for other, diff in report["fused_minus"].items():
         lines.append(
-            f"fused - {other}: "
+            f"{other}: "
             + "; ".join(f"{k} {d['mean']:+.3f} ({d['folds_ahead']}/{d['n_folds']} folds ahead)" for k, d in diff.items())
         )
     print("\n".join(lines), flush=True)
@@ -137,17 +160,31 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(x) for x in s.split(",")])
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--inner", type=int, default=5, help="inner folds in each outer training fold")
+    parser.add_argument("--vote", default="ensemble_v2", choices=sorted(FUSIONS), help="the classical vote fused with the probe")
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_fusion_inner.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     config = load_config(args.config, [])
     songs, _ = read_targets(args.data)
     y = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
-    _, features = load_features(songs, config, FeatureCache(args.cache))
+    decoded, features = load_features(songs, config, FeatureCache(args.cache))
+    owner = None
+    seconds = VARIANTS[args.vote][1].get("segment_seconds")
+    if seconds:  # the vote on segments: one row a segment, from the same cache
+        bc = config.baseline
+        features, owner = compute_feature_rows(
+            list(decoded.values()),
+            sample_rate=config.features.sample_rate,
+            n_fft=bc.n_fft,
+            hop_length=bc.hop_length,
+            segment_seconds=seconds,
+            max_segments=bc.max_segments,
+            cache=FeatureCache(args.cache),
+        )
     t0 = time.perf_counter()
     embeddings = embed_side_by_side(songs, PAIR)
     logger.info("embeddings of %d songs (%d dims) in %.0f s", len(songs), embeddings.shape[1], time.perf_counter() - t0)
-    report = {"command": "python " + " ".join(sys.argv), **run_inner(args, songs, y, embeddings, features, config)}
+    report = {"command": "python " + " ".join(sys.argv), **run_inner(args, songs, y, embeddings, features, config, owner)}
     args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
