@@ -72,6 +72,20 @@ def load_features(songs: pd.DataFrame, config, cache: FeatureCache) -> tuple[dic
     return dict(zip(songs["track_id"], decoded, strict=True)), features
 
 
+def segment_rows(decoded: dict, config, seconds: float, cache: FeatureCache) -> tuple[np.ndarray, np.ndarray]:
+    """Every song's segments of ``seconds`` (at most ``baseline.max_segments``) summarised as the product does, and each one's song."""
+    bc = config.baseline
+    return compute_feature_rows(
+        list(decoded.values()),
+        sample_rate=config.features.sample_rate,
+        n_fft=bc.n_fft,
+        hop_length=bc.hop_length,
+        segment_seconds=seconds,
+        max_segments=bc.max_segments,
+        cache=cache,
+    )
+
+
 STANDARD = (
     [f"mfcc_{i:02d}_{s}" for s in ("mean", "std") for i in range(20)]
     + [f"chroma_{p}_mean" for p in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")]
@@ -429,17 +443,8 @@ def main() -> None:
     segmented = {VARIANTS[m][1]["segment_seconds"] for m in models if "segment_seconds" in VARIANTS[m][1]}
     rows = {}  # segment length -> (the segments' features, each one's song)
     for seconds in sorted(segmented):
-        bc = config.baseline
         t0 = time.perf_counter()
-        rows[seconds] = compute_feature_rows(
-            list(decoded.values()),
-            sample_rate=config.features.sample_rate,
-            n_fft=bc.n_fft,
-            hop_length=bc.hop_length,
-            segment_seconds=seconds,
-            max_segments=bc.max_segments,
-            cache=FeatureCache(args.cache),
-        )
+        rows[seconds] = segment_rows(decoded, config, seconds, FeatureCache(args.cache))
         logger.info("%d segments of %g s in %.0f s", len(rows[seconds][1]), seconds, time.perf_counter() - t0)
     if args.extract_only:
         return

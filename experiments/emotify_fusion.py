@@ -52,13 +52,13 @@ from emotify_classical import (  # noqa: E402
     columns_of,
     load_features,
     run_fold,
+    segment_rows,
 )
 from emotify_history import GENRE_OFFSETS, REPO, fold_splits, read_targets  # noqa: E402
 from emotify_probe_targets import embed_side_by_side, probe_fold  # noqa: E402
 
 from encore.config import load_config  # noqa: E402
 from encore.features.cache import FeatureCache  # noqa: E402
-from encore.features.extract import compute_feature_rows  # noqa: E402
 from encore.features.handcrafted import handcrafted_feature_names  # noqa: E402
 
 logger = logging.getLogger("emotify_fusion")
@@ -171,16 +171,7 @@ def main() -> None:
     owner = None
     seconds = VARIANTS[args.vote][1].get("segment_seconds")
     if seconds:  # the vote on segments: one row a segment, from the same cache
-        bc = config.baseline
-        features, owner = compute_feature_rows(
-            list(decoded.values()),
-            sample_rate=config.features.sample_rate,
-            n_fft=bc.n_fft,
-            hop_length=bc.hop_length,
-            segment_seconds=seconds,
-            max_segments=bc.max_segments,
-            cache=FeatureCache(args.cache),
-        )
+        features, owner = segment_rows(decoded, config, seconds, FeatureCache(args.cache))
     t0 = time.perf_counter()
     embeddings = embed_side_by_side(songs, PAIR)
     logger.info("embeddings of %d songs (%d dims) in %.0f s", len(songs), embeddings.shape[1], time.perf_counter() - t0)

@@ -20,19 +20,17 @@ held-out fold is looked at.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emotify_finetune_upper import Upper, _load_pooled, _song_embeddings, cache_file  # noqa: E402
-from emotify_history import EMOTIONS, GENRE_OFFSETS, REPO, fold_splits, read_targets  # noqa: E402
-from emotify_probe_layers import inner_scores  # noqa: E402
+from emotify_history import fold_splits, read_targets  # noqa: E402
+from emotify_probe_layers import genre_and_targets, inner_scores, study_arguments  # noqa: E402
 
 logger = logging.getLogger("emotify_probe_bands")
 MODELS = ["pretrained:musicnn-msd", "pretrained:musicnn-mtt"]
@@ -68,13 +66,7 @@ def band_statistics(songs, offsets: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_probe_bands.json")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    args = study_arguments(__doc__.splitlines()[0], "emotify_probe_bands.json")
     import torch
 
     from encore.models.checkpoint import load_model
@@ -92,8 +84,7 @@ def main() -> None:
     pair = _song_embeddings(uppers, [torch.from_numpy(m[2]) for m in members], offsets, np.arange(len(songs)))
     stats = band_statistics(songs, offsets)
     candidates = {"pair (shipped)": pair, "pair + band statistics": np.concatenate([pair, stats], axis=1)}
-    y = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
-    targets = songs[[*EMOTIONS, "appeal"]].to_numpy(float)
+    y, targets = genre_and_targets(songs)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         for fold, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):

@@ -26,19 +26,23 @@ songs. No held-out fold is read; the rule for what follows is in experiments/REA
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emotify_history import EMOTIONS, GENRE_OFFSETS, REPO, fold_splits, read_targets  # noqa: E402
-from emotify_probe_layers import _standardise, load_layers, span_coordinates  # noqa: E402
+from emotify_history import EMOTIONS, fold_splits, read_targets  # noqa: E402
+from emotify_probe_layers import (  # noqa: E402
+    _standardise,
+    genre_and_targets,
+    load_layers,
+    span_coordinates,
+    study_arguments,
+)
 
 logger = logging.getLogger("emotify_probe_kernel")
 HEADS = ("linear", "rbf", "linear + rbf")
@@ -84,20 +88,13 @@ def inner_heads(x: np.ndarray, y: np.ndarray, targets: np.ndarray, seed: int) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_probe_kernel.json")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    args = study_arguments(__doc__.splitlines()[0], "emotify_probe_kernel.json")
     songs, _ = read_targets(args.data)
     layers = load_layers(songs)
     if ("msd", "penultimate") not in layers or ("mtt", "penultimate") not in layers:
         raise SystemExit("run `experiments/emotify_probe_layers.py extract` first (both musicnn taggers)")
     x = np.concatenate([layers[("msd", "penultimate")], layers[("mtt", "penultimate")]], axis=1)
-    y = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
-    targets = songs[[*EMOTIONS, "appeal"]].to_numpy(float)
+    y, targets = genre_and_targets(songs)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         for fold, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):

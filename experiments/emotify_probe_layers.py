@@ -126,6 +126,24 @@ def load_layers(songs) -> dict[tuple[str, str], np.ndarray]:
     return out
 
 
+def study_arguments(description: str, out_name: str) -> argparse.Namespace:
+    """The inner-fold probe studies' command line (``--data``, ``--seeds``, ``--out``), their logging and warnings set."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--out", type=Path, default=REPO / "experiments" / out_name)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    warnings.filterwarnings("ignore", category=FutureWarning)  # scikit-learn's announced changes of defaults
+    return args
+
+
+def genre_and_targets(songs) -> tuple[np.ndarray, np.ndarray]:
+    """Each song's genre index and its nine emotions' shares and appeal, ``(n_songs, 10)``."""
+    y = songs["genre"].map({g: i for i, g in enumerate(sorted(GENRE_OFFSETS))}).to_numpy()
+    return y, songs[[*EMOTIONS, "appeal"]].to_numpy(float)
+
+
 def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     center, scale = train.mean(0), train.std(0)
     scale = np.where(scale > 1e-8, scale, 1.0)
