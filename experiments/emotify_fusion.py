@@ -4,6 +4,8 @@ Usage:
     PYTHONPATH=src python experiments/emotify_fusion.py --inner 5 [--out experiments/emotify_fusion_inner.json]
     PYTHONPATH=src python experiments/emotify_fusion.py --inner 3 --vote ensemble_v2_segments \
         --out experiments/emotify_fusion_segments_inner.json      # 2026-12-07: the vote on 10-s segments
+    PYTHONPATH=src python experiments/emotify_fusion.py --heldout --vote ensemble_v2_segments --fused fused_25 \
+        --out experiments/emotify_fusion_segments.json           # its one held-out run
 
 Two models that see different things: the probe reads what musicnn learnt from a million
 songs (the mean embedding of musicnn-msd and musicnn-mtt side by side, as ``encore train
@@ -18,9 +20,10 @@ validation share: 5 genre-stratified folds, ``random_state`` = the seed, seeds 0
 
 Inside each outer fold's 320 training songs, ``--inner`` stratified inner folds; every
 candidate predicts the inner held-out songs, pooled over the inner folds, and is scored on
-them. The outer test songs are never read. (The pre-registered held-out run was to follow
-only if fusion passed its rule on these folds; it did not, so the script has no held-out
-mode.)
+them. The outer test songs are never read. ``--heldout --fused NAME`` is the pre-registered
+held-out run of the candidate the inner folds kept (2026-12-07: the vote on segments at
+weight 0.25): every outer fold's models on its test songs, pooled per seed, paired against
+the probe.
 
 The handcrafted features come from ``emotify_classical.py``'s cache (``--cache``); the
 embeddings from ``~/.cache/encore/embeddings`` (``encore pretrained convert musicnn-msd``
@@ -55,7 +58,7 @@ from emotify_classical import (  # noqa: E402
     segment_rows,
 )
 from emotify_history import GENRE_OFFSETS, REPO, fold_splits, read_targets  # noqa: E402
-from emotify_probe_targets import embed_side_by_side, probe_fold  # noqa: E402
+from emotify_probe_targets import embed_side_by_side, paired, probe_fold  # noqa: E402
 
 from encore.config import load_config  # noqa: E402
 from encore.features.cache import FeatureCache  # noqa: E402
@@ -152,6 +155,53 @@ def run_inner(args, songs, y, embeddings, features, config, owner=None) -> dict:
     return report
 
 
+def run_heldout(args, songs, y, embeddings, features, config, owner=None) -> dict:
+    """The pre-registered held-out run: each outer fold's model on its test songs, pooled per seed, paired against the probe."""
+    candidates = ("probe", "vote", args.fused)
+    stacked: dict = {c: {"classes": [], "scores": []} for c in candidates}
+    per_seed: dict = {c: [] for c in candidates}
+    seconds = []
+    for seed in args.seeds:
+        arrays: dict = {}
+        for k, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):
+            train, test = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "test")
+            t0 = time.perf_counter()
+            out = predict_all(embeddings, features, songs, y, train, test, config, seed, args.n_jobs, args.vote, owner)
+            _place(arrays, {c: out[c] for c in candidates}, test, len(songs))
+            seconds.append(time.perf_counter() - t0)
+            logger.info("seed %d fold %d: %.0f s", seed, k, seconds[-1])
+        for c in candidates:
+            stacked[c]["classes"].append(arrays[c]["class_probs"].argmax(1))
+            stacked[c]["scores"].append(np.concatenate([arrays[c]["tag_probs"], arrays[c]["scores"]], axis=1))
+            per_seed[c].append({"seed": seed, **_fold_metrics(songs, arrays[c], np.arange(len(songs)))})
+    stacked = {c: {key: np.stack(v) for key, v in d.items()} for c, d in stacked.items()}
+    keys = ["accuracy", "emotions_mean", *TARGETS]
+    report = {
+        "fused": args.fused,
+        "vote_weight": FUSIONS[args.vote][args.fused],
+        "mean": {c: {key: float(np.mean([r[key] for r in rows])) for key in keys} for c, rows in per_seed.items()},
+        "sd": {c: {key: float(np.std([r[key] for r in rows])) for key in keys} for c, rows in per_seed.items()},
+        "per_seed": per_seed,
+        "paired_minus_probe": {c: paired(songs, y, stacked[c], stacked["probe"]) for c in (args.fused, "vote")},
+        "seconds_per_fold": {"mean": float(np.mean(seconds)), "max": float(np.max(seconds))},
+    }
+    lines = ["| candidate | accuracy (per seed) | emotions' mean | appeal |", "| --- | --- | --- | --- |"]
+    for c in candidates:
+        m, sd = report["mean"][c], report["sd"][c]
+        per = ", ".join(f"{r['accuracy']:.3f}" for r in per_seed[c])
+        lines.append(
+            f"| {c} | {m['accuracy']:.3f} ± {sd['accuracy']:.3f} ({per}) | {m['emotions_mean']:.3f} ± {sd['emotions_mean']:.3f} "
+            f"| {m['appeal']:.3f} ± {sd['appeal']:.3f} |"
+        )
+    for c, diff in report["paired_minus_probe"].items():
+        lines.append(
+            f"{c} - probe (paired bootstrap over songs, seed-averaged, 95 %): "
+            + "; ".join(f"{k} {d['difference']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" for k, d in diff.items())
+        )
+    print("\n".join(lines), flush=True)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "emotify")
@@ -161,6 +211,8 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--inner", type=int, default=5, help="inner folds in each outer training fold")
     parser.add_argument("--vote", default="ensemble_v2", choices=sorted(FUSIONS), help="the classical vote fused with the probe")
+    parser.add_argument("--heldout", action="store_true", help="the pre-registered held-out run of --fused (not --inner)")
+    parser.add_argument("--fused", default=None, help="with --heldout: the fused candidate the inner folds kept, e.g. fused_25")
     parser.add_argument("--out", type=Path, default=REPO / "experiments" / "emotify_fusion_inner.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -175,7 +227,13 @@ def main() -> None:
     t0 = time.perf_counter()
     embeddings = embed_side_by_side(songs, PAIR)
     logger.info("embeddings of %d songs (%d dims) in %.0f s", len(songs), embeddings.shape[1], time.perf_counter() - t0)
-    report = {"command": "python " + " ".join(sys.argv), **run_inner(args, songs, y, embeddings, features, config, owner)}
+    if args.heldout:
+        if args.fused not in FUSIONS[args.vote]:
+            raise SystemExit(f"--heldout needs --fused, one of {sorted(FUSIONS[args.vote])}")
+        result = run_heldout(args, songs, y, embeddings, features, config, owner)
+    else:
+        result = run_inner(args, songs, y, embeddings, features, config, owner)
+    report = {"command": "python " + " ".join(sys.argv), **result}
     args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
