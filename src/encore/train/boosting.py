@@ -23,7 +23,7 @@ from sklearn.ensemble import (
 )
 from threadpoolctl import threadpool_limits
 
-from encore.train.selection import inner_folds, row_weight
+from encore.train.selection import inner_folds, row_weight, target_weight
 
 logger = logging.getLogger(__name__)
 
@@ -158,14 +158,12 @@ def fit_boosting(
         the mean inner-fold loss there (``inner_loss``).
     """
     fit_target = functools.partial(_fit_one, X, params=params, max_iter=max_iter, n_folds=n_folds, seed=seed, groups=groups)
-    per_target = sample_weight is not None and sample_weight.ndim == 2
     with threadpool_limits(limits=n_threads, user_api="openmp"):
         if classification or y.ndim == 1:
             model, n_iter, loss = fit_target(y, classification=classification, sample_weight=row_weight(sample_weight))
             return model, {"n_iter": [n_iter], "inner_loss": [loss]}
         fitted = [
-            fit_target(y[:, j], classification=False, sample_weight=sample_weight[:, j] if per_target else sample_weight)
-            for j in range(y.shape[1])
+            fit_target(y[:, j], classification=False, sample_weight=target_weight(sample_weight, j)) for j in range(y.shape[1])
         ]
     logger.info("gradient boosting: %s iterations per target", [f[1] for f in fitted])
     return PerTargetRegressor([f[0] for f in fitted]), {

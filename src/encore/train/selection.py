@@ -31,6 +31,7 @@ __all__ = [
     "Selection",
     "inner_folds",
     "row_weight",
+    "target_weight",
     "rank_features",
     "score_predictions",
     "select_features",
@@ -67,6 +68,13 @@ def row_weight(sample_weight: np.ndarray | None) -> np.ndarray | None:
     if sample_weight is None or sample_weight.ndim == 1:
         return sample_weight
     return sample_weight.mean(axis=1)
+
+
+def target_weight(sample_weight: np.ndarray | None, j: int) -> np.ndarray | None:
+    """The weights of target ``j`` for a model fitted on it alone: column ``j`` of a ``(n_rows, n_targets)`` one, else itself."""
+    if sample_weight is None or sample_weight.ndim == 1:
+        return sample_weight
+    return sample_weight[:, j]
 
 
 def inner_folds(

@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
 from encore.train.boosting import PerTargetRegressor
-from encore.train.selection import inner_folds, row_weight
+from encore.train.selection import inner_folds, row_weight, target_weight
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def fit_svm(
             make_pipeline(*_features(), SVR(C=best["regressor__svm__C"], gamma=best["regressor__svm__gamma"])),
             transformer=StandardScaler(),
         )
-        weight = None if sample_weight is None else (sample_weight if sample_weight.ndim == 1 else sample_weight[:, j])
+        weight = target_weight(sample_weight, j)
         model.fit(X, column, **({} if weight is None else {"svr__sample_weight": weight}))
         models.append(model)
         chosen_c.append(float(best["regressor__svm__C"]))
