@@ -64,11 +64,11 @@ def test_emotify_walkthrough_trains_the_cross_validated_cnn():
     assert walk.train == cv.train and walk.baseline == cv.baseline
 
 
-def test_the_emotify_vote_config_is_the_recommended_classical_model_on_the_walkthroughs_labels():
+def test_the_emotify_vote_config_is_the_recommended_classical_model_on_the_walkthroughs_features_and_labels():
     """configs/emotify_vote.yaml is `encore train -c configs/emotify.yaml --model ensemble --segments 10` as one file."""
     walk, vote = load_config(CONFIGS / "emotify.yaml"), load_config(CONFIGS / "emotify_vote.yaml")
     assert vote.baseline == walk.baseline.model_copy(update={"estimator": "ensemble", "segment_seconds": 10.0})
-    assert vote.labels == walk.labels
+    assert vote.labels == walk.labels and vote.features == walk.features  # the classical features' sample rate too
 
 
 def test_band_statistics_without_a_refit_are_refused_with_the_fix():
