@@ -93,15 +93,10 @@ class HeadRows:
     sample_weight: np.ndarray | None = None  # per row, or per row and target (n_rows, n_targets)
     groups: np.ndarray | None = None  # each row's song when the rows are segments: inner folds keep a song whole
 
-    @property
-    def row_weight(self) -> np.ndarray | None:
-        """One weight a row, for a model that fits every target at once: the mean of its targets' weights."""
-        return row_weight(self.sample_weight)
-
 
 def _fit_forest(rows: HeadRows, config: BaselineConfig, entry: dict) -> tuple[Any, np.ndarray | None]:
     """A random forest and its impurity importances (a multi-output forest takes one weight a row)."""
-    model = _forest(config, rows.classification).fit(rows.X, rows.y, sample_weight=rows.row_weight)
+    model = _forest(config, rows.classification).fit(rows.X, rows.y, sample_weight=row_weight(rows.sample_weight))
     return model, model.feature_importances_
 
 
@@ -298,7 +293,7 @@ def fit_baseline(
             groups=owner[labelled] if segmented else None,
         )
     # one model per kind of numeric target (scores, tag shares), on the songs that have all of it;
-    # each target keeps its own weight (a multi-output forest takes their mean: HeadRows.row_weight)
+    # each target keeps its own weight (a multi-output forest takes their mean: selection.row_weight)
     tag_weights, score_weights = target_weights(songs, bc.target_weighting)
     for name, targets, weights in (("regressor", songs.scores, score_weights), ("tagger", songs.tags, tag_weights)):
         if not targets.size:
@@ -306,15 +301,13 @@ def fit_baseline(
         known = ~np.isnan(targets[owner]).any(axis=1)
         if len(np.unique(owner[known])) >= 2:
             y = targets[owner[known]]
-            sample_weight = None if bc.target_weighting == "none" else weights[owner[known]]
-            single = y.shape[1] == 1
             models[name], heads[name] = fit_head(
                 features[known],
-                y[:, 0] if single else y,
+                y[:, 0] if y.shape[1] == 1 else y,
                 bc,
                 classification=False,
                 names=names,
-                sample_weight=sample_weight[:, 0] if single and sample_weight is not None else sample_weight,
+                sample_weight=None if bc.target_weighting == "none" else weights[owner[known]],
                 groups=owner[known] if segmented else None,
             )
     card = ClassicalCard(
