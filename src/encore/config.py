@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "AugmentConfig",
     "BaselineConfig",
+    "BlendConfig",
+    "BlendMember",
     "BoostingConfig",
     "EncoreConfig",
     "FeatureConfig",
@@ -356,6 +358,43 @@ class LabelsConfig(_Strict):
         return self
 
 
+BlendKind = Literal["cnn", "random_forest", "gradient_boosting", "svm", "ensemble"]
+
+
+class BlendMember(_Strict):
+    """One model of a blend: trained on the blend's songs from its own config, its predictions weighted."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="its folder under the run's members/")
+    kind: BlendKind = Field(description="how it trains, as `encore train --model` takes it")
+    config: str | None = Field(
+        None, description="its YAML config; a relative path in a file is read beside that file; null = the defaults"
+    )
+    set: list[str] = Field(default_factory=list, description="section.key=value overrides of its config")
+    weight: float = Field(gt=0, description="its share of the blend's average (the weights are normalised)")
+
+
+class BlendConfig(_Strict):
+    """``--model blend``: late fusion, the weighted mean of several models' song-level predictions.
+
+    Each member trains on the same songs from its own config, and a song's class
+    probabilities, tag shares and scores are the weighted mean of the members' that have
+    that head. ``overrides`` reach every member after its own file and ``set``: `encore cv`
+    and `encore train` put their ``--set`` there, and `encore cv` its seeds and device.
+    """
+
+    members: list[BlendMember] = Field(default_factory=list)
+    overrides: list[str] = Field(
+        default_factory=list, description="section.key=value settings applied to every member (filled by encore cv)"
+    )
+
+    @model_validator(mode="after")
+    def _names(self) -> BlendConfig:
+        names = [m.name for m in self.members]
+        if len(set(names)) != len(names):
+            raise ValueError(f"blend.members are named {names}; give each member its own name")
+        return self
+
+
 class EncoreConfig(_Strict):
     """Everything one run needs."""
 
@@ -365,6 +404,7 @@ class EncoreConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    blend: BlendConfig = Field(default_factory=BlendConfig)
 
     @model_validator(mode="after")
     def _band_statistics_need_a_refit(self) -> EncoreConfig:
@@ -441,6 +481,7 @@ def load_config(
                 f"not a {'list' if isinstance(loaded, list) else 'single value'}; see configs/default.yaml"
             )
         tree = loaded or {}
+        _anchor_member_configs(tree, file.parent)
         lines = _key_lines(file.read_text(encoding="utf-8"))
     items: list[tuple[list[str], Any]] = []
     if isinstance(overrides, Mapping):
@@ -456,6 +497,16 @@ def load_config(
         problems = "; ".join(_config_problem(e, lines) for e in err.errors())
         where = f" in {path}" if path is not None else ""
         raise ConfigError(f"invalid configuration{where}: {problems}") from err
+
+
+def _anchor_member_configs(tree: dict[str, Any], folder: Path) -> None:
+    """A blend member's relative ``config`` names a file beside the blend's own file (as an include does)."""
+    blend = tree.get("blend")
+    members = blend.get("members") if isinstance(blend, dict) else None
+    for member in members if isinstance(members, list) else []:
+        path = member.get("config") if isinstance(member, dict) else None
+        if isinstance(path, str) and not Path(path).is_absolute():
+            member["config"] = os.path.normpath(folder / path)
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:

@@ -1,4 +1,4 @@
-"""``encore explain``: which time segments and frequency bands drove a CNN's prediction."""
+"""``encore explain``: which time segments and frequency bands drove a CNN's prediction (a blend's: each CNN member's)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _default_targets(predictor: Predictor) -> list[str | None]:
 
 @handle_errors
 def explain_command(
-    run: Annotated[str, typer.Argument(help="CNN run folder, name under runs/, or pretrained:NAME.")],
+    run: Annotated[str, typer.Argument(help="CNN or blend run folder, name under runs/, or pretrained:NAME.")],
     song: Annotated[Path, typer.Argument(help="An audio file.")],
     workspace: WorkspaceOption = None,
     target: Annotated[
@@ -51,27 +51,60 @@ def explain_command(
 
     ws = Workspace.open(workspace)
     run_dir = resolve_run(run, ws.root)
-    if not (run_dir / "checkpoint.pt").is_file():  # explanations need the CNN's model: not an ONNX file, not a forest
-        raise ParameterError(
-            f"{run_dir} is not a CNN run (no checkpoint.pt); the forest's importances are in `encore evaluate`'s report"
-        )
-    predictor = load_predictor(run_dir, device=device)
-    assert isinstance(predictor, Predictor)  # a folder with checkpoint.pt loads as the CNN's predictor
-    waveform = load_audio(song, sample_rate=predictor.sample_rate)
+    networks = _networks(run_dir)
     folder = out_dir or ws.reports_dir / "explain" / song.stem
     folder.mkdir(parents=True, exist_ok=True)
     explanations = []
-    for name in target or _default_targets(predictor):
-        step(f"{method} for {name or 'the top class'}")
-        explanation = explain_waveform(predictor, waveform, target=name, method=method, n_segments=segments, n_bands=bands)
-        png = folder / f"{explanation.kind}-{explanation.target}-{method}.png".replace("/", "_").replace(" ", "_")
-        png.write_bytes(explanation.to_png())
-        explanations.append({**explanation.to_dict(), "png": str(png)})
-        print_summary(explanation, png)
+    for member, weight, network_dir in networks:
+        predictor = load_predictor(network_dir, device=device)
+        assert isinstance(predictor, Predictor)  # a folder with checkpoint.pt loads as the CNN's predictor
+        waveform = load_audio(song, sample_rate=predictor.sample_rate)
+        for name in target or _default_targets(predictor):
+            what = f"{name or 'the top class'}" + (f" of blend member {member} (weight {weight:.2f})" if member else "")
+            step(f"{method} for {what}")
+            explanation = explain_waveform(predictor, waveform, target=name, method=method, n_segments=segments, n_bands=bands)
+            stem = f"{member + '-' if member else ''}{explanation.kind}-{explanation.target}-{method}"
+            png = folder / f"{stem}.png".replace("/", "_").replace(" ", "_")
+            png.write_bytes(explanation.to_png())
+            explanations.append(
+                {**explanation.to_dict(), "png": str(png), **({"member": member, "weight": weight} if member else {})}
+            )
+            print_summary(explanation, png)
     report = {"song": str(song), "run": str(run_dir), "method": method, "explanations": explanations}
     json_path = folder / "explanation.json"
     json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     out.print(f"wrote {json_path} (every target's value and top segments, with its PNG)", highlight=False)
+
+
+def _networks(run_dir: Path) -> list[tuple[str | None, float, Path]]:
+    """The CNNs to explain: the run itself, or a blend's CNN members (name, weight, folder).
+
+    Raises:
+        ParameterError: neither a CNN run nor a blend with a CNN member.
+    """
+    if (run_dir / "blend_card.json").is_file():
+        from encore.models.card import BlendCard
+
+        card = BlendCard.read(run_dir / "blend_card.json")
+        members = [(m.name, m.weight, run_dir / "members" / m.name) for m in card.members]
+        networks: list[tuple[str | None, float, Path]] = [m for m in members if (m[2] / "checkpoint.pt").is_file()]
+        others = [f"{name} ({weight:.2f})" for name, weight, path in members if not (path / "checkpoint.pt").is_file()]
+        if not networks:
+            raise ParameterError(
+                f"{run_dir} is a blend with no CNN member; its members' importances are in `encore evaluate`'s report"
+            )
+        if others:
+            out.print(
+                f"a blend: explaining its CNN members; its classical members {', '.join(others)} are explained by their "
+                "feature importances in `encore evaluate`'s report",
+                highlight=False,
+            )
+        return networks
+    if not (run_dir / "checkpoint.pt").is_file():  # explanations need the CNN's model: not an ONNX file, not a forest
+        raise ParameterError(
+            f"{run_dir} is not a CNN run (no checkpoint.pt); the forest's importances are in `encore evaluate`'s report"
+        )
+    return [(None, 1.0, run_dir)]
 
 
 def print_summary(explanation: SongExplanation, png: Path) -> None:

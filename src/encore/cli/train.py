@@ -22,7 +22,7 @@ from encore.cli.common import (
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
-MODEL_KINDS = ("cnn", "random_forest", "gradient_boosting", "svm", "ensemble")
+MODEL_KINDS = ("cnn", "random_forest", "gradient_boosting", "svm", "ensemble", "blend")
 """The rows of :data:`encore.train.runs.TRAINERS`, named here so that ``--help`` imports no numpy (a test checks they agree)."""
 
 
@@ -33,7 +33,10 @@ def train_command(
     set: SetOption = None,
     model: Annotated[
         str,
-        typer.Option(help="cnn, random_forest, gradient_boosting, svm or ensemble (a soft vote of baseline.ensemble.members)."),
+        typer.Option(
+            help="cnn, random_forest, gradient_boosting, svm, ensemble (a soft vote of baseline.ensemble.members) or "
+            "blend (blend.members, each trained from its own config, their predictions averaged: configs/emotify_blend.yaml)."
+        ),
     ] = "cnn",
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
     name: Annotated[str | None, typer.Option(help="Run name under runs/ (default: the model kind).")] = None,
@@ -114,16 +117,24 @@ def train_command(
         extra.append("baseline.selection.enabled=true")
     if segments is not None:
         extra.append(f"baseline.segment_seconds={segments}")
-    cfg = load_config(config, [*(set or []), *extra])
+    overrides = [*(set or []), *extra]
+    if model == "blend":  # --set reaches the members too
+        from encore.train.blend import blend_overrides
+
+        overrides = blend_overrides(overrides)
+    cfg = load_config(config, overrides)
     manifest_path = manifest or ws.manifest_path()
     songs = Manifest.read(manifest_path)
-    step(f"decoding {len(songs.frame)} songs at {cfg.features.sample_rate} Hz")
-    with progress_bar("decode", len(songs.frame)) as advance:
-        waveforms, failures = decode_manifest(songs, ws, sample_rate=cfg.features.sample_rate, callback=advance)
-    for failure in failures:
-        report_skipped(failure.path, failure.reason)
+    trainer = get_trainer(model)
+    decoded: dict[int, dict] = {}
+    for rate in trainer.rates(cfg):
+        step(f"decoding {len(songs.frame)} songs at {rate} Hz")
+        with progress_bar("decode", len(songs.frame)) as advance:
+            decoded[rate], failures = decode_manifest(songs, ws, sample_rate=rate, callback=advance)
+        for failure in failures:
+            report_skipped(failure.path, failure.reason)
     step(f"training {model}")
-    with progress_bar(f"train {model}", get_trainer(model).epochs(cfg)) as advance:
+    with progress_bar(f"train {model}", trainer.epochs(cfg)) as advance:
         run_dir = train_run(
             ws,
             cfg,
@@ -131,7 +142,8 @@ def train_command(
             manifest_path=manifest_path,
             name=name,
             run_dir=resume,
-            waveforms=waveforms,
+            waveforms=decoded[trainer.sample_rate(cfg)],
+            songs_at=decoded.__getitem__,
             epoch_callback=lambda row: advance(1),
         )
     out.print(f"run {run_dir}", highlight=False)

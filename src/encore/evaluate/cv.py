@@ -150,6 +150,10 @@ class CVPlan:
             extra.append(f"train.device={self.device}")
         if seed is not None:
             extra += [f"train.seed={seed}", f"baseline.seed={seed}"]
+        if spec.kind == "blend":  # the members get them too
+            from encore.train.blend import blend_overrides
+
+            extra = blend_overrides(extra)
         path = spec.config_path or self.config_path
         return load_config(path, extra)
 
@@ -236,8 +240,18 @@ def fold_manifest(manifest: Manifest, folds: pd.DataFrame, fold: int, *, val_fra
 
 def _plan_record(plan: CVPlan, manifest_path: Path, manifest: Manifest) -> dict[str, Any]:
     def config_of(spec: ModelSpec) -> dict[str, Any]:
-        settings = plan.config_for(spec).model_dump(mode="json")
+        config = plan.config_for(spec)
+        settings = config.model_dump(mode="json")
         settings["train"].pop("device", None)  # where it trains does not change what it trains
+        if spec.kind == "blend":  # what its members' files say, as they read now
+            from encore.train.blend import member_plans
+
+            settings["blend"]["overrides"] = [o for o in settings["blend"]["overrides"] if not o.startswith("train.device=")]
+            settings["blend_members"] = {}
+            for member in member_plans(config):
+                resolved = member.config.model_dump(mode="json")
+                resolved["train"].pop("device", None)
+                settings["blend_members"][member.member.name] = resolved
         return settings
 
     return {
@@ -354,13 +368,19 @@ def _decode_all(ws: Workspace, manifest: Manifest, rates: Sequence[int], progres
     return decoded, failures
 
 
-def _predict(predictor: Any, songs: list[np.ndarray], cache: Any) -> dict[str, np.ndarray]:
-    """Held-out predictions; a forest's features come through the workspace cache, and a
-    song-level probe's mean embeddings through the embedding cache, as their training
-    songs' did (a song tested in one round trained in the others)."""
-    from encore.inference import BaselinePredictor
+def _predict(predictor: Any, track_ids: Sequence[str], decoded: Mapping[int, Mapping], cache: Any) -> dict[str, np.ndarray]:
+    """Held-out predictions of the songs ``track_ids`` (``decoded``: the songs by rate).
+
+    A classical model's features come through the workspace cache, and a song-level
+    probe's mean embeddings through the embedding cache, as their training songs' did (a
+    song tested in one round trained in the others); a blend's members each predict so,
+    at their own rates."""
+    from encore.inference import BaselinePredictor, BlendPredictor
     from encore.train.transfer import cached_probe_arrays, default_embedding_cache
 
+    if isinstance(predictor, BlendPredictor):
+        return predictor.blend([_predict(p, track_ids, decoded, cache) for _, p, _ in predictor.members])
+    songs = [decoded[predictor.sample_rate][t] for t in track_ids]
     if isinstance(predictor, BaselinePredictor):
         return predictor.predict_features(*predictor.features(songs, cache=cache))
     probe = cached_probe_arrays(predictor, songs, cache_dir=default_embedding_cache())
@@ -373,7 +393,7 @@ def _run_unit(
     config: EncoreConfig,
     manifest_path: Path,
     manifest: Manifest,
-    waveforms: Mapping,
+    decoded: Mapping[int, Mapping],
     run_dir: Path,
     *,
     seed: int,
@@ -389,13 +409,19 @@ def _run_unit(
         shutil.rmtree(run_dir)
     epoch_callback = progress.unit_started(spec.name, seed, fold, trainer.epochs(config))
     started = time.perf_counter()
-    ctx = TrainContext(manifest_path=str(manifest_path), cache=FeatureCache(ws.cache_dir), epoch_callback=epoch_callback)
-    trainer.fit(manifest, waveforms, config, run_dir, ctx)
+    ctx = TrainContext(
+        manifest_path=str(manifest_path),
+        cache=FeatureCache(ws.cache_dir),
+        epoch_callback=epoch_callback,
+        songs_at=decoded.__getitem__,
+    )
+    rates = trainer.rates(config)
+    trainer.fit(manifest, decoded[trainer.sample_rate(config)], config, run_dir, ctx)
     seconds = time.perf_counter() - started
     predictor = load_predictor(run_dir)
     test = manifest.subset("test")
-    test = test[[waveforms.get(t) is not None for t in test["track_id"]]].reset_index(drop=True)
-    arrays = _predict(predictor, [waveforms[t] for t in test["track_id"]], ctx.cache) if len(test) else {}
+    test = test[[all(decoded[r].get(t) is not None for r in rates) for t in test["track_id"]]].reset_index(drop=True)
+    arrays = _predict(predictor, list(test["track_id"]), decoded, ctx.cache) if len(test) else {}
     frame = heldout_frame(manifest, test, arrays, predictor, seed=seed, fold=fold, seconds=seconds)
     _write_atomic_csv(frame, run_dir / HELDOUT_FILE)
     progress.unit_done(spec.name, seed, fold, seconds, skipped=False)
@@ -486,7 +512,7 @@ def run_cv(
             progress.unit_done(m.name, s, k, 0.0, skipped=True)
     failures: list = []
     if pending:
-        rates = [get_trainer(m.kind).sample_rate(configs[m.name]) for m in {m.name: m for m, _, _ in pending}.values()]
+        rates = [r for m in {m.name: m for m, _, _ in pending}.values() for r in get_trainer(m.kind).rates(configs[m.name])]
         decoded, failures = _decode_all(ws, manifest, rates, progress)
         for spec, seed, fold in pending:
             trainer = get_trainer(spec.kind)
@@ -500,7 +526,7 @@ def run_cv(
                 config,
                 path,
                 Manifest.read(path),
-                decoded[trainer.sample_rate(config)],
+                decoded,
                 run_dir,
                 seed=seed,
                 fold=fold,

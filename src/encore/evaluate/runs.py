@@ -27,8 +27,8 @@ from encore.evaluate.metrics import classification_metrics, multilabel_metrics, 
 from encore.evaluate.report import to_jsonable
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
-from encore.inference import Predictor, SongPredictor, load_predictor
-from encore.models.card import ClassicalCard, ModelCard
+from encore.inference import BlendPredictor, Predictor, SongPredictor, load_predictor
+from encore.models.card import BlendCard, ClassicalCard, ModelCard
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def _read_history(run_dir: Path) -> list[dict[str, float]] | None:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
 
 
-def run_manifest_path(card: ModelCard | ClassicalCard, run_dir: Path) -> str:
+def run_manifest_path(card: ModelCard | ClassicalCard | BlendCard, run_dir: Path) -> str:
     """The manifest a run was trained from, checked to exist."""
     path = card.manifest.path if card.manifest is not None else None
     if not path or not Path(path).is_file():
@@ -121,6 +121,9 @@ def _global_importance(
     if frame.empty or not predictor.label_names:
         logger.info("no decodable validation songs; global importances left out")
         return
+    if isinstance(predictor, BlendPredictor):
+        logger.info("a blend: global importances are in its members' reports (`encore evaluate RUN/members/NAME`)")
+        return
     if _trained_on_validation(predictor):
         logger.info(
             "the classical model trained on the validation songs; permutation importance there would "
@@ -140,7 +143,7 @@ def _global_importance(
 
 def _trained_on_validation(predictor: SongPredictor) -> bool:
     """A classical model trains on the validation songs too (its card's ``trained_on``)."""
-    return isinstance(predictor.card, ClassicalCard) and predictor.card.trained_on_validation
+    return isinstance(predictor.card, ClassicalCard | BlendCard) and predictor.card.trained_on_validation
 
 
 def _importance_note(predictor: SongPredictor, manifest: Manifest, asked: bool, result: Mapping[str, Any]) -> str:
@@ -150,6 +153,8 @@ def _importance_note(predictor: SongPredictor, manifest: Manifest, asked: bool, 
         "permutation_importance": "permutation importance",
         "mel_band_importance": "mel-band importance",
     }
+    if isinstance(predictor, BlendPredictor):
+        return "importances: a blend has none of its own; `encore evaluate RUN/members/NAME` reports each member's"
     done = [name for key, name in names.items() if result.get(key)]
     n_val = int((manifest.frame["split"] == "val").sum())
     costly = "mel-band importance" if isinstance(predictor, Predictor) else "permutation importance"

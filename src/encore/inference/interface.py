@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from encore.audio.io import AudioSource
-from encore.models.card import ClassicalCard, ModelCard
+from encore.models.card import BlendCard, ClassicalCard, ModelCard
 
 __all__ = ["SongPredictor"]
 
@@ -28,7 +28,7 @@ class SongPredictor(Protocol):
     Attributes:
         card: The model card the run was saved with (names, settings, metrics).
         backend: What runs the model: ``torch``, ``eager``, ``onnx`` (a CNN) or ``forest``
-            (a classical model).
+            (a classical model) or ``blend``.
         device: Where it runs: ``cpu``, ``cuda`` or ``cuda:N``.
     """
 
@@ -36,7 +36,7 @@ class SongPredictor(Protocol):
     device: str
 
     @property
-    def card(self) -> ModelCard | ClassicalCard:
+    def card(self) -> ModelCard | ClassicalCard | BlendCard:
         """The run's model card."""
         ...
 

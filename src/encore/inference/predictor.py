@@ -28,7 +28,7 @@ from encore.audio import audio_duration, chunk_waveform, load_audio
 from encore.audio.io import AudioSource
 from encore.exceptions import AudioDecodeError, ParameterError
 from encore.inference.aggregate import SongAccumulator, describe_arrays, stack_songs
-from encore.models.card import ClassicalCard, ModelCard, NoveltyCalibration
+from encore.models.card import BlendCard, ClassicalCard, ModelCard, NoveltyCalibration
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class SongPredictions(ABC):
     abstract members here), which callers take instead of either class.
     """
 
-    card: ModelCard | ClassicalCard
+    card: ModelCard | ClassicalCard | BlendCard
     backend: str
     device: str
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from encore.exceptions import CheckpointError
 from encore.inference.baseline import BaselinePredictor
+from encore.inference.blend import BLEND_CARD, BlendPredictor
 from encore.inference.interface import SongPredictor
 from encore.inference.predictor import DEFAULT_BACKEND, Predictor
 from encore.pretrained.store import resolve_run
@@ -36,7 +37,11 @@ def _read_predictor(path: Path, *, backend: str, device: str) -> SongPredictor:
         return Predictor.from_checkpoint(path, backend=backend, device=device)
     if (path / "model_card.json").is_file():
         return BaselinePredictor.from_run(path)
-    raise CheckpointError(f"{path} holds neither checkpoint.pt (CNN) nor model_card.json (random forest); pass a run folder")
+    if (path / BLEND_CARD).is_file():
+        return BlendPredictor.from_run(path, load_member=lambda folder: _read_predictor(folder, backend=backend, device=device))
+    raise CheckpointError(
+        f"{path} holds no checkpoint.pt (CNN), model_card.json (classical model) or {BLEND_CARD} (blend); pass a run folder"
+    )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,6 +37,8 @@ from encore.features.extract import HANDCRAFTED_VERSION
 __all__ = [
     "CARD_VERSION",
     "Calibration",
+    "BlendCard",
+    "BlendMemberRecord",
     "ChunkSpec",
     "ClassicalCard",
     "HandcraftedSettings",
@@ -319,7 +321,42 @@ class SegmentSettings(_Part):
     max_segments: int = Field(ge=1)
 
 
-class ClassicalCard(_Card):
+_C = TypeVar("_C", bound="_JsonCard")
+
+
+class _JsonCard(_Card):
+    """A card stored as a run folder's JSON file (a classical run's ``model_card.json``, a blend's ``blend_card.json``)."""
+
+    @classmethod
+    def from_dict(cls: type[_C], data: Mapping[str, Any], *, source: str = "the model card") -> _C:
+        """Read a stored card, migrating a version-1 one.
+
+        Raises:
+            CheckpointError: The card is from a newer encore, or does not read as a card.
+        """
+        return _validate(cls, migrate_card(data, source=source), source)
+
+    @classmethod
+    def read(cls: type[_C], path: str | os.PathLike) -> _C:
+        """Read a run's card file.
+
+        Raises:
+            CheckpointError: The file is not JSON or not a model card of its kind.
+        """
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise CheckpointError(f"{str(path)!r} could not be read as a model card ({err}); train the run again") from None
+        return cls.from_dict(data, source=repr(str(path)))
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """Write the card as indented JSON."""
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+        return path
+
+
+class ClassicalCard(_JsonCard):
     """A classical run's card (``model_card.json`` beside ``model.joblib``)."""
 
     model_type: ClassicalKind
@@ -338,34 +375,6 @@ class ClassicalCard(_Card):
     importance_kind: str | None = None
     heads: dict[str, dict[str, Any]] = Field(default_factory=dict)
     trained_on: dict[str, Any] = Field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "the model card") -> ClassicalCard:
-        """Read a stored card, migrating a version-1 one.
-
-        Raises:
-            CheckpointError: The card is from a newer encore, or does not read as a card.
-        """
-        return _validate(cls, migrate_card(data, source=source), source)
-
-    @classmethod
-    def read(cls, path: str | os.PathLike) -> ClassicalCard:
-        """Read a run's ``model_card.json``.
-
-        Raises:
-            CheckpointError: The file is not JSON or not a classical model card.
-        """
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"{str(path)!r} could not be read as a model card ({err}); train the run again") from None
-        return cls.from_dict(data, source=repr(str(path)))
-
-    def write(self, path: str | os.PathLike) -> Path:
-        """Write the card as ``model_card.json`` (indented JSON)."""
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-        return path
 
     @property
     def model_name(self) -> str:
@@ -387,6 +396,35 @@ class ClassicalCard(_Card):
         if not values:
             return []
         return sorted(zip(self.feature_names, values, strict=True), key=lambda pair: -pair[1])
+
+
+class BlendMemberRecord(_Part):
+    """One member of a blend: its folder under the run's ``members/``, its kind and its normalised weight."""
+
+    name: str
+    kind: str
+    weight: float = Field(gt=0)
+    sample_rate: int = Field(gt=0)
+
+
+class BlendCard(_JsonCard):
+    """A blend's card (``blend_card.json`` beside ``members/<name>/``, each a run folder with its own card).
+
+    A song's prediction is the weighted mean of its members' (``members``' weights sum to
+    1; a head only some members have is the mean of theirs, renormalised).
+    """
+
+    model_type: Literal["blend"] = "blend"
+    sample_rate: int = Field(gt=0, description="the highest member rate: what the blend reads a waveform at")
+    members: list[BlendMemberRecord]
+    label_names: list[str] = Field(default_factory=list)
+    tag_names: list[str] = Field(default_factory=list)
+    regression_names: list[str] = Field(default_factory=list)
+    trained_on_validation: bool = Field(False, description="a member trained on the validation songs (a classical one)")
+
+    @property
+    def model_name(self) -> str:
+        return "blend of " + " + ".join(f"{m.name} ({m.kind}, {m.weight:.2f})" for m in self.members)
 
 
 def migrate_card(data: Mapping[str, Any], *, source: str = "the model card") -> dict[str, Any]:

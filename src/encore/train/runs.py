@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["TRAINERS", "Trainer", "decode_manifest", "get_trainer", "train_run"]
 
 ModelKind = str
-"""A key of :data:`TRAINERS` (``cnn``, ``random_forest``, ``gradient_boosting``, ``svm``, ``ensemble``)."""
+"""A key of :data:`TRAINERS` (``cnn``, ``random_forest``, ``gradient_boosting``, ``svm``, ``ensemble``, ``blend``)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class TrainContext:
     manifest_path: str
     cache: FeatureCache
     epoch_callback: Callable[[dict], None] | None = None
+    songs_at: Callable[[int], Mapping[str, np.ndarray | None]] | None = None
+    """The manifest's songs decoded at another rate (a blend's members read several); None = decode them here."""
 
 
 def _fit_cnn(manifest: Manifest, waveforms: Mapping, config: EncoreConfig, run_dir: Path, ctx: TrainContext) -> None:
@@ -56,6 +58,34 @@ def _classical(estimator: str) -> Callable[[Manifest, Mapping, EncoreConfig, Pat
     return fit
 
 
+def _fit_blend(manifest: Manifest, waveforms: Mapping, config: EncoreConfig, run_dir: Path, ctx: TrainContext) -> None:
+    from encore.train.blend import MemberPlan, fit_blend
+
+    decoded = {TRAINERS["blend"].sample_rate(config): waveforms}
+
+    def songs_at(rate: int) -> Mapping[str, np.ndarray | None]:
+        if rate not in decoded:
+            if ctx.songs_at is not None:
+                decoded[rate] = ctx.songs_at(rate)
+            else:
+                decoded[rate], failures = decode_songs(manifest.frame, sample_rate=rate, cache=ctx.cache)
+                for failure in failures:
+                    logger.warning("song skipped: %s (%s)", failure.path, failure.reason)
+        return decoded[rate]
+
+    def fit_member(plan: MemberPlan, songs: Mapping, folder: Path) -> None:
+        member_ctx = TrainContext(manifest_path=ctx.manifest_path, cache=ctx.cache)
+        get_trainer(plan.member.kind).fit(manifest, songs, plan.config, folder, member_ctx)
+
+    fit_blend(manifest, songs_at, config, run_dir, manifest_path=ctx.manifest_path, fit_member=fit_member)
+
+
+def _blend_rates(config: EncoreConfig) -> list[int]:
+    from encore.train.blend import member_rates
+
+    return member_rates(config)
+
+
 @dataclass(frozen=True)
 class Trainer:
     """How one model kind trains.
@@ -71,6 +101,8 @@ class Trainer:
             rather than starting over.
         epochs: The number of progress steps :attr:`fit` reports through
             ``ctx.epoch_callback``, or None when it reports none.
+        sample_rates: Every rate :attr:`fit` reads songs at (through ``ctx.songs_at``
+            beyond the first); None = :attr:`sample_rate` alone.
     """
 
     fit: Callable[[Manifest, Mapping, EncoreConfig, Path, TrainContext], None]
@@ -78,6 +110,11 @@ class Trainer:
     uses_validation: bool
     resumable: bool
     epochs: Callable[[EncoreConfig], int | None]
+    sample_rates: Callable[[EncoreConfig], list[int]] | None = None
+
+    def rates(self, config: EncoreConfig) -> list[int]:
+        """Every rate this model's songs are decoded at."""
+        return self.sample_rates(config) if self.sample_rates is not None else [self.sample_rate(config)]
 
 
 CLASSICAL_KINDS = ("random_forest", "gradient_boosting", "svm", "ensemble")
@@ -93,6 +130,14 @@ TRAINERS: dict[str, Trainer] = {
         )
         for kind in CLASSICAL_KINDS
     },
+    "blend": Trainer(
+        _fit_blend,
+        lambda c: max(_blend_rates(c)),
+        uses_validation=False,
+        resumable=False,
+        epochs=lambda c: None,
+        sample_rates=_blend_rates,
+    ),
 }
 """Model kind -> trainer; one row per model kind."""
 
@@ -127,6 +172,7 @@ def train_run(
     waveforms: dict[str, np.ndarray | None] | None = None,
     decode_callback: Callable[[int], None] | None = None,
     epoch_callback: Callable[[dict], None] | None = None,
+    songs_at: Callable[[int], Mapping[str, np.ndarray | None]] | None = None,
 ) -> Path:
     """Train one model on a workspace manifest; returns the run folder.
 
@@ -138,6 +184,8 @@ def train_run(
         name: Run name under ``runs/`` (default the model kind); ignored with ``run_dir``.
         run_dir: Resume or write this run folder explicitly.
         waveforms: Already-decoded songs by track id (else decoded here).
+        songs_at: The songs at another rate, for a model that reads several (a blend);
+            None = decoded when needed.
 
     Raises:
         ParameterError: an unknown model kind.
@@ -150,6 +198,8 @@ def train_run(
         for failure in failures:
             logger.warning("song skipped: %s (%s)", failure.path, failure.reason)
     out = Path(run_dir) if run_dir else ws.new_run_dir(name or kind)
-    ctx = TrainContext(manifest_path=str(manifest_path), cache=FeatureCache(ws.cache_dir), epoch_callback=epoch_callback)
+    ctx = TrainContext(
+        manifest_path=str(manifest_path), cache=FeatureCache(ws.cache_dir), epoch_callback=epoch_callback, songs_at=songs_at
+    )
     trainer.fit(manifest, waveforms, config, out, ctx)
     return out
