@@ -71,6 +71,17 @@ def test_the_emotify_vote_config_is_the_recommended_classical_model_on_the_walkt
     assert vote.labels == walk.labels and vote.features == walk.features  # the classical features' sample rate too
 
 
+def test_the_emotify_blend_is_the_fusion_studys_model_on_the_walkthroughs_labels():
+    """configs/emotify_blend.yaml: the pair's probe 0.75 and the vote on segments 0.25 (the fusion study's fused_25)."""
+    from encore.train.blend import member_plans
+
+    walk, blend = load_config(CONFIGS / "emotify.yaml"), load_config(CONFIGS / "emotify_blend.yaml")
+    assert blend.labels == walk.labels
+    plans = {p.member.name: p for p in member_plans(blend)}
+    assert plans["probe"].weight == 0.75 and plans["probe"].config == load_config(CONFIGS / "musicnn_probe.yaml")
+    assert plans["vote"].weight == 0.25 and plans["vote"].config == load_config(CONFIGS / "emotify_vote.yaml")
+
+
 def test_band_statistics_without_a_refit_are_refused_with_the_fix():
     with pytest.raises(ConfigError, match=r"model.band_statistics=true .* set train.refit_heads"):
         load_config(None, {"model.band_statistics": True})

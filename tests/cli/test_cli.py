@@ -123,3 +123,6 @@ def test_train_offers_every_row_of_the_trainer_table():
     from encore.train.runs import TRAINERS
 
     assert MODEL_KINDS == tuple(TRAINERS)
+    for command in ("train", "cv"):  # each command's --model help names every kind
+        text = " ".join(runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"}).output.split())
+        assert all(kind in text for kind in TRAINERS), (command, text)

@@ -197,3 +197,24 @@ def test_encore_cv_runs_a_blend_on_the_same_folds_with_its_seeds(tmp_path):
             expected = 0.75 * a["class_probs"][j] + 0.25 * b["class_probs"][trees.label_names.index(name)]
             assert row[f"prob:{name}"] == pytest.approx(expected, abs=1e-4)
         assert row["pred:appeal"] == pytest.approx(0.75 * a["scores"][0] + 0.25 * b["scores"][0], abs=1e-4)
+
+
+def test_the_service_serves_a_blend(blend_run):
+    from fastapi.testclient import TestClient
+
+    from encore.serve import ServeSettings, create_app
+
+    ws, root, _, run = blend_run
+    song = root / "songs" / "s03.wav"
+    expected = load_predictor(run).predict_source(str(song))[0]
+    app = create_app(ServeSettings(run=run, workspace=ws.root, workers=1))
+    with TestClient(app) as client:
+        response = client.post("/v1/predict", files={"file": ("s03.wav", song.read_bytes(), "audio/wav")})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["label"] == "mid"
+        for j, name in enumerate(load_predictor(run).label_names):
+            assert body["probs"][name] == pytest.approx(float(expected["class_probs"][j]), abs=1e-4)
+        model = client.get("/v1/models").json()["models"][0]
+        assert model["backend"] == "blend" and [m["name"] for m in model["blend"]] == ["net", "trees"]
+    app.state.encore.store.close()

@@ -57,7 +57,9 @@ def test_a_run_loads_from_its_folder_its_file_or_its_name(tiny_run, forest_run, 
     with pytest.raises(WorkspaceError, match="known runs: rf"):
         load_run("nope", ws.root)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(CheckpointError, match="neither checkpoint.pt"):
+    with pytest.raises(
+        CheckpointError, match="holds no checkpoint.pt .CNN., model_card.json .classical model. or blend_card.json"
+    ):
         load_run(tmp_path / "empty")
 
 

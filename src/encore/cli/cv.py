@@ -106,7 +106,7 @@ def cv_command(
         typer.Option(
             "--model",
             "-m",
-            help="A model to cross-validate (repeatable): KIND (cnn, random_forest, gradient_boosting, svm, ensemble), KIND=CONFIG "
+            help="A model to cross-validate (repeatable): KIND (cnn, random_forest, gradient_boosting, svm, ensemble, blend), KIND=CONFIG "
             "for its own config, NAME:KIND[=CONFIG] to name it (two CNNs: --model a:cnn=a.yaml --model b:cnn=b.yaml). "
             "Default: cnn and random_forest.",
         ),

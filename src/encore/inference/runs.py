@@ -4,7 +4,8 @@ The CLI (``predict``, ``evaluate``, ``explain``, ``export``, ``suggest``), the s
 evaluation all find a run with :func:`resolve_run` (a run folder, a ``checkpoint.pt`` or
 ``.onnx`` file, a name under the workspace's ``runs/``, or ``pretrained:NAME``) and load it
 with :func:`load_run` or :func:`load_predictor`, which read what the folder holds: a CNN
-checkpoint, an exported ONNX file, or a classical model's card and estimators. A run's id
+checkpoint, an exported ONNX file, a classical model's card and estimators, or a blend's
+card and its member run folders. A run's id
 (the ``run_id`` its stored predictions carry) is its folder's name.
 """
 
@@ -49,7 +50,8 @@ class LoadedRun:
     """A run's predictor and where it was found.
 
     Attributes:
-        predictor: The CNN's :class:`Predictor` or the classical model's :class:`BaselinePredictor`.
+        predictor: The CNN's :class:`Predictor`, the classical model's :class:`BaselinePredictor` or a
+            blend's :class:`~encore.inference.blend.BlendPredictor`.
         path: What the run resolved to: its folder, ``checkpoint.pt`` or ``.onnx`` file.
     """
 

@@ -19,7 +19,7 @@ from encore.exceptions import AudioDecodeError, EncoreError, ParameterError
 from encore.inference.batch import predictions_frame
 from encore.inference.interface import SongPredictor
 from encore.inference.predictor import Predictor
-from encore.models.card import ModelCard
+from encore.models.card import BlendCard, ModelCard
 from encore.serve.errors import ApiError, error_body
 from encore.serve.limits import format_bytes
 from encore.serve.schemas import PredictResponse
@@ -289,6 +289,7 @@ def models(request: Request) -> dict[str, Any]:
                 "chunk_seconds": card.chunk.seconds if isinstance(card, ModelCard) else None,
                 "chunk_hop_seconds": _hop_seconds(predictor),
                 "members": card.network.n_members if isinstance(card, ModelCard) else None,
+                "blend": [m.model_dump() for m in card.members] if isinstance(card, BlendCard) else None,
                 "metrics": card.metrics,
                 "calibration": card.calibration.record() if isinstance(card, ModelCard) else None,
                 "created_at": card.created_at,
