@@ -157,7 +157,23 @@ def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir,
     assert result.history == []  # no epoch loop
     assert card.metrics["validation"]["val_accuracy"] > 1 / 3  # the tones are separable on random features too
     cached = sorted((tmp_path / "embeddings").rglob("*.npy"))
-    assert len(cached) == len(manifest.subset("train"))  # one embedding per training song, kept for the next fold
+    # one embedding per training and validation song, kept for the next fold: the validation metrics and the
+    # temperature read the validation songs' embeddings, with no second pass through the network
+    assert len(cached) == len(manifest.subset("train")) + len(manifest.subset("val"))
+    from encore.models.checkpoint import load_model
+    from encore.train.calibrate import fit_song_temperature
+
+    model, _ = load_model(result.checkpoint)
+    val = manifest.subset("val")
+    direct = fit_song_temperature(
+        model,
+        [waveforms[t] for t in val["track_id"]],
+        manifest.class_targets(val),
+        chunk_samples=card.chunk_samples,
+        hop_samples=card.hop_samples,
+        aggregate=card.aggregate,
+    )
+    assert card.calibration.fitted_temperature == pytest.approx(direct["fitted_temperature"], rel=1e-3)
     again = fit(manifest, waveforms, config, tmp_path / "probe-again")  # from the cache: the same heads
     torch.testing.assert_close(
         load_checkpoint(again.checkpoint)["model_state"]["heads.class.weight"], state["model_state"]["heads.class.weight"]
@@ -274,13 +290,14 @@ def test_two_published_models_side_by_side_are_one_probe_on_both_embeddings(mode
     weight = state["heads.class.weight"]  # (members, classes, 200)
     assert weight.shape[0] == 2 and weight[0].abs().sum() > 0 and weight[1].abs().sum() > 0
     assert card.metrics["validation"]["val_accuracy"] > 1 / 3
-    # each member's embeddings are cached under its own model's digest: msd alone embeds nothing again
-    n_train = len(manifest.subset("train"))
+    # each member's embeddings (training and validation songs) are cached under its own model's digest: msd alone
+    # embeds nothing again
+    n_songs = len(manifest.subset("train")) + len(manifest.subset("val"))
     cached = lambda: sorted((tmp_path / "embeddings").rglob("*.npy"))  # noqa: E731
-    assert len(cached()) == 2 * n_train
+    assert len(cached()) == 2 * n_songs
     single = toy_config(**{"features.sample_rate": 16000, "train.init_from": sources[0], "train.freeze_backbone": True})
     alone = fit(manifest, waveforms, single, tmp_path / "msd")
-    assert len(cached()) == 2 * n_train
+    assert len(cached()) == 2 * n_songs
     assert load_model(alone.checkpoint)[1].probe["class"]["songs"] == card.probe["class"]["songs"]
 
 
@@ -415,13 +432,13 @@ def test_tune_top_fine_tunes_each_members_top_from_cached_chunks_and_keeps_the_l
                     assert not torch.equal(mine, value), key  # the top moved
             else:
                 torch.testing.assert_close(mine, value)  # the front and mid end did not
-    # every training chunk went through the frozen layers once per member, kept for the next fold
+    # every training and validation chunk went through the frozen layers once per member, kept for the next fold
     cache = tmp_path / "embeddings"
-    n_train = len(manifest.subset("train"))
+    n_songs = len(manifest.subset("train")) + len(manifest.subset("val"))
     bottoms = lambda: [p for p in cache.rglob("*.npy") if "song_bottom" in (p.parents[1] / "settings.json").read_text()]  # noqa: E731
-    assert len(bottoms()) == 2 * n_train
+    assert len(bottoms()) == 2 * n_songs
     fit(manifest, waveforms, toy_config(**{**settings, "train.seed": 1}), tmp_path / "tuned-again")
-    assert len(bottoms()) == 2 * n_train
+    assert len(bottoms()) == 2 * n_songs
     # a cross-validation predicts the held-out songs from their cached chunks through the tuned tops
     predictor = Predictor.from_checkpoint(result.checkpoint, device="cpu")
     test = [waveforms[t] for t in manifest.subset("test")["track_id"]]

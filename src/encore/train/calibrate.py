@@ -185,10 +185,15 @@ def fit_song_temperature(
     aggregate: str,
     batch_size: int = 64,
     seed: int = 0,
+    song_logits: np.ndarray | None = None,
 ) -> dict[str, Any] | None:
     """A song-level temperature for an :class:`~encore.models.classifier.EncoreModel`,
     fitted on its labelled validation songs and kept only when it transfers (see
     :func:`choose_song_temperature`).
+
+    ``song_logits`` (``(n_songs, n_classes)``, ``aggregate`` ``mean_logits`` only): each
+    song's mean class logits, known already (a probe's, from its cached embeddings), so
+    the songs do not go through the network again.
 
     Returns:
         :func:`choose_song_temperature`'s dict, or None when fewer than two labelled
@@ -197,10 +202,13 @@ def fit_song_temperature(
     known = np.flatnonzero(classes >= 0)
     if len(known) < 2 or "class" not in model.heads:
         return None
-    was_training = model.training
-    model.eval()
-    logits = _chunk_class_logits(model, [waveforms[i] for i in known.tolist()], chunk_samples, hop_samples, batch_size)
-    model.train(was_training)
+    if song_logits is not None and aggregate == "mean_logits":  # a song's mean logits: one "chunk" a song
+        logits = [np.asarray(song_logits[i], dtype=np.float64)[None, :] for i in known.tolist()]
+    else:
+        was_training = model.training
+        model.eval()
+        logits = _chunk_class_logits(model, [waveforms[i] for i in known.tolist()], chunk_samples, hop_samples, batch_size)
+        model.train(was_training)
     chosen = choose_song_temperature(logits, classes[known], aggregate=aggregate, seed=seed)
     logger.info(
         "temperature %.3f fitted on %d validation songs (NLL %.4f -> %.4f); %s",

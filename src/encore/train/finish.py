@@ -33,6 +33,7 @@ def finish_checkpoint(
     novelty: bool,
     train_scores: np.ndarray,
     seed: int,
+    val_class_logits: np.ndarray | None = None,
 ) -> None:
     """Refit ``refit`` heads, fit the temperature and (with ``novelty``) the novelty distance of ``path``.
 
@@ -44,6 +45,8 @@ def finish_checkpoint(
         novelty: Fit the model's novelty projection (it must have one).
         train_scores: The training songs' standardised scores (the score head's refit targets).
         seed: For the refit's cross-validation folds.
+        val_class_logits: The validation songs' mean class logits when known already (a
+            probe's, from its cached embeddings), so the temperature needs no pass over them.
     """
     model, card = load_model(path)
     bf16 = card_wants_bf16(card)
@@ -60,7 +63,13 @@ def finish_checkpoint(
             after = validation_metrics(Predictor(model, card, batch_size=64).predict_arrays(val.waveforms), val)
             card.metrics = {**card.metrics, "validation_before_refit": before, "validation": after}
     fitted = fit_song_temperature(
-        model, val.waveforms, val.classes, chunk_samples=chunk_samples, hop_samples=hop_samples, aggregate=card.aggregate
+        model,
+        val.waveforms,
+        val.classes,
+        chunk_samples=chunk_samples,
+        hop_samples=hop_samples,
+        aggregate=card.aggregate,
+        song_logits=None if refit else val_class_logits,  # a refit changes the heads: those logits would be stale
     )
     if fitted is not None:
         card.calibration = Calibration(**{**fitted, "method": "temperature", "fitted_on": "validation"})

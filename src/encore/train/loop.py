@@ -55,6 +55,8 @@ from encore.train.finish import finish_checkpoint
 from encore.train.refit import refit_heads
 from encore.train.transfer import (
     adopt_source,
+    cached_probe_arrays,
+    cached_probe_logits,
     cached_song_bottoms,
     default_embedding_cache,
     fit_probe,
@@ -542,9 +544,16 @@ def _fit_probe(
             card.transfer = {**(card.transfer or {}), "tuned_top": True}
         card.probe = report
         card.refit = {k: v for k, v in report.items() if k != "class"}  # what refit_checkpoint may refit again
-        if val.track_ids:
-            metrics = validation_metrics(Predictor(model.eval(), card, batch_size=64).predict_arrays(val.waveforms), val)
+        val_logits = None
+        if val.track_ids:  # through the embedding cache, as encore cv scores a probe: no song through the network twice
+            predictor = Predictor(model.eval(), card, batch_size=64)
+            arrays, logits = None, None
+            if cache_dir is not None:
+                arrays = cached_probe_arrays(predictor, val.waveforms, cache_dir=cache_dir)
+                logits = cached_probe_logits(predictor, val.waveforms, cache_dir=cache_dir)  # read back from the cache
+            metrics = validation_metrics(arrays if arrays is not None else predictor.predict_arrays(val.waveforms), val)
             card.metrics = {"validation": metrics}
+            val_logits = None if logits is None else logits.get("class")
         save_checkpoint(best_path, model, card)
         finish_checkpoint(
             best_path,
@@ -554,6 +563,7 @@ def _fit_probe(
             novelty=False,
             train_scores=train_scores,
             seed=tc.seed,
+            val_class_logits=val_logits,
         )
     ctx.barrier()
     ctx.close()

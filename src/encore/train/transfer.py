@@ -47,6 +47,7 @@ __all__ = [
     "adopt_source",
     "cached_song_embeddings",
     "cached_probe_arrays",
+    "cached_probe_logits",
     "cached_song_bottoms",
     "default_embedding_cache",
     "fit_probe",
@@ -376,20 +377,11 @@ NOT_FROM_EMBEDDINGS = ("score_intervals", "novelty_distance")
 """Song arrays a probe's cached mean embeddings cannot give (see :func:`cached_probe_arrays`)."""
 
 
-def cached_probe_arrays(
+def cached_probe_logits(
     predictor: Any, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike
 ) -> dict[str, np.ndarray] | None:
-    """A song-level probe's predictions from its songs' cached mean embeddings; None for any other model.
-
-    A probe (``freeze_backbone``) keeps the body it was fitted on and averages logits, so
-    each head's song output is a linear map of the song's mean embedding: these arrays
-    equal :meth:`~encore.inference.Predictor.predict_arrays` (up to float rounding) but for
-    ``score_intervals`` (they need the chunks' spread) and ``novelty_distance`` (it reads
-    the log-mel's band statistics too), which are left out. A cross-validation predicts its
-    held-out songs this way: a song tested in one fold was embedded for training in the
-    others, so no song goes through the network twice.
-    """
-    from encore.inference.aggregate import stack_songs
+    """A song-level probe's song logits per head (``(n_songs, k)``: the heads at each song's
+    cached mean embedding, which is the mean of its chunks' logits); None for any other model."""
     from encore.inference.backends import card_wants_bf16
 
     card: ModelCard | None = getattr(predictor, "card", None)
@@ -404,11 +396,31 @@ def cached_probe_arrays(
         embeddings = top_embeddings(model, bottoms, bf16=spec["bf16"])
     else:
         embeddings = cached_song_embeddings(model, list(waveforms), cache_dir=cache_dir, **spec)
-    accumulators = [predictor.new_accumulator() for _ in waveforms]
     device = next(model.parameters()).device
     with torch.no_grad():  # no "novelty" among the outputs: that is forward's
         logits = model.forward_head(torch.from_numpy(embeddings).float().to(device))
-    arrays = {k: v.float().cpu().numpy() for k, v in logits.items()}
+    return {k: v.float().cpu().numpy() for k, v in logits.items()}
+
+
+def cached_probe_arrays(
+    predictor: Any, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike
+) -> dict[str, np.ndarray] | None:
+    """A song-level probe's predictions from its songs' cached mean embeddings; None for any other model.
+
+    A probe (``freeze_backbone``) keeps the body it was fitted on and averages logits, so
+    each head's song output is a linear map of the song's mean embedding: these arrays
+    equal :meth:`~encore.inference.Predictor.predict_arrays` (up to float rounding) but for
+    ``score_intervals`` (they need the chunks' spread) and ``novelty_distance`` (it reads
+    the log-mel's band statistics too), which are left out. A cross-validation predicts its
+    held-out songs this way: a song tested in one fold was embedded for training in the
+    others, so no song goes through the network twice.
+    """
+    from encore.inference.aggregate import stack_songs
+
+    arrays = cached_probe_logits(predictor, waveforms, cache_dir=cache_dir)
+    if arrays is None:
+        return None
+    accumulators = [predictor.new_accumulator() for _ in waveforms]
     for i, accumulator in enumerate(accumulators):
         accumulator.add({k: v[i : i + 1] for k, v in arrays.items()})
     return stack_songs([{k: v for k, v in a.result().items() if k not in NOT_FROM_EMBEDDINGS} for a in accumulators])
