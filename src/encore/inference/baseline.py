@@ -60,14 +60,6 @@ class BaselinePredictor(SongPredictions):
         return cls(joblib.load(model_path), ClassicalCard.read(card_path))
 
     @property
-    def sample_rate(self) -> int:
-        return self.card.sample_rate
-
-    @property
-    def label_names(self) -> list[str]:
-        return list(self.card.label_names)
-
-    @property
     def tag_names(self) -> list[str]:
         return list(self.card.tag_names) if "tagger" in self.models else []
 

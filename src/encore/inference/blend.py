@@ -123,14 +123,6 @@ class BlendPredictor(SongPredictions):
         return cls(members, card)
 
     @property
-    def sample_rate(self) -> int:
-        return self.card.sample_rate
-
-    @property
-    def label_names(self) -> list[str]:
-        return list(self.card.label_names)
-
-    @property
     def tag_names(self) -> list[str]:
         return list(self.card.tag_names) if any(p.tag_names for _, p, _ in self.members) else []
 

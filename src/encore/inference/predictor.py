@@ -58,12 +58,14 @@ class SongPredictions(ABC):
     device: str
 
     @property
-    @abstractmethod
-    def sample_rate(self) -> int: ...
+    def sample_rate(self) -> int:
+        """The rate, in Hz, the model reads audio at (the card's)."""
+        return self.card.sample_rate
 
     @property
-    @abstractmethod
-    def label_names(self) -> list[str]: ...
+    def label_names(self) -> list[str]:
+        """The classes of ``class_probs``, in order (the card's)."""
+        return list(self.card.label_names)
 
     @property
     @abstractmethod
@@ -204,10 +206,6 @@ class Predictor(SongPredictions):
     # -- what the card says ----------------------------------------------------------
 
     @property
-    def sample_rate(self) -> int:
-        return self.card.sample_rate
-
-    @property
     def chunk_samples(self) -> int:
         return self.card.chunk_samples
 
@@ -215,10 +213,6 @@ class Predictor(SongPredictions):
     def hop_samples(self) -> int:
         """Distance between chunk starts (the card's chunk spec)."""
         return self.card.hop_samples
-
-    @property
-    def label_names(self) -> list[str]:
-        return self.card.label_names
 
     @property
     def tag_names(self) -> list[str]:
