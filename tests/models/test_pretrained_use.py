@@ -174,6 +174,26 @@ def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir,
         aggregate=card.aggregate,
     )
     assert card.calibration.fitted_temperature == pytest.approx(direct["fitted_temperature"], rel=1e-3)
+    # the novelty distance, fitted from the cached embeddings and the log-mel's band statistics, is the one the
+    # network's own pass gives, and the probe's predictions carry it
+    from encore.inference import Predictor
+    from encore.train.refit import fit_novelty
+
+    assert card.novelty is not None and card.novelty.fitted and card.novelty.reference == "validation"
+    full = fit_novelty(
+        load_model(result.checkpoint)[0],
+        [waveforms[t] for t in manifest.subset("train")["track_id"]],
+        [waveforms[t] for t in val["track_id"]],
+        chunk_samples=card.chunk_samples,
+        hop_samples=card.hop_samples,
+    )
+    # (the cache keeps float32 embeddings; the toy's random network whitens them through a near-singular
+    # covariance, which turns their rounding into up to 0.3 % of its largest distances)
+    np.testing.assert_allclose(card.novelty.quantiles, full["quantiles"], rtol=1e-2)
+    assert card.novelty.threshold == pytest.approx(full["threshold"], rel=1e-2)
+    predictor = Predictor.from_checkpoint(result.checkpoint, device="cpu")
+    described = predictor.describe(predictor.predict_waveform(waveforms[val["track_id"].iloc[0]]))
+    assert set(described["novelty"]) >= {"score", "novel", "distance"}
     again = fit(manifest, waveforms, config, tmp_path / "probe-again")  # from the cache: the same heads
     torch.testing.assert_close(
         load_checkpoint(again.checkpoint)["model_state"]["heads.class.weight"], state["model_state"]["heads.class.weight"]

@@ -9,6 +9,7 @@ fitted on, :mod:`encore.train.calibrate`), fits and calibrates the novelty dista
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ def finish_checkpoint(
     train_scores: np.ndarray,
     seed: int,
     val_class_logits: np.ndarray | None = None,
+    embeddings: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None,
 ) -> None:
     """Refit ``refit`` heads, fit the temperature and (with ``novelty``) the novelty distance of ``path``.
 
@@ -47,6 +49,8 @@ def finish_checkpoint(
         seed: For the refit's cross-validation folds.
         val_class_logits: The validation songs' mean class logits when known already (a
             probe's, from its cached embeddings), so the temperature needs no pass over them.
+        embeddings: Songs' mean backbone embeddings when known (a probe's cache), for the
+            novelty fit (:func:`~encore.train.refit.fit_novelty`).
     """
     model, card = load_model(path)
     bf16 = card_wants_bf16(card)
@@ -75,6 +79,14 @@ def finish_checkpoint(
         card.calibration = Calibration(**{**fitted, "method": "temperature", "fitted_on": "validation"})
     if novelty:
         card.novelty = NoveltyCalibration(
-            **fit_novelty(model, train.waveforms, val.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
+            **fit_novelty(
+                model,
+                train.waveforms,
+                val.waveforms,
+                chunk_samples=chunk_samples,
+                hop_samples=hop_samples,
+                bf16=bf16,
+                embeddings=None if refit else embeddings,
+            )
         )
     save_checkpoint(path, model, card)

@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,6 +62,7 @@ from encore.train.transfer import (
     fit_probe,
     freeze_body,
     load_body,
+    probe_song_embeddings,
     scale_body_lr,
     set_body_eval,
     top_embeddings,
@@ -555,15 +556,22 @@ def _fit_probe(
             card.metrics = {"validation": metrics}
             val_logits = None if logits is None else logits.get("class")
         save_checkpoint(best_path, model, card)
+        song_embeddings: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None
+        if cache_dir is not None:  # the novelty fit reads the songs' cached embeddings too
+
+            def song_embeddings(waveforms: Sequence[np.ndarray]) -> np.ndarray:
+                return probe_song_embeddings(model, card, waveforms, cache_dir=cache_dir)
+
         finish_checkpoint(
             best_path,
             train,
             val,
             refit=[],
-            novelty=False,
+            novelty=model.novelty is not None,
             train_scores=train_scores,
             seed=tc.seed,
             val_class_logits=val_logits,
+            embeddings=song_embeddings,
         )
     ctx.barrier()
     ctx.close()

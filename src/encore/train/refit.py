@@ -43,7 +43,7 @@ from encore.inference.backends import card_wants_bf16
 from encore.inference.predictor import MIN_FRACTION
 from encore.models.card import ModelCard
 from encore.models.checkpoint import load_model
-from encore.models.classifier import EncoreModel, MemberLinear, SongLinear
+from encore.models.classifier import EncoreModel, MemberLinear, SongLinear, mel_band_statistics
 from encore.models.novelty import fit_whitening
 from encore.train.objectives import SplitData
 
@@ -116,11 +116,15 @@ def fit_novelty(
     chunk_samples: int,
     hop_samples: int,
     bf16: bool = False,
+    embeddings: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Fit ``model.novelty`` on the training songs; calibrate its distance on reference songs.
 
     The reference songs are held-out ones (the validation split); without any, the
     training songs themselves, which lie nearer than new songs do (the card says which).
+    ``embeddings`` gives songs' mean backbone embeddings when they are known already (a
+    probe's, from its cache): the log-mel's band statistics are then all that is computed,
+    and no song goes through the network.
 
     Returns:
         The card's ``novelty`` entry: songs used, the shrinkage, the reference distances'
@@ -131,17 +135,19 @@ def fit_novelty(
         raise ParameterError("this model has no novelty projection; train it with model.novelty: true")
     if len(train_waveforms) < 3:
         return {"fitted": False, "reason": f"{len(train_waveforms)} training songs; the fit needs at least 3"}
-    kwargs: dict[str, Any] = {
-        "chunk_samples": chunk_samples,
-        "hop_samples": hop_samples,
-        "bf16": bf16,
-        "features": model.novelty_features,
-    }
-    train = song_embeddings(model, train_waveforms, **kwargs)
+    kwargs: dict[str, Any] = {"chunk_samples": chunk_samples, "hop_samples": hop_samples, "bf16": bf16}
+
+    def features(waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        if embeddings is None:
+            return song_embeddings(model, waveforms, features=model.novelty_features, **kwargs)
+        bands = song_embeddings(model, waveforms, features=lambda w: mel_band_statistics(model.log_mel(w)), **kwargs)
+        return np.concatenate([np.asarray(embeddings(waveforms), dtype=np.float64), bands], axis=1)
+
+    train = features(train_waveforms)
     center, whitening, shrinkage = fit_whitening(train)
     model.novelty.set(center, whitening)
     reference_name = "validation" if len(reference_waveforms) else "training"
-    reference = song_embeddings(model, reference_waveforms, **kwargs) if len(reference_waveforms) else train
+    reference = features(reference_waveforms) if len(reference_waveforms) else train
     distances = (((reference - center) @ whitening.T) ** 2).sum(axis=1)
     return {
         "fitted": True,

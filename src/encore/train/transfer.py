@@ -48,6 +48,7 @@ __all__ = [
     "cached_song_embeddings",
     "cached_probe_arrays",
     "cached_probe_logits",
+    "probe_song_embeddings",
     "cached_song_bottoms",
     "default_embedding_cache",
     "fit_probe",
@@ -377,25 +378,33 @@ NOT_FROM_EMBEDDINGS = ("score_intervals", "novelty_distance")
 """Song arrays a probe's cached mean embeddings cannot give (see :func:`cached_probe_arrays`)."""
 
 
+def probe_song_embeddings(
+    model: EncoreModel, card: ModelCard, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike
+) -> np.ndarray:
+    """A probe's songs' mean embeddings ``(n_songs, embedding_dim)`` through the cache: the
+    frozen body's (:func:`cached_song_embeddings`), or with a tuned top (``tuned_top``) the
+    top run on the frozen layers' cached chunks (:func:`cached_song_bottoms`)."""
+    from encore.inference.backends import card_wants_bf16
+
+    spec: dict[str, Any] = {"chunk_samples": card.chunk_samples, "hop_samples": card.hop_samples, "bf16": card_wants_bf16(card)}
+    if (card.transfer or {}).get("tuned_top"):  # the frozen layers' chunks are cached; the tuned top runs here
+        bottoms = cached_song_bottoms(model, list(waveforms), cache_dir=cache_dir, **spec)
+        return top_embeddings(model, bottoms, bf16=spec["bf16"])
+    return cached_song_embeddings(model, list(waveforms), cache_dir=cache_dir, **spec)
+
+
 def cached_probe_logits(
     predictor: Any, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike
 ) -> dict[str, np.ndarray] | None:
     """A song-level probe's song logits per head (``(n_songs, k)``: the heads at each song's
     cached mean embedding, which is the mean of its chunks' logits); None for any other model."""
-    from encore.inference.backends import card_wants_bf16
-
     card: ModelCard | None = getattr(predictor, "card", None)
     model = getattr(predictor, "model", None)
     if card is None or model is None or card.probe is None or not (card.transfer or {}).get("frozen"):
         return None
     if card.mean_logits != (True, True):
         return None
-    spec: dict[str, Any] = {"chunk_samples": card.chunk_samples, "hop_samples": card.hop_samples, "bf16": card_wants_bf16(card)}
-    if (card.transfer or {}).get("tuned_top"):  # the frozen layers' chunks are cached; the tuned top runs here
-        bottoms = cached_song_bottoms(model, list(waveforms), cache_dir=cache_dir, **spec)
-        embeddings = top_embeddings(model, bottoms, bf16=spec["bf16"])
-    else:
-        embeddings = cached_song_embeddings(model, list(waveforms), cache_dir=cache_dir, **spec)
+    embeddings = probe_song_embeddings(model, card, waveforms, cache_dir=cache_dir)
     device = next(model.parameters()).device
     with torch.no_grad():  # no "novelty" among the outputs: that is forward's
         logits = model.forward_head(torch.from_numpy(embeddings).float().to(device))
