@@ -86,9 +86,14 @@ def _networks(run_dir: Path) -> list[tuple[str | None, float, Path]]:
         from encore.models.card import BlendCard
 
         card = BlendCard.read(run_dir / "blend_card.json")
-        members = [(m.name, m.weight, run_dir / "members" / m.name) for m in card.members]
-        networks: list[tuple[str | None, float, Path]] = [m for m in members if (m[2] / "checkpoint.pt").is_file()]
-        others = [f"{name} ({weight:.2f})" for name, weight, path in members if not (path / "checkpoint.pt").is_file()]
+        networks: list[tuple[str | None, float, Path]] = []
+        others = []
+        for m in card.members:
+            folder = run_dir / "members" / m.name
+            if (folder / "checkpoint.pt").is_file():
+                networks.append((m.name, m.weight, folder))
+            else:
+                others.append(f"{m.name} ({m.weight:.2f})")
         if not networks:
             raise ParameterError(
                 f"{run_dir} is a blend with no CNN member; its members' importances are in `encore evaluate`'s report"

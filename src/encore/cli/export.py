@@ -31,11 +31,11 @@ def export_command(
     from encore.models.checkpoint import load_model
 
     run_dir = resolve_run(run, workspace)
-    blend_members = sorted(p.name for p in (run_folder(run_dir) / "members").glob("*/checkpoint.pt") for p in [p.parent])
     if (run_folder(run_dir) / "blend_card.json").is_file():
+        networks = sorted(p.parent for p in (run_folder(run_dir) / "members").glob("*/checkpoint.pt"))
         raise ParameterError(
             f"{run_dir} is a blend; it has no single ONNX graph (its classical members are not networks). Export a "
-            f"CNN member instead: {', '.join(f'encore export {run_dir}/members/{m}' for m in blend_members) or 'it has none'}"
+            f"CNN member instead: {', '.join(f'encore export {p}' for p in networks) or 'it has none'}"
         )
     step(f"exporting {run_dir} to ONNX")
     model, card = load_model(run_dir)

@@ -109,9 +109,6 @@ class BaselinePredictor(SongPredictions):
     def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         return self.predict_features(*self.features(waveforms)) if len(waveforms) else {}
 
-    def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
-        return {k: v[0] for k, v in self.predict_arrays([waveform]).items()}
-
     def predict_source(self, source: AudioSource, *, max_seconds: float | None = None) -> tuple[dict[str, np.ndarray], float]:
         """Song-level arrays and duration (seconds) for a file, bytes or file object.
 

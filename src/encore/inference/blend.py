@@ -160,9 +160,6 @@ class BlendPredictor(SongPredictions):
             return {}
         return self.blend([p.predict_arrays(self._at_rate(waveforms, p.sample_rate)) for _, p, _ in self.members])
 
-    def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
-        return {k: v[0] for k, v in self.predict_arrays([waveform]).items()}
-
     def predict_source(self, source: AudioSource, *, max_seconds: float | None = None) -> tuple[dict[str, np.ndarray], float]:
         """Song arrays and duration (seconds): each member decodes the audio at its own rate.
 
@@ -170,11 +167,11 @@ class BlendPredictor(SongPredictions):
             AudioDecodeError: The audio cannot be decoded.
             ParameterError: The audio is longer than ``max_seconds``.
         """
-        if max_seconds is not None:
+        if max_seconds is not None:  # checked once here, not again by each member
             self.source_duration(source, max_seconds)
         results = []
         for _, predictor, _ in self.members:
             if hasattr(source, "seek"):
                 source.seek(0)
-            results.append(predictor.predict_source(source, max_seconds=max_seconds))
+            results.append(predictor.predict_source(source))
         return self.blend([arrays for arrays, _ in results]), results[0][1]

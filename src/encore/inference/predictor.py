@@ -78,8 +78,9 @@ class SongPredictions(ABC):
     @abstractmethod
     def predict_source(self, source: AudioSource, *, max_seconds: float | None = None) -> tuple[dict[str, np.ndarray], float]: ...
 
-    @abstractmethod
-    def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]: ...
+    def predict_waveform(self, waveform: np.ndarray) -> dict[str, np.ndarray]:
+        """Song-level arrays for one mono waveform at :attr:`sample_rate`: the one song of :meth:`predict_arrays`."""
+        return {k: v[0] for k, v in self.predict_arrays([waveform]).items()}
 
     @abstractmethod
     def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]: ...

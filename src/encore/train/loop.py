@@ -55,13 +55,13 @@ from encore.train.finish import finish_checkpoint
 from encore.train.refit import refit_heads
 from encore.train.transfer import (
     adopt_source,
-    cached_probe_arrays,
     cached_probe_logits,
     cached_song_bottoms,
     default_embedding_cache,
     fit_probe,
     freeze_body,
     load_body,
+    probe_arrays,
     probe_song_embeddings,
     scale_body_lr,
     set_body_eval,
@@ -548,11 +548,9 @@ def _fit_probe(
         val_logits = None
         if val.track_ids:  # through the embedding cache, as encore cv scores a probe: no song through the network twice
             predictor = Predictor(model.eval(), card, batch_size=64)
-            arrays, logits = None, None
-            if cache_dir is not None:
-                arrays = cached_probe_arrays(predictor, val.waveforms, cache_dir=cache_dir)
-                logits = cached_probe_logits(predictor, val.waveforms, cache_dir=cache_dir)  # read back from the cache
-            metrics = validation_metrics(arrays if arrays is not None else predictor.predict_arrays(val.waveforms), val)
+            logits = cached_probe_logits(predictor, val.waveforms, cache_dir=cache_dir) if cache_dir is not None else None
+            arrays = probe_arrays(predictor, logits) if logits is not None else predictor.predict_arrays(val.waveforms)
+            metrics = validation_metrics(arrays, val)
             card.metrics = {"validation": metrics}
             val_logits = None if logits is None else logits.get("class")
         save_checkpoint(best_path, model, card)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ __all__ = [
     "cached_song_embeddings",
     "cached_probe_arrays",
     "cached_probe_logits",
+    "probe_arrays",
     "probe_song_embeddings",
     "cached_song_bottoms",
     "default_embedding_cache",
@@ -424,14 +425,18 @@ def cached_probe_arrays(
     held-out songs this way: a song tested in one fold was embedded for training in the
     others, so no song goes through the network twice.
     """
+    logits = cached_probe_logits(predictor, waveforms, cache_dir=cache_dir)
+    return None if logits is None else probe_arrays(predictor, logits)
+
+
+def probe_arrays(predictor: Any, logits: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A probe's song arrays from its song logits (:func:`cached_probe_logits`), as its predictor aggregates them."""
     from encore.inference.aggregate import stack_songs
 
-    arrays = cached_probe_logits(predictor, waveforms, cache_dir=cache_dir)
-    if arrays is None:
-        return None
-    accumulators = [predictor.new_accumulator() for _ in waveforms]
+    n_songs = len(next(iter(logits.values()))) if logits else 0
+    accumulators = [predictor.new_accumulator() for _ in range(n_songs)]
     for i, accumulator in enumerate(accumulators):
-        accumulator.add({k: v[i : i + 1] for k, v in arrays.items()})
+        accumulator.add({k: v[i : i + 1] for k, v in logits.items()})
     return stack_songs([{k: v for k, v in a.result().items() if k not in NOT_FROM_EMBEDDINGS} for a in accumulators])
 
 
