@@ -20,6 +20,7 @@ from encore.data.manifest import Manifest
 from encore.exceptions import ConfigError, ParameterError
 from encore.inference import BlendPredictor, load_predictor
 from encore.inference.blend import blend_arrays
+from encore.models.card import BlendCard, BlendMemberRecord, NoveltyCalibration
 from encore.train.blend import member_plans
 
 from test_cv import CONFIG, make_workspace
@@ -43,9 +44,17 @@ def _configs(root: Path) -> Path:
     return folder / "blend.yaml"
 
 
-def _member(labels, probs, tags=None, tag_names=(), scores=None, intervals=None, novelty=None):
+FITTED = NoveltyCalibration(fitted=True, quantiles=[0.0, 1.0, 2.0, 4.0], threshold=3.5)
+
+
+def _member(labels, probs, tags=None, tag_names=(), scores=None, intervals=None, novelty=None, scale=FITTED):
     predictor = SimpleNamespace(
-        label_names=list(labels), tag_names=list(tag_names), regression_names=["appeal"] if scores is not None else []
+        label_names=list(labels),
+        tag_names=list(tag_names),
+        regression_names=["appeal"] if scores is not None else [],
+        novelty_calibration=scale if novelty is not None else None,
+        sample_rate=16000,
+        device="cpu",
     )
     arrays = {"class_probs": np.asarray(probs, dtype=np.float32)}
     if tags is not None:
@@ -85,6 +94,30 @@ def test_the_blend_is_the_weighted_mean_of_its_members_by_name():
         regression_names=[],
     )
     np.testing.assert_allclose(many["class_probs"], [[0.6, 0.4], [0.5, 0.5]], rtol=1e-6)
+
+
+def test_the_novelty_distance_and_its_scale_come_from_the_same_member():
+    # a: a probe whose novelty scale could not be fitted (too few songs), yet it emits a
+    # distance; b: one with a fitted scale. The blend reads b's distance on b's scale, not
+    # a's distance on b's scale.
+    unfitted = NoveltyCalibration(fitted=False, reason="too few training songs")
+    a, a_arrays = _member(["rock", "pop"], [0.2, 0.8], novelty=100.0, scale=unfitted)
+    b, b_arrays = _member(["rock", "pop"], [0.4, 0.6], novelty=1.0)
+    out = blend_arrays([(a, 0.5, a_arrays), (b, 0.5, b_arrays)], label_names=["rock", "pop"], tag_names=[], regression_names=[])
+    assert float(out["novelty_distance"]) == 1.0
+    card = BlendCard(
+        sample_rate=16000,
+        members=[BlendMemberRecord(name=n, kind="cnn", weight=0.5, sample_rate=16000) for n in "ab"],
+        label_names=["rock", "pop"],
+    )
+    blend = BlendPredictor([("a", a, 0.5), ("b", b, 0.5)], card)
+    assert blend.novelty_calibration is FITTED
+    described = blend.describe(out)
+    assert described["novelty"] == {"score": 0.333, "novel": False, "distance": 1.0}
+    # no member with a fitted scale: no novelty at all, rather than a distance on no scale
+    out = blend_arrays([(a, 1.0, a_arrays)], label_names=["rock", "pop"], tag_names=[], regression_names=[])
+    assert "novelty_distance" not in out
+    assert BlendPredictor([("a", a, 1.0)], card).novelty_calibration is None
 
 
 def test_member_configs_are_read_beside_the_blend_and_take_its_overrides(tmp_path):

@@ -7,8 +7,8 @@ once a member rate; a waveform is resampled to each member's rate), and the blen
 averages, name by name, the class probabilities, tag shares and scores of the members that
 have that head, with the card's weights renormalised over them. A score's interval is the
 blended score plus or minus the weighted mean of the members' half-widths. The novelty
-score is the first member's that has one (a probe's: how unlike its training songs the
-song's embedding is).
+score, distance and scale both, is the first member's whose card holds a fitted novelty
+scale (a probe's: how unlike its training songs the song's embedding is).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from encore.inference.interface import SongPredictor
 from encore.inference.predictor import SongPredictions
 from encore.models.card import BlendCard, NoveltyCalibration
 
-__all__ = ["BLEND_CARD", "BlendPredictor", "blend_arrays"]
+__all__ = ["BLEND_CARD", "BlendPredictor", "blend_arrays", "novelty_member"]
 
 BLEND_CARD = "blend_card.json"
 """The blend's card in its run folder; its members are run folders under ``members/``."""
@@ -37,6 +37,15 @@ def _columns(member_names: Sequence[str], names: Sequence[str]) -> list[int] | N
     if not set(names) <= set(member_names):
         return None
     return [list(member_names).index(n) for n in names]
+
+
+def novelty_member(predictors: Sequence[SongPredictor]) -> int | None:
+    """The first member whose card holds a fitted novelty scale: the blend's novelty score is its, distance and scale."""
+    for i, predictor in enumerate(predictors):
+        calibration = getattr(predictor, "novelty_calibration", None)
+        if calibration is not None and calibration.usable:
+            return i
+    return None
 
 
 def blend_arrays(
@@ -82,10 +91,9 @@ def blend_arrays(
         if key == "scores" and half is not None:
             mean_half = half / half_weight
             out["score_intervals"] = np.stack([out[key] - mean_half, out[key] + mean_half], axis=-1).astype(np.float32)
-    for _, _, arrays in members:
-        if "novelty_distance" in arrays:
-            out["novelty_distance"] = np.asarray(arrays["novelty_distance"], dtype=np.float32)
-            break
+    novel = novelty_member([predictor for predictor, _, _ in members])
+    if novel is not None and "novelty_distance" in members[novel][2]:
+        out["novelty_distance"] = np.asarray(members[novel][2]["novelty_distance"], dtype=np.float32)
     return out
 
 
@@ -132,11 +140,8 @@ class BlendPredictor(SongPredictions):
 
     @property
     def novelty_calibration(self) -> NoveltyCalibration | None:
-        for _, predictor, _ in self.members:
-            calibration = getattr(predictor, "novelty_calibration", None)
-            if calibration is not None:
-                return calibration
-        return None
+        novel = novelty_member([predictor for _, predictor, _ in self.members])
+        return None if novel is None else self.members[novel][1].novelty_calibration
 
     def blend(self, member_arrays: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """The blend of each member's arrays (in member order), as :func:`blend_arrays` makes it."""
