@@ -75,6 +75,12 @@ def test_evaluate_leaves_the_slow_importances_out_unless_asked(catalogue_ws, tmp
     cnn, rf = json.loads((tmp_path / "plain" / "report.json").read_text())["results"]
     assert not cnn.get("mel_band_importance") and not rf.get("permutation_importance")
     assert rf["feature_importance"]  # free: stored in the forest's card at training
+    # the CNN's novelty threshold, set on the validation songs, counted on the held-out ones
+    novelty = cnn["novelty"]
+    assert novelty["n"] == len(cnn["predictions"]["track_id"]) and novelty["reference"] == "validation"
+    assert novelty["flagged"] == sum(cnn["predictions"]["novel"]) and rf["novelty"] is None
+    assert f"cnn: novelty: {novelty['flagged']} of {novelty['n']} songs flagged" in output
+    assert "<h3>Novelty</h3>" in (tmp_path / "plain" / "report.html").read_text(encoding="utf-8")
 
     output = invoke("evaluate", "cnn", "rf", "-w", ws, "--n-boot", "50", "--out", tmp_path / "asked", "--importance")
     cnn, rf = json.loads((tmp_path / "asked" / "report.json").read_text())["results"]

@@ -124,6 +124,8 @@ def evaluate_command(
         device=device,
         only_differences=False,
     )
+    from encore.evaluate.report import novelty_sentence
+
     out.print(results_table(results))
     if comparisons:
         out.print(comparisons_table(comparisons))
@@ -132,6 +134,8 @@ def evaluate_command(
         if reason:
             out.print(f"{result['name']}: temperature {reason}", highlight=False)
         out.print(f"{result['name']}: {result['importance_note']}", highlight=False)
+        if result.get("novelty"):
+            out.print(f"{result['name']}: novelty: {novelty_sentence(result['novelty'])}", highlight=False)
     out.print(f"report {report}", highlight=False)
 
 

@@ -335,6 +335,21 @@ def _family_figure(name: str, rows_in: Sequence[Mapping], label: str, xlabel: st
     )
 
 
+def novelty_sentence(novelty: Mapping) -> str:
+    """One sentence on how many held-out songs the novelty threshold flagged (see ``novelty_rate``)."""
+    text = (
+        f"{novelty['flagged']} of {novelty['n']} songs flagged as unlike the training songs "
+        f"({100 * novelty['share']:.1f} %, 95 % interval {100 * novelty['ci_low']:.1f}-{100 * novelty['ci_high']:.1f} %)"
+    )
+    if novelty.get("expected_share") is not None:
+        reference = f"the {novelty['reference_songs']} {novelty['reference']} songs'" if novelty.get("reference_songs") else "its"
+        text += (
+            f"; the threshold is {reference} {novelty['threshold_percentile']:g}th percentile, so about "
+            f"{100 * novelty['expected_share']:.0f} % is expected of songs like the catalogue's"
+        )
+    return text + "."
+
+
 def _model_section(index: int, r: Mapping) -> str:
     name = str(r["name"])
     parts = [f"<section id='model-{index}' class='model'><h2>{_e(name)}</h2>"]
@@ -362,6 +377,8 @@ def _model_section(index: int, r: Mapping) -> str:
             + ". ECE on the songs above, 10 bins.</p>\n"
             + _table(["", "value"], rows)
         )
+    if r.get("novelty"):
+        tables.append("<h3>Novelty</h3>\n<p class='note'>" + _e(novelty_sentence(r["novelty"])) + "</p>")
     tags = r.get("tags")
     if tags:
         rows = [

@@ -32,7 +32,7 @@ from encore.models.card import BlendCard, ClassicalCard, ModelCard
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TAG_THRESHOLD", "compare_results", "evaluate_run", "run_manifest_path"]
+__all__ = ["TAG_THRESHOLD", "compare_results", "evaluate_run", "novelty_rate", "run_manifest_path"]
 
 #: A song counts as carrying a tag for ROC/PR-AUC when at least this share of its
 #: tagging listeners used the tag (soft targets are listener shares, rarely near 1).
@@ -141,6 +141,36 @@ def _global_importance(
         logger.warning("global importance left out: %s", err)
 
 
+def novelty_rate(distances: np.ndarray, calibration: Any) -> dict[str, Any] | None:
+    """How many of the songs the model's novelty threshold flags, with a Wilson 95 % interval.
+
+    On held-out songs of the catalogue's own kind every flag is a false alarm, and the
+    threshold (the validation songs' 99th percentile) expects about 1 %: a much higher
+    share means the threshold was set on too few songs, or the split differs from them.
+    None where the model has no fitted novelty scale.
+    """
+    from scipy.stats import binomtest
+
+    if calibration is None or not calibration.usable or not len(distances):
+        return None
+    flagged = np.asarray(distances, dtype=np.float64) > float(calibration.threshold)
+    n, k = int(flagged.size), int(flagged.sum())
+    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    percentile = calibration.threshold_percentile
+    return {
+        "n": n,
+        "flagged": k,
+        "share": k / n,
+        "ci_low": float(interval.low),
+        "ci_high": float(interval.high),
+        "threshold": float(calibration.threshold),
+        "threshold_percentile": percentile,
+        "expected_share": None if percentile is None else 1.0 - float(percentile) / 100.0,
+        "reference": calibration.reference,
+        "reference_songs": calibration.reference_songs,
+    }
+
+
 def _trained_on_validation(predictor: SongPredictor) -> bool:
     """A classical model trains on the validation songs too (its card's ``trained_on``)."""
     return isinstance(predictor.card, ClassicalCard | BlendCard) and predictor.card.trained_on_validation
@@ -235,8 +265,13 @@ def evaluate_run(
         "tags": None,
         "history": _read_history(run_dir),
         "feature_importance": None,
+        "novelty": None,
     }
     predictions: dict[str, list[Any]] = {"track_id": list(frame["track_id"])}
+    if "novelty_distance" in arrays:
+        result["novelty"] = novelty_rate(arrays["novelty_distance"], predictor.novelty_calibration)
+        if result["novelty"] is not None:
+            predictions["novel"] = (np.asarray(arrays["novelty_distance"]) > result["novelty"]["threshold"]).tolist()
     if "class_probs" in arrays and manifest.label_names:
         columns = _class_columns(list(predictor.label_names), list(manifest.label_names), run_dir)
         probs = arrays["class_probs"][:, columns]

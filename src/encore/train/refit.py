@@ -62,6 +62,8 @@ __all__ = [
 NOVELTY_PERCENTILES = np.arange(0, 101, 5)
 """Percentiles of the reference songs' novelty distances kept in the card (the score's scale)."""
 NOVELTY_THRESHOLD_PERCENTILE = 99.0
+NOVELTY_FOLDS = 5
+"""Without validation songs, the training songs are scored out of fold: each fifth by the fit on the rest."""
 
 REFIT_HEADS = ("tags", "regression")
 STRENGTHS = tuple(float(s) for s in np.logspace(-4, 1, 11))
@@ -108,6 +110,16 @@ def song_embeddings(
     return out if out is not None else np.zeros((0, model.embedding_dim), dtype=np.float64)
 
 
+def out_of_fold_distances(features: np.ndarray, n_folds: int = NOVELTY_FOLDS, seed: int = 0) -> np.ndarray:
+    """Each row's novelty distance under the whitening fitted on the other folds' rows (``n_folds`` folds)."""
+    order = np.random.default_rng(seed).permutation(len(features))
+    distances = np.empty(len(features), dtype=np.float64)
+    for held in np.array_split(order, n_folds):
+        center, whitening, _ = fit_whitening(np.delete(features, held, axis=0))
+        distances[held] = (((features[held] - center) @ whitening.T) ** 2).sum(axis=1)
+    return distances
+
+
 def fit_novelty(
     model: EncoreModel,
     train_waveforms: Sequence[np.ndarray],
@@ -120,8 +132,12 @@ def fit_novelty(
 ) -> dict[str, Any]:
     """Fit ``model.novelty`` on the training songs; calibrate its distance on reference songs.
 
-    The reference songs are held-out ones (the validation split); without any, the
-    training songs themselves, which lie nearer than new songs do (the card says which).
+    The reference songs are held-out ones (the validation split). Without any, the
+    training songs are scored out of fold: each fifth by a fit on the other four fifths,
+    so each distance is that of a song the fit did not see, as a new song's is (a fit's own
+    songs lie nearer to it than new songs do, and a threshold set on them flags far more
+    than 1 % of new songs of the same kind). With fewer than ten training songs they are
+    scored by the fit itself (the card's ``reference`` says which).
     ``embeddings`` gives songs' mean backbone embeddings when they are known already (a
     probe's, from its cache): the log-mel's band statistics are then all that is computed,
     and no song goes through the network.
@@ -146,9 +162,14 @@ def fit_novelty(
     train = features(train_waveforms)
     center, whitening, shrinkage = fit_whitening(train)
     model.novelty.set(center, whitening)
-    reference_name = "validation" if len(reference_waveforms) else "training"
-    reference = features(reference_waveforms) if len(reference_waveforms) else train
-    distances = (((reference - center) @ whitening.T) ** 2).sum(axis=1)
+    if len(reference_waveforms):
+        reference_name, reference = "validation", features(reference_waveforms)
+        distances = (((reference - center) @ whitening.T) ** 2).sum(axis=1)
+    elif len(train) >= 2 * NOVELTY_FOLDS:
+        reference_name, reference, distances = "out-of-fold training", train, out_of_fold_distances(train)
+    else:
+        reference_name, reference = "training", train
+        distances = (((reference - center) @ whitening.T) ** 2).sum(axis=1)
     return {
         "fitted": True,
         "features": int(train.shape[1]),
