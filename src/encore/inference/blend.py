@@ -42,7 +42,7 @@ def _columns(member_names: Sequence[str], names: Sequence[str]) -> list[int] | N
 def novelty_member(predictors: Sequence[SongPredictor]) -> int | None:
     """The first member whose card holds a fitted novelty scale: the blend's novelty score is its, distance and scale."""
     for i, predictor in enumerate(predictors):
-        calibration = getattr(predictor, "novelty_calibration", None)
+        calibration = predictor.novelty_calibration
         if calibration is not None and calibration.usable:
             return i
     return None

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from encore.audio.io import AudioSource
-from encore.models.card import BlendCard, ClassicalCard, ModelCard
+from encore.models.card import BlendCard, ClassicalCard, ModelCard, NoveltyCalibration
 
 __all__ = ["SongPredictor"]
 
@@ -58,6 +58,11 @@ class SongPredictor(Protocol):
     @property
     def regression_names(self) -> list[str]:
         """The scores of ``scores``, in order; empty without a score head."""
+        ...
+
+    @property
+    def novelty_calibration(self) -> NoveltyCalibration | None:
+        """The scale of ``novelty_distance`` (its held-out quantiles and threshold); None without one."""
         ...
 
     def predict_source(self, source: AudioSource, *, max_seconds: float | None = None) -> tuple[dict[str, np.ndarray], float]:
