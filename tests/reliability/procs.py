@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 from sqlalchemy.engine import make_url
 from tiny_cnn import tiny_model_kwargs
 

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import pandas as pd
 import psutil
 import pytest

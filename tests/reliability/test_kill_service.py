@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 
-import httpx
+import httpx2 as httpx
 import pandas as pd
 import pytest
 

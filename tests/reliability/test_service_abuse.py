@@ -15,7 +15,7 @@ import gzip
 import io
 import zipfile
 
-import httpx
+import httpx2 as httpx
 import numpy as np
 import pandas as pd
 import pytest

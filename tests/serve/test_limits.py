@@ -198,7 +198,7 @@ def test_a_real_server_answers_a_burst_and_counts_what_it_sent(serve_run, worksp
     import socket
     import time
 
-    import httpx
+    import httpx2 as httpx
     import uvicorn
 
     from encore.serve import create_app

@@ -96,7 +96,7 @@ def test_upload_see_predictions_and_like(live_server, workspace, tmp_path):
 
 def test_a_queued_upload_shows_its_place_then_its_result(live_server, tmp_path):
     """One worker busy with another client's song: the page says the upload is next in line, then shows it."""
-    import httpx
+    import httpx2 as httpx
 
     executable = chromium_path()
     sync_api = pytest.importorskip("playwright.sync_api")
