@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -97,3 +98,20 @@ def test_compare_prints_only_the_paired_differences(catalogue_ws, tmp_path):
     assert "held-out songs" not in output and "balanced accuracy" not in output  # evaluate's per-run table
     assert "encore evaluate cnn rf" in output
     assert json.loads((tmp_path / "report.json").read_text())["comparisons"]
+
+
+def test_without_validation_songs_the_note_says_there_are_none_to_measure_importance_on():
+    import pandas as pd
+
+    from encore.data.manifest import Manifest
+    from encore.evaluate.runs import _importance_note
+
+    forest = SimpleNamespace(card=SimpleNamespace())
+    frame = pd.DataFrame({"track_id": ["a", "b"], "path": ["a.wav", "b.wav"], "artist": ["", ""], "split": ["train", "test"]})
+    note = _importance_note(forest, Manifest(frame, ["x"]), False, {"feature_importance": [{"feature": "f"}]})
+    assert note == (
+        "importances: impurity importance (from training) included; permutation importance not measured: "
+        "the manifest has no validation songs to measure it on"
+    )
+    frame.loc[0, "split"] = "val"
+    assert "on the 1 validation songs left out" in _importance_note(forest, Manifest(frame, ["x"]), False, {})

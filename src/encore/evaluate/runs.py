@@ -191,9 +191,11 @@ def _importance_note(predictor: SongPredictor, manifest: Manifest, asked: bool, 
     if _trained_on_validation(predictor):
         what = f"{', '.join(done)} included; " if done else ""
         return f"importances: {what}{costly} not measured: the model trained on the validation songs"
+    what = f"{', '.join(done)} included; " if done else ""
+    if not n_val:
+        return f"importances: {what}{costly} not measured: the manifest has no validation songs to measure it on"
     if asked:
         return f"importances: {', '.join(done) or 'none could be computed'} ({n_val} validation songs)"
-    what = f"{', '.join(done)} included; " if done else ""
     return f"importances: {what}{costly} on the {n_val} validation songs left out (slow); add --importance"
 
 
