@@ -289,57 +289,33 @@ def inner(songs, seeds: list[int], out: Path, n_inner: int) -> None:
 
 def heldout(songs, seeds: list[int], out: Path, candidate: str) -> None:
     """The kept candidate and ``song`` on the outer folds, the product's heads (5 song folds for the strengths), paired."""
-    from emotify_classical import TARGETS
-    from emotify_probe_targets import paired
+    from emotify_probe_targets import paired, run_seeds
 
     patches = load_patches(songs)
     y, targets = genre_and_targets(songs)
-    results = {}
-    for name in ("song", candidate):
-        per_seed, classes_all, scores_all = [], [], []
-        for seed in seeds:
-            classes = np.zeros(len(songs), dtype=int)
-            scores = np.zeros((len(songs), len(TARGETS)))
-            for fold, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):
-                train, test = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "test")
-                start = time.perf_counter()
-                fitted = fit_heads(
-                    Rows(patches, train, CANDIDATES[name]),
-                    y[train],
-                    targets[train, :-1],
-                    targets[train, -1],
-                    n_folds=5,
-                    seed=seed,
-                    exact=True,
-                )
-                predicted = predict(fitted, np.stack([patches[s].mean(0) for s in test]))
-                classes[test] = predicted["class_probs"].argmax(1)
-                scores[test, : len(EMOTIONS)] = predicted["emotions"]
-                scores[test, len(EMOTIONS)] = predicted["appeal"]
-                logger.info("%s seed %d fold %d: %.0f s %s", name, seed, fold, time.perf_counter() - start, fitted["strengths"])
-            row = {
-                "seed": seed,
-                **_scores(
-                    y,
-                    targets,
-                    {"class_probs": np.eye(int(y.max()) + 1)[classes], "emotions": scores[:, :-1], "appeal": scores[:, -1]},
-                ),
+
+    def fold_fit(size):
+        def fit(patches, songs, y, train, test, seed):
+            fitted = fit_heads(
+                Rows(patches, train, size), y[train], targets[train, :-1], targets[train, -1], n_folds=5, seed=seed, exact=True
+            )
+            predicted = predict(fitted, np.stack([patches[s].mean(0) for s in test]))
+            return {
+                "classes": predicted["class_probs"].argmax(1),
+                "emotions": predicted["emotions"],
+                "appeal": predicted["appeal"],
+                "strengths": fitted["strengths"],
             }
-            per_seed.append(row)
-            classes_all.append(classes)
-            scores_all.append(scores)
-        results[name] = {
-            "per_seed": per_seed,
-            "summary": {k: float(np.mean([r[k] for r in per_seed])) for k in ("accuracy", "emotions_mean", "appeal")},
-            "classes": np.stack(classes_all),
-            "scores": np.stack(scores_all),
-        }
-        logger.info("%s: %s", name, results[name]["summary"])
-    comparison = paired(songs, y, results[candidate], results["song"])
+
+        return fit
+
+    results = {name: run_seeds(songs, y, patches, seeds, fold_fit(CANDIDATES[name])) for name in ("song", candidate)}
+    for name, result in results.items():
+        logger.info("%s: %s", name, result["summary"])
     report = {
         "command": "python " + " ".join(sys.argv),
         **{name: {k: v for k, v in r.items() if k not in ("classes", "scores")} for name, r in results.items()},
-        f"{candidate}_minus_song": comparison,
+        f"{candidate}_minus_song": paired(songs, y, results[candidate], results["song"]),
     }
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "command"}, indent=1)[:4000])

@@ -81,8 +81,13 @@ def embed_side_by_side(songs, models: str) -> np.ndarray:
     return np.concatenate([embed(songs, name) for name in models.split(",")], axis=1)
 
 
-def run_seeds(songs, y: np.ndarray, embeddings: np.ndarray, seeds: list[int]) -> dict:
-    """The probe on every seed's 5 folds: pooled class indices and scores per seed, rows, strengths, times."""
+def run_seeds(songs, y: np.ndarray, embeddings, seeds: list[int], fold_fit=None) -> dict:
+    """The probe on every seed's 5 folds: pooled class indices and scores per seed, rows, strengths, times.
+
+    ``fold_fit(embeddings, songs, y, train, test, seed)`` fits a fold and predicts its
+    test songs (``classes``, ``emotions``, ``appeal``, ``strengths``): :func:`probe_fold` by default.
+    """
+    fold_fit = fold_fit or probe_fold
     per_seed, strengths, seconds, classes_all, scores_all = [], [], [], [], []
     for seed in seeds:
         classes = np.zeros(len(songs), dtype=int)
@@ -90,7 +95,7 @@ def run_seeds(songs, y: np.ndarray, embeddings: np.ndarray, seeds: list[int]) ->
         for fold, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):
             train, test = np.flatnonzero(splits == "train"), np.flatnonzero(splits == "test")
             start = time.perf_counter()
-            out = probe_fold(embeddings, songs, y, train, test, seed)
+            out = fold_fit(embeddings, songs, y, train, test, seed)
             seconds.append(time.perf_counter() - start)
             classes[test] = out["classes"]
             scores[test, : len(EMOTIONS)] = out["emotions"]
