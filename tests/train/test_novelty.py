@@ -12,7 +12,7 @@ from encore.evaluate.runs import novelty_rate
 from encore.inference import Predictor
 from encore.models.card import NoveltyCalibration
 from encore.models.checkpoint import load_model
-from encore.models.novelty import fit_whitening
+from encore.models.novelty import fit_whitening, whitened_distance
 from encore.train.loop import fit
 from encore.train.refit import out_of_fold_distances, song_embeddings
 
@@ -82,7 +82,7 @@ def test_without_validation_songs_the_threshold_is_set_on_out_of_fold_distances(
     center, whitening, _ = fit_whitening(train)
 
     def distance(x):
-        return (((x - center) @ whitening.T) ** 2).sum(axis=1)
+        return whitened_distance(x, center, whitening)
 
     in_sample = np.percentile(distance(train), 99)
     out_of_fold = np.percentile(out_of_fold_distances(train), 99)

@@ -28,7 +28,7 @@ from encore.evaluate.report import to_jsonable
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
 from encore.inference import BlendPredictor, Predictor, SongPredictor, load_predictor
-from encore.models.card import BlendCard, ClassicalCard, ModelCard
+from encore.models.card import BlendCard, ClassicalCard, ModelCard, NoveltyCalibration
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def _global_importance(
         logger.warning("global importance left out: %s", err)
 
 
-def novelty_rate(distances: np.ndarray, calibration: Any) -> dict[str, Any] | None:
+def novelty_rate(distances: np.ndarray, calibration: NoveltyCalibration | None) -> dict[str, Any] | None:
     """How many of the songs the model's novelty threshold flags, with a Wilson 95 % interval.
 
     On held-out songs of the catalogue's own kind every flag is a false alarm, and the
@@ -151,9 +151,10 @@ def novelty_rate(distances: np.ndarray, calibration: Any) -> dict[str, Any] | No
     """
     from scipy.stats import binomtest
 
-    if calibration is None or not calibration.usable or not len(distances):
+    threshold = calibration.threshold if calibration is not None and calibration.usable else None
+    if calibration is None or threshold is None or not len(distances):
         return None
-    flagged = np.asarray(distances, dtype=np.float64) > float(calibration.threshold)
+    flagged = np.asarray(distances, dtype=np.float64) > threshold
     n, k = int(flagged.size), int(flagged.sum())
     interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
     percentile = calibration.threshold_percentile
@@ -163,7 +164,7 @@ def novelty_rate(distances: np.ndarray, calibration: Any) -> dict[str, Any] | No
         "share": k / n,
         "ci_low": float(interval.low),
         "ci_high": float(interval.high),
-        "threshold": float(calibration.threshold),
+        "threshold": threshold,
         "threshold_percentile": percentile,
         "expected_share": None if percentile is None else 1.0 - float(percentile) / 100.0,
         "reference": calibration.reference,
@@ -188,10 +189,9 @@ def _importance_note(predictor: SongPredictor, manifest: Manifest, asked: bool, 
     done = [name for key, name in names.items() if result.get(key)]
     n_val = int((manifest.frame["split"] == "val").sum())
     costly = "mel-band importance" if isinstance(predictor, Predictor) else "permutation importance"
-    if _trained_on_validation(predictor):
-        what = f"{', '.join(done)} included; " if done else ""
-        return f"importances: {what}{costly} not measured: the model trained on the validation songs"
     what = f"{', '.join(done)} included; " if done else ""
+    if _trained_on_validation(predictor):
+        return f"importances: {what}{costly} not measured: the model trained on the validation songs"
     if not n_val:
         return f"importances: {what}{costly} not measured: the manifest has no validation songs to measure it on"
     if asked:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["NoveltyProjection", "fit_whitening"]
+__all__ = ["NoveltyProjection", "fit_whitening", "whitened_distance"]
 
 
 class NoveltyProjection(nn.Module):
@@ -48,6 +48,11 @@ class NoveltyProjection(nn.Module):
     def forward(self, features: Tensor) -> Tensor:
         with torch.autocast(device_type=features.device.type, enabled=False):
             return (features.float() - self.center) @ self.whitening.T
+
+
+def whitened_distance(features: np.ndarray, center: np.ndarray, whitening: np.ndarray) -> np.ndarray:
+    """Each row's squared length after centring and whitening: its Mahalanobis distance (the model's, in float64)."""
+    return (((features - center) @ whitening.T) ** 2).sum(axis=1)
 
 
 def fit_whitening(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

@@ -44,7 +44,7 @@ from encore.inference.predictor import MIN_FRACTION
 from encore.models.card import ModelCard
 from encore.models.checkpoint import load_model
 from encore.models.classifier import EncoreModel, MemberLinear, SongLinear, mel_band_statistics
-from encore.models.novelty import fit_whitening
+from encore.models.novelty import fit_whitening, whitened_distance
 from encore.train.objectives import SplitData
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def out_of_fold_distances(features: np.ndarray, n_folds: int = NOVELTY_FOLDS, se
     distances = np.empty(len(features), dtype=np.float64)
     for held in np.array_split(order, n_folds):
         center, whitening, _ = fit_whitening(np.delete(features, held, axis=0))
-        distances[held] = (((features[held] - center) @ whitening.T) ** 2).sum(axis=1)
+        distances[held] = whitened_distance(features[held], center, whitening)
     return distances
 
 
@@ -164,12 +164,11 @@ def fit_novelty(
     model.novelty.set(center, whitening)
     if len(reference_waveforms):
         reference_name, reference = "validation", features(reference_waveforms)
-        distances = (((reference - center) @ whitening.T) ** 2).sum(axis=1)
+        distances = whitened_distance(reference, center, whitening)
     elif len(train) >= 2 * NOVELTY_FOLDS:
         reference_name, reference, distances = "out-of-fold training", train, out_of_fold_distances(train)
     else:
-        reference_name, reference = "training", train
-        distances = (((reference - center) @ whitening.T) ** 2).sum(axis=1)
+        reference_name, reference, distances = "training", train, whitened_distance(train, center, whitening)
     return {
         "fitted": True,
         "features": int(train.shape[1]),
