@@ -142,7 +142,7 @@ def _global_importance(
 
 
 def novelty_rate(distances: np.ndarray, calibration: NoveltyCalibration | None) -> dict[str, Any] | None:
-    """How many of the songs the model's novelty threshold flags, with a Wilson 95 % interval.
+    """How many of the songs the model's novelty threshold flags, with a Wilson 95 % interval (and which: ``novel``).
 
     On held-out songs of the catalogue's own kind every flag is a false alarm, and the
     threshold (the validation songs' 99th percentile) expects about 1 %: a much higher
@@ -169,6 +169,7 @@ def novelty_rate(distances: np.ndarray, calibration: NoveltyCalibration | None) 
         "expected_share": None if percentile is None else 1.0 - float(percentile) / 100.0,
         "reference": calibration.reference,
         "reference_songs": calibration.reference_songs,
+        "novel": flagged.tolist(),
     }
 
 
@@ -273,7 +274,7 @@ def evaluate_run(
     if "novelty_distance" in arrays:
         result["novelty"] = novelty_rate(arrays["novelty_distance"], predictor.novelty_calibration)
         if result["novelty"] is not None:
-            predictions["novel"] = (np.asarray(arrays["novelty_distance"]) > result["novelty"]["threshold"]).tolist()
+            predictions["novel"] = result["novelty"].pop("novel")
     if "class_probs" in arrays and manifest.label_names:
         columns = _class_columns(list(predictor.label_names), list(manifest.label_names), run_dir)
         probs = arrays["class_probs"][:, columns]
