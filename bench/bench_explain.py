@@ -4,10 +4,13 @@ Usage: python bench/bench_explain.py [--data ../shared/data/emotify] [--clips 8]
        [--run RUN_DIR] [--quick]
 
 Decodes the first N Emotify MP3s at the model's rate and times, per clip, the reference
-``Predictor.predict_waveform`` and then ``explain_waveform`` with occlusion (16 time
-segments x 8 mel bands) and integrated gradients (32 steps). Prints seconds per clip and
-each method's ratio to the reference prediction. Without --run the CNN is the default
-``small_cnn`` at its initial weights (timing only: the cost does not depend on training).
+``predict_waveform`` of the same clip and then each explanation the model has: a CNN's
+``explain_waveform`` with occlusion (16 time segments x 8 mel bands) and integrated
+gradients (32 steps), and for every model ``explain_audio`` (cells silenced in the audio)
+on the CLI's 16 x 8 grid and the service's 8 x 4. Prints seconds per clip and each
+method's ratio to the reference prediction. ``--run`` takes any run folder (CNN,
+classical, blend); without it the CNN is the default ``small_cnn`` at its initial weights
+(timing only: the cost does not depend on training).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import numpy as np
 import torch
 
 from encore.audio import load_audio
-from encore.explain import explain_waveform
-from encore.inference import Predictor
+from encore.explain import explain_audio, explain_waveform
+from encore.inference import Predictor, load_predictor
 from encore.models.card import ChunkSpec, ModelCard, NetworkSpec, RegressionStats
 from encore.models.classifier import EncoreModel
 
@@ -53,26 +56,33 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "emotify")
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--run", type=Path, default=None, help="a CNN run folder (default: an untrained small_cnn)")
+    parser.add_argument("--run", type=Path, default=None, help="a run folder of any kind (default: an untrained small_cnn)")
     parser.add_argument("--quick", action="store_true", help="2 clips of 10 s")
     args = parser.parse_args()
     if args.quick:
         args.clips, args.seconds = 2, 10.0
     torch.set_num_threads(1)
-    predictor = Predictor.from_checkpoint(args.run) if args.run else untrained_predictor()
+    predictor = load_predictor(args.run) if args.run else untrained_predictor()
     files = sorted(args.data.joinpath("audio").glob("*/*.mp3"))[: args.clips]
     if not files:
         raise SystemExit(f"no MP3s under {args.data}/audio; pass --data")
     clips = [load_audio(f, sample_rate=predictor.sample_rate, duration=args.seconds) for f in files]
     predictor.predict_waveform(clips[0])  # warm-up
-    times = {"predict (reference)": [], "occlusion 16x8": [], "integrated gradients 32": []}
+    methods = {}
+    if isinstance(predictor, Predictor) and predictor.model is not None:
+        methods["occlusion 16x8"] = lambda clip: explain_waveform(predictor, clip, method="occlusion")
+        methods["integrated gradients 32"] = lambda clip: explain_waveform(predictor, clip, method="integrated_gradients")
+    methods["audio occlusion 16x8"] = lambda clip: explain_audio(predictor, clip, n_segments=16, n_bands=8)
+    methods["audio occlusion 8x4"] = lambda clip: explain_audio(predictor, clip, n_segments=8, n_bands=4)
+    times: dict[str, list[float]] = {"predict (reference)": [], **{name: [] for name in methods}}
     for clip in clips:
         times["predict (reference)"].append(seconds(lambda: predictor.predict_waveform(clip)))
-        times["occlusion 16x8"].append(seconds(lambda: explain_waveform(predictor, clip, method="occlusion")))
-        times["integrated gradients 32"].append(seconds(lambda: explain_waveform(predictor, clip, method="integrated_gradients")))
+        for name, explain in methods.items():
+            times[name].append(seconds(lambda: explain(clip)))
     reference = float(np.mean(times["predict (reference)"]))
     print(
         f"{len(clips)} clips of {args.seconds:g} s, 1 thread, model {'from ' + str(args.run) if args.run else 'small_cnn (untrained)'}"
+        f" ({getattr(predictor, 'backend', 'torch')})"
     )
     print(f"{'':26s} {'s / clip':>9s} {'x predict':>10s}")
     for name, values in times.items():

@@ -1,6 +1,6 @@
 """`--model blend`: members trained from their own configs at their own rates, their predictions
-averaged with the card's weights, through `encore train`, `predict`, `evaluate`, `explain`,
-`export` and `encore cv` (the synthetic workspace of test_cv.py)."""
+averaged with the card's weights, through `encore train`, `predict`, `evaluate`, `explain` (the
+blend as a whole, or each member), `export` and `encore cv` (the synthetic workspace of test_cv.py)."""
 
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def test_a_blend_trains_each_member_and_predicts_their_weighted_mean(blend_run):
     assert set(row["tags"]) == {"bright", "deep"} and "appeal" in row["scores"]
 
 
-def test_a_blend_evaluates_explains_its_network_and_refuses_onnx_in_its_own_words(blend_run, tmp_path):
+def test_a_blend_evaluates_explains_itself_and_its_members_and_refuses_onnx_in_its_own_words(blend_run, tmp_path):
     ws, root, _, run = blend_run
     runner = CliRunner()
     result = runner.invoke(app, ["evaluate", "blend", "-w", str(ws.root), "--importance"])
@@ -189,11 +189,24 @@ def test_a_blend_evaluates_explains_its_network_and_refuses_onnx_in_its_own_word
     evaluation = json.loads((run / "evaluation-test.json").read_text())
     assert evaluation["classification"]["accuracy"]["value"] > 0.5 and "members/NAME" in evaluation["importance_note"]
     song = root / "songs" / "s00.wav"
-    result = runner.invoke(app, ["explain", "blend", str(song), "-w", str(ws.root), "--out", str(tmp_path / "why")])
+    grid = ["--segments", "4", "--bands", "2", "--target", "low"]
+    result = runner.invoke(app, ["explain", "blend", str(song), "-w", str(ws.root), "--out", str(tmp_path / "why"), *grid])
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "why" / "explanation.json").read_text())
-    assert {e["member"] for e in report["explanations"]} == {"net"} and report["explanations"][0]["weight"] == 0.75
-    assert "classical members trees (0.25)" in result.output
+    whole = json.loads((tmp_path / "why" / "explanation.json").read_text())["explanations"]
+    assert len(whole) == 1 and "member" not in whole[0] and whole[0]["method"] == "audio_occlusion"
+    blend = load_predictor(run)
+    value = blend.predict_source(str(song))[0]["class_probs"][blend.label_names.index("low")]
+    assert whole[0]["value"] == pytest.approx(float(value), abs=0.02)  # through the STFT and back: nearly the song
+    args = ["explain", "blend", str(song), "-w", str(ws.root), "--out", str(tmp_path / "each"), "--members", *grid]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    each = json.loads((tmp_path / "each" / "explanation.json").read_text())["explanations"]
+    assert [(e["member"], e["weight"], e["method"]) for e in each] == [
+        ("net", 0.75, "occlusion"),
+        ("trees", 0.25, "audio_occlusion"),
+    ]
+    result = runner.invoke(app, ["explain", "blend", str(song), "-w", str(ws.root), "--method", "integrated_gradients"])
+    assert result.exit_code == 1 and "is a blend" in result.output and "--members" in result.output
     result = runner.invoke(app, ["export", "blend", "-w", str(ws.root)])
     assert result.exit_code == 1 and "is a blend" in result.output and "members/net" in result.output
     assert "Traceback" not in result.output
@@ -248,6 +261,13 @@ def test_the_service_serves_a_blend(blend_run):
         assert body["label"] == "mid"
         for j, name in enumerate(load_predictor(run).label_names):
             assert body["probs"][name] == pytest.approx(float(expected["class_probs"][j]), abs=1e-4)
+        response = client.post(
+            "/v1/predict", files={"file": ("s03.wav", song.read_bytes(), "audio/wav")}, data={"explain": "true"}
+        )
+        explained = response.json()
+        assert explained["probs"] == body["probs"]  # the same prediction, with the blend's explanation
+        assert explained["explanation"]["method"] == "audio_occlusion" and explained["explanation"]["target"] == "mid"
+        assert explained["explanation"]["image"].startswith("data:image/png;base64,")
         model = client.get("/v1/models").json()["models"][0]
         assert model["backend"] == "blend" and [m["name"] for m in model["blend"]] == ["net", "trees"]
     app.state.encore.store.close()

@@ -92,10 +92,21 @@ def test_explain_cli_writes_png_and_segments(trained_ws, tmp_path):
         assert all(0 <= s["start_s"] < s["end_s"] <= 2.0 and s["f_low_hz"] < s["f_high_hz"] for s in e["segments"])
 
 
-def test_explain_refuses_a_forest_run(trained_ws):
+def test_explain_a_forest_run_by_silencing_cells_of_its_audio(trained_ws, tmp_path):
     root, ws, _, truth = trained_ws
-    result = runner.invoke(app, ["explain", "rf", str(root / "songs" / f"{next(iter(truth))}.wav"), "-w", str(ws)])
-    assert result.exit_code == 1 and "not a CNN run" in result.output
+    song = root / "songs" / f"{next(iter(truth))}.wav"
+    output = invoke("explain", "rf", song, "-w", ws, "--out", tmp_path, "--segments", "4", "--bands", "2")
+    data = json.loads((tmp_path / "explanation.json").read_text())
+    assert {e["kind"] for e in data["explanations"]} == {"class", "score"}
+    for e in data["explanations"]:
+        assert e["method"] == "audio_occlusion" and e["evidence"] in {"probability", "score"}
+        assert (tmp_path / e["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"{e['kind']} '{e['target']}' = " in output and "(audio occlusion)" in output
+    result = runner.invoke(app, ["explain", "rf", str(song), "-w", str(ws), "--method", "integrated_gradients"])
+    assert result.exit_code == 1 and "is a classical run" in result.output and "--method audio_occlusion" in result.output
+    result = runner.invoke(app, ["explain", "rf", str(song), "-w", str(ws), "--method", "saliency"])
+    assert result.exit_code == 1 and "--method 'saliency' is unknown" in result.output
+    assert "Traceback" not in result.output
 
 
 def _chromium() -> str:

@@ -1,26 +1,31 @@
-"""``encore explain``: which time segments and frequency bands drove a CNN's prediction (a blend's: each CNN member's)."""
+"""``encore explain``: which time segments and frequency bands drove a model's prediction.
+
+A CNN is explained on its own log-mel (occlusion or integrated gradients); a classical run
+and a blend, which have no log-mel inside them, by silencing cells of the audio they read
+(``audio_occlusion``, which also runs on a CNN).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from encore.cli.common import DeviceOption, WorkspaceOption, handle_errors, out, step
+from encore.cli.common import DeviceOption, WorkspaceOption, handle_errors, out, progress_bar, step
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
 if TYPE_CHECKING:
     from encore.explain import SongExplanation
-    from encore.inference import Predictor
 
-METHODS = ("occlusion", "integrated_gradients")
+METHODS = ("occlusion", "integrated_gradients", "audio_occlusion")
 """The attribution methods of ``encore.explain`` (kept here so that ``--help`` imports no torch)."""
+AUDIO = "audio_occlusion"
 
 
-def _default_targets(predictor: Predictor) -> list[str | None]:
+def _default_targets(predictor: Any) -> list[str | None]:
     """The top predicted class and every score (one explanation each)."""
     targets: list[str | None] = [None] if predictor.label_names else []
     return targets + list(predictor.regression_names)
@@ -28,14 +33,23 @@ def _default_targets(predictor: Predictor) -> list[str | None]:
 
 @handle_errors
 def explain_command(
-    run: Annotated[str, typer.Argument(help="CNN or blend run folder, name under runs/, or pretrained:NAME.")],
+    run: Annotated[str, typer.Argument(help="Run folder or name under runs/ (CNN, classical or blend), or pretrained:NAME.")],
     song: Annotated[Path, typer.Argument(help="An audio file.")],
     workspace: WorkspaceOption = None,
     target: Annotated[
         list[str] | None,
         typer.Option(help="Class, tag or score to explain (repeatable; default: the top class and every score)."),
     ] = None,
-    method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "occlusion",
+    method: Annotated[
+        str,
+        typer.Option(
+            help=f"One of {', '.join(METHODS)}. A classical run or a blend is explained by audio_occlusion whatever is "
+            "asked, except integrated_gradients, which needs a CNN."
+        ),
+    ] = "occlusion",
+    members: Annotated[
+        bool, typer.Option("--members", help="A blend: explain each member on its own instead of the blend as a whole.")
+    ] = False,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder for the PNGs and JSON (default reports/explain/<song>).")
     ] = None,
@@ -45,25 +59,31 @@ def explain_command(
 ) -> None:
     """Write a PNG of the log-mel with the attribution overlaid and a JSON of the top segments."""
     from encore.audio import load_audio
-    from encore.explain import explain_waveform
-    from encore.inference import Predictor
+    from encore.explain import explain_audio, explain_waveform
     from encore.inference.runs import load_predictor, resolve_run
 
+    if method not in METHODS:
+        raise ParameterError(f"--method {method!r} is unknown; use {' or '.join(METHODS)}")
     ws = Workspace.open(workspace)
     run_dir = resolve_run(run, ws.root)
-    networks = _networks(run_dir)
+    subjects = _subjects(run_dir, method, members)
     folder = out_dir or ws.reports_dir / "explain" / song.stem
     folder.mkdir(parents=True, exist_ok=True)
     explanations = []
-    for member, weight, network_dir in networks:
-        predictor = load_predictor(network_dir, device=device)
-        assert isinstance(predictor, Predictor)  # a folder with checkpoint.pt loads as the CNN's predictor
+    for member, weight, subject_dir, how in subjects:
+        predictor = load_predictor(subject_dir, device=device)
         waveform = load_audio(song, sample_rate=predictor.sample_rate)
         for name in target or _default_targets(predictor):
             what = f"{name or 'the top class'}" + (f" of blend member {member} (weight {weight:.2f})" if member else "")
-            step(f"{method} for {what}")
-            explanation = explain_waveform(predictor, waveform, target=name, method=method, n_segments=segments, n_bands=bands)
-            stem = f"{member + '-' if member else ''}{explanation.kind}-{explanation.target}-{method}"
+            step(f"{how.replace('_', ' ')} for {what}")
+            if how == AUDIO:
+                with progress_bar("silencing cells", total=segments * bands + 1) as advance:
+                    explanation = explain_audio(
+                        predictor, waveform, target=name, n_segments=segments, n_bands=bands, callback=advance
+                    )
+            else:
+                explanation = explain_waveform(predictor, waveform, target=name, method=how, n_segments=segments, n_bands=bands)
+            stem = f"{member + '-' if member else ''}{explanation.kind}-{explanation.target}-{how}"
             png = folder / f"{stem}.png".replace("/", "_").replace(" ", "_")
             png.write_bytes(explanation.to_png())
             explanations.append(
@@ -76,40 +96,56 @@ def explain_command(
     out.print(f"wrote {json_path} (every target's value and top segments, with its PNG)", highlight=False)
 
 
-def _networks(run_dir: Path) -> list[tuple[str | None, float, Path]]:
-    """The CNNs to explain: the run itself, or a blend's CNN members (name, weight, folder).
+def _is_cnn(path: Path) -> bool:
+    """A CNN whose network is at hand (a checkpoint, not an exported ONNX file)."""
+    return (path / "checkpoint.pt").is_file() or (path.is_file() and path.suffix != ".onnx")
+
+
+def _subjects(run_dir: Path, method: str, members: bool) -> list[tuple[str | None, float, Path, str]]:
+    """What to explain and how: ``(member name or None, weight, folder, method)`` each.
+
+    A CNN takes the method asked; a classical run, a blend as a whole and a blend's classical
+    members take audio occlusion. Integrated gradients needs gradients through a log-mel, so
+    it refuses anything without a CNN to follow.
 
     Raises:
-        ParameterError: neither a CNN run nor a blend with a CNN member.
+        ParameterError: integrated gradients for a run (or every member) that is no CNN, or
+            a folder that is no run of any kind.
     """
     if (run_dir / "blend_card.json").is_file():
         from encore.models.card import BlendCard
 
         card = BlendCard.read(run_dir / "blend_card.json")
-        networks: list[tuple[str | None, float, Path]] = []
-        others = []
+        if not members:
+            if method == "integrated_gradients":
+                raise ParameterError(
+                    f"{run_dir} is a blend: integrated gradients follows one CNN's gradients; use --method audio_occlusion "
+                    "for the blend as a whole, or --members to explain each member"
+                )
+            return [(None, 1.0, run_dir, AUDIO)]
+        found: list[tuple[str | None, float, Path, str]] = []
         for m in card.members:
             folder = run_dir / "members" / m.name
-            if (folder / "checkpoint.pt").is_file():
-                networks.append((m.name, m.weight, folder))
-            else:
-                others.append(f"{m.name} ({m.weight:.2f})")
-        if not networks:
+            if _is_cnn(folder):
+                found.append((m.name, m.weight, folder, method))
+            elif method != "integrated_gradients":
+                found.append((m.name, m.weight, folder, AUDIO))
+        if not found:
             raise ParameterError(
-                f"{run_dir} is a blend with no CNN member; its members' importances are in `encore evaluate`'s report"
+                f"{run_dir} is a blend with no CNN member to follow the gradients of; use --method audio_occlusion"
             )
-        if others:
-            out.print(
-                f"a blend: explaining its CNN members; its classical members {', '.join(others)} are explained by their "
-                "feature importances in `encore evaluate`'s report",
-                highlight=False,
-            )
-        return networks
-    if not (run_dir / "checkpoint.pt").is_file():  # explanations need the CNN's model: not an ONNX file, not a forest
+        return found
+    if _is_cnn(run_dir):
+        return [(None, 1.0, run_dir, method)]
+    if not ((run_dir / "model_card.json").is_file() or run_dir.suffix == ".onnx"):
+        raise ParameterError(f"{run_dir} is no run: it has no checkpoint.pt, model_card.json or blend_card.json")
+    if method == "integrated_gradients":
+        kind = "an exported ONNX model" if run_dir.suffix == ".onnx" else "a classical run"
         raise ParameterError(
-            f"{run_dir} is not a CNN run (no checkpoint.pt); the forest's importances are in `encore evaluate`'s report"
+            f"{run_dir} is {kind}: integrated gradients needs a CNN's checkpoint; use --method audio_occlusion (cells "
+            "silenced in the audio), or see the feature importances in `encore evaluate`'s report"
         )
-    return [(None, 1.0, run_dir)]
+    return [(None, 1.0, run_dir, AUDIO)]
 
 
 def print_summary(explanation: SongExplanation, png: Path) -> None:

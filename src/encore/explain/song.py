@@ -10,7 +10,6 @@ import torch
 
 from encore.exceptions import ParameterError
 from encore.explain.attribution import (
-    SongLogMel,
     grid_slices,
     head_outputs,
     integrated_gradients,
@@ -26,7 +25,7 @@ METHODS = ("occlusion", "integrated_gradients")
 
 @dataclass
 class SongExplanation:
-    """What drove one output of the CNN on one song.
+    """What drove one output of a model on one song.
 
     Attributes:
         log_mel: The song's log-mel in dB as the model sees it, ``(n_mels, n_frames)``.
@@ -34,9 +33,9 @@ class SongExplanation:
             target output.
         target: The class, tag or score explained.
         kind: ``class``, ``tag`` or ``score``.
-        method: ``occlusion`` or ``integrated_gradients``.
-        value: The target output on the song (probability, or the score). The
-            attribution is of the target's log-odds (a score: the score itself).
+        method: ``occlusion`` or ``integrated_gradients`` (a CNN's own log-mel), or
+            ``audio_occlusion`` (cells silenced in the audio: any model).
+        value: The target output on the song (probability, or the score).
         segments: The top grid cells, ranked by share of the positive attribution:
             ``{"start_s", "end_s", "f_low_hz", "f_high_hz", "share"}``.
         frame_seconds: Start time of each frame, ``(n_frames,)``.
@@ -45,6 +44,9 @@ class SongExplanation:
         duration: Song length in seconds.
         n_segments: Time segments of the grid the segments were ranked on.
         n_bands: Mel bands of that grid.
+        evidence: What the attribution measures: ``log-odds`` of the class or tag (a CNN's
+            own methods), or the output itself, ``probability``, ``share`` or ``score``
+            (audio occlusion; a CNN's score is also the score itself).
     """
 
     log_mel: np.ndarray
@@ -59,6 +61,7 @@ class SongExplanation:
     duration: float = 0.0
     n_segments: int = 16
     n_bands: int = 8
+    evidence: str = "log-odds"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no arrays): target, value, method and the top segments."""
@@ -66,6 +69,7 @@ class SongExplanation:
             "target": self.target,
             "kind": self.kind,
             "method": self.method,
+            "evidence": self.evidence,
             "value": round(float(self.value), 6),
             "duration": round(float(self.duration), 3),
             "n_mels": int(self.log_mel.shape[0]),
@@ -105,13 +109,22 @@ def resolve_target(predictor: Any, target: str | None, probs: np.ndarray | None)
 
 
 def top_segments(
-    attribution: np.ndarray, song: SongLogMel, *, n_segments: int = 16, n_bands: int = 8, top_k: int = 5
+    attribution: np.ndarray,
+    frame_seconds: np.ndarray,
+    band_edges_hz: np.ndarray,
+    duration: float,
+    *,
+    n_segments: int = 16,
+    n_bands: int = 8,
+    top_k: int = 5,
 ) -> list[dict[str, float]]:
     """Grid cells ranked by their share of the positive attribution.
 
     Args:
         attribution: ``(n_mels, n_frames)``.
-        song: The song's log-mel (frame times, band edges).
+        frame_seconds: Start time of each frame, ``(n_frames,)``.
+        band_edges_hz: Each mel band's ``(low, high)`` in Hz, ``(n_mels, 2)``.
+        duration: The song's length in seconds.
         n_segments: Time segments of the grid.
         n_bands: Mel bands of the grid.
         top_k: Cells returned.
@@ -127,7 +140,7 @@ def top_segments(
     if total <= 0.0:
         return []
     times, bands = grid_slices(n_frames, n_mels, n_segments=n_segments, n_bands=n_bands)
-    hop = float(song.frame_seconds[1] - song.frame_seconds[0]) if song.frame_seconds.size > 1 else song.duration
+    hop = float(frame_seconds[1] - frame_seconds[0]) if frame_seconds.size > 1 else duration
     cells = []
     for t in times:
         for b in bands:
@@ -135,10 +148,10 @@ def top_segments(
             if share > 0.0:
                 cells.append(
                     {
-                        "start_s": round(float(song.frame_seconds[t.start]), 3),
-                        "end_s": round(min(float(song.frame_seconds[t.stop - 1]) + hop, song.duration), 3),
-                        "f_low_hz": round(float(song.band_edges_hz[b.start, 0]), 1),
-                        "f_high_hz": round(float(song.band_edges_hz[b.stop - 1, 1]), 1),
+                        "start_s": round(float(frame_seconds[t.start]), 3),
+                        "end_s": round(min(float(frame_seconds[t.stop - 1]) + hop, duration), 3),
+                        "f_low_hz": round(float(band_edges_hz[b.start, 0]), 1),
+                        "f_high_hz": round(float(band_edges_hz[b.stop - 1, 1]), 1),
                         "share": round(share, 4),
                     }
                 )
@@ -209,10 +222,19 @@ def explain_waveform(
         kind=kind,
         method=method,
         value=value,
-        segments=top_segments(attribution, song, n_segments=n_segments, n_bands=n_bands, top_k=top_k),
+        segments=top_segments(
+            attribution,
+            song.frame_seconds,
+            song.band_edges_hz,
+            song.duration,
+            n_segments=n_segments,
+            n_bands=n_bands,
+            top_k=top_k,
+        ),
         frame_seconds=song.frame_seconds,
         band_edges_hz=song.band_edges_hz,
         duration=song.duration,
         n_segments=n_segments,
         n_bands=n_bands,
+        evidence="score" if head == "regression" else "log-odds",
     )

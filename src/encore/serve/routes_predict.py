@@ -123,16 +123,31 @@ def _predict_upload(state: ServiceState, data: bytes, name: str, *, explain: boo
         arrays, duration = predictor.predict_waveform(waveform), len(waveform) / predictor.sample_rate
         explanation = explain_song(predictor, waveform)
     else:
-        arrays, duration = predictor.predict_source(data)
+        arrays, duration = predictor.predict_source(data)  # a blend's members each decode at their own rate
+        if explain and settings.explain:
+            explanation = explain_song(predictor, load_audio(data, sample_rate=predictor.sample_rate, name=name))
     return _song_row(state, data, name, arrays, duration, explanation=explanation), arrays
 
 
-def explain_song(predictor: Predictor, waveform: Any) -> dict[str, Any] | None:
-    """The explanation summary with its picture as a data URL, or None when it cannot be made."""
-    try:
-        from encore.explain import explain_waveform
+AUDIO_GRID = (8, 4)
+"""Time segments and bands of the service's audio occlusion (a classical model, a blend, an ONNX export):
+33 predictions of the song."""
 
-        result = explain_waveform(predictor, waveform, method="occlusion")
+
+def explain_song(predictor: Any, waveform: Any) -> dict[str, Any] | None:
+    """The explanation summary with its picture as a data URL, or None when it cannot be made.
+
+    A CNN with its network at hand is explained by occlusion of its own log-mel; any other
+    model (classical, a blend, an ONNX export) by silencing cells of the audio, on a coarser
+    grid (:data:`AUDIO_GRID`), since each cell costs a prediction of the whole song.
+    """
+    try:
+        from encore.explain import explain_audio, explain_waveform
+
+        if isinstance(predictor, Predictor) and predictor.model is not None:
+            result = explain_waveform(predictor, waveform, method="occlusion")
+        else:
+            result = explain_audio(predictor, waveform, n_segments=AUDIO_GRID[0], n_bands=AUDIO_GRID[1])
         png = base64.b64encode(result.to_png()).decode("ascii")
         return {**result.to_dict(), "image": f"data:image/png;base64,{png}"}
     except (EncoreError, ImportError) as err:

@@ -1,0 +1,177 @@
+"""Explain any model through the audio it reads: silence one time-frequency cell of the song at a time.
+
+A CNN's own explanation (:func:`~encore.explain.song.explain_waveform`) occludes cells of
+the log-mel inside the network. A classical model reads handcrafted features and a blend
+reads several models, so neither has one picture inside it to occlude; every model reads
+audio. Here a cell is silenced in the audio itself: the song's STFT has the cell's bins set
+to zero and is inverted, which is a band-stop filter over the cell's time span, and the
+model predicts the changed song through its own :meth:`predict_arrays`. A cell's
+attribution is how much the target output drops without it (occlusion, Zeiler & Fergus
+2014, on the audio instead of an image).
+
+What it costs: one prediction of the whole song per cell (``n_segments * n_bands`` of them,
+plus the song itself), so a grid of 16 x 8 cells costs 129 predictions. The CNN's own
+occlusion reruns only the chunks that hear a cell and stays its cheaper path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from encore.exceptions import ParameterError
+from encore.explain.attribution import band_ranges_hz, grid_slices
+from encore.explain.song import SongExplanation, resolve_target, top_segments
+from encore.features.logmel import LogMelSpectrogram, mel_frequencies
+
+__all__ = ["AUDIO_METHOD", "explain_audio", "silence_cells"]
+
+AUDIO_METHOD = "audio_occlusion"
+"""The method name an explanation by :func:`explain_audio` carries."""
+WINDOW_SECONDS = 0.05
+"""About how long the STFT window is; the size is the nearest power of two in samples."""
+PICTURE_MELS = 64
+"""Mel bands of the picture the cells are drawn on."""
+HEADS = {"class": "class_probs", "tags": "tag_probs", "regression": "scores"}
+"""The arrays key each head's outputs sit under."""
+
+
+def stft_size(sample_rate: int) -> tuple[int, int]:
+    """``(n_fft, hop)``: a window of about :data:`WINDOW_SECONDS` (a power of two), hop a quarter of it."""
+    n_fft = int(2 ** max(6, round(np.log2(WINDOW_SECONDS * sample_rate))))
+    return n_fft, n_fft // 4
+
+
+def silence_cells(waveform: np.ndarray, *, sample_rate: int, cells: list[tuple[slice, tuple[float, float]]]) -> list[np.ndarray]:
+    """Copies of ``waveform`` with each cell's STFT bins set to zero, then inverted.
+
+    Args:
+        waveform: Mono audio, ``(n_samples,)``.
+        sample_rate: Its rate in Hz.
+        cells: ``(frames, (f_low_hz, f_high_hz))`` per copy: the STFT frames (of
+            :func:`stft_size`'s STFT, centred) and the frequency range to silence; an empty
+            frame slice gives the song back unchanged (through the same STFT and inverse).
+
+    Returns:
+        One float32 waveform of the input's length per cell.
+    """
+    n_fft, hop = stft_size(sample_rate)
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    signal = torch.from_numpy(np.asarray(waveform, dtype=np.float64))
+    spectrum = torch.stft(signal, n_fft, hop_length=hop, window=window, center=True, return_complex=True)
+    bins = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    out = []
+    for frames, (low, high) in cells:
+        changed = spectrum.clone()
+        rows = torch.from_numpy((bins >= low) & (bins < high))
+        changed[rows, frames] = 0
+        song = torch.istft(changed, n_fft, hop_length=hop, window=window, center=True, length=signal.numel())
+        out.append(song.numpy().astype(np.float32))
+    return out
+
+
+def _picture(waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The song's log-mel in dB on the STFT's frames, each frame's start time and each band's Hz range."""
+    n_fft, hop = stft_size(sample_rate)
+    n_mels = min(PICTURE_MELS, n_fft // 4)
+    frontend = LogMelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, top_db=80.0)
+    with torch.no_grad():
+        log_mel = frontend(torch.from_numpy(np.asarray(waveform, dtype=np.float32))[None])[0].double().numpy()
+    frame_seconds = np.arange(log_mel.shape[1]) * hop / sample_rate
+    points = mel_frequencies(n_mels + 2, f_min=0.0, f_max=sample_rate / 2.0, mel_scale=frontend.mel_scale)
+    return log_mel, frame_seconds, band_ranges_hz(points)
+
+
+def _target_value(arrays: dict[str, np.ndarray], head: str, index: int) -> np.ndarray:
+    return np.asarray(arrays[HEADS[head]], dtype=np.float64)[:, index]
+
+
+def explain_audio(
+    predictor: Any,
+    waveform: np.ndarray,
+    *,
+    target: str | None = None,
+    n_segments: int = 16,
+    n_bands: int = 8,
+    top_k: int = 5,
+    batch_songs: int = 8,
+    callback: Callable[[int], None] | None = None,
+) -> SongExplanation:
+    """Explain one output of any predictor on one song by silencing cells of its audio.
+
+    Args:
+        predictor: Anything with ``predict_arrays``, ``sample_rate`` and the class, tag and
+            score names: a classical run's, a blend's, a CNN's.
+        waveform: Mono audio at ``predictor.sample_rate``, ``(n_samples,)``.
+        target: A class, tag or score name; None explains the top predicted class (or the
+            first score when the model has no class head).
+        n_segments: Time segments of the grid (equal spans of the song).
+        n_bands: Frequency bands of the grid (equal spans of the mel scale, 0 Hz to
+            Nyquist).
+        top_k: Cells listed in ``segments``.
+        batch_songs: Silenced copies predicted per call.
+        callback: Called with the number of copies predicted after each call (progress).
+
+    Returns:
+        The explanation: the song's log-mel (:data:`PICTURE_MELS` bands, 0 Hz to Nyquist),
+        each cell's drop of the target output spread over its pixels (a cell's sum is its
+        drop), the ranked cells. The evidence is the output itself (a probability, a tag
+        share or a score), as the model gives it: not every model has log-odds.
+
+    Raises:
+        ParameterError: unknown target, a bad grid, or audio that is not mono, is empty or
+            holds NaN.
+    """
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 1 or waveform.size == 0:
+        raise ParameterError(f"waveform has shape {waveform.shape}; pass mono audio of shape (n_samples,) at the model's rate")
+    if not np.all(np.isfinite(waveform)):
+        raise ParameterError("waveform holds NaN or infinite samples; decode the file again")
+    sample_rate = int(predictor.sample_rate)
+    log_mel, frame_seconds, band_edges = _picture(waveform, sample_rate)
+    n_mels, n_frames = log_mel.shape
+    times, bands = grid_slices(n_frames, n_mels, n_segments=n_segments, n_bands=n_bands)
+    grid = [(t, b) for t in times for b in bands]
+    # the unchanged song goes through the same STFT and inverse, so its reference value is what silencing
+    # nothing gives; a cell's range runs from its lowest band's lower edge to its highest band's upper edge
+    cells = [(slice(0, 0), (0.0, 0.0))] + [
+        (t, (float(band_edges[b.start, 0]), float(band_edges[b.stop - 1, 1]) if b.stop < n_mels else np.inf)) for t, b in grid
+    ]
+    reference = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, cells=cells[:1]))
+    probs = reference["class_probs"][0] if predictor.label_names and "class_probs" in reference else None
+    name, head, index = resolve_target(predictor, target, probs)
+    value = float(_target_value(reference, head, index)[0])
+    if callback is not None:
+        callback(1)
+    drops = []
+    for i in range(1, len(cells), max(1, batch_songs)):
+        part = cells[i : i + batch_songs]
+        arrays = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, cells=part))
+        drops.append(value - _target_value(arrays, head, index))
+        if callback is not None:
+            callback(len(part))
+    drop = np.concatenate(drops)
+    attribution = np.zeros((n_mels, n_frames))
+    for j, (t, b) in enumerate(grid):
+        attribution[b, t] = drop[j] / ((b.stop - b.start) * (t.stop - t.start))
+    duration = waveform.size / sample_rate
+    return SongExplanation(
+        log_mel=log_mel,
+        attribution=attribution,
+        target=name,
+        kind={"class": "class", "tags": "tag", "regression": "score"}[head],
+        method=AUDIO_METHOD,
+        value=value,
+        segments=top_segments(
+            attribution, frame_seconds, band_edges, duration, n_segments=n_segments, n_bands=n_bands, top_k=top_k
+        ),
+        frame_seconds=frame_seconds,
+        band_edges_hz=band_edges,
+        duration=duration,
+        n_segments=n_segments,
+        n_bands=n_bands,
+        evidence="score" if head == "regression" else ("probability" if head == "class" else "share"),
+    )
