@@ -11,7 +11,7 @@ import pytest
 from encore.config import load_config
 from encore.data.manifest import Manifest
 from encore.exceptions import ParameterError
-from encore.explain import explain_audio
+from encore.explain import explain_audio, explain_audio_targets
 from encore.explain.audio import silence_cells, stft_size
 from encore.inference import BlendPredictor
 from encore.inference.baseline import BaselinePredictor
@@ -101,6 +101,13 @@ def test_the_top_class_is_the_default_and_bad_input_is_named(tone_forest):
     ticks = []
     explain_audio(predictor, song, n_segments=3, n_bands=2, batch_songs=4, callback=ticks.append)
     assert sum(ticks) == 3 * 2 + 1  # the song and each silenced copy
+    # several targets from the same silenced copies: each as explained alone, for the price of one
+    ticks.clear()
+    both = explain_audio_targets(predictor, song, ["tone", None], n_segments=3, n_bands=2, callback=ticks.append)
+    assert sum(ticks) == 3 * 2 + 1 and [e.target for e in both] == ["tone", "plain"]
+    for together in both:
+        alone = explain_audio(predictor, song, target=together.target, n_segments=3, n_bands=2)
+        np.testing.assert_array_equal(together.attribution, alone.attribution)
     with pytest.raises(ParameterError, match="--target 'jazz'"):
         explain_audio(predictor, song, target="jazz")
     with pytest.raises(ParameterError, match="waveform has shape"):

@@ -59,7 +59,7 @@ def explain_command(
 ) -> None:
     """Write a PNG of the log-mel with the attribution overlaid and a JSON of the top segments."""
     from encore.audio import load_audio
-    from encore.explain import explain_audio, explain_waveform
+    from encore.explain import explain_audio_targets, explain_waveform
     from encore.inference.runs import load_predictor, resolve_run
 
     if method not in METHODS:
@@ -73,16 +73,18 @@ def explain_command(
     for member, weight, subject_dir, how in subjects:
         predictor = load_predictor(subject_dir, device=device)
         waveform = load_audio(song, sample_rate=predictor.sample_rate)
-        for name in target or _default_targets(predictor):
-            what = f"{name or 'the top class'}" + (f" of blend member {member} (weight {weight:.2f})" if member else "")
-            step(f"{how.replace('_', ' ')} for {what}")
-            if how == AUDIO:
-                with progress_bar("silencing cells", total=segments * bands + 1) as advance:
-                    explanation = explain_audio(
-                        predictor, waveform, target=name, n_segments=segments, n_bands=bands, callback=advance
-                    )
-            else:
-                explanation = explain_waveform(predictor, waveform, target=name, method=how, n_segments=segments, n_bands=bands)
+        names = target or _default_targets(predictor)
+        of = f" of blend member {member} (weight {weight:.2f})" if member else ""
+        if how == AUDIO:  # every target from the same silenced copies
+            step(f"audio occlusion for {', '.join(n or 'the top class' for n in names)}{of}")
+            with progress_bar("silencing cells", total=segments * bands + 1) as advance:
+                found = explain_audio_targets(predictor, waveform, names, n_segments=segments, n_bands=bands, callback=advance)
+        else:
+            found = []
+            for name in names:
+                step(f"{how.replace('_', ' ')} for {name or 'the top class'}{of}")
+                found.append(explain_waveform(predictor, waveform, target=name, method=how, n_segments=segments, n_bands=bands))
+        for explanation in found:
             stem = f"{member + '-' if member else ''}{explanation.kind}-{explanation.target}-{how}"
             png = folder / f"{stem}.png".replace("/", "_").replace(" ", "_")
             png.write_bytes(explanation.to_png())

@@ -9,7 +9,7 @@ the CNN's mel bands over a split.
 
 from __future__ import annotations
 
-from encore.explain.audio import AUDIO_METHOD, explain_audio
+from encore.explain.audio import AUDIO_METHOD, explain_audio, explain_audio_targets
 from encore.explain.song import METHODS, SongExplanation, explain_waveform
 
-__all__ = ["AUDIO_METHOD", "METHODS", "SongExplanation", "explain_audio", "explain_waveform"]
+__all__ = ["AUDIO_METHOD", "METHODS", "SongExplanation", "explain_audio", "explain_audio_targets", "explain_waveform"]

@@ -16,7 +16,7 @@ occlusion reruns only the chunks that hear a cell and stays its cheaper path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from encore.explain.attribution import band_ranges_hz, grid_slices
 from encore.explain.song import SongExplanation, resolve_target, top_segments
 from encore.features.logmel import LogMelSpectrogram, mel_frequencies
 
-__all__ = ["AUDIO_METHOD", "explain_audio", "silence_cells"]
+__all__ = ["AUDIO_METHOD", "explain_audio", "explain_audio_targets", "silence_cells"]
 
 AUDIO_METHOD = "audio_occlusion"
 """The method name an explanation by :func:`explain_audio` carries."""
@@ -125,6 +125,35 @@ def explain_audio(
         ParameterError: unknown target, a bad grid, or audio that is not mono, is empty or
             holds NaN.
     """
+    return explain_audio_targets(
+        predictor,
+        waveform,
+        [target],
+        n_segments=n_segments,
+        n_bands=n_bands,
+        top_k=top_k,
+        batch_songs=batch_songs,
+        callback=callback,
+    )[0]
+
+
+def explain_audio_targets(
+    predictor: Any,
+    waveform: np.ndarray,
+    targets: Sequence[str | None],
+    *,
+    n_segments: int = 16,
+    n_bands: int = 8,
+    top_k: int = 5,
+    batch_songs: int = 8,
+    callback: Callable[[int], None] | None = None,
+) -> list[SongExplanation]:
+    """:func:`explain_audio` for several outputs at the price of one: each silenced copy is predicted once
+    and every target is read from the same predictions. Arguments as there; one explanation a target.
+
+    Raises:
+        ParameterError: as :func:`explain_audio` (an unknown target is found before any copy is predicted).
+    """
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 1 or waveform.size == 0:
         raise ParameterError(f"waveform has shape {waveform.shape}; pass mono audio of shape (n_samples,) at the model's rate")
@@ -142,36 +171,42 @@ def explain_audio(
     ]
     reference = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, cells=cells[:1]))
     probs = reference["class_probs"][0] if predictor.label_names and "class_probs" in reference else None
-    name, head, index = resolve_target(predictor, target, probs)
-    value = float(_target_value(reference, head, index)[0])
+    resolved = [resolve_target(predictor, target, probs) for target in targets]
+    values = [float(_target_value(reference, head, index)[0]) for _, head, index in resolved]
     if callback is not None:
         callback(1)
-    drops = []
+    outputs: list[list[np.ndarray]] = [[] for _ in resolved]
     for i in range(1, len(cells), max(1, batch_songs)):
-        part = cells[i : i + batch_songs]
+        part = cells[i : i + max(1, batch_songs)]
         arrays = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, cells=part))
-        drops.append(value - _target_value(arrays, head, index))
+        for out, (_, head, index) in zip(outputs, resolved, strict=True):
+            out.append(_target_value(arrays, head, index))
         if callback is not None:
             callback(len(part))
-    drop = np.concatenate(drops)
-    attribution = np.zeros((n_mels, n_frames))
-    for j, (t, b) in enumerate(grid):
-        attribution[b, t] = drop[j] / ((b.stop - b.start) * (t.stop - t.start))
     duration = waveform.size / sample_rate
-    return SongExplanation(
-        log_mel=log_mel,
-        attribution=attribution,
-        target=name,
-        kind={"class": "class", "tags": "tag", "regression": "score"}[head],
-        method=AUDIO_METHOD,
-        value=value,
-        segments=top_segments(
-            attribution, frame_seconds, band_edges, duration, n_segments=n_segments, n_bands=n_bands, top_k=top_k
-        ),
-        frame_seconds=frame_seconds,
-        band_edges_hz=band_edges,
-        duration=duration,
-        n_segments=n_segments,
-        n_bands=n_bands,
-        evidence="score" if head == "regression" else ("probability" if head == "class" else "share"),
-    )
+    explanations = []
+    for (name, head, _), value, out in zip(resolved, values, outputs, strict=True):
+        drop = value - np.concatenate(out)
+        attribution = np.zeros((n_mels, n_frames))
+        for j, (t, b) in enumerate(grid):
+            attribution[b, t] = drop[j] / ((b.stop - b.start) * (t.stop - t.start))
+        explanations.append(
+            SongExplanation(
+                log_mel=log_mel,
+                attribution=attribution,
+                target=name,
+                kind={"class": "class", "tags": "tag", "regression": "score"}[head],
+                method=AUDIO_METHOD,
+                value=value,
+                segments=top_segments(
+                    attribution, frame_seconds, band_edges, duration, n_segments=n_segments, n_bands=n_bands, top_k=top_k
+                ),
+                frame_seconds=frame_seconds,
+                band_edges_hz=band_edges,
+                duration=duration,
+                n_segments=n_segments,
+                n_bands=n_bands,
+                evidence="score" if head == "regression" else ("probability" if head == "class" else "share"),
+            )
+        )
+    return explanations
