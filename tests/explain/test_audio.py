@@ -53,9 +53,7 @@ def test_silencing_nothing_gives_the_song_back_and_a_cell_removes_its_tone():
     song = make_song(True, rng)
     n_fft, hop = stft_size(SAMPLE_RATE)
     frames = slice(int(TONE_SPAN[0] * SAMPLE_RATE / hop), int(TONE_SPAN[1] * SAMPLE_RATE / hop) + 2)
-    same, silenced = silence_cells(
-        song, sample_rate=SAMPLE_RATE, cells=[(slice(0, 0), (0.0, 0.0)), (frames, (TONE_HZ * 0.9, TONE_HZ * 1.1))]
-    )
+    same, silenced = silence_cells(song, sample_rate=SAMPLE_RATE, copies=[[], [(frames, (TONE_HZ * 0.9, TONE_HZ * 1.1))]])
     np.testing.assert_allclose(same, song, atol=1e-5)
 
     def level(wave: np.ndarray, lo: float, hi: float, f: float) -> float:
@@ -139,3 +137,45 @@ def test_a_blend_is_explained_as_the_weighted_sum_of_its_members(tone_forest, to
     assert whole.value == pytest.approx(0.75 * a.value + 0.25 * b.value, abs=1e-5)
     np.testing.assert_allclose(whole.attribution, 0.75 * a.attribution + 0.25 * b.attribution, atol=1e-5)
     assert whole.segments[0]["f_low_hz"] <= TONE_HZ <= whole.segments[0]["f_high_hz"]
+
+
+def test_a_model_on_segments_computes_only_the_segments_a_cell_touches(tone_forest, tmp_path, monkeypatch):
+    """The silenced copies' untouched segments are the song's own bytes: remembered, not computed again,
+    and the explanation is the same as computing every segment of every copy."""
+    import contextlib
+
+    import encore.explain.audio as audio
+    import encore.features.handcrafted as handcrafted
+
+    _, waveforms = tone_forest
+    frame = pd.DataFrame(
+        [
+            {
+                "track_id": t,
+                "path": f"/nowhere/{t}.wav",
+                "artist": t,
+                "split": "train",
+                "label": CLASSES[int(t.split("-")[1]) % 2],
+            }
+            for t in waveforms
+        ]
+    )
+    manifest = Manifest(frame=frame, label_names=CLASSES, tag_names=[], regression_names=[])
+    overrides = {"baseline.n_fft": 512, "baseline.hop_length": 128, "baseline.n_jobs": 1, "baseline.n_estimators": 30}
+    config = load_config(
+        None, {"features.sample_rate": SAMPLE_RATE, **overrides, "baseline.segment_seconds": 0.5, "baseline.max_segments": 4}
+    )
+    fit_baseline(manifest, waveforms, config, tmp_path)
+    predictor = BaselinePredictor.from_run(tmp_path)
+    calls = []
+    compute = handcrafted.compute_handcrafted
+    monkeypatch.setattr(handcrafted, "compute_handcrafted", lambda *a, **k: calls.append(1) or compute(*a, **k))
+    remembered = explain_audio(predictor, waveforms["test-1"], target="tone", n_segments=8, n_bands=2)
+    n_remembered = len(calls)
+    calls.clear()
+    monkeypatch.setattr(audio, "_remembering_features", lambda _p: contextlib.nullcontext())
+    computed = explain_audio(predictor, waveforms["test-1"], target="tone", n_segments=8, n_bands=2)
+    assert len(calls) == 4 * (8 * 2 + 1)  # every segment of the song and of each silenced copy
+    assert n_remembered <= 4 + 2 * 8 * 2  # the song's 4, then the one or two segments each cell touches
+    np.testing.assert_array_equal(remembered.attribution, computed.attribution)
+    assert predictor.feature_cache is None  # nothing is kept after the explanation

@@ -10,13 +10,18 @@ attribution is how much the target output drops without it (occlusion, Zeiler & 
 2014, on the audio instead of an image).
 
 What it costs: one prediction of the whole song per cell (``n_segments * n_bands`` of them,
-plus the song itself), so a grid of 16 x 8 cells costs 129 predictions. The CNN's own
-occlusion reruns only the chunks that hear a cell and stays its cheaper path.
+plus the song itself), so a grid of 16 x 8 cells costs 129 predictions. A classical model
+on segments computes the features of only the segments a cell touches: the others are the
+song's own bytes after the STFT and its inverse, and their features are remembered for the
+explanation's length. The CNN's own occlusion reruns only the chunks that hear a cell and
+stays its cheaper path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,9 +30,10 @@ import torch
 from encore.exceptions import ParameterError
 from encore.explain.attribution import band_ranges_hz, grid_slices
 from encore.explain.song import SongExplanation, resolve_target, top_segments
+from encore.features.cache import MemoryFeatureCache
 from encore.features.logmel import LogMelSpectrogram, mel_frequencies
 
-__all__ = ["AUDIO_METHOD", "explain_audio", "explain_audio_targets", "silence_cells"]
+__all__ = ["AUDIO_METHOD", "AudioGrid", "Cell", "audio_grid", "explain_audio", "explain_audio_targets", "silence_cells"]
 
 AUDIO_METHOD = "audio_occlusion"
 """The method name an explanation by :func:`explain_audio` carries."""
@@ -45,18 +51,21 @@ def stft_size(sample_rate: int) -> tuple[int, int]:
     return n_fft, n_fft // 4
 
 
-def silence_cells(waveform: np.ndarray, *, sample_rate: int, cells: list[tuple[slice, tuple[float, float]]]) -> list[np.ndarray]:
-    """Copies of ``waveform`` with each cell's STFT bins set to zero, then inverted.
+Cell = tuple[slice, tuple[float, float]]
+"""A cell to silence: the STFT frames (of :func:`stft_size`'s STFT, centred) and the range ``(f_low_hz, f_high_hz)``."""
+
+
+def silence_cells(waveform: np.ndarray, *, sample_rate: int, copies: Sequence[Sequence[Cell]]) -> list[np.ndarray]:
+    """Copies of ``waveform``, each with its cells' STFT bins set to zero, then inverted.
 
     Args:
         waveform: Mono audio, ``(n_samples,)``.
         sample_rate: Its rate in Hz.
-        cells: ``(frames, (f_low_hz, f_high_hz))`` per copy: the STFT frames (of
-            :func:`stft_size`'s STFT, centred) and the frequency range to silence; an empty
-            frame slice gives the song back unchanged (through the same STFT and inverse).
+        copies: The cells each copy silences together; a copy with none is the song back
+            through the same STFT and inverse (what every other copy is compared with).
 
     Returns:
-        One float32 waveform of the input's length per cell.
+        One float32 waveform of the input's length per copy.
     """
     n_fft, hop = stft_size(sample_rate)
     window = torch.hann_window(n_fft, dtype=torch.float64)
@@ -64,17 +73,42 @@ def silence_cells(waveform: np.ndarray, *, sample_rate: int, cells: list[tuple[s
     spectrum = torch.stft(signal, n_fft, hop_length=hop, window=window, center=True, return_complex=True)
     bins = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
     out = []
-    for frames, (low, high) in cells:
+    for cells in copies:
         changed = spectrum.clone()
-        rows = torch.from_numpy((bins >= low) & (bins < high))
-        changed[rows, frames] = 0
+        for frames, (low, high) in cells:
+            changed[torch.from_numpy((bins >= low) & (bins < high)), frames] = 0
         song = torch.istft(changed, n_fft, hop_length=hop, window=window, center=True, length=signal.numel())
         out.append(song.numpy().astype(np.float32))
     return out
 
 
-def _picture(waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The song's log-mel in dB on the STFT's frames, each frame's start time and each band's Hz range."""
+@dataclass(frozen=True)
+class AudioGrid:
+    """A song's picture and the grid of cells audio occlusion silences.
+
+    Attributes:
+        log_mel: The song's log-mel in dB on the STFT's frames, ``(n_mels, n_frames)``
+            (:data:`PICTURE_MELS` bands from 0 Hz to Nyquist).
+        frame_seconds: Each frame's time, ``(n_frames,)``.
+        band_edges_hz: Each picture band's ``(low, high)``, ``(n_mels, 2)``.
+        slices: ``(frames, bands)`` of each cell in the picture, time-major.
+        cells: Each cell as :func:`silence_cells` takes it, in the same order; the top
+            band's range runs to infinity, so the bin at Nyquist goes too.
+    """
+
+    log_mel: np.ndarray
+    frame_seconds: np.ndarray
+    band_edges_hz: np.ndarray
+    slices: list[tuple[slice, slice]]
+    cells: list[Cell]
+
+
+def audio_grid(waveform: np.ndarray, sample_rate: int, *, n_segments: int, n_bands: int) -> AudioGrid:
+    """The picture of ``waveform`` and its ``n_segments`` x ``n_bands`` cells (equal spans of time and of the mel scale).
+
+    Raises:
+        ParameterError: a grid with no segment or no band.
+    """
     n_fft, hop = stft_size(sample_rate)
     n_mels = min(PICTURE_MELS, n_fft // 4)
     frontend = LogMelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, top_db=80.0)
@@ -82,7 +116,28 @@ def _picture(waveform: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.nda
         log_mel = frontend(torch.from_numpy(np.asarray(waveform, dtype=np.float32))[None])[0].double().numpy()
     frame_seconds = np.arange(log_mel.shape[1]) * hop / sample_rate
     points = mel_frequencies(n_mels + 2, f_min=0.0, f_max=sample_rate / 2.0, mel_scale=frontend.mel_scale)
-    return log_mel, frame_seconds, band_ranges_hz(points)
+    edges = band_ranges_hz(points)
+    times, bands = grid_slices(log_mel.shape[1], n_mels, n_segments=n_segments, n_bands=n_bands)
+    slices = [(t, b) for t in times for b in bands]
+    cells = [(t, (float(edges[b.start, 0]), float(edges[b.stop - 1, 1]) if b.stop < n_mels else np.inf)) for t, b in slices]
+    return AudioGrid(log_mel, frame_seconds, edges, slices, cells)
+
+
+@contextmanager
+def _remembering_features(predictor: Any) -> Iterator[None]:
+    """While it lasts, the classical models in ``predictor`` (itself, or a blend's members) keep the features
+    of every piece of audio they have seen: a silenced copy's segments away from the cell are the song's own
+    bytes (the STFT and its inverse leave them bit for bit), so only the segments a cell touches are computed."""
+    holders = [predictor, *(member for _, member, _ in getattr(predictor, "members", []))]
+    holders = [h for h in holders if hasattr(h, "feature_cache") and h.feature_cache is None]
+    memory = MemoryFeatureCache()
+    for holder in holders:
+        holder.feature_cache = memory
+    try:
+        yield
+    finally:
+        for holder in holders:
+            holder.feature_cache = None
 
 
 def _target_value(arrays: dict[str, np.ndarray], head: str, index: int) -> np.ndarray:
@@ -160,49 +215,50 @@ def explain_audio_targets(
     if not np.all(np.isfinite(waveform)):
         raise ParameterError("waveform holds NaN or infinite samples; decode the file again")
     sample_rate = int(predictor.sample_rate)
-    log_mel, frame_seconds, band_edges = _picture(waveform, sample_rate)
-    n_mels, n_frames = log_mel.shape
-    times, bands = grid_slices(n_frames, n_mels, n_segments=n_segments, n_bands=n_bands)
-    grid = [(t, b) for t in times for b in bands]
-    # the unchanged song goes through the same STFT and inverse, so its reference value is what silencing
-    # nothing gives; a cell's range runs from its lowest band's lower edge to its highest band's upper edge
-    cells = [(slice(0, 0), (0.0, 0.0))] + [
-        (t, (float(band_edges[b.start, 0]), float(band_edges[b.stop - 1, 1]) if b.stop < n_mels else np.inf)) for t, b in grid
-    ]
-    reference = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, cells=cells[:1]))
-    probs = reference["class_probs"][0] if predictor.label_names and "class_probs" in reference else None
-    resolved = [resolve_target(predictor, target, probs) for target in targets]
-    values = [float(_target_value(reference, head, index)[0]) for _, head, index in resolved]
-    if callback is not None:
-        callback(1)
-    outputs: list[list[np.ndarray]] = [[] for _ in resolved]
-    for i in range(1, len(cells), max(1, batch_songs)):
-        part = cells[i : i + max(1, batch_songs)]
-        arrays = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, cells=part))
-        for out, (_, head, index) in zip(outputs, resolved, strict=True):
-            out.append(_target_value(arrays, head, index))
+    grid = audio_grid(waveform, sample_rate, n_segments=n_segments, n_bands=n_bands)
+    copies = [[cell] for cell in grid.cells]
+    outputs: list[list[np.ndarray]] = []
+    with _remembering_features(predictor):
+        reference = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, copies=[[]]))
+        probs = reference["class_probs"][0] if predictor.label_names and "class_probs" in reference else None
+        resolved = [resolve_target(predictor, target, probs) for target in targets]
+        values = [float(_target_value(reference, head, index)[0]) for _, head, index in resolved]
         if callback is not None:
-            callback(len(part))
+            callback(1)
+        outputs = [[] for _ in resolved]
+        for i in range(0, len(copies), max(1, batch_songs)):
+            part = copies[i : i + max(1, batch_songs)]
+            arrays = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, copies=part))
+            for out, (_, head, index) in zip(outputs, resolved, strict=True):
+                out.append(_target_value(arrays, head, index))
+            if callback is not None:
+                callback(len(part))
     duration = waveform.size / sample_rate
     explanations = []
     for (name, head, _), value, out in zip(resolved, values, outputs, strict=True):
         drop = value - np.concatenate(out)
-        attribution = np.zeros((n_mels, n_frames))
-        for j, (t, b) in enumerate(grid):
+        attribution = np.zeros_like(grid.log_mel)
+        for j, (t, b) in enumerate(grid.slices):
             attribution[b, t] = drop[j] / ((b.stop - b.start) * (t.stop - t.start))
         explanations.append(
             SongExplanation(
-                log_mel=log_mel,
+                log_mel=grid.log_mel,
                 attribution=attribution,
                 target=name,
                 kind={"class": "class", "tags": "tag", "regression": "score"}[head],
                 method=AUDIO_METHOD,
                 value=value,
                 segments=top_segments(
-                    attribution, frame_seconds, band_edges, duration, n_segments=n_segments, n_bands=n_bands, top_k=top_k
+                    attribution,
+                    grid.frame_seconds,
+                    grid.band_edges_hz,
+                    duration,
+                    n_segments=n_segments,
+                    n_bands=n_bands,
+                    top_k=top_k,
                 ),
-                frame_seconds=frame_seconds,
-                band_edges_hz=band_edges,
+                frame_seconds=grid.frame_seconds,
+                band_edges_hz=grid.band_edges_hz,
                 duration=duration,
                 n_segments=n_segments,
                 n_bands=n_bands,

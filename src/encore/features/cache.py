@@ -119,6 +119,25 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class MemoryFeatureCache:
+    """Feature arrays in memory, keyed like :class:`FeatureCache` (audio digest and settings): for one
+    process's repeated work on nearly the same audio, such as an explanation's silenced copies of a
+    song, whose untouched segments are the same bytes."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], np.ndarray] = {}
+        self.hits = 0
+
+    def get_or_compute(self, audio_digest: str, settings: Mapping[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The remembered array, or ``compute()``'s result, remembered before it is returned."""
+        key = (audio_digest, settings_digest(settings))
+        if key in self.entries:
+            self.hits += 1
+        else:
+            self.entries[key] = np.asarray(compute())
+        return self.entries[key]
+
+
 class FeatureCache:
     """Feature arrays on disk, keyed by audio digest and settings digest.
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from encore.audio import AudioChecks, load_audio, stream_audio
 from encore.exceptions import AudioDecodeError, ParameterError
-from encore.features.cache import FeatureCache, file_digest, settings_digest, write_atomic
+from encore.features.cache import FeatureCache, MemoryFeatureCache, file_digest, settings_digest, write_atomic
 from encore.shards import parse_shard, select_shard  # re-exported: the shard rule lives in encore.shards
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def compute_feature_matrix(
     sample_rate: int,
     n_fft: int,
     hop_length: int,
-    cache: FeatureCache | None = None,
+    cache: FeatureCache | MemoryFeatureCache | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """(n_songs, n_features) handcrafted features of decoded songs, cached by the waveform's content.
@@ -137,7 +137,7 @@ def compute_feature_rows(
     hop_length: int,
     segment_seconds: float | None = None,
     max_segments: int = 6,
-    cache: FeatureCache | None = None,
+    cache: FeatureCache | MemoryFeatureCache | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The rows a classical model reads: one per song, or with ``segment_seconds`` one per segment.

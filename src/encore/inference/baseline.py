@@ -47,6 +47,9 @@ class BaselinePredictor(SongPredictions):
     def __init__(self, models: dict[str, Any], model_card: ClassicalCard) -> None:
         self.models = models
         self.card: ClassicalCard = model_card
+        self.feature_cache: Any = None
+        """What :meth:`predict_arrays` computes features through (None: nothing kept); an explanation sets
+        a :class:`~encore.features.cache.MemoryFeatureCache` while it predicts a song's silenced copies."""
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike) -> BaselinePredictor:
@@ -107,7 +110,7 @@ class BaselinePredictor(SongPredictions):
         return out
 
     def predict_arrays(self, waveforms: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        return self.predict_features(*self.features(waveforms)) if len(waveforms) else {}
+        return self.predict_features(*self.features(waveforms, cache=self.feature_cache)) if len(waveforms) else {}
 
     def predict_source(self, source: AudioSource, *, max_seconds: float | None = None) -> tuple[dict[str, np.ndarray], float]:
         """Song-level arrays and duration (seconds) for a file, bytes or file object.
