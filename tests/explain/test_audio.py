@@ -173,9 +173,37 @@ def test_a_model_on_segments_computes_only_the_segments_a_cell_touches(tone_fore
     remembered = explain_audio(predictor, waveforms["test-1"], target="tone", n_segments=8, n_bands=2)
     n_remembered = len(calls)
     calls.clear()
-    monkeypatch.setattr(audio, "_remembering_features", lambda _p: contextlib.nullcontext())
+    monkeypatch.setattr(audio, "_remembering", lambda _p: contextlib.nullcontext())
     computed = explain_audio(predictor, waveforms["test-1"], target="tone", n_segments=8, n_bands=2)
     assert len(calls) == 4 * (8 * 2 + 1)  # every segment of the song and of each silenced copy
     assert n_remembered <= 4 + 2 * 8 * 2  # the song's 4, then the one or two segments each cell touches
     np.testing.assert_array_equal(remembered.attribution, computed.attribution)
     assert predictor.feature_cache is None  # nothing is kept after the explanation
+
+
+@pytest.mark.parametrize("hop", [None, 0.5])
+def test_a_cnn_runs_only_the_chunks_a_cell_touches(hop, monkeypatch):
+    """Across the silenced copies most chunks are the song's own bytes: each distinct chunk runs once, and the
+    explanation is the one running every chunk of every copy gives."""
+    import contextlib
+
+    from test_attribution import card, song
+    from tiny_cnn import build_tiny_model
+
+    import encore.explain.audio as audio
+    from encore.inference import Predictor
+
+    predictor = Predictor(build_tiny_model(seed=5), card(hop))
+    wave = song(6.0, seed=2)
+    ran = []
+    runner = predictor.runner
+    monkeypatch.setattr(predictor, "runner", lambda batch: ran.append(len(batch)) or runner(batch))
+    remembered = explain_audio(predictor, wave, target="jazz", n_segments=6, n_bands=2)
+    n_remembered = sum(ran)
+    ran.clear()
+    monkeypatch.setattr(audio, "_remembering", lambda _p: contextlib.nullcontext())
+    computed = explain_audio(predictor, wave, target="jazz", n_segments=6, n_bands=2)
+    n_chunks = len(predictor._chunks(wave))
+    assert sum(ran) == n_chunks * (6 * 2 + 1) and n_remembered < sum(ran) / 2
+    np.testing.assert_allclose(remembered.attribution, computed.attribution, atol=1e-6)
+    assert not isinstance(predictor.runner, audio.RememberingRunner)  # put back after the explanation

@@ -10,15 +10,16 @@ attribution is how much the target output drops without it (occlusion, Zeiler & 
 2014, on the audio instead of an image).
 
 What it costs: one prediction of the whole song per cell (``n_segments * n_bands`` of them,
-plus the song itself), so a grid of 16 x 8 cells costs 129 predictions. A classical model
-on segments computes the features of only the segments a cell touches: the others are the
-song's own bytes after the STFT and its inverse, and their features are remembered for the
-explanation's length. The CNN's own occlusion reruns only the chunks that hear a cell and
-stays its cheaper path.
+plus the song itself), so a grid of 16 x 8 cells costs 129 predictions. But a copy differs
+from the song only around its cell (the STFT and its inverse leave the rest bit for bit),
+so a classical model on segments computes only the segments a cell touches and a CNN only
+the chunks it touches; the rest are remembered for the explanation's length. The CNN's own
+occlusion of its log-mel stays its cheaper path.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -123,21 +124,57 @@ def audio_grid(waveform: np.ndarray, sample_rate: int, *, n_segments: int, n_ban
     return AudioGrid(log_mel, frame_seconds, edges, slices, cells)
 
 
+class RememberingRunner:
+    """A CNN predictor's runner that runs each distinct chunk once and remembers its outputs.
+
+    A silenced copy's chunks away from the cell are the song's own bytes (after the STFT and
+    its inverse, and after a member's resampling, which is local too), so across an
+    explanation's copies most chunks repeat. In eval mode a chunk's outputs do not depend on
+    the other chunks of its batch (up to float rounding), so remembered rows are what running
+    them again would give.
+    """
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.memory: dict[bytes, dict[str, np.ndarray]] = {}
+        self.hits = 0
+
+    def __getattr__(self, name: str) -> Any:  # name, device, ... of the runner it wraps
+        return getattr(self.runner, name)
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        keys = [hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=20).digest() for row in batch]
+        new = list(dict.fromkeys(k for k in keys if k not in self.memory))
+        if new:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            outputs = self.runner(batch[[first[k] for k in new]])
+            for j, key in enumerate(new):
+                self.memory[key] = {name: np.asarray(values[j]) for name, values in outputs.items()}
+        self.hits += len(keys) - len(new)
+        return {name: np.stack([self.memory[k][name] for k in keys]) for name in self.memory[keys[0]]}
+
+
 @contextmanager
-def _remembering_features(predictor: Any) -> Iterator[None]:
-    """While it lasts, the classical models in ``predictor`` (itself, or a blend's members) keep the features
-    of every piece of audio they have seen: a silenced copy's segments away from the cell are the song's own
-    bytes (the STFT and its inverse leave them bit for bit), so only the segments a cell touches are computed."""
+def _remembering(predictor: Any) -> Iterator[None]:
+    """While it lasts, the models in ``predictor`` (itself, or a blend's members) compute each distinct piece
+    of audio once: a classical model's segments through a :class:`MemoryFeatureCache`, a CNN's chunks through
+    a :class:`RememberingRunner`. A silenced copy differs from the song only around its cell (the STFT and its
+    inverse leave the rest bit for bit), so only the segments and chunks a cell touches are computed."""
     holders = [predictor, *(member for _, member, _ in getattr(predictor, "members", []))]
-    holders = [h for h in holders if hasattr(h, "feature_cache") and h.feature_cache is None]
+    classical = [h for h in holders if hasattr(h, "feature_cache") and h.feature_cache is None]
+    networks = [h for h in holders if callable(getattr(h, "runner", None)) and hasattr(h, "run_chunks")]
     memory = MemoryFeatureCache()
-    for holder in holders:
+    for holder in classical:
         holder.feature_cache = memory
+    for holder in networks:
+        holder.runner = RememberingRunner(holder.runner)
     try:
         yield
     finally:
-        for holder in holders:
+        for holder in classical:
             holder.feature_cache = None
+        for holder in networks:
+            holder.runner = holder.runner.runner
 
 
 def _target_value(arrays: dict[str, np.ndarray], head: str, index: int) -> np.ndarray:
@@ -218,7 +255,7 @@ def explain_audio_targets(
     grid = audio_grid(waveform, sample_rate, n_segments=n_segments, n_bands=n_bands)
     copies = [[cell] for cell in grid.cells]
     outputs: list[list[np.ndarray]] = []
-    with _remembering_features(predictor):
+    with _remembering(predictor):
         reference = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, copies=[[]]))
         probs = reference["class_probs"][0] if predictor.label_names and "class_probs" in reference else None
         resolved = [resolve_target(predictor, target, probs) for target in targets]
