@@ -34,7 +34,16 @@ from encore.explain.song import SongExplanation, resolve_target, top_segments
 from encore.features.cache import MemoryFeatureCache
 from encore.features.logmel import LogMelSpectrogram, mel_frequencies
 
-__all__ = ["AUDIO_METHOD", "AudioGrid", "Cell", "audio_grid", "explain_audio", "explain_audio_targets", "silence_cells"]
+__all__ = [
+    "AUDIO_METHOD",
+    "AudioGrid",
+    "Cell",
+    "RememberingRunner",
+    "audio_grid",
+    "explain_audio",
+    "explain_audio_targets",
+    "silence_cells",
+]
 
 AUDIO_METHOD = "audio_occlusion"
 """The method name an explanation by :func:`explain_audio` carries."""
@@ -69,17 +78,21 @@ def silence_cells(waveform: np.ndarray, *, sample_rate: int, copies: Sequence[Se
         One float32 waveform of the input's length per copy.
     """
     n_fft, hop = stft_size(sample_rate)
-    window = torch.hann_window(n_fft, dtype=torch.float64)
-    signal = torch.from_numpy(np.asarray(waveform, dtype=np.float64))
+    window = torch.hann_window(n_fft)
+    signal = torch.from_numpy(np.array(waveform, dtype=np.float32))
     spectrum = torch.stft(signal, n_fft, hop_length=hop, window=window, center=True, return_complex=True)
-    bins = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    bins = torch.from_numpy(np.fft.rfftfreq(n_fft, d=1.0 / sample_rate))
     out = []
-    for cells in copies:
-        changed = spectrum.clone()
+    for cells in copies:  # silence in place, invert, put the bins back: no copy of a long song's spectrum
+        kept = []
         for frames, (low, high) in cells:
-            changed[torch.from_numpy((bins >= low) & (bins < high)), frames] = 0
-        song = torch.istft(changed, n_fft, hop_length=hop, window=window, center=True, length=signal.numel())
-        out.append(song.numpy().astype(np.float32))
+            rows = ((bins >= low) & (bins < high)).nonzero().flatten()
+            kept.append((rows, frames, spectrum[rows, frames].clone()))
+            spectrum[rows, frames] = 0
+        song = torch.istft(spectrum, n_fft, hop_length=hop, window=window, center=True, length=signal.numel())
+        for rows, frames, values in reversed(kept):
+            spectrum[rows, frames] = values
+        out.append(song.numpy())
     return out
 
 
