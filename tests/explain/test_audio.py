@@ -173,7 +173,7 @@ def test_a_model_on_segments_computes_only_the_segments_a_cell_touches(tone_fore
     remembered = explain_audio(predictor, waveforms["test-1"], target="tone", n_segments=8, n_bands=2)
     n_remembered = len(calls)
     calls.clear()
-    monkeypatch.setattr(audio, "_remembering", lambda _p: contextlib.nullcontext())
+    monkeypatch.setattr(audio, "remembering", lambda _p: contextlib.nullcontext())
     computed = explain_audio(predictor, waveforms["test-1"], target="tone", n_segments=8, n_bands=2)
     assert len(calls) == 4 * (8 * 2 + 1)  # every segment of the song and of each silenced copy
     assert n_remembered <= 4 + 2 * 8 * 2  # the song's 4, then the one or two segments each cell touches
@@ -201,7 +201,7 @@ def test_a_cnn_runs_only_the_chunks_a_cell_touches(hop, monkeypatch):
     remembered = explain_audio(predictor, wave, target="jazz", n_segments=6, n_bands=2)
     n_remembered = sum(ran)
     ran.clear()
-    monkeypatch.setattr(audio, "_remembering", lambda _p: contextlib.nullcontext())
+    monkeypatch.setattr(audio, "remembering", lambda _p: contextlib.nullcontext())
     computed = explain_audio(predictor, wave, target="jazz", n_segments=6, n_bands=2)
     n_chunks = len(predictor._chunks(wave))
     assert sum(ran) == n_chunks * (6 * 2 + 1) and n_remembered < sum(ran) / 2

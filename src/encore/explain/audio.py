@@ -40,6 +40,7 @@ __all__ = [
     "Cell",
     "RememberingRunner",
     "audio_grid",
+    "remembering",
     "explain_audio",
     "explain_audio_targets",
     "silence_cells",
@@ -168,7 +169,7 @@ class RememberingRunner:
 
 
 @contextmanager
-def _remembering(predictor: Any) -> Iterator[None]:
+def remembering(predictor: Any) -> Iterator[None]:
     """While it lasts, the models in ``predictor`` (itself, or a blend's members) compute each distinct piece
     of audio once: a classical model's segments through a :class:`MemoryFeatureCache`, a CNN's chunks through
     a :class:`RememberingRunner`. A silenced copy differs from the song only around its cell (the STFT and its
@@ -268,7 +269,7 @@ def explain_audio_targets(
     grid = audio_grid(waveform, sample_rate, n_segments=n_segments, n_bands=n_bands)
     copies = [[cell] for cell in grid.cells]
     outputs: list[list[np.ndarray]] = []
-    with _remembering(predictor):
+    with remembering(predictor):
         reference = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, copies=[[]]))
         probs = reference["class_probs"][0] if predictor.label_names and "class_probs" in reference else None
         resolved = [resolve_target(predictor, target, probs) for target in targets]
