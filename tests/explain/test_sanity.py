@@ -62,5 +62,5 @@ def test_explanation_outputs_and_errors(tone_run):
         explain_waveform(predictor, song, method="saliency")
     with pytest.raises(ParameterError, match="waveform has shape"):
         explain_waveform(predictor, np.zeros((2, 100), np.float32))
-    with pytest.raises(ParameterError, match="CNN run"):
+    with pytest.raises(ParameterError, match="need a CNN run.*audio occlusion"):
         explain_waveform(object(), song)

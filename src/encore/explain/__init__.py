@@ -3,8 +3,8 @@
 ``explain_waveform(predictor, waveform, target=..., method="occlusion")`` returns a
 :class:`SongExplanation` (``log_mel``, ``attribution``, ``segments``, ``to_dict()``,
 ``to_png()``); ``explain_audio(predictor, waveform)`` explains any model (a classical run,
-a blend) by silencing cells of the audio it reads. :mod:`encore.explain.importance` ranks the random forest's features and
-the CNN's mel bands over a split.
+a blend) by silencing cells of the audio it reads. :mod:`encore.explain.importance` ranks
+the random forest's features and the CNN's mel bands over a split.
 """
 
 from __future__ import annotations

@@ -196,8 +196,8 @@ def explain_waveform(
     model = getattr(predictor, "model", None)
     if model is None or not hasattr(model, "frontend"):
         raise ParameterError(
-            "explanations need a CNN run (a run folder with checkpoint.pt); for the random forest see the "
-            "permutation importances in `encore evaluate`'s report"
+            "occlusion of the log-mel and integrated gradients need a CNN run (a run folder with checkpoint.pt); "
+            "any other model is explained by audio occlusion (`encore explain --method audio_occlusion`, explain_audio)"
         )
     if method not in METHODS:
         raise ParameterError(f"--method {method!r} is unknown; use {' or '.join(METHODS)}")
