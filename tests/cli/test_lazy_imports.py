@@ -88,10 +88,11 @@ def test_every_commands_help_loads_no_heavy_library():
 
 
 def test_the_explain_methods_in_the_help_are_the_library_s():
+    from encore.cli.explain import AUDIO
     from encore.cli.explain import METHODS as CLI_METHODS
-    from encore.explain import METHODS
+    from encore.explain import AUDIO_METHOD, METHODS
 
-    assert CLI_METHODS == METHODS
+    assert CLI_METHODS == (*METHODS, AUDIO_METHOD) and AUDIO == AUDIO_METHOD
 
 
 @pytest.mark.parametrize("args", _command_paths(), ids=lambda a: " ".join(a) or "encore")

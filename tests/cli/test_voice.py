@@ -129,6 +129,8 @@ def ws(tmp_path_factory):
     (ws / "runs" / "broken").mkdir()
     (ws / "runs" / "broken" / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
     (ws / "runs" / "forest").mkdir()
+    (ws / "runs" / "forest" / "model_card.json").write_text("{}", encoding="utf-8")
+    (ws / "runs" / "empty").mkdir()
     t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
     sf.write(root / "good.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SAMPLE_RATE)
     (root / "corrupt.mp3").write_bytes(np.random.default_rng(0).bytes(4000))
@@ -162,7 +164,11 @@ def cases(root: Path) -> dict[str, Case]:
         "unknown run (explain)": Case(["explain", "nope", good, "-w", ws], ["'nope'"]),
         "unknown run (export)": Case(["export", "nope", "-w", ws], ["'nope'"]),
         "unknown run (suggest)": Case(["suggest", "nope", "-w", ws], ["'nope'"]),
-        "not a CNN run (explain)": Case(["explain", "forest", good, "-w", ws], ["not a CNN run"]),
+        "gradients of a classical run (explain)": Case(
+            ["explain", "forest", good, "-w", ws, "--method", "integrated_gradients"],
+            ["is a classical run", "--method audio_occlusion"],
+        ),
+        "no run (explain)": Case(["explain", "empty", good, "-w", ws], ["is no run", "checkpoint.pt"]),
         "corrupt checkpoint": Case(["predict", "broken", good, "-w", ws], ["checkpoint.pt"]),
         "corrupt song (explain)": Case(["explain", "tiny", corrupt, "-w", ws, "--out", str(root / "x")], ["corrupt.mp3"]),
         "empty song (explain)": Case(
