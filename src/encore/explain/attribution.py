@@ -96,6 +96,20 @@ class SongLogMel:
         return out.cpu().numpy()
 
 
+def checked_waveform(waveform: np.ndarray) -> np.ndarray:
+    """``waveform`` as float32 mono, refused when it is not 1-D, is empty or holds NaN.
+
+    Raises:
+        ParameterError: naming the problem and the fix.
+    """
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if waveform.ndim != 1 or waveform.size == 0:
+        raise ParameterError(f"waveform has shape {waveform.shape}; pass mono audio of shape (n_samples,) at the model's rate")
+    if not np.all(np.isfinite(waveform)):
+        raise ParameterError("waveform holds NaN or infinite samples; decode the file again")
+    return waveform
+
+
 def prepare_song(model: EncoreModel, waveform: np.ndarray, *, chunk_samples: int, hop_samples: int | None = None) -> SongLogMel:
     """Chunk ``waveform`` as the Predictor does and compute each chunk's log-mel.
 
@@ -108,11 +122,7 @@ def prepare_song(model: EncoreModel, waveform: np.ndarray, *, chunk_samples: int
     Raises:
         ParameterError: the waveform is not 1-D, is empty, or holds NaN.
     """
-    waveform = np.asarray(waveform, dtype=np.float32)
-    if waveform.ndim != 1 or waveform.size == 0:
-        raise ParameterError(f"waveform has shape {waveform.shape}; pass mono audio of shape (n_samples,) at the model's rate")
-    if not np.all(np.isfinite(waveform)):
-        raise ParameterError("waveform holds NaN or infinite samples; decode the file again")
+    waveform = checked_waveform(waveform)
     frontend = model.frontend
     sample_rate, hop = frontend.sample_rate, frontend.hop_length
     step = chunk_samples if hop_samples is None else min(int(hop_samples), chunk_samples)

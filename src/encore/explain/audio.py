@@ -28,9 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from encore.exceptions import ParameterError
-from encore.explain.attribution import band_ranges_hz, grid_slices
-from encore.explain.song import SongExplanation, resolve_target, top_segments
+from encore.explain.attribution import band_ranges_hz, checked_waveform, grid_slices
+from encore.explain.song import KINDS, SongExplanation, resolve_target, top_segments
 from encore.features.cache import MemoryFeatureCache
 from encore.features.logmel import LogMelSpectrogram, mel_frequencies
 
@@ -151,7 +150,6 @@ class RememberingRunner:
     def __init__(self, runner: Any) -> None:
         self.runner = runner
         self.memory: dict[bytes, dict[str, np.ndarray]] = {}
-        self.hits = 0
 
     def __getattr__(self, name: str) -> Any:  # name, device, ... of the runner it wraps
         return getattr(self.runner, name)
@@ -164,7 +162,6 @@ class RememberingRunner:
             outputs = self.runner(batch[[first[k] for k in new]])
             for j, key in enumerate(new):
                 self.memory[key] = {name: np.asarray(values[j]) for name, values in outputs.items()}
-        self.hits += len(keys) - len(new)
         return {name: np.stack([self.memory[k][name] for k in keys]) for name in self.memory[keys[0]]}
 
 
@@ -260,15 +257,10 @@ def explain_audio_targets(
     Raises:
         ParameterError: as :func:`explain_audio` (an unknown target is found before any copy is predicted).
     """
-    waveform = np.asarray(waveform, dtype=np.float32)
-    if waveform.ndim != 1 or waveform.size == 0:
-        raise ParameterError(f"waveform has shape {waveform.shape}; pass mono audio of shape (n_samples,) at the model's rate")
-    if not np.all(np.isfinite(waveform)):
-        raise ParameterError("waveform holds NaN or infinite samples; decode the file again")
+    waveform = checked_waveform(waveform)
     sample_rate = int(predictor.sample_rate)
     grid = audio_grid(waveform, sample_rate, n_segments=n_segments, n_bands=n_bands)
     copies = [[cell] for cell in grid.cells]
-    outputs: list[list[np.ndarray]] = []
     with remembering(predictor):
         reference = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, copies=[[]]))
         probs = reference["class_probs"][0] if predictor.label_names and "class_probs" in reference else None
@@ -276,7 +268,7 @@ def explain_audio_targets(
         values = [float(_target_value(reference, head, index)[0]) for _, head, index in resolved]
         if callback is not None:
             callback(1)
-        outputs = [[] for _ in resolved]
+        outputs: list[list[np.ndarray]] = [[] for _ in resolved]
         for i in range(0, len(copies), max(1, batch_songs)):
             part = copies[i : i + max(1, batch_songs)]
             arrays = predictor.predict_arrays(silence_cells(waveform, sample_rate=sample_rate, copies=part))
@@ -296,7 +288,7 @@ def explain_audio_targets(
                 log_mel=grid.log_mel,
                 attribution=attribution,
                 target=name,
-                kind={"class": "class", "tags": "tag", "regression": "score"}[head],
+                kind=KINDS[head],
                 method=AUDIO_METHOD,
                 value=value,
                 segments=top_segments(

@@ -21,6 +21,8 @@ from encore.explain.attribution import (
 __all__ = ["METHODS", "SongExplanation", "explain_waveform", "resolve_target", "top_segments"]
 
 METHODS = ("occlusion", "integrated_gradients")
+KINDS = {"class": "class", "tags": "tag", "regression": "score"}
+"""Each head's name in an explanation's ``kind``."""
 
 
 @dataclass
@@ -214,7 +216,7 @@ def explain_waveform(
         attribution = occlusion(f, song, n_segments=n_segments, n_bands=n_bands)
     else:
         attribution = integrated_gradients(f, song, steps=steps)
-    kind = {"class": "class", "tags": "tag", "regression": "score"}[head]
+    kind = KINDS[head]
     return SongExplanation(
         log_mel=song.picture(song.chunks),
         attribution=attribution,

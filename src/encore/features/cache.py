@@ -126,14 +126,11 @@ class MemoryFeatureCache:
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str], np.ndarray] = {}
-        self.hits = 0
 
     def get_or_compute(self, audio_digest: str, settings: Mapping[str, Any], compute: Callable[[], np.ndarray]) -> np.ndarray:
         """The remembered array, or ``compute()``'s result, remembered before it is returned."""
         key = (audio_digest, settings_digest(settings))
-        if key in self.entries:
-            self.hits += 1
-        else:
+        if key not in self.entries:
             self.entries[key] = np.asarray(compute())
         return self.entries[key]
 
