@@ -124,6 +124,11 @@ VARIANTS = {  # name: (feature set, overrides of the baseline settings)
         "v2",
         {"estimator": "ensemble", "segment_seconds": 10.0, "target_weighting": "evidence"},
     ),
+    # added 2026-12-07 (pre-registered in experiments/README.md): the score head on the normal scores of its ranks
+    "ensemble_v2_segments_normal": (
+        "v2",
+        {"estimator": "ensemble", "segment_seconds": 10.0, "score_transform": "normal_scores"},
+    ),
 }
 VOTES = {  # inner-fold study only: the vote's predictions as the equal-weight mean of its members' own
     "vote_forest_svm": ("forest_v2", "svm_v2"),
@@ -134,6 +139,7 @@ CHALLENGES = {
     "svm_v2_wide": "svm_v2",
     "vote_forest_svm_wide": "vote_forest_svm",
     "ensemble_v2_segments_evidence": "ensemble_v2_segments",
+    "ensemble_v2_segments_normal": "ensemble_v2_segments",
 }
 """Inner-fold comparisons beside the votes against their members: a candidate against what it would replace."""
 TARGETS = EMOTIONS + ["appeal"]
@@ -220,7 +226,9 @@ def run_fold(
         out["tag_probs"] = np.clip(per_song(model.predict(X_test)), 0, 1)
     if "regressor" in heads:
         appeal = songs["appeal"].to_numpy()[songs_fit]
-        model, info["regressor"] = fit_head(X_fit, appeal, bc, classification=False, sample_weight=appeal_weight, **kw)
+        model, info["regressor"] = fit_head(
+            X_fit, appeal, bc, classification=False, sample_weight=appeal_weight, transform=bc.score_transform, **kw
+        )
         out["scores"] = per_song(model.predict(X_test))
     for head in info.values():  # the JSON keeps what was chosen, not every column index and importance
         head.pop("importance", None)

@@ -311,6 +311,11 @@ class BaselineConfig(_Strict):
         description="as train.target_weighting, as sample weights of the score and tag models (each target its own where "
         "a model is fitted a target at a time: the SVM, boosting; the mean of a song's targets' weights for a forest)",
     )
+    score_transform: Literal["none", "normal_scores"] = Field(
+        "none",
+        description="the score head's training targets: as they are, or the normal scores of their ranks among the "
+        "training songs (its loss then follows the ranking); a prediction is mapped back to the score's own scale",
+    )
     n_fft: int = Field(2048, gt=0)
     hop_length: int = Field(512, gt=0)
     segment_seconds: float | None = Field(

@@ -32,6 +32,7 @@ from encore.models.card import ClassicalCard, HandcraftedSettings, ManifestRecor
 from encore.train.boosting import fit_boosting
 from encore.train.objectives import SplitData, target_weights
 from encore.train.selection import KeptColumns, rank_features, row_weight, select_features
+from encore.train.transform import NormalScores, normal_scores
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ def fit_head(
     names: Sequence[str],
     sample_weight: np.ndarray | None = None,
     groups: np.ndarray | None = None,
+    transform: str = "none",
 ) -> tuple[Any, dict[str, Any]]:
     """One head (class, tag shares or scores): optional selection, then the forest, boosting, the SVM or their vote.
 
@@ -196,6 +198,9 @@ def fit_head(
             target's own, the forest and the selection's ranking the mean over targets.
         groups: Each row's song when the rows are segments; every inner fold (selection,
             the SVM's grid and Platt scaling, boosting's early stopping) keeps a song whole.
+        transform: ``"normal_scores"``: a regression head fits the normal scores of its
+            targets' ranks among the songs and predicts on the targets' scale
+            (:class:`~encore.train.transform.NormalScores`; ``baseline.score_transform``).
 
     Returns:
         ``(model, entry)``: the model reads the full feature vector (a :class:`KeptColumns`
@@ -203,6 +208,10 @@ def fit_head(
     """
     sc = config.selection
     entry: dict[str, Any] = {}
+    knots = None
+    if transform == "normal_scores" and not classification:
+        knots, y = normal_scores(y, groups)
+        entry["target_transform"] = "normal scores of the training songs' ranks, mapped back to the score's scale"
     ranking: dict[str, Any] = {
         "classification": classification,
         "n_estimators": sc.n_estimators,
@@ -234,6 +243,8 @@ def fit_head(
     entry["columns"] = [int(c) for c in columns]
     if sc.enabled:
         model = KeptColumns(model, columns)
+    if knots is not None:
+        model = NormalScores(model, knots)
     return model, entry
 
 
@@ -309,6 +320,7 @@ def fit_baseline(
                 names=names,
                 sample_weight=None if bc.target_weighting == "none" else weights[owner[known]],
                 groups=owner[known] if segmented else None,
+                transform=bc.score_transform if name == "regressor" else "none",
             )
     card = ClassicalCard(
         model_type=bc.estimator,
