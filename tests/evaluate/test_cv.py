@@ -194,6 +194,36 @@ def test_the_reports_pooled_metrics_are_those_of_the_kept_predictions(done):
     assert "http://" not in html and "https://" not in html
 
 
+def test_the_cnns_novelty_flags_on_its_held_out_songs_are_counted_as_false_alarms(done):
+    from encore.inference import load_predictor
+
+    ws, _, out_dir, report = done
+    cnn = pd.read_csv(report["predictions"]["cnn"], dtype={"track_id": str})
+    paths = Manifest.read(ws.manifest_path()).frame.set_index("track_id")["path"]
+    for seed in SEEDS:
+        for fold in range(FOLDS):
+            predictor = load_predictor(out_dir / "runs" / "cnn" / f"seed{seed}-fold{fold}")
+            calibration = predictor.novelty_calibration
+            rows = cnn[(cnn["seed"] == seed) & (cnn["fold"] == fold)]
+            assert calibration is not None and calibration.usable  # fitted on the fold's validation songs
+            assert (rows["novel"] == (rows["novelty"] > calibration.threshold)).all()
+            assert (rows["novelty_percentile"] == calibration.threshold_percentile).all()
+    first = rows.iloc[0]  # the column is the model's own novelty distance for that song
+    served = predictor.predict_file(paths[first["track_id"]])
+    assert first["novelty"] == pytest.approx(served["novelty"]["distance"], abs=1e-3)  # served rounds to 3 places
+    summary = report["models"]["cnn"]["novelty"]
+    seed0 = cnn[cnn["seed"] == SEEDS[0]]
+    assert summary["n"] == len(seed0) == 38 and summary["flagged"] == int(seed0["novel"].sum())
+    assert summary["ci_low"] <= summary["share"] <= summary["ci_high"]
+    assert summary["per_seed"] == {str(s): pytest.approx(cnn[cnn["seed"] == s]["novel"].mean()) for s in SEEDS}
+    assert summary["expected_share"] == pytest.approx(1 - calibration.threshold_percentile / 100)
+    # a forest gives no novelty score: no column, no count, and the page says why
+    rf = pd.read_csv(report["predictions"]["rf"], dtype={"track_id": str})
+    assert "novel" not in rf and report["models"]["rf"]["novelty"] is None
+    html = (out_dir / "report.html").read_text()
+    assert "Novelty false alarms" in html and "classical models have none" in html
+
+
 def test_paired_over_one_seed_is_compare_paired():
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 3, 60)

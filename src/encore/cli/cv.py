@@ -169,6 +169,11 @@ def cv_command(
     out.print(_summary_table(report))
     if report["comparisons"]:
         out.print(comparisons_table(report["comparisons"], "paired bootstrap over songs (A - B, mean over seeds, 95 % interval)"))
+    from encore.evaluate.cv_summary import cv_novelty_sentence
+
+    for model_name, m in report["models"].items():
+        if m.get("novelty"):
+            out.print(f"{model_name}: novelty: {cv_novelty_sentence(m['novelty'])}", highlight=False)
     for model_name, path in report["predictions"].items():
         out.print(f"predictions {model_name}: {path}", highlight=False)
     out.print(f"report {report['report_html']}", highlight=False)

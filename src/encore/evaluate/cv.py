@@ -327,7 +327,10 @@ def heldout_frame(
     """One row per held-out song: its targets (``true:*``) and the model's predictions.
 
     Columns: ``seed, fold, track_id, artist, true:label, pred:label, prob:<class>...,
-    true:<score>, pred:<score>, true:tag:<tag>, pred:tag:<tag>, train_seconds``.
+    true:<score>, pred:<score>, true:tag:<tag>, pred:tag:<tag>, train_seconds``; and where
+    the model gives a calibrated novelty score, ``novelty`` (the distance), ``novel`` (beyond
+    its threshold: on held-out songs of the catalogue's own kind, a false alarm) and
+    ``novelty_percentile`` (the percentile of its reference songs the threshold sits at).
     """
     out = pd.DataFrame(
         {"seed": seed, "fold": fold, "track_id": test["track_id"].astype(str).to_numpy(), "artist": test["artist"].to_numpy()}
@@ -350,6 +353,12 @@ def heldout_frame(
         for j, name in enumerate(manifest.tag_names):
             out[f"true:tag:{name}"] = pd.to_numeric(test[TAG_PREFIX + name], errors="coerce").to_numpy()
             out[f"pred:tag:{name}"] = arrays["tag_probs"][:, j]
+    calibration = getattr(predictor, "novelty_calibration", None)
+    if "novelty_distance" in arrays and calibration is not None and calibration.usable and calibration.threshold is not None:
+        distance = np.asarray(arrays["novelty_distance"], dtype=np.float64).reshape(len(out))
+        out["novelty"] = distance
+        out["novel"] = distance > calibration.threshold
+        out["novelty_percentile"] = calibration.threshold_percentile
     out["train_seconds"] = seconds
     return out
 

@@ -156,6 +156,27 @@ def _targets_section(report: Mapping) -> str:
     )
 
 
+def _novelty_section(report: Mapping) -> str:
+    from encore.evaluate.cv_summary import cv_novelty_sentence
+
+    lines = [
+        f"<li>{_e(name)}: {_e(cv_novelty_sentence(m['novelty']))}</li>"
+        for name, m in report["models"].items()
+        if m.get("novelty")
+    ]
+    if not lines:
+        return ""
+    return (
+        "<section id='novelty'><h2>Novelty false alarms</h2>\n<p class='note'>How often each model's novelty "
+        "threshold, fitted in its own fold, flagged the held-out songs. They are the catalogue's own songs, so every "
+        "flag is a false alarm, and the share should sit near what the threshold expects. Models not listed give no "
+        "novelty score here: the classical models have none, and a song-level probe's held-out songs are predicted "
+        "from cached mean embeddings, which lack the band statistics the score reads.</p>\n<ul>"
+        + "".join(lines)
+        + "</ul></section>"
+    )
+
+
 def _folds_section(report: Mapping) -> str:
     parts = [
         "<section id='folds'><h2>Per fold</h2><p class='note'>Each fold's held-out songs scored on their own (point values).</p>"
@@ -213,6 +234,7 @@ def write_cv_report(out_dir: str | os.PathLike, report: Mapping[str, Any], *, ti
     ]
     if comparisons:
         body.append(_comparison_section(comparisons))
+    body.append(_novelty_section(report))
     body.append(_folds_section(report))
     for i, (name, m) in enumerate(report["models"].items()):
         body.append(_model_section(i + 1, _evaluate_style_result(name, m, report.get("ceilings") or {})))

@@ -294,6 +294,51 @@ def _data_summary(manifest: Manifest, folds: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def novelty_false_alarms(frame: pd.DataFrame) -> dict[str, Any] | None:
+    """How often a model's novelty threshold flagged its own held-out songs, as ``novelty_sentence`` reads it.
+
+    Every held-out song is of the catalogue's own kind, so each flag is a false alarm. The
+    count and its Wilson 95 % interval are the first seed's (each song once); ``per_seed``
+    gives every seed's share. None where the model gives no calibrated novelty score (a
+    classical model; a song-level probe, whose held-out songs come from cached mean
+    embeddings without the band statistics the score reads).
+    """
+    from scipy.stats import binomtest
+
+    if "novel" not in frame or not frame["novel"].notna().any():
+        return None
+    rows = frame[frame["novel"].notna()]
+    seeds = sorted(int(s) for s in rows["seed"].unique())
+    first = rows[rows["seed"] == seeds[0]]
+    flagged = first["novel"].astype(bool)
+    n, k = len(flagged), int(flagged.sum())
+    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    percentile = pd.to_numeric(first.get("novelty_percentile"), errors="coerce").dropna()
+    expected = None if percentile.empty else 1.0 - float(percentile.median()) / 100.0
+    return {
+        "n": n,
+        "flagged": k,
+        "share": k / n,
+        "ci_low": float(interval.low),
+        "ci_high": float(interval.high),
+        "threshold_percentile": None if percentile.empty else float(percentile.median()),
+        "expected_share": expected,
+        "reference": None,
+        "reference_songs": None,
+        "seed": seeds[0],
+        "per_seed": {str(s): float(rows[rows["seed"] == s]["novel"].astype(bool).mean()) for s in seeds},
+    }
+
+
+def cv_novelty_sentence(novelty: Mapping) -> str:
+    """:func:`novelty_false_alarms` in words: the first seed's count, then every seed's share."""
+    from encore.evaluate.report import novelty_sentence
+
+    shares = ", ".join(f"{100 * v:.1f} %" for v in novelty["per_seed"].values())
+    seeds = f" (seed {novelty['seed']}; every seed: {shares})" if len(novelty["per_seed"]) > 1 else ""
+    return "held-out songs, every flag a false alarm" + seeds + ": " + novelty_sentence(novelty)
+
+
 def summarise_cv(
     manifest: Manifest,
     folds: pd.DataFrame,
@@ -345,6 +390,7 @@ def summarise_cv(
             "songs_per_seed": complete,
             "over_seeds": {k: _spread([per_seed[str(s)]["headline"].get(k, float("nan")) for s in seeds]) for k in keys},
             "train_seconds": _spread([f["train_seconds"] for f in per_fold]),
+            "novelty": novelty_false_alarms(frame),
         }
     comparisons = []
     for a, b in itertools.combinations(list(predictions), 2):
