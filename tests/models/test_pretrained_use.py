@@ -216,9 +216,10 @@ def test_a_probe_predicts_from_cached_embeddings_what_the_predictor_does(models_
     cache = tmp_path / "held-out"
     cached = cached_probe_arrays(predictor, test, cache_dir=cache)
     direct = predictor.predict_arrays(test)
-    assert cached is not None and set(cached) == set(direct) - {"score_intervals", "novelty_distance"}
-    assert {"class_probs", "tag_probs", "scores"} <= set(cached)
-    for key, value in cached.items():
+    assert cached is not None and set(cached) == set(direct) - {"score_intervals"}
+    assert {"class_probs", "tag_probs", "scores", "novelty_distance"} <= set(cached)
+    assert predictor.novelty_calibration is not None and predictor.novelty_calibration.usable
+    for key, value in cached.items():  # the novelty distance too: cached embedding and band statistics, as forward reads them
         np.testing.assert_allclose(value, direct[key], rtol=1e-4, atol=1e-5, err_msg=key)
     assert len(list(cache.rglob("*.npy"))) == len(test)  # each held-out song embedded once, kept
     assert cached_probe_arrays(predictor, test, cache_dir=cache)["class_probs"].shape == (len(test), 3)
@@ -379,6 +380,10 @@ def _cv_of_shipped_pair(models_dir, tmp_path, config: str, name: str, *extra: st
     assert result.exit_code == 0, result.output
     predictions = pd.read_csv(ws.root / "cv" / name / "predictions" / f"{name}.csv")
     assert sorted(predictions["track_id"]) == [f"s{i:02d}" for i in range(38)]  # every song held out once
+    # the held-out novelty comes from the cached embeddings too, and the report counts its false alarms
+    assert predictions["novelty"].notna().all() and predictions["novel"].isin([True, False]).all()
+    novelty = json.loads((ws.root / "cv" / name / "report.json").read_text())["models"][name]["novelty"]
+    assert novelty["n"] == 38 and novelty["flagged"] == int(predictions["novel"].sum())
     return load_model(next((ws.root / "cv" / name / "runs" / name).glob("*/checkpoint.pt")))[1]
 
 

@@ -170,10 +170,7 @@ def _novelty_section(report: Mapping) -> str:
         "<section id='novelty'><h2>Novelty false alarms</h2>\n<p class='note'>How often each model's novelty "
         "threshold, fitted in its own fold, flagged the held-out songs. They are the catalogue's own songs, so every "
         "flag is a false alarm, and the share should sit near what the threshold expects. Models not listed give no "
-        "novelty score here: the classical models have none, and a song-level probe's held-out songs are predicted "
-        "from cached mean embeddings, which lack the band statistics the score reads.</p>\n<ul>"
-        + "".join(lines)
-        + "</ul></section>"
+        "novelty score: the classical models have none.</p>\n<ul>" + "".join(lines) + "</ul></section>"
     )
 
 

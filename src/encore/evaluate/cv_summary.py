@@ -300,8 +300,7 @@ def novelty_false_alarms(frame: pd.DataFrame) -> dict[str, Any] | None:
     Every held-out song is of the catalogue's own kind, so each flag is a false alarm. The
     count and its Wilson 95 % interval are the first seed's (each song once); ``per_seed``
     gives every seed's share. None where the model gives no calibrated novelty score (a
-    classical model; a song-level probe, whose held-out songs come from cached mean
-    embeddings without the band statistics the score reads).
+    classical model).
     """
     from scipy.stats import binomtest
 

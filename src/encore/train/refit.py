@@ -53,6 +53,7 @@ __all__ = [
     "REFIT_HEADS",
     "STRENGTHS",
     "fit_novelty",
+    "song_novelty_features",
     "fit_ridge",
     "fit_soft_logistic",
     "refit_checkpoint",
@@ -120,6 +121,30 @@ def out_of_fold_distances(features: np.ndarray, n_folds: int = NOVELTY_FOLDS, se
     return distances
 
 
+def song_novelty_features(
+    model: EncoreModel,
+    waveforms: Sequence[np.ndarray],
+    *,
+    chunk_samples: int,
+    hop_samples: int,
+    bf16: bool = False,
+    embeddings: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Each song's mean of what ``model.novelty`` reads (the backbone embedding and the log-mel's band statistics).
+
+    ``embeddings`` gives the songs' mean backbone embeddings when they are known already
+    (a probe's, from its cache): the band statistics are then all that is computed, and no
+    song goes through the network. The whitened distance of a row (``whitened_distance``
+    with the projection's centre and map) is the song's novelty distance, as the model's
+    own forward pass averages it.
+    """
+    kwargs: dict[str, Any] = {"chunk_samples": chunk_samples, "hop_samples": hop_samples, "bf16": bf16}
+    if embeddings is None:
+        return song_embeddings(model, waveforms, features=model.novelty_features, **kwargs)
+    bands = song_embeddings(model, waveforms, features=lambda w: mel_band_statistics(model.log_mel(w)), **kwargs)
+    return np.concatenate([np.asarray(embeddings(waveforms), dtype=np.float64), bands], axis=1)
+
+
 def fit_novelty(
     model: EncoreModel,
     train_waveforms: Sequence[np.ndarray],
@@ -154,10 +179,7 @@ def fit_novelty(
     kwargs: dict[str, Any] = {"chunk_samples": chunk_samples, "hop_samples": hop_samples, "bf16": bf16}
 
     def features(waveforms: Sequence[np.ndarray]) -> np.ndarray:
-        if embeddings is None:
-            return song_embeddings(model, waveforms, features=model.novelty_features, **kwargs)
-        bands = song_embeddings(model, waveforms, features=lambda w: mel_band_statistics(model.log_mel(w)), **kwargs)
-        return np.concatenate([np.asarray(embeddings(waveforms), dtype=np.float64), bands], axis=1)
+        return song_novelty_features(model, waveforms, embeddings=embeddings, **kwargs)
 
     train = features(train_waveforms)
     center, whitening, shrinkage = fit_whitening(train)

@@ -376,7 +376,7 @@ def cached_song_embeddings(
 
 
 NOT_FROM_EMBEDDINGS = ("score_intervals", "novelty_distance")
-"""Song arrays a probe's cached mean embeddings cannot give (see :func:`cached_probe_arrays`)."""
+"""Song arrays a probe's heads at its cached mean embeddings do not give (see :func:`cached_probe_arrays`)."""
 
 
 def probe_song_embeddings(
@@ -420,13 +420,40 @@ def cached_probe_arrays(
     A probe (``freeze_backbone``) keeps the body it was fitted on and averages logits, so
     each head's song output is a linear map of the song's mean embedding: these arrays
     equal :meth:`~encore.inference.Predictor.predict_arrays` (up to float rounding) but for
-    ``score_intervals`` (they need the chunks' spread) and ``novelty_distance`` (it reads
-    the log-mel's band statistics too), which are left out. A cross-validation predicts its
-    held-out songs this way: a song tested in one fold was embedded for training in the
-    others, so no song goes through the network twice.
+    ``score_intervals`` (they need the chunks' spread), which are left out. The
+    ``novelty_distance`` (where the model has a calibrated one) is the whitened distance of
+    the cached embedding beside the log-mel's band statistics, which only the front end
+    computes, as the probe's novelty was fitted. A cross-validation predicts its held-out
+    songs this way: a song tested in one fold was embedded for training in the others, so
+    no song goes through the network twice.
     """
     logits = cached_probe_logits(predictor, waveforms, cache_dir=cache_dir)
-    return None if logits is None else probe_arrays(predictor, logits)
+    if logits is None:
+        return None
+    arrays = probe_arrays(predictor, logits)
+    calibration = predictor.novelty_calibration
+    if predictor.model.novelty is not None and calibration is not None and calibration.usable:
+        arrays["novelty_distance"] = _cached_novelty_distance(predictor, waveforms, cache_dir=cache_dir)
+    return arrays
+
+
+def _cached_novelty_distance(predictor: Any, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike) -> np.ndarray:
+    """A probe's songs' novelty distances, their embeddings from the cache (:func:`cached_probe_arrays`)."""
+    from encore.inference.backends import card_wants_bf16
+    from encore.models.novelty import whitened_distance
+    from encore.train.refit import song_novelty_features
+
+    model, card = predictor.model, predictor.card
+
+    def embeddings(songs: Sequence[np.ndarray]) -> np.ndarray:
+        return probe_song_embeddings(model, card, songs, cache_dir=cache_dir)
+
+    spec = {"chunk_samples": card.chunk_samples, "hop_samples": card.hop_samples, "bf16": card_wants_bf16(card)}
+    features = song_novelty_features(model, list(waveforms), embeddings=embeddings, **spec)
+    projection = model.novelty
+    center = projection.center.detach().cpu().double().numpy()
+    whitening = projection.whitening.detach().cpu().double().numpy()
+    return whitened_distance(features, center, whitening).astype(np.float32)
 
 
 def probe_arrays(predictor: Any, logits: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
