@@ -302,26 +302,16 @@ def novelty_false_alarms(frame: pd.DataFrame) -> dict[str, Any] | None:
     gives every seed's share. None where the model gives no calibrated novelty score (a
     classical model).
     """
-    from scipy.stats import binomtest
+    from encore.evaluate.metrics import flagged_share
 
     if "novel" not in frame or not frame["novel"].notna().any():
         return None
     rows = frame[frame["novel"].notna()]
     seeds = sorted(int(s) for s in rows["seed"].unique())
     first = rows[rows["seed"] == seeds[0]]
-    flagged = first["novel"].astype(bool)
-    n, k = len(flagged), int(flagged.sum())
-    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
     percentile = pd.to_numeric(first.get("novelty_percentile"), errors="coerce").dropna()
-    expected = None if percentile.empty else 1.0 - float(percentile.median()) / 100.0
     return {
-        "n": n,
-        "flagged": k,
-        "share": k / n,
-        "ci_low": float(interval.low),
-        "ci_high": float(interval.high),
-        "threshold_percentile": None if percentile.empty else float(percentile.median()),
-        "expected_share": expected,
+        **flagged_share(first["novel"].astype(bool).to_numpy(), None if percentile.empty else float(percentile.median())),
         "reference": None,
         "reference_songs": None,
         "seed": seeds[0],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from encore.evaluate.calibration import check_class_indices, check_probs, expect
 from encore.exceptions import ParameterError
 
 __all__ = [
+    "flagged_share",
     "PAIRED_METRICS",
     "bootstrap_ci",
     "classification_metrics",
@@ -331,4 +333,27 @@ def compare_paired(
         "ci_low": low,
         "ci_high": high,
         "excludes_zero": bool(np.isfinite(low) and np.isfinite(high) and (low > 0.0 or high < 0.0)),
+    }
+
+
+def flagged_share(flagged: np.ndarray, threshold_percentile: float | None) -> dict[str, Any]:
+    """How many songs a novelty threshold flagged: count, share and its Wilson 95 % interval.
+
+    On songs of the catalogue's own kind every flag is a false alarm, and a threshold at
+    the reference songs' ``threshold_percentile`` expects ``1 - percentile / 100`` of them
+    (``expected_share``; None without a percentile).
+    """
+    from scipy.stats import binomtest
+
+    flagged = np.asarray(flagged, dtype=bool)
+    n, k = int(flagged.size), int(flagged.sum())
+    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return {
+        "n": n,
+        "flagged": k,
+        "share": k / n,
+        "ci_low": float(interval.low),
+        "ci_high": float(interval.high),
+        "threshold_percentile": threshold_percentile,
+        "expected_share": None if threshold_percentile is None else 1.0 - float(threshold_percentile) / 100.0,
     }

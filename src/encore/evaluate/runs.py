@@ -23,7 +23,7 @@ from encore.data.manifest import Manifest
 from encore.data.waveforms import decode_songs
 from encore.evaluate.calibration import expected_calibration_error
 from encore.evaluate.compare import compare_results
-from encore.evaluate.metrics import classification_metrics, multilabel_metrics, regression_metrics
+from encore.evaluate.metrics import classification_metrics, flagged_share, multilabel_metrics, regression_metrics
 from encore.evaluate.report import to_jsonable
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
@@ -149,24 +149,13 @@ def novelty_rate(distances: np.ndarray, calibration: NoveltyCalibration | None) 
     share means the threshold was set on too few songs, or the split differs from them.
     None where the model has no fitted novelty scale.
     """
-    from scipy.stats import binomtest
-
     threshold = calibration.threshold if calibration is not None and calibration.usable else None
     if calibration is None or threshold is None or not len(distances):
         return None
     flagged = np.asarray(distances, dtype=np.float64) > threshold
-    n, k = int(flagged.size), int(flagged.sum())
-    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    percentile = calibration.threshold_percentile
     return {
-        "n": n,
-        "flagged": k,
-        "share": k / n,
-        "ci_low": float(interval.low),
-        "ci_high": float(interval.high),
+        **flagged_share(flagged, calibration.threshold_percentile),
         "threshold": threshold,
-        "threshold_percentile": percentile,
-        "expected_share": None if percentile is None else 1.0 - float(percentile) / 100.0,
         "reference": calibration.reference,
         "reference_songs": calibration.reference_songs,
         "novel": flagged.tolist(),
