@@ -32,11 +32,11 @@ from encore.evaluate.calibration import check_class_indices, check_probs, expect
 from encore.exceptions import ParameterError
 
 __all__ = [
-    "flagged_share",
     "PAIRED_METRICS",
     "bootstrap_ci",
     "classification_metrics",
     "compare_paired",
+    "flagged_share",
     "multilabel_metrics",
     "regression_metrics",
 ]

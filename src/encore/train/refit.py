@@ -27,6 +27,7 @@ new.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -53,12 +54,12 @@ __all__ = [
     "REFIT_HEADS",
     "STRENGTHS",
     "fit_novelty",
-    "song_novelty_features",
     "fit_ridge",
     "fit_soft_logistic",
     "refit_checkpoint",
     "refit_heads",
     "song_embeddings",
+    "song_novelty_features",
 ]
 NOVELTY_PERCENTILES = np.arange(0, 101, 5)
 """Percentiles of the reference songs' novelty distances kept in the card (the score's scale)."""
@@ -176,11 +177,9 @@ def fit_novelty(
         raise ParameterError("this model has no novelty projection; train it with model.novelty: true")
     if len(train_waveforms) < 3:
         return {"fitted": False, "reason": f"{len(train_waveforms)} training songs; the fit needs at least 3"}
-    kwargs: dict[str, Any] = {"chunk_samples": chunk_samples, "hop_samples": hop_samples, "bf16": bf16}
-
-    def features(waveforms: Sequence[np.ndarray]) -> np.ndarray:
-        return song_novelty_features(model, waveforms, embeddings=embeddings, **kwargs)
-
+    features = functools.partial(
+        song_novelty_features, model, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16, embeddings=embeddings
+    )
     train = features(train_waveforms)
     center, whitening, shrinkage = fit_whitening(train)
     model.novelty.set(center, whitening)

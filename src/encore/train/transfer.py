@@ -399,13 +399,25 @@ def cached_probe_logits(
 ) -> dict[str, np.ndarray] | None:
     """A song-level probe's song logits per head (``(n_songs, k)``: the heads at each song's
     cached mean embedding, which is the mean of its chunks' logits); None for any other model."""
+    embeddings = _cached_probe_embeddings(predictor, waveforms, cache_dir=cache_dir)
+    return None if embeddings is None else _heads_at(predictor.model, embeddings)
+
+
+def _cached_probe_embeddings(
+    predictor: Any, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike
+) -> np.ndarray | None:
+    """A song-level probe's songs' mean embeddings through the cache; None for any other model."""
     card: ModelCard | None = getattr(predictor, "card", None)
     model = getattr(predictor, "model", None)
     if card is None or model is None or card.probe is None or not (card.transfer or {}).get("frozen"):
         return None
     if card.mean_logits != (True, True):
         return None
-    embeddings = probe_song_embeddings(model, card, waveforms, cache_dir=cache_dir)
+    return probe_song_embeddings(model, card, waveforms, cache_dir=cache_dir)
+
+
+def _heads_at(model: EncoreModel, embeddings: np.ndarray) -> dict[str, np.ndarray]:
+    """Every head's logits at the songs' mean embeddings."""
     device = next(model.parameters()).device
     with torch.no_grad():  # no "novelty" among the outputs: that is forward's
         logits = model.forward_head(torch.from_numpy(embeddings).float().to(device))
@@ -427,29 +439,25 @@ def cached_probe_arrays(
     songs this way: a song tested in one fold was embedded for training in the others, so
     no song goes through the network twice.
     """
-    logits = cached_probe_logits(predictor, waveforms, cache_dir=cache_dir)
-    if logits is None:
+    embeddings = _cached_probe_embeddings(predictor, waveforms, cache_dir=cache_dir)
+    if embeddings is None:
         return None
-    arrays = probe_arrays(predictor, logits)
+    arrays = probe_arrays(predictor, _heads_at(predictor.model, embeddings))
     calibration = predictor.novelty_calibration
     if predictor.model.novelty is not None and calibration is not None and calibration.usable:
-        arrays["novelty_distance"] = _cached_novelty_distance(predictor, waveforms, cache_dir=cache_dir)
+        arrays["novelty_distance"] = _novelty_distance(predictor, waveforms, embeddings)
     return arrays
 
 
-def _cached_novelty_distance(predictor: Any, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike) -> np.ndarray:
-    """A probe's songs' novelty distances, their embeddings from the cache (:func:`cached_probe_arrays`)."""
+def _novelty_distance(predictor: Any, waveforms: Sequence[np.ndarray], embeddings: np.ndarray) -> np.ndarray:
+    """A probe's songs' novelty distances at their known mean embeddings (:func:`cached_probe_arrays`)."""
     from encore.inference.backends import card_wants_bf16
     from encore.models.novelty import whitened_distance
     from encore.train.refit import song_novelty_features
 
     model, card = predictor.model, predictor.card
-
-    def embeddings(songs: Sequence[np.ndarray]) -> np.ndarray:
-        return probe_song_embeddings(model, card, songs, cache_dir=cache_dir)
-
     spec = {"chunk_samples": card.chunk_samples, "hop_samples": card.hop_samples, "bf16": card_wants_bf16(card)}
-    features = song_novelty_features(model, list(waveforms), embeddings=embeddings, **spec)
+    features = song_novelty_features(model, list(waveforms), embeddings=lambda _: embeddings, **spec)
     projection = model.novelty
     center = projection.center.detach().cpu().double().numpy()
     whitening = projection.whitening.detach().cpu().double().numpy()

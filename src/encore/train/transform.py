@@ -38,9 +38,8 @@ def normal_scores(y: np.ndarray, groups: np.ndarray | None = None) -> tuple[list
     songs = rows if groups is None else rows[np.unique(np.asarray(groups), return_index=True)[1]]
     knots, out = [], np.empty_like(rows)
     for j in range(rows.shape[1]):
-        values = np.unique(songs[:, j])
-        scores = norm.ppf((rankdata(songs[:, j]) - 0.5) / len(songs))
-        z = np.array([scores[songs[:, j] == v][0] for v in values])  # tied songs share their mean rank's score
+        values, first = np.unique(songs[:, j], return_index=True)
+        z = norm.ppf((rankdata(songs[:, j]) - 0.5) / len(songs))[first]  # tied songs share their mean rank's score
         knots.append((z, values))
         out[:, j] = z[np.searchsorted(values, rows[:, j])]
     return knots, out.reshape(y.shape)
