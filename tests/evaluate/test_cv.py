@@ -93,6 +93,23 @@ class Recorder(CVProgress):
         (self.skipped if skipped else self.trained).append((model, seed, fold))
 
 
+class Tasks(CVProgress):
+    """Records each unit's progress tasks (features, embeddings): description, total, units advanced."""
+
+    def __init__(self) -> None:
+        self.units: list[tuple[str, int, int]] = []
+        self.tasks: dict[tuple[str, int, int], list[list]] = {}
+
+    def unit_started(self, model, seed, fold, epochs):
+        self.units.append((model, seed, fold))
+        return None
+
+    def task(self, description, total):
+        entry = [description, total, 0]
+        self.tasks.setdefault(self.units[-1], []).append(entry)
+        return lambda n=1: entry.__setitem__(2, entry[2] + n)
+
+
 @pytest.fixture(scope="module")
 def done(tmp_path_factory):
     """A finished cross-validation of the forest and the tiny CNN."""
@@ -106,8 +123,9 @@ def done(tmp_path_factory):
         config_path=str(config),
         n_boot=200,
     )
-    report = run_cv(ws, plan, name="both")
-    return ws, config, ws.root / "cv" / "both", report
+    tasks = Tasks()
+    report = run_cv(ws, plan, name="both", progress=tasks)
+    return ws, config, ws.root / "cv" / "both", report, tasks
 
 
 def test_folds_keep_each_artist_in_one_fold_and_are_stratified(tmp_path):
@@ -127,7 +145,7 @@ def test_folds_keep_each_artist_in_one_fold_and_are_stratified(tmp_path):
 
 
 def test_every_model_and_seed_sees_the_same_folds(done):
-    _, _, out_dir, _ = done
+    _, _, out_dir, _, _ = done
     folds = pd.read_csv(out_dir / "folds.csv", dtype={"track_id": str})
     for model in ("rf", "cnn"):
         for seed in SEEDS:
@@ -147,8 +165,22 @@ def test_every_model_and_seed_sees_the_same_folds(done):
     assert not set(val["artist"].dropna()) & train_artists
 
 
+def test_each_unit_shows_its_songs_features_as_progress(done):
+    _, _, out_dir, _, tasks = done
+    folds = pd.read_csv(out_dir / "folds.csv", dtype={"track_id": str})
+    assert set(tasks.units) == {(m, s, k) for m in ("rf", "cnn") for s in SEEDS for k in range(FOLDS)}
+    for (model, _, fold), drawn in tasks.tasks.items():
+        assert model == "rf"  # the CNN reports epochs, not songs
+        held, trained = (folds["fold"] == fold).sum(), (folds["fold"] != fold).sum()
+        assert drawn == [
+            [f"features of {trained} training songs", trained, trained],
+            [f"features of {held} held-out songs", held, held],
+        ]
+    assert len(tasks.tasks) == len(SEEDS) * FOLDS
+
+
 def test_predictions_cover_every_song_once_per_seed(done):
-    _, _, out_dir, report = done
+    _, _, out_dir, report, _ = done
     songs = set(Manifest.read(done[0].manifest_path()).frame["track_id"])
     for model in ("rf", "cnn"):
         predictions = pd.read_csv(report["predictions"][model], dtype={"track_id": str})
@@ -162,7 +194,7 @@ def test_predictions_cover_every_song_once_per_seed(done):
 
 
 def test_the_reports_pooled_metrics_are_those_of_the_kept_predictions(done):
-    _, _, out_dir, _ = done
+    _, _, out_dir, _, _ = done
     report = json.loads((out_dir / "report.json").read_text())
     for model in ("rf", "cnn"):
         predictions = pd.read_csv(out_dir / "predictions" / f"{model}.csv", dtype={"track_id": str})
@@ -197,7 +229,7 @@ def test_the_reports_pooled_metrics_are_those_of_the_kept_predictions(done):
 def test_the_cnns_novelty_flags_on_its_held_out_songs_are_counted_as_false_alarms(done):
     from encore.inference import load_predictor
 
-    ws, _, out_dir, report = done
+    ws, _, out_dir, report, _ = done
     cnn = pd.read_csv(report["predictions"]["cnn"], dtype={"track_id": str})
     paths = Manifest.read(ws.manifest_path()).frame.set_index("track_id")["path"]
     for seed in SEEDS:

@@ -139,11 +139,24 @@ def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir,
     from encore.models.checkpoint import load_checkpoint
     from encore.train.loop import fit
 
+    from encore.train.runs import get_trainer
+
     manifest, waveforms, toy_config = _toy_at_16k()
     config = toy_config(
         **{"features.sample_rate": 16000, "train.init_from": "pretrained:musicnn-msd", "train.freeze_backbone": True}
     )
-    result = fit(manifest, waveforms, config, tmp_path / "probe")
+    tasks: dict[str, list[int]] = {}
+
+    def start(description, total):  # what a progress bar would draw: each task's total and its advances
+        tasks[description] = [total, 0]
+        return lambda n=1: tasks[description].__setitem__(1, tasks[description][1] + n)
+
+    epochs: list[dict] = []
+    result = fit(manifest, waveforms, config, tmp_path / "probe", callback=epochs.append, progress=start)
+    n_train, n_val = len(manifest.subset("train")), len(manifest.subset("val"))
+    # no epochs to count (and the trainer says so), but every training and validation song embedded is counted
+    assert epochs == [] and get_trainer("cnn").epochs(config) is None
+    assert tasks == {f"embed {n_train} training songs": [n_train, n_train], f"embed {n_val} validation songs": [n_val, n_val]}
     source = load_checkpoint(models_dir / "musicnn-msd" / "checkpoint.pt")["model_state"]
     state = load_checkpoint(result.checkpoint)
     card = state["model_card"]
@@ -425,6 +438,7 @@ def test_tune_top_fine_tunes_each_members_top_from_cached_chunks_and_keeps_the_l
     from encore.inference import Predictor
     from encore.models.checkpoint import load_checkpoint
     from encore.train.loop import fit
+    from encore.train.runs import get_trainer
     from encore.train.transfer import cached_probe_arrays
 
     _add_published(models_dir, "musicnn-mtt", seed=1)
@@ -438,7 +452,10 @@ def test_tune_top_fine_tunes_each_members_top_from_cached_chunks_and_keeps_the_l
         "train.lr": 1e-3,
         "train.init_lr_scale": 0.1,
     }
-    result = fit(manifest, waveforms, toy_config(**settings), tmp_path / "tuned")
+    rows: list[dict] = []
+    result = fit(manifest, waveforms, toy_config(**settings), tmp_path / "tuned", callback=rows.append)
+    # each epoch of tuning reports its row, as many as the trainer tells a progress bar to expect
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4] == list(range(1, get_trainer("cnn").epochs(toy_config(**settings)) + 1))
     state = load_checkpoint(result.checkpoint)
     card = state["model_card"]
     assert card.transfer["tuned_top"] is True and card.transfer["frozen"] is True
@@ -467,9 +484,10 @@ def test_tune_top_fine_tunes_each_members_top_from_cached_chunks_and_keeps_the_l
     # a cross-validation predicts the held-out songs from their cached chunks through the tuned tops
     predictor = Predictor.from_checkpoint(result.checkpoint, device="cpu")
     test = [waveforms[t] for t in manifest.subset("test")["track_id"]]
-    cached = cached_probe_arrays(predictor, test, cache_dir=tmp_path / "held-out")
+    counted: list[int] = []
+    cached = cached_probe_arrays(predictor, test, cache_dir=tmp_path / "held-out", callback=counted.append)
     direct = predictor.predict_arrays(test)
-    assert cached is not None
+    assert cached is not None and counted == [1] * len(test)  # a song at a time, both members' parts of it
     for key, value in cached.items():
         np.testing.assert_allclose(value, direct[key], rtol=1e-4, atol=1e-5, err_msg=key)
 

@@ -109,6 +109,24 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
         yield advance
 
 
+@contextmanager
+def progress_tasks() -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
+    """Rich progress bars (shown only on a terminal) that the work adds as it goes; yields
+    ``start(description, total)``, which adds a bar and returns its ``advance(n)``
+    (an :data:`encore.progress.ProgressHook`)."""
+    with progress_bars() as progress:
+
+        def start(description: str, total: int | None) -> Callable[[int], None]:
+            task = progress.add_task(description, total=total)
+
+            def advance(n: int = 1) -> None:
+                progress.advance(task, n)
+
+            return advance
+
+        yield start
+
+
 def report_skipped(path: str, reason: str, *, indent: str = "") -> None:
     """One line for a song that was skipped, naming the file once."""
     text = reason if str(reason).startswith(str(path)) else f"{path}: {reason}"

@@ -42,6 +42,7 @@ def _progress(units: int) -> tuple[Any, Progress]:
 
     class Bars(CVProgress):
         epochs: Any = None
+        songs: Any = None  # one bar, reused by each unit's features or embeddings
 
         def decoding(self, sample_rate: int, total: int) -> Callable[[int], None]:
             task = bars.add_task(f"decode at {sample_rate} Hz", total=total)
@@ -59,6 +60,16 @@ def _progress(units: int) -> tuple[Any, Progress]:
                 self.epochs = bars.add_task("epochs", total=epochs)
             bars.reset(self.epochs, total=epochs)
             return lambda row: bars.advance(self.epochs, 1)
+
+        def task(self, description: str, total: int) -> Callable[[int], None]:
+            if self.songs is None:
+                self.songs = bars.add_task(description, total=total)
+            bars.reset(self.songs, total=total, description=description)
+
+            def advance(n: int = 1) -> None:
+                bars.advance(self.songs, n)
+
+            return advance
 
         def unit_done(self, model: str, seed: int, fold: int, seconds: float, *, skipped: bool) -> None:
             bars.advance(overall, 1)

@@ -16,6 +16,7 @@ from encore.cli.common import (
     handle_errors,
     out,
     progress_bar,
+    progress_tasks,
     report_skipped,
     step,
 )
@@ -134,7 +135,8 @@ def train_command(
         for failure in failures:
             report_skipped(failure.path, failure.reason)
     step(f"training {model}")
-    with progress_bar(f"train {model}", trainer.epochs(cfg)) as advance:
+    with progress_tasks() as start:
+        advance = start(f"train {model}", trainer.epochs(cfg))
         run_dir = train_run(
             ws,
             cfg,
@@ -145,6 +147,7 @@ def train_command(
             waveforms=decoded[trainer.sample_rate(cfg)],
             songs_at=decoded.__getitem__,
             epoch_callback=lambda row: advance(1),
+            progress=start,
         )
     out.print(f"run {run_dir}", highlight=False)
 

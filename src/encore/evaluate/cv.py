@@ -169,6 +169,11 @@ class CVProgress:
         """A unit starts training; returns a per-epoch callback."""
         return None
 
+    def task(self, description: str, total: int) -> Callable[[int], None] | None:
+        """A unit starts work that is not epochs (features, embeddings: ``total`` songs);
+        returns an ``advance(n)`` callback (an :data:`encore.progress.ProgressHook`)."""
+        return None
+
     def unit_done(self, model: str, seed: int, fold: int, seconds: float, *, skipped: bool) -> None:
         """A unit has its held-out predictions (``skipped``: it had them from an earlier run)."""
 
@@ -377,7 +382,9 @@ def _decode_all(ws: Workspace, manifest: Manifest, rates: Sequence[int], progres
     return decoded, failures
 
 
-def _predict(predictor: Any, track_ids: Sequence[str], decoded: Mapping[int, Mapping], cache: Any) -> dict[str, np.ndarray]:
+def _predict(
+    predictor: Any, track_ids: Sequence[str], decoded: Mapping[int, Mapping], cache: Any, progress: CVProgress
+) -> dict[str, np.ndarray]:
     """Held-out predictions of the songs ``track_ids`` (``decoded``: the songs by rate).
 
     A classical model's features come through the workspace cache, and a song-level
@@ -385,15 +392,20 @@ def _predict(predictor: Any, track_ids: Sequence[str], decoded: Mapping[int, Map
     song tested in one round trained in the others); a blend's members each predict so,
     at their own rates."""
     from encore.inference import BaselinePredictor, BlendPredictor
-    from encore.train.transfer import cached_probe_arrays, default_embedding_cache
+    from encore.train.transfer import cached_probe_arrays, default_embedding_cache, is_song_probe
 
     if isinstance(predictor, BlendPredictor):
-        return predictor.blend([_predict(p, track_ids, decoded, cache) for _, p, _ in predictor.members])
+        return predictor.blend([_predict(p, track_ids, decoded, cache, progress) for _, p, _ in predictor.members])
     songs = [decoded[predictor.sample_rate][t] for t in track_ids]
     if isinstance(predictor, BaselinePredictor):
-        return predictor.predict_features(*predictor.features(songs, cache=cache))
-    probe = cached_probe_arrays(predictor, songs, cache_dir=default_embedding_cache())
-    return probe if probe is not None else predictor.predict_arrays(songs)
+        advance = progress.task(f"features of {len(songs)} held-out songs", len(songs))
+        return predictor.predict_features(*predictor.features(songs, cache=cache, callback=advance))
+    if is_song_probe(predictor):
+        advance = progress.task(f"embed {len(songs)} held-out songs", len(songs))
+        probe = cached_probe_arrays(predictor, songs, cache_dir=default_embedding_cache(), callback=advance)
+        if probe is not None:
+            return probe
+    return predictor.predict_arrays(songs)
 
 
 def _run_unit(
@@ -423,6 +435,7 @@ def _run_unit(
         cache=FeatureCache(ws.cache_dir),
         epoch_callback=epoch_callback,
         songs_at=decoded.__getitem__,
+        progress=progress.task,
     )
     rates = trainer.rates(config)
     trainer.fit(manifest, decoded[trainer.sample_rate(config)], config, run_dir, ctx)
@@ -430,7 +443,7 @@ def _run_unit(
     predictor = load_predictor(run_dir)
     test = manifest.subset("test")
     test = test[[all(decoded[r].get(t) is not None for r in rates) for t in test["track_id"]]].reset_index(drop=True)
-    arrays = _predict(predictor, list(test["track_id"]), decoded, ctx.cache) if len(test) else {}
+    arrays = _predict(predictor, list(test["track_id"]), decoded, ctx.cache, progress) if len(test) else {}
     frame = heldout_frame(manifest, test, arrays, predictor, seed=seed, fold=fold, seconds=seconds)
     _write_atomic_csv(frame, run_dir / HELDOUT_FILE)
     progress.unit_done(spec.name, seed, fold, seconds, skipped=False)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +70,12 @@ class BaselinePredictor(SongPredictions):
     def regression_names(self) -> list[str]:
         return list(self.card.regression_names) if "regressor" in self.models else []
 
-    def features(self, waveforms: Sequence[np.ndarray], cache: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def features(
+        self, waveforms: Sequence[np.ndarray], cache: Any = None, callback: Callable[[int], None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The rows of handcrafted features the models read and each row's song index
         (one row a song, or one a segment), computed as the card's settings say (through a
-        :class:`~encore.features.cache.FeatureCache` when given)."""
+        :class:`~encore.features.cache.FeatureCache` when given); ``callback(1)`` after each song."""
         from encore.features.extract import compute_feature_rows
 
         s, segments = self.card.feature_settings, self.card.segments
@@ -85,6 +87,7 @@ class BaselinePredictor(SongPredictions):
             segment_seconds=None if segments is None else segments.seconds,
             max_segments=1 if segments is None else segments.max_segments,
             cache=cache,
+            callback=callback,
         )
         return features[:, : len(self.card.feature_names)], owner
 

@@ -29,6 +29,7 @@ from encore.features.handcrafted import (
     handcrafted_feature_names,
 )
 from encore.models.card import ClassicalCard, HandcraftedSettings, ManifestRecord, SegmentSettings
+from encore.progress import ProgressHook, start_task
 from encore.train.boosting import fit_boosting
 from encore.train.objectives import SplitData, target_weights
 from encore.train.selection import KeptColumns, rank_features, row_weight, select_features
@@ -256,7 +257,7 @@ def fit_baseline(
     *,
     manifest_path: str | None = None,
     cache: FeatureCache | None = None,
-    callback: Callable[[int], None] | None = None,
+    progress: ProgressHook | None = None,
 ) -> BaselineResult:
     """Fit the classical models (class, score and tag-share heads) on every labelled song outside the test split.
 
@@ -265,7 +266,7 @@ def fit_baseline(
     ``config.baseline.selection.enabled`` keeps only the most important features (see
     :func:`fit_head`). The run folder gets ``model.joblib``, ``model_card.json`` (feature
     names and families, importances, the kept features, the songs trained on) and
-    ``config.yaml``.
+    ``config.yaml``. ``progress`` gets a task for the songs' features (one unit a song).
 
     Raises:
         ParameterError: No decodable song outside the test split.
@@ -287,7 +288,7 @@ def fit_baseline(
         segment_seconds=bc.segment_seconds,
         max_segments=bc.max_segments,
         cache=cache,
-        callback=callback,
+        callback=start_task(progress, f"features of {len(songs.track_ids)} training songs", len(songs.track_ids)),
     )
     segmented = bc.segment_seconds is not None  # then inner folds keep each song's segments together
     names = handcrafted_feature_names()

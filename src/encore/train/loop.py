@@ -39,6 +39,7 @@ from encore.inference.predictor import Predictor
 from encore.models.card import ChunkSpec, ManifestRecord, ModelCard, NetworkSpec, RegressionStats, TrainingRecord
 from encore.models.checkpoint import load_checkpoint, save_checkpoint
 from encore.models.classifier import EncoreModel
+from encore.progress import ProgressHook, start_task
 from encore.train.augment import augment_waveforms
 from encore.train.distributed import DistributedContext, setup_distributed
 from encore.train.ema import WeightAverage
@@ -235,6 +236,7 @@ def fit(
     *,
     manifest_path: str | None = None,
     callback: Callable[[dict[str, Any]], None] | None = None,
+    progress: ProgressHook | None = None,
 ) -> FitResult:
     """Train the CNN described by ``config`` on ``manifest``'s train split.
 
@@ -248,7 +250,10 @@ def fit(
         config: The resolved configuration (saved into the run and the card).
         run_dir: The run folder.
         manifest_path: Recorded in the model card.
-        callback: Called after each epoch with that epoch's row (for a progress bar).
+        callback: Called after each epoch with that epoch's row (for a progress bar); a
+            probe with ``tune_top`` calls it after each epoch of tuning, a probe without none.
+        progress: Starts a progress task for work that is not epochs (a probe embedding its
+            training songs); see :data:`ProgressHook`.
 
     Returns:
         Where the best checkpoint is and its validation metrics.
@@ -300,7 +305,20 @@ def fit(
         precision=str(amp_dtype or torch.float32).replace("torch.", ""), channels_last=tc.channels_last, world_size=ctx.world_size
     )
     if tc.freeze_backbone:
-        return _fit_probe(model, card, train, val, run_dir, chunk_samples, hop_samples, train_scores, tc, class_weights, ctx)
+        return _fit_probe(
+            model,
+            card,
+            (train, val),
+            run_dir,
+            chunk_samples,
+            hop_samples,
+            train_scores,
+            tc,
+            class_weights,
+            ctx,
+            callback,
+            progress,
+        )
     on_gpu = ctx.device.type == "cuda"
     if on_gpu:
         torch.backends.cudnn.benchmark = True  # fixed chunk shapes: let cuDNN pick its fastest kernels once
@@ -496,8 +514,7 @@ def fit(
 def _fit_probe(
     model: EncoreModel,
     card: ModelCard,
-    train: SplitData,
-    val: SplitData,
+    splits: tuple[SplitData, SplitData],
     run_dir: Path,
     chunk_samples: int,
     hop_samples: int,
@@ -505,9 +522,12 @@ def _fit_probe(
     tc: TrainConfig,
     class_weights: torch.Tensor | None,
     ctx: DistributedContext,
+    callback: Callable[[dict[str, Any]], None] | None,
+    progress: ProgressHook | None,
 ) -> FitResult:
     """``freeze_backbone``: the song-level probe instead of the epoch loop (see :func:`encore.train.transfer.fit_probe`),
     then with ``tune_top`` the backbone's top fine-tuned on cached chunks (:func:`encore.train.transfer.tune_top`)."""
+    train, val = splits
     best_path = run_dir / "checkpoint.pt"
     metrics: dict[str, float] = {}
     if ctx.is_main:
@@ -515,7 +535,11 @@ def _fit_probe(
         published = bool((card.transfer or {}).get("published"))
         cache_dir = default_embedding_cache() if published else None
         spec: dict[str, Any] = {"chunk_samples": chunk_samples, "hop_samples": hop_samples, "bf16": card_wants_bf16(card)}
-        bottoms = cached_song_bottoms(model, train.waveforms, cache_dir=cache_dir, **spec) if tc.tune_top else None
+        n_train = len(train.track_ids)
+        embedded = start_task(progress, f"embed {n_train} training songs", n_train)
+        bottoms = (
+            cached_song_bottoms(model, train.waveforms, cache_dir=cache_dir, callback=embedded, **spec) if tc.tune_top else None
+        )
         report = fit_probe(
             model,
             train,
@@ -524,6 +548,7 @@ def _fit_probe(
             cache_dir=cache_dir,
             embeddings=top_embeddings(model, bottoms, bf16=spec["bf16"]) if bottoms is not None else None,
             heads=["class"] if bottoms is not None else None,  # the others are fitted once, on the tuned embeddings
+            callback=embedded,
             **spec,
         )
         if bottoms is not None:
@@ -539,6 +564,7 @@ def _fit_probe(
                 seed=tc.seed,
                 class_weights=class_weights,
                 bf16=spec["bf16"],
+                callback=callback,
             )
             heads = [h for h in ("tags", "regression") if h in model.heads]  # again, on the tuned embeddings
             report.update(refit_heads(model, train, heads, scores=train_scores, seed=tc.seed, embeddings=embeddings, **spec))
@@ -548,7 +574,17 @@ def _fit_probe(
         val_logits = None
         if val.track_ids:  # through the embedding cache, as encore cv scores a probe: no song through the network twice
             predictor = Predictor(model.eval(), card, batch_size=64)
-            logits = cached_probe_logits(predictor, val.waveforms, cache_dir=cache_dir) if cache_dir is not None else None
+            n_val = len(val.track_ids)
+            logits = (
+                cached_probe_logits(
+                    predictor,
+                    val.waveforms,
+                    cache_dir=cache_dir,
+                    callback=start_task(progress, f"embed {n_val} validation songs", n_val),
+                )
+                if cache_dir is not None
+                else None
+            )
             arrays = probe_arrays(predictor, logits) if logits is not None else predictor.predict_arrays(val.waveforms)
             metrics = validation_metrics(arrays, val)
             card.metrics = {"validation": metrics}

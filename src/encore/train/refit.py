@@ -82,12 +82,14 @@ def song_embeddings(
     bf16: bool = False,
     batch_size: int = 64,
     features: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    callback: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Each song's mean embedding over its chunks, ``(n_songs, model.embedding_dim)``.
 
     Chunks are cut as the Predictor cuts them; the model runs in eval mode (and under a
     bfloat16 autocast with ``bf16``, as a bfloat16-trained model is served). ``features``
-    averages another per-chunk map instead of :meth:`EncoreModel.forward_features`.
+    averages another per-chunk map instead of :meth:`EncoreModel.forward_features`;
+    ``callback(1)`` is called after each song (for a progress bar).
     """
     model = model.eval()
     features = features or model.forward_features
@@ -109,6 +111,8 @@ def song_embeddings(
         if out is None:
             out = np.zeros((len(waveforms), mean.size), dtype=np.float64)
         out[i] = mean
+        if callback is not None:
+            callback(1)
     return out if out is not None else np.zeros((0, model.embedding_dim), dtype=np.float64)
 
 

@@ -19,6 +19,7 @@ from encore.data.manifest import Manifest
 from encore.data.waveforms import DecodeFailure, decode_songs
 from encore.exceptions import ParameterError
 from encore.features.cache import FeatureCache
+from encore.progress import ProgressHook
 from encore.workspace import Workspace
 
 logger = logging.getLogger(__name__)
@@ -38,12 +39,14 @@ class TrainContext:
     epoch_callback: Callable[[dict], None] | None = None
     songs_at: Callable[[int], Mapping[str, np.ndarray | None]] | None = None
     """The manifest's songs decoded at another rate (a blend's members read several); None = decode them here."""
+    progress: ProgressHook | None = None
+    """Starts a progress task for work that is not epochs (features, embeddings); None = none drawn."""
 
 
 def _fit_cnn(manifest: Manifest, waveforms: Mapping, config: EncoreConfig, run_dir: Path, ctx: TrainContext) -> None:
     from encore.train.loop import fit
 
-    fit(manifest, waveforms, config, run_dir, manifest_path=ctx.manifest_path, callback=ctx.epoch_callback)
+    fit(manifest, waveforms, config, run_dir, manifest_path=ctx.manifest_path, callback=ctx.epoch_callback, progress=ctx.progress)
 
 
 def _classical(estimator: str) -> Callable[[Manifest, Mapping, EncoreConfig, Path, TrainContext], None]:
@@ -53,7 +56,9 @@ def _classical(estimator: str) -> Callable[[Manifest, Mapping, EncoreConfig, Pat
         from encore.train.baseline import fit_baseline
 
         config = config.model_copy(update={"baseline": config.baseline.model_copy(update={"estimator": estimator})})
-        fit_baseline(manifest, waveforms, config, run_dir, manifest_path=ctx.manifest_path, cache=ctx.cache)
+        fit_baseline(
+            manifest, waveforms, config, run_dir, manifest_path=ctx.manifest_path, cache=ctx.cache, progress=ctx.progress
+        )
 
     return fit
 
@@ -74,10 +79,16 @@ def _fit_blend(manifest: Manifest, waveforms: Mapping, config: EncoreConfig, run
         return decoded[rate]
 
     def fit_member(plan: MemberPlan, songs: Mapping, folder: Path) -> None:
-        member_ctx = TrainContext(manifest_path=ctx.manifest_path, cache=ctx.cache)
+        member_ctx = TrainContext(manifest_path=ctx.manifest_path, cache=ctx.cache, progress=ctx.progress)
         get_trainer(plan.member.kind).fit(manifest, songs, plan.config, folder, member_ctx)
 
     fit_blend(manifest, songs_at, config, run_dir, manifest_path=ctx.manifest_path, fit_member=fit_member)
+
+
+def _cnn_epochs(config: EncoreConfig) -> int | None:
+    """The epochs a CNN reports: the epoch loop's, or a probe's tuning (``tune_top``); a plain probe has none."""
+    tc = config.train
+    return None if tc.freeze_backbone and not tc.tune_top else tc.epochs
 
 
 def _blend_rates(config: EncoreConfig) -> list[int]:
@@ -121,9 +132,7 @@ CLASSICAL_KINDS = ("random_forest", "gradient_boosting", "svm", "ensemble")
 """The classical estimators (``baseline.estimator``): whole-song features, no epochs, no validation songs held out."""
 
 TRAINERS: dict[str, Trainer] = {
-    "cnn": Trainer(
-        _fit_cnn, lambda c: c.features.sample_rate, uses_validation=True, resumable=True, epochs=lambda c: c.train.epochs
-    ),
+    "cnn": Trainer(_fit_cnn, lambda c: c.features.sample_rate, uses_validation=True, resumable=True, epochs=_cnn_epochs),
     **{
         kind: Trainer(
             _classical(kind), lambda c: c.features.sample_rate, uses_validation=False, resumable=False, epochs=lambda c: None
@@ -173,6 +182,7 @@ def train_run(
     decode_callback: Callable[[int], None] | None = None,
     epoch_callback: Callable[[dict], None] | None = None,
     songs_at: Callable[[int], Mapping[str, np.ndarray | None]] | None = None,
+    progress: ProgressHook | None = None,
 ) -> Path:
     """Train one model on a workspace manifest; returns the run folder.
 
@@ -186,6 +196,7 @@ def train_run(
         waveforms: Already-decoded songs by track id (else decoded here).
         songs_at: The songs at another rate, for a model that reads several (a blend);
             None = decoded when needed.
+        progress: Starts a progress task for work that is not epochs (features, embeddings).
 
     Raises:
         ParameterError: an unknown model kind.
@@ -199,7 +210,11 @@ def train_run(
             logger.warning("song skipped: %s (%s)", failure.path, failure.reason)
     out = Path(run_dir) if run_dir else ws.new_run_dir(name or kind)
     ctx = TrainContext(
-        manifest_path=str(manifest_path), cache=FeatureCache(ws.cache_dir), epoch_callback=epoch_callback, songs_at=songs_at
+        manifest_path=str(manifest_path),
+        cache=FeatureCache(ws.cache_dir),
+        epoch_callback=epoch_callback,
+        songs_at=songs_at,
+        progress=progress,
     )
     trainer.fit(manifest, waveforms, config, out, ctx)
     return out

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -334,6 +334,7 @@ def cached_song_embeddings(
     hop_samples: int,
     bf16: bool,
     cache_dir: str | os.PathLike,
+    callback: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """:func:`~encore.train.refit.song_embeddings`, each song's kept on disk under the digests of
     its waveform and of the model's front end and backbone, so the folds of a
@@ -342,6 +343,7 @@ def cached_song_embeddings(
     A model of several members (published models side by side) keeps each member's part
     under that member's own digest, the one the published model has alone: a song embedded
     once by musicnn-msd is not embedded again for musicnn-msd beside musicnn-mtt.
+    ``callback(1)`` is called after each song (every member's part of it), for a progress bar.
     """
     import hashlib
     from functools import partial
@@ -353,9 +355,8 @@ def cached_song_embeddings(
     members = range(model.n_members) if model.n_members > 1 and not model.band_statistics else [None]
     cache = FeatureCache(cache_dir)
     songs = [(samples, hashlib.sha256(samples.tobytes()).hexdigest()) for samples in map(_float32, waveforms)]
-    parts = []
-    for k in members:
-        settings = {
+    settings = [
+        {
             "kind": "song_embedding",
             "body": _body_digest(_member_body(state, k)),
             "chunk_samples": chunk_samples,
@@ -363,16 +364,22 @@ def cached_song_embeddings(
             "bf16": bool(bf16),
             "band_statistics": model.band_statistics,
         }
-        features = None if k is None else _member_features(model, k)
+        for k in members
+    ]
+    features = [None if k is None else _member_features(model, k) for k in members]
 
-        def embed_one(samples: np.ndarray, features: Any = features) -> np.ndarray:
-            return song_embeddings(
-                model, [samples], chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16, features=features
-            )[0]
+    def embed_one(samples: np.ndarray, features: Any) -> np.ndarray:
+        return song_embeddings(
+            model, [samples], chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16, features=features
+        )[0]
 
-        rows = [cache.get_or_compute(digest, settings, partial(embed_one, samples)) for samples, digest in songs]
-        parts.append(np.stack(rows) if rows else np.zeros((0, model.embedding_dim // len(members))))
-    return np.concatenate(parts, axis=1)
+    rows: list[np.ndarray] = []
+    for samples, digest in songs:  # song by song, so progress counts songs
+        parts = [cache.get_or_compute(digest, s, partial(embed_one, samples, f)) for s, f in zip(settings, features)]
+        rows.append(np.concatenate(parts))
+        if callback is not None:
+            callback(1)
+    return np.stack(rows) if rows else np.zeros((0, model.embedding_dim))
 
 
 NOT_FROM_EMBEDDINGS = ("score_intervals", "novelty_distance")
@@ -380,40 +387,59 @@ NOT_FROM_EMBEDDINGS = ("score_intervals", "novelty_distance")
 
 
 def probe_song_embeddings(
-    model: EncoreModel, card: ModelCard, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike
+    model: EncoreModel,
+    card: ModelCard,
+    waveforms: Sequence[np.ndarray],
+    *,
+    cache_dir: str | os.PathLike,
+    callback: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """A probe's songs' mean embeddings ``(n_songs, embedding_dim)`` through the cache: the
     frozen body's (:func:`cached_song_embeddings`), or with a tuned top (``tuned_top``) the
-    top run on the frozen layers' cached chunks (:func:`cached_song_bottoms`)."""
+    top run on the frozen layers' cached chunks (:func:`cached_song_bottoms`); ``callback(1)``
+    after each song."""
     from encore.inference.backends import card_wants_bf16
 
     spec: dict[str, Any] = {"chunk_samples": card.chunk_samples, "hop_samples": card.hop_samples, "bf16": card_wants_bf16(card)}
     if (card.transfer or {}).get("tuned_top"):  # the frozen layers' chunks are cached; the tuned top runs here
-        bottoms = cached_song_bottoms(model, list(waveforms), cache_dir=cache_dir, **spec)
+        bottoms = cached_song_bottoms(model, list(waveforms), cache_dir=cache_dir, callback=callback, **spec)
         return top_embeddings(model, bottoms, bf16=spec["bf16"])
-    return cached_song_embeddings(model, list(waveforms), cache_dir=cache_dir, **spec)
+    return cached_song_embeddings(model, list(waveforms), cache_dir=cache_dir, callback=callback, **spec)
 
 
 def cached_probe_logits(
-    predictor: Any, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike
+    predictor: Any,
+    waveforms: Sequence[np.ndarray],
+    *,
+    cache_dir: str | os.PathLike,
+    callback: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray] | None:
     """A song-level probe's song logits per head (``(n_songs, k)``: the heads at each song's
-    cached mean embedding, which is the mean of its chunks' logits); None for any other model."""
-    embeddings = _cached_probe_embeddings(predictor, waveforms, cache_dir=cache_dir)
+    cached mean embedding, which is the mean of its chunks' logits); None for any other model.
+    ``callback(1)`` after each song's embedding."""
+    embeddings = _cached_probe_embeddings(predictor, waveforms, cache_dir=cache_dir, callback=callback)
     return None if embeddings is None else _heads_at(predictor.model, embeddings)
 
 
+def is_song_probe(predictor: Any) -> bool:
+    """Whether ``predictor`` is a song-level probe, whose songs' arrays come from their cached mean embeddings."""
+    card: ModelCard | None = getattr(predictor, "card", None)
+    if card is None or getattr(predictor, "model", None) is None or card.probe is None:
+        return False
+    return bool((card.transfer or {}).get("frozen")) and card.mean_logits == (True, True)
+
+
 def _cached_probe_embeddings(
-    predictor: Any, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike
+    predictor: Any,
+    waveforms: Sequence[np.ndarray],
+    *,
+    cache_dir: str | os.PathLike,
+    callback: Callable[[int], None] | None = None,
 ) -> np.ndarray | None:
     """A song-level probe's songs' mean embeddings through the cache; None for any other model."""
-    card: ModelCard | None = getattr(predictor, "card", None)
-    model = getattr(predictor, "model", None)
-    if card is None or model is None or card.probe is None or not (card.transfer or {}).get("frozen"):
+    if not is_song_probe(predictor):
         return None
-    if card.mean_logits != (True, True):
-        return None
-    return probe_song_embeddings(model, card, waveforms, cache_dir=cache_dir)
+    return probe_song_embeddings(predictor.model, predictor.card, waveforms, cache_dir=cache_dir, callback=callback)
 
 
 def _heads_at(model: EncoreModel, embeddings: np.ndarray) -> dict[str, np.ndarray]:
@@ -425,7 +451,11 @@ def _heads_at(model: EncoreModel, embeddings: np.ndarray) -> dict[str, np.ndarra
 
 
 def cached_probe_arrays(
-    predictor: Any, waveforms: Sequence[np.ndarray], *, cache_dir: str | os.PathLike
+    predictor: Any,
+    waveforms: Sequence[np.ndarray],
+    *,
+    cache_dir: str | os.PathLike,
+    callback: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray] | None:
     """A song-level probe's predictions from its songs' cached mean embeddings; None for any other model.
 
@@ -437,9 +467,9 @@ def cached_probe_arrays(
     the cached embedding beside the log-mel's band statistics, which only the front end
     computes, as the probe's novelty was fitted. A cross-validation predicts its held-out
     songs this way: a song tested in one fold was embedded for training in the others, so
-    no song goes through the network twice.
+    no song goes through the network twice. ``callback(1)`` after each song's embedding.
     """
-    embeddings = _cached_probe_embeddings(predictor, waveforms, cache_dir=cache_dir)
+    embeddings = _cached_probe_embeddings(predictor, waveforms, cache_dir=cache_dir, callback=callback)
     if embeddings is None:
         return None
     arrays = probe_arrays(predictor, _heads_at(predictor.model, embeddings))
@@ -506,13 +536,14 @@ def cached_song_bottoms(
     bf16: bool = False,
     cache_dir: str | os.PathLike | None = None,
     batch_size: int = 64,
+    callback: Callable[[int], None] | None = None,
 ) -> list[list[np.ndarray]]:
     """Per member, per song: the output of the layers below the top for each chunk, ``(n_chunks, d)``.
 
     Chunks are cut as the Predictor cuts them. With ``cache_dir`` each song's array is kept
     under the digest of the song and of the member's weights below its top (not the top's),
     so a tuned model's held-out songs, and every fold's training songs, go through the
-    frozen layers once.
+    frozen layers once. ``callback(1)`` is called after each song (every member's part of it).
     """
     import hashlib
     from functools import partial
@@ -537,23 +568,26 @@ def cached_song_bottoms(
                 rows.append(backbone.bottom(model.log_mel(batch)).float().cpu().numpy())
         return np.concatenate(rows).astype(np.float32)
 
-    out = []
+    settings = []
     for k, backbone in enumerate(members):
         body = _member_body(state, None if model.n_members == 1 else k)
         top_keys = tuple(f"backbone.{name}." for name in backbone.top_modules)
-        settings = {
-            "kind": "song_bottom",
-            "body": _body_digest({key: v for key, v in body.items() if not key.startswith(top_keys)}),
-            "chunk_samples": chunk_samples,
-            "hop_samples": hop_samples,
-            "bf16": bool(bf16),
-        }
-        if cache is None:
-            out.append([bottom_of(backbone, samples) for samples, _ in songs])
-        else:
-            out.append(
-                [cache.get_or_compute(digest, settings, partial(bottom_of, backbone, samples)) for samples, digest in songs]
-            )
+        settings.append(
+            {
+                "kind": "song_bottom",
+                "body": _body_digest({key: v for key, v in body.items() if not key.startswith(top_keys)}),
+                "chunk_samples": chunk_samples,
+                "hop_samples": hop_samples,
+                "bf16": bool(bf16),
+            }
+        )
+    out: list[list[np.ndarray]] = [[] for _ in members]
+    for samples, digest in songs:  # song by song, so progress counts songs
+        for k, backbone in enumerate(members):
+            compute = partial(bottom_of, backbone, samples)
+            out[k].append(compute() if cache is None else cache.get_or_compute(digest, settings[k], compute))
+        if callback is not None:
+            callback(1)
     return out
 
 
@@ -592,6 +626,7 @@ def tune_top(
     seed: int = 0,
     class_weights: torch.Tensor | None = None,
     bf16: bool = False,
+    callback: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Fine-tune each member's top and the class head (in place) on the training songs' chunks.
 
@@ -602,7 +637,8 @@ def tune_top(
     constant rate). The layers below the top stay frozen, their output read from
     ``bottoms`` (:func:`cached_song_bottoms`), so an epoch costs the top alone. With
     ``bf16`` the forward passes run under a bfloat16 autocast, as the epoch loop's do and
-    as the model will be served.
+    as the model will be served. ``callback`` is called after each epoch with its row
+    (``epoch``, ``train_loss``), as the epoch loop calls it.
 
     Returns:
         The training songs' new mean embeddings (for refitting the tag and score heads)
@@ -634,7 +670,7 @@ def tune_top(
     torch.manual_seed(seed)
     model.eval()  # the heads' dropout and the bottoms' layers stay as served; the tops train
     losses = []
-    for _ in range(epochs):
+    for epoch in range(epochs):
         for backbone in members:
             backbone.train()
         order, total, seen = chunks[rng.permutation(len(chunks))], 0.0, 0
@@ -653,6 +689,8 @@ def tune_top(
             optimizer.step()
             total, seen = total + float(loss.detach()) * len(idx), seen + len(idx)
         losses.append(total / max(seen, 1))
+        if callback is not None:
+            callback({"epoch": epoch + 1, "train_loss": losses[-1]})
     model.eval()
     for param in top_params:
         param.requires_grad_(False)  # as the probe left them: the body frozen
@@ -700,6 +738,7 @@ def fit_probe(
     cache_dir: str | os.PathLike | None = None,
     embeddings: np.ndarray | None = None,
     heads: Sequence[str] | None = None,
+    callback: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """The song-level probe: fit the heads of ``model`` (in place) on the training songs' mean embeddings.
 
@@ -716,6 +755,7 @@ def fit_probe(
             (:func:`top_embeddings`); None = compute them here.
         heads: The heads to fit (``class``, ``tags``, ``regression``); None = every head the
             model has. ``tune_top`` fits the class head here and the others after tuning.
+        callback: Called with 1 after each training song is embedded (for a progress bar).
 
     Returns:
         For the model card: per head, the strength, its held-out loss and the songs used.
@@ -726,10 +766,18 @@ def fit_probe(
         pass
     elif cache_dir is not None:
         embeddings = cached_song_embeddings(
-            model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16, cache_dir=cache_dir
+            model,
+            train.waveforms,
+            chunk_samples=chunk_samples,
+            hop_samples=hop_samples,
+            bf16=bf16,
+            cache_dir=cache_dir,
+            callback=callback,
         )
     else:
-        embeddings = song_embeddings(model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16)
+        embeddings = song_embeddings(
+            model, train.waveforms, chunk_samples=chunk_samples, hop_samples=hop_samples, bf16=bf16, callback=callback
+        )
     report: dict[str, Any] = {}
     wanted = set(model.heads) if heads is None else set(heads) & set(model.heads)
     if "class" in wanted:
