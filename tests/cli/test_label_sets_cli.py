@@ -40,6 +40,7 @@ def test_labels_uses_the_only_label_set_the_import_stored(workspace):
     assert "label set 'genre', the only one stored" in output and "labels.label_set" in output
     assert "catalogue:genre" in output
     assert "6 (2 songs without artist: each its own group)" in output  # never a silent artist count
+    assert "none (no likes, ratings, plays or skips)" in output  # no feedback: no appeal score to learn
     assert "2 of 12 songs have no artist" in output and "encore import" in output
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import joblib
 import pytest
 
 from encore.config import LabelsConfig
 from encore.targets.build import build_manifest
 from encore.store import Store
+from encore.models.checkpoint import load_model
+from encore.train.baseline import fit_baseline
 from encore.train.loop import fit
 
 from toy import CLASSES, tone_song, toy_config
@@ -35,8 +38,12 @@ def test_a_catalogue_without_feedback_builds_and_trains_without_warnings(tmp_pat
         manifest = build_manifest(store, LabelsConfig(val_fraction=0.25, test_fraction=0.25))
     assert manifest.info["label_source"] == "catalogue:genre" and manifest.info["events"] == 0
     assert manifest.frame["appeal"].isna().all() and not manifest.tag_names  # no listener feedback at all
+    assert manifest.regression_names == []  # so no score head to train on nothing, and no empty appeal metric
     result = fit(manifest, waveforms, toy_config(**{"train.epochs": 2}), tmp_path / "run")
-    assert result.checkpoint.exists()
+    model, card = load_model(result.checkpoint)
+    assert set(model.heads) == {"class"} and card.regression_names == []
+    fit_baseline(manifest, waveforms, toy_config(**{"baseline.n_estimators": 10}), tmp_path / "rf")
+    assert set(joblib.load(tmp_path / "rf" / "model.joblib")) == {"classifier"}
 
 
 @pytest.mark.filterwarnings("error")

@@ -80,6 +80,13 @@ def _artists(summary: dict) -> str:
     return f"{summary['artists']} ({missing} song{'s' if missing > 1 else ''} without artist: each its own group)"
 
 
+def _scores(manifest: Manifest) -> str:
+    """The scores the models learn, with how many songs have each; or why there are none."""
+    if not manifest.regression_names:
+        return "none (no likes, ratings, plays or skips)"
+    return ", ".join(f"{name} ({int(manifest.frame[name].notna().sum())} songs)" for name in manifest.regression_names)
+
+
 def print_manifest(manifest: Manifest, path: Path) -> None:
     """The manifest's summary and its targets' reliability, as tables."""
     summary = manifest.summary()
@@ -92,6 +99,7 @@ def print_manifest(manifest: Manifest, path: Path) -> None:
     table.add_row("splits", ", ".join(f"{k} {v}" for k, v in summary["splits"].items()))
     table.add_row("classes", ", ".join(f"{k} {v}" for k, v in sorted(summary["label_counts"].items())))
     table.add_row("tags kept", ", ".join(manifest.tag_names) or "-")
+    table.add_row("scores", _scores(manifest))
     out.print(table)
     reliability = manifest.info.get("reliability") or {}
     if reliability:

@@ -195,4 +195,6 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
         len(tag_names),
         frame["split"].value_counts().to_dict(),
     )
-    return Manifest(frame=frame, label_names=list(label_names), tag_names=tag_names, regression_names=["appeal"], info=info)
+    # no like, rating, play or skip at all: no appeal to learn, so no score head (and no empty appeal metric)
+    scores = ["appeal"] if frame["appeal"].notna().any() else []
+    return Manifest(frame=frame, label_names=list(label_names), tag_names=tag_names, regression_names=scores, info=info)

@@ -351,7 +351,8 @@ def refit_heads(
         for j in range(scores.shape[1]):
             known = ~np.isnan(scores[:, j])
             if known.sum() < 2 * n_folds:
-                logger.warning("refit of score %d skipped: %d songs with it, need %d", j, known.sum(), 2 * n_folds)
+                name = model.regression_names[j] if j < len(model.regression_names) else str(j)
+                logger.warning("refit of the score %r skipped: %d songs with it, need %d", name, known.sum(), 2 * n_folds)
                 continue
             x, y = standard[known], scores[known, j : j + 1].astype(np.float64)
             strength, loss = _choose_strength(fit_ridge, _mse, x, y, n_folds=n_folds, seed=seed)
