@@ -125,8 +125,11 @@ def _headline_section(report: Mapping) -> str:
         "<section id='headline'><h2>Headline metrics</h2>\n<p class='note'>Each model's held-out predictions pooled "
         "over the folds (every song predicted once per seed by a model that never trained on it); the mean and "
         "standard deviation (mean ± sd) of each figure over the training seeds, and the first seed's accuracy with "
-        "its bootstrap interval over songs. Train time is the fit alone (a forest's includes the features of songs "
-        "not yet in the workspace cache).</p>\n<div style='overflow-x: auto'>" + _table(headers, rows) + "</div></section>"
+        "its bootstrap interval over songs. Train time is the fit alone. A classical model's includes the features "
+        "of songs not yet in the workspace cache, and a pretrained probe's the embeddings of songs not yet in the "
+        "embedding cache, so a model's first fold is the slow one.</p>\n<div style='overflow-x: auto'>"
+        + _table(headers, rows)
+        + "</div></section>"
     )
 
 
