@@ -402,8 +402,13 @@ def _cv_of_shipped_pair(models_dir, tmp_path, config: str, name: str, *extra: st
 
 @pytest.mark.slow
 def test_cv_runs_the_shipped_side_by_side_probe_config(models_dir, tmp_path):
-    card = _cv_of_shipped_pair(models_dir, tmp_path, "musicnn_probe.yaml", "pair")
+    card = _cv_of_shipped_pair(models_dir, tmp_path, "musicnn_probe.yaml", "pair", "--val-fraction", "0.2")
     assert card.network.n_members == 2 and card.transfer["frozen"] and card.sample_rate == 16000
+    # a probe reads no validation songs (its heads are chosen by cross-validation), so even with a validation
+    # share asked for it trains on every song outside the test fold, as the blend's probe does
+    plan = json.loads((tmp_path / "ws" / "cv" / "pair" / "report.json").read_text())["plan"]
+    assert plan["val_fraction"] == 0.2 and plan["models"]["pair"]["uses_validation"] is False
+    assert card.manifest.path.endswith("-noval.csv") and card.probe["class"]["songs"] == card.manifest.summary["splits"]["train"]
     # the held-out songs were predicted from their cached embeddings: every song, each member, once
     assert len(list((tmp_path / "embeddings").rglob("*.npy"))) == 2 * 38
 

@@ -539,7 +539,7 @@ def run_cv(
         for spec, seed, fold in pending:
             trainer = get_trainer(spec.kind)
             config = plan.config_for(spec, seed)
-            path = fold_paths[fold, trainer.uses_validation and plan.val_fraction > 0]
+            path = fold_paths[fold, trainer.uses_validation(config) and plan.val_fraction > 0]
             run_dir = out_dir / "runs" / spec.name / f"seed{seed}-fold{fold}"
             logger.info("%s seed %d fold %d: training in %s", spec.name, seed, fold, run_dir)
             _run_unit(
@@ -570,7 +570,7 @@ def run_cv(
             m.name: {
                 "kind": m.kind,
                 "config_path": m.config_path or plan.config_path,
-                "uses_validation": get_trainer(m.kind).uses_validation and plan.val_fraction > 0,
+                "uses_validation": get_trainer(m.kind).uses_validation(plan.config_for(m)) and plan.val_fraction > 0,
             }
             for m in plan.models
         },

@@ -85,6 +85,17 @@ def _fit_blend(manifest: Manifest, waveforms: Mapping, config: EncoreConfig, run
     fit_blend(manifest, songs_at, config, run_dir, manifest_path=ctx.manifest_path, fit_member=fit_member)
 
 
+def _never(config: EncoreConfig) -> bool:
+    return False
+
+
+def _cnn_uses_validation(config: EncoreConfig) -> bool:
+    """The epoch loop early-stops and calibrates on validation songs; a song-level probe
+    (``freeze_backbone``) fits its heads by cross-validation over its training songs, so in
+    ``encore cv`` it trains on every song outside the test fold, as the blend's probe does."""
+    return not config.train.freeze_backbone
+
+
 def _cnn_epochs(config: EncoreConfig) -> int | None:
     """The epochs a CNN reports: the epoch loop's, or a probe's tuning (``tune_top``); a plain probe has none."""
     tc = config.train
@@ -105,9 +116,10 @@ class Trainer:
         fit: ``fit(manifest, waveforms, config, run_dir, ctx)`` writes a run folder that
             :func:`encore.inference.load_predictor` reads.
         sample_rate: The rate its songs are decoded at, from the resolved config.
-        uses_validation: Whether training reads the manifest's ``val`` split (early
-            stopping, calibration); a model that does not trains on those songs too
-            when ``encore cv`` holds a validation share out.
+        uses_validation: Whether training with this config reads the manifest's ``val``
+            split (the CNN's early stopping and calibration); a model that does not (a
+            classical model, a song-level probe, a blend) trains on those songs too when
+            ``encore cv`` holds a validation share out.
         resumable: Whether an existing run folder resumes (the CNN's ``last.pt``)
             rather than starting over.
         epochs: The number of progress steps :attr:`fit` reports through
@@ -118,7 +130,7 @@ class Trainer:
 
     fit: Callable[[Manifest, Mapping, EncoreConfig, Path, TrainContext], None]
     sample_rate: Callable[[EncoreConfig], int]
-    uses_validation: bool
+    uses_validation: Callable[[EncoreConfig], bool]
     resumable: bool
     epochs: Callable[[EncoreConfig], int | None]
     sample_rates: Callable[[EncoreConfig], list[int]] | None = None
@@ -132,17 +144,19 @@ CLASSICAL_KINDS = ("random_forest", "gradient_boosting", "svm", "ensemble")
 """The classical estimators (``baseline.estimator``): whole-song features, no epochs, no validation songs held out."""
 
 TRAINERS: dict[str, Trainer] = {
-    "cnn": Trainer(_fit_cnn, lambda c: c.features.sample_rate, uses_validation=True, resumable=True, epochs=_cnn_epochs),
+    "cnn": Trainer(
+        _fit_cnn, lambda c: c.features.sample_rate, uses_validation=_cnn_uses_validation, resumable=True, epochs=_cnn_epochs
+    ),
     **{
         kind: Trainer(
-            _classical(kind), lambda c: c.features.sample_rate, uses_validation=False, resumable=False, epochs=lambda c: None
+            _classical(kind), lambda c: c.features.sample_rate, uses_validation=_never, resumable=False, epochs=lambda c: None
         )
         for kind in CLASSICAL_KINDS
     },
     "blend": Trainer(
         _fit_blend,
         lambda c: max(_blend_rates(c)),
-        uses_validation=False,
+        uses_validation=_never,
         resumable=False,
         epochs=lambda c: None,
         sample_rates=_blend_rates,
