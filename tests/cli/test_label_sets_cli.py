@@ -69,3 +69,36 @@ def test_no_label_set_and_no_classes_says_how_to_get_labels(tmp_path):
     invoke("import", tmp_path / "flat", "-w", tmp_path / "ws")
     code, output = invoke("labels", "-w", tmp_path / "ws")
     assert code == 1 and "no label set" in output and "--label-set NAME" in output and "labels.classes" in output
+
+
+def test_songs_a_label_set_leaves_unlabelled_take_their_labellers_votes(workspace):
+    """The labelling loop on a folder-labelled catalogue: new songs, labelled through tag feedback
+    (an `encore suggest` queue), join the label set's classes; the set still decides where it has a label."""
+    import pandas as pd
+
+    from encore.data.manifest import Manifest
+
+    ws = workspace / "ws"
+    invoke("import", workspace / "lib", "-w", ws, "--label-set", "genre")
+    for i in range(3):
+        write_song(workspace / "new" / f"new{i}.flac", f"new band {i}", seed=20 + i)
+    invoke("import", workspace / "new", "-w", ws)
+    assert invoke("labels", "-w", ws)[0] == 0
+    frame = Manifest.read(ws / "manifests" / "default.csv").frame
+    assert frame["label"].isna().sum() == 3
+    new = sorted(frame.loc[frame["label"].isna(), "track_id"])
+    rock0 = frame.loc[frame["path"].str.endswith("rock0.flac"), "track_id"].item()
+    rows = [(new[0], "alice", "jazz"), (new[1], "alice", "Rock"), (new[2], "alice", "loud"), (rock0, "alice", "jazz")]
+    events = pd.DataFrame(rows, columns=["track_id", "listener_id", "value"]).assign(kind="tag", timestamp="2026-01-01T00:00:00Z")
+    events.to_csv(workspace / "queue.csv", index=False)
+    assert invoke("feedback", "import", workspace / "queue.csv", "-w", ws)[0] == 0
+
+    code, output = invoke("labels", "-w", ws)  # one labeller is under the default labels.min_votes=3, and it says so
+    assert code == 0 and "--set labels.min_votes=1" in output
+    assert Manifest.read(ws / "manifests" / "default.csv").frame["label"].isna().sum() == 3
+    code, output = invoke("labels", "-w", ws, "--set", "labels.min_votes=1")
+    assert code == 0 and "catalogue:genre + listener tags (2)" in output
+    labels = Manifest.read(ws / "manifests" / "default.csv").frame.set_index("track_id")["label"]
+    assert labels[new[0]] == "jazz" and labels[new[1]] == "rock"  # a class named in any spelling
+    assert labels[new[2]] is None or pd.isna(labels[new[2]])  # a tag that names no class labels nothing
+    assert labels[rock0] == "rock"  # the set's own label is kept over a listener's vote

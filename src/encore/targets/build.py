@@ -17,7 +17,7 @@ from encore.targets.appeal import compute_appeal
 from encore.targets.labels import derive_single_labels, labels_from_catalogue
 from encore.targets.reliability import listener_responses, split_half_reliability
 from encore.targets.splits import split_by_artist
-from encore.targets.tags import DEFAULT_STOP_TAGS, build_tag_targets, normalize_tag
+from encore.targets.tags import DEFAULT_STOP_TAGS, build_tag_targets, normalize_tag, tag_key
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,55 @@ def choose_label_set(store: Any, config: LabelsConfig) -> tuple[str | None, str]
     )
 
 
+def _votes_where_unlabelled(
+    labels: pd.DataFrame,
+    events: pd.DataFrame,
+    label_names: list[str],
+    tracks: pd.DataFrame,
+    config: LabelsConfig,
+    synonyms: dict[str, str],
+    label_set: str,
+) -> tuple[pd.DataFrame, int]:
+    """A catalogue label set's labels, with the songs it leaves unlabelled (not in the set,
+    or with several labels there) labelled by the listeners' tag votes for its classes,
+    as :func:`derive_single_labels` votes them; and how many songs got a label so.
+
+    This is how a labelling queue (``encore suggest``, imported as tag feedback) labels the
+    new songs of a catalogue labelled by folders or a list: the set decides wherever it has
+    one label, the votes only where it has none.
+    """
+    if events.empty or len(label_names) < 2:
+        return labels, 0
+    open_songs = set(tracks["track_id"]) - set(labels.loc[labels["label"].notna(), "track_id"])
+    tags = events[(events["kind"] == "tag") & events["track_id"].isin(open_songs)]
+    keys = {tag_key(normalize_tag(str(name), synonyms=synonyms) or str(name)) for name in label_names}
+    named = tags["value_text"].map(lambda text: tag_key(normalize_tag(str(text), synonyms=synonyms) or "") in keys)
+    if not named.any():  # no tag on those songs names a class: nothing to vote (and nothing to warn about)
+        return labels, 0
+    voted = derive_single_labels(
+        tags[named],
+        label_names,
+        synonyms=synonyms,
+        min_margin=config.min_margin,
+        min_votes=config.min_votes,
+        weight_listeners=config.weight_listeners,
+    )
+    thin = int((voted["label"].isna() & (voted["n_votes"] < config.min_votes)).sum())
+    if thin:
+        logger.warning(
+            "%d song(s) that label set %r leaves unlabelled have tags naming a class from fewer than labels.min_votes=%d "
+            "listeners, so they stay unlabelled; with one labeller a song, rebuild with --set labels.min_votes=1",
+            thin,
+            label_set,
+            config.min_votes,
+        )
+    voted = voted[voted["label"].notna()]
+    if voted.empty:
+        return labels, 0
+    kept = labels[~labels["track_id"].isin(voted["track_id"])]
+    return pd.concat([kept, voted[labels.columns]], ignore_index=True), len(voted)
+
+
 def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | None = None) -> Manifest:
     """Turn the store's tracks and feedback into training targets and artist-safe splits.
 
@@ -123,9 +172,16 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
     stop_tags = frozenset(config.stop_tags) if config.stop_tags is not None else DEFAULT_STOP_TAGS
 
     label_set, label_note = choose_label_set(store, config)
+    voted_songs = 0
     if label_set:
         labels = labels_from_catalogue(store, label_set)
         label_names = sorted(labels["label"].dropna().unique())
+        labels, voted_songs = _votes_where_unlabelled(labels, events, label_names, tracks, config, synonyms, label_set)
+        if voted_songs:
+            label_note = (
+                f"{label_note}; {voted_songs} song(s) the set leaves unlabelled take the class their listeners' tags "
+                f"vote for (an `encore suggest` queue imported as feedback, say; labels.min_votes={config.min_votes})"
+            ).lstrip("; ")
     else:
         assert config.classes  # choose_label_set raised otherwise
         label_names = [normalize_tag(c, synonyms=synonyms) or c for c in config.classes]
@@ -181,7 +237,9 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
     info = {
         "events": int(len(events)),
         "listeners": int(events["listener_id"].nunique()) if not events.empty else 0,
-        "label_source": f"catalogue:{label_set}" if label_set else "listener tags",
+        "label_source": (f"catalogue:{label_set}" + (f" + listener tags ({voted_songs})" if voted_songs else ""))
+        if label_set
+        else "listener tags",
         "label_note": label_note,
         "songs_without_artist": int(frame["artist"].isna().sum()),
         "unlabelled": int(frame["label"].isna().sum()),
