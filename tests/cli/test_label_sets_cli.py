@@ -80,11 +80,15 @@ def test_songs_a_label_set_leaves_unlabelled_take_their_labellers_votes(workspac
 
     ws = workspace / "ws"
     invoke("import", workspace / "lib", "-w", ws, "--label-set", "genre")
+    assert invoke("labels", "-w", ws)[0] == 0
+    first = Manifest.read(ws / "manifests" / "default.csv").frame.set_index("track_id")["split"]
     for i in range(3):
         write_song(workspace / "new" / f"new{i}.flac", f"new band {i}", seed=20 + i)
     invoke("import", workspace / "new", "-w", ws)
-    assert invoke("labels", "-w", ws)[0] == 0
+    code, output = invoke("labels", "-w", ws)
+    assert code == 0 and "12 song(s) kept their split from the manifest before" in output
     frame = Manifest.read(ws / "manifests" / "default.csv").frame
+    assert (frame.set_index("track_id")["split"].loc[first.index] == first).all()  # a rebuild moves no earlier song
     assert frame["label"].isna().sum() == 3
     new = sorted(frame.loc[frame["label"].isna(), "track_id"])
     rock0 = frame.loc[frame["path"].str.endswith("rock0.flac"), "track_id"].item()

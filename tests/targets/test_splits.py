@@ -98,3 +98,35 @@ def test_kfold_errors(songs):
         kfold_by_artist(songs.head(3).assign(artist="same"), n_folds=2)
     with pytest.raises(ParameterError, match="'band'"):
         kfold_by_artist(songs, artist_col="band")
+
+
+def test_split_keeping_keeps_every_earlier_song_and_deals_only_the_new(songs):
+    from encore.targets.splits import split_keeping
+
+    songs = songs.assign(track_id=[f"t{i}" for i in range(len(songs))])
+    before = songs.iloc[:240].assign(split=split_by_artist(songs.iloc[:240]))
+    added = songs.iloc[240:].copy()
+    added.loc[added.index[:5], "artist"] = "Artist 3"  # new songs by an artist already dealt
+    added.loc[added.index[5:], "artist"] = [f"Newcomer {i % 20}" for i in range(len(added) - 5)]
+    now = pd.concat([songs.iloc[:240], added])
+    split, kept = split_keeping(now, before[["track_id", "split"]])
+    assert kept == 240 and split.index.equals(now.index)
+    assert (split.iloc[:240].to_numpy() == before["split"].to_numpy()).all()  # no earlier song moves
+    artist_3 = before.loc[before["artist"].str.strip().str.casefold() == "artist 3", "split"].unique()
+    assert len(artist_3) == 1 and (split.iloc[240:245] == artist_3[0]).all()  # joins its artist's split
+    assert set(split.iloc[245:]) == {"train", "val", "test"}  # twenty new artists are dealt into every split
+    named = now["artist"].notna()
+    assert split[named].groupby(now.loc[named, "artist"].str.strip().str.casefold()).nunique().max() == 1
+    # a dealing from scratch would have moved earlier songs: the reason to keep them
+    assert (split_by_artist(now).iloc[:240].to_numpy() != before["split"].to_numpy()).any()
+
+
+def test_split_keeping_never_moves_a_training_song_into_test():
+    from encore.targets.splits import split_keeping
+
+    # songs dealt while they had no artist, the same artist filled in later: it sits in three splits
+    earlier = pd.DataFrame({"track_id": ["a", "b", "c", "d"], "split": ["test", "train", "val", "test"]})
+    now = pd.DataFrame({"track_id": ["a", "b", "c", "d", "e"], "artist": ["Ann", "Ann", "Ann", None, None], "label": "x"})
+    split, kept = split_keeping(now, earlier)
+    assert kept == 4
+    assert list(split) == ["train", "train", "train", "test", "train"]  # Ann whole in train; one new song trains

@@ -40,9 +40,11 @@ def labels_command(
 
     ws = Workspace.open(workspace)
     cfg = load_config(config, set)
+    path = ws.manifest_path(name)
+    previous = _previous_manifest(path)
     with ws.open_store() as db:
-        manifest = build_manifest(db, cfg.labels, base_dir=Path(config).parent if config else None)
-    path = manifest.write(ws.manifest_path(name))
+        manifest = build_manifest(db, cfg.labels, base_dir=Path(config).parent if config else None, previous=previous)
+    path = manifest.write(path)
     note = manifest.info.get("label_note")
     if note:
         out.print(note, highlight=False)
@@ -78,6 +80,20 @@ def _artists(summary: dict) -> str:
     if not missing:
         return str(summary["artists"])
     return f"{summary['artists']} ({missing} song{'s' if missing > 1 else ''} without artist: each its own group)"
+
+
+def _previous_manifest(path: Path) -> Manifest | None:
+    """The manifest ``encore labels`` is about to replace, whose songs keep their splits; None when
+    there is none (or it cannot be read, and is then rebuilt from scratch)."""
+    from encore.data.manifest import Manifest
+    from encore.exceptions import ParameterError
+
+    if not path.is_file():
+        return None
+    try:
+        return Manifest.read(path)
+    except ParameterError:
+        return None
 
 
 def _scores(manifest: Manifest) -> str:

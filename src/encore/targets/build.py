@@ -16,7 +16,7 @@ from encore.exceptions import ConfigError, ParameterError
 from encore.targets.appeal import compute_appeal
 from encore.targets.labels import derive_single_labels, labels_from_catalogue
 from encore.targets.reliability import listener_responses, split_half_reliability
-from encore.targets.splits import split_by_artist
+from encore.targets.splits import split_by_artist, split_keeping
 from encore.targets.tags import DEFAULT_STOP_TAGS, build_tag_targets, normalize_tag, tag_key
 
 logger = logging.getLogger(__name__)
@@ -153,13 +153,17 @@ def _votes_where_unlabelled(
     return pd.concat([kept, voted[labels.columns]], ignore_index=True), len(voted)
 
 
-def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | None = None) -> Manifest:
+def build_manifest(
+    store: Any, config: LabelsConfig, *, base_dir: str | Path | None = None, previous: Manifest | None = None
+) -> Manifest:
     """Turn the store's tracks and feedback into training targets and artist-safe splits.
 
     Args:
         store: An open :class:`encore.store.Store`.
         config: How labels, tags, appeal and splits are made.
         base_dir: Where a relative ``synonyms_file`` is looked up.
+        previous: The manifest this one replaces; made with the same split settings, its
+            songs keep their splits and only new songs are dealt (:func:`split_keeping`).
 
     Returns:
         The manifest (not yet written).
@@ -225,14 +229,19 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
         frame = frame.merge(tag_targets.support.rename("tag_support"), left_on="track_id", right_index=True, how="left")
 
     frame["artist"] = frame["artist"].astype(object).where(frame["artist"].notna(), None)
-    frame["split"] = split_by_artist(
-        frame,
-        artist_col="artist",
-        label_col="label",
-        val_fraction=config.val_fraction,
-        test_fraction=config.test_fraction,
-        seed=config.split_seed,
-    )
+    split_settings: dict[str, Any] = {
+        "val_fraction": config.val_fraction,
+        "test_fraction": config.test_fraction,
+        "seed": config.split_seed,
+    }
+    if previous is not None and previous.info.get("split_settings") == split_settings and "split" in previous.frame:
+        frame["split"], kept = split_keeping(frame, previous.frame[["track_id", "split"]], **split_settings)
+        label_note = (
+            f"{label_note}; {kept} song(s) kept their split from the manifest before and new songs were dealt on their "
+            "own, so no model trained before is tested on songs it trained on (another labels.split_seed deals all again)"
+        ).lstrip("; ")
+    else:
+        frame["split"] = split_by_artist(frame, **split_settings)
     reliability = target_reliability(events, tag_names, synonyms=synonyms, seed=config.split_seed)
     info = {
         "events": int(len(events)),
@@ -245,6 +254,7 @@ def build_manifest(store: Any, config: LabelsConfig, *, base_dir: str | Path | N
         "unlabelled": int(frame["label"].isna().sum()),
         "mean_label_confidence": float(np.nanmean(frame["label_confidence"])) if frame["label_confidence"].notna().any() else 0.0,
         "reliability": reliability,
+        "split_settings": split_settings,
     }
     logger.info(
         "manifest: %d songs, %d labelled, %d tags, splits %s",

@@ -20,7 +20,7 @@ import pandas as pd
 
 from encore.exceptions import ParameterError
 
-__all__ = ["SPLIT_NAMES", "kfold_by_artist", "split_by_artist"]
+__all__ = ["SPLIT_NAMES", "kfold_by_artist", "split_by_artist", "split_keeping"]
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,65 @@ def split_by_artist(
         shares["test"],
     )
     return split
+
+
+def split_keeping(
+    frame: pd.DataFrame,
+    previous: pd.DataFrame,
+    *,
+    artist_col: str = "artist",
+    label_col: str | None = "label",
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[pd.Series, int]:
+    """Splits that keep every song of an earlier split where it was, dealing only the new songs.
+
+    A labelling loop adds songs and labels, then compares the model trained before with
+    the one trained after on the test split: were the songs dealt again, the earlier model
+    would be tested on songs it trained on. So a song in ``previous`` keeps its split, a new
+    song by an artist already there joins that artist's split, and the songs by new artists
+    (or with none) are dealt among themselves as :func:`split_by_artist` deals (all to
+    ``train`` when they are too few artists to fill every split). An artist whose earlier
+    songs sit in several splits (its name was filled in after the split) moves whole to the
+    first of ``train``, ``val``, ``test`` it was in: no song goes from training into a test split.
+
+    Args:
+        frame: One row per song, with ``track_id``.
+        previous: The earlier split: ``track_id`` and ``split`` per song.
+        artist_col, label_col, val_fraction, test_fraction, seed: As :func:`split_by_artist`.
+
+    Returns:
+        The split per row (indexed like ``frame``) and how many songs kept an earlier split.
+    """
+    earlier = previous.dropna(subset=["split"]).drop_duplicates("track_id").set_index("track_id")["split"].astype(str)
+    earlier = earlier[earlier.isin(SPLIT_NAMES)]
+    split = pd.Series(frame["track_id"].map(earlier), index=frame.index, dtype=object)
+    kept = int(split.notna().sum())
+    artists = frame[artist_col].astype("str").str.strip().str.casefold().replace("", np.nan)
+    rank = {name: i for i, name in enumerate(SPLIT_NAMES)}
+    for artist, rows in split.groupby(artists).groups.items():
+        known = split.loc[rows].dropna()
+        if known.empty:
+            continue
+        split.loc[rows] = min(known, key=rank.__getitem__)  # the whole artist, new songs too, in its earliest split
+    new = split.isna()
+    if new.any():
+        rest = frame.loc[new]
+        needed = 1 + (val_fraction > 0) + (test_fraction > 0)
+        if int(_artist_groups(rest, artist_col).max(initial=-1)) + 1 < needed:  # too few new artists to fill every split
+            split.loc[new] = "train"
+        else:
+            split.loc[new] = split_by_artist(
+                rest,
+                artist_col=artist_col,
+                label_col=label_col,
+                val_fraction=val_fraction,
+                test_fraction=test_fraction,
+                seed=seed,
+            ).to_numpy()
+    split.name = "split"
+    return split, kept
 
 
 def kfold_by_artist(
