@@ -47,7 +47,7 @@ def test_suggest_import_retrain_compare(trained_ws):
 
     queue_path = root / "queue.csv"
     output = invoke("suggest", "before", "-w", ws, "--out", queue_path, "--labeller", "alice")
-    assert "--map value=label" in output
+    assert "--map value=label" in output and "--set labels.min_votes=1" in output and "encore compare before NEW" in output
     queue = pd.read_csv(queue_path, dtype=str, keep_default_na=False)
     assert set(queue["track_id"]) == unlabelled
     assert (queue["label"] == "").all() and (queue["listener_id"] == "alice").all() and (queue["kind"] == "tag").all()

@@ -42,7 +42,8 @@ def suggest_command(
     """Predict labels for songs nobody has labelled and write a queue, most uncertain first.
 
     Fill in the empty `label` column, then import it as feedback:
-    `encore feedback import QUEUE.csv -w WS --map value=label`, rebuild labels, retrain
+    `encore feedback import QUEUE.csv -w WS --map value=label`, rebuild labels (with
+    `--set labels.min_votes=1` for one labeller a song; songs keep their splits), retrain
     and `encore compare OLD NEW`.
     """
     from encore.data.manifest import Manifest
@@ -99,3 +100,5 @@ def suggest_command(
     out.print(table)
     out.print(f"queue {path} ({len(queue)} songs): fill in the label column, then", highlight=False)
     out.print(f"  encore feedback import {path} -w {ws.root} --map value=label", highlight=False)
+    out.print(f"  encore labels -w {ws.root} --set labels.min_votes=1   # one labeller a song", highlight=False)
+    out.print(f"then retrain, and `encore compare {run} NEW -w {ws.root}` (every song keeps its split)", highlight=False)
