@@ -100,13 +100,8 @@ def progress_bars() -> Progress:
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """A rich progress bar (shown only on a terminal); yields an ``advance(n)`` callback."""
-    with progress_bars() as progress:
-        task = progress.add_task(description, total=total)
-
-        def advance(n: int = 1) -> None:
-            progress.advance(task, n)
-
-        yield advance
+    with progress_tasks() as start:
+        yield start(description, total)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from encore.targets.appeal import compute_appeal
 from encore.targets.labels import derive_single_labels, labels_from_catalogue
 from encore.targets.reliability import listener_responses, split_half_reliability
 from encore.targets.splits import split_by_artist, split_keeping
-from encore.targets.tags import DEFAULT_STOP_TAGS, build_tag_targets, normalize_tag, tag_key
+from encore.targets.tags import DEFAULT_STOP_TAGS, build_tag_targets, normalize_tag
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,11 @@ def choose_label_set(store: Any, config: LabelsConfig) -> tuple[str | None, str]
     )
 
 
+def _add_note(note: str, more: str) -> str:
+    """``note; more`` (``more`` alone after an empty note)."""
+    return f"{note}; {more}" if note else more
+
+
 def _votes_where_unlabelled(
     labels: pd.DataFrame,
     events: pd.DataFrame,
@@ -124,13 +129,8 @@ def _votes_where_unlabelled(
     if events.empty or len(label_names) < 2:
         return labels, 0
     open_songs = set(tracks["track_id"]) - set(labels.loc[labels["label"].notna(), "track_id"])
-    tags = events[(events["kind"] == "tag") & events["track_id"].isin(open_songs)]
-    keys = {tag_key(normalize_tag(str(name), synonyms=synonyms) or str(name)) for name in label_names}
-    named = tags["value_text"].map(lambda text: tag_key(normalize_tag(str(text), synonyms=synonyms) or "") in keys)
-    if not named.any():  # no tag on those songs names a class: nothing to vote (and nothing to warn about)
-        return labels, 0
     voted = derive_single_labels(
-        tags[named],
+        events[events["track_id"].isin(open_songs)],
         label_names,
         synonyms=synonyms,
         min_margin=config.min_margin,
@@ -182,10 +182,11 @@ def build_manifest(
         label_names = sorted(labels["label"].dropna().unique())
         labels, voted_songs = _votes_where_unlabelled(labels, events, label_names, tracks, config, synonyms, label_set)
         if voted_songs:
-            label_note = (
-                f"{label_note}; {voted_songs} song(s) the set leaves unlabelled take the class their listeners' tags "
-                f"vote for (an `encore suggest` queue imported as feedback, say; labels.min_votes={config.min_votes})"
-            ).lstrip("; ")
+            label_note = _add_note(
+                label_note,
+                f"{voted_songs} song(s) the set leaves unlabelled take the class their listeners' tags vote for "
+                f"(an `encore suggest` queue imported as feedback, say; labels.min_votes={config.min_votes})",
+            )
     else:
         assert config.classes  # choose_label_set raised otherwise
         label_names = [normalize_tag(c, synonyms=synonyms) or c for c in config.classes]
@@ -197,6 +198,8 @@ def build_manifest(
             min_votes=config.min_votes,
             weight_listeners=config.weight_listeners,
         )
+        if labels.empty:
+            logger.warning("no tag events name any of the classes %s", label_names)
 
     frame = tracks[["track_id", "path", "artist", "title", "duration"]].copy()
     frame = frame.merge(
@@ -236,10 +239,11 @@ def build_manifest(
     }
     if previous is not None and previous.info.get("split_settings") == split_settings and "split" in previous.frame:
         frame["split"], kept = split_keeping(frame, previous.frame[["track_id", "split"]], **split_settings)
-        label_note = (
-            f"{label_note}; {kept} song(s) kept their split from the manifest before and new songs were dealt on their "
-            "own, so no model trained before is tested on songs it trained on (another labels.split_seed deals all again)"
-        ).lstrip("; ")
+        label_note = _add_note(
+            label_note,
+            f"{kept} song(s) kept their split from the manifest before and new songs were dealt on their own, so no "
+            "model trained before is tested on songs it trained on (another labels.split_seed deals all again)",
+        )
     else:
         frame["split"] = split_by_artist(frame, **split_settings)
     reliability = target_reliability(events, tag_names, synonyms=synonyms, seed=config.split_seed)

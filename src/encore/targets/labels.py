@@ -159,7 +159,8 @@ def derive_single_labels(
         One row per song with at least one vote, ordered by ``track_id``: ``track_id``,
         ``label`` (a class name, or None when the margin or the vote count is below its
         threshold: such songs are left unlabelled, not guessed), ``confidence`` (consensus
-        share of the top class), ``margin`` (top minus second share), ``n_votes``.
+        share of the top class), ``margin`` (top minus second share), ``n_votes``; empty
+        (with those columns) when no tag event names a class.
 
     Raises:
         ParameterError: Fewer than two classes, classes that normalise to the same tag,
@@ -171,7 +172,6 @@ def derive_single_labels(
     votes, _ = prepare_tag_votes(events, stop_tags=(), synonyms=synonyms)
     votes = votes[votes["key"].isin(keys)]
     if votes.empty:
-        logger.warning("no tag events name any of the classes %s", class_names)
         return pd.DataFrame(
             {name: pd.Series(dtype=object if name in ("track_id", "label") else float) for name in LABEL_COLUMNS}
         ).astype({"n_votes": "int64"})

@@ -308,7 +308,8 @@ def fit(
         return _fit_probe(
             model,
             card,
-            (train, val),
+            train,
+            val,
             run_dir,
             chunk_samples,
             hop_samples,
@@ -514,7 +515,8 @@ def fit(
 def _fit_probe(
     model: EncoreModel,
     card: ModelCard,
-    splits: tuple[SplitData, SplitData],
+    train: SplitData,
+    val: SplitData,
     run_dir: Path,
     chunk_samples: int,
     hop_samples: int,
@@ -527,7 +529,6 @@ def _fit_probe(
 ) -> FitResult:
     """``freeze_backbone``: the song-level probe instead of the epoch loop (see :func:`encore.train.transfer.fit_probe`),
     then with ``tune_top`` the backbone's top fine-tuned on cached chunks (:func:`encore.train.transfer.tune_top`)."""
-    train, val = splits
     best_path = run_dir / "checkpoint.pt"
     metrics: dict[str, float] = {}
     if ctx.is_main:
