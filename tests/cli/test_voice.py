@@ -217,7 +217,16 @@ def cases(root: Path) -> dict[str, Case]:
         "no manifest (suggest)": Case(["suggest", "tiny", "-w", ws], ["encore labels"]),
         "bad layout": Case(["import", good, "-w", ws, "--layout", "itunes"], ["--layout", "itunes"]),
         "missing songs file": Case(["import", str(root / "gone.csv"), "-w", ws], ["gone.csv"]),
-        "songs csv without path": Case(["import", str(root / "no-path.csv"), "-w", ws], ["path", "no-path.csv"]),
+        "songs csv without path": Case(
+            ["import", str(root / "no-path.csv"), "-w", ws], ["path", "no-path.csv", "--map path=", "--path-format"]
+        ),
+        "path format naming no column": Case(
+            ["import", str(root / "no-path.csv"), "-w", ws, "--path-format", "{genre}/{file}.mp3"],
+            ["--path-format", "'genre'", "columns found"],
+        ),
+        "bad path format": Case(["import", str(root / "no-path.csv"), "-w", ws, "--path-format", "{oops"], ["--path-format"]),
+        "songs --map onto nothing": Case(["import", str(root / "no-path.csv"), "-w", ws, "--map", "genre=x"], ["--map", "label"]),
+        "songs --map for a folder": Case(["import", str(root), "-w", ws, "--map", "label=x"], ["--map", "track list"]),
         "bad feedback format": Case(["feedback", "import", good, "-w", ws, "--format", "xml"], ["--format", "xml"]),
         "bad --map": Case(["feedback", "import", good, "-w", ws, "--map", "track_id"], ["--map"]),
         "missing feedback file": Case(["feedback", "import", str(root / "gone.csv"), "-w", ws], ["gone.csv"]),

@@ -283,5 +283,5 @@ def test_import_tracks_missing_source_or_column(store, tmp_path):
     with pytest.raises(FeedbackDataError, match="no such file or folder"):
         import_tracks(store, tmp_path / "nothing")
     listing = _write(tmp_path / "t.csv", "file,artist\nx.mp3,A\n")
-    with pytest.raises(FeedbackDataError, match=r"'path'.*\['file', 'artist'\]"):
+    with pytest.raises(FeedbackDataError, match=r"path not found; columns found: file, artist. .*--map path=COLUMN"):
         import_tracks(store, listing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from encore.exceptions import FeedbackDataError, ParameterError
 from encore.feedback.importers import import_tracks
 from encore.feedback.importers.tracks import read_artist_tag
 from tagged_audio import write_song
@@ -59,3 +60,36 @@ def test_an_import_without_labels_reports_no_label_set(store, tmp_path):
     write_song(tmp_path / "flat" / "x.flac", None)
     report = import_tracks(store, tmp_path / "flat")
     assert report.label_set is None and report.labelled == 0 and report.without_artist == 1
+
+
+def test_a_metadata_list_without_paths_names_its_columns_and_builds_the_paths(store, library, tmp_path):
+    """A dataset's own metadata (an id column, the class in another name, no path): --path-format
+    makes the paths from the row, --map names the label column, and the songs a folder import
+    already stored are matched by their files, so their artists are filled in, not duplicated."""
+    import_tracks(store, library)
+    ids = dict(zip(store.tracks()["title"], store.tracks()["track_id"]))
+    meta = library / "meta.csv"
+    meta.write_text("Song,Style,Artist\nd,jazz,Cy\na,rock,Ann\nzz,rock,Nobody\nc,,Ann\n")
+    report = import_tracks(store, meta, mapping={"label": "Style"}, path_format="{Style}/{Song}.flac", label_set="style")
+    assert (report.read, report.stored, report.duplicate, report.quarantined) == (4, 0, 2, 2)
+    reasons = {row.line: row.reason for row in report.quarantine}
+    assert "audio file not found" in reasons[4] and "zz.flac" in reasons[4]  # the path it made, named
+    assert reasons[5] == "--path-format: no value in column Style"  # file lines: the header is line 1
+    tracks = store.tracks().set_index("title")
+    assert tracks.loc["d", "artist"] == "Cy" and tracks.loc["d", "track_id"] == ids["d"]
+    assert len(tracks) == 4 and report.label_set == "style" and report.labelled == 2
+    labels = store.catalogue_labels("style", report.label_version).set_index("track_id")["label"]
+    assert labels.to_dict() == {ids["d"]: "jazz", ids["a"]: "rock"}
+
+
+def test_path_format_takes_numbers_and_refuses_a_second_path(store, tmp_path):
+    write_song(tmp_path / "genres" / "blues" / "blues.00007.flac", "X")
+    listing = tmp_path / "list.csv"
+    listing.write_text("genre,n\nblues,7\nblues,8\n")
+    report = import_tracks(store, listing, path_format="genres/{genre}/{genre}.{n:05d}.flac")
+    assert (report.stored, report.quarantined) == (1, 1)
+    assert store.tracks()["path"].iloc[0].endswith("blues.00007.flac")
+    with pytest.raises(ParameterError, match="not both"):
+        import_tracks(store, listing, mapping={"path": "genre"}, path_format="{genre}")
+    with pytest.raises(FeedbackDataError, match="names column 'num'"):
+        import_tracks(store, listing, path_format="{genre}/{num}.flac")

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from encore.exceptions import EncoreError
+from encore.exceptions import EncoreError, ParameterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,3 +131,16 @@ def report_skipped(path: str, reason: str, *, indent: str = "") -> None:
 def step(message: str) -> None:
     """A line saying what the command is doing now (to stderr, so stdout stays data)."""
     console.print(f"[cyan]>[/] {message}", highlight=False)
+
+
+def parse_mapping(items: list[str] | None) -> dict[str, str] | None:
+    """``--map canonical=column`` options as a dict (None when there are none)."""
+    if not items:
+        return None
+    mapping = {}
+    for item in items:
+        if "=" not in item:
+            raise ParameterError(f"--map {item!r} names no column; write the column after '=', e.g. --map track_id=song")
+        key, column = item.split("=", 1)
+        mapping[key.strip()] = column.strip()
+    return mapping

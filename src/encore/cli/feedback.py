@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from encore.cli.common import WorkspaceOption, handle_errors, out, progress_bar
+from encore.cli.common import WorkspaceOption, handle_errors, out, parse_mapping, progress_bar
 from encore.cli.import_songs import print_report
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
@@ -19,18 +19,6 @@ if TYPE_CHECKING:
     from encore.store import Store
 
 app = typer.Typer(help="Listener feedback: ratings, likes, dislikes, plays, skips and tags.", no_args_is_help=True)
-
-
-def parse_mapping(items: list[str] | None) -> dict[str, str] | None:
-    if not items:
-        return None
-    mapping = {}
-    for item in items:
-        if "=" not in item:
-            raise ParameterError(f"--map {item!r} names no column; write the column after '=', e.g. --map track_id=song")
-        key, column = item.split("=", 1)
-        mapping[key.strip()] = column.strip()
-    return mapping
 
 
 NAMED_FORMATS = ("emotify", "lastfm", "spotify")

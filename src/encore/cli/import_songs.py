@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from encore.cli.common import WorkspaceOption, console, handle_errors, out
+from encore.cli.common import WorkspaceOption, console, handle_errors, out, parse_mapping
 from encore.exceptions import ParameterError
 from encore.workspace import Workspace
 
@@ -47,6 +47,19 @@ def import_command(
             help="auto (track list or folder), emotify (the Emotify folder), lastfm (HetRec 2011 folder: one item per artist, no audio) or spotify (streaming-history export: its tracks, no audio)."
         ),
     ] = "auto",
+    map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="A track list's column for path, track_id, artist, title, duration or label, e.g. --map label=Quadrant (repeatable).",
+        ),
+    ] = None,
+    path_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Make each row's audio path from its columns instead of a path column, e.g. 'audio/{Quadrant}/{Song}.mp3' (relative to the list's folder).",
+        ),
+    ] = None,
 ) -> None:
     """Import songs into the store; bad rows (e.g. missing files) are quarantined, not fatal."""
     from encore.feedback.importers import LAYOUTS, import_tracks
@@ -55,7 +68,9 @@ def import_command(
         raise ParameterError(f"--layout {layout!r} is not known; use one of {', '.join(LAYOUTS)}")
     ws = Workspace.open(workspace)
     with ws.open_store() as db:
-        report = import_tracks(db, source, label_set=label_set, layout=layout)
+        report = import_tracks(
+            db, source, label_set=label_set, layout=layout, mapping=parse_mapping(map), path_format=path_format
+        )
     print_report(report, "songs")
     print_labels_and_artists(report, named=label_set is not None)
 

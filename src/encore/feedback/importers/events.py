@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from encore.exceptions import FeedbackDataError, ParameterError
 from encore.feedback.importers.tables import (
     ImportReport,
     RawTable,
@@ -33,6 +32,7 @@ from encore.feedback.importers.tables import (
     finish_import,
     quarantine_rows,
     read_raw,
+    resolve_columns,
 )
 from encore.store.schema import EVENT_KINDS
 from encore.store import Store
@@ -64,38 +64,6 @@ PLAY_SLACK_MS = 10_000
 _EPOCH_MS_THRESHOLD = 1e11
 """Numeric timestamps above this are taken as milliseconds since the epoch, below as
 seconds (1e11 s is the year 5138; 1e11 ms is March 1973)."""
-
-
-def _resolve_columns(columns: list[str], mapping: Mapping[str, str] | None, where: str) -> dict[str, str]:
-    """Canonical name to the input's column, for every canonical column present."""
-    mapping = dict(mapping or {})
-    unknown = sorted(set(mapping) - set(CANONICAL_COLUMNS))
-    if unknown:
-        raise ParameterError(
-            f"--map names {', '.join(unknown)}, which encore does not know; map onto "
-            f"{', '.join(CANONICAL_COLUMNS)}, e.g. --map track_id=song_id"
-        )
-    by_folded = {str(name).casefold(): name for name in columns}
-    resolved: dict[str, str] = {}
-    for canonical in CANONICAL_COLUMNS:
-        if canonical in mapping:
-            if mapping[canonical] not in columns:
-                raise FeedbackDataError(
-                    f"{where}: --map {canonical}={mapping[canonical]} names no column; columns found: {', '.join(columns)}"
-                )
-            resolved[canonical] = mapping[canonical]
-        elif canonical in columns:
-            resolved[canonical] = canonical
-        elif canonical.casefold() in by_folded:
-            resolved[canonical] = by_folded[canonical.casefold()]
-    missing = [name for name in _REQUIRED_COLUMNS if name not in resolved]
-    if missing:
-        fixes = " ".join(f"--map {name}=COLUMN" for name in missing)
-        raise FeedbackDataError(
-            f"{where}: required column(s) {', '.join(missing)} not found; columns found: {', '.join(columns)}. "
-            f"Name the file's columns for them with {fixes}"
-        )
-    return resolved
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
@@ -285,7 +253,7 @@ def import_table(
     ``progress`` is called with the number of events written after each chunk.
     """
     frame = table.frame
-    columns = _resolve_columns([str(name) for name in frame.columns], mapping, where)
+    columns = resolve_columns(frame.columns, mapping, where, CANONICAL_COLUMNS, _REQUIRED_COLUMNS)
     events, reasons = validate_events(frame, columns, store.track_durations(), source)
     bad = (reasons != "").to_numpy()
     quarantine = quarantine_rows(table, where, frame.index, reasons, bad)

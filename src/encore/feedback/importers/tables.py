@@ -17,7 +17,7 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -45,6 +45,7 @@ __all__ = [
     "quarantine_undecodable_lines",
     "read_raw",
     "read_table",
+    "resolve_columns",
     "restore_text",
     "undecodable",
 ]
@@ -60,6 +61,55 @@ _SUFFIX_FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
+
+
+def resolve_columns(
+    columns: Sequence[str],
+    mapping: Mapping[str, str] | None,
+    where: str,
+    canonical: Sequence[str],
+    required: Sequence[str],
+    *,
+    fix: str = "",
+) -> dict[str, str]:
+    """Canonical name to the input's column, for every canonical column present.
+
+    ``mapping`` (from ``--map canonical=column``) names a file's column for a canonical
+    one; otherwise the canonical name itself is looked for, then in any case.
+
+    Raises:
+        ParameterError: ``mapping`` names a canonical column encore does not know.
+        FeedbackDataError: ``mapping`` names a column the file lacks, or a required
+            column is missing (``fix``, when given, ends that message).
+    """
+    columns = [str(name) for name in columns]
+    mapping = dict(mapping or {})
+    unknown = sorted(set(mapping) - set(canonical))
+    if unknown:
+        raise ParameterError(
+            f"--map names {', '.join(unknown)}, which encore does not know; map onto "
+            f"{', '.join(canonical)}, e.g. --map {canonical[0]}=COLUMN"
+        )
+    by_folded = {name.strip().casefold(): name for name in columns}
+    resolved: dict[str, str] = {}
+    for name in canonical:
+        if name in mapping:
+            if mapping[name] not in columns:
+                raise FeedbackDataError(
+                    f"{where}: --map {name}={mapping[name]} names no column; columns found: {', '.join(columns)}"
+                )
+            resolved[name] = mapping[name]
+        elif name in columns:
+            resolved[name] = name
+        elif name.casefold() in by_folded:
+            resolved[name] = by_folded[name.casefold()]
+    missing = [name for name in required if name not in resolved]
+    if missing:
+        fixes = fix or "Name the file's columns for them with " + " ".join(f"--map {name}=COLUMN" for name in missing)
+        raise FeedbackDataError(
+            f"{where}: required column(s) {', '.join(missing)} not found; columns found: {', '.join(columns)}. {fixes}"
+        )
+    return resolved
 
 
 @dataclass

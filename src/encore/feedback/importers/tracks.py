@@ -11,6 +11,8 @@ import hashlib
 import logging
 import os
 import re
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from encore.feedback.importers.tables import (
     finish_import,
     quarantine_rows,
     read_raw,
+    resolve_columns,
 )
 from encore.store import Store
 
@@ -42,6 +45,10 @@ LAYOUTS: tuple[str, ...] = ("auto", "emotify", "lastfm", "spotify")
 
 AUDIO_SUFFIXES = AUDIO_EXTENSIONS
 """The audio file endings a folder import takes (:data:`encore.audio.files.AUDIO_EXTENSIONS`)."""
+
+
+TRACK_COLUMNS: tuple[str, ...] = ("path", "track_id", "artist", "title", "duration", "label")
+"""A track list's columns: ``path`` is required (or made by ``path_format``), the rest optional."""
 
 
 def stable_track_id(key: str, stem: str) -> str:
@@ -83,30 +90,94 @@ def _scan_folder(root: Path) -> pd.DataFrame:
     return frame
 
 
+def _format_paths(frame: pd.DataFrame, template: str, where: str) -> tuple[pd.Series, pd.Series]:
+    """Each row's path from ``template``'s ``{column}`` fields, and why a row has none."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as error:
+        raise ParameterError(f"--path-format {template!r} is not a valid template ({error}); e.g. 'audio/{{label}}/{{id}}.mp3'")
+    columns = [str(name) for name in frame.columns]
+    by_folded = {name.strip().casefold(): name for name in columns}
+    lookup = {}
+    for name in fields:
+        column = name if name in columns else by_folded.get(name.strip().casefold())
+        if not name or column is None:
+            raise FeedbackDataError(
+                f"{where}: --path-format {template!r} names column {name!r}, which the file does not have; "
+                f"columns found: {', '.join(columns)}"
+            )
+        lookup[name] = column
+    values = {name: as_text(frame[column]) for name, column in lookup.items()}
+    paths: list[str | None] = []
+    reasons: list[str] = []
+    for line in frame.index:
+        row = {name: values[name][line] for name in lookup}
+        empty = [lookup[name] for name, value in row.items() if pd.isna(value)]
+        if empty:
+            paths.append(None)
+            reasons.append(f"--path-format: no value in column {', '.join(sorted(set(empty)))}")
+            continue
+        try:
+            paths.append(_format_row(template, row))
+            reasons.append("")
+        except (ValueError, TypeError) as error:
+            paths.append(None)
+            reasons.append(f"--path-format: {error}")
+    return pd.Series(paths, index=frame.index, dtype="str"), pd.Series(reasons, index=frame.index, dtype="str")
+
+
+def _format_row(template: str, row: dict[str, str]) -> str:
+    """``template`` filled with a row's text; a field with a numeric format (``{id:05d}``) takes the number."""
+    try:
+        return template.format_map(row)
+    except (ValueError, TypeError):
+        numbers: dict[str, object] = {}
+        for name, value in row.items():
+            try:
+                number = float(value)
+                numbers[name] = int(number) if number.is_integer() else number
+            except ValueError:
+                numbers[name] = value
+        return template.format_map(numbers)
+
+
 def _validate_tracks(
     frame: pd.DataFrame,
     base: Path,
     where: str,
     stored_ids: dict[str, str] | None = None,
+    mapping: Mapping[str, str] | None = None,
+    path_format: str | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Resolved track rows and, per row, why it is bad ("" when good).
 
+    ``mapping`` names the file's column for a canonical one (:data:`TRACK_COLUMNS`);
+    ``path_format`` makes each row's path from its columns instead of a ``path`` column.
     A row without a ``track_id`` takes the id of the stored track with the same audio
     file (``stored_ids``: path to id), else a stable id made from its path.
     """
-    lookup = {str(name).strip().casefold(): name for name in frame.columns}
-    if "path" not in lookup:
-        raise FeedbackDataError(
-            f"{where}: required column 'path' not found; columns found: {list(frame.columns)}. "
-            "Name the audio file column 'path' (track_id, artist, title, duration, label are optional)"
-        )
+    if path_format is not None and mapping and "path" in mapping:
+        raise ParameterError("give the audio path by --map path=COLUMN or by --path-format, not both")
+    columns = resolve_columns(
+        frame.columns,
+        mapping,
+        where,
+        TRACK_COLUMNS,
+        () if path_format is not None else ("path",),
+        fix="Name the audio file column with --map path=COLUMN, or make each row's path from its columns with "
+        "--path-format, e.g. --path-format 'audio/{genre}/{id}.mp3' "
+        "(track_id, artist, title, duration, label are optional)",
+    )
 
     def text(name: str) -> pd.Series:
-        if name not in lookup:
+        if name not in columns:
             return pd.Series(np.nan, index=frame.index, dtype="str")
-        return as_text(frame[lookup[name]])
+        return as_text(frame[columns[name]])
 
-    paths = text("path")
+    if path_format is not None:
+        paths, format_reasons = _format_paths(frame, path_format, where)
+    else:
+        paths, format_reasons = text("path"), pd.Series("", index=frame.index, dtype="str")
     resolved = [None if pd.isna(raw) else str((base / Path(raw).expanduser()).resolve()) for raw in paths]
     exists = pd.Series([path is not None and os.path.isfile(path) for path in resolved], index=frame.index)
     track_id = text("track_id")
@@ -120,7 +191,8 @@ def _validate_tracks(
     duration = pd.to_numeric(duration_text, errors="coerce")
 
     checks: list[tuple[pd.Series, pd.Series | str]] = [
-        (paths.isna(), "missing path"),
+        (format_reasons != "", format_reasons),
+        (paths.isna() & (format_reasons == ""), "missing path"),
         (paths.notna() & ~exists, "audio file not found: " + pd.Series(resolved, index=frame.index, dtype="str")),
         (
             duration_text.notna() & ~(duration.notna() & np.isfinite(duration) & (duration >= 0)),
@@ -237,6 +309,8 @@ def import_tracks(
     *,
     label_set: str | None = None,
     layout: str = "auto",
+    mapping: Mapping[str, str] | None = None,
+    path_format: str | None = None,
 ) -> TrackImportReport:
     """Adds tracks from a track list or a folder of audio files.
 
@@ -245,6 +319,9 @@ def import_tracks(
     paths are resolved against the file's folder and stored absolute; a missing
     ``track_id`` is that of the stored song with the same audio file, else a stable id
     from the file's stem and a hash of its path.
+    ``mapping`` names the file's column for any of them (``{"label": "Quadrant"}``),
+    and ``path_format`` makes each row's path from its columns instead of a ``path``
+    column (``"audio/{Quadrant}/{Song}.mp3"``; a row with an empty field is quarantined).
     Labels go into catalogue label set ``label_set`` (default ``"catalogue"``).
 
     A folder is scanned for audio files (:data:`AUDIO_SUFFIXES`, hidden files
@@ -266,6 +343,8 @@ def import_tracks(
         store: Store to write to.
         source: Track list file or audio folder.
         label_set: Name of the label set to write labels into.
+        mapping: Canonical column (:data:`TRACK_COLUMNS`) to the list's column.
+        path_format: Template of a row's audio path, ``{column}`` fields.
         layout: ``auto`` (a track list or a folder, as above), ``emotify`` (the
             Emotify folder, see :func:`read_emotify_tracks`; label set ``genre``),
             ``lastfm`` (the HetRec 2011 folder: one item per artist, no audio, see
@@ -279,10 +358,14 @@ def import_tracks(
 
     Raises:
         FeedbackDataError: ``source`` does not exist, or the list lacks a ``path`` column.
+        ParameterError: ``mapping`` or ``path_format`` given for a folder or a named layout.
     """
     source = Path(source)
     if layout not in LAYOUTS:
         raise ParameterError(f"layout={layout!r} is not known; use one of {list(LAYOUTS)}")
+    if (mapping or path_format is not None) and (layout != "auto" or source.is_dir()):
+        option = "--map" if mapping else "--path-format"
+        raise ParameterError(f"{option} is for a track list (a CSV, TSV, JSON lines or Parquet file), not a folder or --layout")
     if layout in ("lastfm", "spotify"):
         reader = read_lastfm_tracks if layout == "lastfm" else read_spotify_tracks
         tracks = reader(source).assign(label=None, duration=np.nan)
@@ -307,7 +390,9 @@ def import_tracks(
         table = read_raw(source, "auto", "utf-8")
         stored = store.tracks()
         stored_ids = {p: t for p, t in zip(stored["path"], stored["track_id"]) if isinstance(p, str)}
-        tracks, reasons = _validate_tracks(table.frame, source.resolve().parent, str(source), stored_ids)
+        tracks, reasons = _validate_tracks(
+            table.frame, source.resolve().parent, str(source), stored_ids, mapping=mapping, path_format=path_format
+        )
         default_set = "catalogue"
     else:
         raise FeedbackDataError(f"{source}: no such file or folder; give a track list (CSV) or a folder of audio files")
