@@ -190,7 +190,9 @@ class TrainConfig(_Strict):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="bf16 autocast for the CNN (log-mel stays fp32); auto = bf16 where the CPU/GPU supports it"
     )
-    channels_last: bool = True
+    channels_last: bool = Field(
+        True, description="channels-last memory for a backbone that runs faster in it (not musicnn: its registry entry says)"
+    )
     ema_decay: float | None = Field(
         None, gt=0, lt=1, description="validate and save an exponential moving average of the weights (e.g. 0.99); null = off"
     )

@@ -204,3 +204,35 @@ def test_a_checkpoint_naming_the_removed_cepstral_statistics_loads_when_they_wer
         else:
             with pytest.raises(CheckpointError, match="cepstral statistics"):
                 load_model(path)
+
+
+def test_each_backbone_runs_on_a_cpu_in_the_memory_format_and_batch_its_registry_entry_gives():
+    """musicnn's tall one-channel filters run fastest contiguous, two chunks at a time
+    (bench/bench_embed.py); the stacked CNNs channels-last, four at a time. Inference and the
+    embedding pass follow the entry, and the embeddings do not depend on the batch."""
+    from encore.inference.backends import fuse_for_inference
+    from encore.inference.predictor import CUDA_BATCH_SIZE, DEFAULT_BATCH_SIZE, Predictor, chunks_per_batch
+    from encore.models.musicnn import MUSICNN_CHUNK_SECONDS, MUSICNN_FRONTEND
+    from encore.train.refit import song_embeddings
+
+    torch.manual_seed(0)
+    musicnn = EncoreModel(frontend=MUSICNN_FRONTEND, backbone="musicnn", backbone_kwargs=SMALL["musicnn"], tag_names=["a"])
+    small = EncoreModel(frontend=FRONTEND, backbone="small_cnn", label_names=["a", "b"])
+    assert (chunks_per_batch("musicnn"), chunks_per_batch("small_cnn")) == (2, DEFAULT_BATCH_SIZE)
+    assert chunks_per_batch("musicnn", "cuda:0") == CUDA_BATCH_SIZE
+    timbral = fuse_for_inference(musicnn.eval().to(memory_format=torch.channels_last)).backbone.timbral[0].conv.weight
+    assert timbral.stride() == torch.empty(timbral.shape).stride()  # one input channel: only the strides tell
+    last_conv = [m for m in fuse_for_inference(small.eval()).modules() if isinstance(m, torch.nn.Conv2d)][-1].weight
+    assert last_conv.is_contiguous(memory_format=torch.channels_last) and not last_conv.is_contiguous()
+    for model, chunk, batch in ((musicnn, MUSICNN_CHUNK_SECONDS, 2), (small, 1.0, DEFAULT_BATCH_SIZE)):
+        settings = model.frontend.settings()
+        card = ModelCard(
+            network=NetworkSpec(frontend=FeatureConfig(**settings), backbone=model.backbone_name),
+            chunk=ChunkSpec(seconds=chunk),
+        )
+        assert Predictor(model, card).batch_size == batch and Predictor(model, card, batch_size=7).batch_size == 7
+        samples = int(round(chunk * settings["sample_rate"]))
+        songs = [np.random.default_rng(i).normal(0, 0.1, samples * 5).astype(np.float32) for i in range(2)]
+        by_default = song_embeddings(model, songs, chunk_samples=samples, hop_samples=samples)
+        whole = song_embeddings(model, songs, chunk_samples=samples, hop_samples=samples, batch_size=64)
+        np.testing.assert_allclose(by_default, whole, rtol=1e-4, atol=1e-5)

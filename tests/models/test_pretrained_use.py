@@ -165,6 +165,7 @@ def test_the_song_level_probe_keeps_the_backbone_and_fits_every_head(models_dir,
             torch.testing.assert_close(state["model_state"][key], value)
     assert card.network.frontend.compression == "log10_1p"  # the source's front end, not the config's
     assert card.chunk.seconds == pytest.approx(2.976) and card.network.backbone == "musicnn"
+    assert card.training.channels_last is False  # train.channels_last is on, but musicnn runs faster contiguous
     assert set(card.probe) == {"class", "tags", "regression"} and card.aggregate == "mean_logits"
     assert card.transfer["published"] is True  # so the probe keeps its embeddings on disk (below)
     assert result.history == []  # no epoch loop

@@ -30,6 +30,7 @@ from encore.exceptions import CheckpointError, ParameterError
 from encore.models.card import ModelCard
 from encore.models.classifier import EncoreModel
 from encore.models.cnn import ConvBlock
+from encore.models.registry import model_entry
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ def fuse_for_inference(model: EncoreModel) -> EncoreModel:
     """An eval-mode copy of ``model`` with Conv2d+BatchNorm2d pairs folded, channels-last.
 
     Every :class:`~encore.models.cnn.ConvBlock` becomes a fused block (BatchNorm folded
-    into the convolution, ReLU after pooling); other modules are copied as they are.
+    into the convolution, ReLU after pooling); other modules are copied as they are. A
+    backbone registered as slower in channels-last memory (musicnn) stays contiguous.
 
     Args:
         model: A model in eval mode (running statistics are what gets folded).
@@ -96,6 +98,8 @@ def fuse_for_inference(model: EncoreModel) -> EncoreModel:
                 setattr(parent, name, _FusedConvBlock(fuse_conv_bn_eval(module.conv, module.bn), module.pool))
     for param in fused.parameters():
         param.requires_grad_(False)
+    if not model_entry(model.backbone_name).channels_last:
+        return fused.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # as below
     return fused.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented; torch's overloads omit it
 
 

@@ -32,7 +32,15 @@ from encore.models.card import BlendCard, ClassicalCard, ModelCard, NoveltyCalib
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CUDA_BATCH_SIZE", "DEFAULT_BACKEND", "DEFAULT_BATCH_SIZE", "MIN_FRACTION", "Predictor", "SongPredictions"]
+__all__ = [
+    "CUDA_BATCH_SIZE",
+    "DEFAULT_BACKEND",
+    "DEFAULT_BATCH_SIZE",
+    "MIN_FRACTION",
+    "Predictor",
+    "SongPredictions",
+    "chunks_per_batch",
+]
 
 DEFAULT_BACKEND = "torch"
 """Fused, channels-last PyTorch; faster than ONNX Runtime here (see bench/bench_predict.py)."""
@@ -40,6 +48,18 @@ DEFAULT_BATCH_SIZE = 4
 """Chunks per forward pass on a CPU. Small batches keep activations in cache and bound memory."""
 CUDA_BATCH_SIZE = 128
 """Chunks per forward pass on a GPU, which needs wide batches to be busy."""
+
+
+def chunks_per_batch(backbone: str, device: object = "cpu") -> int:
+    """Chunks per forward pass of ``backbone`` on ``device``: :data:`CUDA_BATCH_SIZE` on a GPU,
+    else the backbone's own CPU batch (its registry entry) or :data:`DEFAULT_BATCH_SIZE`."""
+    from encore.models.registry import model_entry
+
+    if str(device).startswith("cuda"):
+        return CUDA_BATCH_SIZE
+    return model_entry(backbone).cpu_batch_size or DEFAULT_BATCH_SIZE
+
+
 MIN_FRACTION = 0.5
 """A trailing partial chunk is scored if it holds at least this much of a chunk."""
 WINDOW_CHUNKS = 32
@@ -125,7 +145,7 @@ class Predictor(SongPredictions):
     Args:
         model: The model (put into eval mode); ``None`` for an ONNX-only predictor.
         model_card: Its card (chunk length, aggregation, calibration, score scaling, names).
-        batch_size: Chunks per forward pass (bounds memory); None = :data:`DEFAULT_BATCH_SIZE`
+        batch_size: Chunks per forward pass (bounds memory); None = :func:`chunks_per_batch`
             on a CPU, :data:`CUDA_BATCH_SIZE` on a GPU.
         backend: ``"torch"`` (default), ``"onnx"`` or ``"eager"``; see
             :mod:`encore.inference.backends`.
@@ -161,8 +181,7 @@ class Predictor(SongPredictions):
         self.runner = runner
         self.backend = runner.name
         self.device = str(getattr(runner, "device", "cpu"))
-        on_gpu = self.device.startswith("cuda")
-        self.batch_size = batch_size or (CUDA_BATCH_SIZE if on_gpu else DEFAULT_BATCH_SIZE)
+        self.batch_size = batch_size or chunks_per_batch(model_card.network.backbone, self.device)
 
     @classmethod
     def from_checkpoint(

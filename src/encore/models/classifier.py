@@ -134,6 +134,7 @@ class EncoreModel(nn.Module):
         if int(n_members) != n_members or n_members < 1:
             raise ParameterError(f"n_members={n_members!r} must be a positive integer (1 = a single network)")
         self.n_members = int(n_members)
+        self.backbone_name = backbone
         self.frontend = LogMelSpectrogram(**frontend)
         settings = self.frontend.settings()
         n_mels = settings["n_mels"]

@@ -5,7 +5,8 @@ Each entry is a class taking ``n_mels`` plus its own keyword arguments and retur
 an ``embedding_dim`` attribute. Per-model needs (the chunk length it was designed for)
 live with the entry, and so does ``input_norm``: whether the model's per-band input
 BatchNorm goes before the backbone (off for a ported network that normalises its own
-input as its original did).
+input as its original did), and how it runs fastest on a CPU: in channels-last memory or
+not, and how many chunks a forward pass takes (``bench/bench_embed.py`` measures both).
 """
 
 from __future__ import annotations
@@ -28,13 +29,20 @@ class ModelEntry:
     default_chunk_seconds: float
     description: str
     input_norm: bool = True
+    channels_last: bool = True
+    cpu_batch_size: int | None = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    name: str, *, default_chunk_seconds: float = 3.0, input_norm: bool = True
+    name: str,
+    *,
+    default_chunk_seconds: float = 3.0,
+    input_norm: bool = True,
+    channels_last: bool = True,
+    cpu_batch_size: int | None = None,
 ) -> Callable[[type[nn.Module]], type[nn.Module]]:
     """Class decorator adding a backbone to the registry under ``name``.
 
@@ -43,13 +51,19 @@ def register_model(
         default_chunk_seconds: The chunk length the backbone was designed for.
         input_norm: Put :class:`~encore.models.EncoreModel`'s per-band input BatchNorm
             before it (False: the backbone normalises its input itself).
+        channels_last: Whether it runs faster in channels-last memory on a CPU (training
+            and inference put it there only then).
+        cpu_batch_size: Chunks per forward pass on a CPU where it differs from the
+            Predictor's default (:data:`encore.inference.predictor.DEFAULT_BATCH_SIZE`).
     """
 
     def wrap(cls: type[nn.Module]) -> type[nn.Module]:
         if name in _REGISTRY:
             raise ParameterError(f"model name {name!r} is registered twice")
         doc = (cls.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = ModelEntry(name, cls, default_chunk_seconds, doc[0] if doc else "", input_norm)
+        _REGISTRY[name] = ModelEntry(
+            name, cls, default_chunk_seconds, doc[0] if doc else "", input_norm, channels_last, cpu_batch_size
+        )
         return cls
 
     return wrap

@@ -39,6 +39,7 @@ from encore.inference.predictor import Predictor
 from encore.models.card import ChunkSpec, ManifestRecord, ModelCard, NetworkSpec, RegressionStats, TrainingRecord
 from encore.models.checkpoint import load_checkpoint, save_checkpoint
 from encore.models.classifier import EncoreModel
+from encore.models.registry import model_entry
 from encore.progress import ProgressHook, start_task
 from encore.train.augment import augment_waveforms
 from encore.train.distributed import DistributedContext, setup_distributed
@@ -298,11 +299,13 @@ def fit(
     elif tc.freeze_backbone:
         raise ParameterError("train.freeze_backbone=true needs train.init_from (a run whose backbone to keep)")
     model = model.to(ctx.device)
-    if tc.channels_last:
+    # a backbone slower in channels-last memory (musicnn's tall filters) stays contiguous
+    channels_last = tc.channels_last and model_entry(network.backbone).channels_last
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented; torch's overloads omit it
     amp_dtype = resolve_precision(tc.precision, ctx.device)
     card.training = TrainingRecord(
-        precision=str(amp_dtype or torch.float32).replace("torch.", ""), channels_last=tc.channels_last, world_size=ctx.world_size
+        precision=str(amp_dtype or torch.float32).replace("torch.", ""), channels_last=channels_last, world_size=ctx.world_size
     )
     if tc.freeze_backbone:
         return _fit_probe(

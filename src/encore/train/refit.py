@@ -41,7 +41,7 @@ from torch import nn
 from encore.audio import chunk_waveform
 from encore.exceptions import ParameterError
 from encore.inference.backends import card_wants_bf16
-from encore.inference.predictor import MIN_FRACTION
+from encore.inference.predictor import MIN_FRACTION, chunks_per_batch
 from encore.models.card import ModelCard
 from encore.models.checkpoint import load_model
 from encore.models.classifier import EncoreModel, MemberLinear, SongLinear, mel_band_statistics
@@ -80,7 +80,7 @@ def song_embeddings(
     chunk_samples: int,
     hop_samples: int,
     bf16: bool = False,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     features: Callable[[torch.Tensor], torch.Tensor] | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> np.ndarray:
@@ -89,11 +89,13 @@ def song_embeddings(
     Chunks are cut as the Predictor cuts them; the model runs in eval mode (and under a
     bfloat16 autocast with ``bf16``, as a bfloat16-trained model is served). ``features``
     averages another per-chunk map instead of :meth:`EncoreModel.forward_features`;
-    ``callback(1)`` is called after each song (for a progress bar).
+    ``callback(1)`` is called after each song (for a progress bar). ``batch_size`` chunks
+    go through at a time, by default the backbone's own (:func:`chunks_per_batch`).
     """
     model = model.eval()
     features = features or model.forward_features
     device = next(model.parameters()).device
+    batch_size = batch_size or chunks_per_batch(model.backbone_name, device)
     out: np.ndarray | None = None
     for i, waveform in enumerate(waveforms):
         chunks = chunk_waveform(

@@ -535,7 +535,7 @@ def cached_song_bottoms(
     hop_samples: int,
     bf16: bool = False,
     cache_dir: str | os.PathLike | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> list[list[np.ndarray]]:
     """Per member, per song: the output of the layers below the top for each chunk, ``(n_chunks, d)``.
@@ -550,11 +550,12 @@ def cached_song_bottoms(
 
     from encore.audio import chunk_waveform
     from encore.features.cache import FeatureCache
-    from encore.inference.predictor import MIN_FRACTION
+    from encore.inference.predictor import MIN_FRACTION, chunks_per_batch
 
     members = _tops(model)
     model = model.eval()
     device = next(model.parameters()).device
+    batch_size = batch_size or chunks_per_batch(model.backbone_name, device)
     state = model.state_dict()
     cache = FeatureCache(cache_dir) if cache_dir is not None else None
     songs = [(samples, hashlib.sha256(samples.tobytes()).hexdigest()) for samples in map(_float32, waveforms)]
