@@ -230,7 +230,9 @@ def _scores(y: np.ndarray, targets: np.ndarray, out: dict[str, np.ndarray]) -> d
     }
 
 
-def inner_scores(patches, songs_idx, y, targets, size, seed, n_inner: int) -> tuple[dict[str, float], list[dict]]:
+def inner_scores(y, targets, songs_idx, seed, n_inner: int, rows_of, summary_of) -> tuple[dict[str, float], list[dict]]:
+    """``n_inner`` folds of the songs ``songs_idx``: heads fitted on ``rows_of(train songs)`` (ridge for the
+    emotions, strengths by 3 further folds), each held song predicted at ``summary_of(its index)``."""
     from sklearn.model_selection import StratifiedKFold
 
     out = {
@@ -240,39 +242,54 @@ def inner_scores(patches, songs_idx, y, targets, size, seed, n_inner: int) -> tu
     }
     chosen = []
     for train, test in StratifiedKFold(n_inner, shuffle=True, random_state=seed).split(songs_idx, y[songs_idx]):
-        rows = Rows(patches, songs_idx[train], size)
         t = targets[songs_idx[train]]
-        fitted = fit_heads(rows, y[songs_idx[train]], t[:, :-1], t[:, -1], n_folds=3, seed=seed, exact=False)
-        predicted = predict(fitted, np.stack([patches[s].mean(0) for s in songs_idx[test]]))
-        for key, value in predicted.items():
+        fitted = fit_heads(rows_of(songs_idx[train]), y[songs_idx[train]], t[:, :-1], t[:, -1], n_folds=3, seed=seed, exact=False)
+        for key, value in predict(fitted, summary_of(songs_idx[test])).items():
             out[key][test] = value
         chosen.append(fitted["strengths"])
     return _scores(y[songs_idx], targets[songs_idx], out), chosen
 
 
-def inner(songs, seeds: list[int], out: Path, n_inner: int) -> None:
-    patches = load_patches(songs)
-    y, targets = genre_and_targets(songs)
+def inner_rows(songs, seeds: list[int], names, score) -> list[dict]:
+    """Every seed's 5 outer folds: ``score(name, training song indices, seed)`` for each candidate, a row each."""
     rows = []
     for seed in seeds:
         for fold, splits in enumerate(fold_splits(songs, 5, seed, val_fraction=0.0)):
             train = np.flatnonzero(splits == "train")
-            for name, size in CANDIDATES.items():
+            for name in names:
                 start = time.perf_counter()
-                scores, chosen = inner_scores(patches, train, y, targets, size, seed, n_inner)
+                scores, chosen = score(name, train, seed)
                 rows.append({"seed": seed, "fold": fold, "candidate": name, **scores, "chosen": chosen})
                 logger.info(
-                    "seed %d fold %d %-6s %s (%.0f s)",
+                    "seed %d fold %d %-8s %s (%.0f s)",
                     seed,
                     fold,
                     name,
                     {k: round(v, 3) for k, v in scores.items()},
                     time.perf_counter() - start,
                 )
+    return rows
+
+
+def inner(songs, seeds: list[int], out: Path, n_inner: int) -> None:
+    patches = load_patches(songs)
+    y, targets = genre_and_targets(songs)
+
+    def score(name, train, seed):
+        size = CANDIDATES[name]
+        means = lambda idx: np.stack([patches[s].mean(0) for s in idx])  # noqa: E731
+        return inner_scores(y, targets, train, seed, n_inner, lambda idx: Rows(patches, idx, size), means)
+
+    rows = inner_rows(songs, seeds, list(CANDIDATES), score)
+    summarise_inner(rows, list(CANDIDATES), out)
+
+
+def summarise_inner(rows: list[dict], names: list[str], out: Path) -> None:
+    """Each candidate's inner-fold means and the folds it is ahead of (behind) ``song`` in: a table, and ``out``."""
     summary = {}
     base = [r for r in rows if r["candidate"] == "song"]
     keys = ("accuracy", "emotions_mean", "appeal")
-    for name in CANDIDATES:
+    for name in names:
         mine = [r for r in rows if r["candidate"] == name]
         summary[name] = {k: float(np.mean([r[k] for r in mine])) for k in keys}
         for k in keys:
@@ -287,29 +304,11 @@ def inner(songs, seeds: list[int], out: Path, n_inner: int) -> None:
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
-def heldout(songs, seeds: list[int], out: Path, candidate: str) -> None:
-    """The kept candidate and ``song`` on the outer folds, the product's heads (5 song folds for the strengths), paired."""
+def pair_heldout(songs, y, patches, seeds: list[int], out: Path, candidate: str, fold_fit_for) -> None:
+    """``candidate`` and ``song`` on the outer folds (``fold_fit_for(name)`` fits a fold), paired over the seeds."""
     from emotify_probe_targets import paired, run_seeds
 
-    patches = load_patches(songs)
-    y, targets = genre_and_targets(songs)
-
-    def fold_fit(size):
-        def fit(patches, songs, y, train, test, seed):
-            fitted = fit_heads(
-                Rows(patches, train, size), y[train], targets[train, :-1], targets[train, -1], n_folds=5, seed=seed, exact=True
-            )
-            predicted = predict(fitted, np.stack([patches[s].mean(0) for s in test]))
-            return {
-                "classes": predicted["class_probs"].argmax(1),
-                "emotions": predicted["emotions"],
-                "appeal": predicted["appeal"],
-                "strengths": fitted["strengths"],
-            }
-
-        return fit
-
-    results = {name: run_seeds(songs, y, patches, seeds, fold_fit(CANDIDATES[name])) for name in ("song", candidate)}
+    results = {name: run_seeds(songs, y, patches, seeds, fold_fit_for(name)) for name in ("song", candidate)}
     for name, result in results.items():
         logger.info("%s: %s", name, result["summary"])
     report = {
@@ -319,6 +318,37 @@ def heldout(songs, seeds: list[int], out: Path, candidate: str) -> None:
     }
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "command"}, indent=1)[:4000])
+
+
+def heldout(songs, seeds: list[int], out: Path, candidate: str) -> None:
+    """The kept candidate and ``song`` on the outer folds, the product's heads (5 song folds for the strengths), paired."""
+    patches = load_patches(songs)
+    y, targets = genre_and_targets(songs)
+
+    def fold_fit(name):
+        size = CANDIDATES[name]
+        return exact_fold_fit(
+            targets, lambda train: Rows(patches, train, size), lambda test: np.stack([patches[s].mean(0) for s in test])
+        )
+
+    pair_heldout(songs, y, patches, seeds, out, candidate, fold_fit)
+
+
+def exact_fold_fit(targets: np.ndarray, rows_of, summary_of):
+    """A ``run_seeds`` fold fit: the product's heads exactly (strengths by 5 folds of the training songs) on
+    ``rows_of(train)``, predicting the held-out songs at ``summary_of(test)``."""
+
+    def fit(_embeddings, _songs, y, train, test, seed):
+        fitted = fit_heads(rows_of(train), y[train], targets[train, :-1], targets[train, -1], n_folds=5, seed=seed, exact=True)
+        predicted = predict(fitted, summary_of(test))
+        return {
+            "classes": predicted["class_probs"].argmax(1),
+            "emotions": predicted["emotions"],
+            "appeal": predicted["appeal"],
+            "strengths": fitted["strengths"],
+        }
+
+    return fit
 
 
 def main() -> None:
