@@ -390,6 +390,19 @@ def test_train_finds_its_trainer_in_the_same_table(tmp_path):
     result = runner.invoke(app, ["train", "-w", str(ws.root), "-c", str(config), "--model", "random_forest", "--name", "rf"])
     assert result.exit_code == 0, result.output
     assert (ws.runs_dir / "rf" / "model_card.json").is_file()
+    assert "no validation score: it trained on the validation songs too" in result.stdout
+    assert f"next: encore evaluate rf -w {ws.root}" in result.stdout
+    cnn = ["train", "-w", str(ws.root), "-c", str(config), "--model", "cnn", "--set", "train.epochs=1"]
+    result = runner.invoke(app, [*cnn, "--name", "cnn"])
+    assert result.exit_code == 0, result.output
+    assert "no validation score: the manifest has no labelled validation songs" in result.stdout  # every song trains
+    manifest = Manifest.read(ws.manifest_path())
+    manifest.frame.loc[manifest.frame["track_id"].isin(["s00", "s03", "s06", "s07"]), "split"] = "val"
+    manifest.write(ws.manifest_path())
+    result = runner.invoke(app, [*cnn, "--name", "cnn-val"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines() if line.startswith("validation songs: "))
+    assert "accuracy" in line and "macro-F1" in line and "appeal Spearman" in line and "encore evaluate cnn-val" in result.stdout
     result = runner.invoke(app, ["train", "-w", str(ws.root), "-c", str(config), "--model", "lstm", "--name", "lstm"])
     assert result.exit_code == 1 and "'lstm' is unknown" in result.output and "random_forest" in result.output
     assert not (ws.runs_dir / "lstm").exists()  # refused before a run folder is made

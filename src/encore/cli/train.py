@@ -150,6 +150,40 @@ def train_command(
             progress=start,
         )
     out.print(f"run {run_dir}", highlight=False)
+    print_validation(Path(run_dir))
+    out.print(f"next: encore evaluate {Path(run_dir).name} -w {ws.root} (its scores on the test songs)", highlight=False)
+
+
+VALIDATION_NAMES = {
+    "val_accuracy": "accuracy",
+    "val_macro_f1": "macro-F1",
+    "val_appeal_spearman": "appeal Spearman",
+    "val_tags_spearman": "tags' mean Spearman",
+}
+"""The validation metrics a network's card keeps, as the line after training names them."""
+
+
+def print_validation(run_dir: Path) -> None:
+    """A network's scores on the validation songs, from its card; or why a model has none."""
+    if (run_dir / "checkpoint.pt").is_file():
+        from encore.models.checkpoint import load_checkpoint
+
+        card = load_checkpoint(run_dir / "checkpoint.pt")["model_card"]
+        metrics = (card.metrics or {}).get("validation") or {}
+        parts = [f"{label} {metrics[key]:.3f}" for key, label in VALIDATION_NAMES.items() if key in metrics]
+        if parts:
+            out.print("validation songs: " + ", ".join(parts), highlight=False)
+        else:
+            out.print("no validation score: the manifest has no labelled validation songs", highlight=False)
+        return
+    card_file = next((run_dir / name for name in ("model_card.json", "blend_card.json") if (run_dir / name).is_file()), None)
+    if card_file is None:
+        return
+    card = json.loads(card_file.read_text(encoding="utf-8"))
+    if "val" in (card.get("trained_on") or {}).get("splits", []):
+        out.print("no validation score: it trained on the validation songs too (it does not stop early)", highlight=False)
+    elif card.get("trained_on_validation"):
+        out.print("no validation score: a member trained on the validation songs too", highlight=False)
 
 
 def _relaunch_with_torchrun(nproc: int, name: str | None, resume: Path | None) -> None:
