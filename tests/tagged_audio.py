@@ -9,9 +9,11 @@ import numpy as np
 SAMPLE_RATE = 8000
 
 
-def write_song(path: Path, artist: str | None, *, fmt: str = "flac", codec: str = "flac", seed: int = 0) -> None:
-    """One second of noise at ``path``, with an artist tag when given (ID3 for MP3,
-    a Vorbis comment for FLAC)."""
+def write_song(
+    path: Path, artist: str | None, *, fmt: str = "flac", codec: str = "flac", seed: int = 0, title: str | None = None
+) -> None:
+    """One second of noise at ``path``, with an artist (and a title) tag when given (ID3 for
+    MP3, Vorbis comments for FLAC)."""
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -19,6 +21,8 @@ def write_song(path: Path, artist: str | None, *, fmt: str = "flac", codec: str 
     with av.open(str(path), "w", format=fmt) as container:
         if artist is not None:
             container.metadata["artist"] = artist
+        if title is not None:
+            container.metadata["title"] = title
         stream = container.add_stream(codec, rate=SAMPLE_RATE, layout="mono")
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE

@@ -106,6 +106,36 @@ def test_spotify_history_ids_plays_and_repeats(spotify_root, tmp_path):
         assert store.track_summary(warrior)["skip_rate"] == pytest.approx(2 / 3)
 
 
+def test_spotify_plays_of_songs_stored_with_audio_go_to_those_songs(spotify_root, tmp_path):
+    """A listener's own audio (title and artist tags, a file name that is neither) and their Spotify
+    history: the plays of a song the store holds with audio become that song's plays, in any case
+    and spacing, so they give its appeal; the export's other tracks stay items without audio."""
+    pytest.importorskip("av")
+    from tagged_audio import write_song
+
+    music = tmp_path / "Music"
+    write_song(music / "01 - track.flac", "Thee Oh Sees", title="Ticklish  Warrior")
+    write_song(music / "02 - track.flac", "Someone Else", title="Vitamin C", seed=1)
+    result = runner.invoke(app, ["init", "-w", str(tmp_path / "ws")])
+    result = runner.invoke(app, ["import", str(music), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    with Store.open(tmp_path / "ws" / "encore.sqlite") as store:
+        songs = store.tracks().set_index("title")
+        assert set(songs.index) == {"Ticklish  Warrior", "Vitamin C"}  # the title tags, not the file names
+        warrior = songs.loc["Ticklish  Warrior", "track_id"]
+        assert import_tracks(store, spotify_root, layout="spotify").stored == 1  # only Can's track: the other has audio
+        report = import_spotify(store, spotify_root)
+        assert (report.stored, report.quarantined, report.matched) == (4, 2, 1)
+        events = store.events()
+        assert events["track_id"].value_counts()[warrior] == 3  # "thee oh sees " / "ticklish warrior" too
+        assert spotify_track_id("Thee Oh Sees", "Ticklish Warrior") not in set(store.tracks()["track_id"])
+        assert store.track_summary(warrior)["skip_rate"] == pytest.approx(2 / 3)
+        assert events["track_id"].value_counts()[spotify_track_id("Can", "Vitamin C")] == 1  # another artist's Vitamin C
+    result = runner.invoke(app, ["feedback", "import", str(spotify_root), "--format", "spotify", "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0 and "stored 0" in result.output  # the same entries, whichever song they went to
+    assert "plays of 1 stored songs matched by artist and title" in result.output
+
+
 def test_spotify_not_an_export(tmp_path):
     (tmp_path / "StreamingHistory0.json").write_text('{"not": "a list"}', encoding="utf-8")
     with Store.open(tmp_path / "s.sqlite") as store, pytest.raises(FeedbackDataError, match="JSON array"):

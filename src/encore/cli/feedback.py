@@ -113,4 +113,10 @@ def import_command(
                 )
         print_report(report, "events")
         if format == "spotify":
+            matched = getattr(report, "matched", 0)
+            out.print(
+                f"songs with audio: plays of {matched} stored songs matched by artist and title"
+                + ("" if matched else " (import your audio first, with artist and title tags or columns, to train on them)"),
+                highlight=False,
+            )
             print_skip_rate(db)

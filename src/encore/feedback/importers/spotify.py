@@ -4,7 +4,10 @@ Spotify's "download your data" gives ``StreamingHistory0.json``, ``StreamingHist
 ... : JSON arrays of ``{"endTime": "YYYY-MM-DD HH:MM", "artistName", "trackName",
 "msPlayed"}`` (UTC). There are no track ids and no track lengths, so:
 
-- a track's id is derived from its artist and name, compared ignoring case and
+- a track the store already holds with audio, under the same artist and title (compared
+  ignoring case and runs of spaces; a folder import titles songs by their title tags),
+  is that song: its plays go to it, so they become its appeal;
+- any other track's id is derived from its artist and name, compared ignoring case and
   surrounding spaces: ``spotify-<slug>-<10 hex of SHA-1>`` (stable across exports);
 - each entry is a ``play`` event with ``value`` = ``msPlayed``; a play shorter than the
   skip threshold (30 s by default, see :func:`~encore.targets.appeal.compute_appeal`)
@@ -24,7 +27,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +45,15 @@ from encore.feedback.importers.tables import (
 from encore.store.schema import QuarantinedRow
 from encore.store import Store
 
-__all__ = ["import_spotify", "read_spotify_history", "read_spotify_tracks", "spotify_track_id"]
+__all__ = [
+    "SpotifyImportReport",
+    "import_spotify",
+    "read_spotify_history",
+    "read_spotify_tracks",
+    "song_key",
+    "spotify_track_id",
+    "stored_song_keys",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +67,21 @@ def spotify_track_id(artist: str, track: str) -> str:
     key = f"{artist.strip().casefold()}\x1f{track.strip().casefold()}"
     slug = re.sub(r"[^0-9a-z]+", "-", f"{artist} {track}".casefold()).strip("-")[:40] or "track"
     return f"spotify-{slug}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+def song_key(artist: str, title: str) -> tuple[str, str]:
+    """An artist and title as compared across sources: case folded, runs of spaces made one, trimmed."""
+    return tuple(" ".join(str(text).casefold().split()) for text in (artist, title))  # type: ignore[return-value]
+
+
+def stored_song_keys(store: Store) -> dict[tuple[str, str], str]:
+    """The store's songs with audio and an artist and title, by :func:`song_key` (the first id of a repeated key)."""
+    tracks = store.tracks()
+    usable = tracks[tracks["path"].notna() & tracks["artist"].notna() & tracks["title"].notna()].sort_values("track_id")
+    keys: dict[tuple[str, str], str] = {}
+    for artist, title, track_id in zip(usable["artist"], usable["title"], usable["track_id"]):
+        keys.setdefault(song_key(artist, title), track_id)
+    return keys
 
 
 def _files(path: str | os.PathLike[str]) -> list[Path]:
@@ -104,6 +131,7 @@ def read_spotify_history(
     *,
     listener_id: str | None = None,
     encoding: str = "utf-8",
+    known: Mapping[tuple[str, str], str] | None = None,
 ) -> list[tuple[Path, RawTable]]:
     """Each export file as canonical ``play`` events (see the module docstring).
 
@@ -111,6 +139,9 @@ def read_spotify_history(
         path: A ``StreamingHistory*.json`` file or the folder holding them.
         listener_id: The listener; ``spotify-<folder name>`` by default.
         encoding: Text encoding of the files.
+        known: Stored songs by :func:`song_key` (:func:`stored_song_keys`): a play of one
+            of them takes its track id. The event key stays the entry's own, so an entry
+            is stored once whichever id it went to.
 
     Returns:
         Per file, its events (``track_id``, ``listener_id``, ``kind``, ``value``,
@@ -131,14 +162,13 @@ def read_spotify_history(
         played = frame["msPlayed"].astype("str").str.strip()
         track_ids, keys = [], []
         for a, t, e, m in zip(artist, track, end, played):
-            track_id = spotify_track_id(a, t) if a and t else None
-            identity = (track_id or "", e, m)
+            own_id = spotify_track_id(a, t) if a and t else None
+            track_id = (known or {}).get(song_key(a, t), own_id) if own_id else None
+            identity = (own_id or "", e, m)
             occurrence = occurrences.get(identity, 0)
             occurrences[identity] = occurrence + 1
             track_ids.append(track_id)
-            keys.append(
-                hashlib.sha256(f"{SOURCE}\x1f{listener}\x1f{track_id}\x1f{e}\x1f{m}\x1f{occurrence}".encode()).hexdigest()
-            )
+            keys.append(hashlib.sha256(f"{SOURCE}\x1f{listener}\x1f{own_id}\x1f{e}\x1f{m}\x1f{occurrence}".encode()).hexdigest())
         events = pd.DataFrame(
             {
                 "track_id": track_ids,
@@ -155,8 +185,11 @@ def read_spotify_history(
     return tables
 
 
-def read_spotify_tracks(path: str | os.PathLike[str], *, encoding: str = "utf-8") -> pd.DataFrame:
-    """The distinct tracks of an export as catalogue rows.
+def read_spotify_tracks(
+    path: str | os.PathLike[str], *, encoding: str = "utf-8", known: Mapping[tuple[str, str], str] | None = None
+) -> pd.DataFrame:
+    """The distinct tracks of an export as catalogue rows, less those ``known`` holds (songs stored with audio,
+    by :func:`song_key`: their plays go to them).
 
     Returns:
         Columns ``track_id``, ``artist``, ``title`` (first spelling seen), ``path``
@@ -170,6 +203,11 @@ def read_spotify_tracks(path: str | os.PathLike[str], *, encoding: str = "utf-8"
     artist = entries["artistName"].astype("str").str.strip().fillna("")
     title = entries["trackName"].astype("str").str.strip().fillna("")
     usable = (artist != "") & (title != "")
+    if known:
+        stored = pd.Series([song_key(a, t) in known for a, t in zip(artist, title)], index=artist.index)
+        matched = {song_key(a, t) for a, t in zip(artist[usable & stored], title[usable & stored])}
+        logger.info("%d of the export's tracks are stored songs with audio", len(matched))
+        usable &= ~stored
     tracks = pd.DataFrame(
         {
             "track_id": [spotify_track_id(a, t) for a, t in zip(artist[usable], title[usable])],
@@ -181,6 +219,13 @@ def read_spotify_tracks(path: str | os.PathLike[str], *, encoding: str = "utf-8"
     return tracks.reset_index(drop=True)
 
 
+@dataclass
+class SpotifyImportReport(ImportReport):
+    """What a streaming-history import did; ``matched``: the stored songs with audio its plays went to."""
+
+    matched: int = 0
+
+
 def import_spotify(
     store: Store,
     path: str | os.PathLike[str],
@@ -188,9 +233,10 @@ def import_spotify(
     listener_id: str | None = None,
     encoding: str = "utf-8",
     progress: Callable[[int], None] | None = None,
-) -> ImportReport:
-    """Imports a streaming history; its tracks must be in the store first
-    (``encore import FOLDER --layout spotify``).
+) -> SpotifyImportReport:
+    """Imports a streaming history. A play of a song the store holds with audio (same artist
+    and title) goes to that song; the other tracks must be in the store first
+    (``encore import FOLDER --layout spotify``), else their plays are quarantined as unknown.
 
     ``progress`` is called with the number of events written after each chunk.
 
@@ -200,8 +246,9 @@ def import_spotify(
     Raises:
         FeedbackDataError: No export file, or one that is not a JSON array.
     """
-    reports = [
-        import_table(store, table, str(file), None, SOURCE, progress)
-        for file, table in read_spotify_history(path, listener_id=listener_id, encoding=encoding)
-    ]
-    return merge_reports(reports)
+    known = stored_song_keys(store)
+    tables = read_spotify_history(path, listener_id=listener_id, encoding=encoding, known=known)
+    reports = [import_table(store, table, str(file), None, SOURCE, progress) for file, table in tables]
+    audio = set(known.values())
+    matched = {t for _, table in tables for t in table.frame["track_id"].dropna() if t in audio}
+    return SpotifyImportReport(**vars(merge_reports(reports)), matched=len(matched))

@@ -23,7 +23,7 @@ from encore.audio.files import AUDIO_EXTENSIONS, find_audio_files
 from encore.exceptions import FeedbackDataError, ParameterError
 from encore.feedback.importers.emotify import read_emotify_tracks
 from encore.feedback.importers.lastfm import read_lastfm_tracks
-from encore.feedback.importers.spotify import read_spotify_tracks
+from encore.feedback.importers.spotify import read_spotify_tracks, stored_song_keys
 from encore.feedback.importers.tables import (
     ImportReport,
     RawTable,
@@ -36,7 +36,15 @@ from encore.feedback.importers.tables import (
 )
 from encore.store import Store
 
-__all__ = ["AUDIO_SUFFIXES", "LAYOUTS", "TrackImportReport", "import_tracks", "read_artist_tag", "stable_track_id"]
+__all__ = [
+    "AUDIO_SUFFIXES",
+    "LAYOUTS",
+    "TrackImportReport",
+    "import_tracks",
+    "read_artist_tag",
+    "read_tags",
+    "stable_track_id",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -251,8 +259,13 @@ ARTIST_TAGS: tuple[str, ...] = ("artist", "album_artist", "albumartist", "perfor
 names ID3 TPE1, Vorbis ARTIST and MP4 ©ART all ``artist``; TPE2 ``album_artist``)."""
 
 
-def read_artist_tag(path: str) -> str | None:
-    """The artist named in an audio file's own tags, or None (no tag, or not readable).
+TITLE_TAGS: tuple[str, ...] = ("title",)
+"""Metadata keys read for a title (ID3 TIT2, Vorbis TITLE and MP4 ©nam are all ``title``)."""
+
+
+def read_tags(path: str) -> dict[str, str]:
+    """The artist and title named in an audio file's own tags (``{"artist": ..., "title": ...}``,
+    each only when present; empty when the file has none or is not readable).
 
     Reads only the container header through PyAV (FFmpeg): the file's metadata first,
     then its first audio stream's (Ogg keeps Vorbis comments there).
@@ -264,25 +277,38 @@ def read_artist_tag(path: str) -> str | None:
             sources = [container.metadata, *(stream.metadata for stream in container.streams.audio[:1])]
     except Exception as exc:  # noqa: BLE001 - any unreadable header means "no tag"; decoding reports it later
         logger.debug("%s: no tags read (%s)", path, exc)
-        return None
-    for key in ARTIST_TAGS:
-        for metadata in sources:
-            value = next((v for k, v in metadata.items() if k.casefold() == key), None)
-            if isinstance(value, str) and value.strip(" \x00"):
-                return value.strip(" \x00")
-    return None
+        return {}
+    found: dict[str, str] = {}
+    for name, keys in (("artist", ARTIST_TAGS), ("title", TITLE_TAGS)):
+        for key in keys:
+            for metadata in sources:
+                value = next((v for k, v in metadata.items() if k.casefold() == key), None)
+                if name not in found and isinstance(value, str) and value.strip(" \x00"):
+                    found[name] = value.strip(" \x00")
+    return found
 
 
-def _fill_artists_from_tags(tracks: pd.DataFrame) -> int:
-    """Fills ``artist`` in place from each file's tags where it is missing; returns how many."""
+def read_artist_tag(path: str) -> str | None:
+    """The artist named in an audio file's own tags, or None (no tag, or not readable): :func:`read_tags`."""
+    return read_tags(path).get("artist")
+
+
+def _fill_from_tags(tracks: pd.DataFrame, *, titles: bool) -> int:
+    """Fills ``artist`` in place from each file's tags where it is missing, and with ``titles`` (a folder's
+    songs, titled by their file names) the title from the same tags; returns how many artists were found."""
     missing = tracks["artist"].isna() & tracks["path"].notna()
     if not missing.any():
         return 0
-    found = pd.Series([read_artist_tag(path) for path in tracks.loc[missing, "path"]], index=tracks.index[missing], dtype=object)
-    found = found[found.notna()]
-    tracks.loc[found.index, "artist"] = found.astype(str)
-    logger.info("artist read from the files' tags for %d of %d songs without one", len(found), int(missing.sum()))
-    return len(found)
+    tags = pd.Series([read_tags(path) for path in tracks.loc[missing, "path"]], index=tracks.index[missing], dtype=object)
+    artists = tags.map(lambda found: found.get("artist"))
+    artists = artists[artists.notna()]
+    tracks.loc[artists.index, "artist"] = artists.astype(str)
+    if titles:
+        named = tags.map(lambda found: found.get("title"))
+        named = named[named.notna()]
+        tracks.loc[named.index, "title"] = named.astype(str)
+    logger.info("artist read from the files' tags for %d of %d songs without one", len(artists), int(missing.sum()))
+    return len(artists)
 
 
 def _update_label_set(store: Store, name: str, labels: pd.DataFrame) -> tuple[int, bool]:
@@ -367,8 +393,11 @@ def import_tracks(
         option = "--map" if mapping else "--path-format"
         raise ParameterError(f"{option} is for a track list (a CSV, TSV, JSON lines or Parquet file), not a folder or --layout")
     if layout in ("lastfm", "spotify"):
-        reader = read_lastfm_tracks if layout == "lastfm" else read_spotify_tracks
-        tracks = reader(source).assign(label=None, duration=np.nan)
+        if layout == "lastfm":
+            tracks = read_lastfm_tracks(source)
+        else:  # a track the store holds with audio (same artist and title) is that song, not a second item
+            tracks = read_spotify_tracks(source, known=stored_song_keys(store))
+        tracks = tracks.assign(label=None, duration=np.nan)
         tracks.index = pd.RangeIndex(1, len(tracks) + 1, name="line")
         table = RawTable(tracks, None, [])
         reasons = pd.Series("", index=tracks.index, dtype="str")
@@ -410,8 +439,8 @@ def import_tracks(
     known = good["track_id"].isin(stored_artist.keys())
     lacking = ~known | good["track_id"].map(stored_artist).isna()
     rows = good.loc[lacking].copy()
-    from_tags = _fill_artists_from_tags(rows)
-    good.loc[lacking, "artist"] = rows["artist"]
+    from_tags = _fill_from_tags(rows, titles=layout == "auto" and source.is_dir())
+    good.loc[lacking, ["artist", "title"]] = rows[["artist", "title"]]
     stored, present = store.add_tracks(good.drop(columns=["label"]))
     filled = good.loc[known & lacking & good["artist"].notna(), ["track_id", "artist"]]
     if len(filled):
