@@ -71,6 +71,37 @@ def test_no_label_set_and_no_classes_says_how_to_get_labels(tmp_path):
     assert code == 1 and "no label set" in output and "--label-set NAME" in output and "labels.classes" in output
 
 
+def test_feedback_without_any_label_set_makes_a_scores_only_manifest_a_model_trains_on(tmp_path):
+    """A listener's own music and their likes, plays and skips, no genres: the appeal score is the
+    target, no class is invented, and a model trains and predicts it."""
+    import json
+
+    Workspace.init(tmp_path / "ws")
+    for i in range(12):
+        write_song(tmp_path / "music" / f"{i:02d}.flac", f"band {i % 4}", seed=i, title=f"song {i}")
+    invoke("import", tmp_path / "music", "-w", tmp_path / "ws")
+    store_songs = Workspace.open(tmp_path / "ws").open_store()
+    with store_songs as db:
+        ids = list(db.tracks().sort_values("title")["track_id"])
+    rows = ["track_id,listener_id,kind,value,timestamp"]
+    for n, track in enumerate(ids):
+        for listener in range(3):
+            rows.append(f"{track},u{listener},{'like' if (n + listener) % 3 else 'dislike'},1,2026-01-0{listener + 1}T10:00:00Z")
+    (tmp_path / "events.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code, output = invoke("feedback", "import", tmp_path / "events.csv", "-w", tmp_path / "ws")
+    assert code == 0, output
+    code, output = invoke("labels", "-w", tmp_path / "ws")
+    assert code == 0, output
+    assert "no class labels" in output and "scores and tags are the targets" in output
+    assert "none (scores and tags only)" in output and "appeal (12 songs)" in output
+    manifest = json.loads((tmp_path / "ws" / "manifests" / "default.json").read_text())
+    assert manifest["label_names"] == [] and manifest["regression_names"] == ["appeal"]
+    code, output = invoke("train", "-w", tmp_path / "ws", "--model", "random_forest", "--name", "rf")
+    assert code == 0, output
+    code, output = invoke("predict", "rf", tmp_path / "music" / "00.flac", "-w", tmp_path / "ws")
+    assert code == 0 and '"appeal"' in output and '"label"' not in output
+
+
 def test_songs_a_label_set_leaves_unlabelled_take_their_labellers_votes(workspace):
     """The labelling loop on a folder-labelled catalogue: new songs, labelled through tag feedback
     (an `encore suggest` queue), join the label set's classes; the set still decides where it has a label."""

@@ -113,7 +113,9 @@ def print_manifest(manifest: Manifest, path: Path) -> None:
         if key in summary:
             table.add_row(key, _artists(summary) if key == "artists" else str(summary[key]))
     table.add_row("splits", ", ".join(f"{k} {v}" for k, v in summary["splits"].items()))
-    table.add_row("classes", ", ".join(f"{k} {v}" for k, v in sorted(summary["label_counts"].items())))
+    table.add_row(
+        "classes", ", ".join(f"{k} {v}" for k, v in sorted(summary["label_counts"].items())) or "none (scores and tags only)"
+    )
     table.add_row("tags kept", ", ".join(manifest.tag_names) or "-")
     table.add_row("scores", _scores(manifest))
     out.print(table)

@@ -74,7 +74,8 @@ def choose_label_set(store: Any, config: LabelsConfig) -> tuple[str | None, str]
 
     Raises:
         ParameterError: ``labels.label_set`` names a set that is not stored.
-        ConfigError: Neither option is given and the store holds no label set, or several.
+        ConfigError: Neither option is given and the store holds several label sets (with
+            none, there are no classes: ``(None, note)``, and the scores and tags are the targets).
     """
     sets = store.label_sets()
     stored = ", ".join(f"{name} (version {max(versions)})" for name, versions in sorted(sets.items())) or "none"
@@ -97,10 +98,10 @@ def choose_label_set(store: Any, config: LabelsConfig) -> tuple[str | None, str]
             f"the store holds several label sets: {stored}; choose one with --set labels.label_set=NAME, "
             "or vote classes from listener tags by listing labels.classes in the config"
         )
-    raise ConfigError(
-        "no class labels: the store holds no label set. Import songs with labels (`encore import SONGS "
-        "--label-set NAME`, from a label column or one sub-folder per label), or vote classes from listener "
-        "tags by listing labels.classes in the config"
+    return None, (
+        "no class labels (the store holds no label set and labels.classes lists none): the listeners' scores and "
+        "tags are the targets. Import a label set (`encore import SONGS --label-set NAME`) or list labels.classes "
+        "for classes"
     )
 
 
@@ -187,8 +188,10 @@ def build_manifest(
                 f"{voted_songs} song(s) the set leaves unlabelled take the class their listeners' tags vote for "
                 f"(an `encore suggest` queue imported as feedback, say; labels.min_votes={config.min_votes})",
             )
+    elif not config.classes:  # scores and tags only: the listeners' feedback is the whole target
+        label_names = []
+        labels = pd.DataFrame(columns=["track_id", "label", "confidence", "margin", "n_votes"])
     else:
-        assert config.classes  # choose_label_set raised otherwise
         label_names = [normalize_tag(c, synonyms=synonyms) or c for c in config.classes]
         labels = derive_single_labels(
             events,
@@ -231,6 +234,15 @@ def build_manifest(
         frame = frame.merge(soft, left_on="track_id", right_index=True, how="left")
         frame = frame.merge(tag_targets.support.rename("tag_support"), left_on="track_id", right_index=True, how="left")
 
+    # no like, rating, play or skip at all: no appeal to learn, so no score head (and no empty appeal metric)
+    scores = ["appeal"] if frame["appeal"].notna().any() else []
+    if not label_names and not scores and not tag_names:
+        raise ConfigError(
+            "nothing to learn: the store holds no label set, labels.classes lists none, and no song has likes, "
+            "ratings, plays, skips or enough tags. Import songs with labels (`encore import SONGS --label-set NAME`, "
+            "from a label column or one sub-folder per label), vote classes from listener tags by listing "
+            "labels.classes in the config, or import listener feedback (`encore feedback import`)"
+        )
     frame["artist"] = frame["artist"].astype(object).where(frame["artist"].notna(), None)
     split_settings: dict[str, Any] = {
         "val_fraction": config.val_fraction,
@@ -252,7 +264,7 @@ def build_manifest(
         "listeners": int(events["listener_id"].nunique()) if not events.empty else 0,
         "label_source": (f"catalogue:{label_set}" + (f" + listener tags ({voted_songs})" if voted_songs else ""))
         if label_set
-        else "listener tags",
+        else ("listener tags" if label_names else "none"),
         "label_note": label_note,
         "songs_without_artist": int(frame["artist"].isna().sum()),
         "unlabelled": int(frame["label"].isna().sum()),
@@ -267,6 +279,4 @@ def build_manifest(
         len(tag_names),
         frame["split"].value_counts().to_dict(),
     )
-    # no like, rating, play or skip at all: no appeal to learn, so no score head (and no empty appeal metric)
-    scores = ["appeal"] if frame["appeal"].notna().any() else []
     return Manifest(frame=frame, label_names=list(label_names), tag_names=tag_names, regression_names=scores, info=info)

@@ -25,7 +25,10 @@ async function loadModel() {
   const info = await response.json();
   const model = info.models[0];
   writes = info.writes;
-  $("model").textContent = `${model.run} (${model.backend}) · ${model.label_names.length} classes`;
+  const targets = model.label_names.length
+    ? `${model.label_names.length} classes`
+    : `scores: ${model.regression_names.join(", ") || "none"}`;  // a model of the listeners' scores alone
+  $("model").textContent = `${model.run} (${model.backend}) · ${targets}`;
   $("token-box").hidden = writes !== "token";
 }
 
