@@ -131,8 +131,16 @@ def test_spotify_plays_of_songs_stored_with_audio_go_to_those_songs(spotify_root
         assert spotify_track_id("Thee Oh Sees", "Ticklish Warrior") not in set(store.tracks()["track_id"])
         assert store.track_summary(warrior)["skip_rate"] == pytest.approx(2 / 3)
         assert events["track_id"].value_counts()[spotify_track_id("Can", "Vitamin C")] == 1  # another artist's Vitamin C
-    result = runner.invoke(app, ["feedback", "import", str(spotify_root), "--format", "spotify", "-w", str(tmp_path / "ws")])
+    ws = str(tmp_path / "ws")
+    result = runner.invoke(app, ["feedback", "import", str(spotify_root), "--format", "spotify", "-w", ws])
     assert result.exit_code == 0 and "stored 0" in result.output  # the same entries, whichever song they went to
+    assert "set aside" not in result.output  # Can's track is an item without audio now
+    ws2 = str(tmp_path / "ws2")  # the same audio and history, and no `--layout spotify` import
+    assert runner.invoke(app, ["init", "-w", ws2]).exit_code == 0
+    assert runner.invoke(app, ["import", str(music), "-w", ws2]).exit_code == 0
+    result = runner.invoke(app, ["feedback", "import", str(spotify_root), "--format", "spotify", "-w", ws2])
+    words = " ".join(result.output.split())
+    assert result.exit_code == 0 and "of 1 tracks the store does not hold" in words and "--layout spotify" in words
     assert "plays of 1 stored songs matched by artist and title" in result.output
 
 

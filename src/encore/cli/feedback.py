@@ -113,6 +113,14 @@ def import_command(
                 )
         print_report(report, "events")
         if format == "spotify":
+            unknown = {r.reason.split("'")[1] for r in report.quarantine if r.reason.startswith("unknown track_id '")}
+            if unknown:
+                plays = sum(r.reason.startswith("unknown track_id '") for r in report.quarantine)
+                out.print(
+                    f"set aside: {plays} plays of {len(unknown)} tracks the store does not hold; keep them as items "
+                    f"without audio with `encore import {path} --layout spotify`, then import this history again",
+                    highlight=False,
+                )
             matched = getattr(report, "matched", 0)
             out.print(
                 f"songs with audio: plays of {matched} stored songs matched by artist and title"
