@@ -93,6 +93,7 @@ def import_command(
     `encore import <folder> --layout emotify|lastfm|spotify`.
     """
     from encore.feedback.importers import FORMATS, import_feedback
+    from encore.feedback.importers.spotify import SpotifyImportReport
 
     if format not in ("auto", *FORMATS, *NAMED_FORMATS):
         raise ParameterError(f"--format {format!r} is not known; use one of {', '.join(['auto', *FORMATS, *NAMED_FORMATS])}")
@@ -112,16 +113,15 @@ def import_command(
                     progress=advance,
                 )
         print_report(report, "events")
-        if format == "spotify":
-            unknown = {r.reason.split("'")[1] for r in report.quarantine if r.reason.startswith("unknown track_id '")}
-            if unknown:
-                plays = sum(r.reason.startswith("unknown track_id '") for r in report.quarantine)
+        if isinstance(report, SpotifyImportReport):
+            if report.unknown_tracks:
                 out.print(
-                    f"set aside: {plays} plays of {len(unknown)} tracks the store does not hold; keep them as items "
-                    f"without audio with `encore import {path} --layout spotify`, then import this history again",
+                    f"set aside: {report.unknown_plays} plays of {report.unknown_tracks} tracks the store does not hold; "
+                    f"keep them as items without audio with `encore import {path} --layout spotify`, then import this "
+                    "history again",
                     highlight=False,
                 )
-            matched = getattr(report, "matched", 0)
+            matched = report.matched
             out.print(
                 f"songs with audio: plays of {matched} stored songs matched by artist and title"
                 + ("" if matched else " (import your audio first, with artist and title tags or columns, to train on them)"),

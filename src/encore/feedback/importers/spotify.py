@@ -204,9 +204,9 @@ def read_spotify_tracks(
     title = entries["trackName"].astype("str").str.strip().fillna("")
     usable = (artist != "") & (title != "")
     if known:
-        stored = pd.Series([song_key(a, t) in known for a, t in zip(artist, title)], index=artist.index)
-        matched = {song_key(a, t) for a, t in zip(artist[usable & stored], title[usable & stored])}
-        logger.info("%d of the export's tracks are stored songs with audio", len(matched))
+        keys = pd.Series([song_key(a, t) for a, t in zip(artist, title)], index=artist.index)
+        stored = keys.isin(known.keys()) & usable
+        logger.info("%d of the export's tracks are stored songs with audio", keys[stored].nunique())
         usable &= ~stored
     tracks = pd.DataFrame(
         {
@@ -221,9 +221,17 @@ def read_spotify_tracks(
 
 @dataclass
 class SpotifyImportReport(ImportReport):
-    """What a streaming-history import did; ``matched``: the stored songs with audio its plays went to."""
+    """What a streaming-history import did.
+
+    Attributes:
+        matched: The stored songs with audio its plays went to.
+        unknown_tracks: Tracks the store does not hold, whose plays were quarantined.
+        unknown_plays: Those plays.
+    """
 
     matched: int = 0
+    unknown_tracks: int = 0
+    unknown_plays: int = 0
 
 
 def import_spotify(
@@ -247,8 +255,14 @@ def import_spotify(
         FeedbackDataError: No export file, or one that is not a JSON array.
     """
     known = stored_song_keys(store)
+    held = set(store.tracks()["track_id"])
     tables = read_spotify_history(path, listener_id=listener_id, encoding=encoding, known=known)
     reports = [import_table(store, table, str(file), None, SOURCE, progress) for file, table in tables]
-    audio = set(known.values())
-    matched = {t for _, table in tables for t in table.frame["track_id"].dropna() if t in audio}
-    return SpotifyImportReport(**vars(merge_reports(reports)), matched=len(matched))
+    ids = pd.concat([table.frame["track_id"] for _, table in tables]).dropna()
+    unknown = ids[~ids.isin(held)]
+    return SpotifyImportReport(
+        **vars(merge_reports(reports)),
+        matched=int(ids[ids.isin(set(known.values()))].nunique()),
+        unknown_tracks=int(unknown.nunique()),
+        unknown_plays=len(unknown),
+    )

@@ -278,14 +278,17 @@ def read_tags(path: str) -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001 - any unreadable header means "no tag"; decoding reports it later
         logger.debug("%s: no tags read (%s)", path, exc)
         return {}
-    found: dict[str, str] = {}
-    for name, keys in (("artist", ARTIST_TAGS), ("title", TITLE_TAGS)):
+
+    def first(keys: tuple[str, ...]) -> str | None:
         for key in keys:
             for metadata in sources:
                 value = next((v for k, v in metadata.items() if k.casefold() == key), None)
-                if name not in found and isinstance(value, str) and value.strip(" \x00"):
-                    found[name] = value.strip(" \x00")
-    return found
+                if isinstance(value, str) and value.strip(" \x00"):
+                    return value.strip(" \x00")
+        return None
+
+    found = {"artist": first(ARTIST_TAGS), "title": first(TITLE_TAGS)}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def read_artist_tag(path: str) -> str | None:
