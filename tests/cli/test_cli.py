@@ -126,3 +126,49 @@ def test_train_offers_every_row_of_the_trainer_table():
     for command in ("train", "cv"):  # each command's --model help names every kind
         text = " ".join(runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"}).output.split())
         assert all(kind in text for kind in TRAINERS), (command, text)
+
+
+def test_help_paragraphs_flow_to_the_terminal_width():
+    from encore.cli.main import flowed
+
+    text = "First line\n    goes on.\n\n    A paragraph\n    over lines.\n\n    \b\n    kept\n    as is"
+    assert flowed(text) == "First line goes on.\n\nA paragraph over lines.\n\n\b\nkept\nas is"
+    result = runner.invoke(app, ["predict", "--help"], env={"COLUMNS": "200"})
+    assert "a catalogue file keeps its track_id, another file gets its file name stem." in result.output
+
+
+def test_flags_have_no_negative_twin_to_widen_the_help():
+    for command in (["train"], ["evaluate"], ["cv"]):
+        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0 and "--no-" not in result.output, command
+
+
+def test_a_comparison_row_stays_on_one_line_in_a_log(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from encore.cli.common import LOG_WIDTH, _width
+    from encore.cli.evaluate import comparisons_table
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert _width(io.StringIO()) == LOG_WIDTH  # a file or a pipe
+    monkeypatch.setenv("COLUMNS", "100")
+    assert _width(io.StringIO()) is None  # rich reads COLUMNS itself
+
+    row = {
+        "a": "forest",
+        "b": "probe",
+        "metric": "tags' mean Spearman",
+        "n": 48,
+        "value_a": 0.708,
+        "value_b": 0.667,
+        "difference": 0.042,
+        "ci_low": -0.084,
+        "ci_high": 0.188,
+        "excludes_zero": False,
+    }
+    console = Console(width=LOG_WIDTH, record=True, file=io.StringIO())
+    console.print(comparisons_table([row]))
+    lines = [line for line in console.export_text().splitlines() if "forest - probe" in line]
+    assert len(lines) == 1 and "+0.042 [-0.084, +0.188]" in lines[0] and "0.708" in lines[0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +20,17 @@ from encore.exceptions import EncoreError, ParameterError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+LOG_WIDTH = 160
+"""Columns for tables written to a file or a pipe (a log, ``| tee``), where rich would otherwise assume 80."""
+
+
+def _width(stream: Any) -> int | None:
+    """None, so rich measures the terminal, when one shows the stream or ``COLUMNS`` is set; else LOG_WIDTH."""
+    return None if "COLUMNS" in os.environ or stream.isatty() else LOG_WIDTH
+
+
+console = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
+out = Console(soft_wrap=True, width=_width(sys.stdout))
 
 WorkspaceOption = Annotated[
     Path | None,
@@ -31,7 +42,8 @@ DeviceOption = Annotated[
     typer.Option("--device", help="Where the CNN runs: auto (a CUDA GPU when present, else the CPU), cpu, cuda or cuda:N."),
 ]
 SetOption = Annotated[
-    list[str] | None, typer.Option("--set", "-s", help="Override a config value, e.g. --set train.epochs=5 (repeatable).")
+    list[str] | None,
+    typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config value, e.g. --set train.epochs=5 (repeatable)."),
 ]
 
 

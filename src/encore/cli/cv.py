@@ -140,7 +140,7 @@ def cv_command(
     manifest: Annotated[Path | None, typer.Option(help="Manifest CSV (default manifests/default.csv).")] = None,
     device: Annotated[str | None, typer.Option(help="Where models train: auto, cpu, cuda or cuda:N (train.device).")] = None,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 1000,
-    restart: Annotated[bool, typer.Option(help="Discard this name's earlier results and start again.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard this name's earlier results and start again.")] = False,
 ) -> None:
     """Cross-validate models on the same artist-grouped, label-stratified folds; writes WS/cv/NAME/report.html,
     report.json and predictions/<model>.csv (every held-out prediction). A killed run resumes where it stopped."""

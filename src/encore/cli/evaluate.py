@@ -68,15 +68,18 @@ def comparisons_table(
 ) -> Table:
     """Paired differences (first run minus each other, or each pair of models) with their intervals."""
     table = Table(title=title)
-    for col in ("A - B", "metric", "songs", "difference", "interval", "excludes 0"):
+    for col in ("A - B", "metric"):
         table.add_column(col, overflow="fold")
+    for col in ("songs", "A", "B", "difference [95 %]", "excludes 0"):  # numbers never split over two lines
+        table.add_column(col, no_wrap=True, justify="right")
     for c in comparisons:
         table.add_row(
             f"{c['a']} - {c['b']}",
             c["metric"],
             str(c["n"]),
-            f"{c['value_a']:.3f} - {c['value_b']:.3f} = {c['difference']:+.3f}",
-            f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]",
+            f"{c['value_a']:.3f}",
+            f"{c['value_b']:.3f}",
+            f"{c['difference']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]",
             "[green]yes[/]" if c["excludes_zero"] else "no",
         )
     return table
@@ -101,7 +104,8 @@ def evaluate_command(
     importance: Annotated[
         bool,
         typer.Option(
-            help="Also compute permutation (forest) or mel-band (CNN) importances on the validation songs: slow, so off unless asked; the forest's impurity importances are always in the report."
+            "--importance",
+            help="Also compute permutation (forest) or mel-band (CNN) importances on the validation songs: slow, so off unless asked; the forest's impurity importances are always in the report.",
         ),
     ] = False,
     device: DeviceOption = "auto",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated
 
 import typer
@@ -74,6 +75,30 @@ app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)
 app.command("cv")(cv_command)
 app.add_typer(pretrained.app, name="pretrained")
+
+
+def flowed(text: str) -> str:
+    """A docstring as help: each paragraph one line, so the terminal, not the source file, decides where lines end.
+
+    Typer keeps the source's line breaks after the first paragraph, which at 80 columns leaves
+    every other line a word long. A paragraph that starts with ``\\b`` keeps its lines.
+    """
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
+
+
+def flow_help(group: typer.Typer) -> None:
+    """Give every command of ``group`` and of its sub-groups its docstring, flowed, as help."""
+    for info in group.registered_commands:
+        text = info.help or inspect.getdoc(info.callback)
+        if text:
+            info.help = flowed(text)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            flow_help(sub.typer_instance)
+
+
+flow_help(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -47,36 +47,41 @@ def train_command(
     init_from: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="RUN",
             help="Transfer: start from this CNN run's (or pretrained:NAME's) backbone with new heads (train.init_from). "
             "Repeat it to put several published models that read the same input side by side "
-            "(--init-from pretrained:musicnn-msd --init-from pretrained:musicnn-mtt)."
+            "(--init-from pretrained:musicnn-msd --init-from pretrained:musicnn-mtt).",
         ),
     ] = None,
     freeze_backbone: Annotated[
         bool,
         typer.Option(
-            help="With --init-from: keep the backbone and fit the heads on the songs' mean embeddings (the song-level probe)."
+            "--freeze-backbone",
+            help="With --init-from: keep the backbone and fit the heads on the songs' mean embeddings (the song-level probe).",
         ),
     ] = False,
     tune_top: Annotated[
         bool,
         typer.Option(
+            "--tune-top",
             help="With --init-from pretrained:NAME: the probe, then each tagger's top (musicnn's dense back end) "
             "fine-tuned with the class head on cached chunks of the frozen layers below (train.tune_top; sets "
-            "--freeze-backbone; train.epochs, train.lr and train.init_lr_scale apply)."
+            "--freeze-backbone; train.epochs, train.lr and train.init_lr_scale apply).",
         ),
     ] = False,
     select_features: Annotated[
         bool,
         typer.Option(
+            "--select-features",
             help="random_forest / gradient_boosting / svm / ensemble: keep the most important features, how many chosen "
-            "by cross-validation on the training songs (baseline.selection.enabled)."
+            "by cross-validation on the training songs (baseline.selection.enabled).",
         ),
     ] = False,
     segments: Annotated[
         float | None,
         typer.Option(
             min=0.001,
+            metavar="SECONDS",
             help="random_forest / gradient_boosting / svm / ensemble: train on segments of this many seconds, each with "
             "its song's targets, and predict a song as the mean of its segments (baseline.segment_seconds; at most "
             "baseline.max_segments a song).",
