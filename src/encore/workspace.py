@@ -8,6 +8,7 @@ Layout::
       cache/           content-addressed decoded audio and features
       manifests/       targets and splits, the contract between labels and training
       runs/            one folder per training run (checkpoint, config, metrics, report)
+      uploads/         songs the HTTP service stored (``POST /v1/predict`` with ``store``), by track id
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from encore.exceptions import WorkspaceError
 logger = logging.getLogger(__name__)
 
 SETTINGS_FILE = "encore.yaml"
+UPLOADS_DIR = "uploads"
 ENV_WORKSPACE = "ENCORE_WORKSPACE"
 
 
@@ -45,6 +47,10 @@ class Workspace:
     @property
     def manifests_dir(self) -> Path:
         return self.root / "manifests"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.root / UPLOADS_DIR
 
     @property
     def reports_dir(self) -> Path:

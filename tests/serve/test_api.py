@@ -280,3 +280,55 @@ def test_a_retry_to_a_restarted_server_stores_untimed_events_once(make_client, w
     assert (first["stored"], retry["stored"], retry["duplicate"], retry.get("replayed")) == (3, 0, 3, False)
     with workspace.open_store() as store:
         assert len(store.events()) == 3
+
+
+def test_a_stored_upload_keeps_its_audio_so_feedback_on_it_trains_the_next_model(make_client, workspace):
+    """The service's loop: a listener drops a song on the page (stored), likes it, and `encore labels`
+    puts it, with its audio, into the next manifest; a stored song uploaded again stays that song."""
+    import pandas as pd
+
+    from encore.config import LabelsConfig
+    from encore.data.waveforms import decode_songs
+    from encore.targets.build import build_manifest
+
+    catalogue_song = wav_bytes(2.0, seed=11)
+    for n, song in enumerate((catalogue_song, wav_bytes(2.0, seed=12)), start=1):
+        (workspace.root / f"library{n}.wav").write_bytes(song)
+    client = make_client(token=TOKEN)
+    store = client.app.state.encore.store
+    store.add_tracks(
+        pd.DataFrame(
+            {"track_id": ["cat-1", "cat-2"], "path": [str(workspace.root / "library1.wav"), str(workspace.root / "library2.wav")]}
+        )
+    )
+
+    new_song = wav_bytes(3.0, seed=7)
+    answers = [
+        client.post("/v1/predict", files=upload(song, name), data={"store": "true"}, headers=AUTH).json()
+        for song, name in ((new_song, "New Song.WAV"), (new_song, "again.wav"), (catalogue_song, "mine.wav"))
+    ]
+    new_id = answers[0]["track_id"]
+    assert answers[1]["track_id"] == new_id and answers[2]["track_id"] == "cat-1"
+    assert [p.name for p in workspace.uploads_dir.iterdir()] == [f"{new_id}.wav"]  # one file, the catalogue's not copied
+    assert (workspace.uploads_dir / f"{new_id}.wav").read_bytes() == new_song
+    assert client.get("/v1/tracks/cat-1").json()["predictions"]["tiny"]["class"]  # its predictions, under its own id
+
+    events = [{"track_id": t, "kind": k, "listener_id": "u1"} for t, k in ((new_id, "like"), ("cat-1", "dislike"))]
+    assert client.post("/v1/feedback", json={"events": events}, headers=AUTH).json()["stored"] == 2
+    manifest = build_manifest(store, LabelsConfig())
+    assert sorted(manifest.frame["track_id"]) == sorted(["cat-1", "cat-2", new_id])  # t1 and t2 have no audio
+    assert manifest.info["items_without_audio"] == 2 and "2 stored item(s) without an audio file" in manifest.info["label_note"]
+    waveforms, failures = decode_songs(manifest.frame, sample_rate=16000)
+    assert failures == [] and waveforms[new_id].size == 3 * 16000
+
+
+def test_a_manifest_row_without_a_file_is_a_reported_failure_not_a_crash(tmp_path):
+    import pandas as pd
+
+    from encore.data.waveforms import decode_songs
+
+    (tmp_path / "a.wav").write_bytes(wav_bytes(1.0))
+    rows = pd.DataFrame({"track_id": ["a", "gone"], "path": [str(tmp_path / "a.wav"), float("nan")]})
+    waveforms, failures = decode_songs(rows, sample_rate=16000)
+    assert waveforms["gone"] is None and waveforms["a"].size == 16000
+    assert [f.path for f in failures] == ["gone"] and "encore labels" in failures[0].reason

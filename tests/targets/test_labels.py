@@ -97,3 +97,24 @@ def test_labels_from_catalogue(filled_store):
     assert labels.loc["t2", "label"] is None and labels.loc["t2", "n_votes"] == 2
     with pytest.raises(ParameterError, match="'mood'"):
         labels_from_catalogue(filled_store, "mood")
+
+
+def test_a_store_of_items_without_audio_has_nothing_to_train_on(store):
+    """Spotify or Last.fm items alone (no audio file): `encore labels` says so and how to fix it,
+    instead of writing a manifest training would fail on."""
+    from encore.config import LabelsConfig
+    from encore.targets.build import build_manifest
+
+    store.add_tracks(pd.DataFrame({"track_id": ["spotify-a", "spotify-b"], "title": ["A", "B"]}))
+    store.add_events(
+        pd.DataFrame(
+            {
+                "track_id": ["spotify-a", "spotify-b"],
+                "kind": ["like", "dislike"],
+                "listener_id": ["u1", "u1"],
+                "timestamp": pd.Timestamp("2026-01-01", tz="UTC"),
+            }
+        )
+    )
+    with pytest.raises(ParameterError, match=r"none of the store's 2 items has an audio file.*encore import FOLDER"):
+        build_manifest(store, LabelsConfig())

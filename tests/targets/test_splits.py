@@ -74,7 +74,7 @@ def test_bad_options(songs, kwargs, match):
 
 def test_too_few_artists_names_the_count_and_the_fix():
     frame = pd.DataFrame({"artist": ["a", "a", "b"], "label": ["x", "x", "y"]})
-    with pytest.raises(ParameterError, match=r"only 2 artist group\(s\) for 3 splits.*val_fraction=0"):
+    with pytest.raises(ParameterError, match=r"only 2 artist group\(s\) for 3 splits.*import songs by at least 3 artists"):
         split_by_artist(frame)
 
 

@@ -92,6 +92,13 @@ def decode_songs(
     """
     out = dict(decoded or {})
     todo = [(t, p) for t, p in zip(songs["track_id"], songs["path"], strict=True) if t not in out]
+    # a manifest written before `encore labels` left out the items without audio names no file for them
+    no_file = [t for t, p in todo if not isinstance(p, (str, os.PathLike)) or not os.fspath(p)]
+    todo = [(t, p) for t, p in todo if t not in set(no_file)]
+    if no_file and callback is not None:
+        callback(len(no_file))
     waveforms, failures = load_waveforms([p for _, p in todo], sample_rate=sample_rate, cache=cache, callback=callback)
     out.update({t: w for (t, _), w in zip(todo, waveforms, strict=True)})
-    return out, failures
+    out.update(dict.fromkeys(no_file))
+    reason = "the manifest names no audio file for this song; run `encore labels` again to leave it out"
+    return out, [*(DecodeFailure(t, reason) for t in no_file), *failures]

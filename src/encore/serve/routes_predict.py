@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import re
-from pathlib import PurePosixPath, PureWindowsPath
+import tempfile
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any
 
 import pandas as pd
@@ -14,7 +16,9 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from encore.audio import audio_duration, load_audio
+from encore.audio.files import AUDIO_EXTENSIONS
 from encore.audio.sources import UNNAMED as UNNAMED_AUDIO
+from encore.features.cache import file_digest
 from encore.exceptions import AudioDecodeError, EncoreError, ParameterError
 from encore.inference.batch import predictions_frame
 from encore.inference.interface import SongPredictor
@@ -24,6 +28,7 @@ from encore.serve.errors import ApiError, error_body
 from encore.serve.limits import format_bytes
 from encore.serve.schemas import PredictResponse
 from encore.serve.state import ServiceState, get_state, require_store, require_writer
+from encore.workspace import UPLOADS_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -155,10 +160,52 @@ def explain_song(predictor: Any, waveform: Any) -> dict[str, Any] | None:
         return None
 
 
-def store_prediction(state: ServiceState, row: dict[str, Any], arrays: dict) -> None:
-    """Register the uploaded song as a track and write the run's predictions for it."""
+def stored_song_with(store: Any, data: bytes) -> str | None:
+    """The track id of a stored song whose file holds exactly these bytes, if any.
+
+    Only files of the same size are read, so a catalogue costs one ``stat`` a song.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    tracks = store.tracks()
+    for track_id, path in zip(tracks["track_id"], tracks["path"], strict=True):
+        try:
+            if isinstance(path, str) and os.path.getsize(path) == len(data) and file_digest(path) == digest:
+                return str(track_id)
+        except OSError:  # a song moved or deleted since its import is simply not a match
+            continue
+    return None
+
+
+def keep_upload(folder: Path, track_id: str, name: str, data: bytes) -> str:
+    """The upload's bytes written once as ``folder/<track_id><suffix>``; returns the path."""
+    suffix = PurePosixPath(name).suffix.lower()
+    path = folder / f"{track_id}{suffix if suffix in AUDIO_EXTENSIONS else ''}"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as part:
+            part.write(data)
+        os.replace(part.name, path)  # whole or not at all, even with two workers storing the same song
+    return str(path)
+
+
+def store_prediction(state: ServiceState, row: dict[str, Any], arrays: dict, data: bytes) -> None:
+    """Keep the uploaded song as a track with its audio, and write the run's predictions for it.
+
+    A song the store already holds (the same bytes) keeps its own track id, so feedback sent
+    for the upload lands on it; any other song is written under the workspace's ``uploads/``
+    and stored with that path, so ``encore labels`` and the next ``encore train`` learn from
+    the feedback listeners give it.
+    """
     store = require_store(state)
-    store.add_tracks(pd.DataFrame({"track_id": [row["track_id"]], "title": [row["name"]], "duration": [row["duration"]]}))
+    known = stored_song_with(store, data)
+    if known is not None:
+        row["track_id"] = known
+    else:
+        workspace = state.settings.workspace
+        path = keep_upload(Path(workspace) / UPLOADS_DIR, row["track_id"], row["name"], data) if workspace else None
+        store.add_tracks(
+            pd.DataFrame({"track_id": [row["track_id"]], "path": [path], "title": [row["name"]], "duration": [row["duration"]]})
+        )
     store.add_predictions(predictions_frame(row["track_id"], arrays, state.predictor), run_id=state.run_id)
 
 
@@ -181,7 +228,7 @@ async def predict(
     )
     state.metrics.songs.inc()
     if store:
-        await run_in_threadpool(store_prediction, state, row, arrays)
+        await run_in_threadpool(store_prediction, state, row, arrays, data)
         row["stored"] = True
     return row
 

@@ -205,6 +205,20 @@ def build_manifest(
             logger.warning("no tag events name any of the classes %s", label_names)
 
     frame = tracks[["track_id", "path", "artist", "title", "duration"]].copy()
+    without_audio = int(frame["path"].isna().sum())
+    if without_audio:  # uploads the service kept no audio for, Spotify or Last.fm items: nothing to train on
+        frame = frame[frame["path"].notna()].reset_index(drop=True)
+        if frame.empty:
+            raise ParameterError(
+                f"none of the store's {without_audio} items has an audio file (Spotify or Last.fm items, songs the "
+                "service stored without their audio), so there is nothing to train on; import the songs' audio with "
+                "`encore import FOLDER`"
+            )
+        label_note = _add_note(
+            label_note,
+            f"{without_audio} stored item(s) without an audio file are left out of the manifest (their feedback "
+            "still counts toward the catalogue's appeal prior and the listeners' reliability)",
+        )
     frame = frame.merge(
         labels[["track_id", "label", "confidence", "margin", "n_votes"]].rename(
             columns={"confidence": "label_confidence", "margin": "label_margin", "n_votes": "label_votes"}
@@ -267,6 +281,7 @@ def build_manifest(
         else ("listener tags" if label_names else "none"),
         "label_note": label_note,
         "songs_without_artist": int(frame["artist"].isna().sum()),
+        "items_without_audio": without_audio,
         "unlabelled": int(frame["label"].isna().sum()),
         "mean_label_confidence": float(np.nanmean(frame["label_confidence"])) if frame["label_confidence"].notna().any() else 0.0,
         "reliability": reliability,

@@ -157,8 +157,8 @@ def split_by_artist(
     needed = int(np.sum(fractions > 0))
     if n_groups < needed:
         raise ParameterError(
-            f"only {n_groups} artist group(s) for {needed} splits; each split needs its own "
-            "artists: add songs by more artists, or set val_fraction=0 / test_fraction=0"
+            f"only {n_groups} artist group(s) for {needed} splits; each split needs its own artists: import songs "
+            f"by at least {needed} artists (a song without an artist counts as one)"
         )
     counts, sizes = _group_counts(frame, label_col, groups, n_groups)
 
