@@ -172,3 +172,23 @@ def test_a_comparison_row_stays_on_one_line_in_a_log(monkeypatch):
     console.print(comparisons_table([row]))
     lines = [line for line in console.export_text().splitlines() if "forest - probe" in line]
     assert len(lines) == 1 and "+0.042 [-0.084, +0.188]" in lines[0] and "0.708" in lines[0]
+
+
+def test_labels_show_names_spellings_one_letter_from_a_more_used_label(tmp_path):
+    import pandas as pd
+
+    from encore.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    rows = [("s1", "u1", "Classical"), ("s1", "u2", "classical music"), ("s2", "u3", "classical"), ("s2", "u4", "clasical")]
+    with ws.open_store() as store:
+        store.add_tracks(pd.DataFrame({"track_id": ["s1", "s2"]}))
+        store.add_events(
+            pd.DataFrame(rows, columns=["track_id", "listener_id", "value_text"]).assign(
+                kind="tag", timestamp=pd.Timestamp("2026-01-01", tz="UTC")
+            )
+        )
+    result = runner.invoke(app, ["labels", "show", "-w", str(ws.root)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "classical music (1)" in result.output  # "X music" is X where X is used
+    assert "one letter from" in result.output and "--set 'labels.synonyms={clasical: classical}'" in result.output

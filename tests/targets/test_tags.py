@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 
 from encore.exceptions import ParameterError
-from encore.targets.tags import build_tag_targets, normalize_tag, tag_key
+from encore.targets.tags import (
+    build_tag_targets,
+    close_spellings,
+    join_music_suffix,
+    normalize_tag,
+    one_edit_apart,
+    tag_key,
+    tag_vocabulary,
+)
 
 
 @pytest.mark.parametrize(
@@ -25,6 +33,17 @@ from encore.targets.tags import build_tag_targets, normalize_tag, tag_key
         ("1990s", "1990s"),
         ("80s", "80s"),
         ("'chill'", "chill"),
+        ("Pop!", "pop"),  # trailing "!", "?" and "." dropped
+        ("!!!", "!!!"),  # unless nothing would be left (a band)
+        ("80's", "80s"),  # a decade's apostrophe
+        ("80\u2019s", "80s"),
+        ("rock 'n' roll", "rock and roll"),  # "and" as listeners write it, between two words
+        ("Rock & Roll", "rock and roll"),
+        ("rock-n-roll", "rock and roll"),
+        ("drum n' bass", "drum and bass"),
+        ("R&B", "r&b"),  # inside a word, "&" stays
+        ("n sync", "n sync"),  # not between two words
+        ("r n b", "r n b"),  # nor between single letters
         ("", None),
         ("  - _ ", None),
         (None, None),
@@ -104,3 +123,21 @@ def test_other_kinds_are_ignored_and_empty_input_works():
     events = pd.DataFrame({"track_id": ["s1"], "listener_id": ["u1"], "kind": ["like"], "value_text": [None]})
     targets = build_tag_targets(events)
     assert targets.soft.empty and targets.support.empty and targets.tag_listeners.empty
+
+
+def test_x_music_joins_x_only_where_x_is_used():
+    names = pd.Series(["pop music", "pop", "world music", "early music", "music"])
+    assert join_music_suffix(names).tolist() == ["pop", "pop", "world music", "early music", "music"]
+    events = _tags([("s1", "u1", "Pop Music"), ("s2", "u2", "pop"), ("s1", "u3", "early music")])
+    targets = build_tag_targets(events, min_listeners=1)
+    assert targets.tag_listeners.to_dict() == {"pop": 2, "early music": 1}
+    vocabulary = tag_vocabulary(events).set_index("tag")
+    assert vocabulary.loc["pop", "variants"] == [["Pop Music", 1], ["pop", 1]]
+
+
+def test_close_spellings_are_hints_one_edit_from_a_more_used_label():
+    assert one_edit_apart("clasical", "classical") and one_edit_apart("classcial", "classical")
+    assert one_edit_apart("trance", "france") and not one_edit_apart("rock", "rock")
+    assert not one_edit_apart("techno", "tech") and not one_edit_apart("ambient", "ambeint x")
+    found = close_spellings(["classical", "trance", "jazz", "france", "clasical", "jaz"])
+    assert found == {"france": "trance", "clasical": "classical"}  # "jaz": shorter than 5 letters

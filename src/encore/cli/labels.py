@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from encore.cli.common import ConfigOption, SetOption, WorkspaceOption, console, handle_errors, out
@@ -143,7 +144,7 @@ def show_command(
     and the raw spellings merged into each label (synonyms and stop tags from the config)."""
     from encore.config import load_config
     from encore.targets.build import load_synonyms
-    from encore.targets.tags import DEFAULT_STOP_TAGS, tag_vocabulary
+    from encore.targets.tags import DEFAULT_STOP_TAGS, close_spellings, tag_vocabulary
 
     ws = Workspace.open(workspace)
     cfg = load_config(config, set).labels
@@ -152,23 +153,23 @@ def show_command(
     with ws.open_store() as db:
         vocabulary = tag_vocabulary(db.events(["tag"]), stop_tags=stop_tags, synonyms=synonyms, min_listeners=min_listeners)
     shown = vocabulary.head(top) if top > 0 else vocabulary
+    close = close_spellings(list(shown["tag"]))
     table = Table(title=f"label vocabulary: {len(vocabulary)} labels from listener tags (showing {len(shown)})")
-    for column, justify in (
-        ("label", "left"),
-        ("listeners", "right"),
-        ("songs", "right"),
-        ("agreement", "right"),
-        ("raw variants (uses)", "left"),
-    ):
+    columns = [("label", "left"), ("listeners", "right"), ("songs", "right"), ("agreement", "right")]
+    columns += [("raw variants (uses)", "left")] + ([("one letter from", "left")] if close else [])
+    for column, justify in columns:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in shown.itertuples(index=False):
         merged = row.variants[:variants] if variants > 0 else row.variants
         more = f" +{len(row.variants) - len(merged)} more" if len(merged) < len(row.variants) else ""
-        table.add_row(
-            row.tag,
-            str(row.listeners),
-            str(row.songs),
-            f"{row.agreement:.2f}",
-            ", ".join(f"{text} ({uses})" for text, uses in merged) + more,
-        )
+        cells = [row.tag, str(row.listeners), str(row.songs), f"{row.agreement:.2f}"]
+        cells.append(", ".join(f"{text} ({uses})" for text, uses in merged) + more)
+        table.add_row(*cells, *([close.get(row.tag, "")] if close else []))
     out.print(table)
+    if close:
+        pairs = ", ".join(f"{escape(a)}: {escape(b)}" for a, b in close.items())
+        out.print(
+            f"{len(close)} label(s) are one letter from a more used one. Where they mean the same, merge them "
+            f"with labels.synonyms in the config, e.g. --set 'labels.synonyms={{{pairs}}}'",
+            highlight=False,
+        )
