@@ -152,3 +152,24 @@ def test_appeal_is_a_rate_not_a_count():
     result = _by_track(compute_appeal(_events(rows), prior_strength=2.0))
     assert result.loc["big", "appeal"] == pytest.approx(result.loc["small", "appeal"], abs=0.02)
     assert result.loc["big", "appeal_sd"] < result.loc["small", "appeal_sd"] / 2
+
+
+def test_ratings_are_shrunk_by_their_own_spread_not_a_bernoulli_ones():
+    """Star ratings of one song vary by about a star, far less than a like's 0/1: twelve songs rated
+    by eight listeners each, the songs' true means 2 to 4.5 stars, keep their differences (a
+    Bernoulli noise model took them for noise and shrank every song to within 0.02 of the mean)."""
+    rng = np.random.default_rng(3)
+    means = np.linspace(2.0, 4.5, 12)
+    rows = [
+        (f"s{i:02d}", "rating", float(np.clip(np.round(rng.normal(m, 0.7)), 1, 5))) for i, m in enumerate(means) for _ in range(8)
+    ]
+    result = _by_track(compute_appeal(_events(rows)))
+    truth = (means - 1.0) / 4.0
+    assert result["appeal"].max() - result["appeal"].min() > 0.6 * (truth.max() - truth.min())
+    assert np.corrcoef(result["appeal"], truth)[0, 1] > 0.9
+    # its standard error comes from the spread of single ratings within songs (over their number and
+    # the prior's pseudo-ratings), not from a coin's m (1 - m)
+    success = pd.DataFrame(rows, columns=["track_id", "kind", "stars"]).assign(x=lambda f: (f["stars"] - 1) / 4)
+    within = success.groupby("track_id")["x"].var().mean()
+    assert np.sqrt(within / (8 + 101)) <= result["appeal_sd"].min() <= result["appeal_sd"].max() <= np.sqrt(within / 10)
+    assert result["appeal_sd"].max() < 0.5 / np.sqrt(8)

@@ -66,6 +66,7 @@ class SummariesMixin(Database):
             return func.sum(case((condition, amount), else_=0.0)).cast(Float)
 
         rating = and_(kind == "rating", value.is_not(None))
+        success = smallest(largest((value - 1.0) / 4.0, 0.0), 1.0)
         listen = (kind == "skip") | and_(kind == "play", value.is_not(None))
         used = kind.in_(["like", "dislike"]) | rating | listen
         statement = (
@@ -73,7 +74,8 @@ class SummariesMixin(Database):
                 events.c.track_id,
                 total(kind == "like").label("likes"),
                 total(kind.in_(["like", "dislike"])).label("opinions"),
-                total(rating, smallest(largest((value - 1.0) / 4.0, 0.0), 1.0)).label("rating_success"),
+                total(rating, success).label("rating_success"),
+                total(rating, success * success).label("rating_success_sq"),
                 total(rating).label("ratings"),
                 total(rating, value).label("stars"),
                 total(and_(kind == "play", value.is_not(None), value >= threshold)).label("completes"),

@@ -17,6 +17,9 @@ prior ``Beta(s m, s (1 - m))`` with ``m`` the catalogue-wide rate and the streng
 fitted to the catalogue by the method of moments (the spread of the songs' rates beyond
 what binomial noise explains; empirical Bayes, as in D. Robinson, "Introduction to
 Empirical Bayes", 2017), giving the posterior ``Beta(s m + a, s (1 - m) + n - a)``.
+A rating is graded, not 0 or 1: its noise is the pooled variance of single ratings around
+their song's mean, in place of the Bernoulli ``m (1 - m)``, in both the strength and the
+posterior's variance (a normal model's shrinkage with the same form).
 The song's appeal is the inverse-variance weighted mean of the posterior means of the
 components it has evidence for, its standard error the combination's
 ``sqrt(1 / sum(1 / var))``. Rates, not counts: a song heard by many is not favoured
@@ -160,22 +163,32 @@ def _latest_opinions(events: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([events[~named], latest.drop(columns="group")]).sort_index()
 
 
-def _fit_strength(success: np.ndarray, trials: np.ndarray, mean: float) -> float:
-    """Method-of-moments strength of a Beta prior from songs' successes over trials.
+def _fit_strength(success: np.ndarray, trials: np.ndarray, mean: float, per_trial: float) -> float:
+    """Method-of-moments strength of a prior from songs' successes over trials.
 
-    The songs' rates vary by their true spread plus binomial noise; the strength is
-    ``m (1 - m) / spread - 1``, clipped to :data:`STRENGTH_RANGE`. Too few songs, or no
+    The songs' rates vary by their true spread plus sampling noise, ``per_trial / trials``
+    (a Bernoulli rate's ``m (1 - m)``; a rating's own within-song variance); the strength
+    is ``per_trial / spread - 1``, clipped to :data:`STRENGTH_RANGE`. Too few songs, or no
     spread beyond noise, give the default or the strongest prior.
     """
     seen = trials > 0
     if seen.sum() < 3:
         return DEFAULT_STRENGTH
     rates = success[seen] / trials[seen]
-    noise = float(np.mean(mean * (1.0 - mean) / trials[seen]))
-    spread = float(np.var(rates)) - noise
+    spread = float(np.var(rates)) - float(np.mean(per_trial / trials[seen]))
     if spread <= 0:
         return STRENGTH_RANGE[1]
-    return float(np.clip(mean * (1.0 - mean) / spread - 1.0, *STRENGTH_RANGE))
+    return float(np.clip(per_trial / spread - 1.0, *STRENGTH_RANGE))
+
+
+def _within_song_variance(success: np.ndarray, squares: np.ndarray, trials: np.ndarray) -> float | None:
+    """The pooled variance of single ratings around their song's mean, or None without two ratings of a song."""
+    freedom = float(np.sum(np.maximum(trials - 1.0, 0.0)))
+    if freedom <= 0:
+        return None
+    seen = trials > 0
+    deviations = squares[seen] - success[seen] ** 2 / trials[seen]
+    return max(float(np.sum(deviations)) / freedom, 1e-4)
 
 
 def compute_appeal(
@@ -235,6 +248,7 @@ EVIDENCE_COLUMNS: tuple[str, ...] = (
     "likes",
     "opinions",
     "rating_success",
+    "rating_success_sq",
     "ratings",
     "stars",
     "completes",
@@ -244,7 +258,7 @@ EVIDENCE_COLUMNS: tuple[str, ...] = (
 )
 """Per-song appeal evidence, the input of :func:`score_appeal`: ``likes`` over ``opinions``
 (likes and dislikes); ``rating_success`` (sum of ``(stars - 1) / 4``) over ``ratings``,
-``stars`` their sum; ``completes`` (plays at least the skip threshold) over ``listens``
+``rating_success_sq`` the sum of their squares (for the spread of a song's ratings), ``stars`` their sum; ``completes`` (plays at least the skip threshold) over ``listens``
 (plays of known length and skips); ``n_events``, ``n_listeners``."""
 
 
@@ -285,6 +299,7 @@ def appeal_evidence(
             "likes": (kind == "like").astype(float),
             "opinions": np.isin(kind, ["like", "dislike"]).astype(float),
             "rating_success": np.where(rating, np.clip((value - 1.0) / 4.0, 0.0, 1.0), 0.0),
+            "rating_success_sq": np.where(rating, np.clip((value - 1.0) / 4.0, 0.0, 1.0) ** 2, 0.0),
             "ratings": rating.astype(float),
             "stars": np.where(rating, value, 0.0),
             "completes": (listen & ~short_play & (kind == "play")).astype(float),
@@ -323,11 +338,17 @@ def score_appeal(per_song: pd.DataFrame, *, prior_strength: float | None = None)
         if n.sum() == 0:
             continue
         mean = float(np.clip(a.sum() / n.sum(), 0.01, 0.99))
-        strength = prior_strength if prior_strength is not None else _fit_strength(a, n, mean)
+        # A like or a complete play is 0 or 1, so one event varies by m (1 - m); a rating is
+        # graded, and listeners' stars for one song vary far less than that (a Bernoulli
+        # noise model would take a catalogue's real differences for noise and shrink every
+        # song to the mean): its noise is the ratings' own spread within songs.
+        within = _within_song_variance(a, per_song["rating_success_sq"].to_numpy(dtype=float), n) if name == "rating" else None
+        per_trial = within if within is not None else mean * (1.0 - mean)
+        strength = prior_strength if prior_strength is not None else _fit_strength(a, n, mean, per_trial)
         priors[name] = (round(mean, 3), round(strength, 1))
-        alpha, beta = strength * mean + a, strength * (1.0 - mean) + (n - a)
-        posterior = alpha / (alpha + beta)
-        variance = alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1.0))
+        posterior = (strength * mean + a) / (strength + n)
+        spread = per_trial if within is not None else posterior * (1.0 - posterior)
+        variance = spread / (strength + n + 1.0)  # a Beta posterior's variance for 0/1 events
         has = n > 0
         precision[has] += 1.0 / variance[has]
         weighted[has] += posterior[has] / variance[has]
