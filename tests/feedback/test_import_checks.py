@@ -126,3 +126,25 @@ def test_the_cli_prints_each_quarantined_row_once_on_one_line(tmp_path):
     unknown = [line for line in lines if "t9999" in line]
     assert len(unknown) == 1 and "encore import" in unknown[0] and f"{path}:3" in unknown[0]
     assert len([line for line in lines if "longer than the track" in line]) == 1
+
+
+def test_plays_that_look_like_seconds_are_refused_until_the_unit_is_named(filled_store, tmp_path):
+    """A log counting seconds listened, read as milliseconds, would make every play a skip."""
+    rows = [f"t{1 + i % 2},u{i},play,{[45, 12.5, 58, 90][i % 4]},2024-01-01T00:00:00Z\n" for i in range(12)]
+    path = tmp_path / "plays.csv"
+    path.write_bytes(HEADER + "".join(rows).encode() + b"t1,u99,skip,abc,2024-01-01T00:00:00Z\n")
+    with pytest.raises(FeedbackDataError, match=r"12 of 12 plays and skips last under a second.*--play-unit s.*nothing"):
+        import_feedback(filled_store, path)
+    assert filled_store.events().empty
+    report = import_feedback(filled_store, path, play_unit="s")
+    assert (report.stored, report.quarantined) == (12, 1)  # the unreadable value is still quarantined
+    assert sorted(filled_store.events(["play"])["value_num"].unique()) == [12500.0, 45000.0, 58000.0, 90000.0]
+    assert import_feedback(filled_store, path, play_unit="ms").stored == 12  # as given: another value, new events
+    assert 45.0 in set(filled_store.events(["play"])["value_num"])
+
+
+def test_the_cli_names_the_play_unit_option(tmp_path):
+    from encore.cli.main import app
+
+    result = CliRunner().invoke(app, ["feedback", "import", str(tmp_path / "x.csv"), "-w", str(tmp_path), "--play-unit", "sec"])
+    assert result.exit_code == 1 and "--play-unit 'sec' is unknown; use ms or s" in result.output

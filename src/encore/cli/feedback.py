@@ -78,13 +78,22 @@ def import_command(
         ),
     ] = "auto",
     map: Annotated[
-        list[str] | None, typer.Option("--map", help="canonical=column, e.g. --map track_id=song_id (repeatable).")
+        list[str] | None,
+        typer.Option("--map", metavar="FIELD=COLUMN", help="canonical=column, e.g. --map track_id=song_id (repeatable)."),
     ] = None,
     encoding: Annotated[
         str | None, typer.Option(help="Text encoding, e.g. latin-1 (default utf-8; for lastfm, of tags.dat: latin-1).")
     ] = None,
     source: Annotated[str | None, typer.Option(help="Source name stored with each event (default: the file name).")] = None,
     listener: Annotated[str | None, typer.Option(help="spotify: the listener id (default spotify-<folder name>).")] = None,
+    play_unit: Annotated[
+        str | None,
+        typer.Option(
+            "--play-unit",
+            help="ms or s: the unit of a play's or skip's value (stored as milliseconds). Without it, a file whose "
+            "plays nearly all last under a second is refused, as it most likely counts seconds.",
+        ),
+    ] = None,
 ) -> None:
     """Import feedback events (columns track_id, listener_id, kind, value, timestamp).
 
@@ -93,8 +102,11 @@ def import_command(
     `encore import <folder> --layout emotify|lastfm|spotify`.
     """
     from encore.feedback.importers import FORMATS, import_feedback
+    from encore.feedback.importers.events import PLAY_UNITS
     from encore.feedback.importers.spotify import SpotifyImportReport
 
+    if play_unit is not None and play_unit not in PLAY_UNITS:
+        raise ParameterError(f"--play-unit {play_unit!r} is unknown; use {' or '.join(PLAY_UNITS)}")
     if format not in ("auto", *FORMATS, *NAMED_FORMATS):
         raise ParameterError(f"--format {format!r} is not known; use one of {', '.join(['auto', *FORMATS, *NAMED_FORMATS])}")
     ws = Workspace.open(workspace)
@@ -111,6 +123,7 @@ def import_command(
                     encoding=encoding or "utf-8",
                     source=source,
                     progress=advance,
+                    play_unit=play_unit,
                 )
         print_report(report, "events")
         if isinstance(report, SpotifyImportReport):

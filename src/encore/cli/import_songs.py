@@ -51,6 +51,7 @@ def import_command(
         list[str] | None,
         typer.Option(
             "--map",
+            metavar="FIELD=COLUMN",
             help="A track list's column for path, track_id, artist, title, duration or label, e.g. --map label=Quadrant (repeatable).",
         ),
     ] = None,

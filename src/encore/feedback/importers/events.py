@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from encore.exceptions import FeedbackDataError, ParameterError
 from encore.feedback.importers.tables import (
     ImportReport,
     RawTable,
@@ -55,6 +56,11 @@ CANONICAL_COLUMNS: tuple[str, ...] = ("track_id", "listener_id", "kind", "value"
 characters) replaces the computed deduplication key, for exports that carry their own
 event ids."""
 _REQUIRED_COLUMNS: tuple[str, ...] = ("track_id", "kind", "value", "timestamp")
+PLAY_UNITS = ("ms", "s")
+"""Units a file's play and skip values may be given in (stored as milliseconds)."""
+SECONDS_LIKE_SHARE = 0.9
+"""Without a unit given, a file whose plays and skips are nearly all (this share, of 10 or more) under
+a second is refused: it most likely counts seconds, and stored as milliseconds every play is a skip."""
 MAX_CLOCK_SKEW = pd.Timedelta(minutes=15)
 """A timestamp may be this far ahead of this machine's clock (clocks differ); later is implausible."""
 MAX_PLAY_MS = 4 * 3600 * 1000
@@ -247,13 +253,18 @@ def import_table(
     mapping: Mapping[str, str] | None,
     source: str,
     progress: Callable[[int], None] | None = None,
+    play_unit: str | None = "ms",
 ) -> ImportReport:
     """Validates a read table, stores its good rows and quarantines the bad ones.
 
-    ``progress`` is called with the number of events written after each chunk.
+    ``progress`` is called with the number of events written after each chunk. ``play_unit``
+    is the unit of play and skip values (:data:`PLAY_UNITS`); None checks that they do not
+    look like seconds (:data:`SECONDS_LIKE_SHARE`) before anything is stored.
     """
     frame = table.frame
     columns = resolve_columns(frame.columns, mapping, where, CANONICAL_COLUMNS, _REQUIRED_COLUMNS)
+    if play_unit != "ms":
+        frame = _play_milliseconds(frame, columns, play_unit, where)
     events, reasons = validate_events(frame, columns, store.track_durations(), source)
     bad = (reasons != "").to_numpy()
     quarantine = quarantine_rows(table, where, frame.index, reasons, bad)
@@ -272,6 +283,30 @@ def import_table(
     return report
 
 
+def _play_milliseconds(frame: pd.DataFrame, columns: dict[str, str], unit: str | None, where: str) -> pd.DataFrame:
+    """``frame`` with its play and skip values in milliseconds: converted from seconds (``unit`` "s"), or,
+    with no unit given, refused when they look like seconds."""
+    if unit not in (None, *PLAY_UNITS):
+        raise ParameterError(f"play unit {unit!r} is unknown; use {' or '.join(PLAY_UNITS)}")
+    kind = as_text(frame[columns["kind"]]).str.lower()
+    number = pd.to_numeric(as_text(frame[columns["value"]]), errors="coerce")
+    timed = kind.isin(["play", "skip"]) & number.notna() & np.isfinite(number) & (number >= 0)
+    if unit == "s":
+        converted = frame.copy()
+        converted[columns["value"]] = converted[columns["value"]].astype(object)
+        converted.loc[timed, columns["value"]] = (number[timed] * 1000.0).map("{:g}".format)
+        return converted
+    short = int((number[timed] < 1000).sum())
+    if timed.sum() >= 10 and short >= SECONDS_LIKE_SHARE * timed.sum():
+        raise FeedbackDataError(
+            f"{where}: {short} of {int(timed.sum())} plays and skips last under a second, yet a play's value is "
+            "milliseconds listened, so they look like seconds (stored as they are, every play would count as a "
+            "skip). Import it with --play-unit s if the column counts seconds, or --play-unit ms if it really is "
+            "milliseconds; nothing was stored"
+        )
+    return frame
+
+
 def import_feedback(
     store: Store,
     path: str | os.PathLike[str],
@@ -281,6 +316,7 @@ def import_feedback(
     encoding: str = "utf-8",
     source: str | None = None,
     progress: Callable[[int], None] | None = None,
+    play_unit: str | None = None,
 ) -> ImportReport:
     """Imports a file of listener events, quarantining bad rows.
 
@@ -300,16 +336,19 @@ def import_feedback(
         encoding: Text encoding of CSV, TSV and JSON lines.
         source: Source name for rows without a ``source`` value; the file name by default.
         progress: Called with the number of events written after each chunk.
+        play_unit: ``"ms"`` or ``"s"``, the unit of play and skip values (stored as
+            milliseconds); None refuses a file whose plays nearly all last under a second.
 
     Returns:
         Counts of read, stored, duplicate and quarantined rows, and the quarantined rows.
 
     Raises:
-        ParameterError: Unknown format or mapping key.
-        FeedbackDataError: The file cannot be read, or a required column is missing.
+        ParameterError: Unknown format, mapping key or play unit.
+        FeedbackDataError: The file cannot be read, a required column is missing, or (with
+            no ``play_unit``) its plays look like seconds.
     """
     table = read_raw(path, format, encoding)
-    return import_table(store, table, str(path), mapping, source or Path(path).name, progress)
+    return import_table(store, table, str(path), mapping, source or Path(path).name, progress, play_unit=play_unit)
 
 
 def import_feedback_frame(
