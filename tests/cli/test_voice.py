@@ -163,6 +163,7 @@ def cases(root: Path) -> dict[str, Case]:
         "unknown run (predict)": Case(["predict", "nope", good, "-w", ws], ["'nope'"]),
         "unknown run (explain)": Case(["explain", "nope", good, "-w", ws], ["'nope'"]),
         "unknown run (export)": Case(["export", "nope", "-w", ws], ["'nope'"]),
+        "a classical run (export)": Case(["export", "forest", "-w", ws], ["is a classical run", "encore serve forest"]),
         "unknown run (suggest)": Case(["suggest", "nope", "-w", ws], ["'nope'"]),
         "gradients of a classical run (explain)": Case(
             ["explain", "forest", good, "-w", ws, "--method", "integrated_gradients"],

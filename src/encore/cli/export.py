@@ -37,6 +37,11 @@ def export_command(
             f"{run_dir} is a blend; it has no single ONNX graph (its classical members are not networks). Export a "
             f"CNN member instead: {', '.join(f'encore export {p}' for p in networks) or 'it has none'}"
         )
+    if run_dir.is_dir() and not (run_dir / "checkpoint.pt").is_file() and (run_dir / "model_card.json").is_file():
+        raise ParameterError(
+            f"{run_dir} is a classical run (handcrafted features and a scikit-learn model), not a network, so it has no "
+            f"ONNX graph; it is served as it is: encore serve {run} or encore predict {run} SONGS"
+        )
     step(f"exporting {run_dir} to ONNX")
     model, card = load_model(run_dir)
     target = out or run_folder(run_dir) / "model.onnx"
