@@ -94,7 +94,8 @@ def decode_songs(
     todo = [(t, p) for t, p in zip(songs["track_id"], songs["path"], strict=True) if t not in out]
     # a manifest written before `encore labels` left out the items without audio names no file for them
     no_file = [t for t, p in todo if not isinstance(p, (str, os.PathLike)) or not os.fspath(p)]
-    todo = [(t, p) for t, p in todo if t not in set(no_file)]
+    missing = set(no_file)
+    todo = [(t, p) for t, p in todo if t not in missing]
     if no_file and callback is not None:
         callback(len(no_file))
     waveforms, failures = load_waveforms([p for _, p in todo], sample_rate=sample_rate, cache=cache, callback=callback)

@@ -258,7 +258,8 @@ EVIDENCE_COLUMNS: tuple[str, ...] = (
 )
 """Per-song appeal evidence, the input of :func:`score_appeal`: ``likes`` over ``opinions``
 (likes and dislikes); ``rating_success`` (sum of ``(stars - 1) / 4``) over ``ratings``,
-``rating_success_sq`` the sum of their squares (for the spread of a song's ratings), ``stars`` their sum; ``completes`` (plays at least the skip threshold) over ``listens``
+``rating_success_sq`` the sum of their squares (for the spread of a song's ratings),
+``stars`` their sum; ``completes`` (plays at least the skip threshold) over ``listens``
 (plays of known length and skips); ``n_events``, ``n_listeners``."""
 
 
@@ -347,8 +348,8 @@ def score_appeal(per_song: pd.DataFrame, *, prior_strength: float | None = None)
         strength = prior_strength if prior_strength is not None else _fit_strength(a, n, mean, per_trial)
         priors[name] = (round(mean, 3), round(strength, 1))
         posterior = (strength * mean + a) / (strength + n)
-        spread = per_trial if within is not None else posterior * (1.0 - posterior)
-        variance = spread / (strength + n + 1.0)  # a Beta posterior's variance for 0/1 events
+        noise = per_trial if within is not None else posterior * (1.0 - posterior)
+        variance = noise / (strength + n + 1.0)  # for 0/1 events, the Beta posterior's variance
         has = n > 0
         precision[has] += 1.0 / variance[has]
         weighted[has] += posterior[has] / variance[has]

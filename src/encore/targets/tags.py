@@ -178,10 +178,12 @@ def normalize_tag(text: str, *, synonyms: Mapping[str, str] | None = None) -> st
     Steps: Unicode NFKC, case folding, surrounding spaces and quotes stripped, hyphens
     and underscores to spaces, trailing "!", "?" and "." dropped, a decade's apostrophe
     dropped ("80's"), runs of spaces collapsed, "&", "n" and "'n'" between two words of
-    two letters or more written "and", a plural "-s" dropped from alphabetic words of at least 5 letters not
-    ending in "ss", "us" or "is" (with a few exceptions such as "blues"), then ``synonyms``. Synonym keys and values are
-    normalised the same way and matched without spaces, so ``{"hiphop": "rap"}`` also
-    catches "Hip-Hop".
+    two letters or more written "and", a plural "-s" dropped from alphabetic words of at
+    least 5 letters not ending in "ss", "us" or "is" (with a few exceptions such as
+    "blues"), then ``synonyms``. Synonym keys and values are normalised the same way and
+    matched without spaces, so ``{"hiphop": "rap"}`` also catches "Hip-Hop". Where "X"
+    is a tag too, "X music" joins it when a catalogue's tags are counted
+    (:func:`join_music_suffix`).
 
     Args:
         text: The tag as typed.
