@@ -49,6 +49,8 @@ from .procs import (
 
 TRACKS = [f"t{i}" for i in range(8)]
 N_REQUESTS, PER_REQUEST, N_FILE_ROWS = 60, 5, 400
+PLAY_MS = 30_000
+"""Each file row is a play this long plus its row number: distinct values, and plays, not skips."""
 
 
 def request_events(request: int) -> pd.DataFrame:
@@ -71,7 +73,7 @@ def write_import_files(folder: Path) -> tuple[Path, Path]:
             "track_id": [TRACKS[i % len(TRACKS)] for i in range(N_FILE_ROWS)],
             "listener_id": [f"u{i}" for i in range(N_FILE_ROWS)],
             "kind": "play",
-            "value": list(range(N_FILE_ROWS)),
+            "value": [PLAY_MS + i for i in range(N_FILE_ROWS)],  # distinct, and plausibly long plays
             "timestamp": "2024-05-02T00:00:00Z",
         }
     )
@@ -142,7 +144,7 @@ def check_known_set(url: str) -> None:
     files = [row for row in rows if row.source != "api"]
     expected = {(f"web-{r:04d}", track) for r in range(N_REQUESTS) for track in TRACKS[:PER_REQUEST]}
     assert len(api) == len(expected) and {(row.listener_id, row.track_id) for row in api} == expected
-    assert sorted(int(row.value_num) for row in files) == list(range(N_FILE_ROWS))
+    assert sorted(int(row.value_num) - PLAY_MS for row in files) == list(range(N_FILE_ROWS))
     assert len(rows) == N_REQUESTS * PER_REQUEST + N_FILE_ROWS
 
 
