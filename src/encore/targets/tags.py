@@ -135,11 +135,18 @@ def close_spellings(names: Sequence[str], *, min_letters: int = 5) -> dict[str, 
     one edit apart, both of at least ``min_letters`` letters. A hint for a person, never merged
     on its own: "france" is one letter from "trance"."""
     found: dict[str, str] = {}
+    # Two spellings one edit apart share a spelling with at most one letter dropped from each, so each
+    # label is compared only with the earlier labels it shares one with: linear, not quadratic, in labels.
+    earlier: dict[str, list[tuple[int, str]]] = {}
     for i, name in enumerate(names):
-        if len(name) >= min_letters:
-            match = next((other for other in names[:i] if len(other) >= min_letters and one_edit_apart(name, other)), None)
-            if match is not None:
-                found[name] = match
+        if len(name) < min_letters:
+            continue
+        shortened = {name, *(name[:k] + name[k + 1 :] for k in range(len(name)))}
+        matches = [(j, other) for key in shortened for j, other in earlier.get(key, ()) if one_edit_apart(name, other)]
+        if matches:
+            found[name] = min(matches)[1]  # the most used
+        for key in shortened:
+            earlier.setdefault(key, []).append((i, name))
     return found
 
 

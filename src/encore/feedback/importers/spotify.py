@@ -74,9 +74,9 @@ def song_key(artist: str, title: str) -> tuple[str, str]:
     return tuple(" ".join(str(text).casefold().split()) for text in (artist, title))  # type: ignore[return-value]
 
 
-def stored_song_keys(store: Store) -> dict[tuple[str, str], str]:
-    """The store's songs with audio and an artist and title, by :func:`song_key` (the first id of a repeated key)."""
-    tracks = store.tracks()
+def stored_song_keys(tracks: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """The stored songs (``store.tracks()``) with audio and an artist and title, by :func:`song_key` (the
+    first id of a repeated key)."""
     usable = tracks[tracks["path"].notna() & tracks["artist"].notna() & tracks["title"].notna()].sort_values("track_id")
     keys: dict[tuple[str, str], str] = {}
     for artist, title, track_id in zip(usable["artist"], usable["title"], usable["track_id"]):
@@ -254,8 +254,8 @@ def import_spotify(
     Raises:
         FeedbackDataError: No export file, or one that is not a JSON array.
     """
-    known = stored_song_keys(store)
-    held = set(store.tracks()["track_id"])
+    tracks = store.tracks()
+    known, held = stored_song_keys(tracks), set(tracks["track_id"])
     tables = read_spotify_history(path, listener_id=listener_id, encoding=encoding, known=known)
     reports = [import_table(store, table, str(file), None, SOURCE, progress) for file, table in tables]
     ids = pd.concat([table.frame["track_id"] for _, table in tables]).dropna()

@@ -399,7 +399,7 @@ def import_tracks(
         if layout == "lastfm":
             tracks = read_lastfm_tracks(source)
         else:  # a track the store holds with audio (same artist and title) is that song, not a second item
-            tracks = read_spotify_tracks(source, known=stored_song_keys(store))
+            tracks = read_spotify_tracks(source, known=stored_song_keys(store.tracks()))
         tracks = tracks.assign(label=None, duration=np.nan)
         tracks.index = pd.RangeIndex(1, len(tracks) + 1, name="line")
         table = RawTable(tracks, None, [])
